@@ -1,0 +1,31 @@
+# crmflow — the two commands a newcomer needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: run test messages screenshots clean
+
+run: $(INSTALLED) .env
+	$(BIN)/python scripts/run_dev.py
+
+test: $(INSTALLED)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The virtualenv is (re)built whenever pyproject.toml changes.
+$(INSTALLED): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+.env: | $(INSTALLED)
+	$(BIN)/python scripts/dev_env.py
+
+# Regenerate translation catalogues (needs GNU gettext); the compiled .mo files are
+# committed so that a fresh machine needs no gettext.
+messages: $(INSTALLED)
+	scripts/messages.sh
+
+clean:
+	rm -rf var/ .pytest_cache

@@ -1,0 +1,51 @@
+"""The Celery application.
+
+Celery messages are wake-up calls that carry an id, never the truth: the database
+ledger is. These settings make a lost worker or a lost message cost time, not work
+(see ../DESIGN.md "Celery settings that matter" and docs/architecture.md).
+"""
+
+import os
+
+from celery import Celery
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("crmflow")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+
+# Longest task we run: an OpenAI call with its own 120 s deadline plus bookkeeping.
+TASK_SOFT_TIME_LIMIT = 150
+TASK_TIME_LIMIT = 180
+
+app.conf.update(
+    task_queues=[Queue("default"), Queue("assistant")],
+    task_default_queue="default",
+    # Acknowledge after the task ran, and give the message back if the worker died:
+    # a killed worker's message is delivered again (the ledger makes that harmless).
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    task_ignore_result=True,
+    task_soft_time_limit=TASK_SOFT_TIME_LIMIT,
+    task_time_limit=TASK_TIME_LIMIT,
+    # Redis redelivers an unacknowledged message after the visibility timeout; it must
+    # be longer than any task, or a slow task would run twice.
+    broker_transport_options={
+        "visibility_timeout": TASK_TIME_LIMIT * 4,
+        "health_check_interval": 10,
+        "socket_timeout": 10,
+        "socket_connect_timeout": 5,
+    },
+    broker_connection_retry_on_startup=True,
+    # A message that cannot be published is not fatal (the sweeper re-sends from the
+    # ledger), so a publish gives up quickly instead of blocking a web request.
+    task_publish_retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2},
+    worker_send_task_events=False,
+    worker_hijack_root_logger=False,
+    timezone="UTC",
+    # Periodic jobs; each is safe to run twice. Apps add theirs in their tasks modules.
+    beat_schedule={},
+)
+app.autodiscover_tasks()

@@ -1,0 +1,50 @@
+"""Load the demo data `make run` shows a newcomer. Safe to run again: it converges.
+
+The account "Acme" with three users (one per role); the CRM, marketplace and
+workflow parts add their demo records through `crm.demo` as they are built.
+"""
+
+import secrets
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from crm.models import Account, Role, User
+
+DEMO_USERS = [
+    ("admin", "Alex", "Admin", Role.SUPER_ADMIN),
+    ("builder", "Blake", "Builder", Role.WORKFLOW_BUILDER),
+    ("rep", "Riley", "Rep", Role.SALES_REP),
+]
+
+
+class Command(BaseCommand):
+    help = "Create or refresh the demo account Acme and its users (idempotent)."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--password",
+            default=None,
+            help="Password for the demo users (default: CRMFLOW_DEMO_PASSWORD, else random).",
+        )
+
+    def handle(self, *args, password=None, **options):
+        password = password or settings.DEMO_PASSWORD or secrets.token_urlsafe(9)
+        with transaction.atomic():
+            account, _ = Account.objects.get_or_create(name="Acme")
+            for username, first_name, last_name, role in DEMO_USERS:
+                user, _ = User.objects.get_or_create(
+                    username=username,
+                    defaults={"account": account},
+                )
+                user.account = account
+                user.first_name = first_name
+                user.last_name = last_name
+                user.email = f"{username}@acme.example"
+                user.role = role
+                user.set_password(password)
+                user.save()
+        self.stdout.write(self.style.SUCCESS("Demo account Acme is ready."))
+        for username, _first, _last, role in DEMO_USERS:
+            self.stdout.write(f"  {username:<8} {Role(role).label:<17} password: {password}")

@@ -1,0 +1,3 @@
+from crm.models.accounts import Account, Role, User
+
+__all__ = ["Account", "Role", "User"]

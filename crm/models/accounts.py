@@ -1,0 +1,63 @@
+"""Accounts (the CRM portal a company uses) and the people in them.
+
+Every user belongs to exactly one account, with one role. Every query a view makes
+starts from `request.user.account`, so one account never sees another's data.
+"""
+
+from django.contrib.auth.models import AbstractUser, UserManager
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Account(models.Model):
+    name = models.CharField(_("name"), max_length=200)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("account")
+        verbose_name_plural = _("accounts")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.TextChoices):
+    SUPER_ADMIN = "super_admin", _("Super admin")
+    WORKFLOW_BUILDER = "workflow_builder", _("Workflow builder")
+    SALES_REP = "sales_rep", _("Sales rep")
+
+
+class User(AbstractUser):
+    # Null only for platform operators created with `createsuperuser`: they use the
+    # Django admin, not the product, and every product page refuses them.
+    account = models.ForeignKey(
+        Account,
+        verbose_name=_("account"),
+        on_delete=models.CASCADE,
+        related_name="users",
+        null=True,
+        blank=True,
+    )
+    role = models.CharField(_("role"), max_length=20, choices=Role, default=Role.SALES_REP)
+
+    objects = UserManager()
+
+    class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+
+    def __str__(self) -> str:
+        return self.get_full_name() or self.username
+
+    @property
+    def is_super_admin(self) -> bool:
+        return self.role == Role.SUPER_ADMIN
+
+    @property
+    def can_manage_apps(self) -> bool:
+        """Install, reconnect and uninstall apps; model access; budgets."""
+        return self.role == Role.SUPER_ADMIN
+
+    @property
+    def can_edit_workflows(self) -> bool:
+        return self.role in {Role.SUPER_ADMIN, Role.WORKFLOW_BUILDER}
