@@ -67,6 +67,7 @@ class EndpointPolicy:
 class Simulator:
     def __init__(self, config: SimulatorConfig) -> None:
         self.initial_config = copy.deepcopy(config)
+        self.stopping = False
         self.apply(copy.deepcopy(config))
 
     def apply(self, config: SimulatorConfig) -> None:
@@ -135,7 +136,10 @@ class Simulator:
     async def _hang(self, ctx: CallContext, method: str, path: str, started: float) -> Response:
         # Logged before sleeping so a test can see the call while the client waits.
         self._log(ctx, method, path, 0, started, "hang")
-        await asyncio.sleep(min(self.config.hang_seconds, MAX_HANG_SECONDS))
+        # Sleep in short steps so a stopping server (see testing.py) is not held up.
+        deadline = time.monotonic() + min(self.config.hang_seconds, MAX_HANG_SECONDS)
+        while time.monotonic() < deadline and not self.stopping:
+            await asyncio.sleep(0.05)
         error = server_error()
         return Response(dump_json(error.body()), status_code=error.status, headers=ctx.headers, media_type="application/json")
 

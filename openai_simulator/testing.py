@@ -75,6 +75,7 @@ class RunningSimulator:
         raise TimeoutError(f"the OpenAI simulator did not start within {timeout}s")
 
     def stop(self) -> None:
+        self.simulator.stopping = True  # releases requests held by a "hang" fault
         self._server.should_exit = True
         if self._thread.is_alive():
             self._thread.join(timeout=10)
