@@ -1,0 +1,34 @@
+import openai
+import pytest
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def test_sunset_hides_the_assistants_api_from_everyone(simulator, client):
+    simulator.configure(sunset=True)
+    with pytest.raises(openai.NotFoundError) as caught:
+        client.beta.assistants.list()
+    assert caught.value.body == {
+        "message": "Invalid URL (GET /v1/assistants)",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": None,
+    }
+    with pytest.raises(openai.NotFoundError):
+        client.beta.threads.create_and_run(assistant_id="asst_demoLeadQualifier0000001")
+    assert client.responses.create(model="gpt-4o", input="still works").status == "completed"
+
+
+def test_sunset_can_apply_to_one_key(simulator, client, keys):
+    with pytest.raises(openai.NotFoundError):
+        simulator.client(keys.sunset).beta.assistants.list()
+    assert client.beta.assistants.list().data
+
+
+def test_sunset_is_off_by_default(simulator):
+    assert simulator.current_config()["sunset"] is False
+
+
+def test_an_unknown_route_answers_invalid_url(client):
+    with pytest.raises(openai.NotFoundError, match="Invalid URL"):
+        client.get("/nothing/here", cast_to=object)
