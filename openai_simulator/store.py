@@ -173,7 +173,7 @@ class ResponseRecord:
             text = self.answer if status == "completed" else self.answer[: max(1, len(self.answer) // 2)]
             output.append(output_message_item(text, status) | {"id": self.output_ids[0]})
         terminal = status in ("completed", "failed", "incomplete", "cancelled")
-        return {
+        body = {
             "id": self.id,
             "object": "response",
             "created_at": int(self.created_at),
@@ -185,8 +185,6 @@ class ResponseRecord:
             else None,
             "incomplete_details": {"reason": "max_output_tokens"} if status == "incomplete" else None,
             "output": output,
-            "usage": self.usage if terminal and status != "failed" else None,
-            "store": self.store,
             "parallel_tool_calls": True,
             "previous_response_id": None,
             "service_tier": "default",
@@ -194,9 +192,13 @@ class ResponseRecord:
             "tools": [],
             "top_logprobs": 0,
             "truncation": "disabled",
-            "user": None,
             **self.echo,
         }
+        # The spec types `usage` as an object, so it is left out (the SDK reads None)
+        # until the response has finished.
+        if terminal:
+            body["usage"] = self.usage
+        return body
 
 
 class Store:
