@@ -57,7 +57,7 @@ def _fresh_simulator(request):
 
 
 @pytest.fixture
-def client(simulator):
+def openai_client(simulator):
     return simulator.client(DEMO_KEY)
 
 

@@ -14,9 +14,9 @@ from openai_simulator.config import DEMO_KEY, load_config_file
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_the_request_log_can_be_filtered_and_cleared(simulator, client, keys):
-    client.models.list()
-    client.responses.create(model="gpt-4o-mini", input="hello")
+def test_the_request_log_can_be_filtered_and_cleared(simulator, openai_client, keys):
+    openai_client.models.list()
+    openai_client.responses.create(model="gpt-4o-mini", input="hello")
     simulator.client(keys.narrow).models.list()
     rows = simulator.requests(key="demo")
     assert [(r["method"], r["path"], r["status"]) for r in rows] == [

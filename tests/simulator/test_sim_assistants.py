@@ -6,37 +6,37 @@ from openai_simulator.testing import running_simulator
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
-def test_it_lists_the_demo_assistants_newest_first(client):
-    page = client.beta.assistants.list()
+def test_it_lists_the_demo_assistants_newest_first(openai_client):
+    page = openai_client.beta.assistants.list()
     names = [a.name for a in page.data]
     assert names[0] == "Account researcher" and names[-1] == "Lead qualifier"
     assert len(names) == 5
     assert page.has_more is False
 
 
-def test_it_lists_assistants_oldest_first_with_order_asc(client):
-    page = client.beta.assistants.list(order="asc", limit=2)
+def test_it_lists_assistants_oldest_first_with_order_asc(openai_client):
+    page = openai_client.beta.assistants.list(order="asc", limit=2)
     assert [a.id for a in page.data] == ["asst_demoLeadQualifier0000001", "asst_demoStateFormatter00002"]
     assert page.has_more is True
 
 
-def test_it_pages_backwards_with_before(client):
-    everything = [a.id for a in client.beta.assistants.list(order="asc").data]
-    page = client.beta.assistants.list(order="asc", before=everything[3], limit=2)
+def test_it_pages_backwards_with_before(openai_client):
+    everything = [a.id for a in openai_client.beta.assistants.list(order="asc").data]
+    page = openai_client.beta.assistants.list(order="asc", before=everything[3], limit=2)
     assert [a.id for a in page.data] == everything[1:3]
     assert page.has_more is True
 
 
 @pytest.mark.parametrize("limit", [0, 101])
-def test_it_rejects_a_limit_out_of_range(client, limit):
+def test_it_rejects_a_limit_out_of_range(openai_client, limit):
     with pytest.raises(openai.BadRequestError) as caught:
-        client.beta.assistants.list(limit=limit)
+        openai_client.beta.assistants.list(limit=limit)
     assert caught.value.body["type"] == "invalid_request_error"
     assert caught.value.body["param"] == "limit"
 
 
-def test_it_retrieves_an_assistant(client):
-    assistant = client.beta.assistants.retrieve("asst_demoStateFormatter00002")
+def test_it_retrieves_an_assistant(openai_client):
+    assistant = openai_client.beta.assistants.retrieve("asst_demoStateFormatter00002")
     assert assistant.name == "US state formatter"
     assert assistant.model == "gpt-4.1-mini"
 
@@ -49,9 +49,9 @@ def test_it_hides_an_assistant_the_key_cannot_see(simulator, keys):
     assert caught.value.body["message"] == "No assistant found with id 'asst_demoStateFormatter00002'."
 
 
-def test_it_answers_404_for_an_unknown_assistant(client):
+def test_it_answers_404_for_an_unknown_assistant(openai_client):
     with pytest.raises(openai.NotFoundError):
-        client.beta.assistants.retrieve("asst_doesnotexist")
+        openai_client.beta.assistants.retrieve("asst_doesnotexist")
 
 
 def test_auto_pagination_yields_all_130_assistants_exactly_once():

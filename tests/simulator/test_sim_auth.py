@@ -56,9 +56,9 @@ def test_it_returns_the_keys_organization_and_project(simulator, keys):
     assert raw.headers["x-request-id"].startswith("req_")
 
 
-def test_it_lists_only_the_models_a_key_can_see(simulator, client, keys):
+def test_it_lists_only_the_models_a_key_can_see(simulator, openai_client, keys):
     assert [m.id for m in simulator.client(keys.narrow).models.list()] == ["gpt-4o-mini"]
-    ids = {m.id for m in client.models.list()}
+    ids = {m.id for m in openai_client.models.list()}
     assert {"gpt-4.1", "gpt-4o", "o3", "o4-mini", "gpt-5", "text-embedding-3-small", "whisper-1", "dall-e-3"} <= ids
 
 
@@ -69,8 +69,8 @@ def test_it_hides_a_model_the_key_cannot_see(simulator, keys):
     assert caught.value.body["message"] == "The model `gpt-4o` does not exist or you do not have access to it."
 
 
-def test_it_never_logs_a_full_key(simulator, client, keys):
-    client.models.list()
+def test_it_never_logs_a_full_key(simulator, openai_client, keys):
+    openai_client.models.list()
     (row,) = simulator.requests(path_prefix="/v1/models")
     assert row["key"] == "demo"
     assert row["key_masked"].endswith("0000") and "crmflow" not in row["key_masked"]

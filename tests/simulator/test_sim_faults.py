@@ -32,24 +32,24 @@ def test_an_injected_429_carries_retry_headers_and_is_retried(simulator, keys):
     assert simulator.client(keys.demo, max_retries=1).responses.create(model="gpt-4o", input="hi").status == "completed"
 
 
-def test_faults_can_be_scoped_to_a_path_and_a_key(simulator, client, keys):
+def test_faults_can_be_scoped_to_a_path_and_a_key(simulator, openai_client, keys):
     simulator.configure(faults=[{"path_prefix": "/v1/responses", "key": "narrow", "error_500": 1.0}])
-    client.models.list()
-    client.responses.create(model="gpt-4o-mini", input="hello")
+    openai_client.models.list()
+    openai_client.responses.create(model="gpt-4o-mini", input="hello")
     narrow = simulator.client(keys.narrow)
     narrow.models.list()
     with pytest.raises(openai.InternalServerError):
         narrow.responses.create(model="gpt-4o-mini", input="hello")
 
 
-def test_a_ratio_fault_is_reproducible_with_a_seed(simulator, client):
+def test_a_ratio_fault_is_reproducible_with_a_seed(simulator, openai_client):
     def pattern():
         simulator.reset()
         simulator.configure(seed=99, faults=[{"path_prefix": "/v1/models", "error_500": 0.5}])
         outcomes = []
         for _ in range(20):
             try:
-                client.models.list()
+                openai_client.models.list()
                 outcomes.append(200)
             except openai.InternalServerError:
                 outcomes.append(500)
@@ -69,7 +69,7 @@ def test_a_hang_times_the_client_out(simulator, keys):
     assert row["fault"] == "hang"
 
 
-def test_a_truncated_body_is_cut_mid_json(simulator, client):
+def test_a_truncated_body_is_cut_mid_json(simulator, openai_client):
     simulator.configure(faults=[{"path_prefix": "/v1/models", "truncated": 1.0}])
     response = httpx.get(
         f"{simulator.base_url}/models", headers={"Authorization": f"Bearer {simulator.api_key}"}, trust_env=False
@@ -79,4 +79,4 @@ def test_a_truncated_body_is_cut_mid_json(simulator, client):
         response.json()
     # The SDK does not wrap a body it cannot decode: callers see the JSON error itself.
     with pytest.raises(ValueError):
-        client.models.list()
+        openai_client.models.list()

@@ -4,10 +4,10 @@ import pytest
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
-def test_sunset_hides_the_assistants_api_from_everyone(simulator, client):
+def test_sunset_hides_the_assistants_api_from_everyone(simulator, openai_client):
     simulator.configure(sunset=True)
     with pytest.raises(openai.NotFoundError) as caught:
-        client.beta.assistants.list()
+        openai_client.beta.assistants.list()
     assert caught.value.body == {
         "message": "Invalid URL (GET /v1/assistants)",
         "type": "invalid_request_error",
@@ -15,20 +15,20 @@ def test_sunset_hides_the_assistants_api_from_everyone(simulator, client):
         "code": None,
     }
     with pytest.raises(openai.NotFoundError):
-        client.beta.threads.create_and_run(assistant_id="asst_demoLeadQualifier0000001")
-    assert client.responses.create(model="gpt-4o", input="still works").status == "completed"
+        openai_client.beta.threads.create_and_run(assistant_id="asst_demoLeadQualifier0000001")
+    assert openai_client.responses.create(model="gpt-4o", input="still works").status == "completed"
 
 
-def test_sunset_can_apply_to_one_key(simulator, client, keys):
+def test_sunset_can_apply_to_one_key(simulator, openai_client, keys):
     with pytest.raises(openai.NotFoundError):
         simulator.client(keys.sunset).beta.assistants.list()
-    assert client.beta.assistants.list().data
+    assert openai_client.beta.assistants.list().data
 
 
 def test_sunset_is_off_by_default(simulator):
     assert simulator.current_config()["sunset"] is False
 
 
-def test_an_unknown_route_answers_invalid_url(client):
+def test_an_unknown_route_answers_invalid_url(openai_client):
     with pytest.raises(openai.NotFoundError, match="Invalid URL"):
-        client.get("/nothing/here", cast_to=object)
+        openai_client.get("/nothing/here", cast_to=object)
