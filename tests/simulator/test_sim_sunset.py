@@ -32,3 +32,11 @@ def test_sunset_is_off_by_default(simulator):
 def test_an_unknown_route_answers_invalid_url(openai_client):
     with pytest.raises(openai.NotFoundError, match="Invalid URL"):
         openai_client.get("/nothing/here", cast_to=object)
+
+
+def test_sunset_can_be_switched_on_for_one_key_at_run_time(simulator, openai_client):
+    simulator.configure(keys=[{"name": "demo", "sunset": True}])
+    with pytest.raises(openai.NotFoundError):
+        openai_client.beta.assistants.list()
+    simulator.configure(keys=[{"name": "demo", "sunset": False}])
+    assert openai_client.beta.assistants.list().data
