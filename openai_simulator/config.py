@@ -53,7 +53,7 @@ class AssistantSpec:
 @dataclass
 class KeySpec:
     key: str
-    name: str
+    name: str = ""  # shown in the request log; defaults to the key's last four characters
     kind: str = "valid"
     rpm: int = 500
     tpm: int = 200_000

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .config import KeySpec
-from .errors import ApiError, incorrect_api_key, insufficient_quota, missing_api_key, missing_scope
+from .errors import incorrect_api_key, insufficient_quota, missing_api_key, missing_scope
 
 
 class KeyRegistry:
@@ -14,7 +14,9 @@ class KeyRegistry:
         for spec in keys:
             self.upsert(spec)
 
-    def upsert(self, spec: KeySpec) -> None:
+    def upsert(self, spec: KeySpec, *, replacing: KeySpec | None = None) -> None:
+        if replacing is not None and replacing.key != spec.key:
+            self._by_secret.pop(replacing.key, None)
         self._by_secret[spec.key] = spec
 
     def by_name_or_secret(self, value: str) -> KeySpec | None:
@@ -62,6 +64,3 @@ def key_headers(spec: KeySpec) -> dict[str, str]:
     if spec.project:
         headers["openai-project"] = spec.project
     return headers
-
-
-__all__ = ["ApiError", "KeyRegistry", "can_see_assistant", "can_see_model", "key_headers"]

@@ -29,9 +29,7 @@ def config_view(sim) -> dict:
         "sunset": config.sunset,
         "seed": config.seed,
         "hang_seconds": config.hang_seconds,
-        "keys": [
-            {**dataclasses.asdict(k), "key": mask_key(k.key)} for k in sim.keys.all()
-        ],
+        "keys": [{**dataclasses.asdict(k), "key": mask_key(k.key)} for k in sim.keys.all()],
         "models": [dataclasses.asdict(m) for m in sim.models.values()],
         "assistants": len(sim.assistants),
     }
@@ -69,10 +67,7 @@ def apply_patch(sim, patch: dict) -> None:
     for raw in patch.get("keys", []):
         existing = sim.keys.by_name_or_secret(raw.get("key") or raw.get("name", ""))
         merged = {**dataclasses.asdict(existing), **raw} if existing else raw
-        spec = key_from_mapping(merged)
-        if existing and existing.key != spec.key:
-            sim.keys._by_secret.pop(existing.key, None)
-        sim.keys.upsert(spec)
+        sim.keys.upsert(key_from_mapping(merged), replacing=existing)
     for raw in patch.get("assistants", []):
         spec = AssistantSpec(**raw)
         sim.assistants[spec.id] = spec
