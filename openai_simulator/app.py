@@ -5,7 +5,9 @@ from __future__ import annotations
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from . import routes_admin, routes_assistants as assistants, routes_responses as responses
+from . import routes_admin
+from . import routes_assistants as assistants
+from . import routes_responses as responses
 from .config import SimulatorConfig, as_config
 from .errors import invalid_url
 from .simulator import EndpointPolicy, Simulator

@@ -110,8 +110,7 @@ def demo_assistants() -> list[AssistantSpec]:
             name="US state formatter",
             model="gpt-4.1-mini",
             description="Turns a US state name into its two-letter code.",
-            instructions="Convert the US state in the input to its two-letter USPS code. "
-            "Answer with the code only.",
+            instructions="Convert the US state in the input to its two-letter USPS code. Answer with the code only.",
             temperature=0.0,
             created_at=_DEMO_CREATED + 200,
         ),
@@ -120,8 +119,7 @@ def demo_assistants() -> list[AssistantSpec]:
             name="Sales email drafter",
             model="gpt-4o",
             description="Drafts a short prospecting email from record properties.",
-            instructions="Draft a short, friendly prospecting email to the contact using "
-            "the record properties given.",
+            instructions="Draft a short, friendly prospecting email to the contact using the record properties given.",
             created_at=_DEMO_CREATED + 300,
         ),
         AssistantSpec(

@@ -135,7 +135,7 @@ class FaultInjector:
                 continue
             draw = self.rng.random()
             threshold = 0.0
-            for name, ratio in zip(HTTP_FAULTS, ratios):
+            for name, ratio in zip(HTTP_FAULTS, ratios, strict=True):
                 threshold += ratio
                 if draw < threshold:
                     self._fire(rule)

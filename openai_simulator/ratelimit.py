@@ -62,7 +62,9 @@ class RateLimiter:
         window.requests += 1
         return self.headers(window, now, rpm, tpm)
 
-    def admit_tokens(self, key_name: str, rpm: int, tpm: int, tokens: int, *, model: str, organization: str | None) -> dict:
+    def admit_tokens(
+        self, key_name: str, rpm: int, tpm: int, tokens: int, *, model: str, organization: str | None
+    ) -> dict:
         now = self._clock()
         window = self._window(key_name, now)
         if window.tokens + tokens > tpm:

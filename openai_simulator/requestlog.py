@@ -36,7 +36,7 @@ class RequestLog:
     ) -> list[dict]:
         rows = []
         for entry in list(self._entries):
-            row = dict(zip(FIELDS, entry))
+            row = dict(zip(FIELDS, entry, strict=True))
             if key is not None and row["key"] != key:
                 continue
             if path_prefix is not None and not row["path"].startswith(path_prefix):

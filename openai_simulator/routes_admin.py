@@ -36,7 +36,9 @@ def config_view(sim) -> dict:
 
 
 def _bad(message: str) -> JSONResponse:
-    return JSONResponse({"error": {"message": message, "type": "invalid_request_error", "param": None, "code": None}}, 400)
+    return JSONResponse(
+        {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": None}}, 400
+    )
 
 
 async def get_config(request: Request) -> JSONResponse:

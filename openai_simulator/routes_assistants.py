@@ -18,7 +18,10 @@ def list_params(ctx) -> tuple[int, str, str | None, str | None]:
         limit = int(raw_limit)
     except ValueError:
         raise ApiError(
-            400, f"Invalid 'limit': expected an integer, but got '{raw_limit}' instead.", param="limit", code="invalid_type"
+            400,
+            f"Invalid 'limit': expected an integer, but got '{raw_limit}' instead.",
+            param="limit",
+            code="invalid_type",
         ) from None
     if limit < 1:
         raise ApiError(

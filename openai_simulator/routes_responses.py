@@ -94,7 +94,10 @@ async def create_response(ctx):
         outcome, output_tokens = "incomplete", max_output
     rule = sim.faults.response_outcome(ctx.request.method, ctx.path, key.name, key.key)
     if rule is not None:
-        outcome, error_code = rule.response_outcome, (rule.run_error_code if rule.response_outcome == "failed" else None)
+        outcome, error_code = (
+            rule.response_outcome,
+            (rule.run_error_code if rule.response_outcome == "failed" else None),
+        )
     usage = response_usage(input_tokens, _cached_tokens(ctx, full_instructions), output_tokens, reasoning_tokens)
     ctx.charge_tokens(input_tokens + output_tokens, model.id)
 

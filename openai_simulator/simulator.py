@@ -53,7 +53,9 @@ class CallContext:
         key = self.key
         self.model = model
         self.headers.update(
-            self.sim.limiter.admit_tokens(key.name, key.rpm, key.tpm, tokens, model=model, organization=key.organization)
+            self.sim.limiter.admit_tokens(
+                key.name, key.rpm, key.tpm, tokens, model=model, organization=key.organization
+            )
         )
         self.tokens = tokens
 
@@ -141,7 +143,9 @@ class Simulator:
         while time.monotonic() < deadline and not self.stopping:
             await asyncio.sleep(0.05)
         error = server_error()
-        return Response(dump_json(error.body()), status_code=error.status, headers=ctx.headers, media_type="application/json")
+        return Response(
+            dump_json(error.body()), status_code=error.status, headers=ctx.headers, media_type="application/json"
+        )
 
     def _log(self, ctx: CallContext, method: str, path: str, status: int, started: float, fault: str | None) -> None:
         key = ctx.key

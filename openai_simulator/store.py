@@ -12,7 +12,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from .objects import message_object, new_id, output_message_item, reasoning_item, response_usage, run_usage
+from .objects import message_object, new_id, output_message_item, reasoning_item, run_usage
 
 RUN_TERMINAL = ("completed", "failed", "incomplete", "expired", "cancelled")
 QUEUED_SHARE = 0.2  # share of the duration a run/background response spends queued
@@ -216,7 +216,12 @@ class Store:
 
     def add_message(self, thread: ThreadRecord, role: str, text: str, metadata: dict | None = None) -> dict:
         message = message_object(
-            message_id=new_id("msg"), thread_id=thread.id, created_at=int(time.time()), role=role, text=text, metadata=metadata
+            message_id=new_id("msg"),
+            thread_id=thread.id,
+            created_at=int(time.time()),
+            role=role,
+            text=text,
+            metadata=metadata,
         )
         thread.messages.append(message)
         return message

@@ -46,7 +46,9 @@ def test_it_refuses_a_key_without_quota(simulator, keys):
         client.responses.create(model="gpt-4o", input="hi")
     assert caught.value.code == "insufficient_quota"
     assert caught.value.type == "insufficient_quota"
-    assert caught.value.body["message"].startswith("You exceeded your current quota, please check your plan and billing details.")
+    assert caught.value.body["message"].startswith(
+        "You exceeded your current quota, please check your plan and billing details."
+    )
 
 
 def test_it_returns_the_keys_organization_and_project(simulator, keys):

@@ -14,7 +14,8 @@ def test_a_key_with_rpm_5_gets_a_429_on_the_sixth_call(simulator, keys):
     assert error.code == "rate_limit_exceeded"
     assert error.type == "requests"
     assert error.body["message"].startswith(
-        "Rate limit reached for default in organization org-limited on requests per min (RPM): Limit 5, Used 5, Requested 1."
+        "Rate limit reached for default in organization org-limited on requests per min (RPM): "
+        "Limit 5, Used 5, Requested 1."
     )
     assert 1 <= int(error.response.headers["retry-after"]) <= 60
     assert int(error.response.headers["retry-after-ms"]) > 0

@@ -146,7 +146,9 @@ def test_a_response_can_end_incomplete(simulator, openai_client):
 
 
 def test_a_small_max_output_tokens_makes_the_response_incomplete(openai_client):
-    response = openai_client.responses.create(model="gpt-4o", input="please tell me about your pricing", max_output_tokens=16)
+    response = openai_client.responses.create(
+        model="gpt-4o", input="please tell me about your pricing", max_output_tokens=16
+    )
     assert response.status == "incomplete"
     assert response.usage.output_tokens == 16
 

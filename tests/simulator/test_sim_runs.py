@@ -29,7 +29,9 @@ def test_a_run_completes_with_an_assistant_message(openai_client):
 
 def test_a_run_moves_from_queued_to_completed_over_the_latency(simulator, openai_client):
     simulator.configure(latency="fixed:600")
-    raw = openai_client.beta.threads.with_raw_response.create_and_run(assistant_id=LEAD_QUALIFIER, thread=_thread("pricing?"))
+    raw = openai_client.beta.threads.with_raw_response.create_and_run(
+        assistant_id=LEAD_QUALIFIER, thread=_thread("pricing?")
+    )
     run = raw.parse()
     assert run.status == "queued"
     assert run.usage is None
