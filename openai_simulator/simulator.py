@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-import os
 import random
 import time
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from .config import SimulatorConfig
 from .errors import ApiError, invalid_url, mask_key, overloaded, server_error
 from .faults import FaultInjector
 from .keys import KeyRegistry, key_headers
+from .objects import new_id
 from .ratelimit import RateLimiter
 from .requestlog import RequestLog
 from .store import Store
@@ -47,7 +47,7 @@ class CallContext:
         self.body: dict = {}
         self.model: str | None = None
         self.tokens = 0
-        self.path = request.url.path
+        self.path = request.scope["path"]  # request.url would parse the whole URL
 
     def charge_tokens(self, tokens: int, model: str) -> None:
         key = self.key
@@ -95,9 +95,9 @@ class Simulator:
 
     async def handle(self, request: Request, handler, policy: EndpointPolicy) -> Response:
         started = time.perf_counter()
-        method = request.method
-        path = request.url.path
-        headers = {"x-request-id": f"req_{os.urandom(16).hex()}", "openai-version": "2020-10-01"}
+        method = request.scope["method"]
+        path = request.scope["path"]
+        headers = {"x-request-id": new_id("req"), "openai-version": "2020-10-01"}
         ctx = CallContext(self, request, headers)
         fault_name = None
         try:
@@ -159,7 +159,7 @@ class Simulator:
                 ctx.model,
                 ctx.tokens,
                 status,
-                round((time.perf_counter() - started) * 1000, 3),
+                (time.perf_counter() - started) * 1000,
                 fault,
             )
         )
