@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import logging
 import random
 import time
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from .requestlog import RequestLog
 from .store import Store
 
 MAX_HANG_SECONDS = 600.0
+logger = logging.getLogger(__name__)
 
 
 def dump_json(body: object) -> bytes:
@@ -126,6 +128,12 @@ class Simulator:
         except ApiError as error:
             status, body = error.status, error.body()
             headers.update(error.headers)
+        except Exception:
+            # A simulator bug or an input shape it does not handle: answer like OpenAI's
+            # 500 (so the SDK's error handling is what gets exercised) and say why here.
+            logger.exception("openai_simulator failed on %s %s", method, path)
+            error = server_error()
+            status, body = error.status, error.body()
         payload = dump_json(body)
         if fault_name == "truncated":
             # Cut mid-JSON with a matching Content-Length: the transport succeeds and
