@@ -196,9 +196,9 @@ class AssistantsEngine:
             poll_after = raw.headers.get("openai-poll-after-ms")
             while run.status not in RUN_TERMINAL:
                 wait = int(poll_after) / 1000 if poll_after else _DEFAULT_POLL_S
-                if clock.remaining() <= wait:
+                if clock.remaining() <= 0.01:
                     raise AssistantTimeout("The OpenAI assistant did not finish in time. The call will be retried.")
-                time.sleep(wait)
+                time.sleep(min(wait, clock.remaining()))
                 raw = clock.client(client).beta.threads.runs.with_raw_response.retrieve(run.id, thread_id=run.thread_id)
                 requests_made += 1
                 run = raw.parse()
