@@ -1,0 +1,60 @@
+"""Worker loops run in separate OS processes (multiprocessing "spawn") by the rate
+limiter tests. Top-level functions so that a spawned child can import them; no Django."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+from marketplace.integrations.openai.ratelimit import Permit, RateLimiter
+
+
+def grab_permits(redis_url: str, limiter_options: dict, connection_key: str, model: str, tokens: int, seconds: float):
+    """Take every permit the limiter gives for `seconds`; return their Redis times (ms)."""
+    limiter = RateLimiter.from_url(redis_url, **limiter_options)
+    granted: list[int] = []
+    end = time.time() + seconds
+    while time.time() < end:
+        got = limiter.acquire(connection_key, model, tokens)
+        if isinstance(got, Permit):
+            granted.append(got.granted_at_ms)
+        else:
+            time.sleep(min(got.seconds, 0.01))
+    return granted
+
+
+def call_openai_in_a_loop(
+    base_url: str, api_key: str, redis_url: str, prefix: str, connection_key: str, until: float
+) -> dict:
+    """What an assistant worker does: acquire → call the engine → record the answer."""
+    import openai
+
+    from marketplace.integrations.openai.engines import ResponsesEngine
+    from marketplace.integrations.openai.errors import AssistantError, ErrorKind
+    from marketplace.integrations.openai.ratelimit import estimate_tokens
+    from marketplace.integrations.openai.specs import AssistantRequest, AssistantSpec
+
+    client = openai.OpenAI(base_url=base_url, api_key=api_key, max_retries=0)
+    limiter = RateLimiter.from_url(redis_url, prefix=prefix)
+    spec = AssistantSpec(model="gpt-4o-mini", instructions="Turn the US state into its two-letter code.")
+    request = AssistantRequest(spec, "ca")
+    engine = ResponsesEngine()
+    estimate = estimate_tokens(spec.instructions, request.prompt, output_allowance=16)
+    outcome: Counter[str] = Counter()
+    while time.time() < until:
+        got = limiter.acquire(connection_key, request.model, estimate)
+        if not isinstance(got, Permit):
+            outcome["waits"] += 1
+            time.sleep(max(0.0, min(got.seconds, until - time.time(), 1.0)))
+            continue
+        try:
+            result = engine.run(client, request, deadline=10)
+        except AssistantError as error:
+            outcome[error.kind.value] += 1
+            limiter.record_response(connection_key, request.model, error.rate_limit_headers, 0, got)
+            if error.kind == ErrorKind.RATE_LIMITED:
+                limiter.cool_down(connection_key, error.retry_after or 1.0)
+            continue
+        limiter.record_response(connection_key, request.model, result.rate_limit_headers, result.usage.total_tokens, got)
+        outcome["ok"] += 1
+    return dict(outcome)
