@@ -24,10 +24,12 @@ def grab_permits(redis_url: str, limiter_options: dict, connection_key: str, mod
 
 
 def call_openai_in_a_loop(
-    base_url: str, api_key: str, redis_url: str, prefix: str, connection_key: str, until: float
+    base_url: str, api_key: str, redis_url: str, prefix: str, connection_key: str, start: float, until: float
 ) -> dict:
-    """What an assistant worker does: acquire → call the engine → record the answer."""
+    """What an assistant worker does: acquire → call the engine → record the answer,
+    from `start` (after the slow imports, so all processes begin together) to `until`."""
     import openai
+    import openai.types.responses  # noqa: F401  (the SDK imports it lazily on first use)
 
     from marketplace.integrations.openai.engines import ResponsesEngine
     from marketplace.integrations.openai.errors import AssistantError, ErrorKind
@@ -40,7 +42,9 @@ def call_openai_in_a_loop(
     request = AssistantRequest(spec, "ca")
     engine = ResponsesEngine()
     estimate = estimate_tokens(spec.instructions, request.prompt, output_allowance=16)
+    client.responses  # noqa: B018  (builds the lazily created resource before the start)
     outcome: Counter[str] = Counter()
+    time.sleep(max(0.0, start - time.time()))
     while time.time() < until:
         got = limiter.acquire(connection_key, request.model, estimate)
         if not isinstance(got, Permit):
