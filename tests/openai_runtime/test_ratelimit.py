@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import uuid
 
 import pytest
@@ -10,7 +9,7 @@ from django.conf import settings
 
 from marketplace.integrations.openai.ratelimit import Permit, Wait, estimate_tokens
 
-from .workers import grab_permits
+from .workers import grab_permits, worker_pool
 
 MODEL = "gpt-4o-mini"
 
@@ -31,8 +30,7 @@ def test_four_processes_never_get_more_than_the_limit_in_any_window(limiter_fact
     options = {"window_seconds": window, "margin_seconds": margin, "default_requests": limit}
     prefix = limiter_factory(**options).prefix  # the fixture cleans this prefix up afterwards
     options["prefix"] = prefix
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(4) as pool:
+    with worker_pool(4) as pool:
         results = pool.starmap(
             grab_permits, [(settings.REDIS_URL, options, "conn", MODEL, 1, seconds)] * 4
         )

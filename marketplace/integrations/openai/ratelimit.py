@@ -242,7 +242,7 @@ class RateLimiter:
         client: redis.Redis,
         *,
         window_seconds: float = 60.0,
-        margin_seconds: float = 1.0,
+        margin_seconds: float = 1.5,
         default_requests: int = 60,
         default_tokens: int = 40_000,
         prefix: str = "crmflow:openai:rl",
