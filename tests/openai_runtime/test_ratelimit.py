@@ -130,6 +130,15 @@ def test_models_share_the_connections_budget(limiter_factory):
     assert [isinstance(r, Permit) for r in results] == [True, True, False, True, False]
 
 
+def test_an_unknown_model_still_counts_once(limiter_factory):
+    limiter = limiter_factory(default_requests=2, default_tokens=100)
+
+    results = [limiter.acquire("conn", "", 30) for _ in range(3)]
+
+    assert [isinstance(r, Permit) for r in results] == [True, True, False]
+    assert limiter.state("conn").connection.tokens_used == 60
+
+
 def test_a_cool_down_refuses_permits_for_its_duration(limiter_factory):
     limiter = limiter_factory()
 

@@ -276,8 +276,9 @@ class RateLimiter:
         )
 
     # Keys share a {connection} hash tag so that a Redis Cluster keeps them in one slot.
+    # A model scope always gets its own keys, even for an unknown ("") model.
     def _scope(self, connection_key: str, model: str | None) -> list[str]:
-        base = f"{self.prefix}:{{{connection_key}}}" + (f":m:{model}" if model else "")
+        base = f"{self.prefix}:{{{connection_key}}}" + ("" if model is None else f":m:{model or '?'}")
         return [f"{base}:req", f"{base}:tok", f"{base}:sum", f"{base}:lim"]
 
     def _key(self, connection_key: str, name: str) -> str:
