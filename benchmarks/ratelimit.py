@@ -5,8 +5,8 @@
 
 Part 1 (always): `--processes` processes call `acquire` in a tight loop for `--seconds`
 against a `--limit` per `--window` seconds: acquire calls/s and latency, permits, the
-most permits seen in any sliding window (must be <= limit) and the share of the
-possible permits handed out (the utilisation; target >= 0.95).
+most permits seen in any sliding window (must be <= limit) and the utilisation: the
+mean number of permits in a sliding window over the run / limit (target >= 0.95).
 
 Part 2 (with --simulator-rpm N): the simulator in its own process with a key limited
 to N RPM; `--processes` × `--threads` workers loop acquire → ResponsesEngine →
@@ -52,6 +52,19 @@ def most_in_window(times_ms: list[float], window_ms: float) -> int:
     return best
 
 
+def window_occupancy(times_ms: list[float], window_ms: float, step_ms: float = 10.0) -> tuple[float, int]:
+    """Mean and least number of events in windows [t, t + window) for t every step_ms
+    over the run (windows that end after the last event are left out)."""
+    import bisect
+
+    counts = []
+    t = times_ms[0]
+    while t + window_ms <= times_ms[-1]:
+        counts.append(bisect.bisect_left(times_ms, t + window_ms) - bisect.bisect_left(times_ms, t))
+        t += step_ms
+    return (statistics.mean(counts), min(counts)) if counts else (0.0, 0)
+
+
 def hammer(redis_url: str, options: dict, connection: str, seconds: float, start: float) -> dict:
     limiter = RateLimiter.from_url(redis_url, **options)
     time.sleep(max(0.0, start - time.time()))
@@ -78,8 +91,7 @@ def limiter_part(redis_url: str, args) -> dict:
     latencies = sorted(x for r in results for x in r["latencies"])
     attempts = sum(r["attempts"] for r in results)
     window_ms = (args.window + args.margin) * 1000
-    span = granted[-1] - granted[0] if granted else 0
-    possible = args.limit * (int(span // window_ms) + 1)
+    mean_in_window, least_in_window = window_occupancy(granted, window_ms)
     cleanup = RateLimiter.from_url(redis_url, prefix=prefix)
     for key in cleanup.redis.scan_iter(match=f"{prefix}:*"):
         cleanup.redis.delete(key)
@@ -96,7 +108,10 @@ def limiter_part(redis_url: str, args) -> dict:
         "permits": len(granted),
         "most_permits_in_any_window": most_in_window(granted, window_ms),
         "most_permits_in_any_window_of_exactly_window_s": most_in_window(granted, args.window * 1000),
-        "utilisation": round(len(granted) / possible, 4) if possible else 0,
+        # Under saturating demand every window should hold `limit` permits.
+        "mean_permits_per_window": round(mean_in_window, 1),
+        "least_permits_in_a_window": least_in_window,
+        "utilisation": round(mean_in_window / args.limit, 4),
     }
 
 
