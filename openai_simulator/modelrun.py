@@ -48,7 +48,16 @@ def answer_for(instructions: str, prompt: str, json_schema: dict | None, json_ob
     """Plain text answer, or a JSON document when structured output was asked for."""
     facts = AnswerRules.facts(instructions, prompt)
     if json_schema is not None:
-        return json.dumps(build_from_schema(json_schema, facts), ensure_ascii=False)
+        try:
+            value = build_from_schema(json_schema, facts)
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as error:
+            raise ApiError(
+                400,
+                f"Invalid schema for response_format: could not resolve {error!s} in the JSON schema.",
+                param="text.format.schema",
+                code="invalid_json_schema",
+            ) from None
+        return json.dumps(value, ensure_ascii=False)
     if json_object:
         return json.dumps({"answer": facts.answer_text()}, ensure_ascii=False)
     return facts.answer_text()
@@ -67,3 +76,17 @@ def content_text(content: object) -> str:
                 parts.append(part)
         return "\n".join(parts)
     return ""
+
+
+def metadata_of(body: dict) -> dict:
+    metadata = body.get("metadata")
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise ApiError(
+            400,
+            "Invalid type for 'metadata': expected an object with string values.",
+            param="metadata",
+            code="invalid_type",
+        )
+    return metadata

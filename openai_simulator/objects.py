@@ -7,15 +7,19 @@ simulator must not come to depend on something OpenAI never sends.
 from __future__ import annotations
 
 import math
-import os
+import random
 
 from .config import AssistantSpec, ModelSpec
 
 REASONING_TOKENS_BY_EFFORT = {"none": 0, "minimal": 16, "low": 64, "medium": 192, "high": 512, "xhigh": 1024}
 
 
+# Ids only need to be unique, not secret: a PRNG is much cheaper than os.urandom.
+_id_source = random.Random()
+
+
 def new_id(prefix: str) -> str:
-    return f"{prefix}_{os.urandom(12).hex()}"
+    return f"{prefix}_{_id_source.getrandbits(96):024x}"
 
 
 def estimate_tokens(text: str) -> int:

@@ -37,6 +37,7 @@ class RequestLog:
         rows = []
         for entry in list(self._entries):
             row = dict(zip(FIELDS, entry, strict=True))
+            row["duration_ms"] = round(row["duration_ms"], 3)
             if key is not None and row["key"] != key:
                 continue
             if path_prefix is not None and not row["path"].startswith(path_prefix):

@@ -6,7 +6,7 @@ import time
 
 from .errors import ApiError, not_found
 from .keys import can_see_assistant, can_see_model
-from .modelrun import answer_for, check_sampling_params, content_text, require_chat_model
+from .modelrun import answer_for, check_sampling_params, content_text, metadata_of, require_chat_model
 from .objects import assistant_object, estimate_tokens, model_object, new_id, thread_object
 from .store import RUN_TERMINAL, RunRecord, list_body, paginate
 
@@ -144,6 +144,7 @@ def _start_run(ctx, thread, body: dict):
     assistant = _assistant(ctx, assistant_id)
     model = require_chat_model(sim, key, body.get("model") or assistant.model)
     check_sampling_params(model, body)
+    metadata = metadata_of(body)
     now = time.time()
     active = sim.store.active_run(thread, now)
     if active is not None:
@@ -182,7 +183,7 @@ def _start_run(ctx, thread, body: dict):
         answer=answer,
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
-        metadata=body.get("metadata") or {},
+        metadata=metadata,
         temperature=None if model.reasoning else (1.0 if temperature is None else temperature),
         top_p=None if model.reasoning else (1.0 if top_p is None else top_p),
         response_format=response_format,

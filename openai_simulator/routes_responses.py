@@ -6,7 +6,7 @@ import asyncio
 import time
 
 from .errors import ApiError, not_found
-from .modelrun import answer_for, check_sampling_params, content_text, require_chat_model
+from .modelrun import answer_for, check_sampling_params, content_text, metadata_of, require_chat_model
 from .objects import REASONING_TOKENS_BY_EFFORT, estimate_tokens, new_id, response_usage
 from .store import ResponseRecord
 
@@ -70,6 +70,7 @@ async def create_response(ctx):
         raise ApiError(400, "Streaming is not supported by the crmflow OpenAI simulator.", param="stream")
     model = require_chat_model(sim, key, body.get("model"))
     check_sampling_params(model, body)
+    metadata = metadata_of(body)
     if "input" not in body and not body.get("instructions"):
         raise ApiError(400, "Missing required parameter: 'input'.", param="input", code="missing_required_parameter")
     store = body.get("store", True) is not False
@@ -117,7 +118,7 @@ async def create_response(ctx):
         echo={
             "model": model.id,
             "instructions": body.get("instructions"),
-            "metadata": body.get("metadata") or {},
+            "metadata": metadata,
             "temperature": None if model.reasoning else body.get("temperature", 1.0),
             "top_p": None if model.reasoning else body.get("top_p", 1.0),
             "reasoning": {"effort": effort, "summary": None},

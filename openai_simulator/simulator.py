@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-import os
+import logging
 import random
 import time
 from dataclasses import dataclass
@@ -22,11 +22,13 @@ from .config import SimulatorConfig
 from .errors import ApiError, invalid_url, mask_key, overloaded, server_error
 from .faults import FaultInjector
 from .keys import KeyRegistry, key_headers
+from .objects import new_id
 from .ratelimit import RateLimiter
 from .requestlog import RequestLog
 from .store import Store
 
 MAX_HANG_SECONDS = 600.0
+logger = logging.getLogger(__name__)
 
 
 def dump_json(body: object) -> bytes:
@@ -47,7 +49,7 @@ class CallContext:
         self.body: dict = {}
         self.model: str | None = None
         self.tokens = 0
-        self.path = request.url.path
+        self.path = request.scope["path"]  # request.url would parse the whole URL
 
     def charge_tokens(self, tokens: int, model: str) -> None:
         key = self.key
@@ -95,9 +97,9 @@ class Simulator:
 
     async def handle(self, request: Request, handler, policy: EndpointPolicy) -> Response:
         started = time.perf_counter()
-        method = request.method
-        path = request.url.path
-        headers = {"x-request-id": f"req_{os.urandom(16).hex()}", "openai-version": "2020-10-01"}
+        method = request.scope["method"]
+        path = request.scope["path"]
+        headers = {"x-request-id": new_id("req"), "openai-version": "2020-10-01"}
         ctx = CallContext(self, request, headers)
         fault_name = None
         try:
@@ -126,6 +128,12 @@ class Simulator:
         except ApiError as error:
             status, body = error.status, error.body()
             headers.update(error.headers)
+        except Exception:
+            # A simulator bug or an input shape it does not handle: answer like OpenAI's
+            # 500 (so the SDK's error handling is what gets exercised) and say why here.
+            logger.exception("openai_simulator failed on %s %s", method, path)
+            error = server_error()
+            status, body = error.status, error.body()
         payload = dump_json(body)
         if fault_name == "truncated":
             # Cut mid-JSON with a matching Content-Length: the transport succeeds and
@@ -159,7 +167,7 @@ class Simulator:
                 ctx.model,
                 ctx.tokens,
                 status,
-                round((time.perf_counter() - started) * 1000, 3),
+                (time.perf_counter() - started) * 1000,
                 fault,
             )
         )

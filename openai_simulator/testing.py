@@ -45,6 +45,7 @@ class RunningSimulator:
         self.base_url = f"{self.root_url}/v1"
         self.admin_url = f"{self.root_url}/_sim"
         self.api_key = next((k.key for k in self.config.keys if k.kind == "valid"), None)
+        self._http_client = None  # shared by every SDK client: building one costs ~0.1 s
         server_config = uvicorn.Config(
             self.app,
             log_level="warning",
@@ -75,6 +76,8 @@ class RunningSimulator:
         raise TimeoutError(f"the OpenAI simulator did not start within {timeout}s")
 
     def stop(self) -> None:
+        if self._http_client is not None:
+            self._http_client.close()
         self.simulator.stopping = True  # releases requests held by a "hang" fault
         self._server.should_exit = True
         if self._thread.is_alive():
@@ -109,9 +112,17 @@ class RunningSimulator:
         self._admin("DELETE", "/requests")
 
     def client(self, api_key: str | None = None, **kwargs):
-        """An `openai.OpenAI` client for this server (no retries unless asked)."""
-        from openai import OpenAI
+        """An `openai.OpenAI` client for this server (no retries unless asked).
 
+        All clients share one HTTP connection pool, closed by `stop()`; do not call
+        `close()` on them (pass your own `http_client=` if you need to)."""
+        from openai import DefaultHttpxClient, OpenAI
+
+        if "http_client" not in kwargs:
+            if self._http_client is None:
+                # trust_env=False: a proxy from the environment must not see local calls.
+                self._http_client = DefaultHttpxClient(trust_env=False)
+            kwargs["http_client"] = self._http_client
         kwargs.setdefault("max_retries", 0)
         return OpenAI(base_url=self.base_url, api_key=api_key or self.api_key, **kwargs)
 

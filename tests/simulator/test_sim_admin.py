@@ -76,3 +76,4 @@ def test_the_command_line_prints_the_url_and_the_demo_key():
     finally:
         process.terminate()
         process.wait(timeout=10)
+        process.stdout.close()

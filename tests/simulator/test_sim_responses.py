@@ -159,3 +159,16 @@ def test_a_repeated_long_prefix_reports_cached_tokens(openai_client):
     second = openai_client.responses.create(model="gpt-4o", instructions=instructions, input="hello again")
     assert first.usage.input_tokens_details.cached_tokens == 0
     assert second.usage.input_tokens_details.cached_tokens == 1408
+
+
+def test_a_broken_json_schema_is_a_bad_request(openai_client):
+    broken = {**LEAD_SCHEMA, "schema": {"type": "object", "properties": {"a": {"$ref": "#/$defs/missing"}}}}
+    with pytest.raises(openai.BadRequestError) as caught:
+        openai_client.responses.create(model="gpt-4o", input="hello", text={"format": broken})
+    assert caught.value.code == "invalid_json_schema"
+
+
+def test_metadata_must_be_a_map_of_strings(openai_client):
+    with pytest.raises(openai.BadRequestError) as caught:
+        openai_client.responses.create(model="gpt-4o", input="hello", metadata={"count": 3})
+    assert caught.value.param == "metadata"
