@@ -18,7 +18,7 @@ from collections.abc import Iterable
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Max, Min
+from django.db.models import F, Max, Min
 from django.utils import timezone
 
 from crm import filters
@@ -189,19 +189,20 @@ def _insert_window(workflow: Workflow, selection) -> int:
     stamp = connection.ops.adapt_datetimefield_value(timezone.now())
     fresh = selection.exclude(
         pk__in=Enrollment.objects.filter(workflow=workflow).values("record_id")
-    ).values("pk")
+    ).values(candidate_id=F("pk"))
     select_sql, select_params = fresh.query.sql_with_params()
     enrollment = Enrollment._meta.db_table
     execution = ActionExecution._meta.db_table
-    status = Enrollment.Status.ACTIVE if start else Enrollment.Status.COMPLETED
+    status = str(Enrollment.Status.ACTIVE if start else Enrollment.Status.COMPLETED)
+    bulk = str(Enrollment.Source.BULK)
     with connection.cursor() as cursor:
         # A run may be inserted concurrently by a record change: the partial unique
         # constraint plus DO NOTHING lets the other one win.
         cursor.execute(
             f"INSERT INTO {enrollment} (workflow_id, version_id, record_id, status, source, "
-            f"enrolled_at, finished_at) SELECT %s, %s, candidate.id, %s, %s, %s, %s "
+            f"enrolled_at, finished_at) SELECT %s, %s, candidate.candidate_id, %s, %s, %s, %s "
             f"FROM ({select_sql}) candidate WHERE true ON CONFLICT DO NOTHING",
-            [workflow.pk, version.pk, status, Enrollment.Source.BULK, stamp,
+            [workflow.pk, version.pk, status, bulk, stamp,
              None if start else stamp, *select_params],
         )
         inserted = cursor.rowcount
@@ -215,7 +216,7 @@ def _insert_window(workflow: Workflow, selection) -> int:
             f"FROM {enrollment} e WHERE e.workflow_id = %s AND e.enrolled_at = %s "
             f"AND e.source = %s AND NOT EXISTS "
             f"(SELECT 1 FROM {execution} x WHERE x.enrollment_id = e.id)",
-            [start, step["type"], _queue(step["type"]), ActionExecution.Status.PENDING, stamp,
-             stamp, workflow.pk, stamp, Enrollment.Source.BULK],
+            [start, step["type"], _queue(step["type"]), str(ActionExecution.Status.PENDING),
+             stamp, stamp, workflow.pk, stamp, bulk],
         )
     return inserted

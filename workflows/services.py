@@ -34,6 +34,7 @@ def workflow_create(*, account, object_type: str, name: str, actor: User | None 
     workflow.save()
     if graph:
         workflow_publish(workflow=workflow)
+        workflow.refresh_from_db()
     return workflow
 
 

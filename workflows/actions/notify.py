@@ -19,7 +19,7 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -109,8 +109,10 @@ class SendEmailNotification(_Notify):
         sent = 0
         for user in users:
             try:
-                marker = EmailDelivery.objects.create(execution_id=context.execution_id,
-                                                      recipient=user.email)
+                # Its own transaction (execute runs in autocommit): committed before sending.
+                with transaction.atomic():
+                    marker = EmailDelivery.objects.create(execution_id=context.execution_id,
+                                                          recipient=user.email)
             except IntegrityError:
                 continue  # handed to the mail server by an earlier delivery of this message
             try:
