@@ -123,6 +123,10 @@ def execution_run(*, execution_id: int) -> str:
     except TransientError as error:
         return execution_retry(execution=execution, message=error.message,
                                retry_after=error.retry_after)
+    except Exception as error:  # e.g. a database error while completing: retried, then failed
+        logger.exception("execution %s could not complete", execution.pk)
+        return execution_retry(execution=execution, message=_("Unexpected error: %(error)s")
+                               % {"error": str(error)[:500] or type(error).__name__})
 
 
 class _LeaseLost(Exception):
