@@ -283,3 +283,13 @@ def test_the_sweeper_resends_lost_wake_ups_once_and_leaves_future_steps_alone(ac
     assert sweeper.executions_sweep()["sent"] == 0  # not due yet
     ActionExecution.objects.filter(pk=delayed.pk).update(due_at=timezone.now())
     assert sweeper.executions_sweep()["sent"] == 1
+
+
+def test_an_action_can_release_its_database_connection_while_it_waits(acme, probe_log):
+    from workflows.context import ExecutionContext
+
+    record = contact(acme, first_name="Ann")
+    context = ExecutionContext(account=acme, workflow=None, record=record, config={},
+                               raw_config={})
+    context.release_db_connection()  # inside the test's transaction: must not break it
+    assert record.__class__.objects.filter(pk=record.pk).exists()
