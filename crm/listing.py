@@ -75,10 +75,21 @@ def parse_filters(definitions: dict[str, PropertyDefinition], raw: str | None) -
     if len(raw) > 20_000:
         raise ValidationError(_("The filters are too long."))
     try:
-        groups = json.loads(raw)
-    except ValueError:
+        groups = without_nul(json.loads(raw))
+    except (ValueError, RecursionError):
         raise ValidationError(_("The filters in this link are not valid.")) from None
     return groups, filters.parse_groups(definitions, groups)
+
+
+def without_nul(value):
+    """User input minus NUL characters, which PostgreSQL refuses in any text."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, list):
+        return [without_nul(item) for item in value]
+    if isinstance(value, dict):
+        return {key: without_nul(item) for key, item in value.items()}
+    return value
 
 
 def encode_cursor(cursor: tuple) -> str:
@@ -102,6 +113,8 @@ def decode_cursor(raw: str | None, sort: Sort) -> tuple | None:
             return ("b", pk)
         if isinstance(value, dict):
             value = dt.datetime.fromisoformat(value["dt"])
+        if isinstance(value, str):
+            value = without_nul(value)
         column = sort.column
         if column in ("number_value",) and not isinstance(value, (int, float)):
             return None
@@ -220,7 +233,7 @@ class RecordListQuery:
 
 
 def search_q(text: str) -> Q:
-    text = " ".join(text.split())[:MAX_SEARCH_LENGTH]
+    text = " ".join(without_nul(text).split())[:MAX_SEARCH_LENGTH]
     if not text:
         return Q()
     return Q(name__icontains=text) | Q(email__icontains=text.lower())

@@ -45,7 +45,9 @@ def _added_condition(request: HttpRequest) -> dict | None:
     if not name:
         return None
     condition: dict = {"property": name[:100], "operator": (operator or "")[:30]}
-    values = [v for v in request.GET.getlist("add_values")[:100] if v.strip()]
+    operator = condition["operator"]
+    values = [listing.without_nul(v)[:1_000] for v in request.GET.getlist("add_values")[:100]]
+    values = [v for v in values if v.strip()]
     if operator == "in_last_days":
         condition["value"] = values[0] if values else ""
     elif operator not in ("is_known", "is_unknown"):
