@@ -29,6 +29,9 @@ from crm import filters
 from crm.models import PropertyDefinition, PropertyType, PropertyValue, Record
 
 PAGE_SIZES = (25, 50, 100)
+# Counting is the one O(n) step of a page: past this many matches the list says
+# "10,000+ records" instead of scanning every match (as large CRMs do).
+COUNT_LIMIT = 10_000
 MAX_SEARCH_LENGTH = 200
 
 
@@ -133,6 +136,7 @@ def decode_cursor(raw: str | None, sort: Sort) -> tuple | None:
 class Page:
     records: list[Record]
     total: int
+    total_is_capped: bool
     first_cursor: str | None
     last_cursor: str | None
     has_next: bool
@@ -211,7 +215,7 @@ class RecordListQuery:
 
     def page(self, *, after: tuple | None = None, before: tuple | None = None,
              last: bool = False) -> Page:
-        total = self.base.count()
+        total = self.base.order_by()[: COUNT_LIMIT + 1].count()
         if last or before is not None:
             rows = self._backward(before, self.size + 1)
             has_previous = len(rows) > self.size
@@ -224,7 +228,8 @@ class RecordListQuery:
             has_previous = after is not None
         return Page(
             records=[record for _key, record in rows],
-            total=total,
+            total=min(total, COUNT_LIMIT),
+            total_is_capped=total > COUNT_LIMIT,
             first_cursor=encode_cursor(rows[0][0]) if rows else None,
             last_cursor=encode_cursor(rows[-1][0]) if rows else None,
             has_next=has_next,
