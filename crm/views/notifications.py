@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -40,8 +40,6 @@ def notification_open(request: HttpRequest, pk: int) -> HttpResponse:
         account=account, recipient=request.user, pk=pk
     ).first()
     if notification is None:
-        from django.http import Http404
-
         raise Http404
     mark_read(request.user, [notification.pk])
     return redirect(notification.url or "crm:notification_list")

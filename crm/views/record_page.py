@@ -5,15 +5,17 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Case, IntegerField, Value, When
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import trigger_client_event
 
 from crm import properties as props
 from crm import services
-from crm.access import account_for, require_account
+from crm.access import require_account
 from crm.forms import NoteForm, TaskForm
+from crm.listing import search_q
 from crm.models import OBJECT_SLUGS, ObjectType, Record, Task, TimelineEvent
 from crm.templatetags.crm_tags import property_label
 from crm.views.common import ordered_definitions, parse_id, record_for
@@ -139,8 +141,6 @@ def record_property(request: HttpRequest, object_type: str, pk: int, name: str) 
     definitions = ordered_definitions(record.account, record.object_type)
     definition = definitions.get(name)
     if definition is None:
-        from django.http import Http404
-
         raise Http404
     users = _users(record)
     status = 200
@@ -148,8 +148,6 @@ def record_property(request: HttpRequest, object_type: str, pk: int, name: str) 
         raw = request.POST.get("value", "")
         if len(raw) > 70_000:
             raw = raw[:70_000]
-        if definition.type == "boolean" and raw == "":
-            raw = None
         try:
             services.record_update(
                 record=record, values={name: raw}, actor=request.user, source="ui"
@@ -185,8 +183,6 @@ def record_property(request: HttpRequest, object_type: str, pk: int, name: str) 
     )
     if request.method == "POST" and item["error"] is None:
         # The timeline gained "property changed" entries: let it refresh itself.
-        from django_htmx.http import trigger_client_event
-
         trigger_client_event(response, "timeline-changed")
     return response
 
@@ -238,8 +234,6 @@ def record_association_search(request: HttpRequest, object_type: str, pk: int) -
             pk__in=already
         )
         if query:
-            from crm.listing import search_q
-
             candidates = candidates.filter(search_q(query))
         results = list(candidates.order_by("name", "id")[:SEARCH_LIMIT])
     return render(request, "crm/record_detail.html#association_results", {
