@@ -8,6 +8,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
 from crm.access import account_for, super_admin_required
@@ -18,9 +19,17 @@ from crm.templatetags.crm_tags import property_label
 from crm.views.common import object_type_for
 
 
+PLURALS = {
+    "contacts": gettext_lazy("Contacts"),
+    "companies": gettext_lazy("Companies"),
+    "deals": gettext_lazy("Deals"),
+    "tickets": gettext_lazy("Tickets"),
+}
+
+
 def _tabs(current: str) -> list[dict]:
     return [
-        {"slug": slug, "label": ObjectType(kind).label, "current": slug == current,
+        {"slug": slug, "label": PLURALS[slug], "current": slug == current,
          "url": reverse("crm:property_list") + f"?object={slug}"}
         for kind, slug in OBJECT_SLUGS.items()
     ]
