@@ -36,7 +36,8 @@ def normalize(definition: PropertyDefinition, raw: Any) -> Any:
     if raw is None:
         return None
     if isinstance(raw, str):
-        raw = raw.strip()
+        # PostgreSQL cannot store NUL in text or jsonb: drop it rather than fail later.
+        raw = raw.replace("\x00", "").strip()
         if raw == "":
             return None
     kind = definition.type
@@ -164,7 +165,14 @@ def _normalize_owner(definition: PropertyDefinition, raw: Any) -> int:
     users = User.objects.filter(account_id=definition.account_id, is_active=True)
     text = str(raw)
     user = None
-    if text.isdigit():
+    # Usernames and emails are at most 254 characters; longer input cannot match, and
+    # SQLite refuses a LIKE pattern that long ("pattern too complex").
+    if len(text) > 254:
+        raise ValidationError(
+            _("“%(value)s” is not a user of this account. Use a username or email of a user.")
+            % {"value": text[:100]}
+        )
+    if text.isdigit() and len(text) <= 18:
         user = users.filter(pk=int(text)).first()
     if user is None:
         user = users.filter(username__iexact=text).first() or users.filter(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.utils.translation import gettext_noop as N_
+from django.utils.translation import gettext_noop
 
 from crm.models import Account, ObjectType, PropertyDefinition, PropertyType
 
@@ -52,41 +52,42 @@ DEAL_STAGES = _options(
 
 # (object type, name, label, type, options)
 STANDARD_PROPERTIES: list[tuple[str, str, str, str, list]] = [
-    (ObjectType.CONTACT, "email", N_("Email"), T, []),
-    (ObjectType.CONTACT, "first_name", N_("First name"), T, []),
-    (ObjectType.CONTACT, "last_name", N_("Last name"), T, []),
-    (ObjectType.CONTACT, "phone", N_("Phone number"), T, []),
-    (ObjectType.CONTACT, "company_name", N_("Company name"), T, []),
-    (ObjectType.CONTACT, "job_title", N_("Job title"), T, []),
-    (ObjectType.CONTACT, "city", N_("City"), T, []),
-    (ObjectType.CONTACT, "state", N_("State/Region"), T, []),
-    (ObjectType.CONTACT, "country", N_("Country/Region"), T, []),
-    (ObjectType.CONTACT, "lifecycle_stage", N_("Lifecycle stage"), ENUM, LIFECYCLE_STAGES),
-    (ObjectType.CONTACT, "lead_status", N_("Lead status"), ENUM, LEAD_STATUSES),
-    (ObjectType.CONTACT, "owner", N_("Contact owner"), OWNER, []),
-    (ObjectType.COMPANY, "name", N_("Company name"), T, []),
-    (ObjectType.COMPANY, "domain", N_("Company domain name"), T, []),
-    (ObjectType.COMPANY, "industry", N_("Industry"), T, []),
-    (ObjectType.COMPANY, "city", N_("City"), T, []),
-    (ObjectType.COMPANY, "state", N_("State/Region"), T, []),
-    (ObjectType.COMPANY, "country", N_("Country/Region"), T, []),
-    (ObjectType.COMPANY, "phone", N_("Phone number"), T, []),
-    (ObjectType.COMPANY, "number_of_employees", N_("Number of employees"), NUM, []),
-    (ObjectType.COMPANY, "annual_revenue", N_("Annual revenue"), NUM, []),
-    (ObjectType.COMPANY, "description", N_("Description"), TA, []),
-    (ObjectType.COMPANY, "owner", N_("Company owner"), OWNER, []),
-    (ObjectType.DEAL, "name", N_("Deal name"), T, []),
-    (ObjectType.DEAL, "stage", N_("Deal stage"), ENUM, DEAL_STAGES),
-    (ObjectType.DEAL, "amount", N_("Amount"), NUM, []),
-    (ObjectType.DEAL, "close_date", N_("Close date"), DATE, []),
-    (ObjectType.DEAL, "description", N_("Deal description"), TA, []),
-    (ObjectType.DEAL, "owner", N_("Deal owner"), OWNER, []),
-    (ObjectType.TICKET, "subject", N_("Ticket name"), T, []),
-    (ObjectType.TICKET, "content", N_("Ticket description"), TA, []),
+    (ObjectType.CONTACT, "email", gettext_noop("Email"), T, []),
+    (ObjectType.CONTACT, "first_name", gettext_noop("First name"), T, []),
+    (ObjectType.CONTACT, "last_name", gettext_noop("Last name"), T, []),
+    (ObjectType.CONTACT, "phone", gettext_noop("Phone number"), T, []),
+    (ObjectType.CONTACT, "company_name", gettext_noop("Company name"), T, []),
+    (ObjectType.CONTACT, "job_title", gettext_noop("Job title"), T, []),
+    (ObjectType.CONTACT, "city", gettext_noop("City"), T, []),
+    (ObjectType.CONTACT, "state", gettext_noop("State/Region"), T, []),
+    (ObjectType.CONTACT, "country", gettext_noop("Country/Region"), T, []),
+    (ObjectType.CONTACT, "lifecycle_stage", gettext_noop("Lifecycle stage"), ENUM,
+     LIFECYCLE_STAGES),
+    (ObjectType.CONTACT, "lead_status", gettext_noop("Lead status"), ENUM, LEAD_STATUSES),
+    (ObjectType.CONTACT, "owner", gettext_noop("Contact owner"), OWNER, []),
+    (ObjectType.COMPANY, "name", gettext_noop("Company name"), T, []),
+    (ObjectType.COMPANY, "domain", gettext_noop("Company domain name"), T, []),
+    (ObjectType.COMPANY, "industry", gettext_noop("Industry"), T, []),
+    (ObjectType.COMPANY, "city", gettext_noop("City"), T, []),
+    (ObjectType.COMPANY, "state", gettext_noop("State/Region"), T, []),
+    (ObjectType.COMPANY, "country", gettext_noop("Country/Region"), T, []),
+    (ObjectType.COMPANY, "phone", gettext_noop("Phone number"), T, []),
+    (ObjectType.COMPANY, "number_of_employees", gettext_noop("Number of employees"), NUM, []),
+    (ObjectType.COMPANY, "annual_revenue", gettext_noop("Annual revenue"), NUM, []),
+    (ObjectType.COMPANY, "description", gettext_noop("Description"), TA, []),
+    (ObjectType.COMPANY, "owner", gettext_noop("Company owner"), OWNER, []),
+    (ObjectType.DEAL, "name", gettext_noop("Deal name"), T, []),
+    (ObjectType.DEAL, "stage", gettext_noop("Deal stage"), ENUM, DEAL_STAGES),
+    (ObjectType.DEAL, "amount", gettext_noop("Amount"), NUM, []),
+    (ObjectType.DEAL, "close_date", gettext_noop("Close date"), DATE, []),
+    (ObjectType.DEAL, "description", gettext_noop("Deal description"), TA, []),
+    (ObjectType.DEAL, "owner", gettext_noop("Deal owner"), OWNER, []),
+    (ObjectType.TICKET, "subject", gettext_noop("Ticket name"), T, []),
+    (ObjectType.TICKET, "content", gettext_noop("Ticket description"), TA, []),
     (
         ObjectType.TICKET,
         "status",
-        N_("Ticket status"),
+        gettext_noop("Ticket status"),
         ENUM,
         _options(("new", "New"), ("waiting_on_contact", "Waiting on contact"),
                  ("waiting_on_us", "Waiting on us"), ("closed", "Closed")),
@@ -94,11 +95,11 @@ STANDARD_PROPERTIES: list[tuple[str, str, str, str, list]] = [
     (
         ObjectType.TICKET,
         "priority",
-        N_("Priority"),
+        gettext_noop("Priority"),
         ENUM,
         _options(("low", "Low"), ("medium", "Medium"), ("high", "High")),
     ),
-    (ObjectType.TICKET, "owner", N_("Ticket owner"), OWNER, []),
+    (ObjectType.TICKET, "owner", gettext_noop("Ticket owner"), OWNER, []),
 ]
 
 # The property whose value names a record in lists, by object type.

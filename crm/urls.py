@@ -1,20 +1,72 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from crm import views
+from crm.views import notifications, properties, record_page, records, shell, tasks
 
 app_name = "crm"
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", shell.home, name="home"),
     path(
         "login/",
         auth_views.LoginView.as_view(template_name="registration/login.html"),
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("objects/<slug:object_type>/", views.record_list, name="record_list"),
-    path("tasks/", views.task_list, name="task_list"),
-    path("settings/", views.settings_home, name="settings_home"),
-    path("settings/users/", views.settings_users, name="settings_users"),
+    # Records
+    path("objects/<slug:object_type>/", records.record_list, name="record_list"),
+    path("objects/<slug:object_type>/new/", records.record_create, name="record_create"),
+    path("objects/<slug:object_type>/bulk/", records.record_bulk, name="record_bulk"),
+    path(
+        "objects/<slug:object_type>/filter-fields/",
+        records.record_filter_fields,
+        name="record_filter_fields",
+    ),
+    path("objects/<slug:object_type>/<int:pk>/", record_page.record_detail, name="record_detail"),
+    path(
+        "objects/<slug:object_type>/<int:pk>/properties/<slug:name>/",
+        record_page.record_property,
+        name="record_property",
+    ),
+    path(
+        "objects/<slug:object_type>/<int:pk>/timeline/",
+        record_page.record_timeline,
+        name="record_timeline",
+    ),
+    path("objects/<slug:object_type>/<int:pk>/notes/", record_page.record_note, name="record_note"),
+    path(
+        "objects/<slug:object_type>/<int:pk>/associations/",
+        record_page.record_associations,
+        name="record_associations",
+    ),
+    path(
+        "objects/<slug:object_type>/<int:pk>/associations/search/",
+        record_page.record_association_search,
+        name="record_association_search",
+    ),
+    # Tasks
+    path("tasks/", tasks.task_list, name="task_list"),
+    path("tasks/new/", tasks.task_create, name="task_create"),
+    path("tasks/<int:pk>/complete/", tasks.task_complete, name="task_complete"),
+    # Notifications
+    path("notifications/", notifications.notification_list, name="notification_list"),
+    path(
+        "notifications/<int:pk>/open/", notifications.notification_open, name="notification_open"
+    ),
+    path(
+        "notifications/read-all/",
+        notifications.notifications_read_all,
+        name="notifications_read_all",
+    ),
+    # Settings
+    path("settings/", shell.settings_home, name="settings_home"),
+    path("settings/users/", shell.settings_users, name="settings_users"),
+    path("settings/properties/", properties.property_list, name="property_list"),
+    path("settings/properties/new/", properties.property_create, name="property_create"),
+    path("settings/properties/<int:pk>/", properties.property_edit, name="property_edit"),
+    path(
+        "settings/properties/<int:pk>/delete/",
+        properties.property_delete,
+        name="property_delete",
+    ),
 ]

@@ -1,0 +1,219 @@
+"""Django forms behind the CRM pages (tasks, notes, property definitions).
+
+Record property values are not Django form fields: they go through
+`crm.services.values_validate`, the one validation every channel shares.
+"""
+
+from __future__ import annotations
+
+import re
+
+from django import forms
+from django.utils.text import slugify
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from crm.models import Account, PropertyDefinition, PropertyType, Task
+from crm.properties import MAX_TEXTAREA_LENGTH
+
+MAX_NOTE_LENGTH = MAX_TEXTAREA_LENGTH
+MAX_OPTIONS = 200
+
+
+class TaskForm(forms.ModelForm):
+    due_at = forms.DateTimeField(
+        label=gettext_lazy("Due date"),
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"],
+    )
+
+    class Meta:
+        model = Task
+        fields = ["title", "type", "priority", "due_at", "assignee", "notes"]
+        widgets = {"notes": forms.Textarea(attrs={"rows": 4})}
+
+    def __init__(self, *args, account: Account, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].queryset = account.users.filter(is_active=True).order_by(
+            "first_name", "username"
+        )
+
+    def clean_notes(self) -> str:
+        notes = self.cleaned_data.get("notes", "")
+        if len(notes) > MAX_NOTE_LENGTH:
+            raise forms.ValidationError(
+                _("The notes are too long (at most %(limit)d characters).")
+                % {"limit": MAX_NOTE_LENGTH}
+            )
+        return notes
+
+
+class NoteForm(forms.Form):
+    body = forms.CharField(
+        label=gettext_lazy("Note"),
+        max_length=MAX_NOTE_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": gettext_lazy("Write a note…")}),
+    )
+
+
+def _parse_options(text: str) -> list[dict[str, str]]:
+    """One option per line: "Label" or "internal_value | Label"."""
+    options: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        if "|" in line:
+            value, label = (part.strip() for part in line.split("|", 1))
+        else:
+            value, label = slugify(line).replace("-", "_"), line
+        if not value or not label:
+            raise forms.ValidationError(
+                _("“%(line)s” is not an option: write a label, or value | label.")
+                % {"line": line[:100]}
+            )
+        if len(value) > 100 or len(label) > 200:
+            raise forms.ValidationError(_("An option is too long (at most 200 characters)."))
+        if value.lower() in seen:
+            raise forms.ValidationError(
+                _("The option “%(value)s” appears twice.") % {"value": value[:100]}
+            )
+        seen.add(value.lower())
+        options.append({"value": value, "label": label})
+    if len(options) > MAX_OPTIONS:
+        raise forms.ValidationError(
+            _("Too many options (at most %(limit)d).") % {"limit": MAX_OPTIONS}
+        )
+    return options
+
+
+def options_text(options: list[dict[str, str]]) -> str:
+    return "\n".join(f"{o['value']} | {o['label']}" for o in options)
+
+
+class PropertyDefinitionForm(forms.Form):
+    """Create a custom property, or edit the label/options of any property."""
+
+    label = forms.CharField(label=gettext_lazy("Label"), max_length=200)
+    name = forms.CharField(
+        label=gettext_lazy("Internal name"),
+        max_length=100,
+        required=False,
+        help_text=gettext_lazy(
+            "Used by imports, the API and workflows. Lowercase letters, digits and "
+            "underscores; made from the label when left empty. It cannot change later."
+        ),
+    )
+    type = forms.ChoiceField(
+        label=gettext_lazy("Field type"),
+        choices=[(t.value, t.label) for t in PropertyType if t != PropertyType.OWNER],
+    )
+    description = forms.CharField(
+        label=gettext_lazy("Description"), max_length=500, required=False
+    )
+    options = forms.CharField(
+        label=gettext_lazy("Options (dropdown select only)"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text=gettext_lazy("One per line: a label, or internal_value | Label."),
+    )
+
+    def __init__(self, *args, account: Account, object_type: str,
+                 instance: PropertyDefinition | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.account = account
+        self.object_type = object_type
+        self.instance = instance
+        if instance is not None:
+            # Name and type are fixed once created: stored values depend on them.
+            del self.fields["name"]
+            del self.fields["type"]
+            self.initial.setdefault("label", instance.label)
+            self.initial.setdefault("description", instance.description)
+            self.initial.setdefault("options", options_text(instance.options))
+
+    @property
+    def property_type(self) -> str:
+        if self.instance is not None:
+            return self.instance.type
+        return self.cleaned_data.get("type", "")
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data.get("name", "").strip()
+        label = self.cleaned_data.get("label", "")
+        if not name:
+            name = slugify(label).replace("-", "_")
+        name = name.lower()
+        if not re.fullmatch(r"[a-z][a-z0-9_]{0,99}", name):
+            raise forms.ValidationError(
+                _("The internal name must start with a letter and use only lowercase "
+                  "letters, digits and underscores.")
+            )
+        if PropertyDefinition.objects.filter(
+            account=self.account, object_type=self.object_type, name=name
+        ).exists():
+            raise forms.ValidationError(
+                _("A property named “%(name)s” already exists.") % {"name": name}
+            )
+        return name
+
+    def clean_options(self) -> list[dict[str, str]]:
+        return _parse_options(self.cleaned_data.get("options", ""))
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.property_type == PropertyType.ENUMERATION and "options" in cleaned:
+            if not cleaned["options"]:
+                self.add_error("options", _("A dropdown select needs at least one option."))
+            elif self.instance is not None:
+                self._check_removed_options(cleaned["options"])
+        elif self.property_type and self.property_type != PropertyType.ENUMERATION:
+            cleaned["options"] = []
+        return cleaned
+
+    def _check_removed_options(self, options: list[dict[str, str]]) -> None:
+        kept = {o["value"] for o in options}
+        removed = [o for o in self.instance.options if o["value"] not in kept]
+        if not removed:
+            return
+        from crm.models import PropertyValue
+
+        in_use = PropertyValue.objects.filter(
+            property=self.instance, text_value__in=[o["value"].lower() for o in removed]
+        ).exists()
+        if in_use:
+            self.add_error(
+                "options",
+                _("Some records still use an option you removed (%(labels)s). "
+                  "Change those records first.")
+                % {"labels": ", ".join(o["label"] for o in removed)[:300]},
+            )
+
+    def save(self) -> PropertyDefinition:
+        data = self.cleaned_data
+        if self.instance is not None:
+            self.instance.label = data["label"]
+            self.instance.description = data["description"]
+            if self.instance.type == PropertyType.ENUMERATION:
+                self.instance.options = data["options"]
+            self.instance.save(update_fields=["label", "description", "options"])
+            return self.instance
+        last = (
+            PropertyDefinition.objects.filter(account=self.account, object_type=self.object_type)
+            .order_by("-position")
+            .values_list("position", flat=True)
+            .first()
+        )
+        return PropertyDefinition.objects.create(
+            account=self.account,
+            object_type=self.object_type,
+            name=data["name"],
+            label=data["label"],
+            type=data["type"],
+            description=data["description"],
+            options=data["options"],
+            is_standard=False,
+            position=(last or 0) + 1,
+        )

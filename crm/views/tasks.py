@@ -1,0 +1,138 @@
+"""The task queue ("My tasks" / "All"), creating tasks, and marking them complete."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from crm.access import account_for, require_account
+from crm.forms import TaskForm
+from crm.models import Record, Role, Task, TimelineEvent
+from crm.notifications import notify
+from crm.views.common import parse_id, safe_next, task_for
+
+TASKS_PER_PAGE = 50
+DUE_FILTERS = ("overdue", "today", "week")
+
+
+def _can_change(user, task: Task) -> bool:
+    """Reps change their own tasks (assigned or created); admins and builders any."""
+    return user.role != Role.SALES_REP or user.pk in (task.assignee_id, task.created_by_id)
+
+
+@require_GET
+@require_account
+def task_list(request: HttpRequest) -> HttpResponse:
+    account = account_for(request)
+    view = "all" if request.GET.get("view") == "all" else "mine"
+    status = request.GET.get("status", "open")
+    status = status if status in ("open", "completed", "all") else "open"
+    due = request.GET.get("due", "")
+    due = due if due in DUE_FILTERS else ""
+    tasks = Task.objects.filter(account=account)
+    if view == "mine":
+        tasks = tasks.filter(assignee=request.user)
+    if status != "all":
+        tasks = tasks.filter(status=status)
+    now = timezone.now()
+    end_of_today = timezone.localtime(now).replace(hour=23, minute=59, second=59)
+    if due == "overdue":
+        tasks = tasks.filter(due_at__lt=now, status=Task.Status.OPEN)
+    elif due == "today":
+        tasks = tasks.filter(due_at__lte=end_of_today, due_at__gte=end_of_today - dt.timedelta(days=1))
+    elif due == "week":
+        tasks = tasks.filter(due_at__lte=end_of_today + dt.timedelta(days=7))
+    tasks = tasks.select_related("assignee").prefetch_related("records").order_by(
+        "due_at", "-id"
+    )
+    paginator = Paginator(tasks, TASKS_PER_PAGE)
+    page = paginator.get_page(request.GET.get("page"))
+    context = {
+        "section": "crm",
+        "view": view,
+        "status": status,
+        "due": due,
+        "page": page,
+        "now": now,
+        "form": TaskForm(account=account, initial={"assignee": request.user}),
+        "state": {"view": view, "status": status, "due": due},
+    }
+    if request.htmx and not request.htmx.boosted:
+        return render(request, "crm/task_list.html#task_table", context)
+    return render(request, "crm/task_list.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@require_account
+def task_create(request: HttpRequest) -> HttpResponse:
+    account = account_for(request)
+    record_id = parse_id(request.POST.get("record") or request.GET.get("record"))
+    record = (
+        Record.objects.filter(account=account, pk=record_id).first() if record_id else None
+    )
+    form = TaskForm(request.POST or None, account=account,
+                    initial={"assignee": request.user})
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            task = form.save(commit=False)
+            task.account = account
+            task.created_by = request.user
+            task.save()
+            if record is not None:
+                task.records.add(record)
+                TimelineEvent.objects.create(
+                    account=account, record=record, kind=TimelineEvent.Kind.TASK,
+                    data={"task_id": task.pk, "title": task.title}, actor=request.user,
+                    source="ui",
+                )
+            if task.assignee_id and task.assignee_id != request.user.pk:
+                notify(
+                    account=account,
+                    recipients=[task.assignee],
+                    title=_("%(user)s assigned you a task: %(title)s")
+                    % {"user": request.user, "title": task.title},
+                    body=task.notes,
+                    url=reverse("crm:task_list"),
+                    idempotency_key=f"task-assigned:{task.pk}",
+                )
+        messages.success(request, _("Task “%(title)s” was created.") % {"title": task.title})
+        fallback = (
+            reverse("crm:record_detail", args=[record.slug, record.pk]) if record
+            else reverse("crm:task_list")
+        )
+        return redirect(safe_next(request, fallback))
+    return render(request, "crm/task_form.html", {
+        "section": "crm", "form": form, "record": record,
+        "next": safe_next(request, ""),
+    }, status=400 if form.errors else 200)
+
+
+@require_POST
+@require_account
+def task_complete(request: HttpRequest, pk: int) -> HttpResponse:
+    task = task_for(request, pk)
+    if not _can_change(request.user, task):
+        raise PermissionDenied(_("Only the assignee or the creator can change this task."))
+    reopen = request.POST.get("action") == "reopen"
+    if reopen:
+        Task.objects.filter(pk=task.pk).update(status=Task.Status.OPEN, completed_at=None)
+    else:
+        # Conditional update: completing twice keeps the first completion time.
+        Task.objects.filter(pk=task.pk, status=Task.Status.OPEN).update(
+            status=Task.Status.COMPLETED, completed_at=timezone.now()
+        )
+    task.refresh_from_db()
+    if request.htmx:
+        return render(request, "crm/task_list.html#task_row",
+                      {"task": task, "now": timezone.now()})
+    return redirect(safe_next(request, reverse("crm:task_list")))
