@@ -12,7 +12,8 @@ from crm import imports
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="crm.import_run", queue="default")
+# Runs on the `default` queue (config/celery.py: task_default_queue).
+@shared_task(name="crm.import_run")
 def import_run(job_id: int) -> None:
     """Import the next batches of a CSV import; hand over to a new task if time ran out.
 
