@@ -21,7 +21,7 @@ from django.urls import URLPattern
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
-from ninja import Field, NinjaAPI, Path, Schema
+from ninja import Field, NinjaAPI, Path, Schema, Status
 from ninja.security import HttpBearer
 
 from crm import filters, services
@@ -154,10 +154,10 @@ def _record_out(record: Record) -> dict[str, Any]:
     }
 
 
-def _refused(error: ValidationError) -> tuple[int, dict[str, Any]]:
+def _refused(error: ValidationError) -> Status:
     if hasattr(error, "error_dict"):
-        return 400, {"detail": _("Some values were refused."), "errors": error.message_dict}
-    return 400, {"detail": " ".join(error.messages), "errors": {}}
+        return Status(400, {"detail": _("Some values were refused."), "errors": error.message_dict})
+    return Status(400, {"detail": " ".join(error.messages), "errors": {}})
 
 
 def _check_json(value: Any, path: str = "") -> None:
@@ -212,11 +212,11 @@ def record_create(request: HttpRequest, object_type: ObjectSlug, payload: Record
         )
     except ValidationError as error:
         return _refused(error)
-    return 201, _record_out(record)
+    return Status(201, _record_out(record))
 
 
 @api.get(
-    "/objects/{object_type}/{record_id}", response={200: RecordOut, 404: ErrorOut},
+    "/objects/{object_type}/{int:record_id}", response={200: RecordOut, 404: ErrorOut},
     tags=["records"],
 )
 def record_get(request: HttpRequest, object_type: ObjectSlug,
@@ -225,7 +225,7 @@ def record_get(request: HttpRequest, object_type: ObjectSlug,
 
 
 @api.patch(
-    "/objects/{object_type}/{record_id}",
+    "/objects/{object_type}/{int:record_id}",
     response={200: RecordOut, 400: ErrorOut, 404: ErrorOut},
     tags=["records"],
 )
@@ -293,7 +293,7 @@ def form_list(request: HttpRequest):
 
 
 @api.post(
-    "/forms/{form_id}/submissions",
+    "/forms/{int:form_id}/submissions",
     response={201: SubmissionOut, 400: ErrorOut, 404: ErrorOut},
     tags=["forms"],
 )
@@ -302,7 +302,7 @@ def form_submit(request: HttpRequest, payload: SubmissionIn,
     """Submit a form as a visitor would: creates or updates the contact by email."""
     form = get_object_or_404(Form, account=_token(request).account, pk=form_id)
     if not form.is_active:
-        return 400, {"detail": _("This form is not accepting submissions."), "errors": {}}
+        return Status(400, {"detail": _("This form is not accepting submissions."), "errors": {}})
     try:
         _check_json(payload.answers)
     except ValidationError as error:
@@ -310,10 +310,10 @@ def form_submit(request: HttpRequest, payload: SubmissionIn,
     fields = form_fields(form)
     submission_form = submission_form_class(fields)(data=payload.answers)
     if not submission_form.is_valid():
-        return 400, {
+        return Status(400, {
             "detail": _("Some answers were refused."),
             "errors": {key: list(errors) for key, errors in submission_form.errors.items()},
-        }
+        })
     try:
         submission = form_submission_create(
             form=form, answers=submission_form.cleaned_data, source=FormSubmission.Source.API,
@@ -322,13 +322,13 @@ def form_submit(request: HttpRequest, payload: SubmissionIn,
         )
     except ValidationError as error:
         return _refused(error)
-    return 201, {
+    return Status(201, {
         "id": submission.pk,
         "form_id": form.pk,
         "record_id": submission.record_id,
         "created_contact": submission.created_contact,
         "created_at": submission.created_at,
-    }
+    })
 
 
 def api_urls() -> tuple[list[URLPattern], str, str]:
