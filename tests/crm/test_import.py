@@ -12,6 +12,7 @@ from django.urls import reverse
 from crm import imports, services
 from crm import tasks as crm_tasks
 from crm.models import ImportJob, Record, TimelineEvent
+from crm.signals import records_bulk_changed
 
 
 def upload(client, content: bytes, object_type="contact", name="contacts.csv"):
@@ -80,12 +81,22 @@ def test_rows_matching_an_existing_record_update_it_instead_of_duplicating(admin
     existing = services.record_create(account=acme, object_type="contact",
                                       values={"email": "ana@example.com", "first_name": "Old",
                                               "job_title": "CEO"})
-    job = run(start(admin_client, (
-        "email,first_name,job_title\n"
-        "ANA@example.com,Ana,\n"         # merges into the existing contact; empty cell kept
-        "new@example.com,New,Dev\n"
-        "new@example.com,,Lead dev\n"    # a duplicate inside the file: one contact
-    ).encode()))
+    announced = []
+
+    def receiver(sender, created_ids, updated_ids, source, **kwargs):
+        announced.append((len(created_ids), updated_ids, source))
+
+    records_bulk_changed.connect(receiver)
+    try:
+        job = run(start(admin_client, (
+            "email,first_name,job_title\n"
+            "ANA@example.com,Ana,\n"         # merges into the existing contact; empty cell kept
+            "new@example.com,New,Dev\n"
+            "new@example.com,,Lead dev\n"    # a duplicate inside the file: one contact
+        ).encode()))
+    finally:
+        records_bulk_changed.disconnect(receiver)
+    assert announced == [(1, [existing.pk], "import")]
     assert (job.created_count, job.updated_count, job.error_count) == (1, 1, 0)
     existing.refresh_from_db()
     assert existing.properties["first_name"] == "Ana"
@@ -191,13 +202,19 @@ def test_a_crash_keeps_committed_batches_and_the_import_resumes_after_them(
     rows = "".join(f"user{n}@example.com,User {n}\n" for n in range(30))
     job = start(admin_client, ("email,first_name\n" + rows).encode())
 
-    # Fault injection: the database refuses the update in the second batch.
-    real_update = services.record_update
+    # Fault injection: the connection is lost in the second batch, after its records
+    # were written (so the test shows they are rolled back, not just never written).
+    real_bulk_create = services.records_bulk_create
+    calls = []
 
-    def failing_update(**kwargs):
-        raise RuntimeError("connection lost")
+    def crashing_bulk_create(**kwargs):
+        calls.append(1)
+        ids = real_bulk_create(**kwargs)
+        if len(calls) == 2:
+            raise RuntimeError("connection lost")
+        return ids
 
-    monkeypatch.setattr(services, "record_update", failing_update)
+    monkeypatch.setattr(services, "records_bulk_create", crashing_bulk_create)
     with pytest.raises(RuntimeError):
         imports.import_run(job.pk)
     job.refresh_from_db()
@@ -209,7 +226,7 @@ def test_a_crash_keeps_committed_batches_and_the_import_resumes_after_them(
     page = admin_client.get(job.get_absolute_url())
     assert b"Resume import" in page.content
 
-    monkeypatch.setattr(services, "record_update", real_update)
+    monkeypatch.setattr(services, "records_bulk_create", real_bulk_create)
     admin_client.post(job.get_absolute_url(), {"resume": ""})
     job = run(job)
     assert job.status == ImportJob.Status.DONE
