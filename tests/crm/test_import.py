@@ -96,7 +96,8 @@ def test_rows_matching_an_existing_record_update_it_instead_of_duplicating(admin
         ).encode()))
     finally:
         records_bulk_changed.disconnect(receiver)
-    assert announced == [(1, [existing.pk], "import")]
+    # One announcement per batch for the created records, one for the merged ones.
+    assert announced == [(1, [], "import"), (0, [existing.pk], "import")]
     assert (job.created_count, job.updated_count, job.error_count) == (1, 1, 0)
     existing.refresh_from_db()
     assert existing.properties["first_name"] == "Ana"
