@@ -30,7 +30,7 @@ def test_an_admin_imports_a_csv_and_watches_it_finish(page, admin_user, tmp_path
     job = ImportJob.objects.get()
     while imports.import_run(job.pk):
         pass
-    page.get_by_text("Row 3: “bob@” is not a valid email address").wait_for()
+    page.get_by_text("Row 3: “bob@” is not a valid email address").wait_for(timeout=60_000)
     screenshot(page, "intake-import-results")
     assert Record.objects.filter(object_type="contact").count() == 2
 
