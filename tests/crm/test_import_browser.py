@@ -26,11 +26,14 @@ def test_an_admin_imports_a_csv_and_watches_it_finish(page, admin_user, tmp_path
     page.get_by_role("button", name="Start import").click()
     page.locator("#import-progress").wait_for()
 
-    # The worker's part, run here: the page's htmx polling shows the result.
+    # The worker's part, run here. The page polls with htmx (tests/crm/test_import.py
+    # checks the partial); reloading keeps this test independent of the poll's timing,
+    # which proved unreliable on SQLite under a loaded machine.
     job = ImportJob.objects.get()
     while imports.import_run(job.pk):
         pass
-    page.get_by_text("Row 3: “bob@” is not a valid email address").wait_for(timeout=60_000)
+    page.reload()
+    page.get_by_text("Row 3: “bob@” is not a valid email address").wait_for()
     screenshot(page, "intake-import-results")
     assert Record.objects.filter(object_type="contact").count() == 2
 
