@@ -1,5 +1,8 @@
 from crm.models.accounts import Account, Role, User
 from crm.models.activities import Notification, Task
+from crm.models.api import ApiToken
+from crm.models.forms import Form, FormField, FormSubmission
+from crm.models.imports import ImportJob
 from crm.models.objects import (
     OBJECT_SLUGS,
     Association,
@@ -14,7 +17,12 @@ from crm.models.objects import (
 __all__ = [
     "OBJECT_SLUGS",
     "Account",
+    "ApiToken",
     "Association",
+    "Form",
+    "FormField",
+    "FormSubmission",
+    "ImportJob",
     "Notification",
     "ObjectType",
     "PropertyDefinition",

@@ -1,0 +1,382 @@
+"""The JSON API (/api/v1/, django-ninja): records, properties and form submissions,
+authenticated by bearer tokens that super admins create in Settings > API tokens.
+
+Every change goes through crm.services (or the forms' own code path), exactly like
+the UI, so workflows see API changes too. Errors:
+  401 missing, unknown or revoked token · 404 not in the token's account ·
+  400 refused values: {"detail": "...", "errors": {"<property>": ["<message>"]}}, the
+  messages the UI shows · 422 a body that does not match the schema (django-ninja).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import URLPattern
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_http_methods
+from ninja import Field, NinjaAPI, Path, Schema, Status
+from ninja.security import HttpBearer
+
+from crm import filters, services
+from crm.access import account_for, require_roles
+from crm.models import ApiToken, Form, FormSubmission, ObjectType, Record, Role
+from crm.views_forms import form_fields, form_submission_create, submission_form_class
+
+ObjectSlug = Literal["contacts", "companies", "deals", "tickets"]
+MAX_ID = 2**63 - 1
+# Beyond this an integer is no CRM value, and turning it into text is refused by Python.
+MAX_ABS_INT = 10**30
+
+
+class BearerToken(HttpBearer):
+    def authenticate(self, request: HttpRequest, token: str) -> ApiToken | None:
+        api_token = ApiToken.objects.authenticate(token)
+        if api_token is not None:
+            api_token.touch()
+            request.api_token = api_token
+        return api_token
+
+
+api = NinjaAPI(
+    title="crmflow API",
+    version="1",
+    description=(
+        "Create, update, read and search CRM records, list properties and submit forms. "
+        "Authenticate with `Authorization: Bearer <token>`; super admins create tokens "
+        "in Settings > API tokens."
+    ),
+    urls_namespace="api",
+    auth=BearerToken(),
+)
+
+
+# --- Schemas ------------------------------------------------------------------------
+
+
+class ErrorOut(Schema):
+    detail: str
+    errors: dict[str, list[str]] = {}
+
+
+class RecordIn(Schema):
+    properties: dict[str, Any] = Field(
+        ..., description="Property name → value, typed as in the UI; null clears a value.",
+        examples=[{"email": "ana@example.com", "first_name": "Ana"}],
+    )
+
+
+class RecordOut(Schema):
+    id: int
+    object_type: str
+    properties: dict[str, Any]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class SearchIn(Schema):
+    filters: list[list[dict[str, Any]]] = Field(
+        default=[],
+        description="OR of AND groups, as in workflow criteria: "
+        '[[{"property": "state", "operator": "eq_any", "values": ["CA"]}]].',
+    )
+    limit: int = Field(20, ge=1, le=100)
+    after: int | None = Field(None, ge=0, le=MAX_ID, description="`next_after` of the previous page.")
+
+
+class SearchOut(Schema):
+    results: list[RecordOut]
+    next_after: int | None = Field(None, description="Pass as `after` for the next page; null on the last.")
+
+
+class PropertyOut(Schema):
+    name: str
+    label: str
+    type: str
+    options: list[dict[str, Any]]
+    description: str
+    is_standard: bool
+
+
+class FormFieldOut(Schema):
+    key: str
+    label: str
+    required: bool
+    property: str | None
+
+
+class FormOut(Schema):
+    id: int
+    name: str
+    is_active: bool
+    fields: list[FormFieldOut]
+
+
+class SubmissionIn(Schema):
+    answers: dict[str, Any] = Field(
+        ..., description="Field key → answer, the keys listed by GET /forms.",
+        examples=[{"email": "ana@example.com", "looking_for": "A CRM for 20 people"}],
+    )
+
+
+class SubmissionOut(Schema):
+    id: int
+    form_id: int
+    record_id: int | None
+    created_contact: bool
+    created_at: dt.datetime
+
+
+# --- Helpers ------------------------------------------------------------------------
+
+
+def _token(request: HttpRequest) -> ApiToken:
+    return request.auth
+
+
+def _object_type(slug: str) -> str:
+    return ObjectType.from_slug(slug).value
+
+
+def _record_out(record: Record) -> dict[str, Any]:
+    return {
+        "id": record.pk,
+        "object_type": record.object_type,
+        "properties": record.properties,
+        "created_at": record.created_at,
+        "updated_at": record.updated_at,
+    }
+
+
+def _refused(error: ValidationError) -> Status:
+    if hasattr(error, "error_dict"):
+        return Status(400, {"detail": _("Some values were refused."), "errors": error.message_dict})
+    return Status(400, {"detail": " ".join(error.messages), "errors": {}})
+
+
+def _check_json(value: Any, path: str = "") -> None:
+    """Refuse what no database stores: NUL characters, lone surrogates, huge integers."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValidationError({path or "body": [_("Text cannot contain the NUL character.")]})
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError({path or "body": [_("Text must be valid Unicode.")]}) from None
+    elif isinstance(value, bool):
+        return
+    elif isinstance(value, int) and abs(value) >= MAX_ABS_INT:
+        raise ValidationError({path or "body": [_("This number is too large.")]})
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_json(key, path)
+            _check_json(item, str(key))
+    elif isinstance(value, list):
+        for item in value:
+            _check_json(item, path)
+
+
+def _record(request: HttpRequest, object_type: ObjectSlug, record_id: int) -> Record:
+    return get_object_or_404(
+        Record, account=_token(request).account, object_type=_object_type(object_type),
+        pk=record_id,
+    )
+
+
+# --- Endpoints ----------------------------------------------------------------------
+
+
+@api.get("/properties/{object_type}", response=list[PropertyOut], tags=["properties"])
+def property_list(request: HttpRequest, object_type: ObjectSlug):
+    """The properties of an object type, standard ones first."""
+    definitions = services.definitions_for(_token(request).account, _object_type(object_type))
+    return sorted(definitions.values(), key=lambda d: (not d.is_standard, d.position, d.label))
+
+
+@api.post(
+    "/objects/{object_type}", response={201: RecordOut, 400: ErrorOut}, tags=["records"]
+)
+def record_create(request: HttpRequest, object_type: ObjectSlug, payload: RecordIn):
+    token = _token(request)
+    try:
+        _check_json(payload.properties)
+        record = services.record_create(
+            account=token.account, object_type=_object_type(object_type),
+            values=payload.properties, actor=token.created_by, source="api",
+        )
+    except ValidationError as error:
+        return _refused(error)
+    return Status(201, _record_out(record))
+
+
+@api.get(
+    "/objects/{object_type}/{int:record_id}", response={200: RecordOut, 404: ErrorOut},
+    tags=["records"],
+)
+def record_get(request: HttpRequest, object_type: ObjectSlug,
+               record_id: int = Path(..., ge=1, le=MAX_ID)):
+    return _record_out(_record(request, object_type, record_id))
+
+
+@api.patch(
+    "/objects/{object_type}/{int:record_id}",
+    response={200: RecordOut, 400: ErrorOut, 404: ErrorOut},
+    tags=["records"],
+)
+def record_update(request: HttpRequest, object_type: ObjectSlug, payload: RecordIn,
+                  record_id: int = Path(..., ge=1, le=MAX_ID)):
+    """Set the given properties; the others keep their values."""
+    token = _token(request)
+    record = _record(request, object_type, record_id)
+    try:
+        _check_json(payload.properties)
+        services.record_update(
+            record=record, values=payload.properties, actor=token.created_by, source="api"
+        )
+    except ValidationError as error:
+        return _refused(error)
+    record.refresh_from_db()
+    return _record_out(record)
+
+
+@api.post(
+    "/objects/{object_type}/search", response={200: SearchOut, 400: ErrorOut},
+    tags=["records"],
+)
+def record_search(request: HttpRequest, object_type: ObjectSlug, payload: SearchIn):
+    """Records matching the filters, by id ascending, one page at a time."""
+    account = _token(request).account
+    kind = _object_type(object_type)
+    try:
+        _check_json(payload.filters, "filters")
+        groups = filters.parse_groups(services.definitions_for(account, kind), payload.filters)
+    except ValidationError as error:
+        if not hasattr(error, "error_dict"):
+            error = ValidationError({"filters": error.messages})
+        return _refused(error)
+    records = Record.objects.filter(account=account, object_type=kind).filter(
+        filters.groups_q(groups)
+    )
+    if payload.after is not None:
+        records = records.filter(pk__gt=payload.after)
+    page = list(records.order_by("pk")[: payload.limit + 1])
+    more = len(page) > payload.limit
+    page = page[: payload.limit]
+    return {
+        "results": [_record_out(record) for record in page],
+        "next_after": page[-1].pk if more else None,
+    }
+
+
+@api.get("/forms", response=list[FormOut], tags=["forms"])
+def form_list(request: HttpRequest):
+    forms = Form.objects.filter(account=_token(request).account).order_by("-created_at")
+    return [
+        {
+            "id": form.pk,
+            "name": form.name,
+            "is_active": form.is_active,
+            "fields": [
+                {"key": f.key, "label": f.label, "required": f.required,
+                 "property": f.property.name if f.property else None}
+                for f in form_fields(form)
+            ],
+        }
+        for form in forms
+    ]
+
+
+@api.post(
+    "/forms/{int:form_id}/submissions",
+    response={201: SubmissionOut, 400: ErrorOut, 404: ErrorOut},
+    tags=["forms"],
+)
+def form_submit(request: HttpRequest, payload: SubmissionIn,
+                form_id: int = Path(..., ge=1, le=MAX_ID)):
+    """Submit a form as a visitor would: creates or updates the contact by email."""
+    form = get_object_or_404(Form, account=_token(request).account, pk=form_id)
+    if not form.is_active:
+        return Status(400, {"detail": _("This form is not accepting submissions."), "errors": {}})
+    try:
+        _check_json(payload.answers)
+    except ValidationError as error:
+        return _refused(error)
+    fields = form_fields(form)
+    submission_form = submission_form_class(fields)(data=payload.answers)
+    if not submission_form.is_valid():
+        return Status(400, {
+            "detail": _("Some answers were refused."),
+            "errors": {key: list(errors) for key, errors in submission_form.errors.items()},
+        })
+    try:
+        submission = form_submission_create(
+            form=form, answers=submission_form.cleaned_data, source=FormSubmission.Source.API,
+            ip_address=request.META.get("REMOTE_ADDR") or None,
+            user_agent=request.headers.get("User-Agent", ""),
+        )
+    except ValidationError as error:
+        return _refused(error)
+    return Status(201, {
+        "id": submission.pk,
+        "form_id": form.pk,
+        "record_id": submission.record_id,
+        "created_contact": submission.created_contact,
+        "created_at": submission.created_at,
+    })
+
+
+def api_urls() -> tuple[list[URLPattern], str, str]:
+    """The API's URL patterns, open to LoginRequiredMiddleware: the API authenticates
+    by bearer token, and the schema and docs are public."""
+    patterns, app_name, namespace = api.urls
+    for pattern in patterns:
+        pattern.callback.login_required = False
+    return patterns, app_name, namespace
+
+
+# --- Settings > API tokens (super admins) ------------------------------------------
+
+tokens_admin_required = require_roles(
+    Role.SUPER_ADMIN, message=gettext_lazy("Only super admins can manage API tokens.")
+)
+
+
+@tokens_admin_required
+@require_http_methods(["GET", "POST"])
+def api_tokens(request: HttpRequest) -> HttpResponse:
+    account = account_for(request)
+    new_token = None
+    error = ""
+    if request.method == "POST" and "revoke" in request.POST:
+        token = get_object_or_404(ApiToken, account=account, pk=request.POST.get("token") or 0)
+        token.revoke()
+        messages.success(
+            request, _("Token “%(name)s” revoked: requests using it now get 401.") % {"name": token.name}
+        )
+        return redirect("intake:api_tokens")
+    if request.method == "POST" and "create" in request.POST:
+        name = request.POST.get("name", "").strip()[:100]
+        if not name:
+            error = _("Name the token after what will use it, e.g. “Website backend”.")
+        else:
+            _token_row, new_token = ApiToken.issue(
+                account=account, name=name, created_by=request.user
+            )
+    tokens = ApiToken.objects.filter(account=account).select_related("created_by")
+    return render(
+        request,
+        "crm/intake/api_tokens.html",
+        {
+            "tokens": tokens,
+            "new_token": new_token,
+            "error": error,
+            "api_base": request.build_absolute_uri("/api/v1/"),
+            "settings_section": "api_tokens",
+        },
+    )
