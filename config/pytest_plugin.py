@@ -26,6 +26,9 @@ os.environ["HTTPS"] = "false"
 # Playwright's sync API runs an event loop in the test thread; the ORM calls the tests
 # make around it are still synchronous.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+# One cache per process in tests, so that counters (form rate limits) never leak
+# from one test into the next through a shared Redis.
+os.environ.setdefault("CACHE_URL", "locmem://")
 os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 os.environ.setdefault("EMAIL_URL", f"filemail://{tempfile.mkdtemp(prefix='crmflow-mail-')}")
 

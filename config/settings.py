@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
+    "ninja",
     "template_partials",
     "heroicons",
     "crm",
@@ -162,6 +163,20 @@ REDIS_URL = env_url(
 OPENAI_BASE_URL = env_url(
     "OPENAI_BASE_URL", schemes={"http", "https"}, default="https://api.openai.com/v1"
 )
+
+# Cache shared by every process (form rate limits, health banner, assistant lists):
+# Redis by default; CACHE_URL=locmem:// keeps it in each process (tests).
+_cache_url = env_str("CACHE_URL", default=REDIS_URL)
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    if _cache_url.startswith("locmem://")
+    else {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": _cache_url,
+        "KEY_PREFIX": "crmflow",
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+    }
+}
 
 # Celery: see config/celery.py for why each reliability setting is there.
 CELERY_BROKER_URL = REDIS_URL
