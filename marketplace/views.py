@@ -134,7 +134,7 @@ def app_uninstall(request: HttpRequest, slug: str) -> HttpResponse:
     detail_url = reverse("marketplace:app_detail", args=[slug])
     if not connection.is_installed:
         return _redirect(request, detail_url)
-    form = UninstallForm(request.POST or None)
+    form = UninstallForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         connection_uninstall(
             connection=connection, actor=request.user, reason=form.cleaned_data["reason"]
