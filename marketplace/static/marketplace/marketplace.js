@@ -16,6 +16,12 @@
   }
   htmx.onLoad(openDialogs);
 
+  // A menu item that opens a dialog closes its menu first.
+  document.addEventListener("click", function (event) {
+    var item = event.target.closest("details[data-menu] [role=menuitem]");
+    if (item) item.closest("details[data-menu]").removeAttribute("open");
+  });
+
   document.addEventListener("click", function (event) {
     var close = event.target.closest("[data-dialog-close]");
     if (!close) return;
