@@ -117,3 +117,41 @@ def test_an_admin_installs_reconnects_and_uninstalls_openai(page, sim, admin_use
     connection = Connection.objects.get(account=acme)
     assert connection.status == ConnectionStatus.DISCONNECTED
     assert connection.encrypted_secret == ""
+
+
+def test_an_admin_fixes_a_key_rejected_at_run_time_from_the_banner(page, sim, admin_user, acme):
+    from marketplace.integrations.openai.services import connection_install
+    from marketplace.services import connection_mark_needs_attention
+
+    connection = connection_install(account=acme, user=admin_user, api_key=VALID_KEY).connection
+    connection_mark_needs_attention(
+        connection=connection, reason="OpenAI answered 401 invalid_api_key to a workflow run"
+    )
+    log_in(page, "admin")
+    page.get_by_role("link", name="Settings", exact=True).click()
+    page.get_by_role("link", name="Connected apps", exact=True).click()
+    page.get_by_role("cell", name="Needs attention").wait_for()
+    page.get_by_role("link", name="OpenAI", exact=True).click()
+    page.get_by_text("This app needs attention").wait_for()
+    screenshot(page, "marketplace-en-needs-attention")
+
+    page.get_by_role("alert").get_by_role("link", name="Reconnect app").click()
+    page.get_by_role("dialog").get_by_label("API key").fill(SECOND_KEY)
+    page.get_by_role("dialog").get_by_role("button", name="Connect to OpenAI").click()
+    page.get_by_text("OpenAI is reconnected with the new key.").wait_for()
+    assert page.get_by_text("This app needs attention").count() == 0
+
+    page.get_by_role("link", name="App log", exact=True).click()
+    page.get_by_label("Event").select_option("key_rejected")
+    page.wait_for_url("**/log/?event=key_rejected")
+    page.get_by_text("OpenAI answered 401 invalid_api_key to a workflow run").wait_for()
+    assert page.get_by_role("cell", name="Reconnected").count() == 0
+    screenshot(page, "marketplace-en-app-log")
+
+    page.get_by_role("link", name="Model access", exact=True).click()
+    page.get_by_label("gpt-4o-mini").uncheck()
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.get_by_text("Model access is saved.").wait_for()
+    screenshot(page, "marketplace-en-model-access")
+    connection.refresh_from_db()
+    assert "gpt-4o-mini" not in connection.allowed_models
