@@ -146,7 +146,7 @@ def test_only_super_admins_can_install(sim, request, user_client):
     response = connect(client, VALID_KEY)
 
     assert response.status_code == 403
-    assert "Only super admins can install, reconnect or uninstall apps" in response.content.decode()
+    assert "Your role does not allow this: only super admins can install, reconnect or uninstall" in response.content.decode()
     assert not Connection.objects.exists()
     assert sim.requests() == []
 
