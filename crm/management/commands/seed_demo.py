@@ -9,8 +9,10 @@ import secrets
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.db.models import Count
 
-from crm.models import Account, Role, User
+from crm.demo import demo_records_create
+from crm.models import Account, ObjectType, Record, Role, User
 
 DEMO_USERS = [
     ("admin", "Alex", "Admin", Role.SUPER_ADMIN),
@@ -28,8 +30,20 @@ class Command(BaseCommand):
             default=None,
             help="Password for the demo users (default: CRMFLOW_DEMO_PASSWORD, else random).",
         )
+        parser.add_argument(
+            "--contacts",
+            type=int,
+            default=300,
+            help="Make sure Acme has at least this many contacts (default 300).",
+        )
+        parser.add_argument(
+            "--companies",
+            type=int,
+            default=100,
+            help="Make sure Acme has at least this many companies (default 100).",
+        )
 
-    def handle(self, *args, password=None, **options):
+    def handle(self, *args, password=None, contacts=300, companies=100, **options):
         password = password or settings.DEMO_PASSWORD or secrets.token_urlsafe(9)
         with transaction.atomic():
             account, _ = Account.objects.get_or_create(name="Acme")
@@ -45,6 +59,17 @@ class Command(BaseCommand):
                 user.role = role
                 user.set_password(password)
                 user.save()
+        have = dict(
+            Record.objects.filter(account=account)
+            .values_list("object_type")
+            .annotate(n=Count("id"))
+            .values_list("object_type", "n")
+        )
+        demo_records_create(
+            account,
+            contacts=max(0, contacts - have.get(ObjectType.CONTACT, 0)),
+            companies=max(0, companies - have.get(ObjectType.COMPANY, 0)),
+        )
         self.stdout.write(self.style.SUCCESS("Demo account Acme is ready."))
         for username, _first, _last, role in DEMO_USERS:
             self.stdout.write(f"  {username:<8} {Role(role).label:<17} password: {password}")

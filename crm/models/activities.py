@@ -1,0 +1,93 @@
+"""Work for people: tasks and notifications.
+
+Both carry an optional `idempotency_key` under a unique constraint: a workflow action
+that creates one passes its execution id, so a redelivered message can never create
+a second task or notification.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Task(models.Model):
+    class Type(models.TextChoices):
+        TODO = "todo", _("To-do")
+        CALL = "call", _("Call")
+        EMAIL = "email", _("Email")
+
+    class Priority(models.TextChoices):
+        NONE = "none", _("None")
+        LOW = "low", _("Low")
+        MEDIUM = "medium", _("Medium")
+        HIGH = "high", _("High")
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Not started")
+        COMPLETED = "completed", _("Completed")
+
+    account = models.ForeignKey("crm.Account", on_delete=models.CASCADE, related_name="+")
+    title = models.CharField(_("title"), max_length=255)
+    type = models.CharField(_("type"), max_length=10, choices=Type, default=Type.TODO)
+    priority = models.CharField(
+        _("priority"), max_length=10, choices=Priority, default=Priority.NONE
+    )
+    due_at = models.DateTimeField(_("due date"), null=True, blank=True)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("assigned to"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="tasks",
+    )
+    # Plain text as typed (line breaks kept); rendered escaped, with links made safe.
+    notes = models.TextField(_("notes"), blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status, default=Status.OPEN)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    records = models.ManyToManyField("crm.Record", related_name="tasks", blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    idempotency_key = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("task")
+        verbose_name_plural = _("tasks")
+        indexes = [
+            models.Index(fields=["account", "status", "due_at"], name="task_queue"),
+            models.Index(fields=["assignee", "status", "due_at"], name="task_my_queue"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Notification(models.Model):
+    account = models.ForeignKey("crm.Account", on_delete=models.CASCADE, related_name="+")
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    title = models.CharField(_("title"), max_length=255)
+    body = models.TextField(_("body"), blank=True)
+    # A path inside crmflow to open (never an external URL).
+    url = models.CharField(max_length=500, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    idempotency_key = models.CharField(max_length=100, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        indexes = [
+            models.Index(fields=["recipient", "read_at", "-created_at"], name="notification_inbox")
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["recipient", "idempotency_key"], name="unique_notification_per_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.title

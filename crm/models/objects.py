@@ -1,0 +1,186 @@
+"""CRM objects: typed property definitions, records, their values, associations, timeline.
+
+How values are stored (see docs/crm-storage.md): each record keeps its normalised
+values in one JSON column (`Record.properties`, the truth, read in one row), and every
+value is mirrored into a typed index row (`PropertyValue`) whose composite indexes
+make filtering and sorting by *any* property — standard or custom — an index range
+scan on PostgreSQL and SQLite alike. Both are written by `crm.services` in one
+transaction; nothing else writes them.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class ObjectType(models.TextChoices):
+    CONTACT = "contact", _("Contact")
+    COMPANY = "company", _("Company")
+    DEAL = "deal", _("Deal")
+    TICKET = "ticket", _("Ticket")
+
+    @property
+    def slug(self) -> str:
+        """The plural used in URLs: /objects/contacts/."""
+        return OBJECT_SLUGS[self]
+
+    @classmethod
+    def from_slug(cls, slug: str) -> ObjectType | None:
+        return {value: key for key, value in OBJECT_SLUGS.items()}.get(slug)
+
+
+OBJECT_SLUGS = {
+    ObjectType.CONTACT: "contacts",
+    ObjectType.COMPANY: "companies",
+    ObjectType.DEAL: "deals",
+    ObjectType.TICKET: "tickets",
+}
+
+
+class PropertyType(models.TextChoices):
+    TEXT = "text", _("Single-line text")
+    TEXTAREA = "textarea", _("Multi-line text")
+    NUMBER = "number", _("Number")
+    DATE = "date", _("Date")
+    DATETIME = "datetime", _("Date and time")
+    BOOLEAN = "boolean", _("Boolean")
+    ENUMERATION = "enumeration", _("Dropdown select")
+    OWNER = "owner", _("Owner (user)")
+
+
+class PropertyDefinition(models.Model):
+    account = models.ForeignKey("crm.Account", on_delete=models.CASCADE, related_name="+")
+    object_type = models.CharField(_("object"), max_length=10, choices=ObjectType)
+    name = models.SlugField(_("internal name"), max_length=100)
+    label = models.CharField(_("label"), max_length=200)
+    type = models.CharField(_("field type"), max_length=12, choices=PropertyType)
+    # Enumeration options: [{"value": "lead", "label": "Lead"}, ...] in display order.
+    options = models.JSONField(_("options"), default=list, blank=True)
+    description = models.CharField(_("description"), max_length=500, blank=True)
+    is_standard = models.BooleanField(_("standard property"), default=False)
+    position = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("property")
+        verbose_name_plural = _("properties")
+        ordering = ["position", "label"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "object_type", "name"], name="unique_property_name"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+    def option_label(self, value: str) -> str:
+        for option in self.options:
+            if option["value"] == value:
+                return option["label"]
+        return value
+
+
+class Record(models.Model):
+    account = models.ForeignKey("crm.Account", on_delete=models.CASCADE, related_name="+")
+    object_type = models.CharField(_("object"), max_length=10, choices=ObjectType)
+    # Normalised values keyed by property name: str, number (as a decimal string),
+    # ISO date/datetime strings, bool, owner user id. See crm.properties.
+    properties = models.JSONField(default=dict)
+    # Denormalised for lists and search: the record's display name, lowercased
+    # email/domain (merge key for forms and imports), and its owner.
+    name = models.CharField(max_length=255, blank=True)
+    email = models.CharField(max_length=255, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["account", "object_type", "id"], name="record_list"),
+            models.Index(fields=["account", "object_type", "email"], name="record_email"),
+            models.Index(fields=["account", "object_type", "name"], name="record_name"),
+            models.Index(fields=["account", "object_type", "owner"], name="record_owner"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or f"#{self.pk}"
+
+    @property
+    def slug(self) -> str:
+        return OBJECT_SLUGS[ObjectType(self.object_type)]
+
+
+class PropertyValue(models.Model):
+    """A typed, indexable copy of one property value of one record.
+
+    Exactly one of the value columns is set, chosen by the property's type:
+    text/textarea/enumeration/boolean → `text_value` (lowercased, first 255 chars);
+    number/owner → `number_value`; date/datetime → `datetime_value` (dates at 00:00 UTC).
+    """
+
+    record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="values")
+    property = models.ForeignKey(PropertyDefinition, on_delete=models.CASCADE, related_name="+")
+    text_value = models.CharField(max_length=255, null=True)
+    number_value = models.FloatField(null=True)
+    datetime_value = models.DateTimeField(null=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["record", "property"], name="one_value_per_property")
+        ]
+        indexes = [
+            models.Index(fields=["property", "text_value", "record"], name="value_text"),
+            models.Index(fields=["property", "number_value", "record"], name="value_number"),
+            models.Index(fields=["property", "datetime_value", "record"], name="value_datetime"),
+        ]
+
+
+class Association(models.Model):
+    """A link between two records, stored in both directions (one row each way)."""
+
+    account = models.ForeignKey("crm.Account", on_delete=models.CASCADE, related_name="+")
+    from_record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="+")
+    to_record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["from_record", "to_record"], name="unique_association")
+        ]
+
+
+class TimelineEvent(models.Model):
+    class Kind(models.TextChoices):
+        CREATED = "created", _("Record created")
+        PROPERTY_CHANGED = "property_changed", _("Property changed")
+        NOTE = "note", _("Note")
+        TASK = "task", _("Task")
+        FORM_SUBMITTED = "form_submitted", _("Form submitted")
+        WORKFLOW = "workflow", _("Workflow")
+
+    account = models.ForeignKey("crm.Account", on_delete=models.CASCADE, related_name="+")
+    record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="timeline")
+    kind = models.CharField(max_length=20, choices=Kind)
+    # What happened, for display: e.g. {"property": "email", "old": ..., "new": ...}.
+    data = models.JSONField(default=dict)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # Where the change came from: ui, api, form, import, workflow.
+    source = models.CharField(max_length=20, blank=True)
+    # Makes a side effect written by a workflow action idempotent (the execution id).
+    idempotency_key = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["record", "-created_at"], name="timeline_by_record")]
+        ordering = ["-created_at", "-id"]

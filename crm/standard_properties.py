@@ -1,0 +1,137 @@
+"""The properties every account starts with (HubSpot's defaults, trimmed)."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_noop as N_
+
+from crm.models import Account, ObjectType, PropertyDefinition, PropertyType
+
+T, TA, NUM, DATE, ENUM, OWNER = (
+    PropertyType.TEXT,
+    PropertyType.TEXTAREA,
+    PropertyType.NUMBER,
+    PropertyType.DATE,
+    PropertyType.ENUMERATION,
+    PropertyType.OWNER,
+)
+
+
+def _options(*pairs: tuple[str, str]) -> list[dict[str, str]]:
+    return [{"value": value, "label": label} for value, label in pairs]
+
+
+LIFECYCLE_STAGES = _options(
+    ("subscriber", "Subscriber"),
+    ("lead", "Lead"),
+    ("marketingqualifiedlead", "Marketing qualified lead"),
+    ("salesqualifiedlead", "Sales qualified lead"),
+    ("opportunity", "Opportunity"),
+    ("customer", "Customer"),
+    ("evangelist", "Evangelist"),
+    ("other", "Other"),
+)
+LEAD_STATUSES = _options(
+    ("new", "New"),
+    ("open", "Open"),
+    ("in_progress", "In progress"),
+    ("open_deal", "Open deal"),
+    ("unqualified", "Unqualified"),
+    ("attempted_to_contact", "Attempted to contact"),
+    ("connected", "Connected"),
+    ("bad_timing", "Bad timing"),
+)
+DEAL_STAGES = _options(
+    ("appointmentscheduled", "Appointment scheduled"),
+    ("qualifiedtobuy", "Qualified to buy"),
+    ("presentationscheduled", "Presentation scheduled"),
+    ("decisionmakerboughtin", "Decision maker bought-in"),
+    ("contractsent", "Contract sent"),
+    ("closedwon", "Closed won"),
+    ("closedlost", "Closed lost"),
+)
+
+# (object type, name, label, type, options)
+STANDARD_PROPERTIES: list[tuple[str, str, str, str, list]] = [
+    (ObjectType.CONTACT, "email", N_("Email"), T, []),
+    (ObjectType.CONTACT, "first_name", N_("First name"), T, []),
+    (ObjectType.CONTACT, "last_name", N_("Last name"), T, []),
+    (ObjectType.CONTACT, "phone", N_("Phone number"), T, []),
+    (ObjectType.CONTACT, "company_name", N_("Company name"), T, []),
+    (ObjectType.CONTACT, "job_title", N_("Job title"), T, []),
+    (ObjectType.CONTACT, "city", N_("City"), T, []),
+    (ObjectType.CONTACT, "state", N_("State/Region"), T, []),
+    (ObjectType.CONTACT, "country", N_("Country/Region"), T, []),
+    (ObjectType.CONTACT, "lifecycle_stage", N_("Lifecycle stage"), ENUM, LIFECYCLE_STAGES),
+    (ObjectType.CONTACT, "lead_status", N_("Lead status"), ENUM, LEAD_STATUSES),
+    (ObjectType.CONTACT, "owner", N_("Contact owner"), OWNER, []),
+    (ObjectType.COMPANY, "name", N_("Company name"), T, []),
+    (ObjectType.COMPANY, "domain", N_("Company domain name"), T, []),
+    (ObjectType.COMPANY, "industry", N_("Industry"), T, []),
+    (ObjectType.COMPANY, "city", N_("City"), T, []),
+    (ObjectType.COMPANY, "state", N_("State/Region"), T, []),
+    (ObjectType.COMPANY, "country", N_("Country/Region"), T, []),
+    (ObjectType.COMPANY, "phone", N_("Phone number"), T, []),
+    (ObjectType.COMPANY, "number_of_employees", N_("Number of employees"), NUM, []),
+    (ObjectType.COMPANY, "annual_revenue", N_("Annual revenue"), NUM, []),
+    (ObjectType.COMPANY, "description", N_("Description"), TA, []),
+    (ObjectType.COMPANY, "owner", N_("Company owner"), OWNER, []),
+    (ObjectType.DEAL, "name", N_("Deal name"), T, []),
+    (ObjectType.DEAL, "stage", N_("Deal stage"), ENUM, DEAL_STAGES),
+    (ObjectType.DEAL, "amount", N_("Amount"), NUM, []),
+    (ObjectType.DEAL, "close_date", N_("Close date"), DATE, []),
+    (ObjectType.DEAL, "description", N_("Deal description"), TA, []),
+    (ObjectType.DEAL, "owner", N_("Deal owner"), OWNER, []),
+    (ObjectType.TICKET, "subject", N_("Ticket name"), T, []),
+    (ObjectType.TICKET, "content", N_("Ticket description"), TA, []),
+    (
+        ObjectType.TICKET,
+        "status",
+        N_("Ticket status"),
+        ENUM,
+        _options(("new", "New"), ("waiting_on_contact", "Waiting on contact"),
+                 ("waiting_on_us", "Waiting on us"), ("closed", "Closed")),
+    ),
+    (
+        ObjectType.TICKET,
+        "priority",
+        N_("Priority"),
+        ENUM,
+        _options(("low", "Low"), ("medium", "Medium"), ("high", "High")),
+    ),
+    (ObjectType.TICKET, "owner", N_("Ticket owner"), OWNER, []),
+]
+
+# The property whose value names a record in lists, by object type.
+NAME_PROPERTIES = {
+    ObjectType.CONTACT: ("first_name", "last_name"),
+    ObjectType.COMPANY: ("name",),
+    ObjectType.DEAL: ("name",),
+    ObjectType.TICKET: ("subject",),
+}
+# The property used to find an existing record when a form or import brings one again.
+MERGE_KEYS = {ObjectType.CONTACT: "email", ObjectType.COMPANY: "domain"}
+
+
+def standard_properties_create(account: Account) -> None:
+    """Create the standard properties an account lacks (safe to run again)."""
+    existing = set(
+        PropertyDefinition.objects.filter(account=account).values_list("object_type", "name")
+    )
+    PropertyDefinition.objects.bulk_create(
+        [
+            PropertyDefinition(
+                account=account,
+                object_type=object_type,
+                name=name,
+                label=label,
+                type=kind,
+                options=options,
+                is_standard=True,
+                position=position,
+            )
+            for position, (object_type, name, label, kind, options) in enumerate(
+                STANDARD_PROPERTIES
+            )
+            if (object_type, name) not in existing
+        ]
+    )

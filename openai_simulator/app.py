@@ -1,0 +1,78 @@
+"""The ASGI application: routes wired to the simulator pipeline."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from . import routes_admin
+from . import routes_assistants as assistants
+from . import routes_responses as responses
+from .config import SimulatorConfig, as_config
+from .errors import invalid_url
+from .simulator import EndpointPolicy, Simulator
+
+ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+
+
+def _endpoint(handler, scope: str, *, sunset_group: bool = False):
+    policy = EndpointPolicy(scope=scope, sunset_group=sunset_group)
+
+    async def endpoint(request):
+        return await request.app.state.simulator.handle(request, handler, policy)
+
+    endpoint.__name__ = handler.__name__
+    return endpoint
+
+
+async def _unknown_route(ctx):
+    raise invalid_url(ctx.request.method, ctx.path)
+
+
+def _api_routes() -> list[Route]:
+    a, r = assistants, responses
+
+    def assistants_api(path, handler, method, scope):
+        return Route(path, _endpoint(handler, scope, sunset_group=True), methods=[method])
+
+    return [
+        Route("/v1/models", _endpoint(a.list_models, "api.model.read"), methods=["GET"]),
+        Route("/v1/models/{model:path}", _endpoint(a.retrieve_model, "api.model.read"), methods=["GET"]),
+        assistants_api("/v1/assistants", a.list_assistants, "GET", "api.assistants.read"),
+        assistants_api("/v1/assistants/{assistant_id}", a.retrieve_assistant, "GET", "api.assistants.read"),
+        assistants_api("/v1/threads", a.create_thread, "POST", "api.threads.write"),
+        assistants_api("/v1/threads/runs", a.create_thread_and_run, "POST", "api.threads.write"),
+        assistants_api("/v1/threads/{thread_id}", a.retrieve_thread, "GET", "api.threads.read"),
+        assistants_api("/v1/threads/{thread_id}/messages", a.list_messages, "GET", "api.threads.read"),
+        assistants_api("/v1/threads/{thread_id}/messages", a.create_message, "POST", "api.threads.write"),
+        assistants_api("/v1/threads/{thread_id}/runs", a.create_run, "POST", "api.threads.write"),
+        assistants_api("/v1/threads/{thread_id}/runs/{run_id}", a.retrieve_run, "GET", "api.threads.read"),
+        assistants_api("/v1/threads/{thread_id}/runs/{run_id}/cancel", a.cancel_run, "POST", "api.threads.write"),
+        Route("/v1/responses", _endpoint(r.create_response, "api.responses.write"), methods=["POST"]),
+        Route("/v1/responses/{response_id}", _endpoint(r.retrieve_response, "api.responses.read"), methods=["GET"]),
+        Route(
+            "/v1/responses/{response_id}/cancel",
+            _endpoint(r.cancel_response, "api.responses.write"),
+            methods=["POST"],
+        ),
+        # Anything else under /v1 answers like the real API does for a route it lacks.
+        Route("/v1/{rest:path}", _endpoint(_unknown_route, "api.model.read"), methods=ALL_METHODS),
+    ]
+
+
+def _admin_routes() -> list[Route]:
+    m = routes_admin
+    return [
+        Route("/_sim/health", m.health, methods=["GET"]),
+        Route("/_sim/config", m.get_config, methods=["GET"]),
+        Route("/_sim/config", m.post_config, methods=["POST"]),
+        Route("/_sim/reset", m.reset, methods=["POST"]),
+        Route("/_sim/requests", m.get_requests, methods=["GET"]),
+        Route("/_sim/requests", m.delete_requests, methods=["DELETE"]),
+    ]
+
+
+def create_app(config: SimulatorConfig | dict | str | None = None) -> Starlette:
+    app = Starlette(routes=_api_routes() + _admin_routes())
+    app.state.simulator = Simulator(as_config(config))
+    return app
