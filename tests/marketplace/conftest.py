@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from config.embedded_redis import free_port
+from openai_simulator.testing import running_simulator
 from tests.marketplace.helpers import SIMULATOR_CONFIG
 
 
@@ -16,10 +17,7 @@ def fast_password_hashing(settings):
 
 @pytest.fixture(scope="session")
 def openai_simulator():
-    testing = pytest.importorskip(
-        "openai_simulator.testing", reason="the OpenAI simulator (openai_simulator/) is not here"
-    )
-    with testing.running_simulator(SIMULATOR_CONFIG) as simulator:
+    with running_simulator(SIMULATOR_CONFIG) as simulator:
         yield simulator
 
 

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from django.test import Client
 
-VALID_KEY = "sk-demo-crmflow-0000000000000000000000000000"
-REVOKED_KEY = "sk-demo-revoked-000000000000000000000000dead"
-MISSING_SCOPES_KEY = "sk-demo-noscope-00000000000000000000000scop"
-NO_QUOTA_KEY = "sk-demo-noquota-00000000000000000000000quot"
+from openai_simulator.config import (
+    DEMO_KEY,
+    DEMO_MISSING_SCOPES_KEY,
+    DEMO_NO_QUOTA_KEY,
+    DEMO_REVOKED_KEY,
+)
+
+VALID_KEY = DEMO_KEY
+REVOKED_KEY = DEMO_REVOKED_KEY
+MISSING_SCOPES_KEY = DEMO_MISSING_SCOPES_KEY
+NO_QUOTA_KEY = DEMO_NO_QUOTA_KEY
 SECOND_KEY = "sk-proj-second-key-for-reconnecting-00000000abcd"
 UNKNOWN_KEY = "sk-proj-this-key-does-not-exist-anywhere-000000zzzz"
 
