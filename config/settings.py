@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "heroicons",
     "crm",
     "marketplace",
+    "marketplace.integrations.openai",
     "workflows",
 ]
 
@@ -163,6 +164,8 @@ REDIS_URL = env_url(
 OPENAI_BASE_URL = env_url(
     "OPENAI_BASE_URL", schemes={"http", "https"}, default="https://api.openai.com/v1"
 )
+# Seconds before an OpenAI request gives up (connect, read, write each).
+OPENAI_TIMEOUT = env.float("OPENAI_TIMEOUT", default=30.0)
 
 # Cache shared by every process (form rate limits, health banner, assistant lists):
 # Redis by default; CACHE_URL=locmem:// keeps it in each process (tests).
