@@ -31,6 +31,15 @@ class ExecutionContext:
     is_test: bool = False
     _test_key: str = field(default_factory=lambda: f"test:{uuid.uuid4().hex}")
 
+    def release_db_connection(self) -> None:
+        """Call right before a slow outside call (OpenAI): closes this worker's database
+        connection so hundreds of waiting calls hold none; the next query reopens it.
+        A no-op inside a transaction (test mode from a request, tests)."""
+        from django.db import connection
+
+        if not connection.in_atomic_block:
+            connection.close()
+
     @property
     def idempotency_key(self) -> str:
         """Key every side effect with this: unique per execution (and stable across

@@ -13,7 +13,7 @@ from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -123,31 +123,54 @@ def execution_run(*, execution_id: int) -> str:
     except TransientError as error:
         return execution_retry(execution=execution, message=error.message,
                                retry_after=error.retry_after)
+    except Exception as error:  # e.g. a database error while completing: retried, then failed
+        logger.exception("execution %s could not complete", execution.pk)
+        return execution_retry(execution=execution, message=_("Unexpected error: %(error)s")
+                               % {"error": str(error)[:500] or type(error).__name__})
 
 
-@transaction.atomic
+class _LeaseLost(Exception):
+    pass
+
+
 def execution_complete(*, execution: ActionExecution, context: ExecutionContext, step: dict,
                        action_type: registry.ActionType, outputs: dict[str, Any]) -> str:
-    """One short transaction: side effect, outputs, status and the next step — all or none."""
-    if not _mine(execution).select_for_update().exists():
-        return "lease lost"  # another worker owns it now; its result will stand
-    enrollment = Enrollment.objects.select_for_update().get(pk=execution.enrollment_id)
-    if enrollment.status != Enrollment.Status.ACTIVE:
-        _mine(execution).update(status=Status.CANCELLED, finished_at=timezone.now())
-        return "cancelled"
+    """One short transaction: side effect, outputs, status and the next step — all or none.
+
+    The side effect is written first and the conditional UPDATE of our row comes after:
+    if the row is no longer this attempt's (lease lost to another worker), the UPDATE
+    matches nothing and the whole transaction, side effect included, rolls back. Two
+    workers completing at once collide on the side effect's unique key instead."""
+    try:
+        with transaction.atomic():
+            return _complete(execution, context, step, action_type, outputs)
+    except _LeaseLost:
+        return "lease lost"
+    except IntegrityError:
+        if _mine(execution).exists():
+            raise
+        return "lease lost"
+
+
+def _complete(execution: ActionExecution, context: ExecutionContext, step: dict,
+              action_type: registry.ActionType, outputs: dict[str, Any]) -> str:
     try:
         outputs = action_type.apply(context, outputs)
     except ValidationError as error:
         raise PermanentError(" ".join(error.messages)) from None
     route = action_type.route(context, step, outputs)
     now = timezone.now()
-    _mine(execution).update(
+    if not _mine(execution).update(
         status=Status.SUCCEEDED, outputs=outputs, inputs=context.config, usage=context.usage,
         error="", finished_at=now, lease_expires_at=None,
-    )
+    ):
+        raise _LeaseLost
+    # An enrollment unenrolled meanwhile is not re-checked here: its next step, if any,
+    # is cancelled when a worker picks it up (execution_run checks the status).
+    enrollment = execution.enrollment
     next_step = enrollment.version.step(route.next_step)
     if next_step is None:
-        Enrollment.objects.filter(pk=enrollment.pk).update(
+        Enrollment.objects.filter(pk=enrollment.pk, status=Enrollment.Status.ACTIVE).update(
             status=Enrollment.Status.COMPLETED, finished_at=now
         )
         return "completed"

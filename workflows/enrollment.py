@@ -18,7 +18,7 @@ from collections.abc import Iterable
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Max, Min
+from django.db.models import Count, F, Max, Min
 from django.utils import timezone
 
 from crm import filters
@@ -157,7 +157,7 @@ def enrollments_bulk_create(*, workflow: Workflow, record_ids: Iterable[int] | N
         windows = [ids[i:i + 2_000] for i in range(0, len(ids), 2_000)]
         selections = [candidates.filter(pk__in=chunk) for chunk in windows]
     else:
-        bounds = candidates.aggregate(low=Min("pk"), high=Max("pk"))
+        bounds = candidates.aggregate(low=Min("pk"), high=Max("pk"), total=Count("pk"))
         if bounds["low"] is None:
             selections = []
         else:
@@ -166,8 +166,9 @@ def enrollments_bulk_create(*, workflow: Workflow, record_ids: Iterable[int] | N
                 for low in range(bounds["low"], bounds["high"] + 1, BULK_WINDOW)
             ]
     if track_progress:
+        total_matching = bounds["total"] if record_ids is None else candidates.count()
         Workflow.objects.filter(pk=workflow.pk).update(
-            bulk_total=candidates.count(), bulk_done=0, bulk_finished_at=None
+            bulk_total=total_matching, bulk_done=0, bulk_finished_at=None
         )
     total = 0
     for selection in selections:
@@ -195,28 +196,45 @@ def _insert_window(workflow: Workflow, selection) -> int:
     execution = ActionExecution._meta.db_table
     status = str(Enrollment.Status.ACTIVE if start else Enrollment.Status.COMPLETED)
     bulk = str(Enrollment.Source.BULK)
+    insert_enrollments = (
+        f"INSERT INTO {enrollment} (workflow_id, version_id, record_id, status, source, "
+        f"enrolled_at, finished_at) SELECT %s, %s, candidate.candidate_id, %s, %s, %s, %s "
+        f"FROM ({select_sql}) candidate WHERE true ON CONFLICT DO NOTHING"
+    )
+    enrollment_params = [workflow.pk, version.pk, status, bulk, stamp, None if start else stamp,
+                         *select_params]
+    execution_columns = (
+        "enrollment_id, workflow_id, step_id, action_type, queue, status, attempt, due_at, "
+        "inputs, outputs, usage, error, replays, created_at"
+    )
+    execution_values = "%s, %s, %s, %s, 0, %s, '{}', '{}', '{}', '', 0, %s"
+    step = version.step(start) if start else None
+    execution_params = (
+        [start, step["type"], _queue(step["type"]), str(ActionExecution.Status.PENDING),
+         stamp, stamp] if step else []
+    )
     with connection.cursor() as cursor:
         # A run may be inserted concurrently by a record change: the partial unique
         # constraint plus DO NOTHING lets the other one win.
-        cursor.execute(
-            f"INSERT INTO {enrollment} (workflow_id, version_id, record_id, status, source, "
-            f"enrolled_at, finished_at) SELECT %s, %s, candidate.candidate_id, %s, %s, %s, %s "
-            f"FROM ({select_sql}) candidate WHERE true ON CONFLICT DO NOTHING",
-            [workflow.pk, version.pk, status, bulk, stamp,
-             None if start else stamp, *select_params],
-        )
+        if step and connection.vendor == "postgresql":
+            # One statement: the new enrollments feed their first executions directly.
+            cursor.execute(
+                f"WITH new AS ({insert_enrollments} RETURNING id, workflow_id) "
+                f"INSERT INTO {execution} ({execution_columns}) "
+                f"SELECT new.id, new.workflow_id, {execution_values} FROM new",
+                [*enrollment_params, *execution_params],
+            )
+            return cursor.rowcount
+        cursor.execute(insert_enrollments, enrollment_params)
         inserted = cursor.rowcount
-        if not start or not inserted:
+        if not step or not inserted:
             return max(inserted, 0)
-        step = version.step(start)
         cursor.execute(
-            f"INSERT INTO {execution} (enrollment_id, workflow_id, step_id, action_type, queue, "
-            f"status, attempt, due_at, inputs, outputs, usage, error, replays, created_at) "
-            f"SELECT e.id, e.workflow_id, %s, %s, %s, %s, 0, %s, '{{}}', '{{}}', '{{}}', '', 0, %s "
+            f"INSERT INTO {execution} ({execution_columns}) "
+            f"SELECT e.id, e.workflow_id, {execution_values} "
             f"FROM {enrollment} e WHERE e.workflow_id = %s AND e.enrolled_at = %s "
             f"AND e.source = %s AND NOT EXISTS "
             f"(SELECT 1 FROM {execution} x WHERE x.enrollment_id = e.id)",
-            [start, step["type"], _queue(step["type"]), str(ActionExecution.Status.PENDING),
-             stamp, stamp, workflow.pk, stamp, bulk],
+            [*execution_params, workflow.pk, stamp, bulk],
         )
     return inserted

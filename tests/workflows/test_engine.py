@@ -264,3 +264,32 @@ def test_one_action_runs_in_test_mode_without_touching_the_crm(acme):
     assert outputs == {"response": "Hi Ann"}
     assert not Task.objects.exists()
     assert not ActionExecution.objects.exists()
+
+
+def test_the_sweeper_resends_lost_wake_ups_once_and_leaves_future_steps_alone(acme, settings):
+    settings.WORKFLOWS_RESEND_AFTER_SECONDS = 60
+    make_workflow(acme, chain({"type": "delay", "config": {"amount": 2, "unit": "hours"}},
+                              {"type": "create_task", "config": {"title": "T"}}))
+    contact(acme, first_name="Ann")
+    execution = ActionExecution.objects.get()
+    assert sweeper.executions_sweep()["sent"] == 0  # published on commit just now
+    ActionExecution.objects.filter(pk=execution.pk).update(
+        last_sent_at=timezone.now() - dt.timedelta(minutes=5))  # that message was lost
+    assert sweeper.executions_sweep()["sent"] == 1
+    assert sweeper.executions_sweep()["sent"] == 0
+    drain()
+    delayed = ActionExecution.objects.get(step_id=2)
+    assert delayed.last_sent_at is None and delayed.due_at > timezone.now()
+    assert sweeper.executions_sweep()["sent"] == 0  # not due yet
+    ActionExecution.objects.filter(pk=delayed.pk).update(due_at=timezone.now())
+    assert sweeper.executions_sweep()["sent"] == 1
+
+
+def test_an_action_can_release_its_database_connection_while_it_waits(acme, probe_log):
+    from workflows.context import ExecutionContext
+
+    record = contact(acme, first_name="Ann")
+    context = ExecutionContext(account=acme, workflow=None, record=record, config={},
+                               raw_config={})
+    context.release_db_connection()  # inside the test's transaction: must not break it
+    assert record.__class__.objects.filter(pk=record.pk).exists()

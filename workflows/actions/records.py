@@ -60,19 +60,16 @@ class CreateTask(ActionType):
         if config.get("assignee") not in (None, ""):
             found = users_resolve(context.account, context.record, [config["assignee"]])
             assignee = found[0] if found else None
-        # The unique idempotency key makes a second run find the first task.
-        task, created = Task.objects.get_or_create(
-            idempotency_key=context.idempotency_key,
-            defaults={
-                "account": context.account,
-                "title": (config.get("title") or "")[:255] or _("Follow up"),
-                "type": config.get("task_type") or Task.Type.TODO,
-                "priority": config.get("priority") or Task.Priority.NONE,
-                "due_at": due_at, "assignee": assignee, "notes": config.get("notes") or "",
-            },
+        # Runs in the completion transaction, which commits only if this attempt still
+        # owns the execution; the unique key stops a second task in any other case.
+        task = Task.objects.create(
+            idempotency_key=context.idempotency_key, account=context.account,
+            title=(config.get("title") or "")[:255] or _("Follow up"),
+            type=config.get("task_type") or Task.Type.TODO,
+            priority=config.get("priority") or Task.Priority.NONE,
+            due_at=due_at, assignee=assignee, notes=config.get("notes") or "",
         )
-        if created:
-            task.records.add(context.record)
+        task.records.add(context.record)
         return {**outputs, "task_id": task.pk}
 
 
