@@ -26,8 +26,7 @@ LABELS = {
     "en": {
         "create": "Create workflow", "create_button": "Create", "object": "Object",
         "name": "Workflow name", "contact": "Contact", "contact_properties": "Contact properties",
-        "add_condition": "Add a condition", "property": "Property", "state": "State/Region",
-        "first_name": "First name", "save": "Save", "crm_section": "CRM",
+        "add_condition": "Add a condition", "property": "Property", "save": "Save", "crm_section": "CRM",
         "create_task": "Create task", "title": "Title", "notes": "Notes",
         "assigned_to": "Assigned to", "review": "Review and turn on", "turn_on": "Turn on",
         "action_outputs": "Action outputs", "openai_section": "OpenAI integration",
@@ -39,7 +38,7 @@ LABELS = {
         "name": "Nom du workflow", "contact": "Contact",
         "contact_properties": "Propriétés Contact",
         "add_condition": "Ajouter une condition", "property": "Propriété",
-        "state": "État/Région", "first_name": "Prénom", "save": "Enregistrer",
+        "save": "Enregistrer",
         "crm_section": "CRM", "create_task": "Créer une tâche", "title": "Titre",
         "notes": "Notes", "assigned_to": "Attribuée à", "review": "Vérifier et activer",
         "turn_on": "Activer", "action_outputs": "Résultats d'action",
@@ -47,6 +46,18 @@ LABELS = {
         "response": "Réponse", "enrolled": re.compile(r"inscrits?"), "match_now": "correspond",
     },
 }
+
+
+# Property labels come from the CRM's catalogue: whatever it says in that language.
+PROPERTY_LABELS = {"state": "State/Region", "first_name": "First name"}
+
+
+def labels(language: str) -> dict:
+    from django.utils import translation
+
+    with translation.override(language):
+        return {**LABELS[language],
+                **{key: translation.gettext(text) for key, text in PROPERTY_LABELS.items()}}
 
 
 def log_in_as(page: Page, username: str) -> None:

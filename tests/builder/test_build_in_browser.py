@@ -9,10 +9,10 @@ import pytest
 from crm.models import Task
 from tests.builder.conftest import contact
 from tests.builder.steps import (
-    LABELS,
     add_action,
     create_workflow,
     insert_data,
+    labels,
     log_in_as,
     review_and_turn_on,
     save,
@@ -44,7 +44,7 @@ def test_a_builder_builds_a_task_workflow_that_a_worker_runs(
     localized_page, acme, builder_user, rep_user, celery_worker
 ):
     language, page = localized_page
-    L = LABELS[language]
+    L = labels(language)
     celery_worker(beat=True, env=FAST)
     ann = contact(acme, first_name="Ann", state="California")
     contact(acme, first_name="Nobody")  # no state: does not match
