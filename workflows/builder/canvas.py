@@ -39,7 +39,10 @@ def empty_graph() -> dict:
 def normalised(graph: Any) -> dict:
     if not isinstance(graph, dict) or not isinstance(graph.get("steps"), dict):
         return empty_graph()
-    return {"start": graph.get("start"), "steps": graph["steps"]}
+    found = {"start": graph.get("start"), "steps": graph["steps"]}
+    if graph.get("last_id"):
+        found["last_id"] = graph["last_id"]
+    return found
 
 
 # --- Reading: chains, numbering, paths -------------------------------------------------
