@@ -4,7 +4,10 @@ benchmarks/builder_pages.py): the workflow, its properties, the account's users.
 
 from __future__ import annotations
 
+import functools
+
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
@@ -123,6 +126,21 @@ def graph_edit(workflow: Workflow, change) -> dict:
     return graph
 
 
+@functools.cache
+def _icon(name: str, size: int) -> SafeString:
+    from heroicons.templatetags.heroicons import heroicon_mini
+
+    return heroicon_mini(name, size=size)
+
+
+def canvas_icons() -> dict[str, SafeString]:
+    """The canvas's repeated icons, rendered once per process (not once per card)."""
+    return {"plus": _icon("plus", 16), "menu": _icon("ellipsis-horizontal", 18),
+            "flag": _icon("exclamation-triangle", 14),
+            **{key: _icon(name, 16) for key, name in actions.ICONS.items()},
+            "other": _icon("puzzle-piece", 16)}
+
+
 def canvas_context(request, workflow: Workflow, *, definitions: dict | None = None) -> dict:
     can_edit = request.user.can_edit_workflows
     definitions = definitions if definitions is not None else definitions_for(
@@ -131,10 +149,11 @@ def canvas_context(request, workflow: Workflow, *, definitions: dict | None = No
     chain, nodes = canvas.layout(graph)
     labels = picker.chip_labels(graph=graph, definitions=definitions, account=workflow.account)
     users = users_by_id(workflow.account)
+    icons = canvas_icons()
     for node in nodes.values():
         node.label = actions.step_label(node.step)
         node.section = actions.step_section(node.step)
-        node.icon = actions.ICONS.get(node.section, "puzzle-piece")
+        node.icon = icons.get(node.section, icons["other"])
         node.summary = step_summary(node.step, labels, users, definitions)
         node.incomplete = bool(node.step.get("incomplete")) or node.step.get("type") in (
             canvas.PLACEHOLDER,)
@@ -152,6 +171,10 @@ def canvas_context(request, workflow: Workflow, *, definitions: dict | None = No
             canvas.normalised(live_graph)["steps"] != graph["steps"]
             or live_graph.get("start") != graph["start"]),
         "section": "automation", "title": workflow.name,
+        # Reversed once: the canvas draws several links per step.
+        "icons": icons,
+        "urls": {"builder": reverse("workflows:builder", args=[workflow.pk]),
+                 "add": reverse("workflows:add", args=[workflow.pk])},
     }
 
 
