@@ -182,7 +182,7 @@ def main() -> None:
     summary = {"database": connection.vendor, "runs": args.runs, "cpus": os.cpu_count(),
                "load_average_1m": round(os.getloadavg()[0], 1),
                "target_ms": 100, **results}
-    print(json.dumps(summary, indent=2))
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":
