@@ -162,15 +162,19 @@
   document.addEventListener("htmx:confirm", function (event) {
     var elt = event.detail.elt;
     var leaving = elt.matches("[data-close-panel], .card-open, .add-step, .menu-item");
-    if (dirty && leaving && !window.confirm(document.body.dataset.unsavedMessage || "Discard your unsaved changes?")) {
+    if (dirty && leaving && !window.confirm(unsavedMessage())) {
       event.preventDefault();
     }
   });
+  function unsavedMessage() {
+    var body = document.querySelector("[data-unsaved-message]");
+    return body ? body.dataset.unsavedMessage : "Discard your unsaved changes?";
+  }
   var opener = null;
   document.addEventListener("htmx:beforeRequest", function (event) {
     if (event.detail.target && event.detail.target.id === "panel") opener = document.activeElement;
   });
-  document.addEventListener("htmx:afterSwap", function (event) {
+  document.addEventListener("htmx:afterSettle", function (event) {
     var target = event.detail.target;
     if (!target) return;
     if (target.id === "panel" || (event.detail.elt && event.detail.elt.id === "panel")) {
