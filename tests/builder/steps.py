@@ -65,8 +65,9 @@ def log_in_as(page: Page, username: str) -> None:
     page.goto("/login/")
     page.locator("#id_username").fill(username)
     page.locator("#id_password").fill(PASSWORD)
-    page.locator("form button[type=submit].button-primary").click()
-    page.wait_for_url(lambda url: "/login/" not in url)
+    # Password hashing on a loaded machine can take a while: wait for the page, not the click.
+    page.locator("form button[type=submit].button-primary").click(no_wait_after=True)
+    page.wait_for_url(lambda url: "/login/" not in url, timeout=60_000)
 
 
 def panel(page: Page):

@@ -34,7 +34,7 @@ def localized_page(browser, live_server, request):
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1440, "height": 900},
                                   locale="fr-FR" if language == "fr" else "en-US")
     page = context.new_page()
-    page.set_default_timeout(15_000)
+    page.set_default_timeout(30_000)  # a shared, loaded machine
     yield language, page
     context.close()
 

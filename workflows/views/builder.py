@@ -65,7 +65,9 @@ def criteria_panel(request: HttpRequest, pk: int) -> HttpResponse:
     if "_save" in request.POST and not panel["errors"]:
         workflow.criteria = panel["criteria"]
         workflow.re_enroll = state["re_enroll"]
-        workflow.form_id = state["form_id"] if panel["forms"] is not None else workflow.form_id
+        if panel["forms"] is not None:  # only this account's forms
+            workflow.form_id = state["form_id"] if state["form_id"] in {
+                pk for pk, _name in panel["forms"]} else None
         workflow.save(update_fields=["criteria", "re_enroll", "form_id", "updated_at"])
         return _render(request, workflow, changed=True)
     return _render(request, workflow, panel=panel, status=400 if "_save" in request.POST else 200)
