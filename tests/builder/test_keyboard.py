@@ -14,6 +14,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_the_panel_and_picker_work_from_the_keyboard(page, acme, builder_user):
+    page.set_default_timeout(30_000)  # a shared, loaded machine
     workflow = draft(acme, {"start": 1, "steps": {"1": {**task("Hello "), "next": None}}})
     log_in_as(page, "builder")
     page.goto(f"/workflows/{workflow.pk}/")

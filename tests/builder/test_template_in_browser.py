@@ -14,6 +14,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def test_a_template_opens_prefilled_with_branch_paths(page, acme, builder_user):
     page.set_viewport_size({"width": 1600, "height": 1000})
+    page.set_default_timeout(30_000)  # a shared, loaded machine
     log_in_as(page, "builder")
     page.goto("/workflows/")
     page.locator(".create-menu > summary").click()
