@@ -147,4 +147,4 @@ def save(page: Page, L: dict) -> None:
 def review_and_turn_on(page: Page, L: dict) -> None:
     page.get_by_role("link", name=L["review"]).click()
     page.get_by_role("button", name=L["turn_on"], exact=True).click()
-    expect(page.locator("#bulk-progress")).to_contain_text(L["enrolled"], timeout=30_000)
+    expect(page.locator("#bulk-progress")).to_contain_text(L["enrolled"], timeout=90_000)

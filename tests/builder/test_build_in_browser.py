@@ -66,7 +66,7 @@ def test_a_builder_builds_a_task_workflow_that_a_worker_runs(
     review_and_turn_on(page, L)
     screenshot(page, f"builder-{language}-4-on")
 
-    wait_for(lambda: Task.objects.filter(assignee=rep_user).exists(), timeout=45,
+    wait_for(lambda: Task.objects.filter(assignee=rep_user).exists(), timeout=90,
              message="the rep's task")
     task = Task.objects.get(assignee=rep_user)
     assert task.title.strip() == "Call Ann"
@@ -74,5 +74,5 @@ def test_a_builder_builds_a_task_workflow_that_a_worker_runs(
     assert Enrollment.objects.filter(workflow=workflow).count() == 1
 
     bea = contact(acme, first_name="Bea", state="Oregon")  # enrolls on change, after turn-on
-    wait_for(lambda: Task.objects.filter(assignee=rep_user, records=bea).exists(), timeout=45,
+    wait_for(lambda: Task.objects.filter(assignee=rep_user, records=bea).exists(), timeout=90,
              message="the task for a contact created after turning on")
