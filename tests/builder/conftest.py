@@ -6,6 +6,7 @@ import pytest
 
 from crm import services as crm
 from crm.models import ObjectType
+from tests.celery_worker import celery_worker  # noqa: F401  (the fixture)
 from workflows.models import Workflow
 
 

@@ -19,7 +19,7 @@ from tests.builder.steps import (
     set_criteria,
     type_into,
 )
-from tests.celery_worker import celery_worker, wait_for  # noqa: F401  (fixture)
+from tests.celery_worker import wait_for
 from tests.conftest import screenshot
 from workflows.models import Enrollment, Workflow
 

@@ -9,10 +9,11 @@ from workflows.graph import successors
 
 
 def linear(*titles):
-    graph = canvas.empty_graph()
+    graph, slot = canvas.empty_graph(), "start"
     for title in titles:
-        graph, _id = canvas.step_add(graph, slot=f"after:{_id}" if graph["steps"] else "start",
-                                     step={"type": "create_task", "config": {"title": title}})
+        graph, new_id = canvas.step_add(graph, slot=slot,
+                                        step={"type": "create_task", "config": {"title": title}})
+        slot = f"after:{new_id}"
     return graph
 
 

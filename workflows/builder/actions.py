@@ -23,6 +23,7 @@ from typing import Any
 
 from django import forms
 from django.apps import apps
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -122,7 +123,7 @@ def panel_sections(account) -> list[PanelSection]:
 def action_type_or_none(key: str) -> ActionType | None:
     try:
         return registry.get(key)
-    except Exception:  # ValidationError for an unknown key
+    except ValidationError:  # an unknown key
         return None
 
 

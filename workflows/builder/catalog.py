@@ -49,7 +49,7 @@ def _assistant(prompt: str) -> dict:
 def _graph(key: str) -> tuple[list, dict]:
     if key == "qualify_visitors":
         criteria: list = []
-        rating = lambda word: [[{"output": "1.response", "operator": "contains", "value": word}]]  # noqa: E731
+        rating = lambda word: [[{"output": "1.response", "operator": "contains", "value": word}]]
         return criteria, {"start": 1, "last_id": 5, "steps": {
             "1": {**_assistant(_(
                 "Rate this visitor's interest as HOT, WARM or COLD, in one word. Job title: "

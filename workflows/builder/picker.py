@@ -76,7 +76,7 @@ def property_label(definition) -> str:
 def data_variables(*, graph: dict, step_id: int, definitions: dict, account,
                    target_type: str = "text") -> DataVariables:
     properties = [
-        Variable("{{ object.%s }}" % d.name, property_label(d), property_label(d), d.type,
+        Variable(f"{{{{ object.{d.name} }}}}", property_label(d), property_label(d), d.type,
                  incompatibility(target_type, d.type))
         for d in sorted(definitions.values(), key=lambda d: (d.position, property_label(d)))
     ]
@@ -91,7 +91,7 @@ def data_variables(*, graph: dict, step_id: int, definitions: dict, account,
         group = VariableGroup(earlier, f"{node.number}. {label}")
         for output in actions.step_outputs(node.step, account=account):
             group.variables.append(Variable(
-                "{{ actions.%d.%s }}" % (earlier, output.name), str(output.label),
+                f"{{{{ actions.{earlier}.{output.name} }}}}", str(output.label),
                 f"{label}: {output.label}", output.type,
                 incompatibility(target_type, output.type),
             ))

@@ -223,7 +223,6 @@ def step_panel(request: HttpRequest, pk: int, step_id: int) -> HttpResponse:
     if request.method == "GET":
         return _step_response(request, workflow, step_id)
     action_type = actions.action_type_or_none(step.get("type", ""))
-    definitions = definitions_for(workflow.account, workflow.object_type)
     if action_type is None:  # a placeholder: nothing to save until the action exists
         return _step_response(request, workflow, step_id, status=400)
     if step.get("type") == canvas.BRANCH:
