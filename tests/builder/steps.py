@@ -6,7 +6,11 @@ Every helper takes the labels a user sees, so one scenario runs in English and F
     create_workflow(page, L, object_label=L["contact"], name="Draft sales email")
     set_criteria(page, L, property_label=L["state"])             # "is known"
     add_action(page, L["openai_section"], L["ask_openai"])
-    ...fill the assistant's fields...; save(page, L)
+    panel(page).get_by_label(L["assistant_selection"]).select_option(label="Sales helper")
+    type_into(page, "Prompt", "Write to "); insert_data(page, "Prompt", L["contact_properties"],
+                                                        None, L["first_name"])
+    expand(page, L["advanced"]); panel(page).get_by_label(L["temperature"]).fill("0.3")
+    save(page, L)
     add_action(page, L["crm_section"], L["create_task"])
     type_into(page, L["title"], "Email draft: ")
     insert_data(page, L["notes"], L["action_outputs"], "1. " + L["ask_openai"], L["response"])
@@ -31,6 +35,8 @@ LABELS = {
         "assigned_to": "Assigned to", "review": "Review and turn on", "turn_on": "Turn on",
         "action_outputs": "Action outputs", "openai_section": "OpenAI integration",
         "ask_openai": "Ask OpenAI assistant", "response": "Response",
+        "assistant_selection": "Assistant selection", "advanced": "Advanced API parameters",
+        "model": "Model selection", "temperature": "Temperature",
         "enrolled": re.compile(r"existing records? enrolled"), "match_now": "match",
     },
     "fr": {
@@ -43,7 +49,9 @@ LABELS = {
         "notes": "Notes", "assigned_to": "Attribuée à", "review": "Vérifier et activer",
         "turn_on": "Activer", "action_outputs": "Résultats d'action",
         "openai_section": "Intégration OpenAI", "ask_openai": "Demander à l'assistant OpenAI",
-        "response": "Réponse", "enrolled": re.compile(r"inscrits?"), "match_now": "correspond",
+        "response": "Réponse", "assistant_selection": "Sélection de l'assistant",
+        "advanced": "Paramètres API avancés", "model": "Sélection du modèle",
+        "temperature": "Température", "enrolled": re.compile(r"inscrits?"), "match_now": "correspond",
     },
 }
 
@@ -108,6 +116,13 @@ def add_action(page: Page, section: str, label: str, *, slot: str | None = None)
         group.locator("summary").click()
     group.get_by_role("button", name=label).click()
     expect(panel(page).locator("#panel-title")).to_have_text(label)
+
+
+def expand(page: Page, label: str) -> None:
+    """Open a collapsible group of the panel, e.g. "Advanced API parameters"."""
+    details = panel(page).locator("details", has=page.locator("summary", has_text=label)).first
+    if details.get_attribute("open") is None:
+        details.locator("summary").first.click()
 
 
 def editor(page: Page, field: str):

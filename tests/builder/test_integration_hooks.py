@@ -15,8 +15,13 @@ from workflows.registry import ActionType, Output, OutputType
 
 
 class AskForm(forms.Form):
-    assistant = forms.ChoiceField(choices=[("a1", "Sales helper")])
+    assistant = forms.ChoiceField(label="Assistant selection", choices=[("a1", "Sales helper")])
     prompt = forms.CharField(widget=forms.Textarea)
+    model = forms.CharField(label="Model selection", required=False)
+    temperature = forms.FloatField(label="Temperature", required=False)
+
+    advanced_fields = ("model", "temperature")
+    advanced_label = "Advanced API parameters"
 
 
 class FakeAsk(ActionType):
@@ -66,9 +71,15 @@ def test_placeholders_become_the_real_action_and_its_outputs_are_offered(
         ("Response", True), ("Score", False)]
     panel = builder_client.get(f"/workflows/{workflow.pk}/steps/1/").content.decode()
     assert 'data-token-editor="prompt"' in panel and 'name="assistant"' in panel
+    assert "<summary>Advanced API parameters</summary>" in panel
+    assert '<label id="step-field-temperature-label" for="step-field-temperature">' in panel
+    assert 'id="step-field-temperature"' in panel
+    assert 'data-token-editor="model"' in panel.split("Advanced API parameters")[1]
     builder_client.post(f"/workflows/{workflow.pk}/steps/1/", {
-        "assistant": "a1", "prompt": "Code for {{ object.state }}", "_save": "1"})
+        "assistant": "a1", "prompt": "Code for {{ object.state }}", "temperature": "0.3",
+        "_save": "1"})
     workflow.refresh_from_db()
+    assert workflow.graph["steps"]["1"]["config"]["temperature"] == "0.3"
     messages = [p.message for p in review_problems(workflow,
                                                    definitions=definitions_for(acme, "contact"))]
     assert messages == ["1. Ask OpenAI assistant: the model gpt-old is no longer allowed"]

@@ -187,7 +187,16 @@ def _step_panel(request, workflow: Workflow, step_id: int, *, config: dict | Non
                 if name != "until_property" or d.type in ("date", "datetime")]
         else:
             row["widget"] = "field"
+            row["html"] = bound.as_widget(attrs={"id": row["id"]})
         fields.append(row)
+    # A form may group fields under a collapsible heading, e.g. the OpenAI action's
+    # "Advanced API parameters": `advanced_fields = ("model", …)`, `advanced_label`.
+    advanced = set(getattr(form, "advanced_fields", ()) or ())
+    for row in fields:
+        row["advanced"] = row["name"] in advanced
+    if advanced:
+        panel["advanced_label"] = getattr(form, "advanced_label", "") or _("Advanced")
+        panel["advanced_open"] = any(config.get(n) not in (None, "") for n in advanced)
     panel["fields"] = fields
     panel["users"] = users_by_id(workflow.account)
     if actions.step_section(step) == actions.OPENAI:
