@@ -1,0 +1,110 @@
+"""What stops a workflow from being turned on, and what turning it on will do.
+
+`review_problems` lists every problem in words a builder can act on, each pointing at
+the step to fix (None for the workflow itself):
+- an action still incomplete (saved half-configured, or a template's placeholder);
+- an action whose config no longer validates (a deleted property, a removed user);
+- data used from a step that does not run before it on the same path;
+- an integration's own problems: a missing connection (`connection_problem`) and
+  anything its `review_problems(config, account=...)` hook reports, e.g. a model the
+  super admin no longer allows;
+- criteria that no longer validate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+
+from crm import filters
+from crm.models import Record
+from workflows.builder import actions, canvas
+from workflows.models import Workflow
+
+
+@dataclass(frozen=True)
+class Problem:
+    message: str
+    step_id: int | None = None
+
+
+def review_problems(workflow: Workflow, *, definitions: dict) -> list[Problem]:
+    graph = canvas.normalised(workflow.graph)
+    problems: list[Problem] = []
+    try:
+        filters.parse_groups(definitions, workflow.criteria)
+    except ValidationError as error:
+        problems += [Problem(_("Enrollment criteria: %(message)s") % {"message": m})
+                     for m in error.messages]
+    _chain, nodes = canvas.layout(graph)
+    if not nodes:
+        problems.append(Problem(_("Add at least one action.")))
+    connection_checked: set[str] = set()
+    for node in sorted(nodes.values(), key=lambda n: n.number):
+        step, name = node.step, f"{node.number}. {actions.step_label(node.step)}"
+        config = step.get("config") or {}
+        if step.get("type") == canvas.PLACEHOLDER:
+            problems.append(Problem(_("%(step)s is a placeholder: this action is not available "
+                                      "yet.") % {"step": name}, node.id))
+            continue
+        action_type = actions.action_type_or_none(step.get("type", ""))
+        if action_type is None:
+            problems.append(Problem(_("%(step)s: this action no longer exists.") % {"step": name},
+                                    node.id))
+            continue
+        try:
+            action_type.validate_config(config, account=workflow.account,
+                                        object_type=workflow.object_type)
+        except ValidationError as error:
+            problems.append(Problem(_("%(step)s is incomplete: %(message)s")
+                                    % {"step": name, "message": " ".join(error.messages)},
+                                    node.id))
+        earlier = set(canvas.ancestors(graph, node.id))
+        for used in sorted(canvas.uses_of(config) - earlier):
+            problems.append(Problem(
+                _("%(step)s uses data from an action that does not run before it.")
+                % {"step": name}, node.id) if str(used) in graph["steps"] else Problem(
+                _("%(step)s uses data from a deleted action.") % {"step": name}, node.id))
+        section = actions.section_key(action_type)
+        if section == actions.OPENAI and section not in connection_checked:
+            connection_checked.add(section)
+            problem = actions.openai_connection_problem(workflow.account)
+            if problem:
+                problems.append(Problem(problem))
+        hook = getattr(action_type, "review_problems", None)
+        if hook is not None:
+            problems += [Problem(f"{name}: {message}", node.id)
+                         for message in hook(config, account=workflow.account)]
+    seen, unique = set(), []
+    for problem in problems:
+        if problem not in seen:
+            seen.add(problem)
+            unique.append(problem)
+    return unique
+
+
+def matching_count(workflow: Workflow, *, definitions: dict, criteria=None) -> int | None:
+    """Records that match the criteria now (None if the criteria are invalid)."""
+    try:
+        groups = filters.parse_groups(definitions, workflow.criteria if criteria is None
+                                      else criteria)
+    except ValidationError:
+        return None
+    return Record.objects.filter(account=workflow.account, object_type=workflow.object_type
+                                 ).filter(filters.groups_q(groups)).count()
+
+
+def enroll_now_count(workflow: Workflow, *, definitions: dict) -> int:
+    """How many records turning on enrolls now: matching records never enrolled before
+    (a form-triggered workflow enrolls on submissions only)."""
+    if workflow.form_id:
+        return 0
+    try:
+        groups = filters.parse_groups(definitions, workflow.criteria)
+    except ValidationError:
+        return 0
+    return (Record.objects.filter(account=workflow.account, object_type=workflow.object_type)
+            .filter(filters.groups_q(groups))
+            .exclude(pk__in=workflow.enrollments.values("record_id")).count())

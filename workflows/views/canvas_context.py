@@ -1,0 +1,187 @@
+"""What the builder page draws: cards with readable summaries, the trigger card, the
+"+" slots. A fixed number of queries whatever the size of the workflow (benchmarked in
+benchmarks/builder_pages.py): the workflow, its properties, the account's users."""
+
+from __future__ import annotations
+
+import functools
+
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import escape, format_html
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
+
+from crm.filters import OPERATOR_LABELS
+from crm.models import ObjectType, User
+from crm.services import definitions_for
+from workflows.actions.common import OWNER
+from workflows.builder import actions, canvas, picker
+from workflows.builder.catalog import placeholders_upgrade
+from workflows.models import Workflow
+from workflows.tokens import TOKEN
+
+SUMMARY_FIELDS = ("title", "subject", "prompt", "value", "body", "notes")
+
+
+def chips_html(text: str, labels: dict[str, str]) -> SafeString:
+    """`text` escaped, each token shown as a chip with its readable label."""
+    parts, last = [], 0
+    text = str(text or "")
+    for match in TOKEN.finditer(text):
+        parts.append(escape(text[last:match.start()]))
+        key = f"{match['root']}.{match['path']}"
+        label = labels.get(key) or _("Unknown data")
+        parts.append(format_html(
+            '<span class="token-chip" contenteditable="false" data-token="{}">{}</span>',
+            match.group(0), label))
+        last = match.end()
+    parts.append(escape(text[last:]))
+    return mark_safe("".join(parts))
+
+
+def users_by_id(account) -> dict[str, str]:
+    users = {str(u.pk): str(u) for u in User.objects.filter(account=account, is_active=True)
+             .order_by("first_name", "username")}
+    return {OWNER: _("Record owner"), **users}
+
+
+def criteria_summary(criteria, definitions: dict) -> list[str]:
+    """One sentence per OR group, e.g. "State/Region is known and Lead status is …"."""
+    sentences = []
+    for group in criteria or []:
+        parts = []
+        for item in group if isinstance(group, list) else []:
+            if not isinstance(item, dict):
+                continue
+            definition = definitions.get(item.get("property"))
+            label = picker.property_label(definition) if definition else str(item.get("property"))
+            operator = str(OPERATOR_LABELS.get(item.get("operator"), item.get("operator")))
+            values = item.get("values") if "values" in item else [item.get("value")]
+            values = [definition.option_label(str(v)) if definition else str(v)
+                      for v in values or [] if v not in (None, "")]
+            parts.append(" ".join([label, operator, ", ".join(values)]).strip())
+        if parts:
+            sentences.append(_(" and ").join(parts))
+    return sentences
+
+
+def step_summary(step: dict, labels: dict, users: dict, definitions: dict) -> SafeString:
+    config = step.get("config") or {}
+    kind = step.get("type")
+    bits = []
+    if kind == "delay":
+        if config.get("until_property"):
+            definition = definitions.get(config["until_property"])
+            bits.append(escape(_("Until %(date)s") % {"date": picker.property_label(definition)
+                                                      if definition else "?"}))
+        elif config.get("amount") not in (None, ""):
+            bits.append(escape(f"{config.get('amount')} {config.get('unit') or 'days'}"))
+    elif kind == "set_property" and config.get("property"):
+        definition = definitions.get(config["property"])
+        bits.append(format_html("{} <strong>{}</strong> → {}", _("Set"),
+                                picker.property_label(definition) if definition else config["property"],
+                                chips_html(config.get("value") or "", labels)))
+    elif kind == canvas.BRANCH:
+        bits.append(escape(_("%(count)d paths") % {"count": len(config.get("paths") or []) + 1}))
+    else:
+        for name in SUMMARY_FIELDS:
+            if config.get(name):
+                bits.append(chips_html(config[name], labels))
+                break
+    if config.get("assignee") not in (None, ""):
+        bits.append(escape(_("Assigned to %(user)s") % {
+            "user": users.get(str(config["assignee"]), _("a removed user"))}))
+    if isinstance(config.get("recipients"), list) and config["recipients"]:
+        bits.append(escape(_("To %(users)s") % {"users": ", ".join(
+            users.get(str(r), "?") for r in config["recipients"])}))
+    return mark_safe("<br>".join(bits))
+
+
+def graph_upgraded(workflow: Workflow, *, can_edit: bool) -> dict:
+    """The draft with placeholders made real when their action type now exists."""
+    graph = canvas.normalised(workflow.graph) | {"last_id": (workflow.graph or {}).get("last_id")}
+    if any(s.get("type") == canvas.PLACEHOLDER for s in graph["steps"].values()):
+        upgraded = placeholders_upgrade(graph)
+        if upgraded != graph and can_edit:
+            draft_save(workflow, upgraded)
+        graph = upgraded
+    return graph
+
+
+def draft_save(workflow: Workflow, graph: dict) -> None:
+    workflow.graph = graph
+    workflow.updated_at = timezone.now()
+    Workflow.objects.filter(pk=workflow.pk).update(graph=graph, updated_at=workflow.updated_at)
+
+
+def graph_edit(workflow: Workflow, change) -> dict:
+    """Read-modify-write the draft under a row lock (two tabs never lose an edit)."""
+    with transaction.atomic():
+        locked = Workflow.objects.select_for_update().get(pk=workflow.pk)
+        graph = change(canvas.normalised(locked.graph) | {"last_id": (locked.graph or {})
+                                                          .get("last_id")})
+        draft_save(workflow, graph)
+    return graph
+
+
+@functools.cache
+def _icon(name: str, size: int) -> SafeString:
+    from heroicons.templatetags.heroicons import heroicon_mini
+
+    return heroicon_mini(name, size=size)
+
+
+def canvas_icons() -> dict[str, SafeString]:
+    """The canvas's repeated icons, rendered once per process (not once per card)."""
+    return {"plus": _icon("plus", 16), "menu": _icon("ellipsis-horizontal", 18),
+            "flag": _icon("exclamation-triangle", 14),
+            **{key: _icon(name, 16) for key, name in actions.ICONS.items()},
+            "other": _icon("puzzle-piece", 16)}
+
+
+def canvas_context(request, workflow: Workflow, *, definitions: dict | None = None) -> dict:
+    can_edit = request.user.can_edit_workflows
+    definitions = definitions if definitions is not None else definitions_for(
+        workflow.account, workflow.object_type)
+    graph = graph_upgraded(workflow, can_edit=can_edit)
+    chain, nodes = canvas.layout(graph)
+    labels = picker.chip_labels(graph=graph, definitions=definitions, account=workflow.account)
+    users = users_by_id(workflow.account)
+    icons = canvas_icons()
+    for node in nodes.values():
+        node.label = actions.step_label(node.step)
+        node.section = actions.step_section(node.step)
+        node.icon = icons.get(node.section, icons["other"])
+        node.summary = step_summary(node.step, labels, users, definitions)
+        node.incomplete = bool(node.step.get("incomplete")) or node.step.get("type") in (
+            canvas.PLACEHOLDER,)
+        node.problems = node.step.get("problems") or []
+        node.after_slot = f"after:{node.id}"
+    _mark_movable(chain)
+    live_graph = workflow.live_version.graph if workflow.live_version_id else None
+    return {
+        "workflow": workflow, "chain": chain, "nodes": nodes, "graph": graph,
+        "definitions": definitions, "can_edit": can_edit, "users": users, "labels": labels,
+        "object_label": ObjectType(workflow.object_type).label,
+        "criteria_sentences": criteria_summary(workflow.criteria, definitions),
+        "incomplete_count": sum(1 for n in nodes.values() if n.incomplete),
+        "unpublished": workflow.is_enabled and live_graph is not None and (
+            canvas.normalised(live_graph)["steps"] != graph["steps"]
+            or live_graph.get("start") != graph["start"]),
+        "section": "automation", "title": workflow.name,
+        # Reversed once: the canvas draws several links per step.
+        "icons": icons,
+        "urls": {"builder": reverse("workflows:builder", args=[workflow.pk]),
+                 "add": reverse("workflows:add", args=[workflow.pk])},
+    }
+
+
+def _mark_movable(chain: canvas.Chain) -> None:
+    for index, node in enumerate(chain.nodes):
+        node.can_move_up = index > 0 and not node.is_branch
+        following = chain.nodes[index + 1] if index + 1 < len(chain.nodes) else None
+        node.can_move_down = following is not None and not following.is_branch and not node.is_branch
+        for path in node.paths:
+            _mark_movable(path.chain)

@@ -1,0 +1,73 @@
+"""Automation > Workflows: the list, create, create from a template."""
+
+from __future__ import annotations
+
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from crm.access import account_for, require_account
+from workflows import services
+from workflows.builder.catalog import TEMPLATES, template_create
+from workflows.forms import WorkflowCreateForm, WorkflowSearchForm
+from workflows.models import Workflow
+from workflows.views.access import editor_check
+
+PAGE = "workflows/list.html"
+
+
+def _list_context(request: HttpRequest, create_form: WorkflowCreateForm | None = None) -> dict:
+    account = account_for(request)
+    search = WorkflowSearchForm(request.GET or None)
+    workflows = (Workflow.objects.filter(account=account)
+                 .select_related("created_by")
+                 .annotate(enrolled=Count("enrollments"))
+                 .order_by("-updated_at"))
+    if search.is_valid():
+        data = search.cleaned_data
+        if data["q"]:
+            workflows = workflows.filter(name__icontains=data["q"])
+        if data["object_type"]:
+            workflows = workflows.filter(object_type=data["object_type"])
+        if data["status"]:
+            workflows = workflows.filter(is_enabled=data["status"] == "on")
+    return {
+        "title": "Workflows", "section": "automation", "search": search,
+        "workflows": workflows[:200], "create_form": create_form or WorkflowCreateForm(),
+        "templates": TEMPLATES, "can_edit": request.user.can_edit_workflows,
+        "create_open": create_form is not None,
+    }
+
+
+@require_GET
+@require_account
+def workflow_list(request: HttpRequest) -> HttpResponse:
+    template = PAGE + ("#workflow-rows" if request.htmx else "")
+    return render(request, template, _list_context(request))
+
+
+@require_POST
+@require_account
+def workflow_create(request: HttpRequest) -> HttpResponse:
+    editor_check(request)
+    form = WorkflowCreateForm(request.POST)
+    if not form.is_valid():
+        return render(request, PAGE, _list_context(request, form), status=400)
+    workflow = services.workflow_create(account=account_for(request), actor=request.user,
+                                        object_type=form.cleaned_data["object_type"],
+                                        name=form.cleaned_data["name"])
+    return redirect("workflows:builder", pk=workflow.pk)
+
+
+@require_POST
+@require_account
+def workflow_from_template(request: HttpRequest, key: str) -> HttpResponse:
+    editor_check(request)
+    try:
+        workflow = template_create(account=account_for(request), key=key, actor=request.user)
+    except KeyError:
+        from django.http import Http404
+
+        raise Http404 from None
+    return redirect("workflows:builder", pk=workflow.pk)

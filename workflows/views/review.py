@@ -1,0 +1,73 @@
+"""Review and turn on; turn off."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from crm.access import require_account
+from crm.services import definitions_for
+from workflows import services
+from workflows.builder import canvas
+from workflows.builder.review import Problem, enroll_now_count, review_problems
+from workflows.models import Workflow
+from workflows.views.access import workflow_for
+from workflows.views.canvas_context import canvas_context
+
+PAGE = "workflows/review.html"
+
+
+def _context(request, workflow: Workflow) -> dict:
+    definitions = definitions_for(workflow.account, workflow.object_type)
+    context = canvas_context(request, workflow, definitions=definitions)
+    context.update(
+        problems=review_problems(workflow, definitions=definitions),
+        enroll_now=enroll_now_count(workflow, definitions=definitions),
+        title=_("Review %(name)s") % {"name": workflow.name},
+    )
+    return context
+
+
+@require_http_methods(["GET", "POST"])
+@require_account
+def review(request: HttpRequest, pk: int) -> HttpResponse:
+    workflow = workflow_for(request, pk, edit=request.method == "POST")
+    if request.method == "GET":
+        if request.htmx and request.htmx.target == "bulk-progress":
+            return render(request, PAGE + "#bulk-progress", {"workflow": workflow})
+        return render(request, PAGE, _context(request, workflow))
+    context = _context(request, workflow)
+    if context["problems"]:
+        return render(request, PAGE, context, status=400)
+    draft = canvas.normalised(workflow.graph)
+    live = workflow.live_version.graph if workflow.live_version_id else None
+    try:
+        if live is None or live.get("steps") != draft["steps"] or live.get("start") != draft["start"]:
+            workflow.graph = draft
+            services.workflow_publish(workflow=workflow)
+            workflow.refresh_from_db()
+        if not workflow.is_enabled:
+            services.workflow_turn_on(workflow=workflow,
+                                      enroll_existing=request.POST.get("enroll_existing") != "no")
+            messages.success(request, _("The workflow is on."))
+        else:
+            messages.success(request, _("Your changes are live. Records already enrolled finish "
+                                        "on the version they started with."))
+    except ValidationError as error:
+        context["problems"] = [*context["problems"], *[Problem(m) for m in error.messages]]
+        return render(request, PAGE, context, status=400)
+    return redirect("workflows:review", pk=workflow.pk)
+
+
+@require_POST
+@require_account
+def turn_off(request: HttpRequest, pk: int) -> HttpResponse:
+    workflow = workflow_for(request, pk, edit=True)
+    services.workflow_turn_off(workflow=workflow)
+    messages.success(request, _("The workflow is off: no new records enroll. Records already "
+                                "enrolled continue to the end."))
+    return redirect("workflows:builder", pk=workflow.pk)
