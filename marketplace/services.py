@@ -10,7 +10,12 @@ import logging
 
 from django.db import transaction
 
-from crm.models import Account, User
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from crm.models import Account, Role, User
+from crm.notifications import notify
+from marketplace.registry import app_listing
 from marketplace.models import AppLogEntry, AppLogEvent, Connection, ConnectionStatus
 from marketplace.signals import connection_needs_attention, connection_uninstalled
 
@@ -83,11 +88,16 @@ def connection_mark_needs_attention(*, connection: Connection, reason: str) -> b
 
 
 def super_admins_notify_needs_attention(*, connection: Connection) -> None:
-    """LEAD: wire the CRM notifications here — the one call site.
+    """Tell every super admin of the account, once per flagging, in the bell and by email."""
+    listing = app_listing(connection.app)
+    notify(
+        account=connection.account,
+        recipients=User.objects.filter(account=connection.account, role=Role.SUPER_ADMIN),
+        title=_("%(app)s needs attention: reconnect the app")
+        % {"app": listing.name if listing else connection.app},
+        body=connection.status_reason,
+        url=reverse("marketplace:app_detail", args=[connection.app]),
+        idempotency_key=f"needs-attention:{connection.pk}:{connection.updated_at.isoformat()}",
+        email=True,
+    )
 
-    Send every super admin of `connection.account` an in-app notification (bell) such as
-    "OpenAI needs attention: reconnect the app", linking to
-    reverse("marketplace:app_detail", args=[connection.app]). Until the notifications
-    model exists, the Needs attention status and banner on Connected apps are what
-    admins see.
-    """

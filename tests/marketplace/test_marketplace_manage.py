@@ -288,3 +288,18 @@ def test_the_quota_warning_shows_on_the_app_page(sim, admin_client):
 
     assert "OpenAI said its quota was exhausted" in page
     assert AppLogEntry.objects.filter(event=AppLogEvent.INSTALLED).count() == 1
+
+
+def test_super_admins_are_told_in_the_bell_and_by_email_when_a_key_is_rejected(
+    connection, admin_user, rep_user, admin_client, django_capture_on_commit_callbacks, mailoutbox
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        connection_mark_needs_attention(connection=connection, reason="401 invalid_api_key")
+    with django_capture_on_commit_callbacks(execute=True):
+        connection_mark_needs_attention(connection=connection, reason="401 again")
+
+    notes = admin_user.notifications.all()
+    assert [n.title for n in notes] == ["OpenAI needs attention: reconnect the app"]
+    assert notes[0].url == APP_PAGE
+    assert not rep_user.notifications.exists()
+    assert [m.to for m in mailoutbox] == [[admin_user.email]]
