@@ -7,4 +7,5 @@ urlpatterns = [
     path("", include("crm.urls")),
     path("", include("marketplace.urls")),
     path("", include("workflows.urls")),
+    path("", include("workflows.urls_history")),
 ]
