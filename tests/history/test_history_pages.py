@@ -225,5 +225,5 @@ def test_french(scenario, builder_user):
     client = client_for(builder_user)
     client.cookies["django_language"] = "fr"
     html = client.get(logs_url(scenario.workflow), headers={"Accept-Language": "fr"}).content.decode()
-    assert "Journaux des actions" in html and "Échec" in html
+    assert "Journaux des actions" in html and "En échec" in html
 
