@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods
 
 from crm.access import require_account
@@ -103,7 +104,9 @@ def replay(request: HttpRequest, workflow_id: int) -> HttpResponse:
     failed, ids, since = _replay_selection(request, workflow, params)
     if request.method == "POST" and "replay" in request.POST:
         replayed = history.runs_replay(workflow=workflow, failed=failed)
-        messages.success(request, _("%(n)d failed step(s) will run again.") % {"n": replayed})
+        messages.success(request, ngettext("%(n)d failed step will run again.",
+                                           "%(n)d failed steps will run again.", replayed)
+                         % {"n": replayed})
         if len(ids) == 1:
             return redirect("history:run", workflow.pk, ids[0])
         return redirect("history:logs", workflow.pk)
