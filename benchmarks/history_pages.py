@@ -212,6 +212,21 @@ def main() -> None:
     for name, url in pages.items():
         say(f"measuring {name}…")
         results[name] = measure(client, url, args.repeat)
+    from django.core.cache import cache
+
+    from workflows import history
+
+    # Waiting/running/failed expire every 2 s, succeeded every 30 s: time both misses.
+    for name, statuses in (("live_counts_active_uncached", ("pending", "running", "failed")),
+                           ("live_counts_succeeded_uncached", ("succeeded",))):
+        live = []
+        for _ in range(5):
+            cache.clear()
+            started = time.perf_counter()
+            history._grouped_counts(workflow, statuses, 0)
+            live.append((time.perf_counter() - started) * 1000)
+        results[name] = {"p50_ms": round(statistics.median(live), 1),
+                         "max_ms": round(max(live), 1)}
     required = ("action_logs_first_page", "action_logs_filtered_failed", "run_detail_failed")
     summary = {
         "benchmark": "history_pages",
