@@ -84,6 +84,12 @@ def event_of(execution: ActionExecution) -> tuple[str, str]:
     return "off", _("Cancelled")
 
 
+def time_text(moment: dt.datetime) -> str:
+    """Local time as YYYY-MM-DD HH:MM:SS (strftime: the `date` filter costs ~1 ms a call,
+    which shows on a page of rows)."""
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def action_label(key: str) -> str:
     try:
         return str(registry.get(key).label)
@@ -242,6 +248,14 @@ class LogRow:
     time: dt.datetime
     url: str
 
+    @property
+    def time_iso(self) -> str:
+        return self.time.isoformat()
+
+    @property
+    def time_text(self) -> str:
+        return time_text(self.time)
+
 
 def action_logs(*, user: User, workflow: Workflow, filters: LogFilter,
                 cursor: str | None = None, size: int = PAGE_SIZE) -> tuple[list[LogRow], str | None]:
@@ -297,6 +311,14 @@ class EnrollmentRow:
     where: str
     state: str
     url: str
+
+    @property
+    def time_iso(self) -> str:
+        return self.enrollment.enrolled_at.isoformat()
+
+    @property
+    def time_text(self) -> str:
+        return time_text(self.enrollment.enrolled_at)
 
 
 def enrollment_history(*, user: User, workflow: Workflow, filters: LogFilter,
