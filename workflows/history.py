@@ -325,8 +325,10 @@ def enrollment_history(*, user: User, workflow: Workflow, filters: LogFilter,
                        cursor: str | None = None,
                        size: int = PAGE_SIZE) -> tuple[list[EnrollmentRow], str | None]:
     enrollments = filters.apply_to_enrollments(enrollments_visible(user, workflow), workflow)
-    page = page_of(enrollments.select_related("record"), cursor, time_field="enrolled_at",
-                   size=size)
+    enrollments = enrollments.select_related("record").only(
+        "id", "workflow_id", "record_id", "status", "enrolled_at", "finished_at",
+        "record__name", "record__email", "record__object_type")
+    page = page_of(enrollments, cursor, time_field="enrolled_at", size=size)
     run_url = run_url_maker(workflow)
     latest: dict[int, ActionExecution] = {}
     ids = [e.pk for e in page.rows]
@@ -394,6 +396,14 @@ class StepRun:
     cost: Decimal | None
     duration: dt.timedelta | None
     wait: dt.timedelta | None
+
+    @property
+    def timings(self) -> dict[str, str]:
+        execution = self.execution
+        return {name: timezone.localtime(moment).strftime("%H:%M:%S")
+                for name, moment in (("queued", execution.created_at),
+                                     ("started", execution.started_at),
+                                     ("finished", execution.finished_at)) if moment}
 
 
 def usage_tokens(usage: dict) -> dict[str, int]:
