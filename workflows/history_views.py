@@ -17,7 +17,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods
 
 from crm.access import require_account
-from workflows import history
+from workflows import history, replay as replays
 from workflows.models import Enrollment
 
 
@@ -88,7 +88,7 @@ def _replay_selection(request: HttpRequest, workflow, params) -> tuple:
     visible = history.enrollments_visible(request.user, workflow)
     if ids:
         ids = list(visible.filter(pk__in=ids).values_list("pk", flat=True))
-    failed = history.failed_executions(workflow=workflow, enrollment_ids=ids or None, since=since)
+    failed = replays.failed_executions(workflow=workflow, enrollment_ids=ids or None, since=since)
     if params.getlist("enrollment") and not ids:
         failed = failed.none()
     return failed, ids, since
@@ -103,14 +103,14 @@ def replay(request: HttpRequest, workflow_id: int) -> HttpResponse:
     params = request.POST if request.method == "POST" else request.GET
     failed, ids, since = _replay_selection(request, workflow, params)
     if request.method == "POST" and "replay" in request.POST:
-        replayed = history.runs_replay(workflow=workflow, failed=failed)
+        replayed = replays.runs_replay(workflow=workflow, failed=failed)
         messages.success(request, ngettext("%(n)d failed step will run again.",
                                            "%(n)d failed steps will run again.", replayed)
                          % {"n": replayed})
         if len(ids) == 1:
             return redirect("history:run", workflow.pk, ids[0])
         return redirect("history:logs", workflow.pk)
-    estimate = history.replay_estimate(failed)
+    estimate = replays.replay_estimate(failed)
     return render(request, "history/replay.html", {
         "workflow": workflow, "estimate": estimate, "ids": ids, "since": since,
         "section": "automation", "title": _("Replay failed runs"),

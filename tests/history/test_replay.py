@@ -12,7 +12,7 @@ from django.utils import timezone
 from crm.models import Task, TimelineEvent
 from tests.history.scenarios import owner_handover
 from tests.workflows.conftest import drain
-from workflows import history
+from workflows import replay as replays
 from workflows.models import ActionExecution, Enrollment
 
 pytestmark = pytest.mark.django_db
@@ -36,12 +36,12 @@ def test_the_confirmation_shows_how_many_and_the_cost(scenario, builder_client):
 
 def test_estimate_uses_the_last_known_usage_and_says_unknown_without_a_price(scenario):
     failed = ActionExecution.objects.filter(workflow=scenario.workflow, status="failed")
-    assert history.replay_estimate(failed).cost == 0  # built-in actions: no tokens, no cost
+    assert replays.replay_estimate(failed).cost == 0  # built-in actions: no tokens, no cost
     failed.update(usage={"input_tokens": 100, "output_tokens": 50, "cost_usd": "0.0015"})
-    estimate = history.replay_estimate(failed)
+    estimate = replays.replay_estimate(failed)
     assert (estimate.count, estimate.tokens, str(estimate.cost)) == (1, 150, "0.0015")
     failed.update(usage={"input_tokens": 100, "output_tokens": 50})
-    assert history.replay_estimate(failed).cost is None
+    assert replays.replay_estimate(failed).cost is None
 
 
 def test_replay_runs_the_failed_step_once_and_never_repeats_the_succeeded_one(
@@ -97,8 +97,8 @@ def test_timeline_entries_link_to_the_run(scenario, builder_client):
     assert scenario.error_text in events[2]["error"]
     assert events[1]["action"] == "Create task" and events[0]["workflow"] == "Hand over to Sam"
     scenario.fix()
-    history.runs_replay(workflow=scenario.workflow,
-                        failed=history.failed_executions(workflow=scenario.workflow))
+    replays.runs_replay(workflow=scenario.workflow,
+                        failed=replays.failed_executions(workflow=scenario.workflow))
     drain()
     drain()
     kinds = [e["event"] for e in TimelineEvent.objects.filter(record=scenario.record, kind="workflow")
