@@ -23,7 +23,7 @@ from crm.services import definitions_for
 from workflows import registry
 from workflows.conf import setting
 from workflows.context import ExecutionContext
-from workflows.errors import ActionError, PermanentError, RetryLater, TransientError
+from workflows.errors import PermanentError, RetryLater, TransientError
 from workflows.ledger import execution_send
 from workflows.signals import execution_finished
 from workflows.models import ActionExecution, Enrollment, Workflow
