@@ -25,8 +25,8 @@ from workflows.conf import setting
 from workflows.context import ExecutionContext
 from workflows.errors import PermanentError, RetryLater, TransientError
 from workflows.ledger import execution_send
-from workflows.signals import execution_finished
 from workflows.models import ActionExecution, Enrollment, Workflow
+from workflows.signals import execution_finished
 from workflows.tokens import TokenResolver
 
 logger = logging.getLogger(__name__)
