@@ -32,10 +32,16 @@ sys.path.insert(0, str(BASE_DIR))
 WORKFLOW_NAME = "History benchmark"
 STEPS = {
     "1": {"type": "create_task", "config": {"title": "Call {{ object.first_name }}"}, "next": 2},
-    "2": {"type": "set_property", "config": {"property": "lead_status", "value": "connected"},
-          "next": 3},
-    "3": {"type": "send_notification", "config": {"recipients": ["owner"],
-                                                  "message": "Hot lead"}, "next": 4},
+    "2": {
+        "type": "set_property",
+        "config": {"property": "lead_status", "value": "connected"},
+        "next": 3,
+    },
+    "3": {
+        "type": "send_notification",
+        "config": {"recipients": ["owner"], "message": "Hot lead"},
+        "next": 4,
+    },
     "4": {"type": "create_task", "config": {"title": "Follow up"}, "next": None},
 }
 
@@ -49,9 +55,16 @@ def django_setup() -> None:
 
     os.environ.setdefault("SECRET_KEY", "benchmark-secret-key-not-for-production-0123456789")
     os.environ.setdefault("FIELD_ENCRYPTION_KEYS", Fernet.generate_key().decode())
-    os.environ.update({"DJANGO_SETTINGS_MODULE": "config.settings", "CRMFLOW_ENV_FILE": "",
-                       "DEBUG": "false", "HTTPS": "false", "LOG_LEVEL": "WARNING",
-                       "ALLOWED_HOSTS": "testserver"})
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "CRMFLOW_ENV_FILE": "",
+            "DEBUG": "false",
+            "HTTPS": "false",
+            "LOG_LEVEL": "WARNING",
+            "ALLOWED_HOSTS": "testserver",
+        }
+    )
     import django
 
     django.setup()
@@ -78,7 +91,9 @@ def data_ensure(executions: int, regenerate: bool):
         account = workflow.account
         say("deleting the previous data…")
         with connection.cursor() as cursor:
-            cursor.execute("DELETE FROM workflows_actionexecution WHERE workflow_id = %s", [workflow.pk])
+            cursor.execute(
+                "DELETE FROM workflows_actionexecution WHERE workflow_id = %s", [workflow.pk]
+            )
             cursor.execute("DELETE FROM workflows_enrollment WHERE workflow_id = %s", [workflow.pk])
             cursor.execute("DELETE FROM crm_record WHERE account_id = %s", [account.pk])
         Workflow.objects.filter(pk=workflow.pk).update(live_version=None)
@@ -88,19 +103,27 @@ def data_ensure(executions: int, regenerate: bool):
         account = Account.objects.create(name="History benchmark")
     builder, _ = User.objects.get_or_create(
         username="history-bench-builder",
-        defaults={"account": account, "role": Role.WORKFLOW_BUILDER})
+        defaults={"account": account, "role": Role.WORKFLOW_BUILDER},
+    )
     User.objects.filter(pk=builder.pk).update(account=account, role=Role.WORKFLOW_BUILDER)
     builder.refresh_from_db()
     graph = {"start": 1, "steps": STEPS}
-    workflow = Workflow.objects.create(account=account, object_type="contact", name=WORKFLOW_NAME,
-                                       graph=graph, is_enabled=True, version=1)
+    workflow = Workflow.objects.create(
+        account=account,
+        object_type="contact",
+        name=WORKFLOW_NAME,
+        graph=graph,
+        is_enabled=True,
+        version=1,
+    )
     version = WorkflowVersion.objects.create(workflow=workflow, number=1, graph=graph)
     Workflow.objects.filter(pk=workflow.pk).update(live_version=version)
     runs = executions // 4
     started = time.perf_counter()
     with connection.cursor() as cursor:
         say(f"inserting {runs} contacts…")
-        cursor.execute("""
+        cursor.execute(
+            """
             INSERT INTO crm_record (account_id, object_type, properties, name, email, owner_id,
                                     created_at, updated_at)
             SELECT %s, 'contact',
@@ -109,9 +132,12 @@ def data_ensure(executions: int, regenerate: bool):
                    'Contact ' || g, 'contact' || g || '@example.com', %s,
                    now() - interval '120 days', now() - interval '120 days'
             FROM generate_series(1, %s) AS g
-        """, [account.pk, builder.pk, runs])
+        """,
+            [account.pk, builder.pk, runs],
+        )
         say("inserting enrollments…")
-        cursor.execute("""
+        cursor.execute(
+            """
             INSERT INTO workflows_enrollment (workflow_id, version_id, record_id, status, source,
                                               enrolled_at, finished_at)
             SELECT %s, %s, r.id,
@@ -119,9 +145,12 @@ def data_ensure(executions: int, regenerate: bool):
                    now() - (r.id %% 129600) * interval '1 minute',
                    now() - (r.id %% 129600) * interval '1 minute' + interval '3 seconds'
             FROM crm_record r WHERE r.account_id = %s
-        """, [workflow.pk, version.pk, account.pk])
+        """,
+            [workflow.pk, version.pk, account.pk],
+        )
         say(f"inserting {runs * 4} executions…")
-        cursor.execute("""
+        cursor.execute(
+            """
             INSERT INTO workflows_actionexecution (
                 enrollment_id, workflow_id, step_id, action_type, queue, status, attempt,
                 due_at, lease_expires_at, last_sent_at, inputs, outputs, usage, error, replays,
@@ -135,7 +164,8 @@ def data_ensure(executions: int, regenerate: bool):
                    e.enrolled_at + s * interval '500 milliseconds', NULL,
                    e.enrolled_at + s * interval '500 milliseconds',
                    CASE s WHEN 3 THEN jsonb_build_object(
-                            'message', 'Hot lead: Contact ' || e.record_id || ' ' || repeat('details ', 40))
+                            'message',
+                            'Hot lead: Contact ' || e.record_id || ' ' || repeat('details ', 40))
                           ELSE jsonb_build_object('title', 'Call Contact ' || e.record_id) END,
                    CASE WHEN s = 4 AND e.status = 'failed' THEN '{}'::jsonb
                         ELSE jsonb_build_object('task_id', e.id * 4 + s) END,
@@ -152,7 +182,9 @@ def data_ensure(executions: int, regenerate: bool):
                    e.enrolled_at + s * interval '500 milliseconds' + interval '200 milliseconds'
             FROM workflows_enrollment e CROSS JOIN generate_series(1, 4) AS s
             WHERE e.workflow_id = %s
-        """, [workflow.pk])
+        """,
+            [workflow.pk],
+        )
         say("analyzing…")
         cursor.execute("ANALYZE crm_record")
         cursor.execute("ANALYZE workflows_enrollment")
@@ -172,8 +204,12 @@ def measure(client, url: str, repeat: int) -> dict:
         assert response.status_code == 200
     timings.sort()
     p95 = timings[min(len(timings) - 1, int(round(0.95 * len(timings))) - 1)]
-    return {"url": url, "p50_ms": round(statistics.median(timings), 1), "p95_ms": round(p95, 1),
-            "max_ms": round(timings[-1], 1)}
+    return {
+        "url": url,
+        "p50_ms": round(statistics.median(timings), 1),
+        "p95_ms": round(p95, 1),
+        "max_ms": round(timings[-1], 1),
+    }
 
 
 def main() -> None:
@@ -190,8 +226,11 @@ def main() -> None:
 
     workflow, builder, generated_in = data_ensure(args.executions, args.regenerate)
     total = ActionExecution.objects.filter(workflow=workflow).count()
-    failed = (Enrollment.objects.filter(workflow=workflow, status="failed")
-              .order_by("id").values_list("id", flat=True))
+    failed = (
+        Enrollment.objects.filter(workflow=workflow, status="failed")
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
     middle_failed = failed[failed.count() // 2]
     client = Client()
     client.force_login(builder)
@@ -202,7 +241,7 @@ def main() -> None:
         "action_logs_first_page": logs,
         "action_logs_filtered_failed": f"{logs}?event=failed",
         "action_logs_filtered_action_and_dates": f"{logs}?action=send_notification"
-                                                 f"&since=2000-01-01",
+        f"&since=2000-01-01",
         "action_logs_second_page": f"{logs}?after={cursor}",
         "enrollment_history_first_page": reverse("history:enrollments", args=[workflow.pk]),
         "run_detail_failed": reverse("history:run", args=[workflow.pk, middle_failed]),
@@ -217,16 +256,17 @@ def main() -> None:
     from workflows import history
 
     # Waiting/running/failed expire every 2 s, succeeded every 30 s: time both misses.
-    for name, statuses in (("live_counts_active_uncached", ("pending", "running", "failed")),
-                           ("live_counts_succeeded_uncached", ("succeeded",))):
+    for name, statuses in (
+        ("live_counts_active_uncached", ("pending", "running", "failed")),
+        ("live_counts_succeeded_uncached", ("succeeded",)),
+    ):
         live = []
         for _ in range(5):
             cache.clear()
             started = time.perf_counter()
             history._grouped_counts(workflow, statuses, 0)
             live.append((time.perf_counter() - started) * 1000)
-        results[name] = {"p50_ms": round(statistics.median(live), 1),
-                         "max_ms": round(max(live), 1)}
+        results[name] = {"p50_ms": round(statistics.median(live), 1), "max_ms": round(max(live), 1)}
     required = ("action_logs_first_page", "action_logs_filtered_failed", "run_detail_failed")
     summary = {
         "benchmark": "history_pages",

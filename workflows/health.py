@@ -45,8 +45,9 @@ QUEUES = ("default", "assistant")
 def redis_client():
     import redis
 
-    return redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=0.5,
-                                socket_connect_timeout=0.5)
+    return redis.Redis.from_url(
+        settings.CELERY_BROKER_URL, socket_timeout=0.5, socket_connect_timeout=0.5
+    )
 
 
 # --- Writing heartbeats (in worker processes) ----------------------------------------
@@ -56,8 +57,7 @@ _stop = threading.Event()
 
 def heartbeat_write(hostname: str, queues: list[str], client=None) -> None:
     client = client or redis_client()
-    payload = json.dumps({"hostname": hostname, "queues": queues,
-                          "at": timezone.now().isoformat()})
+    payload = json.dumps({"hostname": hostname, "queues": queues, "at": timezone.now().isoformat()})
     client.set(f"{HEARTBEAT_PREFIX}{hostname}", payload, ex=HEARTBEAT_TTL_SECONDS)
 
 
@@ -79,8 +79,9 @@ def on_worker_ready(sender=None, **kwargs) -> None:
     except Exception:
         queues = []
     _stop.clear()
-    threading.Thread(target=_beat_forever, args=(hostname, queues), daemon=True,
-                     name="crmflow-heartbeat").start()
+    threading.Thread(
+        target=_beat_forever, args=(hostname, queues), daemon=True, name="crmflow-heartbeat"
+    ).start()
 
 
 @worker_shutdown.connect(dispatch_uid="workflows.health.worker_shutdown")
@@ -95,6 +96,7 @@ def on_worker_shutdown(sender=None, **kwargs) -> None:
 
 
 # --- Reading ---------------------------------------------------------------------------
+
 
 @dataclass
 class Worker:
@@ -157,8 +159,12 @@ def health_read() -> Health:
         health.redis_ok = False
         health.queue_depths = dict.fromkeys(QUEUES)
     try:
-        health.oldest_due_at = (ActionExecution.objects.due().order_by("due_at")
-                                .values_list("due_at", flat=True).first())
+        health.oldest_due_at = (
+            ActionExecution.objects.due()
+            .order_by("due_at")
+            .values_list("due_at", flat=True)
+            .first()
+        )
     except Exception:  # never break a page for the banner
         logger.warning("could not read the sweeper lag", exc_info=True)
     return health
@@ -192,8 +198,12 @@ def failures_last_hour(account_id: int) -> list[dict]:
     from django.db.models import Count
 
     return list(
-        ActionExecution.objects.filter(status=ActionExecution.Status.FAILED,
-                                       finished_at__gte=since,
-                                       workflow__account_id=account_id)
-        .values("workflow_id", "workflow__name").annotate(n=Count("id")).order_by("-n")
+        ActionExecution.objects.filter(
+            status=ActionExecution.Status.FAILED,
+            finished_at__gte=since,
+            workflow__account_id=account_id,
+        )
+        .values("workflow_id", "workflow__name")
+        .annotate(n=Count("id"))
+        .order_by("-n")
     )

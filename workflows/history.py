@@ -99,6 +99,7 @@ def action_label(key: str) -> str:
 
 # --- Who sees what -----------------------------------------------------------------
 
+
 def sees_all_runs(user: User) -> bool:
     """Builders and admins see every run of the account; sales reps only the runs of
     records they own (prompts and responses hold other people's customer data)."""
@@ -108,8 +109,11 @@ def sees_all_runs(user: User) -> bool:
 def workflow_for(user: User, workflow_id: int) -> Workflow:
     from django.http import Http404
 
-    workflow = (Workflow.objects.select_related("live_version")
-                .filter(account_id=user.account_id, pk=workflow_id).first())
+    workflow = (
+        Workflow.objects.select_related("live_version")
+        .filter(account_id=user.account_id, pk=workflow_id)
+        .first()
+    )
     if workflow is None:
         raise Http404
     return workflow
@@ -130,6 +134,7 @@ def executions_visible(user: User, workflow: Workflow) -> QuerySet[ActionExecuti
 
 
 # --- Keyset pagination -------------------------------------------------------------
+
 
 def cursor_of(created_at: dt.datetime, pk: int) -> str:
     return f"{int(created_at.timestamp() * 1_000_000)}-{pk}"
@@ -162,8 +167,9 @@ class Page:
     next_cursor: str | None
 
 
-def page_of(queryset: QuerySet, cursor: str | None, *, time_field: str,
-            size: int = PAGE_SIZE) -> Page:
+def page_of(
+    queryset: QuerySet, cursor: str | None, *, time_field: str, size: int = PAGE_SIZE
+) -> Page:
     rows = list(keyset(queryset, cursor, time_field=time_field)[: size + 1])
     more = len(rows) > size
     rows = rows[:size]
@@ -172,6 +178,7 @@ def page_of(queryset: QuerySet, cursor: str | None, *, time_field: str,
 
 
 # --- Action logs ---------------------------------------------------------------------
+
 
 @dataclass
 class LogFilter:
@@ -184,8 +191,11 @@ class LogFilter:
 
     @classmethod
     def from_query(cls, params) -> LogFilter:
-        found = cls(action_type=params.get("action", "").strip(),
-                    event=params.get("event", "").strip(), q=params.get("q", "").strip())
+        found = cls(
+            action_type=params.get("action", "").strip(),
+            event=params.get("event", "").strip(),
+            q=params.get("q", "").strip(),
+        )
         for name in ("since", "until"):
             raw = params.get(name, "").strip()
             if raw:
@@ -203,8 +213,9 @@ class LogFilter:
     def records(self, workflow: Workflow) -> QuerySet[Record] | None:
         if not self.q:
             return None
-        matching = Record.objects.filter(account_id=workflow.account_id,
-                                         object_type=workflow.object_type)
+        matching = Record.objects.filter(
+            account_id=workflow.account_id, object_type=workflow.object_type
+        )
         matching = matching.filter(Q(name__icontains=self.q) | Q(email__icontains=self.q.lower()))
         return matching.order_by().values("pk")[:SEARCH_LIMIT]
 
@@ -213,7 +224,8 @@ class LogFilter:
             executions = executions.filter(created_at__gte=self._day_start(self.since))
         if self.until:
             executions = executions.filter(
-                created_at__lt=self._day_start(self.until + dt.timedelta(days=1)))
+                created_at__lt=self._day_start(self.until + dt.timedelta(days=1))
+            )
         if self.action_type:
             executions = executions.filter(action_type=self.action_type)
         if self.event:
@@ -231,7 +243,8 @@ class LogFilter:
             enrollments = enrollments.filter(enrolled_at__gte=self._day_start(self.since))
         if self.until:
             enrollments = enrollments.filter(
-                enrolled_at__lt=self._day_start(self.until + dt.timedelta(days=1)))
+                enrolled_at__lt=self._day_start(self.until + dt.timedelta(days=1))
+            )
         records = self.records(workflow)
         if records is not None:
             enrollments = enrollments.filter(record__in=list(records.values_list("pk", flat=True)))
@@ -257,14 +270,31 @@ class LogRow:
         return time_text(self.time)
 
 
-def action_logs(*, user: User, workflow: Workflow, filters: LogFilter,
-                cursor: str | None = None, size: int = PAGE_SIZE) -> tuple[list[LogRow], str | None]:
+def action_logs(
+    *,
+    user: User,
+    workflow: Workflow,
+    filters: LogFilter,
+    cursor: str | None = None,
+    size: int = PAGE_SIZE,
+) -> tuple[list[LogRow], str | None]:
     executions = filters.apply_to_executions(executions_visible(user, workflow), workflow)
     # One query: the page of executions joined to their enrollment's record.
     executions = executions.select_related("enrollment__record").only(
-        "id", "enrollment_id", "step_id", "action_type", "status", "attempt", "error",
-        "created_at", "started_at", "finished_at", "due_at", "enrollment__record_id",
-        "enrollment__record__name", "enrollment__record__email",
+        "id",
+        "enrollment_id",
+        "step_id",
+        "action_type",
+        "status",
+        "attempt",
+        "error",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "due_at",
+        "enrollment__record_id",
+        "enrollment__record__name",
+        "enrollment__record__email",
         "enrollment__record__object_type",
     )
     page = page_of(executions, cursor, time_field="created_at", size=size)
@@ -272,12 +302,17 @@ def action_logs(*, user: User, workflow: Workflow, filters: LogFilter,
     rows = []
     for execution in page.rows:
         state, event = event_of(execution)
-        rows.append(LogRow(
-            execution=execution, record=execution.enrollment.record,
-            action=_step_label(workflow, execution), state=state, event=event,
-            time=execution.finished_at or execution.started_at or execution.created_at,
-            url=run_url(execution.enrollment_id),
-        ))
+        rows.append(
+            LogRow(
+                execution=execution,
+                record=execution.enrollment.record,
+                action=_step_label(workflow, execution),
+                state=state,
+                event=event,
+                time=execution.finished_at or execution.started_at or execution.created_at,
+                url=run_url(execution.enrollment_id),
+            )
+        )
     return rows, page.next_cursor
 
 
@@ -304,6 +339,7 @@ def action_types_of(workflow: Workflow) -> list[tuple[str, str]]:
 
 # --- Enrollment history --------------------------------------------------------------
 
+
 @dataclass
 class EnrollmentRow:
     enrollment: Enrollment
@@ -321,41 +357,71 @@ class EnrollmentRow:
         return time_text(self.enrollment.enrolled_at)
 
 
-def enrollment_history(*, user: User, workflow: Workflow, filters: LogFilter,
-                       cursor: str | None = None,
-                       size: int = PAGE_SIZE) -> tuple[list[EnrollmentRow], str | None]:
+def enrollment_history(
+    *,
+    user: User,
+    workflow: Workflow,
+    filters: LogFilter,
+    cursor: str | None = None,
+    size: int = PAGE_SIZE,
+) -> tuple[list[EnrollmentRow], str | None]:
     enrollments = filters.apply_to_enrollments(enrollments_visible(user, workflow), workflow)
     enrollments = enrollments.select_related("record").only(
-        "id", "workflow_id", "record_id", "status", "enrolled_at", "finished_at",
-        "record__name", "record__email", "record__object_type")
+        "id",
+        "workflow_id",
+        "record_id",
+        "status",
+        "enrolled_at",
+        "finished_at",
+        "record__name",
+        "record__email",
+        "record__object_type",
+    )
     page = page_of(enrollments, cursor, time_field="enrolled_at", size=size)
     run_url = run_url_maker(workflow)
     latest: dict[int, ActionExecution] = {}
     ids = [e.pk for e in page.rows]
-    for execution in (ActionExecution.objects.filter(enrollment_id__in=ids)
-                      .only("id", "enrollment_id", "step_id", "action_type", "status",
-                            "attempt", "error", "started_at").order_by("id")):
+    for execution in (
+        ActionExecution.objects.filter(enrollment_id__in=ids)
+        .only(
+            "id",
+            "enrollment_id",
+            "step_id",
+            "action_type",
+            "status",
+            "attempt",
+            "error",
+            "started_at",
+        )
+        .order_by("id")
+    ):
         latest[execution.enrollment_id] = execution
     rows = []
     for enrollment in page.rows:
         current = latest.get(enrollment.pk)
         if enrollment.status == Enrollment.Status.ACTIVE and current is not None:
             state, event = event_of(current)
-            where = _("%(step)s — %(event)s") % {"step": _step_label(workflow, current),
-                                                 "event": event}
+            where = _("%(step)s — %(event)s") % {
+                "step": _step_label(workflow, current),
+                "event": event,
+            }
         elif enrollment.status == Enrollment.Status.FAILED and current is not None:
-            state, where = "failed", _("Failed at %(step)s") % {
-                "step": _step_label(workflow, current)}
+            state, where = (
+                "failed",
+                _("Failed at %(step)s") % {"step": _step_label(workflow, current)},
+            )
         elif enrollment.status == Enrollment.Status.COMPLETED:
             state, where = "ok", _("Completed")
         else:
             state, where = "off", enrollment.get_status_display()
-        rows.append(EnrollmentRow(enrollment, enrollment.record, where, state,
-                                  run_url(enrollment.pk)))
+        rows.append(
+            EnrollmentRow(enrollment, enrollment.record, where, state, run_url(enrollment.pk))
+        )
     return rows, page.next_cursor
 
 
 # --- Run detail ----------------------------------------------------------------------
+
 
 @dataclass
 class Value:
@@ -400,10 +466,15 @@ class StepRun:
     @property
     def timings(self) -> dict[str, str]:
         execution = self.execution
-        return {name: timezone.localtime(moment).strftime("%H:%M:%S")
-                for name, moment in (("queued", execution.created_at),
-                                     ("started", execution.started_at),
-                                     ("finished", execution.finished_at)) if moment}
+        return {
+            name: timezone.localtime(moment).strftime("%H:%M:%S")
+            for name, moment in (
+                ("queued", execution.created_at),
+                ("started", execution.started_at),
+                ("finished", execution.finished_at),
+            )
+            if moment
+        }
 
 
 def usage_tokens(usage: dict) -> dict[str, int]:
@@ -442,22 +513,34 @@ def run_steps(enrollment: Enrollment) -> list[StepRun]:
         wait = None
         if execution.status == Status.PENDING and execution.due_at > now:
             wait = execution.due_at - now
-        steps.append(StepRun(
-            execution=execution, label=f"{execution.step_id}. {action_label(execution.action_type)}",
-            state=state, event=event,
-            inputs=values_of(execution.inputs or step.get("config") or {}),
-            inputs_resolved=bool(execution.inputs), outputs=values_of(execution.outputs),
-            model=str(execution.usage.get("model") or ""), tokens=usage_tokens(execution.usage),
-            cost=usage_cost(execution.usage), duration=duration, wait=wait,
-        ))
+        steps.append(
+            StepRun(
+                execution=execution,
+                label=f"{execution.step_id}. {action_label(execution.action_type)}",
+                state=state,
+                event=event,
+                inputs=values_of(execution.inputs or step.get("config") or {}),
+                inputs_resolved=bool(execution.inputs),
+                outputs=values_of(execution.outputs),
+                model=str(execution.usage.get("model") or ""),
+                tokens=usage_tokens(execution.usage),
+                cost=usage_cost(execution.usage),
+                duration=duration,
+                wait=wait,
+            )
+        )
     return steps
 
 
 def enrollment_for(user: User, workflow: Workflow, enrollment_id: int) -> Enrollment:
     from django.http import Http404
 
-    enrollment = (enrollments_visible(user, workflow).select_related("record", "version")
-                  .filter(pk=enrollment_id).first())
+    enrollment = (
+        enrollments_visible(user, workflow)
+        .select_related("record", "version")
+        .filter(pk=enrollment_id)
+        .first()
+    )
     if enrollment is None:
         raise Http404
     return enrollment
@@ -486,8 +569,12 @@ def _grouped_counts(workflow: Workflow, statuses: tuple, seconds: int) -> dict:
     key = f"history:live:{workflow.pk}:{','.join(statuses)}"
     found = cache.get(key)
     if found is None:
-        rows = (ActionExecution.objects.filter(workflow=workflow, status__in=statuses)
-                .values_list("step_id", "status").annotate(n=Count("id")).order_by())
+        rows = (
+            ActionExecution.objects.filter(workflow=workflow, status__in=statuses)
+            .values_list("step_id", "status")
+            .annotate(n=Count("id"))
+            .order_by()
+        )
         found = {(step_id, status): n for step_id, status, n in rows}
         cache.set(key, found, seconds)
     return found

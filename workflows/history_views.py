@@ -17,7 +17,8 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods
 
 from crm.access import require_account
-from workflows import history, replay as replays
+from workflows import history
+from workflows import replay as replays
 from workflows.models import Enrollment
 
 
@@ -31,9 +32,14 @@ def _render(request: HttpRequest, template: str, partial: str, context: dict) ->
 def _base_context(request: HttpRequest, workflow, tab: str) -> dict:
     filters = history.LogFilter.from_query(request.GET)
     return {
-        "workflow": workflow, "tab": tab, "filters": filters, "section": "automation",
-        "events": history.Event.CHOICES, "action_types": history.action_types_of(workflow),
-        "can_replay": request.user.can_edit_workflows, "title": workflow.name,
+        "workflow": workflow,
+        "tab": tab,
+        "filters": filters,
+        "section": "automation",
+        "events": history.Event.CHOICES,
+        "action_types": history.action_types_of(workflow),
+        "can_replay": request.user.can_edit_workflows,
+        "title": workflow.name,
         "sees_all_runs": history.sees_all_runs(request.user),
     }
 
@@ -43,9 +49,12 @@ def _base_context(request: HttpRequest, workflow, tab: str) -> dict:
 def action_logs(request: HttpRequest, workflow_id: int) -> HttpResponse:
     workflow = history.workflow_for(request.user, workflow_id)
     context = _base_context(request, workflow, "logs")
-    rows, next_cursor = history.action_logs(user=request.user, workflow=workflow,
-                                            filters=context["filters"],
-                                            cursor=request.GET.get("after"))
+    rows, next_cursor = history.action_logs(
+        user=request.user,
+        workflow=workflow,
+        filters=context["filters"],
+        cursor=request.GET.get("after"),
+    )
     context.update(rows=rows, next_cursor=next_cursor, is_first_page=not request.GET.get("after"))
     return _render(request, "history/logs.html", "history-results", context)
 
@@ -55,9 +64,12 @@ def action_logs(request: HttpRequest, workflow_id: int) -> HttpResponse:
 def enrollment_history(request: HttpRequest, workflow_id: int) -> HttpResponse:
     workflow = history.workflow_for(request.user, workflow_id)
     context = _base_context(request, workflow, "enrollments")
-    rows, next_cursor = history.enrollment_history(user=request.user, workflow=workflow,
-                                                   filters=context["filters"],
-                                                   cursor=request.GET.get("after"))
+    rows, next_cursor = history.enrollment_history(
+        user=request.user,
+        workflow=workflow,
+        filters=context["filters"],
+        cursor=request.GET.get("after"),
+    )
     context.update(rows=rows, next_cursor=next_cursor, is_first_page=not request.GET.get("after"))
     return _render(request, "history/enrollments.html", "history-results", context)
 
@@ -68,11 +80,14 @@ def run_detail(request: HttpRequest, workflow_id: int, enrollment_id: int) -> Ht
     workflow = history.workflow_for(request.user, workflow_id)
     enrollment = history.enrollment_for(request.user, workflow, enrollment_id)
     context = {
-        "workflow": workflow, "enrollment": enrollment, "steps": history.run_steps(enrollment),
+        "workflow": workflow,
+        "enrollment": enrollment,
+        "steps": history.run_steps(enrollment),
         "in_flight": enrollment.status == Enrollment.Status.ACTIVE,
         "can_replay": request.user.can_edit_workflows
         and enrollment.status == Enrollment.Status.FAILED,
-        "section": "automation", "title": _("Run of %(record)s") % {"record": enrollment.record},
+        "section": "automation",
+        "title": _("Run of %(record)s") % {"record": enrollment.record},
     }
     return _render(request, "history/run.html", "run", context)
 
@@ -104,19 +119,32 @@ def replay(request: HttpRequest, workflow_id: int) -> HttpResponse:
     failed, ids, since = _replay_selection(request, workflow, params)
     if request.method == "POST" and "replay" in request.POST:
         replayed = replays.runs_replay(workflow=workflow, failed=failed)
-        messages.success(request, ngettext("%(n)d failed step will run again.",
-                                           "%(n)d failed steps will run again.", replayed)
-                         % {"n": replayed})
+        messages.success(
+            request,
+            ngettext(
+                "%(n)d failed step will run again.", "%(n)d failed steps will run again.", replayed
+            )
+            % {"n": replayed},
+        )
         if len(ids) == 1:
             return redirect("history:run", workflow.pk, ids[0])
         return redirect("history:logs", workflow.pk)
     estimate = replays.replay_estimate(failed)
-    return render(request, "history/replay.html", {
-        "workflow": workflow, "estimate": estimate, "ids": ids, "since": since,
-        "section": "automation", "title": _("Replay failed runs"),
-        "back": reverse("history:run", args=[workflow.pk, ids[0]]) if len(ids) == 1
-        else reverse("history:logs", args=[workflow.pk]),
-    })
+    return render(
+        request,
+        "history/replay.html",
+        {
+            "workflow": workflow,
+            "estimate": estimate,
+            "ids": ids,
+            "since": since,
+            "section": "automation",
+            "title": _("Replay failed runs"),
+            "back": reverse("history:run", args=[workflow.pk, ids[0]])
+            if len(ids) == 1
+            else reverse("history:logs", args=[workflow.pk]),
+        },
+    )
 
 
 @require_GET
@@ -135,5 +163,8 @@ def live_counts(request: HttpRequest, workflow_id: int) -> HttpResponse:
         {"id": step_id, "label": labels.get(step_id, ""), **counts.get(step_id, {})}
         for step_id in sorted(set(labels) | set(counts))
     ]
-    return render(request, "history/live.html#live-counts",
-                  {"workflow": workflow, "steps": steps, "busy": busy})
+    return render(
+        request,
+        "history/live.html#live-counts",
+        {"workflow": workflow, "steps": steps, "busy": busy},
+    )

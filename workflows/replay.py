@@ -18,14 +18,16 @@ from workflows.models import ActionExecution, Enrollment, Workflow
 Status = ActionExecution.Status
 
 
-def failed_executions(*, workflow: Workflow, enrollment_ids: list[int] | None = None,
-                      since: dt.date | None = None) -> QuerySet[ActionExecution]:
+def failed_executions(
+    *, workflow: Workflow, enrollment_ids: list[int] | None = None, since: dt.date | None = None
+) -> QuerySet[ActionExecution]:
     failed = ActionExecution.objects.filter(workflow=workflow, status=Status.FAILED)
     if enrollment_ids:
         failed = failed.filter(enrollment_id__in=enrollment_ids)
     if since:
         failed = failed.filter(
-            finished_at__gte=timezone.make_aware(dt.datetime.combine(since, dt.time.min)))
+            finished_at__gte=timezone.make_aware(dt.datetime.combine(since, dt.time.min))
+        )
     return failed
 
 
@@ -63,9 +65,15 @@ def replay_estimate(failed: QuerySet[ActionExecution]) -> ReplayEstimate:
 
 
 def _step_average(workflow_id: int, step_id: int) -> tuple[int, Decimal | None]:
-    usages = list(ActionExecution.objects.filter(
-        workflow_id=workflow_id, step_id=step_id, status=Status.SUCCEEDED,
-    ).order_by("-id").values_list("usage", flat=True)[:20])
+    usages = list(
+        ActionExecution.objects.filter(
+            workflow_id=workflow_id,
+            step_id=step_id,
+            status=Status.SUCCEEDED,
+        )
+        .order_by("-id")
+        .values_list("usage", flat=True)[:20]
+    )
     tokens = [usage_tokens(u or {}).get("total_tokens") for u in usages]
     tokens = [t for t in tokens if t is not None]
     if not tokens:

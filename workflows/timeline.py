@@ -36,8 +36,9 @@ def on_execution_finished(sender, execution: ActionExecution, **kwargs) -> None:
         with transaction.atomic():  # a savepoint: a failure here never breaks the engine's
             timeline_write(execution)
     except Exception:
-        logger.warning("could not write the timeline entry of execution %s", execution.pk,
-                       exc_info=True)
+        logger.warning(
+            "could not write the timeline entry of execution %s", execution.pk, exc_info=True
+        )
 
 
 def timeline_write(execution: ActionExecution) -> None:
@@ -48,36 +49,51 @@ def timeline_write(execution: ActionExecution) -> None:
         record_id = enrollment.record_id
     else:
         record_id = Enrollment.objects.values_list("record_id", flat=True).get(
-            pk=execution.enrollment_id)
+            pk=execution.enrollment_id
+        )
     if ActionExecution.workflow.is_cached(execution):
         account_id, name = execution.workflow.account_id, execution.workflow.name
     else:
         from workflows.models import Workflow
 
         account_id, name = Workflow.objects.values_list("account_id", "name").get(
-            pk=execution.workflow_id)
+            pk=execution.workflow_id
+        )
     common = {
-        "workflow_id": execution.workflow_id, "workflow": name,
+        "workflow_id": execution.workflow_id,
+        "workflow": name,
         "enrollment_id": execution.enrollment_id,
         "url": run_url(execution.workflow_id, execution.enrollment_id),
     }
     succeeded = execution.status == ActionExecution.Status.SUCCEEDED
     step = {
-        **common, "event": "action_succeeded" if succeeded else "action_failed",
-        "execution_id": execution.pk, "step_id": execution.step_id,
+        **common,
+        "event": "action_succeeded" if succeeded else "action_failed",
+        "execution_id": execution.pk,
+        "step_id": execution.step_id,
         "action": action_label(execution.action_type),
     }
     if not succeeded:
         step["error"] = (execution.error or "")[:500]
     TimelineEvent.objects.bulk_create(
         [
-            TimelineEvent(account_id=account_id, record_id=record_id, kind=TimelineEvent.Kind.WORKFLOW,
-                          source="workflow", data={**common, "event": "enrolled"},
-                          idempotency_key=f"history:enrolled:{execution.enrollment_id}"),
-            TimelineEvent(account_id=account_id, record_id=record_id, kind=TimelineEvent.Kind.WORKFLOW,
-                          source="workflow", data=step,
-                          idempotency_key=f"history:exec:{execution.pk}:{execution.status}"
-                                          f":{execution.replays}"),
+            TimelineEvent(
+                account_id=account_id,
+                record_id=record_id,
+                kind=TimelineEvent.Kind.WORKFLOW,
+                source="workflow",
+                data={**common, "event": "enrolled"},
+                idempotency_key=f"history:enrolled:{execution.enrollment_id}",
+            ),
+            TimelineEvent(
+                account_id=account_id,
+                record_id=record_id,
+                kind=TimelineEvent.Kind.WORKFLOW,
+                source="workflow",
+                data=step,
+                idempotency_key=f"history:exec:{execution.pk}:{execution.status}"
+                f":{execution.replays}",
+            ),
         ],
         ignore_conflicts=True,
     )

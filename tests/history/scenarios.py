@@ -27,12 +27,16 @@ class FailingScenario:
 
 
 def owner_handover(account, *, first_name: str = "Dana") -> FailingScenario:
-    successor = make_user(account, f"successor-{first_name.lower()}", Role.SALES_REP,
-                          first_name="Sam")
-    workflow = make_workflow(account, chain(
-        {"type": "create_task", "config": {"title": "Call {{ object.first_name }}"}},
-        {"type": "set_property", "config": {"property": "owner", "value": str(successor.pk)}},
-    ))
+    successor = make_user(
+        account, f"successor-{first_name.lower()}", Role.SALES_REP, first_name="Sam"
+    )
+    workflow = make_workflow(
+        account,
+        chain(
+            {"type": "create_task", "config": {"title": "Call {{ object.first_name }}"}},
+            {"type": "set_property", "config": {"property": "owner", "value": str(successor.pk)}},
+        ),
+    )
     type(workflow).objects.filter(pk=workflow.pk).update(name="Hand over to Sam")
     workflow.name = "Hand over to Sam"
     User.objects.filter(pk=successor.pk).update(is_active=False)

@@ -89,7 +89,9 @@ def test_the_heartbeat_thread_writes_and_shutdown_removes(redis):
     import time
 
     deadline = time.monotonic() + 5
-    while not redis.exists(f"{health.HEARTBEAT_PREFIX}celery@thread") and time.monotonic() < deadline:
+    while (
+        not redis.exists(f"{health.HEARTBEAT_PREFIX}celery@thread") and time.monotonic() < deadline
+    ):
         time.sleep(0.05)
     assert [w.hostname for w in health.workers_alive(redis)] == ["celery@thread"]
     health.on_worker_shutdown(sender=Sender)

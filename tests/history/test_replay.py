@@ -45,19 +45,26 @@ def test_estimate_uses_the_last_known_usage_and_says_unknown_without_a_price(sce
 
 
 def test_replay_runs_the_failed_step_once_and_never_repeats_the_succeeded_one(
-        scenario, builder_client):
+    scenario, builder_client
+):
     enrollment = Enrollment.objects.get(workflow=scenario.workflow)
     assert Task.objects.count() == 1
     scenario.fix()
-    response = builder_client.post(reverse("history:replay", args=[scenario.workflow.pk]),
-                                   {"enrollment": enrollment.pk, "replay": "1"})
+    response = builder_client.post(
+        reverse("history:replay", args=[scenario.workflow.pk]),
+        {"enrollment": enrollment.pk, "replay": "1"},
+    )
     assert response.status_code == 302
-    assert response["Location"] == reverse("history:run", args=[scenario.workflow.pk, enrollment.pk])
+    assert response["Location"] == reverse(
+        "history:run", args=[scenario.workflow.pk, enrollment.pk]
+    )
     drain()
     enrollment.refresh_from_db()
     assert enrollment.status == Enrollment.Status.COMPLETED
     assert Task.objects.count() == 1  # step 1 did not run again
-    steps = dict(ActionExecution.objects.filter(enrollment=enrollment).values_list("step_id", "status"))
+    steps = dict(
+        ActionExecution.objects.filter(enrollment=enrollment).values_list("step_id", "status")
+    )
     assert steps == {1: "succeeded", 2: "succeeded"}
     scenario.record.refresh_from_db()
     assert scenario.record.owner is not None
@@ -68,7 +75,8 @@ def test_replay_runs_the_failed_step_once_and_never_repeats_the_succeeded_one(
 def test_replay_all_failed_since_a_date_and_selected(acme, builder_client):
     first = owner_handover(acme, first_name="Ann")
     second_contact = __import__("tests.workflows.conftest", fromlist=["contact"]).contact(
-        acme, first_name="Bob")
+        acme, first_name="Bob"
+    )
     drain()
     assert Enrollment.objects.filter(workflow=first.workflow, status="failed").count() == 2
     url = reverse("history:replay", args=[first.workflow.pk])
@@ -90,17 +98,25 @@ def test_replay_all_failed_since_a_date_and_selected(acme, builder_client):
 
 def test_timeline_entries_link_to_the_run(scenario, builder_client):
     enrollment = Enrollment.objects.get(workflow=scenario.workflow)
-    events = list(TimelineEvent.objects.filter(record=scenario.record, kind="workflow")
-                  .order_by("id").values_list("data", flat=True))
+    events = list(
+        TimelineEvent.objects.filter(record=scenario.record, kind="workflow")
+        .order_by("id")
+        .values_list("data", flat=True)
+    )
     assert [e["event"] for e in events] == ["enrolled", "action_succeeded", "action_failed"]
     assert events[2]["url"] == reverse("history:run", args=[scenario.workflow.pk, enrollment.pk])
     assert scenario.error_text in events[2]["error"]
     assert events[1]["action"] == "Create task" and events[0]["workflow"] == "Hand over to Sam"
     scenario.fix()
-    replays.runs_replay(workflow=scenario.workflow,
-                        failed=replays.failed_executions(workflow=scenario.workflow))
+    replays.runs_replay(
+        workflow=scenario.workflow, failed=replays.failed_executions(workflow=scenario.workflow)
+    )
     drain()
     drain()
-    kinds = [e["event"] for e in TimelineEvent.objects.filter(record=scenario.record, kind="workflow")
-             .order_by("id").values_list("data", flat=True)]
+    kinds = [
+        e["event"]
+        for e in TimelineEvent.objects.filter(record=scenario.record, kind="workflow")
+        .order_by("id")
+        .values_list("data", flat=True)
+    ]
     assert kinds == ["enrolled", "action_succeeded", "action_failed", "action_succeeded"]

@@ -14,8 +14,11 @@ from django.db import migrations
 
 INDEXES = [
     ("execution_history", "workflows_actionexecution", "workflow_id, created_at, id"),
-    ("execution_history_status", "workflows_actionexecution",
-     "workflow_id, status, created_at, id"),
+    (
+        "execution_history_status",
+        "workflows_actionexecution",
+        "workflow_id, status, created_at, id",
+    ),
     ("enrollment_history", "workflows_enrollment", "workflow_id, enrolled_at, id"),
 ]
 
