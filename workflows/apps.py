@@ -8,3 +8,4 @@ class WorkflowsConfig(AppConfig):
 
     def ready(self) -> None:
         from workflows import actions, receivers  # noqa: F401  (register, subscribe)
+        from workflows import health, timeline  # noqa: F401  (heartbeat, record timeline)

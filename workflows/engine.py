@@ -26,6 +26,7 @@ from workflows.context import ExecutionContext
 from workflows.errors import PermanentError, RetryLater, TransientError
 from workflows.ledger import execution_send
 from workflows.models import ActionExecution, Enrollment, Workflow
+from workflows.signals import execution_finished
 from workflows.tokens import TokenResolver
 
 logger = logging.getLogger(__name__)
@@ -165,6 +166,8 @@ def _complete(execution: ActionExecution, context: ExecutionContext, step: dict,
         error="", finished_at=now, lease_expires_at=None,
     ):
         raise _LeaseLost
+    execution.status = Status.SUCCEEDED
+    execution.outputs = outputs
     # An enrollment unenrolled meanwhile is not re-checked here: its next step, if any,
     # is cancelled when a worker picks it up (execution_run checks the status).
     enrollment = execution.enrollment
@@ -173,6 +176,7 @@ def _complete(execution: ActionExecution, context: ExecutionContext, step: dict,
         Enrollment.objects.filter(pk=enrollment.pk, status=Enrollment.Status.ACTIVE).update(
             status=Enrollment.Status.COMPLETED, finished_at=now
         )
+        execution_finished.send(ActionExecution, execution=execution, enrollment_finished=True)
         return "completed"
     due_at = route.due_at if route.due_at and route.due_at > now else now
     successor = ActionExecution.objects.create(
@@ -183,6 +187,7 @@ def _complete(execution: ActionExecution, context: ExecutionContext, step: dict,
     )
     if due_at == now:
         execution_send(successor.pk, successor.queue, on_commit=True)
+    execution_finished.send(ActionExecution, execution=execution, enrollment_finished=False)
     return "succeeded"
 
 
@@ -236,6 +241,8 @@ def execution_fail(*, execution: ActionExecution, message: str,
     Enrollment.objects.filter(pk=execution.enrollment_id, status=Enrollment.Status.ACTIVE).update(
         status=Enrollment.Status.FAILED, finished_at=now
     )
+    execution.status, execution.error = Status.FAILED, message[:5000]
+    execution_finished.send(ActionExecution, execution=execution, enrollment_finished=True)
     admins_notify_failure(workflow=Workflow.objects.get(pk=execution.workflow_id), message=message)
     return "failed"
 

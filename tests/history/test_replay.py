@@ -1,0 +1,122 @@
+"""Replay from the failed step: confirmation (how many, estimated cost), no duplicated
+side effect of the steps that had succeeded, timeline entries."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from crm.models import Task, TimelineEvent
+from tests.history.scenarios import owner_handover
+from tests.workflows.conftest import drain
+from workflows import replay as replays
+from workflows.models import ActionExecution, Enrollment
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def scenario(acme):
+    scenario = owner_handover(acme)
+    drain()
+    return scenario
+
+
+def test_the_confirmation_shows_how_many_and_the_cost(scenario, builder_client):
+    enrollment = Enrollment.objects.get(workflow=scenario.workflow)
+    url = reverse("history:replay", args=[scenario.workflow.pk])
+    html = builder_client.get(f"{url}?enrollment={enrollment.pk}").content.decode()
+    assert "1 failed step will run again" in html
+    assert "Replay 1 step" in html
+    assert ActionExecution.objects.filter(status="failed").count() == 1  # GET changes nothing
+
+
+def test_estimate_uses_the_last_known_usage_and_says_unknown_without_a_price(scenario):
+    failed = ActionExecution.objects.filter(workflow=scenario.workflow, status="failed")
+    assert replays.replay_estimate(failed).cost == 0  # built-in actions: no tokens, no cost
+    failed.update(usage={"input_tokens": 100, "output_tokens": 50, "cost_usd": "0.0015"})
+    estimate = replays.replay_estimate(failed)
+    assert (estimate.count, estimate.tokens, str(estimate.cost)) == (1, 150, "0.0015")
+    failed.update(usage={"input_tokens": 100, "output_tokens": 50})
+    assert replays.replay_estimate(failed).cost is None
+
+
+def test_replay_runs_the_failed_step_once_and_never_repeats_the_succeeded_one(
+    scenario, builder_client
+):
+    enrollment = Enrollment.objects.get(workflow=scenario.workflow)
+    assert Task.objects.count() == 1
+    scenario.fix()
+    response = builder_client.post(
+        reverse("history:replay", args=[scenario.workflow.pk]),
+        {"enrollment": enrollment.pk, "replay": "1"},
+    )
+    assert response.status_code == 302
+    assert response["Location"] == reverse(
+        "history:run", args=[scenario.workflow.pk, enrollment.pk]
+    )
+    drain()
+    enrollment.refresh_from_db()
+    assert enrollment.status == Enrollment.Status.COMPLETED
+    assert Task.objects.count() == 1  # step 1 did not run again
+    steps = dict(
+        ActionExecution.objects.filter(enrollment=enrollment).values_list("step_id", "status")
+    )
+    assert steps == {1: "succeeded", 2: "succeeded"}
+    scenario.record.refresh_from_db()
+    assert scenario.record.owner is not None
+    html = builder_client.get(response["Location"]).content.decode()
+    assert "replayed once" in html and "Completed" in html
+
+
+def test_replay_all_failed_since_a_date_and_selected(acme, builder_client):
+    first = owner_handover(acme, first_name="Ann")
+    second_contact = __import__("tests.workflows.conftest", fromlist=["contact"]).contact(
+        acme, first_name="Bob"
+    )
+    drain()
+    assert Enrollment.objects.filter(workflow=first.workflow, status="failed").count() == 2
+    url = reverse("history:replay", args=[first.workflow.pk])
+    since = (timezone.now() - dt.timedelta(days=1)).date().isoformat()
+    assert "2 failed steps" in builder_client.get(f"{url}?since={since}").content.decode()
+    future = (timezone.now() + dt.timedelta(days=1)).date().isoformat()
+    assert "no failed run" in builder_client.get(f"{url}?since={future}").content.decode()
+    first.fix()
+    bob = Enrollment.objects.get(record=second_contact)
+    builder_client.post(url, {"enrollment": [bob.pk], "replay": "1"})
+    drain()
+    assert Enrollment.objects.get(pk=bob.pk).status == "completed"
+    assert Enrollment.objects.filter(workflow=first.workflow, status="failed").count() == 1
+    builder_client.post(url, {"since": since, "replay": "1"})
+    drain()
+    assert Enrollment.objects.filter(workflow=first.workflow, status="completed").count() == 2
+    assert Task.objects.count() == 2
+
+
+def test_timeline_entries_link_to_the_run(scenario, builder_client):
+    enrollment = Enrollment.objects.get(workflow=scenario.workflow)
+    events = list(
+        TimelineEvent.objects.filter(record=scenario.record, kind="workflow")
+        .order_by("id")
+        .values_list("data", flat=True)
+    )
+    assert [e["event"] for e in events] == ["enrolled", "action_succeeded", "action_failed"]
+    assert events[2]["url"] == reverse("history:run", args=[scenario.workflow.pk, enrollment.pk])
+    assert scenario.error_text in events[2]["error"]
+    assert events[1]["action"] == "Create task" and events[0]["workflow"] == "Hand over to Sam"
+    scenario.fix()
+    replays.runs_replay(
+        workflow=scenario.workflow, failed=replays.failed_executions(workflow=scenario.workflow)
+    )
+    drain()
+    drain()
+    kinds = [
+        e["event"]
+        for e in TimelineEvent.objects.filter(record=scenario.record, kind="workflow")
+        .order_by("id")
+        .values_list("data", flat=True)
+    ]
+    assert kinds == ["enrolled", "action_succeeded", "action_failed", "action_succeeded"]

@@ -1,0 +1,95 @@
+"""Replaying failed runs from the failed step: what would run again, what it would
+cost, and doing it through the engine's `executions_replay` (succeeded steps are never
+run again; the failed step keeps its execution id, so its side-effect keys too)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from workflows import services
+from workflows.history import usage_cost, usage_tokens
+from workflows.models import ActionExecution, Enrollment, Workflow
+
+Status = ActionExecution.Status
+
+
+def failed_executions(
+    *, workflow: Workflow, enrollment_ids: list[int] | None = None, since: dt.date | None = None
+) -> QuerySet[ActionExecution]:
+    failed = ActionExecution.objects.filter(workflow=workflow, status=Status.FAILED)
+    if enrollment_ids:
+        failed = failed.filter(enrollment_id__in=enrollment_ids)
+    if since:
+        failed = failed.filter(
+            finished_at__gte=timezone.make_aware(dt.datetime.combine(since, dt.time.min))
+        )
+    return failed
+
+
+@dataclass
+class ReplayEstimate:
+    count: int
+    tokens: int | None
+    cost: Decimal | None
+
+
+def replay_estimate(failed: QuerySet[ActionExecution]) -> ReplayEstimate:
+    """How many failed steps would run again, and what they would cost: each step's own
+    last known usage, else the average of the last 20 successful runs of the same step.
+    Steps with no usage anywhere (built-in actions) cost nothing; a step with tokens but
+    no recorded cost makes the cost unknown."""
+    rows = list(failed.values("step_id", "usage"))
+    tokens = 0
+    cost = Decimal(0)
+    cost_known = True
+    averages: dict[int, tuple[int, Decimal | None]] = {}
+    workflow_id = failed.values_list("workflow_id", flat=True).first()
+    for row in rows:
+        usage = row["usage"] or {}
+        step_tokens = usage_tokens(usage).get("total_tokens")
+        step_cost = usage_cost(usage)
+        if step_tokens is None:
+            if row["step_id"] not in averages:
+                averages[row["step_id"]] = _step_average(workflow_id, row["step_id"])
+            step_tokens, step_cost = averages[row["step_id"]]
+        tokens += step_tokens
+        if step_tokens and step_cost is None:
+            cost_known = False
+        cost += step_cost or 0
+    return ReplayEstimate(len(rows), tokens, cost if cost_known else None)
+
+
+def _step_average(workflow_id: int, step_id: int) -> tuple[int, Decimal | None]:
+    usages = list(
+        ActionExecution.objects.filter(
+            workflow_id=workflow_id,
+            step_id=step_id,
+            status=Status.SUCCEEDED,
+        )
+        .order_by("-id")
+        .values_list("usage", flat=True)[:20]
+    )
+    tokens = [usage_tokens(u or {}).get("total_tokens") for u in usages]
+    tokens = [t for t in tokens if t is not None]
+    if not tokens:
+        return 0, None
+    costs = [usage_cost(u or {}) for u in usages]
+    costs = [c for c in costs if c is not None]
+    average_tokens = round(sum(tokens) / len(tokens))
+    average_cost = (sum(costs) / len(costs)).quantize(Decimal("0.000001")) if costs else None
+    return average_tokens, average_cost
+
+
+def runs_replay(*, workflow: Workflow, failed: QuerySet[ActionExecution]) -> int:
+    """Replay the failed runs through the engine's replay, one enrollment at a time: each
+    restarts at its failed step; steps that succeeded are not run again."""
+    replayed = 0
+    enrollment_ids = sorted(set(failed.values_list("enrollment_id", flat=True)))
+    for enrollment in Enrollment.objects.filter(pk__in=enrollment_ids, workflow=workflow):
+        replayed += services.executions_replay(workflow=workflow, enrollment=enrollment)
+    return replayed

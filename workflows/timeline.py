@@ -1,0 +1,99 @@
+"""Record timeline entries for workflow runs: "Enrolled in workflow X", "Action Y
+succeeded/failed" with a link to the run detail.
+
+Written by a receiver of the engine's `execution_finished` signal, inside the engine's
+completion (or failure) transaction, so an entry exists exactly when the ledger says the
+step finished. Idempotent: every entry has a unique key — the enrollment for "enrolled",
+and (execution, status, replay number) for a step — so a redelivery writes nothing new
+while a replay that succeeds adds its own "succeeded" entry after the earlier "failed".
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.dispatch import receiver
+from django.urls import NoReverseMatch, reverse
+
+from crm.models import TimelineEvent
+from workflows.models import ActionExecution, Enrollment
+from workflows.signals import execution_finished
+
+logger = logging.getLogger(__name__)
+
+
+def run_url(workflow_id: int, enrollment_id: int) -> str:
+    try:
+        return reverse("history:run", args=[workflow_id, enrollment_id])
+    except NoReverseMatch:
+        return ""
+
+
+@receiver(execution_finished, dispatch_uid="workflows.timeline.execution_finished")
+def on_execution_finished(sender, execution: ActionExecution, **kwargs) -> None:
+    try:
+        with transaction.atomic():  # a savepoint: a failure here never breaks the engine's
+            timeline_write(execution)
+    except Exception:
+        logger.warning(
+            "could not write the timeline entry of execution %s", execution.pk, exc_info=True
+        )
+
+
+def timeline_write(execution: ActionExecution) -> None:
+    from workflows.history import action_label
+
+    if ActionExecution.enrollment.is_cached(execution):
+        enrollment = execution.enrollment
+        record_id = enrollment.record_id
+    else:
+        record_id = Enrollment.objects.values_list("record_id", flat=True).get(
+            pk=execution.enrollment_id
+        )
+    if ActionExecution.workflow.is_cached(execution):
+        account_id, name = execution.workflow.account_id, execution.workflow.name
+    else:
+        from workflows.models import Workflow
+
+        account_id, name = Workflow.objects.values_list("account_id", "name").get(
+            pk=execution.workflow_id
+        )
+    common = {
+        "workflow_id": execution.workflow_id,
+        "workflow": name,
+        "enrollment_id": execution.enrollment_id,
+        "url": run_url(execution.workflow_id, execution.enrollment_id),
+    }
+    succeeded = execution.status == ActionExecution.Status.SUCCEEDED
+    step = {
+        **common,
+        "event": "action_succeeded" if succeeded else "action_failed",
+        "execution_id": execution.pk,
+        "step_id": execution.step_id,
+        "action": action_label(execution.action_type),
+    }
+    if not succeeded:
+        step["error"] = (execution.error or "")[:500]
+    TimelineEvent.objects.bulk_create(
+        [
+            TimelineEvent(
+                account_id=account_id,
+                record_id=record_id,
+                kind=TimelineEvent.Kind.WORKFLOW,
+                source="workflow",
+                data={**common, "event": "enrolled"},
+                idempotency_key=f"history:enrolled:{execution.enrollment_id}",
+            ),
+            TimelineEvent(
+                account_id=account_id,
+                record_id=record_id,
+                kind=TimelineEvent.Kind.WORKFLOW,
+                source="workflow",
+                data=step,
+                idempotency_key=f"history:exec:{execution.pk}:{execution.status}"
+                f":{execution.replays}",
+            ),
+        ],
+        ignore_conflicts=True,
+    )
