@@ -18,6 +18,8 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 # Longest task we run: an OpenAI call with its own 120 s deadline plus bookkeeping.
 TASK_SOFT_TIME_LIMIT = 150
 TASK_TIME_LIMIT = 180
+# How often beat runs the workflow sweeper; tests and benchmarks shorten it.
+_SWEEP_SECONDS = float(os.environ.get("WORKFLOWS_SWEEP_SECONDS", "5"))
 
 app.conf.update(
     task_queues=[Queue("default"), Queue("assistant")],
@@ -46,6 +48,15 @@ app.conf.update(
     worker_hijack_root_logger=False,
     timezone="UTC",
     # Periodic jobs; each is safe to run twice. Apps add theirs in their tasks modules.
-    beat_schedule={},
+    beat_schedule={
+        # The workflow ledger's sweeper (workflows/sweeper.py): re-sends lost wake-ups,
+        # recovers expired leases, publishes delays that fell due. Expires so a sweep
+        # stuck behind a backlog is dropped rather than piling up.
+        "workflows-sweep": {
+            "task": "workflows.sweep",
+            "schedule": _SWEEP_SECONDS,
+            "options": {"queue": "default", "expires": _SWEEP_SECONDS * 2},
+        },
+    },
 )
 app.autodiscover_tasks()

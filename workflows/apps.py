@@ -5,3 +5,6 @@ from django.utils.translation import gettext_lazy as _
 class WorkflowsConfig(AppConfig):
     name = "workflows"
     verbose_name = _("Workflows")
+
+    def ready(self) -> None:
+        from workflows import actions, receivers  # noqa: F401  (register, subscribe)

@@ -1,0 +1,220 @@
+"""Workflow engine benchmark: bulk fan-out and action throughput on real processes.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/engine_bench \
+    REDIS_URL=redis://127.0.0.1:6379/3 .venv/bin/python benchmarks/engine.py
+
+PostgreSQL + Redis. The database named in DATABASE_URL must end in `_bench`: it is
+dropped and created again (unless --reuse). Measures:
+- fan-out: seconds to enroll --contacts matching contacts when a workflow is turned on
+  (the set-based INSERT … SELECT path, run in this process as the Celery task does);
+- throughput: actions completed per second by --workers Celery worker processes (one
+  beat feeding them through the sweeper) over --seconds, with a fast built-in action
+  (Create task: one task row + its association, keyed by the execution id);
+- CPU milliseconds per action (workers' user+system time / actions);
+- database connections used (max seen in pg_stat_activity during the run).
+Prints ONE JSON summary on stdout; progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(BASE_DIR))
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def base_env() -> dict[str, str]:
+    from cryptography.fernet import Fernet
+
+    env = dict(os.environ)
+    env.setdefault("SECRET_KEY", "benchmark-secret-key-not-for-production-0123456789")
+    env.setdefault("FIELD_ENCRYPTION_KEYS", Fernet.generate_key().decode())
+    env.update({"DJANGO_SETTINGS_MODULE": "config.settings", "CRMFLOW_ENV_FILE": "",
+                "DEBUG": "false", "HTTPS": "false", "LOG_LEVEL": "WARNING",
+                "PYTHONPATH": str(BASE_DIR)})
+    return env
+
+
+def database_recreate(url: str) -> None:
+    import psycopg
+
+    parsed = urlparse(url)
+    name = parsed.path.lstrip("/")
+    if not name.endswith("_bench"):
+        raise SystemExit(f"refusing to drop {name!r}: benchmark databases end in _bench")
+    admin = parsed._replace(path="/postgres").geturl().replace("postgres://", "postgresql://", 1)
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def django_setup() -> None:
+    os.environ.update(base_env())
+    import django
+
+    django.setup()
+
+
+def cpu_seconds(group_ids: list[int]) -> float:
+    """User+system CPU of every live process in these process groups (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After "pid (comm)": state ppid pgrp … utime(12) stime(13) cutime(14) cstime(15)
+        if int(fields[2]) in group_ids:
+            total += sum(int(v) for v in fields[11:15])
+    return total / ticks
+
+
+def start(command: list[str], env: dict, log: Path) -> subprocess.Popen:
+    return subprocess.Popen(command, cwd=BASE_DIR, env=env, stdout=log.open("ab"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def worker_command(name: str, concurrency: int, pool: str) -> list[str]:
+    return [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default",
+            "-c", str(concurrency), "-P", pool, "-n", f"{name}@%h", "-l", "WARNING",
+            "--without-gossip", "--without-mingle", "--without-heartbeat"]
+
+
+def beat_command(workdir: Path) -> list[str]:
+    return [sys.executable, "-m", "celery", "-A", "config", "beat", "-l", "WARNING",
+            "-s", str(workdir / "beat-schedule")]
+
+
+def stop(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, sig)
+            process.wait(15)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def account_with_contacts(contacts: int):
+    from crm.demo import demo_records_create
+    from crm.models import Account, Role, User
+
+    account = Account.objects.create(name=f"Benchmark {time.time():.0f}")
+    User.objects.create_user(username=f"owner-{account.pk}", account=account,
+                             role=Role.SUPER_ADMIN, email=f"owner-{account.pk}@example.com")
+    started = time.perf_counter()
+    demo_records_create(account, contacts=contacts, companies=0)
+    say(f"seeded {contacts} contacts in {time.perf_counter() - started:.1f}s")
+    return account
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--contacts", type=int, default=100_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=1, help="pool size per worker")
+    parser.add_argument("--pool", default="prefork")
+    parser.add_argument("--seconds", type=float, default=30, help="throughput window")
+    parser.add_argument("--reuse", action="store_true", help="do not recreate the database")
+    args = parser.parse_args()
+
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        raise SystemExit("set DATABASE_URL to a PostgreSQL database whose name ends in _bench")
+    if not os.environ.get("REDIS_URL"):
+        raise SystemExit("set REDIS_URL (e.g. redis://127.0.0.1:6379/3)")
+    if not args.reuse:
+        database_recreate(url)
+    env = base_env()
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=BASE_DIR, env=env,
+                   check=True)
+    django_setup()
+    import redis
+    from django.db import connection
+
+    from workflows import services
+    from workflows.models import ActionExecution
+
+    broker = redis.Redis.from_url(os.environ["REDIS_URL"])
+    broker.delete("default", "assistant")
+    account = account_with_contacts(args.contacts)
+    workflow = services.workflow_create(
+        account=account, object_type="contact", name="Benchmark",
+        criteria=[[{"property": "email", "operator": "is_known"}]],
+        graph={"start": 1, "steps": {"1": {"type": "create_task", "config": {
+            "title": "Call {{ object.first_name }}", "assignee": "owner"}, "next": None}}},
+    )
+    services.workflow_turn_on(workflow=workflow, enroll_existing=False)
+    started = time.perf_counter()
+    enrolled = services.workflow_enroll_existing_now(workflow=workflow)
+    fanout = time.perf_counter() - started
+    say(f"fan-out: {enrolled} enrollments in {fanout:.2f}s")
+
+    workdir = Path(tempfile.mkdtemp(prefix="crmflow-bench-"))
+    env.update({"WORKFLOWS_SWEEP_SECONDS": "1", "WORKFLOWS_SWEEP_BATCH": "2000"})
+    processes = [start(worker_command(f"bench{i}", args.concurrency, args.pool), env,
+                       workdir / f"worker{i}.log") for i in range(args.workers)]
+    beat = start(beat_command(workdir), env, workdir / "beat.log")
+    done = ActionExecution.objects.filter(workflow=workflow, status="succeeded")
+    max_connections = 0
+
+    def connections() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                           "current_database()")
+            return cursor.fetchone()[0] - 1  # not ours
+
+    try:
+        deadline = time.monotonic() + 60
+        while done.count() < 50 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        groups = [p.pid for p in processes]
+        count0, cpu0, t0 = done.count(), cpu_seconds(groups), time.perf_counter()
+        while time.perf_counter() - t0 < args.seconds:
+            time.sleep(1)
+            max_connections = max(max_connections, connections())
+        count1, cpu1, t1 = done.count(), cpu_seconds(groups), time.perf_counter()
+    finally:
+        for process in [*processes, beat]:
+            stop(process)
+    actions = count1 - count0
+    summary = {
+        "benchmark": "engine",
+        "database": connection.vendor,
+        "cores": os.cpu_count(),
+        "contacts": args.contacts,
+        "fanout_enrollments": enrolled,
+        "fanout_seconds": round(fanout, 2),
+        "workers": args.workers,
+        "pool": f"{args.pool} x{args.concurrency}",
+        "action": "create_task",
+        "window_seconds": round(t1 - t0, 1),
+        "actions_completed": actions,
+        "actions_per_second": round(actions / (t1 - t0), 1),
+        "worker_cpu_ms_per_action": round((cpu1 - cpu0) * 1000 / actions, 2) if actions else None,
+        "db_connections_max": max_connections,
+        "targets": {"fanout_seconds": 10, "actions_per_second": 500},
+    }
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""A test-only action type, registered like an integration would register its own.
+
+Imported by the tests and, with `celery worker --include tests.workflows.probe_actions`,
+by real worker processes. Each execute() appends "<execution id>:<attempt>" to the file
+named in its config, so tests can count how many times the action really ran.
+
+config: {"log": path, "response": text, "sleep": seconds, "sleep_on_attempt": n,
+         "fail": "transient" | "permanent" | "later" | "crash", "fail_times": n,
+         "retry_after": seconds, "fail_while_missing": path (permanent error until it exists)}
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from pathlib import Path
+
+from django.utils import timezone
+
+from crm.models import Task
+from workflows.errors import PermanentError, RetryLater, TransientError
+from workflows.registry import ActionType, Output, register
+
+
+@register
+class Probe(ActionType):
+    key = "test_probe"
+    label = "Probe (tests)"
+    section = "tests"
+    outputs = (Output("response", "Response"),)
+
+    def execute(self, context):
+        config = context.config
+        if config.get("log"):
+            with Path(config["log"]).open("a") as log:
+                log.write(f"{context.execution_id}:{context.attempt}\n")
+        if config.get("sleep") and context.attempt == int(config.get("sleep_on_attempt", 1)):
+            time.sleep(float(config["sleep"]))
+        if config.get("fail_while_missing") and not Path(config["fail_while_missing"]).exists():
+            raise PermanentError("The API key was revoked.")
+        if context.attempt <= int(config.get("fail_times", 0)):
+            fail = config.get("fail")
+            if fail == "transient":
+                raise TransientError("The service is busy (503).",
+                                     retry_after=config.get("retry_after", 0))
+            if fail == "permanent":
+                raise PermanentError("The API key was revoked.")
+            if fail == "later":
+                raise RetryLater(timezone.now() + dt.timedelta(seconds=float(config.get("retry_after", 0))))
+            if fail == "crash":
+                raise RuntimeError("boom")
+        return {"response": config.get("response", "")}
+
+    def apply(self, context, outputs):
+        # The side effect, keyed by the execution id (like the built-in actions).
+        Task.objects.get_or_create(
+            idempotency_key=context.idempotency_key,
+            defaults={"account": context.account, "title": f"probe {context.step_id}"},
+        )
+        return outputs

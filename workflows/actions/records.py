@@ -1,0 +1,150 @@
+"""CRM actions: create a task, set a property value."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from crm.models import PropertyType, Task
+from crm.services import definitions_for, record_update
+from workflows.actions.common import OWNER, users_check, users_resolve
+from workflows.context import ExecutionContext
+from workflows.errors import PermanentError
+from workflows.registry import ActionType, Output, OutputType, register
+
+
+class CreateTaskForm(forms.Form):
+    title = forms.CharField(label=gettext_lazy("Title"), max_length=255)
+    task_type = forms.ChoiceField(label=gettext_lazy("Type"), choices=Task.Type.choices,
+                                  required=False)
+    priority = forms.ChoiceField(label=gettext_lazy("Priority"), choices=Task.Priority.choices,
+                                 required=False)
+    due_in = forms.IntegerField(label=gettext_lazy("Due in"), min_value=0, max_value=3650,
+                                required=False)
+    due_unit = forms.ChoiceField(
+        label=gettext_lazy("Unit"), required=False,
+        choices=[("days", gettext_lazy("days")), ("hours", gettext_lazy("hours"))],
+    )
+    # A user id, or "owner" for the record owner.
+    assignee = forms.CharField(label=gettext_lazy("Assigned to"), required=False)
+    notes = forms.CharField(label=gettext_lazy("Notes"), widget=forms.Textarea, required=False)
+
+
+@register
+class CreateTask(ActionType):
+    key = "create_task"
+    label = gettext_lazy("Create task")
+    section = "crm"
+    config_form = CreateTaskForm
+    outputs = (Output("task_id", gettext_lazy("Task"), OutputType.NUMBER),)
+
+    def validate_config(self, config, *, account, object_type):
+        clean = super().validate_config(config, account=account, object_type=object_type)
+        if clean.get("assignee") not in (None, ""):
+            clean["assignee"] = users_check(account, [clean["assignee"]])[0]
+        return clean
+
+    def apply(self, context: ExecutionContext, outputs: dict[str, Any]) -> dict[str, Any]:
+        config = context.config
+        due_at = None
+        if config.get("due_in") not in (None, ""):
+            unit = config.get("due_unit") or "days"
+            due_at = timezone.now() + dt.timedelta(**{unit: int(config["due_in"])})
+        assignee = None
+        if config.get("assignee") not in (None, ""):
+            found = users_resolve(context.account, context.record, [config["assignee"]])
+            assignee = found[0] if found else None
+        # Runs in the completion transaction, which commits only if this attempt still
+        # owns the execution; the unique key stops a second task in any other case.
+        task = Task.objects.create(
+            idempotency_key=context.idempotency_key, account=context.account,
+            title=(config.get("title") or "")[:255] or _("Follow up"),
+            type=config.get("task_type") or Task.Type.TODO,
+            priority=config.get("priority") or Task.Priority.NONE,
+            due_at=due_at, assignee=assignee, notes=config.get("notes") or "",
+        )
+        task.records.add(context.record)
+        return {**outputs, "task_id": task.pk}
+
+
+# Which stored types a property of type X can take its value from.
+_COMPATIBLE = {
+    PropertyType.TEXT: set(PropertyType.values),
+    PropertyType.TEXTAREA: set(PropertyType.values),
+    PropertyType.NUMBER: {PropertyType.NUMBER},
+    PropertyType.DATE: {PropertyType.DATE},
+    PropertyType.DATETIME: {PropertyType.DATETIME, PropertyType.DATE},
+    PropertyType.BOOLEAN: {PropertyType.BOOLEAN},
+    PropertyType.ENUMERATION: {PropertyType.ENUMERATION},
+    PropertyType.OWNER: {PropertyType.OWNER},
+}
+
+
+class SetPropertyForm(forms.Form):
+    property = forms.CharField(label=gettext_lazy("Property to set"), max_length=100)
+    # A static value or a token ({{ object.x }}); empty clears the property.
+    value = forms.CharField(label=gettext_lazy("Value"), required=False, max_length=65535)
+    copy_from = forms.CharField(label=gettext_lazy("Copy from property"), required=False,
+                                max_length=100)
+
+
+@register
+class SetPropertyValue(ActionType):
+    key = "set_property"
+    label = gettext_lazy("Set property value")
+    section = "crm"
+    config_form = SetPropertyForm
+    outputs = (Output("value", gettext_lazy("New value")),)
+
+    def validate_config(self, config, *, account, object_type):
+        clean = super().validate_config(config, account=account, object_type=object_type)
+        definitions = definitions_for(account, object_type)
+        target = definitions.get(clean["property"])
+        if target is None:
+            raise ValidationError(_("There is no property “%(name)s”.") % {"name": clean["property"]})
+        source_name = clean.get("copy_from")
+        if source_name:
+            source = definitions.get(source_name)
+            if source is None:
+                raise ValidationError(_("There is no property “%(name)s”.") % {"name": source_name})
+            compatible = source.type in _COMPATIBLE[PropertyType(target.type)]
+            if target.type == PropertyType.ENUMERATION and compatible:
+                compatible = {o["value"] for o in source.options} <= {o["value"] for o in target.options}
+            if not compatible:
+                raise ValidationError(
+                    _("“%(source)s” (%(source_type)s) cannot be copied into “%(target)s” "
+                      "(%(target_type)s).")
+                    % {"source": source.label, "source_type": source.get_type_display(),
+                       "target": target.label, "target_type": target.get_type_display()}
+                )
+        return clean
+
+    def apply(self, context: ExecutionContext, outputs: dict[str, Any]) -> dict[str, Any]:
+        config = context.config
+        if config.get("copy_from"):
+            value = context.record.properties.get(config["copy_from"])
+            target = context.definitions.get(config["property"])
+            if target is not None and target.type in (PropertyType.TEXT, PropertyType.TEXTAREA):
+                source = context.definitions.get(config["copy_from"])
+                from crm.properties import display
+
+                value = display(source, value) if source is not None else value
+        else:
+            value = config.get("value")
+        try:
+            record_update(record=context.record, values={config["property"]: value},
+                          source="workflow", idempotency_key=context.idempotency_key)
+        except ValidationError as error:
+            raise PermanentError(" ".join(error.messages)) from None
+        context.record.refresh_from_db(fields=["properties"])
+        stored = context.record.properties.get(config["property"])
+        return {**outputs, "value": "" if stored is None else str(stored)}
+
+
+__all__ = ["OWNER"]

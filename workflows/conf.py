@@ -1,0 +1,38 @@
+"""Engine tunables, read at call time (never at import) so tests and benchmarks can set
+them per process: a Django setting of the same name wins, then the environment (worker
+subprocesses started by tests get short values that way), then the default."""
+
+from __future__ import annotations
+
+import os
+
+from django.conf import settings
+
+DEFAULTS = {
+    # A claimed execution not finished within the lease is presumed lost (worker killed)
+    # and handed out again. Above the Celery hard time limit (180 s) so a live worker is
+    # never overtaken.
+    "WORKFLOWS_LEASE_SECONDS": 240.0,
+    # A pending row whose wake-up message was published longer ago than this is re-sent
+    # (the message was lost: Redis flushed, publish failed).
+    "WORKFLOWS_RESEND_AFTER_SECONDS": 60.0,
+    # How often beat runs the sweeper (config/celery.py reads it).
+    "WORKFLOWS_SWEEP_SECONDS": 5.0,
+    # Rows the sweeper re-sends per run, so one run stays short.
+    "WORKFLOWS_SWEEP_BATCH": 5000,
+    # Attempts (transient errors or lost workers) before an execution fails.
+    "WORKFLOWS_MAX_ATTEMPTS": 5,
+    # Exponential backoff for transient errors without Retry-After: base * 2^(attempt-1).
+    "WORKFLOWS_BACKOFF_SECONDS": 10.0,
+    "WORKFLOWS_BACKOFF_MAX_SECONDS": 3600.0,
+}
+
+
+def setting(name: str) -> float:
+    default = DEFAULTS[name]
+    value = getattr(settings, name, None)
+    if value is None:
+        value = os.environ.get(name)
+    if value is None:
+        return default
+    return type(default)(value)

@@ -1,0 +1,240 @@
+"""Enrolling records: per record on change (inside the change's transaction) and
+set-based in bulk (turning a workflow on, imports).
+
+Rules (documented in docs/engine.md):
+- A record enrolls when it matches the criteria and has never been enrolled in the
+  workflow. With re-enrollment on, it enrolls again only on a change from
+  not-matching to matching, and never while it is already enrolled (a partial unique
+  constraint backs that up).
+- A workflow with a "submitted form" trigger enrolls on that form's submissions only.
+- Bulk paths (turning on, bulk imports) enroll records never enrolled before: they do
+  not know previous values, so they never re-enroll.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, F, Max, Min
+from django.utils import timezone
+
+from crm import filters
+from crm.models import Record
+from crm.services import definitions_for
+from workflows import registry
+from workflows.ledger import execution_send, executions_kick
+from workflows.models import ActionExecution, Enrollment, Workflow
+
+logger = logging.getLogger(__name__)
+
+BULK_WINDOW = 20_000  # record ids per bulk transaction (also the progress granularity)
+
+
+def live_workflows(account_id: int, object_type: str):
+    return Workflow.objects.filter(
+        account_id=account_id, object_type=object_type, is_enabled=True,
+        live_version__isnull=False,
+    ).select_related("live_version")
+
+
+def _criteria(workflow: Workflow, definitions: dict) -> list | None:
+    try:
+        return filters.parse_groups(definitions, workflow.criteria)
+    except ValidationError:
+        # A property used in the criteria was deleted: the workflow enrolls nothing
+        # until someone fixes it, rather than everything.
+        logger.warning("workflow %s has invalid criteria; skipping", workflow.pk)
+        return None
+
+
+def enrollment_start(*, workflow: Workflow, record: Record,
+                     source: str = Enrollment.Source.TRIGGER) -> Enrollment | None:
+    """Enroll `record` on the live version and queue its first step, in the caller's
+    transaction. None if it is already enrolled."""
+    version = workflow.live_version
+    start = version.graph.get("start")
+    now = timezone.now()
+    try:
+        with transaction.atomic():  # a savepoint: a lost race must not break the caller
+            enrollment = Enrollment.objects.create(
+                workflow=workflow, version=version, record=record, source=source,
+                enrolled_at=now,
+                **({} if start else {"status": Enrollment.Status.COMPLETED, "finished_at": now}),
+            )
+    except IntegrityError:
+        return None
+    if start:
+        step = version.step(start)
+        execution = ActionExecution.objects.create(
+            enrollment=enrollment, workflow=workflow, step_id=start,
+            action_type=step["type"], queue=_queue(step["type"]), due_at=now, last_sent_at=now,
+        )
+        execution_send(execution.pk, execution.queue, on_commit=True)
+    return enrollment
+
+
+def _queue(action_key: str) -> str:
+    try:
+        return registry.get(action_key).queue
+    except ValidationError:
+        return "default"  # the engine fails it with a readable message when it runs
+
+
+def enrollments_for_change(*, record: Record, created: bool, changes: dict) -> list[Enrollment]:
+    workflows = [w for w in live_workflows(record.account_id, record.object_type) if not w.form_id]
+    if not workflows:
+        return []
+    definitions = definitions_for(record.account, record.object_type)
+    before = dict(record.properties)
+    for name, (old, _new) in changes.items():
+        if old is None:
+            before.pop(name, None)
+        else:
+            before[name] = old
+    enrolled = []
+    for workflow in workflows:
+        groups = _criteria(workflow, definitions)
+        if groups is None or not filters.record_matches(record.properties, groups):
+            continue
+        matched_before = not created and filters.record_matches(before, groups)
+        if _may_enroll(workflow, record, newly_matching=not matched_before):
+            enrollment = enrollment_start(workflow=workflow, record=record)
+            if enrollment:
+                enrolled.append(enrollment)
+    return enrolled
+
+
+def enrollments_for_form(*, record: Record, form_id: int) -> list[Enrollment]:
+    workflows = [w for w in live_workflows(record.account_id, record.object_type)
+                 if w.form_id == form_id]
+    if not workflows:
+        return []
+    definitions = definitions_for(record.account, record.object_type)
+    enrolled = []
+    for workflow in workflows:
+        groups = _criteria(workflow, definitions)
+        if groups is None or not filters.record_matches(record.properties, groups):
+            continue
+        # Each submission is a new event: with re-enrollment on, it enrolls again.
+        if _may_enroll(workflow, record, newly_matching=True):
+            enrollment = enrollment_start(workflow=workflow, record=record,
+                                          source=Enrollment.Source.FORM)
+            if enrollment:
+                enrolled.append(enrollment)
+    return enrolled
+
+
+def _may_enroll(workflow: Workflow, record: Record, *, newly_matching: bool) -> bool:
+    past = Enrollment.objects.filter(workflow=workflow, record=record)
+    if not past.exists():
+        return True
+    if not workflow.re_enroll or not newly_matching:
+        return False
+    return not past.filter(status=Enrollment.Status.ACTIVE).exists()
+
+
+def enrollments_bulk_create(*, workflow: Workflow, record_ids: Iterable[int] | None = None,
+                            track_progress: bool = False) -> int:
+    """Enroll every matching, never-enrolled record set-based: per window of ids, one
+    INSERT … SELECT for enrollments and one for their first executions, committed
+    together. Returns how many enrolled. Publishing is left to the sweeper (kicked on
+    commit): 100k messages are its job, not this transaction's."""
+    workflow = Workflow.objects.select_related("live_version").get(pk=workflow.pk)
+    if not workflow.is_enabled or workflow.live_version is None or workflow.form_id:
+        return 0
+    definitions = definitions_for(workflow.account, workflow.object_type)
+    groups = _criteria(workflow, definitions)
+    if groups is None:
+        return 0
+    candidates = Record.objects.filter(
+        account_id=workflow.account_id, object_type=workflow.object_type
+    ).filter(filters.groups_q(groups))
+    if record_ids is not None:
+        ids = sorted(set(record_ids))
+        windows = [ids[i:i + 2_000] for i in range(0, len(ids), 2_000)]
+        selections = [candidates.filter(pk__in=chunk) for chunk in windows]
+    else:
+        bounds = candidates.aggregate(low=Min("pk"), high=Max("pk"), total=Count("pk"))
+        if bounds["low"] is None:
+            selections = []
+        else:
+            selections = [
+                candidates.filter(pk__gte=low, pk__lt=low + BULK_WINDOW)
+                for low in range(bounds["low"], bounds["high"] + 1, BULK_WINDOW)
+            ]
+    if track_progress:
+        total_matching = bounds["total"] if record_ids is None else candidates.count()
+        Workflow.objects.filter(pk=workflow.pk).update(
+            bulk_total=total_matching, bulk_done=0, bulk_finished_at=None
+        )
+    total = 0
+    for selection in selections:
+        with transaction.atomic():
+            total += _insert_window(workflow, selection)
+            if track_progress:
+                Workflow.objects.filter(pk=workflow.pk).update(bulk_done=total)
+    if track_progress:
+        Workflow.objects.filter(pk=workflow.pk).update(bulk_finished_at=timezone.now())
+    if total:
+        executions_kick()
+    return total
+
+
+def _insert_window(workflow: Workflow, selection) -> int:
+    version = workflow.live_version
+    start = version.graph.get("start")
+    # Raw SQL: adapt the timestamp the way the ORM stores it (SQLite keeps text).
+    stamp = connection.ops.adapt_datetimefield_value(timezone.now())
+    fresh = selection.exclude(
+        pk__in=Enrollment.objects.filter(workflow=workflow).values("record_id")
+    ).values(candidate_id=F("pk"))
+    select_sql, select_params = fresh.query.sql_with_params()
+    enrollment = Enrollment._meta.db_table
+    execution = ActionExecution._meta.db_table
+    status = str(Enrollment.Status.ACTIVE if start else Enrollment.Status.COMPLETED)
+    bulk = str(Enrollment.Source.BULK)
+    insert_enrollments = (
+        f"INSERT INTO {enrollment} (workflow_id, version_id, record_id, status, source, "
+        f"enrolled_at, finished_at) SELECT %s, %s, candidate.candidate_id, %s, %s, %s, %s "
+        f"FROM ({select_sql}) candidate WHERE true ON CONFLICT DO NOTHING"
+    )
+    enrollment_params = [workflow.pk, version.pk, status, bulk, stamp, None if start else stamp,
+                         *select_params]
+    execution_columns = (
+        "enrollment_id, workflow_id, step_id, action_type, queue, status, attempt, due_at, "
+        "inputs, outputs, usage, error, replays, created_at"
+    )
+    execution_values = "%s, %s, %s, %s, 0, %s, '{}', '{}', '{}', '', 0, %s"
+    step = version.step(start) if start else None
+    execution_params = (
+        [start, step["type"], _queue(step["type"]), str(ActionExecution.Status.PENDING),
+         stamp, stamp] if step else []
+    )
+    with connection.cursor() as cursor:
+        # A run may be inserted concurrently by a record change: the partial unique
+        # constraint plus DO NOTHING lets the other one win.
+        if step and connection.vendor == "postgresql":
+            # One statement: the new enrollments feed their first executions directly.
+            cursor.execute(
+                f"WITH new AS ({insert_enrollments} RETURNING id, workflow_id) "
+                f"INSERT INTO {execution} ({execution_columns}) "
+                f"SELECT new.id, new.workflow_id, {execution_values} FROM new",
+                [*enrollment_params, *execution_params],
+            )
+            return cursor.rowcount
+        cursor.execute(insert_enrollments, enrollment_params)
+        inserted = cursor.rowcount
+        if not step or not inserted:
+            return max(inserted, 0)
+        cursor.execute(
+            f"INSERT INTO {execution} ({execution_columns}) "
+            f"SELECT e.id, e.workflow_id, {execution_values} "
+            f"FROM {enrollment} e WHERE e.workflow_id = %s AND e.enrolled_at = %s "
+            f"AND e.source = %s AND NOT EXISTS "
+            f"(SELECT 1 FROM {execution} x WHERE x.enrollment_id = e.id)",
+            [*execution_params, workflow.pk, stamp, bulk],
+        )
+    return inserted

@@ -1,0 +1,99 @@
+"""The action graph: validation when a workflow is saved (see models.py for its shape).
+
+Steps are linked by `next` (and, for branches, each path's `next` and `none_next`).
+The graph must be acyclic, every link must name an existing step, and every step's
+config must pass its action type's `validate_config`. Each run follows one path, so a
+step runs at most once per enrollment (the ledger's unique constraint relies on it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+
+from workflows import registry
+from workflows.tokens import tokens_in
+
+
+def successors(step: dict) -> list[int]:
+    found = []
+    if step.get("next") is not None:
+        found.append(step["next"])
+    config = step.get("config") or {}
+    if step.get("type") == "branch":
+        found += [path.get("next") for path in config.get("paths", []) if path.get("next")]
+        if config.get("none_next") is not None:
+            found.append(config["none_next"])
+    return found
+
+
+def graph_validate(graph: Any, *, account, object_type: str) -> dict:
+    """Return the normalised graph or raise ValidationError listing every mistake."""
+    if not graph:
+        return {"start": None, "steps": {}}
+    if not isinstance(graph, dict) or not isinstance(graph.get("steps"), dict):
+        raise ValidationError(_("The workflow's actions are malformed."))
+    steps: dict[str, dict] = {}
+    errors: list[str] = []
+    for key, step in graph["steps"].items():
+        if not str(key).isdigit() or not isinstance(step, dict):
+            errors.append(_("Step “%(key)s” is malformed.") % {"key": str(key)[:20]})
+            continue
+        try:
+            action_type = registry.get(step.get("type", ""))
+            config = action_type.validate_config(
+                step.get("config") or {}, account=account, object_type=object_type
+            )
+        except ValidationError as error:
+            errors += [_("Step %(id)s: %(message)s") % {"id": key, "message": m}
+                       for m in error.messages]
+            continue
+        steps[str(int(key))] = {"type": action_type.key, "config": config,
+                                "next": step.get("next")}
+    start = graph.get("start")
+    if steps and str(start) not in steps:
+        errors.append(_("The workflow has no first action."))
+    for key, step in steps.items():
+        for target in successors(step):
+            if str(target) not in steps:
+                errors.append(_("Step %(id)s links to a step that does not exist.") % {"id": key})
+        for root, path in _tokens(step["config"]):
+            if root == "actions" and path.split(".")[0] not in steps:
+                errors.append(
+                    _("Step %(id)s uses data from step %(other)s, which does not exist.")
+                    % {"id": key, "other": path.split(".")[0]}
+                )
+    if not errors and _has_cycle(steps):
+        errors.append(_("The actions loop back on themselves; a workflow must end."))
+    if errors:
+        raise ValidationError(errors)
+    return {"start": int(start) if steps else None, "steps": steps}
+
+
+def _tokens(config: Any) -> list[tuple[str, str]]:
+    if isinstance(config, str):
+        return tokens_in(config)
+    if isinstance(config, dict):
+        return [t for value in config.values() for t in _tokens(value)]
+    if isinstance(config, list):
+        return [t for value in config for t in _tokens(value)]
+    return []
+
+
+def _has_cycle(steps: dict[str, dict]) -> bool:
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+
+    def visit(key: str) -> bool:
+        state[key] = 1
+        for target in successors(steps[key]):
+            target_key = str(target)
+            if state.get(target_key) == 1:
+                return True
+            if target_key not in state and visit(target_key):
+                return True
+        state[key] = 2
+        return False
+
+    return any(key not in state and visit(key) for key in steps)

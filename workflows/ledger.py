@@ -1,0 +1,58 @@
+"""Publishing wake-up messages. The database row is the truth; a message only says
+"look at execution N". A failed publish is logged, never raised: the sweeper re-sends
+every due row whose message is older than WORKFLOWS_RESEND_AFTER_SECONDS."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+RUN_TASK = "workflows.run_execution"
+SWEEP_TASK = "workflows.sweep"
+ENROLL_EXISTING_TASK = "workflows.enroll_existing"
+
+
+def _publish(name: str, args: list, queue: str, producer=None) -> bool:
+    from config.celery import app
+
+    try:
+        app.send_task(name, args=args, queue=queue, producer=producer)
+    except Exception:  # any broker trouble: the ledger still has the row
+        logger.warning("could not publish %s%s; the sweeper will re-send", name, args,
+                       exc_info=True)
+        return False
+    return True
+
+
+def execution_send(execution_id: int, queue: str, *, on_commit: bool = False) -> None:
+    if on_commit:
+        transaction.on_commit(lambda: _publish(RUN_TASK, [execution_id], queue))
+    else:
+        _publish(RUN_TASK, [execution_id], queue)
+
+
+def executions_send_many(rows: list[tuple[int, str]]) -> int:
+    """Publish many wake-ups over one broker connection; returns how many went out."""
+    from config.celery import app
+
+    sent = 0
+    try:
+        with app.producer_or_acquire() as producer:
+            for execution_id, queue in rows:
+                sent += _publish(RUN_TASK, [execution_id], queue, producer=producer)
+    except Exception:
+        logger.warning("could not publish wake-ups; the sweeper will re-send", exc_info=True)
+    return sent
+
+
+def executions_kick() -> None:
+    """Ask for a sweep right after commit (bulk enrollment, replays) instead of waiting
+    for beat's next tick."""
+    transaction.on_commit(lambda: _publish(SWEEP_TASK, [], "default"))
+
+
+def enroll_existing_send(workflow_id: int) -> None:
+    transaction.on_commit(lambda: _publish(ENROLL_EXISTING_TASK, [workflow_id], "default"))

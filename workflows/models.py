@@ -1,0 +1,212 @@
+"""Workflows, their frozen versions, enrollments and the execution ledger.
+
+How a live workflow is edited without corrupting runs in flight: the builder edits
+`Workflow.graph` (a draft) and `workflow_publish` freezes it into a new immutable
+`WorkflowVersion`. Every `Enrollment` points at the version it enrolled under and every
+`ActionExecution` reads its step from that version's graph, so a run started on
+version 3 finishes on version 3 even if version 4 deletes or reorders its steps.
+
+The graph (JSON, see workflows/graph.py):
+    {"start": 1,
+     "steps": {"1": {"type": "create_task", "config": {...}, "next": 2},
+               "2": {"type": "branch", "config": {"paths": [{"name": "Hot",
+                       "groups": [...], "next": 3}], "none_next": null}},
+               "3": {"type": "delay", "config": {"amount": 2, "unit": "days"}, "next": null}}}
+Step ids are integers given once and never reused, so `{{ actions.3.response }}` keeps
+pointing at the same step when steps move.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from crm.models import ObjectType
+
+
+class Workflow(models.Model):
+    account = models.ForeignKey("crm.Account", on_delete=models.CASCADE, related_name="+")
+    object_type = models.CharField(_("object"), max_length=10, choices=ObjectType)
+    name = models.CharField(_("name"), max_length=200)
+    description = models.TextField(_("description"), blank=True)
+    is_enabled = models.BooleanField(_("turned on"), default=False)
+    # Enrollment criteria in crm.filters' JSON form (OR of AND groups); [] = every record.
+    criteria = models.JSONField(_("enrollment criteria"), default=list, blank=True)
+    # "Submitted form X" trigger: the crm Form's id. When set, the workflow enrolls on
+    # that form's submissions only (and the criteria, if any, must also match).
+    form_id = models.BigIntegerField(_("submitted form"), null=True, blank=True)
+    re_enroll = models.BooleanField(
+        _("re-enroll records that match again"),
+        default=False,
+        help_text=_("When on, a record that stops matching and matches again enrolls again."),
+    )
+    # The draft graph being edited; `live_version` is what new enrollments run.
+    graph = models.JSONField(default=dict, blank=True)
+    version = models.PositiveIntegerField(default=0)
+    live_version = models.ForeignKey(
+        "workflows.WorkflowVersion", on_delete=models.PROTECT, null=True, blank=True,
+        related_name="+",
+    )
+    # Progress of the bulk enrollment started by turning the workflow on.
+    bulk_total = models.PositiveIntegerField(null=True, blank=True)
+    bulk_done = models.PositiveIntegerField(default=0)
+    bulk_finished_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        "crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("workflow")
+        verbose_name_plural = _("workflows")
+        indexes = [
+            models.Index(fields=["account", "object_type", "is_enabled"], name="workflow_live"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class WorkflowVersion(models.Model):
+    """An immutable snapshot of a workflow's graph; never updated once created."""
+
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    graph = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workflow", "number"], name="unique_workflow_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workflow} v{self.number}"
+
+    def step(self, step_id: int | None) -> dict | None:
+        if step_id is None:
+            return None
+        return self.graph.get("steps", {}).get(str(step_id))
+
+
+class Enrollment(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        COMPLETED = "completed", _("Completed")
+        FAILED = "failed", _("Failed")
+        UNENROLLED = "unenrolled", _("Unenrolled")
+
+    class Source(models.TextChoices):
+        TRIGGER = "trigger", _("Met the criteria")
+        BULK = "bulk", _("Matched when turned on")
+        FORM = "form", _("Submitted the form")
+        MANUAL = "manual", _("Enrolled manually")
+
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="enrollments")
+    version = models.ForeignKey(WorkflowVersion, on_delete=models.PROTECT, related_name="+")
+    record = models.ForeignKey("crm.Record", on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=12, choices=Status, default=Status.ACTIVE)
+    source = models.CharField(max_length=10, choices=Source, default=Source.TRIGGER)
+    enrolled_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("enrollment")
+        verbose_name_plural = _("enrollments")
+        constraints = [
+            # "Never while already enrolled", enforced by the database.
+            models.UniqueConstraint(
+                fields=["workflow", "record"],
+                condition=Q(status="active"),
+                name="one_active_enrollment",
+            )
+        ]
+        indexes = [models.Index(fields=["record", "workflow"], name="enrollment_by_record")]
+
+    def __str__(self) -> str:
+        return f"{self.record_id} in {self.workflow_id}"
+
+
+class ExecutionQuerySet(models.QuerySet):
+    def due(self, now: dt.datetime | None = None) -> ExecutionQuerySet:
+        return self.filter(status=ActionExecution.Status.PENDING, due_at__lte=now or timezone.now())
+
+    def lease_expired(self, now: dt.datetime | None = None) -> ExecutionQuerySet:
+        return self.filter(
+            status=ActionExecution.Status.RUNNING, lease_expires_at__lt=now or timezone.now()
+        )
+
+
+class ActionExecution(models.Model):
+    """The ledger: one row per step of one enrollment. The truth; Celery only wakes us."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+        SKIPPED = "skipped", _("Skipped")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="executions")
+    # Denormalised so "all failed runs of a workflow" and history pages need no join.
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="+")
+    step_id = models.PositiveIntegerField()
+    action_type = models.CharField(max_length=100)
+    queue = models.CharField(max_length=50, default="default")
+    status = models.CharField(max_length=10, choices=Status, default=Status.PENDING)
+    attempt = models.PositiveIntegerField(default=0)
+    due_at = models.DateTimeField(default=timezone.now)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # When a wake-up message was last published; the sweeper re-sends stale ones.
+    last_sent_at = models.DateTimeField(null=True, blank=True)
+    inputs = models.JSONField(default=dict, blank=True)
+    outputs = models.JSONField(default=dict, blank=True)
+    usage = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    replays = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ExecutionQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("action execution")
+        verbose_name_plural = _("action executions")
+        constraints = [
+            # A step runs at most once per enrollment: a duplicated "next step" insert fails.
+            models.UniqueConstraint(fields=["enrollment", "step_id"], name="one_execution_per_step")
+        ]
+        indexes = [
+            models.Index(fields=["status", "due_at"], name="execution_due"),
+            models.Index(fields=["status", "lease_expires_at"], name="execution_lease"),
+            models.Index(fields=["workflow", "status"], name="execution_by_workflow"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.action_type} ({self.status})"
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"exec:{self.pk}"
+
+
+class EmailDelivery(models.Model):
+    """Marks an internal email as handed to the mail server, keyed by execution and
+    recipient: written (committed) before sending, so a redelivery never sends twice."""
+
+    execution = models.ForeignKey(ActionExecution, on_delete=models.CASCADE, related_name="+")
+    recipient = models.EmailField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["execution", "recipient"], name="one_email_per_recipient")
+        ]

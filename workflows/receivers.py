@@ -1,0 +1,27 @@
+"""Subscribers to crm.signals: enroll inside the transaction of the change."""
+
+from django.dispatch import receiver
+
+from crm.signals import form_submitted, record_changed, records_bulk_changed
+from workflows import enrollment
+
+
+@receiver(record_changed, dispatch_uid="workflows.record_changed")
+def on_record_changed(sender, record, created, changes, **kwargs) -> None:
+    enrollment.enrollments_for_change(record=record, created=created, changes=changes)
+
+
+@receiver(records_bulk_changed, dispatch_uid="workflows.records_bulk_changed")
+def on_records_bulk_changed(sender, account, object_type, created_ids, updated_ids,
+                            **kwargs) -> None:
+    ids = [*created_ids, *updated_ids]
+    if not ids:
+        return
+    for workflow in enrollment.live_workflows(account.pk, object_type):
+        if not workflow.form_id:
+            enrollment.enrollments_bulk_create(workflow=workflow, record_ids=ids)
+
+
+@receiver(form_submitted, dispatch_uid="workflows.form_submitted")
+def on_form_submitted(sender, record, form, **kwargs) -> None:
+    enrollment.enrollments_for_form(record=record, form_id=form.pk)

@@ -1,0 +1,108 @@
+"""The action registry: every action a workflow can run is an `ActionType` registered here.
+
+Built-in actions register in workflows/actions/; an integration registers its own from
+its AppConfig.ready() (`from workflows.registry import ActionType, register`).
+`workflows` never imports an integration.
+
+The life of one execution, as the engine calls an action type:
+  1. `execute(context)` — outside any transaction; may be slow (HTTP); returns outputs
+     (a dict matching `outputs`) or raises workflows.errors.TransientError /
+     PermanentError / RetryLater.
+  2. `apply(context, outputs)` — inside the short completion transaction; writes the
+     database side effect keyed by `context.idempotency_key` and returns the final
+     outputs. Built-in CRM actions do their work here, so the side effect, the
+     `succeeded` status and the next step commit together or not at all.
+  3. `route(context, step, outputs)` — which step runs next and when (branches, delays).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+
+from workflows.context import ExecutionContext
+
+
+class OutputType:
+    TEXT = "text"
+    NUMBER = "number"
+    BOOLEAN = "boolean"
+    JSON = "json"
+
+
+@dataclass(frozen=True)
+class Output:
+    name: str
+    label: str
+    type: str = OutputType.TEXT
+
+
+@dataclass(frozen=True)
+class Route:
+    """The next step (None: the enrollment is complete) and when it is due (None: now)."""
+
+    next_step: int | None
+    due_at: dt.datetime | None = None
+
+
+class ActionType:
+    key: ClassVar[str]
+    label: ClassVar[str]
+    # Where the builder lists it: "crm", "communication", "control", "integrations"…
+    section: ClassVar[str] = "crm"
+    # Celery queue its executions go to: "default", or "assistant" for slow OpenAI calls.
+    queue: ClassVar[str] = "default"
+    # A Django Form class validating the config (the builder renders it).
+    config_form: ClassVar[type[forms.Form] | None] = None
+    outputs: ClassVar[tuple[Output, ...]] = ()
+
+    def validate_config(self, config: dict[str, Any], *, account, object_type: str) -> dict:
+        """Return the cleaned config or raise ValidationError (checked when saving)."""
+        if self.config_form is None:
+            return dict(config)
+        form = self.config_form(data=config)
+        if not form.is_valid():
+            raise ValidationError(
+                [f"{field}: {' '.join(errors)}" for field, errors in form.errors.items()]
+            )
+        # Keep the raw strings: they may hold tokens resolved at run time.
+        return {name: config.get(name) for name in form.fields if name in config}
+
+    def execute(self, context: ExecutionContext) -> dict[str, Any]:
+        return {}
+
+    def apply(self, context: ExecutionContext, outputs: dict[str, Any]) -> dict[str, Any]:
+        return outputs
+
+    def route(self, context: ExecutionContext, step: dict, outputs: dict[str, Any]) -> Route:
+        return Route(step.get("next"))
+
+    # Token resolution: config keys whose values are NOT templates (e.g. criteria).
+    raw_config_keys: ClassVar[frozenset[str]] = frozenset()
+
+
+_REGISTRY: dict[str, ActionType] = {}
+
+
+def register(action_type: type[ActionType] | ActionType) -> type[ActionType] | ActionType:
+    """Register an action type (usable as a class decorator). Re-registering a key
+    replaces it, so module reloads in development do not fail."""
+    instance = action_type() if isinstance(action_type, type) else action_type
+    _REGISTRY[instance.key] = instance
+    return action_type
+
+
+def get(key: str) -> ActionType:
+    try:
+        return _REGISTRY[key]
+    except KeyError:
+        raise ValidationError(_("Unknown action “%(key)s”.") % {"key": key}) from None
+
+
+def all_types() -> list[ActionType]:
+    return sorted(_REGISTRY.values(), key=lambda t: (t.section, str(t.label)))

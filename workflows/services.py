@@ -1,0 +1,191 @@
+"""What the builder, history pages and other apps call. Keyword-only, `<thing>_<verb>`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F, Max
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from crm import filters
+from crm.models import Record, User
+from crm.services import definitions_for
+from workflows import registry
+from workflows.context import ExecutionContext
+from workflows.enrollment import enrollment_start, enrollments_bulk_create
+from workflows.graph import graph_validate
+from workflows.ledger import enroll_existing_send, execution_send
+from workflows.models import ActionExecution, Enrollment, Workflow, WorkflowVersion
+from workflows.tokens import TokenResolver
+
+Status = ActionExecution.Status
+
+
+def workflow_create(*, account, object_type: str, name: str, actor: User | None = None,
+                    criteria: Any = None, graph: Any = None, form_id: int | None = None,
+                    re_enroll: bool = False, description: str = "") -> Workflow:
+    workflow = Workflow(account=account, object_type=object_type, name=name,
+                        description=description, form_id=form_id, re_enroll=re_enroll,
+                        created_by=actor)
+    workflow_validate(workflow=workflow, criteria=criteria or [], graph=graph or {})
+    workflow.save()
+    if graph:
+        workflow_publish(workflow=workflow)
+        workflow.refresh_from_db()
+    return workflow
+
+
+def workflow_validate(*, workflow: Workflow, criteria: Any, graph: Any) -> None:
+    """Check and store criteria and the draft graph on `workflow` (not saved)."""
+    definitions = definitions_for(workflow.account, workflow.object_type)
+    filters.parse_groups(definitions, criteria)
+    workflow.criteria = criteria
+    workflow.graph = graph_validate(graph, account=workflow.account,
+                                    object_type=workflow.object_type)
+
+
+@transaction.atomic
+def workflow_publish(*, workflow: Workflow) -> WorkflowVersion:
+    """Freeze the draft graph as a new version; new enrollments run it, runs in flight
+    keep the version they started on."""
+    workflow = Workflow.objects.select_for_update().get(pk=workflow.pk)
+    graph = graph_validate(workflow.graph, account=workflow.account,
+                           object_type=workflow.object_type)
+    number = (workflow.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+    version = WorkflowVersion.objects.create(workflow=workflow, number=number, graph=graph)
+    Workflow.objects.filter(pk=workflow.pk).update(version=number, live_version=version,
+                                                   graph=graph)
+    return version
+
+
+@transaction.atomic
+def workflow_update(*, workflow: Workflow, graph: Any = None, criteria: Any = None,
+                    **fields: Any) -> Workflow:
+    """Edit a workflow (live or not): criteria apply to future enrollments; a new graph
+    is published as a new version."""
+    workflow = Workflow.objects.select_for_update().get(pk=workflow.pk)
+    workflow_validate(
+        workflow=workflow,
+        criteria=workflow.criteria if criteria is None else criteria,
+        graph=workflow.graph if graph is None else graph,
+    )
+    for name, value in fields.items():
+        if name not in {"name", "description", "re_enroll", "form_id"}:
+            raise TypeError(name)
+        setattr(workflow, name, value)
+    workflow.save()
+    if graph is not None:
+        workflow_publish(workflow=workflow)
+        workflow.refresh_from_db()
+    return workflow
+
+
+@transaction.atomic
+def workflow_turn_on(*, workflow: Workflow, enroll_existing: bool = True) -> None:
+    """Start enrolling. Existing matching records enroll in bulk on a worker (progress
+    in `bulk_total`/`bulk_done`) unless `enroll_existing` is False."""
+    if workflow.live_version_id is None:
+        if not workflow.graph:
+            raise ValidationError(_("Add at least one action before turning the workflow on."))
+        workflow_publish(workflow=workflow)
+    Workflow.objects.filter(pk=workflow.pk).update(is_enabled=True)
+    workflow.refresh_from_db()
+    if enroll_existing and not workflow.form_id:
+        Workflow.objects.filter(pk=workflow.pk).update(bulk_total=None, bulk_done=0,
+                                                       bulk_finished_at=None)
+        enroll_existing_send(workflow.pk)
+
+
+def workflow_turn_off(*, workflow: Workflow) -> None:
+    """Stop new enrollments. Runs in flight continue to the end on their version
+    (unenroll them to stop them)."""
+    Workflow.objects.filter(pk=workflow.pk).update(is_enabled=False)
+    workflow.is_enabled = False
+
+
+def workflow_enroll_existing_now(*, workflow: Workflow) -> int:
+    """The bulk enrollment, in this process (tests, management commands, benchmarks)."""
+    return enrollments_bulk_create(workflow=workflow, track_progress=True)
+
+
+@transaction.atomic
+def enrollment_create(*, workflow: Workflow, record: Record) -> Enrollment:
+    """Enroll one record manually (criteria not checked; re-enrollment rules are not
+    either — only "never while already enrolled")."""
+    if record.account_id != workflow.account_id or record.object_type != workflow.object_type:
+        raise ValidationError(_("This record cannot enroll in this workflow."))
+    if not workflow.is_enabled or workflow.live_version_id is None:
+        raise ValidationError(_("Turn the workflow on before enrolling records."))
+    workflow = Workflow.objects.select_related("live_version").get(pk=workflow.pk)
+    enrollment = enrollment_start(workflow=workflow, record=record,
+                                  source=Enrollment.Source.MANUAL)
+    if enrollment is None:
+        raise ValidationError(_("This record is already enrolled in this workflow."))
+    return enrollment
+
+
+@transaction.atomic
+def enrollment_unenroll(*, enrollment: Enrollment) -> None:
+    """Stop a run: pending steps are cancelled; a step running now finishes its outside
+    call but its result is discarded (cancelled) when it tries to commit."""
+    now = timezone.now()
+    updated = Enrollment.objects.filter(pk=enrollment.pk, status=Enrollment.Status.ACTIVE).update(
+        status=Enrollment.Status.UNENROLLED, finished_at=now
+    )
+    if updated:
+        ActionExecution.objects.filter(enrollment=enrollment, status=Status.PENDING).update(
+            status=Status.CANCELLED, finished_at=now
+        )
+
+
+def executions_replay(*, workflow: Workflow, enrollment: Enrollment | None = None) -> int:
+    """Run failed steps again from the failed step (one enrollment, or every failed run
+    of the workflow). Steps that had succeeded are not touched, and the failed step
+    keeps its execution id, so its side-effect keys are the same: nothing duplicates."""
+    failed = ActionExecution.objects.filter(workflow=workflow, status=Status.FAILED)
+    if enrollment is not None:
+        failed = failed.filter(enrollment=enrollment)
+    replayed = 0
+    for execution in failed.select_related("enrollment"):
+        try:
+            with transaction.atomic():
+                Enrollment.objects.filter(pk=execution.enrollment_id).update(
+                    status=Enrollment.Status.ACTIVE, finished_at=None
+                )
+                now = timezone.now()
+                if ActionExecution.objects.filter(pk=execution.pk, status=Status.FAILED).update(
+                    status=Status.PENDING, attempt=0, error="", due_at=now, last_sent_at=now,
+                    finished_at=None, replays=F("replays") + 1,
+                ):
+                    execution_send(execution.pk, execution.queue, on_commit=True)
+                    replayed += 1
+        except IntegrityError:
+            continue  # the record re-enrolled since: replaying would run it twice at once
+    return replayed
+
+
+def action_test_run(*, action_key: str, config: dict[str, Any], record: Record,
+                    workflow: Workflow | None = None,
+                    earlier_outputs: dict[int, dict] | None = None) -> dict[str, Any]:
+    """Run one action on a record outside the ledger (the builder's "Test" button):
+    tokens resolved, `execute()` called with `is_test=True`, outputs returned. `apply()`
+    is not called, so nothing in the CRM changes and the workflow does not continue.
+    Raises the action's errors (TransientError, PermanentError) for the caller to show."""
+    action_type = registry.get(action_key)
+    config = action_type.validate_config(config, account=record.account,
+                                         object_type=record.object_type)
+    definitions = definitions_for(record.account, record.object_type)
+    earlier = earlier_outputs or {}
+    resolver = TokenResolver(record=record, definitions=definitions, earlier_outputs=earlier)
+    context = ExecutionContext(
+        account=record.account, workflow=workflow, record=record,
+        config=resolver.resolve(config, skip=action_type.raw_config_keys), raw_config=config,
+        earlier_outputs=earlier, definitions=definitions, is_test=True,
+    )
+    outputs = action_type.execute(context) or {}
+    if context.usage:
+        outputs = {**outputs, "_usage": context.usage}
+    return outputs

@@ -1,0 +1,76 @@
+"""The sweeper (beat, every WORKFLOWS_SWEEP_SECONDS): makes lost messages and lost
+workers cost time, never work. Safe to run twice at once: every change is a
+conditional UPDATE, and a duplicate wake-up is harmless (the claim takes one).
+
+1. `running` rows whose lease expired (worker killed) go back to `pending` — the
+   attempt was counted at claim — or fail once out of attempts.
+2. Due `pending` rows never published, or published longer ago than
+   WORKFLOWS_RESEND_AFTER_SECONDS (message lost), are published again — at most
+   WORKFLOWS_SWEEP_BATCH per queue per run, and only while the queue holds fewer than
+   that many messages, so a big backlog is fed steadily instead of duplicated.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from workflows.conf import setting
+from workflows.engine import execution_fail
+from workflows.ledger import executions_send_many
+from workflows.models import ActionExecution
+
+logger = logging.getLogger(__name__)
+Status = ActionExecution.Status
+
+
+def executions_sweep() -> dict[str, int]:
+    now = timezone.now()
+    max_attempts = setting("WORKFLOWS_MAX_ATTEMPTS")
+    expired = ActionExecution.objects.lease_expired(now)
+    given_up = 0
+    for execution in expired.filter(attempt__gte=max_attempts):
+        given_up += execution_fail(
+            execution=execution,
+            message=_("The worker running this action stopped %(n)d times.") % {"n": execution.attempt},
+        ) == "failed"
+    requeued = expired.filter(attempt__lt=max_attempts).update(
+        status=Status.PENDING, lease_expires_at=None, last_sent_at=None, due_at=now,
+        error=_("The worker running this action stopped; retrying."),
+    )
+    stale = now - dt.timedelta(seconds=setting("WORKFLOWS_RESEND_AFTER_SECONDS"))
+    batch = int(setting("WORKFLOWS_SWEEP_BATCH"))
+    sent = 0
+    waiting = ActionExecution.objects.due(now).filter(
+        Q(last_sent_at__isnull=True) | Q(last_sent_at__lt=stale)
+    )
+    for queue in waiting.values_list("queue", flat=True).distinct().order_by():
+        room = batch - _queue_depth(queue)
+        if room <= 0:
+            continue
+        ids = list(waiting.filter(queue=queue).order_by("due_at").values_list("pk", flat=True)[:room])
+        for start in range(0, len(ids), 1000):
+            chunk = ids[start:start + 1000]
+            ActionExecution.objects.filter(pk__in=chunk).update(last_sent_at=now)
+        sent += executions_send_many([(pk, queue) for pk in ids])
+    if requeued or given_up or sent:
+        logger.info("sweep: %d lease(s) expired, %d given up, %d message(s) sent",
+                    requeued, given_up, sent)
+    return {"requeued": requeued, "given_up": given_up, "sent": sent}
+
+
+def _queue_depth(queue: str) -> int:
+    """Messages waiting in a Redis-backed Celery queue (0 if it cannot be read)."""
+    import redis
+
+    try:
+        client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=2)
+        with client:
+            return int(client.llen(queue))
+    except Exception:
+        return 0

@@ -1,0 +1,79 @@
+"""Data tokens in action config: `{{ object.<property> }}` and `{{ actions.<step>.<output> }}`.
+
+<step> is the step's stable id (see workflows/models.py), not its position, so moving a
+step keeps every token pointing at it. A fallback for a missing value:
+`{{ object.first_name | default:"there" }}`. A missing property, step or output
+renders empty (or the fallback); resolution never raises. Values are plain text:
+whoever renders them as HTML escapes them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from crm import properties as props
+
+TOKEN = re.compile(
+    r"\{\{\s*(?P<root>object|actions)\.(?P<path>[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)?)\s*"
+    r"(?:\|\s*default\s*:\s*\"(?P<default>[^\"]*)\"\s*)?\}\}"
+)
+
+
+class TokenResolver:
+    def __init__(self, *, record, definitions: dict, earlier_outputs: dict[int, dict]):
+        self.record = record
+        self.definitions = definitions
+        self.earlier_outputs = earlier_outputs
+
+    def value(self, root: str, path: str) -> str:
+        if root == "object":
+            name = path.split(".")[0]
+            if name == "id":
+                return str(self.record.pk)
+            definition = self.definitions.get(name)
+            if definition is None:
+                return ""
+            try:
+                return props.display(definition, self.record.properties.get(name))
+            except (ValueError, TypeError):  # a malformed stored value must not crash a run
+                return ""
+        step, _, output = path.partition(".")
+        if not step.isdigit() or not output:
+            return ""
+        value = self.earlier_outputs.get(int(step), {}).get(output)
+        if value is None:
+            return ""
+        if isinstance(value, (dict, list)):
+            return json.dumps(value, ensure_ascii=False)
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return str(value)
+
+    def render(self, text: str) -> str:
+        def substitute(match: re.Match) -> str:
+            value = self.value(match["root"], match["path"])
+            if value == "" and match["default"] is not None:
+                return match["default"]
+            return value
+
+        return TOKEN.sub(substitute, text)
+
+    def resolve(self, config: Any, *, skip: frozenset[str] = frozenset()) -> Any:
+        """A copy of `config` with tokens rendered in every string (except `skip` keys)."""
+        if isinstance(config, str):
+            return self.render(config) if "{{" in config else config
+        if isinstance(config, list):
+            return [self.resolve(item) for item in config]
+        if isinstance(config, dict):
+            return {
+                key: value if key in skip else self.resolve(value)
+                for key, value in config.items()
+            }
+        return config
+
+
+def tokens_in(text: str) -> list[tuple[str, str]]:
+    """(root, path) of every token in `text` — for the builder's checks."""
+    return [(m["root"], m["path"]) for m in TOKEN.finditer(text or "")]
