@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "heroicons",
     "crm",
     "marketplace",
+    "marketplace.integrations.openai",
     "workflows",
 ]
 
@@ -162,6 +163,8 @@ REDIS_URL = env_url(
 OPENAI_BASE_URL = env_url(
     "OPENAI_BASE_URL", schemes={"http", "https"}, default="https://api.openai.com/v1"
 )
+# Seconds before an OpenAI request gives up (connect, read, write each).
+OPENAI_TIMEOUT = env.float("OPENAI_TIMEOUT", default=30.0)
 
 # Celery: see config/celery.py for why each reliability setting is there.
 CELERY_BROKER_URL = REDIS_URL

@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class OpenAIIntegrationConfig(AppConfig):
+    name = "marketplace.integrations.openai"
+    label = "marketplace_openai"
+    verbose_name = _("OpenAI integration")
+
+    def ready(self) -> None:
+        from marketplace.integrations.openai.listing import LISTING
+        from marketplace.registry import app_register
+
+        app_register(LISTING)

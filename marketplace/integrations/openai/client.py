@@ -1,0 +1,173 @@
+"""OpenAI clients and the live key check.
+
+One client per connection per process, built from the decrypted key with explicit
+timeouts and SDK retries off (the execution ledger owns retries). The key check lists
+the key's models before anything is stored and turns each SDK failure into one
+outcome a person can act on.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+from dataclasses import dataclass, field
+
+import openai
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.debug import sensitive_variables
+
+from marketplace.encryption import secret_fingerprint
+
+logger = logging.getLogger(__name__)
+
+# Model ids that are not text generation (what an assistant action can run).
+_NOT_TEXT_GENERATION = (
+    "embedding", "whisper", "dall-e", "tts", "moderation", "gpt-image", "transcribe",
+    "realtime", "audio", "davinci", "babbage", "sora",
+)
+
+
+def is_text_generation_model(model_id: str) -> bool:
+    lowered = model_id.lower()
+    return not any(marker in lowered for marker in _NOT_TEXT_GENERATION)
+
+
+@sensitive_variables("api_key")
+def openai_client(api_key: str, *, timeout: float | None = None) -> openai.OpenAI:
+    return openai.OpenAI(
+        api_key=api_key,
+        base_url=settings.OPENAI_BASE_URL,
+        timeout=timeout if timeout is not None else settings.OPENAI_TIMEOUT,
+        max_retries=0,
+    )
+
+
+_clients: dict[tuple[int, str, str], openai.OpenAI] = {}
+_clients_lock = threading.Lock()
+
+
+def connection_client(connection) -> openai.OpenAI:
+    """The process-wide client of `connection`; a reconnect (new key) gets a new one."""
+    cache_key = (connection.pk, connection.secret_fingerprint, settings.OPENAI_BASE_URL)
+    with _clients_lock:
+        client = _clients.get(cache_key)
+        if client is None:
+            client = _clients[cache_key] = openai_client(connection.secret())
+        return client
+
+
+class KeyOutcome(enum.Enum):
+    VALID = "valid"
+    QUOTA_EXHAUSTED = "quota_exhausted"
+    INVALID = "invalid"
+    MISSING_SCOPES = "missing_scopes"
+    RATE_LIMITED = "rate_limited"
+    TIMEOUT = "timeout"
+    UNREACHABLE = "unreachable"
+    UNEXPECTED = "unexpected"
+
+    @property
+    def connectable(self) -> bool:
+        return self in {KeyOutcome.VALID, KeyOutcome.QUOTA_EXHAUSTED}
+
+
+OUTCOME_MESSAGES = {
+    KeyOutcome.QUOTA_EXHAUSTED: _(
+        "OpenAI says this key's quota is exhausted. The app is connected, but actions "
+        "will fail until you add credit or raise the limit in your OpenAI billing settings."
+    ),
+    KeyOutcome.INVALID: _(
+        "OpenAI rejected this API key: it is incorrect, revoked or expired. Copy a valid "
+        "key from your OpenAI API keys page and try again."
+    ),
+    KeyOutcome.MISSING_SCOPES: _(
+        "This API key does not have the permissions crmflow needs (at least reading "
+        "models). Give the key API permissions in your OpenAI project, or use another key."
+    ),
+    KeyOutcome.RATE_LIMITED: _(
+        "OpenAI is rate limiting this key right now. Nothing was saved; wait a minute and "
+        "try again."
+    ),
+    KeyOutcome.TIMEOUT: _(
+        "OpenAI did not answer in time. Nothing was saved; try again in a moment."
+    ),
+    KeyOutcome.UNREACHABLE: _(
+        "crmflow could not reach OpenAI. Nothing was saved; check the network and try again."
+    ),
+    KeyOutcome.UNEXPECTED: _(
+        "OpenAI answered with an unexpected error. Nothing was saved; try again later."
+    ),
+}
+
+
+@dataclass(frozen=True)
+class KeyCheck:
+    outcome: KeyOutcome
+    fingerprint: str
+    model_ids: tuple[str, ...] = field(default=())
+    organization: str = ""
+    project: str = ""
+    status_code: int | None = None
+
+    @property
+    def message(self):
+        return OUTCOME_MESSAGES.get(self.outcome, "")
+
+
+@sensitive_variables("api_key")
+def key_check(api_key: str) -> KeyCheck:
+    """List the key's models with the real SDK and classify the answer.
+
+    Exceptions are not logged with their text: the SDK's messages can echo part of
+    the key back.
+    """
+    fingerprint = secret_fingerprint(api_key)
+    client = openai_client(api_key)
+    try:
+        raw = client.models.with_raw_response.list()
+        page = raw.parse()
+    except openai.APITimeoutError:
+        return KeyCheck(KeyOutcome.TIMEOUT, fingerprint)
+    except openai.APIConnectionError:
+        return KeyCheck(KeyOutcome.UNREACHABLE, fingerprint)
+    except openai.AuthenticationError as error:
+        body_message = str(getattr(error, "message", "")).lower()
+        if error.code != "invalid_api_key" and (
+            "scope" in body_message or "permission" in body_message
+        ):
+            return KeyCheck(KeyOutcome.MISSING_SCOPES, fingerprint, status_code=401)
+        return KeyCheck(KeyOutcome.INVALID, fingerprint, status_code=401)
+    except openai.PermissionDeniedError:
+        return KeyCheck(KeyOutcome.MISSING_SCOPES, fingerprint, status_code=403)
+    except openai.RateLimitError as error:
+        headers = error.response.headers
+        outcome = (
+            KeyOutcome.QUOTA_EXHAUSTED
+            if error.code == "insufficient_quota"
+            else KeyOutcome.RATE_LIMITED
+        )
+        return KeyCheck(
+            outcome,
+            fingerprint,
+            organization=headers.get("openai-organization", ""),
+            project=headers.get("openai-project", ""),
+            status_code=429,
+        )
+    except openai.APIStatusError as error:
+        logger.warning("OpenAI key check answered HTTP %s", error.status_code)
+        return KeyCheck(KeyOutcome.UNEXPECTED, fingerprint, status_code=error.status_code)
+    except openai.APIError:
+        logger.warning("OpenAI key check got an answer the SDK could not read")
+        return KeyCheck(KeyOutcome.UNEXPECTED, fingerprint)
+    finally:
+        client.close()
+    return KeyCheck(
+        KeyOutcome.VALID,
+        fingerprint,
+        model_ids=tuple(sorted({model.id for model in page.data})),
+        organization=raw.headers.get("openai-organization", ""),
+        project=raw.headers.get("openai-project", ""),
+        status_code=raw.status_code,
+    )

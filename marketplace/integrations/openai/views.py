@@ -1,0 +1,154 @@
+"""OpenAI: the connect dialog (install and reconnect) and Model access."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods
+
+from crm.access import account_for
+from marketplace.access import connection_for_manager, require_app_manager, safe_next
+from marketplace.integrations.openai.client import KeyOutcome
+from marketplace.integrations.openai.forms import ApiKeyForm, ModelAccessForm
+from marketplace.integrations.openai.listing import LISTING, SLUG
+from marketplace.integrations.openai.services import (
+    ConnectionExists,
+    KeyResult,
+    connection_install,
+    connection_reconnect,
+    model_access_update,
+    models_for_builders,
+    models_refresh,
+    text_generation_models,
+)
+from marketplace.models import Connection
+from marketplace.registry import workflows_using_models
+from marketplace.views import _redirect
+
+DIALOG = "marketplace_openai/connect_dialog.html"
+
+
+def _app_url() -> str:
+    return reverse("marketplace:app_detail", args=[SLUG])
+
+
+def _render_dialog(request: HttpRequest, form: ApiKeyForm, *, mode: str, error=None) -> HttpResponse:
+    action = reverse("marketplace:openai_connect" if mode == "install" else "marketplace:openai_reconnect")
+    context = {
+        "title": LISTING.name,
+        "listing": LISTING,
+        "form": form,
+        "mode": mode,
+        "action": action,
+        "error": error,
+        "cancel_url": safe_next(request, form["next"].value()) or (
+            reverse("marketplace:listing", args=[SLUG]) if mode == "install" else _app_url()
+        ),
+    }
+    return render(request, DIALOG + ("#connect-dialog" if request.htmx else ""), context)
+
+
+def _after_key_accepted(request: HttpRequest, result: KeyResult, *, done: str) -> HttpResponse:
+    messages.success(request, done)
+    if result.check.outcome is KeyOutcome.QUOTA_EXHAUSTED:
+        messages.warning(request, result.check.message)
+    return _redirect(request, safe_next(request, request.POST.get("next")) or _app_url())
+
+
+@sensitive_post_parameters("api_key")
+@require_http_methods(["GET", "POST"])
+def connect(request: HttpRequest) -> HttpResponse:
+    """Install: the dialog behind Install (and behind "connect" in a workflow, with ?next=)."""
+    require_app_manager(request)
+    account = account_for(request)
+    existing = Connection.objects.for_account(account).installed().filter(app=SLUG).first()
+    if existing is not None:
+        messages.info(request, _("OpenAI is already connected to this account."))
+        return _redirect(request, _app_url())
+    if request.method == "GET":
+        form = ApiKeyForm(initial={"next": safe_next(request, request.GET.get("next")) or ""})
+        return _render_dialog(request, form, mode="install")
+    form = ApiKeyForm(request.POST)
+    if not form.is_valid():
+        return _render_dialog(request, form, mode="install")
+    try:
+        result = connection_install(
+            account=account, user=request.user, api_key=form.cleaned_data["api_key"]
+        )
+    except ConnectionExists:
+        messages.info(request, _("OpenAI is already connected to this account."))
+        return _redirect(request, _app_url())
+    if result.connection is None:
+        return _render_dialog(request, form, mode="install", error=result.check.message)
+    return _after_key_accepted(
+        request, result,
+        done=_("OpenAI is connected. Its models can now be used in your workflows."),
+    )
+
+
+@sensitive_post_parameters("api_key")
+@require_http_methods(["GET", "POST"])
+def reconnect(request: HttpRequest) -> HttpResponse:
+    connection, _listing = connection_for_manager(request, SLUG)
+    if not connection.is_installed:
+        return _redirect(request, reverse("marketplace:openai_connect"))
+    if request.method == "GET":
+        return _render_dialog(request, ApiKeyForm(), mode="reconnect")
+    form = ApiKeyForm(request.POST)
+    if not form.is_valid():
+        return _render_dialog(request, form, mode="reconnect")
+    result = connection_reconnect(
+        connection=connection, user=request.user, api_key=form.cleaned_data["api_key"]
+    )
+    if result.connection is None:
+        return _render_dialog(request, form, mode="reconnect", error=result.check.message)
+    return _after_key_accepted(request, result, done=_("OpenAI is reconnected with the new key."))
+
+
+@require_http_methods(["GET", "POST"])
+def model_access(request: HttpRequest) -> HttpResponse:
+    connection, listing = connection_for_manager(request, SLUG)
+    page_url = reverse("marketplace:openai_models")
+    choices = text_generation_models(connection)
+    form = ModelAccessForm(
+        request.POST if "save" in request.POST else None,
+        choices=choices,
+        initial={"models": models_for_builders(connection)},
+    )
+    affected = []
+    if request.method == "POST" and connection.is_installed:
+        if "refresh" in request.POST:
+            check = models_refresh(connection=connection)
+            if check.outcome is KeyOutcome.VALID:
+                messages.success(request, _("The model list is up to date."))
+            else:
+                messages.error(request, check.message)
+            return _redirect(request, page_url)
+        if form.is_valid():
+            chosen = set(form.cleaned_data["models"])
+            removed = set(models_for_builders(connection)) - chosen
+            affected = workflows_using_models(connection, removed)
+            if not affected or "confirm" in request.POST:
+                model_access_update(connection=connection, user=request.user, model_ids=list(chosen))
+                messages.success(request, _("Model access is saved."))
+                return _redirect(request, page_url)
+    return render(
+        request,
+        "marketplace_openai/model_access.html",
+        {
+            "title": listing.name,
+            "settings_section": "connected_apps",
+            "connection": connection,
+            "listing": listing,
+            "tab": "models",
+            "form": form,
+            "affected": affected,
+            "other_models": [m for m in connection.available_models if m not in choices],
+            "reconnect_url": reverse(listing.reconnect_url_name),
+            "connect_url": reverse(listing.connect_url_name),
+        },
+    )

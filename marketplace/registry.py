@@ -1,0 +1,115 @@
+"""The apps crmflow can connect, declared in code by each `integrations/<slug>/` package.
+
+An integration's AppConfig.ready() calls `app_register(AppListing(...))`. The catalog,
+the listing page and Connected apps are built from here, so a new integration is a copy
+of a sibling package plus one INSTALLED_APPS line.
+
+Usage providers let other apps (the workflow builder) say which of their objects use a
+connection, without marketplace importing them: the uninstall dialog and the model
+access page list what they return.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from django.utils.translation import gettext_lazy as _
+
+if TYPE_CHECKING:
+    from django.utils.functional import Promise
+
+    from marketplace.models import Connection
+
+CATEGORIES: dict[str, Promise] = {
+    "ai": _("Artificial intelligence"),
+}
+
+
+@dataclass(frozen=True)
+class AppListing:
+    slug: str
+    name: str
+    vendor: str
+    category: str
+    summary: Promise | str
+    description: Promise | str
+    before_you_begin: tuple[Promise | str, ...]
+    pricing_note: Promise | str
+    icon: str  # static path of a square SVG logo
+    connect_url_name: str  # GET: the connect dialog; POST: verify the key and install
+    reconnect_url_name: str
+    settings_url_names: tuple[tuple[str, Promise | str], ...] = field(default=())
+    links: tuple[tuple[Promise | str, str], ...] = field(default=())
+
+    @property
+    def category_label(self) -> Promise | str:
+        return CATEGORIES.get(self.category, self.category)
+
+    def matches(self, query: str) -> bool:
+        haystack = " ".join(
+            str(text) for text in (self.name, self.vendor, self.summary, self.category_label)
+        )
+        return query.casefold() in haystack.casefold()
+
+
+_apps: dict[str, AppListing] = {}
+
+
+def app_register(listing: AppListing) -> None:
+    if listing.category not in CATEGORIES:
+        raise ValueError(f"{listing.slug}: unknown category {listing.category!r}")
+    _apps[listing.slug] = listing
+
+
+def app_listings() -> list[AppListing]:
+    return sorted(_apps.values(), key=lambda listing: listing.name.casefold())
+
+
+def app_listing(slug: str) -> AppListing | None:
+    return _apps.get(slug)
+
+
+# --- Usage providers ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AppUsage:
+    """Something that uses a connection, shown to the admin before a change breaks it."""
+
+    label: str
+    url: str = ""
+    models: frozenset[str] = frozenset()  # the model ids it selects, if any
+
+
+UsageProvider = Callable[["Connection"], Iterable[AppUsage]]
+_usage_providers: list[UsageProvider] = []
+
+
+def usage_provider_register(provider: UsageProvider) -> UsageProvider:
+    """Register `provider(connection) -> Iterable[AppUsage]`; usable as a decorator.
+
+    The workflows app registers one from its AppConfig.ready() returning the workflows
+    whose actions use the connection's app. Until it does, nothing uses any app.
+    """
+    if provider not in _usage_providers:
+        _usage_providers.append(provider)
+    return provider
+
+
+def usage_provider_unregister(provider: UsageProvider) -> None:
+    if provider in _usage_providers:
+        _usage_providers.remove(provider)
+
+
+def workflows_using_connection(connection: Connection) -> list[AppUsage]:
+    usages: list[AppUsage] = []
+    for provider in _usage_providers:
+        usages.extend(provider(connection))
+    return sorted(usages, key=lambda usage: usage.label.casefold())
+
+
+def workflows_using_models(connection: Connection, model_ids: Iterable[str]) -> list[AppUsage]:
+    wanted = set(model_ids)
+    return [usage for usage in workflows_using_connection(connection) if usage.models & wanted]
