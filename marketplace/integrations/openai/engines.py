@@ -1,0 +1,294 @@
+"""Engines: one call to an assistant, through the Responses API or Assistants v2.
+
+Both take an injected `openai.OpenAI` client (built once per connection per process by
+the client factory, retries off), an `AssistantRequest` and a deadline in seconds of
+our own, and either return an `AssistantResult` or raise an `AssistantError`
+(errors.py). They never sleep longer than the deadline and never retry: retries,
+rate limiting and accounting belong to the caller.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Protocol
+
+import httpx
+import openai
+
+from .errors import AssistantError, AssistantTimeout, RunFailed, classify
+from .specs import (
+    AssistantRequest,
+    AssistantResult,
+    Usage,
+    json_schema,
+    parse_structured,
+    schema_name,
+)
+
+# Failures OpenAI reports inside a run/response that may well pass on a later try.
+_TRANSIENT_RUN_CODES = {"server_error", "rate_limit_exceeded"}
+# A run in one of these will not change any more.
+RUN_TERMINAL = {"completed", "failed", "cancelled", "expired", "incomplete", "requires_action"}
+_DEFAULT_POLL_S = 0.5
+_CANCEL_TIMEOUT_S = 2.0
+
+
+class AssistantEngine(Protocol):
+    name: str
+
+    def run(self, client: openai.OpenAI, request: AssistantRequest, *, deadline: float) -> AssistantResult: ...
+
+
+def engine_for(request: AssistantRequest) -> AssistantEngine:
+    """Account assistants (an OpenAI assistant id) run on Assistants v2, the rest on Responses."""
+    return AssistantsEngine() if request.assistant.openai_assistant_id else ResponsesEngine()
+
+
+def _rate_limit_headers(headers: httpx.Headers) -> dict[str, str]:
+    return {k: v for k, v in headers.items() if k.startswith("x-ratelimit-")}
+
+
+class _Deadline:
+    def __init__(self, seconds: float) -> None:
+        self.started = time.monotonic()
+        self.ends = self.started + seconds
+
+    def remaining(self) -> float:
+        return self.ends - time.monotonic()
+
+    def client(self, client: openai.OpenAI, cap: float | None = None) -> openai.OpenAI:
+        """The client with an HTTP timeout that ends at our deadline (a hanging server
+        cannot hold the call longer)."""
+        left = max(0.05, self.remaining() if cap is None else min(cap, self.remaining()))
+        return client.with_options(timeout=httpx.Timeout(left, connect=min(left, 5.0)), max_retries=0)
+
+    def elapsed_ms(self) -> int:
+        return int((time.monotonic() - self.started) * 1000)
+
+
+def _structured(request: AssistantRequest, text: str) -> dict | None:
+    fields = request.assistant.output_fields
+    return parse_structured(text, fields) if fields else None
+
+
+class ResponsesEngine:
+    """Workspace assistants: one `POST /v1/responses`, nothing stored at OpenAI."""
+
+    name = "responses"
+
+    def build_params(self, request: AssistantRequest) -> dict[str, Any]:
+        spec = request.assistant
+        params: dict[str, Any] = {"model": request.model, "input": request.prompt, "store": False}
+        if spec.instructions:
+            params["instructions"] = spec.instructions
+        if request.temperature is not None:
+            params["temperature"] = request.temperature
+        if request.reasoning_effort:
+            params["reasoning"] = {"effort": request.reasoning_effort}
+        if spec.output_fields:
+            params["text"] = {
+                "format": {
+                    "type": "json_schema",
+                    "name": schema_name(spec.name),
+                    "schema": json_schema(spec.output_fields),
+                    "strict": True,
+                }
+            }
+        if request.metadata:
+            params["metadata"] = dict(request.metadata)
+        return params
+
+    def run(self, client: openai.OpenAI, request: AssistantRequest, *, deadline: float) -> AssistantResult:
+        clock = _Deadline(deadline)
+        try:
+            raw = clock.client(client).responses.with_raw_response.create(**self.build_params(request))
+            response = raw.parse()  # a truncated body raises ValueError here
+        except (openai.OpenAIError, ValueError) as exc:
+            raise classify(exc) from None
+        if response.status != "completed":
+            raise _response_failure(response)
+        text = response.output_text
+        usage = response.usage
+        return AssistantResult(
+            text=text,
+            structured=_structured(request, text),
+            model=response.model,
+            usage=Usage(
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                reasoning_tokens=usage.output_tokens_details.reasoning_tokens or 0,
+                cached_tokens=usage.input_tokens_details.cached_tokens or 0,
+            )
+            if usage
+            else Usage(),
+            engine=self.name,
+            response_id=response.id,
+            rate_limit_headers=_rate_limit_headers(raw.headers),
+            http_requests=1,
+            duration_ms=clock.elapsed_ms(),
+        )
+
+
+def _response_failure(response) -> RunFailed:
+    if response.status == "failed" and response.error is not None:
+        code = response.error.code
+        return RunFailed(
+            f"OpenAI could not produce an answer ({code}): {response.error.message}",
+            status="failed",
+            reason=code,
+            transient=code in _TRANSIENT_RUN_CODES,
+        )
+    if response.status == "incomplete":
+        reason = response.incomplete_details.reason if response.incomplete_details else None
+        return RunFailed(
+            f"OpenAI stopped before the answer was complete ({reason or 'no reason given'}).",
+            status="incomplete",
+            reason=reason,
+        )
+    return RunFailed(f"OpenAI's response ended with status '{response.status}'.", status=str(response.status))
+
+
+class AssistantsEngine:
+    """Account assistants: create a thread and run it, poll until the run ends, read
+    the run's messages. On our deadline the run is cancelled and the call is transient."""
+
+    name = "assistants"
+
+    def build_params(self, request: AssistantRequest) -> dict[str, Any]:
+        spec, overrides = request.assistant, request.overrides
+        if not spec.openai_assistant_id:
+            raise ValueError("AssistantsEngine needs an assistant with openai_assistant_id")
+        params: dict[str, Any] = {
+            "assistant_id": spec.openai_assistant_id,
+            "thread": {"messages": [{"role": "user", "content": request.prompt}]},
+        }
+        # The assistant's own settings live at OpenAI: send only what the action overrides.
+        if overrides.model:
+            params["model"] = overrides.model
+        if overrides.temperature is not None and request.temperature is not None:
+            params["temperature"] = overrides.temperature
+        if overrides.reasoning_effort and request.reasoning_effort:
+            # create_and_run has no typed argument for it; the API accepts it.
+            params["extra_body"] = {"reasoning_effort": overrides.reasoning_effort}
+        if spec.output_fields:
+            params["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": schema_name(spec.name),
+                    "schema": json_schema(spec.output_fields),
+                    "strict": True,
+                },
+            }
+        if request.metadata:
+            params["metadata"] = dict(request.metadata)
+        return params
+
+    def run(self, client: openai.OpenAI, request: AssistantRequest, *, deadline: float) -> AssistantResult:
+        clock = _Deadline(deadline)
+        params = self.build_params(request)
+        requests_made = 0
+        run = None
+        try:
+            raw = clock.client(client).beta.threads.with_raw_response.create_and_run(**params)
+            requests_made += 1
+            run = raw.parse()
+            headers = _rate_limit_headers(raw.headers)
+            poll_after = raw.headers.get("openai-poll-after-ms")
+            while run.status not in RUN_TERMINAL:
+                wait = int(poll_after) / 1000 if poll_after else _DEFAULT_POLL_S
+                if clock.remaining() <= 0.01:
+                    raise AssistantTimeout("The OpenAI assistant did not finish in time. The call will be retried.")
+                time.sleep(min(wait, clock.remaining()))
+                raw = clock.client(client).beta.threads.runs.with_raw_response.retrieve(run.id, thread_id=run.thread_id)
+                requests_made += 1
+                run = raw.parse()
+                poll_after = raw.headers.get("openai-poll-after-ms")
+            if run.status != "completed":
+                if run.status == "requires_action":
+                    self._cancel(client, run)
+                    requests_made += 1
+                raise _run_failure(run)
+            messages = clock.client(client).beta.threads.messages.list(run.thread_id, run_id=run.id, order="asc")
+            requests_made += 1
+            text = "\n\n".join(
+                part.text.value
+                for message in messages
+                if message.role == "assistant"
+                for part in message.content
+                if part.type == "text"
+            )
+        except (openai.OpenAIError, ValueError, AssistantTimeout) as exc:
+            error = classify(exc)
+            if isinstance(error, AssistantTimeout) and run is not None and run.status not in RUN_TERMINAL:
+                self._cancel(client, run)  # do not leave it running (and billing) at OpenAI
+            raise error from None
+        usage = run.usage
+        return AssistantResult(
+            text=text,
+            structured=_structured(request, text),
+            model=run.model,
+            usage=Usage(input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens) if usage else Usage(),
+            engine=self.name,
+            run_id=run.id,
+            thread_id=run.thread_id,
+            rate_limit_headers=headers,
+            http_requests=requests_made,
+            duration_ms=clock.elapsed_ms(),
+        )
+
+    @staticmethod
+    def _cancel(client: openai.OpenAI, run) -> None:
+        try:
+            client.with_options(timeout=_CANCEL_TIMEOUT_S, max_retries=0).beta.threads.runs.cancel(
+                run.id, thread_id=run.thread_id
+            )
+        except (openai.OpenAIError, ValueError):
+            pass  # best effort: OpenAI expires abandoned runs on its own
+
+
+def _run_failure(run) -> RunFailed:
+    status = run.status
+    if status == "failed":
+        error = run.last_error
+        code = error.code if error else None
+        detail = error.message if error else "no reason given"
+        return RunFailed(
+            f"The OpenAI assistant run failed ({code}): {detail}",
+            status=status,
+            reason=code,
+            transient=code in _TRANSIENT_RUN_CODES,
+        )
+    if status == "incomplete":
+        reason = run.incomplete_details.reason if run.incomplete_details else None
+        return RunFailed(
+            f"The OpenAI assistant stopped before its answer was complete ({reason or 'no reason given'}).",
+            status=status,
+            reason=reason,
+        )
+    if status == "expired":
+        return RunFailed(
+            "The OpenAI assistant run expired before it finished. The call will be retried.",
+            status=status,
+            reason="expired",
+            transient=True,
+        )
+    if status == "cancelled":
+        return RunFailed("The OpenAI assistant run was cancelled.", status=status, reason="cancelled")
+    if status == "requires_action":
+        return RunFailed(
+            "The OpenAI assistant asked to call a tool, which crmflow does not run. "
+            "Remove the assistant's function tools or choose another assistant.",
+            status=status,
+            reason="requires_action",
+        )
+    return RunFailed(f"The OpenAI assistant run ended with status '{status}'.", status=str(status))
+
+
+__all__ = [
+    "AssistantEngine",
+    "AssistantError",
+    "AssistantsEngine",
+    "ResponsesEngine",
+    "RUN_TERMINAL",
+    "engine_for",
+]

@@ -1,0 +1,359 @@
+"""A rate limiter for OpenAI calls, shared by every worker process through Redis.
+
+Why a sliding-window log and not a token bucket: OpenAI (and the simulator) count in
+windows of their own that we cannot see; a token bucket refilled continuously lets
+a full burst through right after another one, up to twice the limit in some minute.
+Here each granted request is an entry (score = Redis server time in ms) in a sorted
+set, and a permit is given only if fewer than `limit` entries fall in the last
+`window + margin` seconds. So in ANY window of that length there are at most `limit`
+permits, whatever the server's windows are; the small margin absorbs the time between
+our permit and the request reaching OpenAI. Tokens work the same way with each entry
+carrying its token count (and a running sum, so a check is O(expired entries)).
+
+Check-and-take runs in one Lua script, hence atomic across processes and machines,
+and uses Redis' clock, hence one clock for all of them.
+
+Scopes: one per connection and one per (connection, model). OpenAI's headers give the
+limit of the model that answered; the connection scope uses the highest limit learned
+for any model (the simulator limits a key across models; OpenAI per model).
+
+Before the first answer the limits are a conservative default; every answer's
+`x-ratelimit-limit-*` sets them, and `-remaining-*` can only shrink what we think is
+left (usage from elsewhere on the same key becomes placeholder entries). A 429
+`rate_limit_exceeded` sets a cool-down for the connection.
+
+No Django import at module level: worker processes and the benchmark use it bare.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import redis
+
+_PRUNE_AND_LIMITS = """
+local function prune(req, tok, sum, cutoff)
+  redis.call('ZREMRANGEBYSCORE', req, '-inf', cutoff)
+  local old = redis.call('ZRANGEBYSCORE', tok, '-inf', cutoff)
+  if #old > 0 then
+    local freed = 0
+    for i = 1, #old do freed = freed + tonumber(string.match(old[i], '|(%d+)$')) end
+    redis.call('ZREMRANGEBYSCORE', tok, '-inf', cutoff)
+    redis.call('DECRBY', sum, freed)
+  end
+end
+local function limit(lim, field, default)
+  local v = redis.call('HGET', lim, field)
+  return tonumber(v or default)
+end
+local function now_ms()
+  -- Redis < 7 refuses writes after TIME unless effects are replicated.
+  if redis.replicate_commands then redis.replicate_commands() end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+"""
+
+# KEYS: conn req, tok, sum, lim, model req, tok, sum, lim, cool
+# ARGV: window_ms, default_rpm, default_tpm, tokens, member_id, ttl_ms
+_ACQUIRE = _PRUNE_AND_LIMITS + """
+local window = tonumber(ARGV[1])
+local now = now_ms()
+local cutoff = now - window
+local need = tonumber(ARGV[4])
+local scopes = {{KEYS[1], KEYS[2], KEYS[3], KEYS[4]}, {KEYS[5], KEYS[6], KEYS[7], KEYS[8]}}
+local rpm, tpm = {}, {}
+for s = 1, 2 do
+  prune(scopes[s][1], scopes[s][2], scopes[s][3], cutoff)
+  rpm[s] = math.max(1, limit(scopes[s][4], 'rpm', ARGV[2]))
+  tpm[s] = math.max(1, limit(scopes[s][4], 'tpm', ARGV[3]))
+  -- A call bigger than the whole budget could never run: it waits for an empty window.
+  need = math.min(need, tpm[s])
+end
+local wait, reason = 0, ''
+for s = 1, 2 do
+  local req, tok, sum = scopes[s][1], scopes[s][2], scopes[s][3]
+  local count = redis.call('ZCARD', req)
+  if count + 1 > rpm[s] then
+    local idx = count - rpm[s]
+    local e = redis.call('ZRANGE', req, idx, idx, 'WITHSCORES')
+    local w = tonumber(e[2]) + window - now
+    if w > wait then wait, reason = w, 'requests' end
+  end
+  local used = tonumber(redis.call('GET', sum) or '0')
+  if used + need > tpm[s] then
+    local excess = used + need - tpm[s]
+    local entries = redis.call('ZRANGE', tok, 0, -1, 'WITHSCORES')
+    local freed, w = 0, window
+    for i = 1, #entries, 2 do
+      freed = freed + tonumber(string.match(entries[i], '|(%d+)$'))
+      if freed >= excess then w = tonumber(entries[i + 1]) + window - now; break end
+    end
+    if w > wait then wait, reason = w, 'tokens' end
+  end
+end
+local cool = redis.call('PTTL', KEYS[9])
+if cool > wait then wait, reason = cool, 'cool_down' end
+if wait > 0 then return {0, math.max(1, wait), reason} end
+local ttl = tonumber(ARGV[6])
+for s = 1, 2 do
+  local req, tok, sum = scopes[s][1], scopes[s][2], scopes[s][3]
+  redis.call('ZADD', req, now, ARGV[5])
+  redis.call('ZADD', tok, now, ARGV[5] .. '|' .. need)
+  redis.call('INCRBY', sum, need)
+  redis.call('PEXPIRE', req, ttl)
+  redis.call('PEXPIRE', tok, ttl)
+  redis.call('PEXPIRE', sum, ttl)
+end
+return {1, now, need}
+"""
+
+# KEYS: conn tok, sum, model tok, sum.  ARGV: member_id, reserved, actual, ttl_ms
+_ADJUST = """
+for s = 0, 1 do
+  local tok, sum = KEYS[1 + 2 * s], KEYS[2 + 2 * s]
+  local old = ARGV[1] .. '|' .. ARGV[2]
+  local score = redis.call('ZSCORE', tok, old)
+  if score then
+    redis.call('ZREM', tok, old)
+    redis.call('ZADD', tok, score, ARGV[1] .. '|' .. ARGV[3])
+    redis.call('INCRBY', sum, tonumber(ARGV[3]) - tonumber(ARGV[2]))
+    redis.call('PEXPIRE', sum, ARGV[4])
+  end
+end
+return 1
+"""
+
+# KEYS: conn req, tok, sum, lim, model req, tok, sum, lim, conn models
+# ARGV: window_ms, model, limit_req, limit_tok, remaining_req, remaining_tok, ttl_ms, member_id
+_LEARN = _PRUNE_AND_LIMITS + """
+local window = tonumber(ARGV[1])
+local now = now_ms()
+local ttl = tonumber(ARGV[7])
+local lreq, ltok = tonumber(ARGV[3]), tonumber(ARGV[4])
+local rreq, rtok = tonumber(ARGV[5]), tonumber(ARGV[6])
+if lreq then redis.call('HSET', KEYS[9], ARGV[2] .. '|rpm', lreq) end
+if ltok then redis.call('HSET', KEYS[9], ARGV[2] .. '|tpm', ltok) end
+redis.call('PEXPIRE', KEYS[9], 86400000)
+-- The model's own limits, and the connection's: the highest of any model.
+if lreq then redis.call('HSET', KEYS[8], 'rpm', lreq) end
+if ltok then redis.call('HSET', KEYS[8], 'tpm', ltok) end
+redis.call('PEXPIRE', KEYS[8], 86400000)
+local all = redis.call('HGETALL', KEYS[9])
+local best = {}
+for i = 1, #all, 2 do
+  local f = string.match(all[i], '|(%a+)$')
+  local v = tonumber(all[i + 1])
+  if best[f] == nil or v > best[f] then best[f] = v end
+end
+for f, v in pairs(best) do redis.call('HSET', KEYS[4], f, v) end
+redis.call('PEXPIRE', KEYS[4], 86400000)
+-- The server saw more usage than we counted (another client on the same key):
+-- hold placeholder entries so we never promise what is not there.
+local added = 0
+for s = 0, 1 do
+  local req, tok, sum = KEYS[1 + 4 * s], KEYS[2 + 4 * s], KEYS[3 + 4 * s]
+  prune(req, tok, sum, now - window)
+  if lreq and rreq then
+    local missing = math.min(lreq, lreq - rreq) - redis.call('ZCARD', req)
+    for i = 1, missing do
+      redis.call('ZADD', req, now, 'ph-' .. ARGV[8] .. '-' .. i)
+      added = added + 1
+    end
+    redis.call('PEXPIRE', req, ttl)
+  end
+  if ltok and rtok then
+    local missing = (ltok - rtok) - tonumber(redis.call('GET', sum) or '0')
+    if missing > 0 then
+      redis.call('ZADD', tok, now, 'ph-' .. ARGV[8] .. '|' .. missing)
+      redis.call('INCRBY', sum, missing)
+      redis.call('PEXPIRE', tok, ttl)
+      redis.call('PEXPIRE', sum, ttl)
+    end
+  end
+end
+return added
+"""
+
+# KEYS: cool.  ARGV: ms.  A longer cool-down is never shortened by a shorter one.
+_COOL = """
+local ms = tonumber(ARGV[1])
+if redis.call('PTTL', KEYS[1]) < ms then redis.call('SET', KEYS[1], '1', 'PX', ms) end
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class Permit:
+    """Permission for one call. Pass it to `record_response` to settle its tokens."""
+
+    connection_key: str
+    model: str
+    id: str
+    tokens: int  # tokens reserved
+    granted_at_ms: int  # Redis time
+
+
+@dataclass(frozen=True)
+class Wait:
+    """No permit: try again after `seconds` (the caller reschedules; never a long sleep)."""
+
+    seconds: float
+    reason: str  # "requests" | "tokens" | "cool_down"
+
+
+@dataclass(frozen=True)
+class ScopeState:
+    requests_limit: int
+    tokens_limit: int
+    requests_used: int
+    tokens_used: int
+    learned: bool  # False: still the default limits
+
+
+@dataclass(frozen=True)
+class LimiterState:
+    connection_key: str
+    connection: ScopeState
+    models: dict[str, ScopeState] = field(default_factory=dict)
+    cool_down_seconds: float = 0.0
+
+
+def estimate_tokens(*texts: str, output_allowance: int = 256) -> int:
+    """What a call will cost before we know: characters / 4 (rounded up) of everything
+    sent, plus an allowance for the answer (the simulator and OpenAI charge it too)."""
+    return sum(math.ceil(len(t) / 4) for t in texts if t) + output_allowance
+
+
+def _int_header(headers: Mapping[str, str], name: str) -> str:
+    value = headers.get(name)
+    try:
+        return str(int(float(value))) if value not in (None, "") else ""
+    except ValueError:
+        return ""
+
+
+class RateLimiter:
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        window_seconds: float = 60.0,
+        margin_seconds: float = 1.5,
+        default_requests: int = 60,
+        default_tokens: int = 40_000,
+        prefix: str = "crmflow:openai:rl",
+    ) -> None:
+        self.redis = client
+        # Entries count for window + margin: see the module docstring.
+        self.window_ms = int((window_seconds + margin_seconds) * 1000)
+        self.default_requests = default_requests
+        self.default_tokens = default_tokens
+        self.prefix = prefix
+        self._ttl_ms = self.window_ms * 2
+        self._acquire = client.register_script(_ACQUIRE)
+        self._adjust = client.register_script(_ADJUST)
+        self._learn = client.register_script(_LEARN)
+        self._cool = client.register_script(_COOL)
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs) -> RateLimiter:
+        return cls(redis.Redis.from_url(url), **kwargs)
+
+    @classmethod
+    def from_settings(cls) -> RateLimiter:
+        """The shared limiter (settings.REDIS_URL). Defaults for unknown limits come from
+        OPENAI_RATE_LIMIT_DEFAULT_RPM / _TPM when set."""
+        from django.conf import settings
+
+        return cls.from_url(
+            settings.REDIS_URL,
+            default_requests=getattr(settings, "OPENAI_RATE_LIMIT_DEFAULT_RPM", 60),
+            default_tokens=getattr(settings, "OPENAI_RATE_LIMIT_DEFAULT_TPM", 40_000),
+        )
+
+    # Keys share a {connection} hash tag so that a Redis Cluster keeps them in one slot.
+    # A model scope always gets its own keys, even for an unknown ("") model.
+    def _scope(self, connection_key: str, model: str | None) -> list[str]:
+        base = f"{self.prefix}:{{{connection_key}}}" + ("" if model is None else f":m:{model or '?'}")
+        return [f"{base}:req", f"{base}:tok", f"{base}:sum", f"{base}:lim"]
+
+    def _key(self, connection_key: str, name: str) -> str:
+        return f"{self.prefix}:{{{connection_key}}}:{name}"
+
+    def acquire(self, connection_key: str, model: str, estimated_tokens: int) -> Permit | Wait:
+        member = uuid.uuid4().hex
+        keys = self._scope(connection_key, None) + self._scope(connection_key, model)
+        keys.append(self._key(connection_key, "cool"))
+        args = [self.window_ms, self.default_requests, self.default_tokens, max(0, int(estimated_tokens)), member]
+        granted, value, extra = self._acquire(keys=keys, args=[*args, self._ttl_ms])
+        if not granted:
+            return Wait(seconds=int(value) / 1000, reason=extra.decode() if isinstance(extra, bytes) else str(extra))
+        self.redis.sadd(f"{self.prefix}:connections", connection_key)
+        return Permit(connection_key, model, member, int(extra), int(value))
+
+    def record_response(
+        self,
+        connection_key: str,
+        model: str,
+        headers: Mapping[str, str],
+        actual_tokens: int | None = None,
+        permit: Permit | None = None,
+    ) -> None:
+        """Learn limits from an answer's x-ratelimit-* headers (an error's too) and settle
+        the permit's reserved tokens to what the call actually used."""
+        if permit is not None and actual_tokens is not None and actual_tokens != permit.tokens:
+            keys = self._scope(connection_key, None)[1:3] + self._scope(connection_key, permit.model)[1:3]
+            self._adjust(keys=keys, args=[permit.id, permit.tokens, max(0, int(actual_tokens)), self._ttl_ms])
+        h = {k.lower(): v for k, v in headers.items()}
+        values = [
+            _int_header(h, "x-ratelimit-limit-requests"),
+            _int_header(h, "x-ratelimit-limit-tokens"),
+            _int_header(h, "x-ratelimit-remaining-requests"),
+            _int_header(h, "x-ratelimit-remaining-tokens"),
+        ]
+        if not any(values):
+            return
+        keys = self._scope(connection_key, None) + self._scope(connection_key, model)
+        keys.append(self._key(connection_key, "models"))
+        self._learn(keys=keys, args=[self.window_ms, model, *values, self._ttl_ms, uuid.uuid4().hex])
+
+    def cool_down(self, connection_key: str, seconds: float) -> None:
+        """After a 429 rate_limit_exceeded: no permits for this connection for `seconds`."""
+        if seconds > 0:
+            self._cool(keys=[self._key(connection_key, "cool")], args=[int(math.ceil(seconds * 1000))])
+
+    def connections(self) -> list[str]:
+        """Connections that got a permit recently (for the system status page)."""
+        return sorted(m.decode() for m in self.redis.smembers(f"{self.prefix}:connections"))
+
+    def state(self, connection_key: str) -> LimiterState:
+        """Limits and current use, read-only (for a status page; may be a little stale)."""
+        models_hash = self.redis.hgetall(self._key(connection_key, "models"))
+        models = sorted({k.decode().rsplit("|", 1)[0] for k in models_hash})
+        cool = self.redis.pttl(self._key(connection_key, "cool"))
+        return LimiterState(
+            connection_key=connection_key,
+            connection=self._scope_state(connection_key, None),
+            models={m: self._scope_state(connection_key, m) for m in models},
+            cool_down_seconds=max(0, cool) / 1000,
+        )
+
+    def _scope_state(self, connection_key: str, model: str | None) -> ScopeState:
+        req, tok, sum_key, lim = self._scope(connection_key, model)
+        now_s, now_us = self.redis.time()
+        cutoff = now_s * 1000 + now_us // 1000 - self.window_ms
+        limits = {k.decode(): int(v) for k, v in self.redis.hgetall(lim).items()}
+        tokens_used = sum(
+            int(m.decode().rsplit("|", 1)[1]) for m in self.redis.zrangebyscore(tok, f"({cutoff}", "+inf")
+        )
+        return ScopeState(
+            requests_limit=limits.get("rpm", self.default_requests),
+            tokens_limit=limits.get("tpm", self.default_tokens),
+            requests_used=self.redis.zcount(req, f"({cutoff}", "+inf"),
+            tokens_used=tokens_used,
+            learned=bool(limits),
+        )

@@ -1,0 +1,178 @@
+"""The Redis rate limiter on its own (no simulator): short windows, real processes."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.conf import settings
+
+from marketplace.integrations.openai.ratelimit import Permit, Wait, estimate_tokens
+
+from .workers import grab_permits, worker_pool
+
+MODEL = "gpt-4o-mini"
+
+
+def sixty_rpm_headers(remaining_requests: int = 59, remaining_tokens: int = 29_000, rpm: int = 60) -> dict:
+    return {
+        "x-ratelimit-limit-requests": str(rpm),
+        "x-ratelimit-remaining-requests": str(remaining_requests),
+        "x-ratelimit-reset-requests": "59.9s",
+        "x-ratelimit-limit-tokens": "30000",
+        "x-ratelimit-remaining-tokens": str(remaining_tokens),
+        "x-ratelimit-reset-tokens": "59.9s",
+    }
+
+
+def test_four_processes_never_get_more_than_the_limit_in_any_window(limiter_factory):
+    limit, window, margin, seconds = 8, 1.0, 0.05, 3.5
+    options = {"window_seconds": window, "margin_seconds": margin, "default_requests": limit}
+    prefix = limiter_factory(**options).prefix  # the fixture cleans this prefix up afterwards
+    options["prefix"] = prefix
+    with worker_pool(4) as pool:
+        results = pool.starmap(
+            grab_permits, [(settings.REDIS_URL, options, "conn", MODEL, 1, seconds)] * 4
+        )
+    granted = sorted(t for times in results for t in times)
+
+    window_ms = int((window + margin) * 1000)
+    assert all(granted[i + limit] - granted[i] >= window_ms for i in range(len(granted) - limit))
+    # Busy for the whole run: each window's worth of permits was handed out.
+    span = granted[-1] - granted[0]
+    assert len(granted) >= 0.95 * limit * (span // window_ms + 1)
+    assert all(len(times) > 0 for times in results)  # every process got some
+
+
+def test_it_waits_for_the_oldest_request_to_leave_the_window(limiter_factory):
+    limiter = limiter_factory(window_seconds=10, margin_seconds=0, default_requests=2)
+
+    first = limiter.acquire("conn", MODEL, 1)
+    second = limiter.acquire("conn", MODEL, 1)
+    third = limiter.acquire("conn", MODEL, 1)
+
+    assert isinstance(first, Permit) and isinstance(second, Permit)
+    assert isinstance(third, Wait) and third.reason == "requests"
+    assert 9 < third.seconds <= 10
+
+
+def test_tokens_are_budgeted_and_settled_to_what_the_call_used(limiter_factory):
+    limiter = limiter_factory(default_requests=100, default_tokens=100)
+
+    big = limiter.acquire("conn", MODEL, 60)
+    refused = limiter.acquire("conn", MODEL, 60)
+    limiter.record_response("conn", MODEL, {}, actual_tokens=10, permit=big)
+    after_settling = limiter.acquire("conn", MODEL, 60)
+
+    assert isinstance(big, Permit) and big.tokens == 60
+    assert isinstance(refused, Wait) and refused.reason == "tokens"
+    assert isinstance(after_settling, Permit)
+    assert limiter.state("conn").connection.tokens_used == 70
+
+
+def test_a_call_bigger_than_the_whole_budget_runs_alone(limiter_factory):
+    limiter = limiter_factory(default_tokens=100)
+
+    huge = limiter.acquire("conn", MODEL, 5_000)
+    next_one = limiter.acquire("conn", MODEL, 1)
+
+    assert isinstance(huge, Permit) and huge.tokens == 100
+    assert isinstance(next_one, Wait) and next_one.reason == "tokens"
+
+
+def test_limits_are_learned_from_the_headers(limiter_factory):
+    limiter = limiter_factory(default_requests=1)
+    assert isinstance(limiter.acquire("conn", MODEL, 1), Permit)
+    assert isinstance(limiter.acquire("conn", MODEL, 1), Wait)
+
+    limiter.record_response("conn", MODEL, sixty_rpm_headers(remaining_requests=59))
+
+    state = limiter.state("conn")
+    assert state.connection.learned and state.connection.requests_limit == 60
+    assert state.models[MODEL].tokens_limit == 30_000
+    granted = [limiter.acquire("conn", MODEL, 1) for _ in range(60)]
+    assert sum(isinstance(g, Permit) for g in granted) == 59  # 60 minus the one already taken
+
+
+def test_the_server_saying_fewer_remain_shrinks_what_we_allow(limiter_factory):
+    limiter = limiter_factory()
+    limiter.acquire("conn", MODEL, 100)
+
+    # Someone else used this key too: the server counted 50 requests and 20,000 tokens.
+    limiter.record_response("conn", MODEL, sixty_rpm_headers(remaining_requests=10, remaining_tokens=10_000))
+
+    state = limiter.state("conn").connection
+    assert state.requests_used == 50 and state.tokens_used == 20_000
+    granted = [limiter.acquire("conn", MODEL, 1) for _ in range(20)]
+    assert sum(isinstance(g, Permit) for g in granted) == 10
+
+
+def test_the_server_saying_more_remain_never_grows_past_the_limit(limiter_factory):
+    limiter = limiter_factory(default_requests=60)
+    for _ in range(30):
+        limiter.acquire("conn", MODEL, 1)
+
+    # A server window that just restarted reports almost everything free.
+    limiter.record_response("conn", MODEL, sixty_rpm_headers(remaining_requests=59))
+
+    granted = [limiter.acquire("conn", MODEL, 1) for _ in range(60)]
+    assert sum(isinstance(g, Permit) for g in granted) == 30
+
+
+def test_models_share_the_connections_budget(limiter_factory):
+    limiter = limiter_factory()
+    limiter.record_response("conn", "gpt-4o", sixty_rpm_headers(rpm=3, remaining_requests=3))
+    limiter.record_response("conn", "o3", sixty_rpm_headers(rpm=2, remaining_requests=2))
+
+    results = [limiter.acquire("conn", m, 1) for m in ("o3", "o3", "o3", "gpt-4o", "gpt-4o")]
+
+    # o3 is held to its 2; the connection to the highest model limit, 3.
+    assert [isinstance(r, Permit) for r in results] == [True, True, False, True, False]
+
+
+def test_an_unknown_model_still_counts_once(limiter_factory):
+    limiter = limiter_factory(default_requests=2, default_tokens=100)
+
+    results = [limiter.acquire("conn", "", 30) for _ in range(3)]
+
+    assert [isinstance(r, Permit) for r in results] == [True, True, False]
+    assert limiter.state("conn").connection.tokens_used == 60
+
+
+def test_a_cool_down_refuses_permits_for_its_duration(limiter_factory):
+    limiter = limiter_factory()
+
+    limiter.cool_down("conn", 2.5)
+    limiter.cool_down("conn", 0.5)  # a shorter one does not cut it short
+    refused = limiter.acquire("conn", MODEL, 1)
+
+    assert isinstance(refused, Wait) and refused.reason == "cool_down"
+    assert 2.0 < refused.seconds <= 2.5
+    assert isinstance(limiter.acquire("other-conn", MODEL, 1), Permit)
+    assert limiter.state("conn").cool_down_seconds > 2.0
+
+
+def test_state_lists_connections_and_defaults_before_learning(limiter_factory):
+    limiter = limiter_factory(default_requests=7, default_tokens=700)
+    connection = f"conn-{uuid.uuid4().hex[:6]}"
+    limiter.acquire(connection, MODEL, 50)
+
+    state = limiter.state(connection)
+
+    assert connection in limiter.connections()
+    assert not state.connection.learned
+    assert (state.connection.requests_limit, state.connection.tokens_limit) == (7, 700)
+    assert (state.connection.requests_used, state.connection.tokens_used) == (1, 50)
+
+
+def test_answers_without_rate_limit_headers_change_nothing(limiter_factory):
+    limiter = limiter_factory()
+
+    limiter.record_response("conn", MODEL, {"content-type": "application/json"})
+
+    assert not limiter.state("conn").connection.learned
+
+
+@pytest.mark.parametrize(("texts", "expected"), [(("abcd", "abcde"), 3 + 256), (("",), 256)])
+def test_tokens_are_estimated_like_openai_counts_them_roughly(texts, expected):
+    assert estimate_tokens(*texts) == expected
