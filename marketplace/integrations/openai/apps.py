@@ -8,7 +8,10 @@ class OpenAIIntegrationConfig(AppConfig):
     verbose_name = _("OpenAI integration")
 
     def ready(self) -> None:
+        from marketplace.integrations.openai.action import AskOpenAIAssistant
         from marketplace.integrations.openai.listing import LISTING
         from marketplace.registry import app_register
+        from workflows.registry import register
 
         app_register(LISTING)
+        register(AskOpenAIAssistant)
