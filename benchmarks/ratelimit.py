@@ -35,8 +35,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from config.embedded_redis import free_port, start_redis  # noqa: E402
-from marketplace.integrations.openai.ratelimit import Permit, RateLimiter, estimate_tokens  # noqa: E402
+from config.embedded_redis import free_port, start_redis
+from marketplace.integrations.openai.ratelimit import Permit, RateLimiter, estimate_tokens
 
 BENCH_KEY = "sk-bench-ratelimit-000000000000000000000000bench"
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -52,7 +52,9 @@ def most_in_window(times_ms: list[float], window_ms: float) -> int:
     return best
 
 
-def window_occupancy(times_ms: list[float], window_ms: float, step_ms: float = 10.0) -> tuple[float, int]:
+def window_occupancy(
+    times_ms: list[float], window_ms: float, step_ms: float = 10.0
+) -> tuple[float, int]:
     """Mean and least number of events in windows [t, t + window) for t every step_ms
     over the run (windows that end after the last event are left out)."""
     import bisect
@@ -82,11 +84,18 @@ def hammer(redis_url: str, options: dict, connection: str, seconds: float, start
 
 def limiter_part(redis_url: str, args) -> dict:
     prefix = f"bench:oairt:{uuid.uuid4().hex}"
-    options = {"window_seconds": args.window, "margin_seconds": args.margin, "default_requests": args.limit,
-               "default_tokens": 10**9, "prefix": prefix}
+    options = {
+        "window_seconds": args.window,
+        "margin_seconds": args.margin,
+        "default_requests": args.limit,
+        "default_tokens": 10**9,
+        "prefix": prefix,
+    }
     start = time.time() + 0.5
     with multiprocessing.get_context("fork").Pool(args.processes) as pool:
-        results = pool.starmap(hammer, [(redis_url, options, "bench", args.seconds, start)] * args.processes)
+        results = pool.starmap(
+            hammer, [(redis_url, options, "bench", args.seconds, start)] * args.processes
+        )
     granted = sorted(t for r in results for t in r["granted"])
     latencies = sorted(x for r in results for x in r["latencies"])
     attempts = sum(r["attempts"] for r in results)
@@ -107,7 +116,9 @@ def limiter_part(redis_url: str, args) -> dict:
         "acquire_p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 3),
         "permits": len(granted),
         "most_permits_in_any_window": most_in_window(granted, window_ms),
-        "most_permits_in_any_window_of_exactly_window_s": most_in_window(granted, args.window * 1000),
+        "most_permits_in_any_window_of_exactly_window_s": most_in_window(
+            granted, args.window * 1000
+        ),
         # Under saturating demand every window should hold `limit` permits.
         "mean_permits_per_window": round(mean_in_window, 1),
         "least_permits_in_a_window": least_in_window,
@@ -115,7 +126,9 @@ def limiter_part(redis_url: str, args) -> dict:
     }
 
 
-def engine_worker(base_url: str, redis_url: str, prefix: str, threads: int, start: float, seconds: float) -> dict:
+def engine_worker(
+    base_url: str, redis_url: str, prefix: str, threads: int, start: float, seconds: float
+) -> dict:
     import openai
 
     from marketplace.integrations.openai.engines import ResponsesEngine
@@ -124,7 +137,9 @@ def engine_worker(base_url: str, redis_url: str, prefix: str, threads: int, star
 
     client = openai.OpenAI(base_url=base_url, api_key=BENCH_KEY, max_retries=0)
     limiter = RateLimiter.from_url(redis_url, prefix=prefix)
-    request = AssistantRequest(AssistantSpec(model="gpt-4o-mini", instructions="Turn the state into its code."), "ca")
+    request = AssistantRequest(
+        AssistantSpec(model="gpt-4o-mini", instructions="Turn the state into its code."), "ca"
+    )
     estimate = estimate_tokens(request.assistant.instructions, request.prompt, output_allowance=16)
     counts = {"ok": 0, "errors": 0, "waits": 0}
     lock = threading.Lock()
@@ -140,8 +155,13 @@ def engine_worker(base_url: str, redis_url: str, prefix: str, threads: int, star
                 continue
             try:
                 result = ResponsesEngine().run(client, request, deadline=10)
-                limiter.record_response("bench", "gpt-4o-mini", result.rate_limit_headers,
-                                        result.usage.total_tokens, got)
+                limiter.record_response(
+                    "bench",
+                    "gpt-4o-mini",
+                    result.rate_limit_headers,
+                    result.usage.total_tokens,
+                    got,
+                )
                 key = "ok"
             except AssistantError as error:
                 limiter.record_response("bench", "gpt-4o-mini", error.rate_limit_headers, 0, got)
@@ -161,14 +181,28 @@ def engine_worker(base_url: str, redis_url: str, prefix: str, threads: int, star
 
 
 def simulator_part(redis_url: str, args) -> dict:
-    config = {"seed": 1, "latency": "fixed:0", "request_log_size": 200_000,
-              "keys": [{"key": BENCH_KEY, "name": "bench", "rpm": args.simulator_rpm, "tpm": 10**9}]}
+    config = {
+        "seed": 1,
+        "latency": "fixed:0",
+        "request_log_size": 200_000,
+        "keys": [{"key": BENCH_KEY, "name": "bench", "rpm": args.simulator_rpm, "tpm": 10**9}],
+    }
     config_path = Path(tempfile.mkdtemp(prefix="oairt-bench-")) / "sim.json"
     config_path.write_text(json.dumps(config))
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "openai_simulator", "--port", str(port), "--config", str(config_path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        [
+            sys.executable,
+            "-m",
+            "openai_simulator",
+            "--port",
+            str(port),
+            "--config",
+            str(config_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
     )
     try:
         for _ in range(400):
@@ -182,10 +216,21 @@ def simulator_part(redis_url: str, args) -> dict:
         with multiprocessing.get_context("fork").Pool(args.processes) as pool:
             counts = pool.starmap(
                 engine_worker,
-                [(f"http://127.0.0.1:{port}/v1", redis_url, prefix, args.threads, start, args.simulator_seconds)]
+                [
+                    (
+                        f"http://127.0.0.1:{port}/v1",
+                        redis_url,
+                        prefix,
+                        args.threads,
+                        start,
+                        args.simulator_seconds,
+                    )
+                ]
                 * args.processes,
             )
-        rows = json.loads(_opener.open(f"http://127.0.0.1:{port}/_sim/requests?key=bench", timeout=30).read())["data"]
+        rows = json.loads(
+            _opener.open(f"http://127.0.0.1:{port}/_sim/requests?key=bench", timeout=30).read()
+        )["data"]
     finally:
         server.terminate()
         server.wait(10)
@@ -224,8 +269,11 @@ def main() -> None:
         redis_process = start_redis(port, Path(tempfile.mkdtemp(prefix="oairt-bench-redis-")))
         redis_url = f"redis://127.0.0.1:{port}/0"
     try:
-        summary = {"cpus": os.cpu_count(), "load_average_1m": round(os.getloadavg()[0], 2),
-                   "limiter": limiter_part(redis_url, args)}
+        summary = {
+            "cpus": os.cpu_count(),
+            "load_average_1m": round(os.getloadavg()[0], 2),
+            "limiter": limiter_part(redis_url, args),
+        }
         if args.simulator_rpm:
             summary["simulator"] = simulator_part(redis_url, args)
     finally:

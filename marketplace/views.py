@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
-from django_htmx.http import HttpResponseClientRedirect
 
 from crm.access import account_for, require_account
 from marketplace.access import connection_for_manager, listing_or_404, require_app_manager
 from marketplace.forms import UninstallForm
 from marketplace.models import AppLogEvent, Connection, ConnectionStatus
 from marketplace.registry import CATEGORIES, app_listings, workflows_using_connection
+from marketplace.registry import app_listing as app_listing_for
+from marketplace.responses import htmx_redirect
 from marketplace.services import connection_uninstall
 
 
@@ -72,7 +73,9 @@ def connected_apps(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", "")
     rows = []
     for connection in Connection.objects.for_account(account).select_related("connected_by"):
-        listing = listing_or_404(connection.app)
+        listing = app_listing_for(connection.app)
+        if listing is None:  # an integration removed from the code base
+            continue
         if query and not listing.matches(query):
             continue
         if status and connection.status != status:
@@ -133,7 +136,7 @@ def app_uninstall(request: HttpRequest, slug: str) -> HttpResponse:
     connection, listing = connection_for_manager(request, slug)
     detail_url = reverse("marketplace:app_detail", args=[slug])
     if not connection.is_installed:
-        return _redirect(request, detail_url)
+        return htmx_redirect(request, detail_url)
     form = UninstallForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         connection_uninstall(
@@ -144,7 +147,7 @@ def app_uninstall(request: HttpRequest, slug: str) -> HttpResponse:
             _("%(app)s is uninstalled. Its API key was deleted from crmflow.")
             % {"app": listing.name},
         )
-        return _redirect(request, detail_url)
+        return htmx_redirect(request, detail_url)
     context = _app_page_context(connection, listing, "overview")
     context.update({"form": form, "usages": workflows_using_connection(connection)})
     template = "marketplace/uninstall_dialog.html"
@@ -152,9 +155,3 @@ def app_uninstall(request: HttpRequest, slug: str) -> HttpResponse:
         template += "#uninstall-dialog"
     return render(request, template, context)
 
-
-def _redirect(request: HttpRequest, url: str) -> HttpResponse:
-    """A redirect that also works for htmx requests (a full page load, not a swap)."""
-    if request.htmx:
-        return HttpResponseClientRedirect(url)
-    return redirect(url)

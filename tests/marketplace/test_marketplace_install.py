@@ -139,7 +139,7 @@ def test_surrounding_whitespace_is_ignored(sim, admin_client, acme):
 
 
 @pytest.mark.parametrize("user_client", ["rep_client", "builder_client"])
-def test_only_super_admins_can_install(sim, request, user_client):
+def test_only_super_admins_can_install(db, sim, request, user_client):
     client = request.getfixturevalue(user_client)
 
     assert client.get(CONNECT).status_code == 403

@@ -22,7 +22,12 @@ def _empty_cache():
 
 def many_assistants(count: int) -> list[dict]:
     return [
-        {"id": f"asst_bulk{i:019d}", "name": f"Bulk {i}", "model": "gpt-4o-mini", "created_at": 1_740_000_000 + i}
+        {
+            "id": f"asst_bulk{i:019d}",
+            "name": f"Bulk {i}",
+            "model": "gpt-4o-mini",
+            "created_at": 1_740_000_000 + i,
+        }
         for i in range(count)
     ]
 

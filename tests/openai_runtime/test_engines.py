@@ -32,7 +32,9 @@ LEAD_RATER = AssistantSpec(
 
 
 def test_responses_engine_parses_structured_output_into_typed_fields(client):
-    request = AssistantRequest(LEAD_RATER, "We need pricing and a demo this quarter.", metadata={"workflow": "7"})
+    request = AssistantRequest(
+        LEAD_RATER, "We need pricing and a demo this quarter.", metadata={"workflow": "7"}
+    )
 
     result = ResponsesEngine().run(client, request, deadline=10)
 
@@ -47,7 +49,9 @@ def test_responses_engine_parses_structured_output_into_typed_fields(client):
 
 
 def test_responses_engine_answers_plain_text(client):
-    spec = AssistantSpec(model="gpt-4.1-mini", instructions="Turn the US state into its two-letter code.")
+    spec = AssistantSpec(
+        model="gpt-4.1-mini", instructions="Turn the US state into its two-letter code."
+    )
 
     result = ResponsesEngine().run(client, AssistantRequest(spec, "california"), deadline=10)
 
@@ -56,7 +60,12 @@ def test_responses_engine_answers_plain_text(client):
 
 
 def test_reasoning_model_gets_effort_and_no_temperature(client, simulator):
-    spec = AssistantSpec(model="o4-mini", instructions="Summarise the record.", temperature=0.7, reasoning_effort="low")
+    spec = AssistantSpec(
+        model="o4-mini",
+        instructions="Summarise the record.",
+        temperature=0.7,
+        reasoning_effort="low",
+    )
     request = AssistantRequest(spec, "name: Jane\ncompany: Acme")
 
     params = ResponsesEngine().build_params(request)
@@ -70,7 +79,9 @@ def test_reasoning_model_gets_effort_and_no_temperature(client, simulator):
 
 
 def test_effort_is_dropped_for_models_that_do_not_reason(client):
-    spec = AssistantSpec(model="gpt-4o-mini", instructions="Summarise.", temperature=1.1, reasoning_effort="high")
+    spec = AssistantSpec(
+        model="gpt-4o-mini", instructions="Summarise.", temperature=1.1, reasoning_effort="high"
+    )
 
     params = ResponsesEngine().build_params(AssistantRequest(spec, "hello"))
     result = ResponsesEngine().run(client, AssistantRequest(spec, "hello"), deadline=10)
@@ -80,7 +91,11 @@ def test_effort_is_dropped_for_models_that_do_not_reason(client):
 
 
 def test_model_override_is_the_model_used(client, simulator):
-    request = AssistantRequest(LEAD_RATER, "Just browsing.", overrides=Overrides(model="gpt-5-mini", reasoning_effort="minimal"))
+    request = AssistantRequest(
+        LEAD_RATER,
+        "Just browsing.",
+        overrides=Overrides(model="gpt-5-mini", reasoning_effort="minimal"),
+    )
 
     result = ResponsesEngine().run(client, request, deadline=10)
 
@@ -116,8 +131,12 @@ def test_assistants_engine_waits_for_a_slow_run(client, simulator):
 
 
 def test_assistants_engine_structured_output_and_model_override(client):
-    spec = AssistantSpec(name="Lead rater", openai_assistant_id=LEAD_QUALIFIER, output_fields=LEAD_FIELDS)
-    request = AssistantRequest(spec, "Can you send a quote? Budget approved.", overrides=Overrides(model="gpt-4.1"))
+    spec = AssistantSpec(
+        name="Lead rater", openai_assistant_id=LEAD_QUALIFIER, output_fields=LEAD_FIELDS
+    )
+    request = AssistantRequest(
+        spec, "Can you send a quote? Budget approved.", overrides=Overrides(model="gpt-4.1")
+    )
 
     result = AssistantsEngine().run(client, request, deadline=10)
 
@@ -128,8 +147,12 @@ def test_assistants_engine_structured_output_and_model_override(client):
 
 def test_assistants_engine_sends_effort_only_to_reasoning_models(client):
     spec = AssistantSpec(openai_assistant_id=LEAD_QUALIFIER, model="gpt-4o-mini")
-    reasoning = AssistantRequest(spec, "hi", overrides=Overrides(model="o3", reasoning_effort="high", temperature=0.5))
-    plain = AssistantRequest(spec, "hi", overrides=Overrides(temperature=0.5, reasoning_effort="high"))
+    reasoning = AssistantRequest(
+        spec, "hi", overrides=Overrides(model="o3", reasoning_effort="high", temperature=0.5)
+    )
+    plain = AssistantRequest(
+        spec, "hi", overrides=Overrides(temperature=0.5, reasoning_effort="high")
+    )
 
     assert AssistantsEngine().build_params(reasoning)["extra_body"] == {"reasoning_effort": "high"}
     assert "temperature" not in AssistantsEngine().build_params(reasoning)

@@ -32,11 +32,15 @@ from marketplace.integrations.openai.specs import (
 
 from .conftest import STATE_FORMATTER
 
-STATES = AssistantSpec(model="gpt-4o-mini", instructions="Turn the US state into its two-letter code.")
+STATES = AssistantSpec(
+    model="gpt-4o-mini", instructions="Turn the US state into its two-letter code."
+)
 ACCOUNT_STATES = AssistantSpec(openai_assistant_id=STATE_FORMATTER)
 
 
-def ask(client, spec: AssistantSpec = STATES, prompt: str = "california", deadline: float = 10) -> None:
+def ask(
+    client, spec: AssistantSpec = STATES, prompt: str = "california", deadline: float = 10
+) -> None:
     engine = AssistantsEngine() if spec.openai_assistant_id else ResponsesEngine()
     engine.run(client, AssistantRequest(spec, prompt), deadline=deadline)
 
@@ -58,7 +62,9 @@ def test_an_account_without_quota_fails_at_once(simulator, sim_keys):
 
 
 def test_a_429_is_rate_limited_with_the_servers_retry_after(client, simulator):
-    simulator.configure(faults=[{"path_prefix": "/v1/responses", "error_429": 1.0, "retry_after_ms": 2500}])
+    simulator.configure(
+        faults=[{"path_prefix": "/v1/responses", "error_429": 1.0, "retry_after_ms": 2500}]
+    )
 
     with pytest.raises(RateLimited) as caught:
         ask(client)
@@ -129,7 +135,9 @@ def test_a_truncated_body_is_a_server_error(client, simulator):
         ("cancelled", "cancelled", False),
     ],
 )
-def test_runs_that_end_badly_are_run_failed_with_the_reason(client, simulator, outcome, reason, transient):
+def test_runs_that_end_badly_are_run_failed_with_the_reason(
+    client, simulator, outcome, reason, transient
+):
     simulator.configure(faults=[{"path_prefix": "/v1/threads", "run_outcome": outcome}])
 
     with pytest.raises(RunFailed) as caught:
@@ -144,7 +152,15 @@ def test_runs_that_end_badly_are_run_failed_with_the_reason(client, simulator, o
 
 
 def test_a_failed_run_names_its_error_code(client, simulator):
-    simulator.configure(faults=[{"path_prefix": "/v1/threads", "run_outcome": "failed", "run_error_code": "invalid_prompt"}])
+    simulator.configure(
+        faults=[
+            {
+                "path_prefix": "/v1/threads",
+                "run_outcome": "failed",
+                "run_error_code": "invalid_prompt",
+            }
+        ]
+    )
 
     with pytest.raises(RunFailed) as caught:
         ask(client, ACCOUNT_STATES)
@@ -237,7 +253,10 @@ def test_an_answer_that_breaks_the_output_format_is_run_failed(answer, problem):
 def test_a_valid_structured_answer_keeps_its_types():
     fields = (OutputField("summary", FieldType.TEXT), OutputField("score", FieldType.NUMBER))
 
-    assert parse_structured('{"summary": "ok", "score": 4, "extra": 1}', fields) == {"summary": "ok", "score": 4}
+    assert parse_structured('{"summary": "ok", "score": 4, "extra": 1}', fields) == {
+        "summary": "ok",
+        "score": 4,
+    }
 
 
 def test_classify_reraises_programming_errors():
@@ -250,7 +269,11 @@ def test_classify_reraises_programming_errors():
 def test_no_error_message_log_line_or_repr_contains_the_api_key(simulator, sim_keys, caplog):
     caplog.set_level(logging.DEBUG)
     errors: list[AssistantError] = []
-    cases = [(k, spec) for k in (sim_keys.revoked, sim_keys.no_quota) for spec in (STATES, ACCOUNT_STATES)]
+    cases = [
+        (k, spec)
+        for k in (sim_keys.revoked, sim_keys.no_quota)
+        for spec in (STATES, ACCOUNT_STATES)
+    ]
     cases.append((sim_keys.sunset, ACCOUNT_STATES))
     for key, spec in cases:
         with pytest.raises(AssistantError) as caught:

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from marketplace.integrations.openai.pricing import DEFAULT_PRICES, PRICES_AS_OF, ModelPrice, cost, quote
+from marketplace.integrations.openai.pricing import (
+    DEFAULT_PRICES,
+    PRICES_AS_OF,
+    ModelPrice,
+    cost,
+    quote,
+)
 from marketplace.integrations.openai.specs import Usage
 
 
@@ -16,9 +22,11 @@ def test_cost_is_tokens_times_the_price_per_million():
 
 def test_cached_input_tokens_cost_the_cached_price():
     usage = Usage(input_tokens=2_000, cached_tokens=1_024, output_tokens=100)
-    prices = {"m": ModelPrice(Decimal("1"), Decimal("0.1"), Decimal("10"))}
+    prices = {"m": ModelPrice(Decimal(1), Decimal("0.1"), Decimal(10))}
 
-    assert cost("m", usage, prices) == Decimal("0.002078")  # (976 × 1 + 1024 × 0.1 + 100 × 10) / 1e6
+    assert cost("m", usage, prices) == Decimal(
+        "0.002078"
+    )  # (976 × 1 + 1024 × 0.1 + 100 × 10) / 1e6
 
 
 def test_reasoning_tokens_are_billed_within_output_tokens():
@@ -44,14 +52,29 @@ def test_an_unknown_model_has_no_cost_and_says_why():
 
 def test_the_seeded_table_covers_the_simulators_models_and_says_when():
     assert PRICES_AS_OF
-    for model in ("gpt-4.1", "gpt-4.1-mini", "gpt-4o", "gpt-4o-mini", "o3", "o4-mini", "gpt-5", "gpt-5-mini"):
-        assert DEFAULT_PRICES[model].output > DEFAULT_PRICES[model].input >= DEFAULT_PRICES[model].cached_input
+    for model in (
+        "gpt-4.1",
+        "gpt-4.1-mini",
+        "gpt-4o",
+        "gpt-4o-mini",
+        "o3",
+        "o4-mini",
+        "gpt-5",
+        "gpt-5-mini",
+    ):
+        assert (
+            DEFAULT_PRICES[model].output
+            > DEFAULT_PRICES[model].input
+            >= DEFAULT_PRICES[model].cached_input
+        )
 
 
 def test_an_answer_from_the_simulator_can_be_priced(client):
     from marketplace.integrations.openai.engines import ResponsesEngine
     from marketplace.integrations.openai.specs import AssistantRequest, AssistantSpec
 
-    result = ResponsesEngine().run(client, AssistantRequest(AssistantSpec(model="gpt-5-mini"), "hello"), deadline=10)
+    result = ResponsesEngine().run(
+        client, AssistantRequest(AssistantSpec(model="gpt-5-mini"), "hello"), deadline=10
+    )
 
     assert cost(result.model, result.usage) > 0

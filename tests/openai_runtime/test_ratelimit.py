@@ -14,7 +14,9 @@ from .workers import grab_permits, worker_pool
 MODEL = "gpt-4o-mini"
 
 
-def sixty_rpm_headers(remaining_requests: int = 59, remaining_tokens: int = 29_000, rpm: int = 60) -> dict:
+def sixty_rpm_headers(
+    remaining_requests: int = 59, remaining_tokens: int = 29_000, rpm: int = 60
+) -> dict:
     return {
         "x-ratelimit-limit-requests": str(rpm),
         "x-ratelimit-remaining-requests": str(remaining_requests),
@@ -99,7 +101,9 @@ def test_the_server_saying_fewer_remain_shrinks_what_we_allow(limiter_factory):
     limiter.acquire("conn", MODEL, 100)
 
     # Someone else used this key too: the server counted 50 requests and 20,000 tokens.
-    limiter.record_response("conn", MODEL, sixty_rpm_headers(remaining_requests=10, remaining_tokens=10_000))
+    limiter.record_response(
+        "conn", MODEL, sixty_rpm_headers(remaining_requests=10, remaining_tokens=10_000)
+    )
 
     state = limiter.state("conn").connection
     assert state.requests_used == 50 and state.tokens_used == 20_000

@@ -17,11 +17,21 @@ STARTUP_SECONDS = 1  # lets the 4 forked processes begin together
 
 
 @pytest.mark.integration
-def test_four_processes_keep_a_60_rpm_key_under_its_limit_in_every_minute(simulator, sim_keys, limiter_factory):
+def test_four_processes_keep_a_60_rpm_key_under_its_limit_in_every_minute(
+    simulator, sim_keys, limiter_factory
+):
     prefix = limiter_factory().prefix  # cleaned up by the fixture
     start = time.time() + STARTUP_SECONDS
     connection = f"conn-{uuid.uuid4().hex[:8]}"
-    args = (simulator.base_url, sim_keys.sixty_rpm, settings.REDIS_URL, prefix, connection, start, SECONDS)
+    args = (
+        simulator.base_url,
+        sim_keys.sixty_rpm,
+        settings.REDIS_URL,
+        prefix,
+        connection,
+        start,
+        SECONDS,
+    )
     with worker_pool(4) as pool:
         outcomes = pool.starmap(call_openai_in_a_loop, [args] * 4)
 

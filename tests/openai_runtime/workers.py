@@ -13,7 +13,7 @@ import time
 from collections import Counter
 
 import openai
-import openai.types.responses  # noqa: F401  (the SDK imports it lazily on first use)
+import openai.types.responses
 
 from marketplace.integrations.openai.engines import ResponsesEngine
 from marketplace.integrations.openai.errors import AssistantError, ErrorKind
@@ -25,7 +25,14 @@ def worker_pool(processes: int = 4):
     return multiprocessing.get_context("fork").Pool(processes)
 
 
-def grab_permits(redis_url: str, limiter_options: dict, connection_key: str, model: str, tokens: int, seconds: float):
+def grab_permits(
+    redis_url: str,
+    limiter_options: dict,
+    connection_key: str,
+    model: str,
+    tokens: int,
+    seconds: float,
+):
     """Take every permit the limiter gives for `seconds`; return their Redis times (ms)."""
     limiter = RateLimiter.from_url(redis_url, **limiter_options)
     granted: list[int] = []
@@ -40,7 +47,13 @@ def grab_permits(redis_url: str, limiter_options: dict, connection_key: str, mod
 
 
 def call_openai_in_a_loop(
-    base_url: str, api_key: str, redis_url: str, prefix: str, connection_key: str, start: float, seconds: float
+    base_url: str,
+    api_key: str,
+    redis_url: str,
+    prefix: str,
+    connection_key: str,
+    start: float,
+    seconds: float,
 ) -> dict:
     """What an assistant worker does: acquire → call the engine → record the answer,
     from `start` (after the slow imports, so all processes begin together) until
@@ -48,7 +61,9 @@ def call_openai_in_a_loop(
     late; the run must still cross the first minute's end)."""
     client = openai.OpenAI(base_url=base_url, api_key=api_key, max_retries=0)
     limiter = RateLimiter.from_url(redis_url, prefix=prefix)
-    spec = AssistantSpec(model="gpt-4o-mini", instructions="Turn the US state into its two-letter code.")
+    spec = AssistantSpec(
+        model="gpt-4o-mini", instructions="Turn the US state into its two-letter code."
+    )
     request = AssistantRequest(spec, "ca")
     engine = ResponsesEngine()
     estimate = estimate_tokens(spec.instructions, request.prompt, output_allowance=16)
@@ -76,6 +91,8 @@ def call_openai_in_a_loop(
             if error.kind == ErrorKind.RATE_LIMITED:
                 limiter.cool_down(connection_key, error.retry_after or 1.0)
             continue
-        limiter.record_response(connection_key, request.model, result.rate_limit_headers, result.usage.total_tokens, got)
+        limiter.record_response(
+            connection_key, request.model, result.rate_limit_headers, result.usage.total_tokens, got
+        )
         outcome["ok"] += 1
     return dict(outcome)

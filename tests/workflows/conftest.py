@@ -56,3 +56,13 @@ def drain(*, now_shift: dt.timedelta | None = None, limit: int = 200) -> list[st
 @pytest.fixture
 def probe_log(tmp_path):
     return tmp_path / "probe.log"
+
+
+@pytest.fixture(autouse=True)
+def english():
+    """Messages stored on executions are asserted in English, whatever an earlier test
+    left active in this thread."""
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield

@@ -44,7 +44,9 @@ def list_account_assistants(client: openai.OpenAI) -> AccountAssistants:
     """Every assistant of the account, all pages. Raises AssistantError for anything
     other than the API being gone (e.g. AuthFailed for a revoked key)."""
     try:
-        page = client.with_options(timeout=_LIST_TIMEOUT_S, max_retries=0).beta.assistants.list(limit=100)
+        page = client.with_options(timeout=_LIST_TIMEOUT_S, max_retries=0).beta.assistants.list(
+            limit=100
+        )
         assistants = [
             AccountAssistant(
                 id=a.id,

@@ -36,7 +36,9 @@ _CANCEL_TIMEOUT_S = 2.0
 class AssistantEngine(Protocol):
     name: str
 
-    def run(self, client: openai.OpenAI, request: AssistantRequest, *, deadline: float) -> AssistantResult: ...
+    def run(
+        self, client: openai.OpenAI, request: AssistantRequest, *, deadline: float
+    ) -> AssistantResult: ...
 
 
 def engine_for(request: AssistantRequest) -> AssistantEngine:
@@ -60,7 +62,9 @@ class _Deadline:
         """The client with an HTTP timeout that ends at our deadline (a hanging server
         cannot hold the call longer)."""
         left = max(0.05, self.remaining() if cap is None else min(cap, self.remaining()))
-        return client.with_options(timeout=httpx.Timeout(left, connect=min(left, 5.0)), max_retries=0)
+        return client.with_options(
+            timeout=httpx.Timeout(left, connect=min(left, 5.0)), max_retries=0
+        )
 
     def elapsed_ms(self) -> int:
         return int((time.monotonic() - self.started) * 1000)
@@ -98,10 +102,14 @@ class ResponsesEngine:
             params["metadata"] = dict(request.metadata)
         return params
 
-    def run(self, client: openai.OpenAI, request: AssistantRequest, *, deadline: float) -> AssistantResult:
+    def run(
+        self, client: openai.OpenAI, request: AssistantRequest, *, deadline: float
+    ) -> AssistantResult:
         clock = _Deadline(deadline)
         try:
-            raw = clock.client(client).responses.with_raw_response.create(**self.build_params(request))
+            raw = clock.client(client).responses.with_raw_response.create(
+                **self.build_params(request)
+            )
             response = raw.parse()  # a truncated body raises ValueError here
         except (openai.OpenAIError, ValueError) as exc:
             raise classify(exc) from None
@@ -145,7 +153,9 @@ def _response_failure(response) -> RunFailed:
             status="incomplete",
             reason=reason,
         )
-    return RunFailed(f"OpenAI's response ended with status '{response.status}'.", status=str(response.status))
+    return RunFailed(
+        f"OpenAI's response ended with status '{response.status}'.", status=str(response.status)
+    )
 
 
 class AssistantsEngine:
@@ -183,7 +193,9 @@ class AssistantsEngine:
             params["metadata"] = dict(request.metadata)
         return params
 
-    def run(self, client: openai.OpenAI, request: AssistantRequest, *, deadline: float) -> AssistantResult:
+    def run(
+        self, client: openai.OpenAI, request: AssistantRequest, *, deadline: float
+    ) -> AssistantResult:
         clock = _Deadline(deadline)
         params = self.build_params(request)
         requests_made = 0
@@ -197,9 +209,13 @@ class AssistantsEngine:
             while run.status not in RUN_TERMINAL:
                 wait = int(poll_after) / 1000 if poll_after else _DEFAULT_POLL_S
                 if clock.remaining() <= 0.01:
-                    raise AssistantTimeout("The OpenAI assistant did not finish in time. The call will be retried.")
+                    raise AssistantTimeout(
+                        "The OpenAI assistant did not finish in time. The call will be retried."
+                    )
                 time.sleep(min(wait, clock.remaining()))
-                raw = clock.client(client).beta.threads.runs.with_raw_response.retrieve(run.id, thread_id=run.thread_id)
+                raw = clock.client(client).beta.threads.runs.with_raw_response.retrieve(
+                    run.id, thread_id=run.thread_id
+                )
                 requests_made += 1
                 run = raw.parse()
                 poll_after = raw.headers.get("openai-poll-after-ms")
@@ -208,7 +224,9 @@ class AssistantsEngine:
                     self._cancel(client, run)
                     requests_made += 1
                 raise _run_failure(run)
-            messages = clock.client(client).beta.threads.messages.list(run.thread_id, run_id=run.id, order="asc")
+            messages = clock.client(client).beta.threads.messages.list(
+                run.thread_id, run_id=run.id, order="asc"
+            )
             requests_made += 1
             text = "\n\n".join(
                 part.text.value
@@ -219,7 +237,11 @@ class AssistantsEngine:
             )
         except (openai.OpenAIError, ValueError, AssistantTimeout) as exc:
             error = classify(exc)
-            if isinstance(error, AssistantTimeout) and run is not None and run.status not in RUN_TERMINAL:
+            if (
+                isinstance(error, AssistantTimeout)
+                and run is not None
+                and run.status not in RUN_TERMINAL
+            ):
                 self._cancel(client, run)  # do not leave it running (and billing) at OpenAI
             raise error from None
         usage = run.usage
@@ -227,7 +249,9 @@ class AssistantsEngine:
             text=text,
             structured=_structured(request, text),
             model=run.model,
-            usage=Usage(input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens) if usage else Usage(),
+            usage=Usage(input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens)
+            if usage
+            else Usage(),
             engine=self.name,
             run_id=run.id,
             thread_id=run.thread_id,
@@ -261,7 +285,8 @@ def _run_failure(run) -> RunFailed:
     if status == "incomplete":
         reason = run.incomplete_details.reason if run.incomplete_details else None
         return RunFailed(
-            f"The OpenAI assistant stopped before its answer was complete ({reason or 'no reason given'}).",
+            "The OpenAI assistant stopped before its answer was complete "
+            f"({reason or 'no reason given'}).",
             status=status,
             reason=reason,
         )
@@ -273,7 +298,9 @@ def _run_failure(run) -> RunFailed:
             transient=True,
         )
     if status == "cancelled":
-        return RunFailed("The OpenAI assistant run was cancelled.", status=status, reason="cancelled")
+        return RunFailed(
+            "The OpenAI assistant run was cancelled.", status=status, reason="cancelled"
+        )
     if status == "requires_action":
         return RunFailed(
             "The OpenAI assistant asked to call a tool, which crmflow does not run. "
@@ -285,10 +312,10 @@ def _run_failure(run) -> RunFailed:
 
 
 __all__ = [
+    "RUN_TERMINAL",
     "AssistantEngine",
     "AssistantError",
     "AssistantsEngine",
     "ResponsesEngine",
-    "RUN_TERMINAL",
     "engine_for",
 ]

@@ -105,7 +105,15 @@ class RunFailed(AssistantError):
 
     kind = ErrorKind.RUN_FAILED
 
-    def __init__(self, message: str, *, status: str, reason: str | None = None, transient: bool = False, **kwargs):
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: str,
+        reason: str | None = None,
+        transient: bool = False,
+        **kwargs,
+    ):
         super().__init__(message, **kwargs)
         self.status = status
         self.reason = reason
@@ -164,7 +172,9 @@ def classify(exc: BaseException) -> AssistantError:
 
 def _classify_status(exc: openai.APIStatusError) -> AssistantError:
     result = _error_for_status(exc)
-    result.rate_limit_headers = {k: v for k, v in exc.response.headers.items() if k.startswith("x-ratelimit-")}
+    result.rate_limit_headers = {
+        k: v for k, v in exc.response.headers.items() if k.startswith("x-ratelimit-")
+    }
     return result
 
 
@@ -185,7 +195,11 @@ def _error_for_status(exc: openai.APIStatusError) -> AssistantError:
             return QuotaExceeded(QUOTA_MESSAGE, **common)
         wait = retry_after_seconds(exc.response.headers)
         when = f" in {wait:.1f} s" if wait is not None else " shortly"
-        return RateLimited(f"OpenAI's rate limit was reached; the call will be retried{when}.", retry_after=wait, **common)
+        return RateLimited(
+            f"OpenAI's rate limit was reached; the call will be retried{when}.",
+            retry_after=wait,
+            **common,
+        )
     if status in (401, 403):
         return AuthFailed(
             "OpenAI refused the API key (it was revoked or lacks permissions). "
@@ -195,14 +209,21 @@ def _error_for_status(exc: openai.APIStatusError) -> AssistantError:
     if status in (404, 410):
         if server_message.startswith("Invalid URL") or status == 410:
             return NotFound(
-                "OpenAI no longer offers this API (the Assistants API was shut down on 26 Aug 2026).",
+                "OpenAI no longer offers this API "
+                "(the Assistants API was shut down on 26 Aug 2026).",
                 route_missing=True,
                 **common,
             )
         if code == "model_not_found":
-            return NotFound(f"The model is not available to this OpenAI account: {server_message}", **common)
-        return NotFound(f"OpenAI could not find it: {server_message} Choose another assistant.", **common)
+            return NotFound(
+                f"The model is not available to this OpenAI account: {server_message}", **common
+            )
+        return NotFound(
+            f"OpenAI could not find it: {server_message} Choose another assistant.", **common
+        )
     if status >= 500 or status in (408, 409):
-        return ServerError(f"OpenAI had a server error ({status}). The call will be retried.", **common)
+        return ServerError(
+            f"OpenAI had a server error ({status}). The call will be retried.", **common
+        )
     named = f" (parameter '{param}')" if param else ""
     return BadRequest(f"OpenAI rejected the request{named}: {server_message}", **common)

@@ -67,14 +67,20 @@ def price_for(model: str, prices: Mapping[str, ModelPrice]) -> ModelPrice | None
 def quote(model: str, usage: Usage, prices: Mapping[str, ModelPrice] = DEFAULT_PRICES) -> CostQuote:
     price = price_for(model, prices)
     if price is None:
-        return CostQuote(None, f"No price is set for the model '{model}'. Add it to the price table.")
+        return CostQuote(
+            None, f"No price is set for the model '{model}'. Add it to the price table."
+        )
     cached = min(usage.cached_tokens, usage.input_tokens)
     usd = (
-        (usage.input_tokens - cached) * price.input + cached * price.cached_input + usage.output_tokens * price.output
+        (usage.input_tokens - cached) * price.input
+        + cached * price.cached_input
+        + usage.output_tokens * price.output
     ) / _PER_TOKEN
     return CostQuote(usd.quantize(Decimal("0.000001")))
 
 
-def cost(model: str, usage: Usage, prices: Mapping[str, ModelPrice] = DEFAULT_PRICES) -> Decimal | None:
+def cost(
+    model: str, usage: Usage, prices: Mapping[str, ModelPrice] = DEFAULT_PRICES
+) -> Decimal | None:
     """USD to 6 decimals, or None when the model has no price (see `quote` for why)."""
     return quote(model, usage, prices).usd

@@ -59,7 +59,9 @@ end
 
 # KEYS: conn req, tok, sum, lim, model req, tok, sum, lim, cool
 # ARGV: window_ms, default_rpm, default_tpm, tokens, member_id, ttl_ms
-_ACQUIRE = _PRUNE_AND_LIMITS + """
+_ACQUIRE = (
+    _PRUNE_AND_LIMITS
+    + """
 local window = tonumber(ARGV[1])
 local now = now_ms()
 local cutoff = now - window
@@ -110,6 +112,7 @@ for s = 1, 2 do
 end
 return {1, now, need}
 """
+)
 
 # KEYS: conn tok, sum, model tok, sum.  ARGV: member_id, reserved, actual, ttl_ms
 _ADJUST = """
@@ -129,7 +132,9 @@ return 1
 
 # KEYS: conn req, tok, sum, lim, model req, tok, sum, lim, conn models
 # ARGV: window_ms, model, limit_req, limit_tok, remaining_req, remaining_tok, ttl_ms, member_id
-_LEARN = _PRUNE_AND_LIMITS + """
+_LEARN = (
+    _PRUNE_AND_LIMITS
+    + """
 local window = tonumber(ARGV[1])
 local now = now_ms()
 local ttl = tonumber(ARGV[7])
@@ -177,6 +182,7 @@ for s = 0, 1 do
 end
 return added
 """
+)
 
 # KEYS: cool.  ARGV: ms.  A longer cool-down is never shortened by a shorter one.
 _COOL = """
@@ -278,7 +284,9 @@ class RateLimiter:
     # Keys share a {connection} hash tag so that a Redis Cluster keeps them in one slot.
     # A model scope always gets its own keys, even for an unknown ("") model.
     def _scope(self, connection_key: str, model: str | None) -> list[str]:
-        base = f"{self.prefix}:{{{connection_key}}}" + ("" if model is None else f":m:{model or '?'}")
+        base = f"{self.prefix}:{{{connection_key}}}" + (
+            "" if model is None else f":m:{model or '?'}"
+        )
         return [f"{base}:req", f"{base}:tok", f"{base}:sum", f"{base}:lim"]
 
     def _key(self, connection_key: str, name: str) -> str:
@@ -288,10 +296,19 @@ class RateLimiter:
         member = uuid.uuid4().hex
         keys = self._scope(connection_key, None) + self._scope(connection_key, model)
         keys.append(self._key(connection_key, "cool"))
-        args = [self.window_ms, self.default_requests, self.default_tokens, max(0, int(estimated_tokens)), member]
+        args = [
+            self.window_ms,
+            self.default_requests,
+            self.default_tokens,
+            max(0, int(estimated_tokens)),
+            member,
+        ]
         granted, value, extra = self._acquire(keys=keys, args=[*args, self._ttl_ms])
         if not granted:
-            return Wait(seconds=int(value) / 1000, reason=extra.decode() if isinstance(extra, bytes) else str(extra))
+            return Wait(
+                seconds=int(value) / 1000,
+                reason=extra.decode() if isinstance(extra, bytes) else str(extra),
+            )
         self.redis.sadd(f"{self.prefix}:connections", connection_key)
         return Permit(connection_key, model, member, int(extra), int(value))
 
@@ -306,8 +323,13 @@ class RateLimiter:
         """Learn limits from an answer's x-ratelimit-* headers (an error's too) and settle
         the permit's reserved tokens to what the call actually used."""
         if permit is not None and actual_tokens is not None and actual_tokens != permit.tokens:
-            keys = self._scope(connection_key, None)[1:3] + self._scope(connection_key, permit.model)[1:3]
-            self._adjust(keys=keys, args=[permit.id, permit.tokens, max(0, int(actual_tokens)), self._ttl_ms])
+            keys = (
+                self._scope(connection_key, None)[1:3]
+                + self._scope(connection_key, permit.model)[1:3]
+            )
+            self._adjust(
+                keys=keys, args=[permit.id, permit.tokens, max(0, int(actual_tokens)), self._ttl_ms]
+            )
         h = {k.lower(): v for k, v in headers.items()}
         values = [
             _int_header(h, "x-ratelimit-limit-requests"),
@@ -319,12 +341,14 @@ class RateLimiter:
             return
         keys = self._scope(connection_key, None) + self._scope(connection_key, model)
         keys.append(self._key(connection_key, "models"))
-        self._learn(keys=keys, args=[self.window_ms, model, *values, self._ttl_ms, uuid.uuid4().hex])
+        self._learn(
+            keys=keys, args=[self.window_ms, model, *values, self._ttl_ms, uuid.uuid4().hex]
+        )
 
     def cool_down(self, connection_key: str, seconds: float) -> None:
         """After a 429 rate_limit_exceeded: no permits for this connection for `seconds`."""
         if seconds > 0:
-            self._cool(keys=[self._key(connection_key, "cool")], args=[int(math.ceil(seconds * 1000))])
+            self._cool(keys=[self._key(connection_key, "cool")], args=[math.ceil(seconds * 1000)])
 
     def connections(self) -> list[str]:
         """Connections that got a permit recently (for the system status page)."""
@@ -343,12 +367,13 @@ class RateLimiter:
         )
 
     def _scope_state(self, connection_key: str, model: str | None) -> ScopeState:
-        req, tok, sum_key, lim = self._scope(connection_key, model)
+        req, tok, _sum, lim = self._scope(connection_key, model)
         now_s, now_us = self.redis.time()
         cutoff = now_s * 1000 + now_us // 1000 - self.window_ms
         limits = {k.decode(): int(v) for k, v in self.redis.hgetall(lim).items()}
         tokens_used = sum(
-            int(m.decode().rsplit("|", 1)[1]) for m in self.redis.zrangebyscore(tok, f"({cutoff}", "+inf")
+            int(m.decode().rsplit("|", 1)[1])
+            for m in self.redis.zrangebyscore(tok, f"({cutoff}", "+inf")
         )
         return ScopeState(
             requests_limit=limits.get("rpm", self.default_requests),

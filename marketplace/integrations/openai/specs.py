@@ -60,7 +60,9 @@ class AssistantRequest:
     assistant: AssistantSpec
     prompt: str
     overrides: Overrides = Overrides()
-    metadata: Mapping[str, str] = field(default_factory=dict)  # e.g. workflow/execution ids (≤ 16, short)
+    metadata: Mapping[str, str] = field(
+        default_factory=dict
+    )  # e.g. workflow/execution ids (≤ 16, short)
 
     @property
     def model(self) -> str:
@@ -69,7 +71,11 @@ class AssistantRequest:
     @property
     def temperature(self) -> float | None:
         """None for reasoning models, which refuse the parameter."""
-        value = self.overrides.temperature if self.overrides.temperature is not None else self.assistant.temperature
+        value = (
+            self.overrides.temperature
+            if self.overrides.temperature is not None
+            else self.assistant.temperature
+        )
         return None if is_reasoning_model(self.model) else value
 
     @property
@@ -153,13 +159,18 @@ def parse_structured(text: str, fields: tuple[OutputField, ...]) -> dict:
     try:
         data = json.loads(text)
     except ValueError:
-        raise RunFailed("The assistant did not answer with JSON as its output format asks.", status="invalid_output")
+        raise RunFailed(
+            "The assistant did not answer with JSON as its output format asks.",
+            status="invalid_output",
+        )
     if not isinstance(data, dict):
         raise RunFailed("The assistant's JSON answer is not an object.", status="invalid_output")
     result: dict = {}
     for f in fields:
         if f.name not in data:
-            raise RunFailed(f"The assistant's answer has no field '{f.name}'.", status="invalid_output")
+            raise RunFailed(
+                f"The assistant's answer has no field '{f.name}'.", status="invalid_output"
+            )
         value = data[f.name]
         ok = {
             FieldType.TEXT: isinstance(value, str),
@@ -169,7 +180,8 @@ def parse_structured(text: str, fields: tuple[OutputField, ...]) -> dict:
         }[f.type]
         if not ok:
             raise RunFailed(
-                f"The assistant's field '{f.name}' is not a valid {f.type.value}: {str(value)[:80]!r}.",
+                f"The assistant's field '{f.name}' is not a valid {f.type.value}: "
+                f"{str(value)[:80]!r}.",
                 status="invalid_output",
             )
         result[f.name] = value

@@ -27,7 +27,7 @@ from marketplace.integrations.openai.services import (
 )
 from marketplace.models import Connection
 from marketplace.registry import workflows_using_models
-from marketplace.views import _redirect
+from marketplace.responses import htmx_redirect
 
 DIALOG = "marketplace_openai/connect_dialog.html"
 
@@ -56,7 +56,7 @@ def _after_key_accepted(request: HttpRequest, result: KeyResult, *, done: str) -
     messages.success(request, done)
     if result.check.outcome is KeyOutcome.QUOTA_EXHAUSTED:
         messages.warning(request, result.check.message)
-    return _redirect(request, safe_next(request, request.POST.get("next")) or _app_url())
+    return htmx_redirect(request, safe_next(request, request.POST.get("next")) or _app_url())
 
 
 @sensitive_post_parameters("api_key")
@@ -68,7 +68,7 @@ def connect(request: HttpRequest) -> HttpResponse:
     existing = Connection.objects.for_account(account).installed().filter(app=SLUG).first()
     if existing is not None:
         messages.info(request, _("OpenAI is already connected to this account."))
-        return _redirect(request, _app_url())
+        return htmx_redirect(request, _app_url())
     if request.method == "GET":
         form = ApiKeyForm(initial={"next": safe_next(request, request.GET.get("next")) or ""})
         return _render_dialog(request, form, mode="install")
@@ -81,7 +81,7 @@ def connect(request: HttpRequest) -> HttpResponse:
         )
     except ConnectionExists:
         messages.info(request, _("OpenAI is already connected to this account."))
-        return _redirect(request, _app_url())
+        return htmx_redirect(request, _app_url())
     if result.connection is None:
         return _render_dialog(request, form, mode="install", error=result.check.message)
     return _after_key_accepted(
@@ -95,7 +95,7 @@ def connect(request: HttpRequest) -> HttpResponse:
 def reconnect(request: HttpRequest) -> HttpResponse:
     connection, _listing = connection_for_manager(request, SLUG)
     if not connection.is_installed:
-        return _redirect(request, reverse("marketplace:openai_connect"))
+        return htmx_redirect(request, reverse("marketplace:openai_connect"))
     if request.method == "GET":
         return _render_dialog(request, ApiKeyForm(), mode="reconnect")
     form = ApiKeyForm(request.POST)
@@ -127,7 +127,7 @@ def model_access(request: HttpRequest) -> HttpResponse:
                 messages.success(request, _("The model list is up to date."))
             else:
                 messages.error(request, check.message)
-            return _redirect(request, page_url)
+            return htmx_redirect(request, page_url)
         if form.is_valid():
             chosen = set(form.cleaned_data["models"])
             removed = set(models_for_builders(connection)) - chosen
@@ -135,7 +135,7 @@ def model_access(request: HttpRequest) -> HttpResponse:
             if not affected or "confirm" in request.POST:
                 model_access_update(connection=connection, user=request.user, model_ids=list(chosen))
                 messages.success(request, _("Model access is saved."))
-                return _redirect(request, page_url)
+                return htmx_redirect(request, page_url)
     return render(
         request,
         "marketplace_openai/model_access.html",
