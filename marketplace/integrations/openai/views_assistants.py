@@ -24,12 +24,25 @@ from marketplace.integrations.openai.listing import SLUG
 from marketplace.integrations.openai.models import OutputFormat, ReasoningEffort, WorkspaceAssistant
 from marketplace.integrations.openai.services import models_for_builders
 from marketplace.integrations.openai.specs import FieldType, is_reasoning_model
-from marketplace.views import _app_page_context, _redirect
+from marketplace.responses import htmx_redirect
 from workflows.errors import ActionError
 from workflows.services import action_test_run
 from workflows.tokens import TokenResolver
 
 FIELD_ROWS = 6
+
+
+def app_tab_context(connection, listing, tab: str) -> dict:
+    """What the app page's header (marketplace/_app_header.html) needs."""
+    return {
+        "title": listing.name,
+        "settings_section": "connected_apps",
+        "connection": connection,
+        "listing": listing,
+        "tab": tab,
+        "reconnect_url": reverse(listing.reconnect_url_name),
+        "connect_url": reverse(listing.connect_url_name),
+    }
 
 
 class WorkspaceAssistantForm(forms.ModelForm):
@@ -107,8 +120,8 @@ def assistants(request: HttpRequest) -> HttpResponse:
     choices = assistants_mod.assistant_choices(account=connection.account, refresh=refresh)
     if refresh:
         messages.success(request, _("The list of OpenAI account assistants is up to date."))
-        return _redirect(request, reverse("marketplace:openai_assistants"))
-    context = _app_page_context(connection, listing, "assistants")
+        return htmx_redirect(request, reverse("marketplace:openai_assistants"))
+    context = app_tab_context(connection, listing, "assistants")
     context.update({
         "workspace_assistants": WorkspaceAssistant.objects.for_account(connection.account),
         "choices": choices,
@@ -131,7 +144,7 @@ def assistant_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             else:
                 assistants_mod.workspace_assistant_restore(assistant=assistant)
                 messages.success(request, _("The assistant is restored."))
-        return _redirect(request, list_url)
+        return htmx_redirect(request, list_url)
     instance = assistant or WorkspaceAssistant(account=connection.account)
     form = WorkspaceAssistantForm(
         request.POST if request.method == "POST" else None, instance=instance,
@@ -142,8 +155,8 @@ def assistant_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         if form.is_valid():
             assistants_mod.workspace_assistant_save(assistant=form.save(commit=False))
             messages.success(request, _("The assistant is saved."))
-            return _redirect(request, list_url)
-    context = _app_page_context(connection, listing, "assistants")
+            return htmx_redirect(request, list_url)
+    context = app_tab_context(connection, listing, "assistants")
     context.update({
         "form": form,
         "assistant": assistant,

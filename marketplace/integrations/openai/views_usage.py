@@ -19,7 +19,8 @@ from marketplace.access import connection_for_manager
 from marketplace.integrations.openai import pricing, usage
 from marketplace.integrations.openai.listing import SLUG
 from marketplace.integrations.openai.models import AssistantBudget, BudgetUnit, ModelPrice
-from marketplace.views import _app_page_context, _redirect
+from marketplace.integrations.openai.views_assistants import app_tab_context
+from marketplace.responses import htmx_redirect
 from workflows.models import Workflow
 
 CHART_WIDTH = 560
@@ -84,10 +85,10 @@ def usage_page(request: HttpRequest) -> HttpResponse:
                           "output": data["output"], "as_of": timezone.now().date()},
             )
             messages.success(request, _("The price is saved. It applies to calls from now on."))
-            return _redirect(request, page_url)
+            return htmx_redirect(request, page_url)
         if "delete_price" in request.POST:
             ModelPrice.objects.filter(account=account, pk=request.POST.get("delete_price") or 0).delete()
-            return _redirect(request, page_url)
+            return htmx_redirect(request, page_url)
         if "save_budget" in request.POST and budget_form.is_valid() and connection.is_installed:
             data = budget_form.cleaned_data
             workflow = next((w for w in workflows if w.pk == data["workflow"]), None)
@@ -101,7 +102,7 @@ def usage_page(request: HttpRequest) -> HttpResponse:
                               "monthly_limit": data["monthly_limit"]},
                 )
                 messages.success(request, _("The budget is saved. Replay failed runs to resume them."))
-            return _redirect(request, page_url)
+            return htmx_redirect(request, page_url)
     months = usage.usage_by_month(account=account)
     budgets = []
     for budget in AssistantBudget.objects.filter(connection=connection).select_related("workflow"):
@@ -110,7 +111,7 @@ def usage_page(request: HttpRequest) -> HttpResponse:
         used = Decimal(spent.tokens) if budget.unit == BudgetUnit.TOKENS else spent.usd
         budgets.append({"budget": budget, "used": used,
                         "percent": min(100, int(used / budget.monthly_limit * 100)) if budget.monthly_limit else 100})
-    context = _app_page_context(connection, listing, "usage")
+    context = app_tab_context(connection, listing, "usage")
     context.update({
         "months": months,
         "chart": _chart(months),
