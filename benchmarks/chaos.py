@@ -32,9 +32,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import engine as bench  # noqa: E402  (benchmarks/engine.py: shared process helpers)
+import engine as bench  # benchmarks/engine.py: shared process helpers
 
-from config.embedded_redis import free_port, start_redis  # noqa: E402
+from config.embedded_redis import free_port, start_redis
 
 
 def main() -> None:

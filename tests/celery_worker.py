@@ -1,10 +1,14 @@
 """A real Celery worker in a subprocess, for integration tests (no eager mode).
 
 The worker uses the same test database and Redis as the test process, so it sees what
-the test committed. Use it from a test that commits for real:
+the test committed. Make the fixture available in your tests' conftest.py:
+
+    from tests.celery_worker import celery_worker  # noqa: F401  (the fixture)
+
+then use it from a test that commits for real:
 
     import pytest
-    from tests.celery_worker import celery_worker, wait_for  # noqa: F401  (fixture)
+    from tests.celery_worker import wait_for
 
     @pytest.mark.integration
     @pytest.mark.django_db(transaction=True)

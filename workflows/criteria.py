@@ -87,7 +87,9 @@ def _parse_output_condition(item: dict) -> OutputCondition:
     if operator in ("gt", "lt"):
         number = _number(str(values[0]))
         if number is None:
-            raise ValidationError(_("“%(value)s” is not a number.") % {"value": str(values[0])[:50]})
+            raise ValidationError(
+                _("“%(value)s” is not a number.") % {"value": str(values[0])[:50]}
+            )
         return OutputCondition(int(step), output, operator, (number,))
     return OutputCondition(int(step), output, operator,
                            tuple(str(v).strip().lower() for v in values))

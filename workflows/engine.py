@@ -23,7 +23,7 @@ from crm.services import definitions_for
 from workflows import registry
 from workflows.conf import setting
 from workflows.context import ExecutionContext
-from workflows.errors import ActionError, PermanentError, RetryLater, TransientError
+from workflows.errors import PermanentError, RetryLater, TransientError
 from workflows.ledger import execution_send
 from workflows.models import ActionExecution, Enrollment, Workflow
 from workflows.tokens import TokenResolver

@@ -208,5 +208,7 @@ class EmailDelivery(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["execution", "recipient"], name="one_email_per_recipient")
+            models.UniqueConstraint(
+                fields=["execution", "recipient"], name="one_email_per_recipient"
+            )
         ]

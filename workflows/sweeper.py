@@ -37,7 +37,8 @@ def executions_sweep() -> dict[str, int]:
     for execution in expired.filter(attempt__gte=max_attempts):
         given_up += execution_fail(
             execution=execution,
-            message=_("The worker running this action stopped %(n)d times.") % {"n": execution.attempt},
+            message=_("The worker running this action stopped %(n)d times.")
+            % {"n": execution.attempt},
         ) == "failed"
     requeued = expired.filter(attempt__lt=max_attempts).update(
         status=Status.PENDING, lease_expires_at=None, last_sent_at=None, due_at=now,
@@ -53,7 +54,9 @@ def executions_sweep() -> dict[str, int]:
         room = batch - _queue_depth(queue)
         if room <= 0:
             continue
-        ids = list(waiting.filter(queue=queue).order_by("due_at").values_list("pk", flat=True)[:room])
+        ids = list(
+            waiting.filter(queue=queue).order_by("due_at").values_list("pk", flat=True)[:room]
+        )
         for start in range(0, len(ids), 1000):
             chunk = ids[start:start + 1000]
             ActionExecution.objects.filter(pk__in=chunk).update(last_sent_at=now)

@@ -219,3 +219,34 @@ def test_an_outside_next_is_ignored(sim, admin_client, evil):
     response = connect(admin_client, VALID_KEY, next=evil)
 
     assert response["Location"] == APP_PAGE
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_racing_installs_end_with_one_connection_and_both_on_its_page(sim, admin_user, acme):
+    import threading
+
+    from django.db import connections
+    from django.test import Client
+
+    barrier = threading.Barrier(2)
+    responses = []
+
+    def install(api_key):
+        client = Client()
+        client.force_login(admin_user)
+        barrier.wait()
+        try:
+            responses.append(connect(client, api_key))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=install, args=(key,)) for key in (VALID_KEY, NO_QUOTA_KEY)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert [r.status_code for r in responses] == [302, 302]
+    assert {r["Location"] for r in responses} == {APP_PAGE}
+    assert Connection.objects.filter(account=acme).count() == 1
+    assert AppLogEntry.objects.filter(event=AppLogEvent.INSTALLED).count() == 1

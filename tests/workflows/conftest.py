@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from crm import services as crm
 from crm.models import ObjectType
+from tests.celery_worker import celery_worker  # noqa: F401  (a fixture for these tests)
 from tests.workflows import probe_actions  # noqa: F401  (registers test_probe)
 from workflows import engine, services
 from workflows.models import ActionExecution

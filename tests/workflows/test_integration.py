@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from crm.models import Task
-from tests.celery_worker import celery_worker, wait_for  # noqa: F401  (fixture)
+from tests.celery_worker import wait_for
 from tests.workflows.conftest import chain, contact, make_workflow
 from workflows.ledger import RUN_TASK
 from workflows.models import ActionExecution, Enrollment
@@ -79,7 +79,8 @@ def test_a_message_delivered_twice_runs_the_action_once(acme, celery_worker, pro
     wait_for(all_done(1), timeout=30, message="the enrollment to complete")
     broker = redis.Redis.from_url(os.environ["REDIS_URL"])
     wait_for(lambda: broker.llen("default") == 0, timeout=15, message="the queue to drain")
-    wait_for(lambda: worker.log().count("'not claimed'") == 2, timeout=15, message="the duplicates to be seen")
+    wait_for(lambda: worker.log().count("'not claimed'") == 2, timeout=15,
+             message="the duplicates to be seen")
     assert probe_log.read_text().splitlines() == [f"{execution.pk}:1"]
     assert Task.objects.filter(idempotency_key=f"exec:{execution.pk}").count() == 1
 
@@ -99,7 +100,7 @@ def test_a_worker_killed_mid_action_leaves_work_the_sweeper_finishes(
              message="the action to start")
     first.kill()
     assert ActionExecution.objects.get(pk=execution.pk).status == "running"
-    second = celery_worker(beat=True, include=PROBE, env=FAST)
+    celery_worker(beat=True, include=PROBE, env=FAST)  # with beat: the sweeper
     wait_for(all_done(1), timeout=60, message="the sweeper to recover the run")
     execution.refresh_from_db()
     assert execution.status == "succeeded" and execution.attempt == 2
@@ -109,7 +110,7 @@ def test_a_worker_killed_mid_action_leaves_work_the_sweeper_finishes(
 
 
 def test_flushing_redis_mid_run_loses_nothing(acme, celery_worker, probe_log):
-    worker = celery_worker(beat=True, include=PROBE, env=FAST, concurrency=1)
+    celery_worker(beat=True, include=PROBE, env=FAST, concurrency=1)
     make_workflow(acme, chain(
         {"type": "test_probe", "config": {"log": str(probe_log), "sleep": 0.5,
                                           "sleep_on_attempt": 1}},

@@ -1,3 +1,3 @@
 """Built-in actions; importing this package registers them (WorkflowsConfig.ready)."""
 
-from workflows.actions import control, records, notify  # noqa: F401
+from workflows.actions import control, notify, records  # noqa: F401

@@ -47,7 +47,8 @@ class Delay(ActionType):
         name = clean.get("until_property")
         if name:
             definition = definitions_for(account, object_type).get(name)
-            if definition is None or definition.type not in (PropertyType.DATE, PropertyType.DATETIME):
+            dates = (PropertyType.DATE, PropertyType.DATETIME)
+            if definition is None or definition.type not in dates:
                 raise ValidationError(_("Pick a date property to wait for."))
         elif clean.get("amount") in (None, ""):
             raise ValidationError(_("Enter how long to wait, or pick a date property."))

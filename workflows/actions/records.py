@@ -107,7 +107,9 @@ class SetPropertyValue(ActionType):
         definitions = definitions_for(account, object_type)
         target = definitions.get(clean["property"])
         if target is None:
-            raise ValidationError(_("There is no property “%(name)s”.") % {"name": clean["property"]})
+            raise ValidationError(
+                _("There is no property “%(name)s”.") % {"name": clean["property"]}
+            )
         source_name = clean.get("copy_from")
         if source_name:
             source = definitions.get(source_name)
@@ -115,7 +117,8 @@ class SetPropertyValue(ActionType):
                 raise ValidationError(_("There is no property “%(name)s”.") % {"name": source_name})
             compatible = source.type in _COMPATIBLE[PropertyType(target.type)]
             if target.type == PropertyType.ENUMERATION and compatible:
-                compatible = {o["value"] for o in source.options} <= {o["value"] for o in target.options}
+                allowed = {o["value"] for o in target.options}
+                compatible = {o["value"] for o in source.options} <= allowed
             if not compatible:
                 raise ValidationError(
                     _("“%(source)s” (%(source_type)s) cannot be copied into “%(target)s” "
