@@ -107,3 +107,14 @@ def test_the_test_button_shows_the_error(acme, builder_client, sim):
     response = builder_client.post(reverse("marketplace:openai_action_test"), {
         "record": record.pk, "assistant": assistant.choice_value, "prompt": "x"})
     assert "OpenAI app is not connected" in response.content.decode()
+
+
+def test_model_access_and_uninstall_know_which_workflows_use_openai(acme, sim):
+    from marketplace.registry import workflows_using_connection, workflows_using_models
+
+    connection = connect(acme)
+    make_workflow(acme, ask_then_task(workspace_assistant(acme).choice_value))
+    usages = workflows_using_connection(connection)
+    assert [(u.label, u.models) for u in usages] == [("Test workflow", frozenset({"gpt-4o-mini"}))]
+    assert workflows_using_models(connection, ["gpt-4o-mini"]) == usages
+    assert workflows_using_models(connection, ["gpt-4.1"]) == []

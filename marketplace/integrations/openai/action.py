@@ -352,3 +352,34 @@ def _usage_dict(usage: Usage, *, model: str, engine: str, connection_id: int, co
         "connection_id": connection_id,
         "http_requests": requests,
     }
+
+
+def workflows_using_openai(connection):
+    """Usage provider for marketplace.registry: the account's workflows with an Ask
+    OpenAI assistant step and the models they run (the uninstall dialog and Model
+    access list them before a change breaks them)."""
+    from django.urls import reverse
+
+    from marketplace.integrations.openai.models import WorkspaceAssistant
+    from marketplace.registry import AppUsage
+    from workflows.models import Workflow
+
+    assistant_models = dict(
+        WorkspaceAssistant.objects.for_account(connection.account_id).values_list("pk", "model")
+    )
+    usages = []
+    for workflow in Workflow.objects.filter(account_id=connection.account_id).only("id", "name", "graph"):
+        steps = [s for s in (workflow.graph or {}).get("steps", {}).values() if s.get("type") == KEY]
+        if not steps:
+            continue
+        models = set()
+        for step in steps:
+            config = step.get("config") or {}
+            selection = assistants_mod.selection_parse(config.get("assistant"))
+            if config.get("model"):
+                models.add(config["model"])
+            elif selection is not None and selection.kind == assistants_mod.WORKSPACE:
+                models.add(assistant_models.get(int(selection.ident), ""))
+        usages.append(AppUsage(label=workflow.name, url=reverse("workflows:list"),
+                               models=frozenset(m for m in models if m)))
+    return usages
