@@ -104,7 +104,6 @@ def test_a_60_rpm_key_stays_under_60_requests_in_every_minute_with_4_worker_proc
     workflow = make_workflow(acme, ask_then_task(workspace_assistant(acme).choice_value))
     for i in range(140):
         contact(acme, first_name=f"P{i}", state="ohio")
-    started = time.monotonic()
     celery_worker(beat=True, concurrency=4, env=worker_env(sim))
     # Hammer for a little over a minute from the first request, then count.
     wait_for(lambda: sim.requests(key="sixty"), timeout=60, message="the first request")
@@ -119,4 +118,3 @@ def test_a_60_rpm_key_stays_under_60_requests_in_every_minute_with_4_worker_proc
     for i in range(len(times) - 60):
         assert times[i + 60] - times[i] >= 60, f"requests {i} and {i + 60} within one minute"
     assert ActionExecution.objects.filter(workflow=workflow, step_id=1, status="failed").count() == 0
-    assert time.monotonic() - started < 110
