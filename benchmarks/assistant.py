@@ -145,7 +145,11 @@ def main() -> None:
                         help="after the window, wait this long for the rest (latency figures)")
     parser.add_argument("--engines", default="responses,assistants")
     parser.add_argument("--skip-limit", action="store_true")
+    parser.add_argument("--assistant-conn-max-age", default=None,
+                        help="DATABASE_CONN_MAX_AGE of the assistant workers (default: the setting's, 60)")
     args = parser.parse_args()
+    # A SIGTERM (timeout, Ctrl-C) still stops the processes this script started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith("postgres") or not os.environ.get("REDIS_URL"):
@@ -172,7 +176,9 @@ def main() -> None:
         start([sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "assistant",
                "-P", "threads", "-c", str(args.threads), "-n", f"assistant{i}@%h", "-l", "WARNING",
                "--without-gossip", "--without-mingle", "--without-heartbeat"],
-              env, workdir / f"assistant{i}.log")
+              {**env, **({"DATABASE_CONN_MAX_AGE": args.assistant_conn_max_age}
+                         if args.assistant_conn_max_age is not None else {})},
+              workdir / f"assistant{i}.log")
         for i in range(args.assistant_workers)
     ]
     processes.append(start([sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default",
@@ -182,6 +188,7 @@ def main() -> None:
                   "-s", str(workdir / "beat-schedule")], env, workdir / "beat.log")
     summary: dict = {"benchmark": "assistant", "cores": os.cpu_count(),
                      "simulator_latency_ms": 1000,
+                     "assistant_conn_max_age": args.assistant_conn_max_age,
                      "processes": f"{args.assistant_workers} x celery -Q assistant -P threads -c {args.threads}"
                                   " + 1 x -Q default prefork -c 2 + beat",
                      "workflow": "Ask OpenAI assistant -> Create task"}
@@ -233,13 +240,9 @@ def setup_account(key: str, engine: str, contacts: int):
             "2": {"type": "create_task", "next": None,
                   "config": {"title": "State {{ actions.1.response }}"}}}},
     )
-    from crm.models import ObjectType, Record
+    from crm.demo import demo_records_create
 
-    Record.objects.bulk_create([
-        Record(account=account, object_type=ObjectType.CONTACT,
-               properties={"email": f"c{i}@example.com", "first_name": f"C{i}", "state": "ohio"})
-        for i in range(contacts)
-    ], batch_size=2000)
+    demo_records_create(account, contacts=contacts, companies=0)
     services.workflow_turn_on(workflow=workflow, enroll_existing=False)
     return account, workflow
 
