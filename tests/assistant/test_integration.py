@@ -118,3 +118,30 @@ def test_a_60_rpm_key_stays_under_60_requests_in_every_minute_with_4_worker_proc
     for i in range(len(times) - 60):
         assert times[i + 60] - times[i] >= 60, f"requests {i} and {i + 60} within one minute"
     assert ActionExecution.objects.filter(workflow=workflow, step_id=1, status="failed").count() == 0
+
+
+def test_structured_output_branches_and_the_budget_stops_calls_on_a_worker(acme, admin_user, sim, celery_worker):
+    from marketplace.integrations.openai.models import AssistantBudget
+    from tests.assistant.conftest import lead_rater
+
+    connection = connect(acme)
+    rater = lead_rater(acme)
+    make_workflow(acme, {"start": 1, "steps": {
+        "1": {"type": "ask_openai_assistant", "next": 2,
+              "config": {"assistant": rater.choice_value, "prompt": "{{ object.job_title }}"}},
+        "2": {"type": "branch", "config": {
+            "paths": [{"name": "Hot", "next": 3, "groups": [
+                [{"output": "1.rating", "operator": "eq_any", "values": ["HOT"]}]]}],
+            "none_next": None}},
+        "3": {"type": "create_task", "config": {"title": "Call first: {{ object.first_name }}"}},
+    }})
+    AssistantBudget.objects.create(account=acme, connection=connection, unit="tokens", monthly_limit=1)
+    celery_worker(beat=True, env=worker_env(sim))
+    contact(acme, first_name="Hot", job_title="Need pricing and a quote, budget approved")
+    wait_for(settled(1), timeout=60, message="the first run")
+    assert Task.objects.get().title == "Call first: Hot"
+    contact(acme, first_name="Late", job_title="Need pricing and a quote")
+    wait_for(settled(2), timeout=60, message="the run stopped by the budget")
+    stopped = ActionExecution.objects.get(step_id=1, enrollment__record__properties__first_name="Late")
+    assert stopped.status == "failed" and "Monthly AI budget reached" in stopped.error
+    assert len(sim.requests(key="demo", path_prefix="/v1/responses")) == 1  # no call made
