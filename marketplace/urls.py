@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from marketplace import views
 from marketplace.integrations.openai import views as openai_views
@@ -16,6 +16,7 @@ urlpatterns = [
     path(CONNECTED_APPS, views.connected_apps, name="connected_apps"),
     path(f"{CONNECTED_APPS}openai/reconnect/", openai_views.reconnect, name="openai_reconnect"),
     path(f"{CONNECTED_APPS}openai/models/", openai_views.model_access, name="openai_models"),
+    path(f"{CONNECTED_APPS}openai/", include("marketplace.integrations.openai.urls_assistants")),
     path(f"{CONNECTED_APPS}<slug:slug>/", views.app_detail, name="app_detail"),
     path(f"{CONNECTED_APPS}<slug:slug>/log/", views.app_log, name="app_log"),
     path(f"{CONNECTED_APPS}<slug:slug>/uninstall/", views.app_uninstall, name="app_uninstall"),

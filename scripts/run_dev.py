@@ -94,7 +94,13 @@ def main() -> int:
 
     procfile["web"] = f"{python} manage.py runserver {WEB_ADDRESS[0]}:{WEB_ADDRESS[1]}"
     procfile["worker"] = (
-        f"{python} -m celery -A config worker -Q default,assistant --concurrency 2 -l INFO"
+        f"{python} -m celery -A config worker -Q default --concurrency 2 -l INFO -n default@%h"
+    )
+    # OpenAI calls wait ~seconds each holding no DB connection (the action releases it):
+    # a thread pool keeps many in flight in one process (docs/assistant-action.md).
+    procfile["assistant"] = (
+        f"{python} -m celery -A config worker -Q assistant -P threads --concurrency 64 "
+        "-l INFO -n assistant@%h"
     )
     procfile["beat"] = (
         f"{python} -m celery -A config beat -l INFO "

@@ -60,16 +60,31 @@ def graph_validate(graph: Any, *, account, object_type: str) -> dict:
             if str(target) not in steps:
                 errors.append(_("Step %(id)s links to a step that does not exist.") % {"id": key})
         for root, path in _tokens(step["config"]):
-            if root == "actions" and path.split(".")[0] not in steps:
+            if root != "actions":
+                continue
+            other, _dot, output = path.partition(".")
+            if other not in steps:
                 errors.append(
                     _("Step %(id)s uses data from step %(other)s, which does not exist.")
-                    % {"id": key, "other": path.split(".")[0]}
+                    % {"id": key, "other": other}
+                )
+            elif output and not _has_output(steps[other], output.split(".")[0], account):
+                errors.append(
+                    _("Step %(id)s uses “%(output)s” from step %(other)s, which has no such output.")
+                    % {"id": key, "output": output.split(".")[0], "other": other}
                 )
     if not errors and _has_cycle(steps):
         errors.append(_("The actions loop back on themselves; a workflow must end."))
     if errors:
         raise ValidationError(errors)
     return {"start": int(start) if steps else None, "steps": steps}
+
+
+def _has_output(step: dict, name: str, account) -> bool:
+    """Whether the step's action declares output `name` (for its config). Action types
+    that declare no outputs at all are not checked."""
+    declared = registry.get(step["type"]).outputs_for(step["config"], account)
+    return not declared or any(output.name == name for output in declared)
 
 
 def _tokens(config: Any) -> list[tuple[str, str]]:

@@ -73,6 +73,17 @@ class ActionType:
         # Keep the raw strings: they may hold tokens resolved at run time.
         return {name: config.get(name) for name in form.fields if name in config}
 
+    def outputs_for(self, config: dict[str, Any], account) -> tuple[Output, ...]:
+        """The outputs of one configured step (the builder's data-variable picker and
+        the graph's token checks use this). Override when they depend on the config,
+        e.g. the structured fields of the chosen assistant; defaults to `outputs`."""
+        return self.outputs
+
+    def review_problems(self, config: dict[str, Any], account) -> list[str]:
+        """Problems to show on the builder's review step before turning the workflow on
+        (e.g. an app not connected, a model no longer allowed). Empty: none."""
+        return []
+
     def execute(self, context: ExecutionContext) -> dict[str, Any]:
         return {}
 

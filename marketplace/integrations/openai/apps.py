@@ -8,7 +8,11 @@ class OpenAIIntegrationConfig(AppConfig):
     verbose_name = _("OpenAI integration")
 
     def ready(self) -> None:
+        from marketplace.integrations.openai.action import AskOpenAIAssistant, workflows_using_openai
         from marketplace.integrations.openai.listing import LISTING
-        from marketplace.registry import app_register
+        from marketplace.registry import app_register, usage_provider_register
+        from workflows.registry import register
 
         app_register(LISTING)
+        register(AskOpenAIAssistant)
+        usage_provider_register(workflows_using_openai)

@@ -1,0 +1,343 @@
+""""Ask OpenAI assistant" benchmark: enrollments/s through Ask → Create task, per engine,
+and how much of a 3,000-RPM key the shared rate limiter uses.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/assistant \
+    REDIS_URL=redis://127.0.0.1:6379/10 .venv/bin/python benchmarks/assistant.py
+
+PostgreSQL + Redis (the database is migrated and used as is: each run makes its own
+account). The OpenAI simulator runs as its own process with a fixed 1 s latency.
+Processes: --assistant-workers Celery workers on the `assistant` queue with a thread
+pool (-P threads -c --threads: each call waits on OpenAI holding no DB connection),
+one prefork worker on `default` (Create task), one beat (the sweeper publishes the
+bulk-enrolled rows and the postponed ones).
+
+Phases (each engine separately):
+1. throughput: --enrollments contacts enrolled in bulk, key with unlimited RPM;
+   enrollments completed per second over the window after warm-up, p50/p95 from
+   enrollment to task, 429s, max DB connections, worker RSS;
+2. rate limit (Responses engine): a key limited to 3,000 RPM for --limit-seconds;
+   requests in the busiest sliding 60 s window (must be ≤ 3,000) and the share of the
+   limit used in the steady minute.
+Prints ONE JSON summary on stdout; progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(BASE_DIR))
+
+FAST_KEY = "sk-bench-assistant-unlimited-00000000000000fast"
+LIMITED_KEY = "sk-bench-assistant-3000rpm-0000000000000000lim"
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def base_env() -> dict[str, str]:
+    from cryptography.fernet import Fernet
+
+    env = dict(os.environ)
+    env.setdefault("SECRET_KEY", "benchmark-secret-key-not-for-production-0123456789")
+    env.setdefault("FIELD_ENCRYPTION_KEYS", Fernet.generate_key().decode())
+    env.update({"DJANGO_SETTINGS_MODULE": "config.settings", "CRMFLOW_ENV_FILE": "",
+                "DEBUG": "false", "HTTPS": "false", "LOG_LEVEL": "WARNING",
+                "PYTHONPATH": str(BASE_DIR)})
+    return env
+
+
+def start(command: list[str], env: dict, log: Path) -> subprocess.Popen:
+    return subprocess.Popen(command, cwd=BASE_DIR, env=env, stdout=log.open("ab"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(15)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def rss_mb(group_ids: list[int]) -> float:
+    """Resident memory of every live process in these process groups (Linux /proc)."""
+    total = 0
+    page = os.sysconf("SC_PAGE_SIZE")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) in group_ids:
+                total += int((entry / "statm").read_text().split()[1]) * page
+        except (OSError, IndexError):
+            continue
+    return total / 2**20
+
+
+class Simulator:
+    def __init__(self, workdir: Path, env: dict):
+        self.port = free_port()
+        config = {
+            "seed": 1, "latency": "fixed:1000", "request_log_size": 100_000,
+            "keys": [
+                {"key": FAST_KEY, "name": "fast", "rpm": 10_000_000, "tpm": 10_000_000_000},
+                {"key": LIMITED_KEY, "name": "limited", "rpm": 3000, "tpm": 10_000_000_000},
+            ],
+        }
+        path = workdir / "simulator.json"
+        path.write_text(json.dumps(config))
+        self.process = start([sys.executable, "-m", "openai_simulator", "--port", str(self.port),
+                              "--config", str(path)], env, workdir / "simulator.log")
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        self.admin = f"http://127.0.0.1:{self.port}/_sim"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                self.call("GET", "/health")
+                return
+            except OSError:
+                time.sleep(0.2)
+        raise SystemExit("the simulator did not start")
+
+    def call(self, method: str, path: str, query: str = ""):
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        request = urllib.request.Request(f"{self.admin}{path}{query}", method=method)
+        with opener.open(request, timeout=60) as response:
+            return json.loads(response.read() or b"null")
+
+    def requests(self, key: str) -> list[dict]:
+        return self.call("GET", "/requests", f"?key={key}&limit=100000")["data"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--enrollments", type=int, default=6000, help="per engine")
+    parser.add_argument("--assistant-workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=64)
+    parser.add_argument("--seconds", type=float, default=20, help="throughput window")
+    parser.add_argument("--limit-seconds", type=float, default=75)
+    parser.add_argument("--drain-seconds", type=float, default=90,
+                        help="after the window, wait this long for the rest (latency figures)")
+    parser.add_argument("--engines", default="responses,assistants")
+    parser.add_argument("--skip-limit", action="store_true")
+    parser.add_argument("--assistant-conn-max-age", default=None,
+                        help="DATABASE_CONN_MAX_AGE of the assistant workers (default: the setting's, 60)")
+    args = parser.parse_args()
+    # A SIGTERM (timeout, Ctrl-C) still stops the processes this script started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres") or not os.environ.get("REDIS_URL"):
+        raise SystemExit("set DATABASE_URL (PostgreSQL) and REDIS_URL")
+    env = base_env()
+    workdir = Path(tempfile.mkdtemp(prefix="crmflow-assistant-bench-"))
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=BASE_DIR, env=env, check=True)
+    simulator = Simulator(workdir, env)
+    env.update({"OPENAI_BASE_URL": simulator.base_url, "OPENAI_TIMEOUT": "30",
+                "WORKFLOWS_SWEEP_SECONDS": "1", "WORKFLOWS_SWEEP_BATCH": "2000",
+                "OPENAI_RATE_LIMIT_DEFAULT_RPM": "60"})
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    import redis
+
+    broker = redis.Redis.from_url(os.environ["REDIS_URL"])
+    broker.delete("default", "assistant")
+    for key in broker.scan_iter(match="crmflow:openai:rl:*"):
+        broker.delete(key)
+
+    processes = [
+        start([sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "assistant",
+               "-P", "threads", "-c", str(args.threads), "-n", f"assistant{i}@%h", "-l", "WARNING",
+               "--without-gossip", "--without-mingle", "--without-heartbeat"],
+              {**env, **({"DATABASE_CONN_MAX_AGE": args.assistant_conn_max_age}
+                         if args.assistant_conn_max_age is not None else {})},
+              workdir / f"assistant{i}.log")
+        for i in range(args.assistant_workers)
+    ]
+    processes.append(start([sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default",
+                            "-c", "2", "-n", "default@%h", "-l", "WARNING", "--without-gossip",
+                            "--without-mingle", "--without-heartbeat"], env, workdir / "default.log"))
+    beat = start([sys.executable, "-m", "celery", "-A", "config", "beat", "-l", "WARNING",
+                  "-s", str(workdir / "beat-schedule")], env, workdir / "beat.log")
+    summary: dict = {"benchmark": "assistant", "cores": os.cpu_count(),
+                     "simulator_latency_ms": 1000,
+                     "assistant_conn_max_age": args.assistant_conn_max_age,
+                     "processes": f"{args.assistant_workers} x celery -Q assistant -P threads -c {args.threads}"
+                                  " + 1 x -Q default prefork -c 2 + beat",
+                     "workflow": "Ask OpenAI assistant -> Create task"}
+    try:
+        for engine in [e for e in args.engines.split(",") if e]:
+            summary[engine] = run_phase(engine, FAST_KEY, "fast", args.enrollments, args.seconds,
+                                        simulator, [p.pid for p in processes], args.drain_seconds)
+        if not args.skip_limit:
+            summary["rate_limit_3000_rpm"] = run_limit(simulator, args.limit_seconds)
+    finally:
+        for process in [*processes, beat]:
+            stop(process)
+        stop(simulator.process)
+    summary["targets"] = {"enrollments_per_second": 250, "db_connections_max": 20,
+                          "limit_used_percent": 95, "requests_over_limit": 0}
+    print(json.dumps(summary))
+
+
+def setup_account(key: str, engine: str, contacts: int):
+    from django.utils import timezone
+
+    from crm.models import Account, Role, User
+    from marketplace.encryption import secret_encrypt, secret_fingerprint, secret_mask
+    from marketplace.integrations.openai.models import WorkspaceAssistant
+    from marketplace.models import Connection
+    from workflows import services
+
+    account = Account.objects.create(name=f"Assistant benchmark {engine} {time.time():.0f}")
+    User.objects.create_user(username=f"bench-{account.pk}", account=account,
+                             role=Role.SUPER_ADMIN, email=f"bench-{account.pk}@example.com")
+    Connection.objects.create(
+        account=account, app="openai", encrypted_secret=secret_encrypt(key),
+        secret_mask=secret_mask(key), secret_fingerprint=secret_fingerprint(key),
+        available_models=["gpt-4o-mini", "gpt-4.1-mini"], connected_at=timezone.now(),
+    )
+    if engine == "responses":
+        assistant = WorkspaceAssistant.objects.create(
+            account=account, name="State formatter", model="gpt-4o-mini",
+            instructions="Turn the US state name into its two-letter state code.")
+        value = assistant.choice_value
+    else:
+        value = "acct:asst_demoStateFormatter00002"
+    workflow = services.workflow_create(
+        account=account, object_type="contact", name=f"Benchmark {engine}",
+        criteria=[[{"property": "email", "operator": "is_known"}]],
+        graph={"start": 1, "steps": {
+            "1": {"type": "ask_openai_assistant", "next": 2,
+                  "config": {"assistant": value, "prompt": "{{ object.state }}"}},
+            "2": {"type": "create_task", "next": None,
+                  "config": {"title": "State {{ actions.1.response }}"}}}},
+    )
+    from crm.demo import demo_records_create
+
+    demo_records_create(account, contacts=contacts, companies=0)
+    services.workflow_turn_on(workflow=workflow, enroll_existing=False)
+    return account, workflow
+
+
+def db_connections() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+        return cursor.fetchone()[0] - 1
+
+
+def run_phase(engine: str, key: str, key_name: str, contacts: int, seconds: float,
+              simulator: Simulator, groups: list[int], drain_seconds: float) -> dict:
+    from workflows import services
+    from workflows.models import ActionExecution, Enrollment
+
+    say(f"[{engine}] seeding {contacts} contacts")
+    account, workflow = setup_account(key, engine, contacts)
+    before_429 = sum(1 for r in simulator.requests(key_name) if r["status"] == 429)
+    enrolled_at = time.perf_counter()
+    services.workflow_enroll_existing_now(workflow=workflow)
+    completed = Enrollment.objects.filter(workflow=workflow, status="completed")
+    say(f"[{engine}] enrolled; waiting for warm-up")
+    deadline = time.monotonic() + 120
+    while completed.count() < min(200, contacts // 10) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    count0, t0 = completed.count(), time.perf_counter()
+    max_conn, max_rss = 0, 0.0
+    while time.perf_counter() - t0 < seconds and completed.count() < contacts:
+        time.sleep(1)
+        max_conn = max(max_conn, db_connections())
+        max_rss = max(max_rss, rss_mb(groups))
+    count1, t1 = completed.count(), time.perf_counter()
+    rate = (count1 - count0) / (t1 - t0)
+    say(f"[{engine}] {rate:.1f} enrollments/s; draining")
+    deadline = time.monotonic() + drain_seconds
+    while completed.count() < contacts and time.monotonic() < deadline:
+        time.sleep(1)
+        max_conn = max(max_conn, db_connections())
+    # Whatever is left would compete with the next phase: cancel it.
+    ActionExecution.objects.filter(workflow=workflow, status="pending").update(status="cancelled")
+    rows = Enrollment.objects.filter(workflow=workflow, status="completed").values_list("enrolled_at", "finished_at")
+    latencies = sorted((f - e).total_seconds() for e, f in rows if f)
+    requests = simulator.requests(key_name)
+    return {
+        "enrollments": contacts,
+        "completed": completed.count(),
+        "cancelled_after_drain": contacts - completed.count()
+        - Enrollment.objects.filter(workflow=workflow, status="failed").count(),
+        "failed": Enrollment.objects.filter(workflow=workflow, status="failed").count(),
+        "window_seconds": round(t1 - t0, 1),
+        "enrollments_per_second": round(rate, 1),
+        "enrollment_to_task_p50_s": round(statistics.median(latencies), 2) if latencies else None,
+        "enrollment_to_task_p95_s": round(latencies[int(len(latencies) * 0.95) - 1], 2) if latencies else None,
+        "latency_note": "from the bulk enrollment (all enrolled at once) to the task's commit",
+        "openai_requests": len(requests),
+        "http_429_seen": sum(1 for r in requests if r["status"] == 429) - before_429,
+        "db_connections_max": max_conn,
+        "worker_rss_mb_max": round(max_rss, 1),
+        "setup_seconds_before_first": round(t0 - enrolled_at, 1),
+    }
+
+
+def run_limit(simulator: Simulator, seconds: float) -> dict:
+    from workflows import services
+
+    contacts = int(3000 * (seconds / 60) * 1.3)
+    say(f"[limit] seeding {contacts} contacts on a 3,000-RPM key")
+    account, workflow = setup_account(LIMITED_KEY, "responses", contacts)
+    services.workflow_enroll_existing_now(workflow=workflow)
+    deadline = time.monotonic() + 120
+    while not simulator.requests("limited") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    first = time.time()
+    while time.time() - first < seconds:
+        time.sleep(1)
+    log = simulator.requests("limited")
+    times = sorted(r["time"] for r in log)
+    # Busiest 60 s window, anchored on every request.
+    busiest = max((bisect.bisect_left(times, t + 60) - i for i, t in enumerate(times)), default=0)
+    start = times[0] if times else first
+    # Steady state: the minute after the first 10 s (the default 60 RPM until learned).
+    steady = bisect.bisect_left(times, start + 70) - bisect.bisect_left(times, start + 10)
+    return {
+        "rpm_limit": 3000,
+        "seconds": seconds,
+        "requests": len(times),
+        "requests_429": sum(1 for r in log if r["status"] == 429),
+        "busiest_60s_window": busiest,
+        "requests_over_limit": max(0, busiest - 3000),
+        "steady_minute_requests": steady,
+        "limit_used_percent": round(steady / 3000 * 100, 1),
+    }
+
+
+if __name__ == "__main__":
+    main()

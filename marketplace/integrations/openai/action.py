@@ -1,0 +1,385 @@
+"""The "Ask OpenAI assistant" workflow action (section "OpenAI integration").
+
+execute() runs outside any transaction: it checks the connection, the assistant, the
+model and the budgets, takes a permit from the shared rate limiter (none → back to
+`pending`, never a sleep), releases the worker's database connection and makes the
+slow call through an engine with our own deadline. apply() writes one AssistantUsage
+row keyed by the execution in the completion transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from marketplace.integrations.openai import assistants as assistants_mod
+from marketplace.integrations.openai.client import connection_client
+from marketplace.integrations.openai.engines import engine_for
+from marketplace.integrations.openai.errors import QUOTA_MESSAGE, AssistantError, ErrorKind
+from marketplace.integrations.openai.models import AssistantUsage, ReasoningEffort
+from marketplace.integrations.openai.pricing import quote
+from marketplace.integrations.openai.ratelimit import RateLimiter, Wait, estimate_tokens
+from marketplace.integrations.openai.services import models_for_builders
+from marketplace.integrations.openai.specs import (
+    AssistantRequest,
+    AssistantSpec,
+    FieldType,
+    Overrides,
+    Usage,
+    is_reasoning_model,
+)
+from marketplace.integrations.openai.usage import admins_notify, budget_reached, prices_for
+from workflows.context import ExecutionContext
+from workflows.errors import PermanentError, RetryLater, TransientError
+from workflows.registry import ActionType, Output, OutputType
+
+KEY = "ask_openai_assistant"
+SECTION = "openai"
+SECTION_LABEL = gettext_lazy("OpenAI integration")
+
+# Our own deadline on one call (a run polls within it). Below the Celery soft time
+# limit (150 s). Setting or environment OPENAI_ASSISTANT_DEADLINE_SECONDS.
+DEFAULT_DEADLINE_SECONDS = 120.0
+# An Assistants v2 call makes several requests (create and run, polls, messages); each
+# counts against the key's RPM, so it takes this many permits up front.
+ASSISTANTS_PERMITS = 3
+
+NOT_CONNECTED = (
+    "OpenAI app is not connected. A super admin can install it from the App Marketplace "
+    "(Settings › Integrations › Connected apps), then replay the failed runs."
+)
+
+_FIELD_OUTPUT_TYPE = {
+    FieldType.TEXT: OutputType.TEXT,
+    FieldType.NUMBER: OutputType.NUMBER,
+    FieldType.BOOLEAN: OutputType.BOOLEAN,
+    FieldType.ENUMERATION: OutputType.TEXT,
+}
+
+BASE_OUTPUTS = (
+    Output("response", gettext_lazy("Response"), OutputType.TEXT),
+    Output("model", gettext_lazy("Model used"), OutputType.TEXT),
+    Output("total_tokens", gettext_lazy("Total tokens"), OutputType.NUMBER),
+)
+
+
+class AskAssistantForm(forms.Form):
+    # Choices are filled by the builder from assistants.assistant_choices(); the stored
+    # value is "ws:<id>" or "acct:<OpenAI assistant id>".
+    assistant = forms.CharField(label=gettext_lazy("Assistant selection"), max_length=120)
+    prompt = forms.CharField(label=gettext_lazy("Prompt"), widget=forms.Textarea, max_length=20000)
+    model = forms.CharField(
+        label=gettext_lazy("Model selection"), required=False, max_length=100,
+        help_text=gettext_lazy("Empty: the assistant's own model."),
+    )
+    temperature = forms.FloatField(
+        label=gettext_lazy("Temperature"), required=False, min_value=0.0, max_value=2.0,
+        help_text=gettext_lazy("Lower is more predictable, higher more creative. "
+                               "Reasoning models ignore it."),
+    )
+    reasoning_effort = forms.ChoiceField(
+        label=gettext_lazy("Reasoning effort"), required=False,
+        choices=[("", "—"), *ReasoningEffort.choices],
+        help_text=gettext_lazy("Only for reasoning models."),
+    )
+
+
+_limiter: RateLimiter | None = None
+_limiter_lock = threading.Lock()
+
+
+def limiter() -> RateLimiter:
+    """One limiter (Redis client) per process, shared by every thread."""
+    global _limiter
+    with _limiter_lock:
+        if _limiter is None:
+            _limiter = RateLimiter.from_settings()
+        return _limiter
+
+
+def _sdk_warm(client) -> None:
+    """Load the SDK's resource modules before taking a permit: the first call in a
+    process otherwise spends ~0.5 s (seconds on a loaded machine) importing them
+    between its permit and its request, and the limiter's 1.5 s margin assumes a
+    request reaches OpenAI promptly after its permit."""
+    client.responses
+    client.beta.threads.runs
+    client.beta.threads.messages
+
+
+def deadline_seconds() -> float:
+    value = getattr(settings, "OPENAI_ASSISTANT_DEADLINE_SECONDS", None)
+    if value is None:
+        value = os.environ.get("OPENAI_ASSISTANT_DEADLINE_SECONDS", DEFAULT_DEADLINE_SECONDS)
+    return float(value)
+
+
+def _workflow_name(context: ExecutionContext) -> str:
+    return context.workflow.name if context.workflow is not None else _("(test)")
+
+
+class AskOpenAIAssistant(ActionType):
+    key = KEY
+    label = gettext_lazy("Ask OpenAI assistant")
+    section = SECTION
+    queue = "assistant"
+    config_form = AskAssistantForm
+    outputs = BASE_OUTPUTS
+    # Not templates: only the prompt takes data tokens.
+    raw_config_keys = frozenset({"assistant", "model", "temperature", "reasoning_effort"})
+
+    # --- The builder ----------------------------------------------------------------
+
+    def validate_config(self, config, *, account, object_type):
+        clean = super().validate_config(config, account=account, object_type=object_type)
+        selection = assistants_mod.selection_parse(clean.get("assistant"))
+        if selection is None:
+            raise ValidationError(_("Choose an assistant."))
+        if selection.kind == assistants_mod.WORKSPACE and assistants_mod.workspace_assistant_for(
+            account, selection, include_archived=True
+        ) is None:
+            raise ValidationError(_("Choose an assistant."))
+        model = (clean.get("model") or "").strip()
+        clean["model"] = model
+        if model:
+            connection = assistants_mod.connection_for_account(account)
+            if connection is not None and connection.is_installed and model not in models_for_builders(connection):
+                raise ValidationError(
+                    _("The model “%(model)s” is not allowed for workflows. Choose another one.")
+                    % {"model": model}
+                )
+        return clean
+
+    def outputs_for(self, config, account) -> tuple[Output, ...]:
+        """Response, model and tokens, plus the chosen workspace assistant's fields."""
+        selection = assistants_mod.selection_parse((config or {}).get("assistant"))
+        if selection is None or selection.kind != assistants_mod.WORKSPACE:
+            return BASE_OUTPUTS
+        assistant = assistants_mod.workspace_assistant_for(account, selection, include_archived=True)
+        if assistant is None:
+            return BASE_OUTPUTS
+        return BASE_OUTPUTS + tuple(
+            Output(f.name, f.name, _FIELD_OUTPUT_TYPE[f.type]) for f in assistant.fields()
+        )
+
+    def review_problems(self, config, account) -> list[str]:
+        problems: list[str] = []
+        connection = assistants_mod.connection_for_account(account)
+        if connection is None or not connection.is_installed:
+            problems.append(_("The OpenAI app is not connected."))
+        elif connection.needs_attention:
+            problems.append(_("The OpenAI app needs attention: reconnect it with a valid key."))
+        selection = assistants_mod.selection_parse((config or {}).get("assistant"))
+        assistant = None
+        if selection is None:
+            problems.append(_("No assistant is selected."))
+        elif selection.kind == assistants_mod.WORKSPACE:
+            assistant = assistants_mod.workspace_assistant_for(account, selection, include_archived=True)
+            if assistant is None:
+                problems.append(_("The selected assistant was deleted."))
+            elif assistant.is_archived:
+                problems.append(_("The assistant “%(name)s” is archived.") % {"name": assistant.name})
+        elif connection is not None and connection.is_installed:
+            choices = assistants_mod.assistant_choices(account=account)
+            if not choices.account_available:
+                problems.append(_("OpenAI account assistants are not available: %(why)s")
+                                % {"why": choices.account_note or "—"})
+            elif selection.value not in dict(choices.account):
+                problems.append(_("The selected OpenAI assistant no longer exists."))
+        if connection is not None and connection.is_installed:
+            allowed = set(models_for_builders(connection))
+            for model in {(config or {}).get("model") or "", assistant.model if assistant else ""}:
+                if model and model not in allowed:
+                    problems.append(_("The model “%(model)s” is no longer allowed.") % {"model": model})
+        return problems
+
+    # --- The run --------------------------------------------------------------------
+
+    def _request(self, context: ExecutionContext, connection) -> AssistantRequest:
+        config = context.config
+        selection = assistants_mod.selection_parse(config.get("assistant"))
+        if selection is None:
+            raise PermanentError(_("No assistant is selected in workflow “%(workflow)s”.")
+                                 % {"workflow": _workflow_name(context)})
+        if selection.kind == assistants_mod.WORKSPACE:
+            assistant = assistants_mod.workspace_assistant_for(context.account, selection)
+            if assistant is None:
+                raise PermanentError(
+                    _("The assistant selected in workflow “%(workflow)s” was archived or deleted. "
+                      "Choose another assistant, then replay the failed runs.")
+                    % {"workflow": _workflow_name(context)}
+                )
+            spec = AssistantSpec(
+                model=assistant.model, instructions=assistant.instructions,
+                temperature=assistant.temperature, reasoning_effort=assistant.reasoning_effort or None,
+                output_fields=assistant.fields(), name=assistant.name,
+            )
+        else:
+            known = assistants_mod.account_assistant(connection=connection, assistant_id=selection.ident)
+            spec = AssistantSpec(
+                model=known.model if known else "", name=known.name if known else selection.ident,
+                openai_assistant_id=selection.ident,
+            )
+        temperature = config.get("temperature")
+        overrides = Overrides(
+            model=(config.get("model") or "").strip() or None,
+            temperature=float(temperature) if temperature not in (None, "") else None,
+            reasoning_effort=config.get("reasoning_effort") or None,
+        )
+        metadata = {"crmflow_workflow": str(context.workflow.pk)} if context.workflow else {}
+        if context.execution_id:
+            metadata["crmflow_execution"] = str(context.execution_id)
+        return AssistantRequest(assistant=spec, prompt=config.get("prompt") or "",
+                                overrides=overrides, metadata=metadata)
+
+    def execute(self, context: ExecutionContext) -> dict[str, Any]:
+        connection = assistants_mod.connection_for_account(context.account)
+        if connection is None or not connection.is_installed or not connection.encrypted_secret:
+            raise PermanentError(NOT_CONNECTED)
+        if connection.needs_attention:
+            raise PermanentError(
+                _("OpenAI rejected the stored API key. A super admin must reconnect the OpenAI "
+                  "app with a valid key, then replay the failed runs.")
+            )
+        request = self._request(context, connection)
+        model = request.model
+        if model and model not in models_for_builders(connection):
+            raise PermanentError(
+                _("The model “%(model)s” used by workflow “%(workflow)s” is no longer allowed "
+                  "for workflows. Choose another model or ask a super admin to allow it.")
+                % {"model": model, "workflow": _workflow_name(context)}
+            )
+        message = budget_reached(connection=connection, workflow=context.workflow)
+        if message:
+            raise PermanentError(message)
+        prices = prices_for(account=context.account)
+        client = connection_client(connection)
+        _sdk_warm(client)
+        key = assistants_mod.connection_key(connection)
+        engine = engine_for(request)
+        estimate = estimate_tokens(request.assistant.instructions, request.prompt)
+        permits = []
+        for _i in range(ASSISTANTS_PERMITS if engine.name == "assistants" else 1):
+            permit = limiter().acquire(key, model or "assistant", estimate if not permits else 0)
+            if isinstance(permit, Wait):
+                if context.is_test:
+                    raise TransientError(_("OpenAI's rate limit is in use by running workflows; "
+                                           "try again in %(s).0f s.") % {"s": permit.seconds + 0.5})
+                raise RetryLater(timezone.now() + dt.timedelta(seconds=max(permit.seconds, 0.05)))
+            permits.append(permit)
+        # No database connection is held while we wait for OpenAI.
+        context.release_db_connection()
+        try:
+            result = engine.run(client, request, deadline=deadline_seconds())
+        except AssistantError as error:
+            limiter().record_response(key, model or "assistant", error.rate_limit_headers, 0, permits[0])
+            raise self._failure(context, connection, error) from None
+        limiter().record_response(key, model or "assistant", result.rate_limit_headers,
+                                  result.usage.total_tokens, permits[0])
+        price = quote(result.model, result.usage, prices)
+        context.usage.update(_usage_dict(result.usage, model=result.model, engine=result.engine,
+                                         connection_id=connection.pk, cost=price.usd,
+                                         cost_note=price.reason, requests=result.http_requests))
+        outputs = {"response": result.text, "model": result.model,
+                   "total_tokens": result.usage.total_tokens}
+        if result.structured:
+            outputs.update({k: v for k, v in result.structured.items() if k not in outputs})
+        return outputs
+
+    def _failure(self, context: ExecutionContext, connection, error: AssistantError) -> Exception:
+        if error.kind == ErrorKind.RATE_LIMITED:
+            limiter().cool_down(assistants_mod.connection_key(connection), error.retry_after or 5.0)
+        if error.transient:
+            return TransientError(str(error), retry_after=error.retry_after)
+        if error.kind == ErrorKind.QUOTA:
+            admins_notify(
+                account_id=connection.account_id,
+                key=f"openai-quota:{connection.pk}:{timezone.now():%Y-%m-%d}",
+                title=_("Your OpenAI account is out of quota"),
+                body=QUOTA_MESSAGE,
+            )
+            return PermanentError(QUOTA_MESSAGE)
+        if error.kind == ErrorKind.AUTH:
+            from marketplace.services import connection_mark_needs_attention
+
+            connection_mark_needs_attention(connection=connection, reason=str(error))
+            return PermanentError(str(error))
+        if error.kind in (ErrorKind.NOT_FOUND, ErrorKind.BAD_REQUEST):
+            return PermanentError(
+                _("%(error)s (workflow “%(workflow)s”)")
+                % {"error": str(error), "workflow": _workflow_name(context)}
+            )
+        return PermanentError(str(error))
+
+    def apply(self, context: ExecutionContext, outputs: dict[str, Any]) -> dict[str, Any]:
+        usage = context.usage
+        if context.execution_id is None or not usage:
+            return outputs
+        AssistantUsage.objects.create(
+            account=context.account, connection_id=usage.get("connection_id"),
+            workflow=context.workflow, execution_id=context.execution_id,
+            engine=usage.get("engine", ""), model=usage.get("model", ""),
+            input_tokens=usage.get("input_tokens", 0), output_tokens=usage.get("output_tokens", 0),
+            reasoning_tokens=usage.get("reasoning_tokens", 0),
+            cached_tokens=usage.get("cached_tokens", 0), total_tokens=usage.get("total_tokens", 0),
+            cost_usd=usage.get("cost_usd"),
+        )
+        return outputs
+
+
+def _usage_dict(usage: Usage, *, model: str, engine: str, connection_id: int, cost, cost_note: str,
+                requests: int) -> dict[str, Any]:
+    """What is stored on the execution (`ActionExecution.usage`, JSON): history shows it."""
+    return {
+        "model": model,
+        "engine": engine,
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "reasoning_tokens": usage.reasoning_tokens,
+        "cached_tokens": usage.cached_tokens,
+        "total_tokens": usage.total_tokens,
+        "cost_usd": str(cost) if cost is not None else None,
+        "cost_note": cost_note,
+        "connection_id": connection_id,
+        "http_requests": requests,
+    }
+
+
+def workflows_using_openai(connection):
+    """Usage provider for marketplace.registry: the account's workflows with an Ask
+    OpenAI assistant step and the models they run (the uninstall dialog and Model
+    access list them before a change breaks them)."""
+    from django.urls import reverse
+
+    from marketplace.integrations.openai.models import WorkspaceAssistant
+    from marketplace.registry import AppUsage
+    from workflows.models import Workflow
+
+    assistant_models = dict(
+        WorkspaceAssistant.objects.for_account(connection.account_id).values_list("pk", "model")
+    )
+    usages = []
+    for workflow in Workflow.objects.filter(account_id=connection.account_id).only("id", "name", "graph"):
+        steps = [s for s in (workflow.graph or {}).get("steps", {}).values() if s.get("type") == KEY]
+        if not steps:
+            continue
+        models = set()
+        for step in steps:
+            config = step.get("config") or {}
+            selection = assistants_mod.selection_parse(config.get("assistant"))
+            if config.get("model"):
+                models.add(config["model"])
+            elif selection is not None and selection.kind == assistants_mod.WORKSPACE:
+                models.add(assistant_models.get(int(selection.ident), ""))
+        usages.append(AppUsage(label=workflow.name, url=reverse("workflows:list"),
+                               models=frozenset(m for m in models if m)))
+    return usages

@@ -1,0 +1,189 @@
+"""What the "Ask OpenAI assistant" action keeps in the database.
+
+- `WorkspaceAssistant`: an assistant defined in crmflow (run with the Responses API).
+- `AssistantUsage`: one row per succeeded execution (tokens, model, cost), written in
+  the execution's completion transaction, so usage per execution, workflow and month
+  is an indexed sum.
+- `ModelPrice`: the account's editable price table (USD per 1M tokens).
+- `AssistantBudget`: a monthly cap (tokens or USD) per connection or per workflow.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from marketplace.integrations.openai.specs import FieldType, OutputField
+
+
+class ReasoningEffort(models.TextChoices):
+    MINIMAL = "minimal", _("Minimal")
+    LOW = "low", _("Low")
+    MEDIUM = "medium", _("Medium")
+    HIGH = "high", _("High")
+
+
+class OutputFormat(models.TextChoices):
+    TEXT = "text", _("Text")
+    STRUCTURED = "structured", _("Structured (named fields)")
+
+
+class WorkspaceAssistantQuerySet(models.QuerySet):
+    def for_account(self, account) -> WorkspaceAssistantQuerySet:
+        return self.filter(account=account)
+
+    def active(self) -> WorkspaceAssistantQuerySet:
+        return self.filter(archived_at__isnull=True)
+
+
+class WorkspaceAssistant(models.Model):
+    account = models.ForeignKey("crm.Account", on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(_("name"), max_length=100)
+    instructions = models.TextField(_("instructions"), blank=True)
+    model = models.CharField(_("model"), max_length=100)
+    temperature = models.FloatField(
+        _("temperature"), null=True, blank=True,
+        validators=[MinValueValidator(0.0), MaxValueValidator(2.0)],
+    )
+    reasoning_effort = models.CharField(
+        _("reasoning effort"), max_length=10, choices=ReasoningEffort, blank=True
+    )
+    output_format = models.CharField(
+        _("output format"), max_length=12, choices=OutputFormat, default=OutputFormat.TEXT
+    )
+    # [{"name": "rating", "type": "enumeration", "options": ["HOT", "WARM", "COLD"]}, …]
+    output_fields = models.JSONField(_("output fields"), default=list, blank=True)
+    archived_at = models.DateTimeField(_("archived at"), null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = WorkspaceAssistantQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("workspace assistant")
+        verbose_name_plural = _("workspace assistants")
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def choice_value(self) -> str:
+        return f"ws:{self.pk}"
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archived_at is not None
+
+    def fields(self) -> tuple[OutputField, ...]:
+        """The structured output fields (empty for a text answer)."""
+        if self.output_format != OutputFormat.STRUCTURED:
+            return ()
+        return tuple(
+            OutputField(f["name"], FieldType(f["type"]), tuple(f.get("options") or ()))
+            for f in self.output_fields
+        )
+
+
+class AssistantUsage(models.Model):
+    """Tokens and cost of one succeeded execution; unique per execution (a redelivered
+    completion cannot count twice)."""
+
+    account = models.ForeignKey("crm.Account", on_delete=models.CASCADE, related_name="+")
+    connection = models.ForeignKey(
+        "marketplace.Connection", on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    workflow = models.ForeignKey("workflows.Workflow", on_delete=models.CASCADE, related_name="+")
+    execution = models.OneToOneField(
+        "workflows.ActionExecution", on_delete=models.CASCADE, related_name="assistant_usage"
+    )
+    engine = models.CharField(max_length=20)
+    model = models.CharField(max_length=100)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    reasoning_tokens = models.PositiveIntegerField(default=0)
+    cached_tokens = models.PositiveIntegerField(default=0)
+    total_tokens = models.PositiveIntegerField(default=0)
+    # None: the model has no price in the table.
+    cost_usd = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("assistant usage")
+        verbose_name_plural = _("assistant usage")
+        indexes = [
+            models.Index(fields=["connection", "created_at"], name="usage_by_connection"),
+            models.Index(fields=["workflow", "created_at"], name="usage_by_workflow"),
+            models.Index(fields=["account", "created_at"], name="usage_by_account"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model} · {self.total_tokens} tokens"
+
+
+class ModelPrice(models.Model):
+    """USD per 1M tokens for one model, per account (seeded from pricing.DEFAULT_PRICES)."""
+
+    account = models.ForeignKey("crm.Account", on_delete=models.CASCADE, related_name="+")
+    model = models.CharField(_("model"), max_length=100)
+    input = models.DecimalField(_("input"), max_digits=10, decimal_places=4,
+                                validators=[MinValueValidator(Decimal(0))])
+    cached_input = models.DecimalField(_("cached input"), max_digits=10, decimal_places=4,
+                                       validators=[MinValueValidator(Decimal(0))])
+    output = models.DecimalField(_("output"), max_digits=10, decimal_places=4,
+                                 validators=[MinValueValidator(Decimal(0))])
+    # The date the price was verified (the defaults' date, or when an admin edited it).
+    as_of = models.DateField(_("as of"))
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("model price")
+        verbose_name_plural = _("model prices")
+        ordering = ["model"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "model"], name="one_price_per_model")
+        ]
+
+    def __str__(self) -> str:
+        return self.model
+
+
+class BudgetUnit(models.TextChoices):
+    TOKENS = "tokens", _("Tokens")
+    USD = "usd", _("US dollars")
+
+
+class AssistantBudget(models.Model):
+    """A monthly cap: for the whole connection (workflow empty) or one workflow."""
+
+    account = models.ForeignKey("crm.Account", on_delete=models.CASCADE, related_name="+")
+    connection = models.ForeignKey(
+        "marketplace.Connection", on_delete=models.CASCADE, related_name="+"
+    )
+    workflow = models.ForeignKey(
+        "workflows.Workflow", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    unit = models.CharField(_("unit"), max_length=10, choices=BudgetUnit, default=BudgetUnit.TOKENS)
+    monthly_limit = models.DecimalField(_("monthly limit"), max_digits=16, decimal_places=4,
+                                        validators=[MinValueValidator(Decimal(0))])
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("AI budget")
+        verbose_name_plural = _("AI budgets")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "workflow"], name="one_budget_per_workflow",
+                condition=models.Q(workflow__isnull=False),
+            ),
+            models.UniqueConstraint(
+                fields=["connection"], name="one_budget_per_connection",
+                condition=models.Q(workflow__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.monthly_limit} {self.unit}"

@@ -1,0 +1,212 @@
+"""The "Ask OpenAI assistant" action in-process (the ledger drained in this process):
+engines end to end, errors, budgets, structured output and the builder's hooks. The
+same scenarios on a real Celery worker are in test_integration.py."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from crm.models import Notification, Task
+from marketplace.integrations.openai.action import AskOpenAIAssistant
+from marketplace.integrations.openai.models import AssistantBudget, AssistantUsage
+from marketplace.models import Connection
+from openai_simulator.config import DEMO_NO_QUOTA_KEY, DEMO_REVOKED_KEY
+from tests.assistant.conftest import (
+    FLAKY_KEY,
+    LEAD_QUALIFIER,
+    SLOW_KEY,
+    ask_then_task,
+    chain,
+    connect,
+    contact,
+    drain,
+    settle,
+    lead_rater,
+    make_workflow,
+    workspace_assistant,
+)
+from workflows.models import ActionExecution, Enrollment
+from workflows.registry import get
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_workspace_assistant_answers_through_the_responses_api_and_feeds_a_task(acme, admin_user, sim):
+    connect(acme)
+    assistant = workspace_assistant(acme)
+    make_workflow(acme, ask_then_task(assistant.choice_value))
+    contact(acme, first_name="Ann", state="california")
+    drain()
+    task = Task.objects.get()
+    assert task.title == "Code: CA"
+    assert task.notes.startswith("Model gpt-4o-mini")
+    execution = ActionExecution.objects.get(step_id=1)
+    assert execution.outputs["response"] == "CA"
+    assert execution.usage["engine"] == "responses"
+    assert execution.usage["input_tokens"] > 0 and Decimal(execution.usage["cost_usd"]) > 0
+    usage = AssistantUsage.objects.get()
+    assert usage.execution_id == execution.pk and usage.total_tokens == execution.outputs["total_tokens"]
+    assert [r["path"] for r in sim.requests(key="demo")] == ["/v1/responses"]
+
+
+def test_an_account_assistant_runs_on_assistants_v2(acme, sim):
+    connect(acme)
+    make_workflow(acme, ask_then_task(f"acct:{LEAD_QUALIFIER}", prompt="I want pricing and a demo this quarter"))
+    contact(acme, first_name="Ann")
+    drain()
+    assert Task.objects.get().title.startswith("Code: HOT")
+    assert ActionExecution.objects.get(step_id=1).usage["engine"] == "assistants"
+    paths = {r["path"] for r in sim.requests(key="demo")}
+    assert "/v1/threads/runs" in paths
+
+
+def test_structured_output_feeds_an_if_then_branch(acme, sim):
+    connect(acme)
+    rater = lead_rater(acme)
+    graph = {"start": 1, "steps": {
+        "1": {"type": "ask_openai_assistant", "next": 2,
+              "config": {"assistant": rater.choice_value, "prompt": "{{ object.job_title }}"}},
+        "2": {"type": "branch", "config": {
+            "paths": [{"name": "Hot", "next": 3, "groups": [
+                [{"output": "1.rating", "operator": "eq_any", "values": ["HOT"]}]]}],
+            "none_next": 4}},
+        "3": {"type": "create_task", "config": {"title": "Call first: {{ actions.1.reason }}"}},
+        "4": {"type": "create_task", "config": {"title": "Later"}},
+    }}
+    make_workflow(acme, graph)
+    contact(acme, first_name="Hot", job_title="We need a quote and pricing, budget approved")
+    contact(acme, first_name="Cold", job_title="I am a student just browsing")
+    drain()
+    titles = sorted(Task.objects.values_list("title", flat=True))
+    assert titles[0].startswith("Call first:") and titles[1] == "Later"
+    outputs = ActionExecution.objects.filter(step_id=1).values_list("outputs", flat=True)
+    assert sorted(o["rating"] for o in outputs) == ["COLD", "HOT"]
+
+
+def test_the_graph_knows_the_structured_outputs_of_the_chosen_assistant(acme, sim):
+    connect(acme)
+    rater = lead_rater(acme)
+    action = get("ask_openai_assistant")
+    names = [o.name for o in action.outputs_for({"assistant": rater.choice_value}, acme)]
+    assert names == ["response", "model", "total_tokens", "rating", "reason"]
+    with pytest.raises(ValidationError, match="no such output"):
+        make_workflow(acme, chain(
+            {"type": "ask_openai_assistant", "config": {"assistant": rater.choice_value, "prompt": "x"}},
+            {"type": "create_task", "config": {"title": "{{ actions.1.score }}"}},
+        ))
+
+
+def test_a_revoked_key_flags_the_connection_and_fails_the_run(acme, admin_user, sim):
+    connection = connect(acme, DEMO_REVOKED_KEY)
+    make_workflow(acme, ask_then_task(workspace_assistant(acme).choice_value))
+    contact(acme, first_name="Ann", state="texas")
+    drain()
+    execution = ActionExecution.objects.get(step_id=1)
+    assert execution.status == "failed" and "refused the API key" in execution.error
+    connection.refresh_from_db()
+    assert connection.status == "needs_attention"
+    assert not Task.objects.exists()
+
+
+def test_an_exhausted_quota_fails_at_once_and_tells_the_admins_once(acme, admin_user, sim):
+    connect(acme, DEMO_NO_QUOTA_KEY)
+    make_workflow(acme, ask_then_task(workspace_assistant(acme).choice_value))
+    contact(acme, first_name="Ann", state="texas")
+    contact(acme, first_name="Bob", state="ohio")
+    drain()
+    executions = ActionExecution.objects.filter(step_id=1)
+    assert {e.status for e in executions} == {"failed"}
+    assert all(e.attempt == 1 and "out of quota" in e.error for e in executions)
+    assert Notification.objects.filter(idempotency_key__startswith="openai-quota:").count() == 1
+
+
+@pytest.mark.parametrize("fault", [{"error_500": 1.0}, {"error_429": 1.0, "retry_after_ms": 50}])
+def test_a_transient_error_is_retried_then_succeeds(acme, sim, fault):
+    connect(acme, FLAKY_KEY)
+    sim.configure(faults=[{"path_prefix": "/v1/responses", "key": "flaky", "times": 2, **fault}])
+    make_workflow(acme, ask_then_task(workspace_assistant(acme).choice_value))
+    contact(acme, first_name="Ann", state="new york")
+    settle()
+    execution = ActionExecution.objects.get(step_id=1)
+    assert execution.status == "succeeded" and execution.attempt == 3
+    assert Task.objects.get().title == "Code: NY"
+    assert [r["status"] for r in sim.requests(key="flaky")] == [*(2 * [fault.get("error_429") and 429 or 500]), 200]
+
+
+def test_a_hanging_openai_hits_our_deadline_and_is_retried(acme, sim):
+    connect(acme, SLOW_KEY)
+    sim.configure(faults=[{"path_prefix": "/v1/responses", "key": "slow", "hang": 1.0, "times": 1}])
+    make_workflow(acme, ask_then_task(workspace_assistant(acme).choice_value))
+    contact(acme, first_name="Ann", state="ohio")
+    settle()
+    execution = ActionExecution.objects.get(step_id=1)
+    assert execution.status == "succeeded" and execution.attempt == 2
+    assert Task.objects.get().title == "Code: OH"
+
+
+def test_no_connection_fails_with_an_actionable_message(acme, sim):
+    make_workflow(acme, ask_then_task(workspace_assistant(acme).choice_value))
+    contact(acme, first_name="Ann", state="ohio")
+    drain()
+    assert "OpenAI app is not connected" in ActionExecution.objects.get(step_id=1).error
+
+
+def test_a_model_no_longer_allowed_fails_naming_the_workflow(acme, sim):
+    connection = connect(acme)
+    make_workflow(acme, ask_then_task(workspace_assistant(acme).choice_value))
+    Connection.objects.filter(pk=connection.pk).update(allowed_models=["gpt-4.1"])
+    contact(acme, first_name="Ann", state="ohio")
+    drain()
+    error = ActionExecution.objects.get(step_id=1).error
+    assert "gpt-4o-mini" in error and "Test workflow" in error
+    assert sim.requests(key="demo") == []
+
+
+def test_the_token_budget_stops_calls_at_the_cap_and_raising_it_resumes(acme, admin_user, sim):
+    from workflows.services import executions_replay
+
+    connection = connect(acme)
+    workflow = make_workflow(acme, ask_then_task(workspace_assistant(acme).choice_value))
+    AssistantBudget.objects.create(account=acme, connection=connection, unit="tokens", monthly_limit=1)
+    contact(acme, first_name="Ann", state="ohio")
+    drain()
+    first = ActionExecution.objects.get(step_id=1)
+    assert first.status == "succeeded"  # under the cap when it started
+    contact(acme, first_name="Bob", state="utah")
+    contact(acme, first_name="Cy", state="iowa")
+    drain()
+    failed = ActionExecution.objects.filter(step_id=1, status="failed")
+    assert failed.count() == 2 and all("Monthly AI budget reached" in e.error for e in failed)
+    assert len(sim.requests(key="demo", path_prefix="/v1/responses")) == 1  # no call made
+    assert Notification.objects.filter(idempotency_key__startswith="openai-budget:").count() == 1
+    AssistantBudget.objects.filter(connection=connection).update(monthly_limit=1_000_000)
+    assert executions_replay(workflow=workflow) == 2
+    drain()
+    assert Enrollment.objects.filter(status="completed").count() == 3
+
+
+def test_review_problems_name_what_the_builder_must_fix(acme, sim):
+    action = AskOpenAIAssistant()
+    assistant = workspace_assistant(acme)
+    config = {"assistant": assistant.choice_value, "prompt": "x"}
+    assert action.review_problems(config, acme) == ["The OpenAI app is not connected."]
+    connect(acme, allowed=["gpt-4.1"])
+    assistant.archived_at = assistant.created_at
+    assistant.save()
+    problems = action.review_problems(config, acme)
+    assert any("archived" in p for p in problems) and any("gpt-4o-mini" in p for p in problems)
+
+
+def test_temperature_is_validated(acme, sim):
+    connect(acme)
+    action = AskOpenAIAssistant()
+    value = workspace_assistant(acme).choice_value
+    with pytest.raises(ValidationError):
+        action.validate_config({"assistant": value, "prompt": "x", "temperature": "2.5"},
+                               account=acme, object_type="contact")
+    clean = action.validate_config({"assistant": value, "prompt": "x", "temperature": "0.3"},
+                                   account=acme, object_type="contact")
+    assert clean["temperature"] == "0.3"
