@@ -36,3 +36,17 @@ def branched(acme):
         "4": {**task("After hot {{ actions.3.task_id }}"), "next": None},
         "5": {**task("Cold"), "next": None},
     }})
+
+
+@pytest.fixture
+def without_openai_actions():
+    """Take the OpenAI integration's action out of the registry for one test, to see the
+    builder as it is for an account whose crmflow has no OpenAI action type."""
+    from workflows import registry
+
+    removed = {key: action for key, action in registry._REGISTRY.items()
+               if str(action.section).lower() == "openai"}
+    for key in removed:
+        registry._REGISTRY.pop(key)
+    yield
+    registry._REGISTRY.update(removed)

@@ -36,7 +36,7 @@ LABELS = {
         "action_outputs": "Action outputs", "openai_section": "OpenAI integration",
         "ask_openai": "Ask OpenAI assistant", "response": "Response",
         "assistant_selection": "Assistant selection", "advanced": "Advanced API parameters",
-        "model": "Model selection", "temperature": "Temperature",
+        "model": "Model selection", "temperature": "Temperature", "prompt": "Prompt",
         "enrolled": re.compile(r"existing records? enrolled"), "match_now": "match",
     },
     "fr": {
@@ -51,13 +51,14 @@ LABELS = {
         "openai_section": "Intégration OpenAI", "ask_openai": "Demander à l'assistant OpenAI",
         "response": "Réponse", "assistant_selection": "Sélection de l'assistant",
         "advanced": "Paramètres API avancés", "model": "Sélection du modèle",
-        "temperature": "Température", "enrolled": re.compile(r"inscrits?"), "match_now": "correspond",
+        "temperature": "Température", "prompt": "Invite", "enrolled": re.compile(r"inscrits?"), "match_now": "correspond",
     },
 }
 
 
 # Property labels come from the CRM's catalogue: whatever it says in that language.
-PROPERTY_LABELS = {"state": "State/Region", "first_name": "First name"}
+PROPERTY_LABELS = {"state": "State/Region", "first_name": "First name",
+                   "company_name": "Company name"}
 
 
 def labels(language: str) -> dict:

@@ -39,7 +39,7 @@ class FakeAsk(ActionType):
 
 
 @pytest.fixture
-def fake_openai():
+def fake_openai(without_openai_actions):
     registry.register(FakeAsk)
     yield
     registry._REGISTRY.pop(FakeAsk.key, None)
@@ -51,7 +51,7 @@ def test_the_panel_lists_the_registered_openai_action(acme, fake_openai):
     assert not section.connect
 
 
-def test_without_it_the_section_says_so_honestly(acme):
+def test_without_it_the_section_says_so_honestly(acme, without_openai_actions):
     section = next(s for s in actions.panel_sections(acme) if s.key == "openai")
     assert section.items[0].disabled_reason and section.connect
 

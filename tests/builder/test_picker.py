@@ -44,7 +44,7 @@ def test_type_incompatible_variables_are_disabled_with_the_reason(acme, branched
     assert not any(v.disabled_reason for v in into_text.properties)
 
 
-def test_a_placeholder_assistant_step_offers_its_response(acme, builder_user):
+def test_a_placeholder_assistant_step_offers_its_response(acme, builder_user, without_openai_actions):
     workflow = template_create(account=acme, key="format_state", actor=builder_user)
     variables = picker.data_variables(graph=workflow.graph, step_id=2,
                                       definitions=definitions_for(acme, "contact"), account=acme)

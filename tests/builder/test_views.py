@@ -81,7 +81,7 @@ def test_the_list_filters_and_counts_without_n_plus_one(builder_client, acme, si
     assert builder_client.get("/workflows/", {"object_type": "nonsense"}).status_code == 200
 
 
-def test_it_creates_a_workflow_and_from_a_template(builder_client, acme):
+def test_it_creates_a_workflow_and_from_a_template(builder_client, acme, without_openai_actions):
     response = builder_client.post("/workflows/new/", {"object_type": "contact", "name": "Leads"})
     workflow = Workflow.objects.get(name="Leads")
     assert response.url == f"/workflows/{workflow.pk}/"
@@ -213,7 +213,9 @@ def test_it_cannot_turn_on_while_an_action_is_incomplete(builder_client, acme, s
     assert not simple.is_enabled and simple.live_version is None
 
 
-def test_a_template_with_a_placeholder_cannot_be_turned_on(builder_client, acme, builder_user):
+def test_a_template_with_a_placeholder_cannot_be_turned_on(
+    builder_client, acme, builder_user, without_openai_actions
+):
     from workflows.builder.catalog import template_create
 
     workflow = template_create(account=acme, key="qualify_visitors", actor=builder_user)

@@ -139,6 +139,36 @@ class AskOpenAIAssistant(ActionType):
 
     # --- The builder ----------------------------------------------------------------
 
+    def builder_form(self, config, *, account, object_type) -> forms.Form:
+        """The config form with the account's choices: one Assistant selection dropdown
+        (workspace and OpenAI account assistants) and the models admins allow."""
+        form = AskAssistantForm(initial=config)
+        form.fields["assistant"] = forms.ChoiceField(
+            label=gettext_lazy("Assistant selection"),
+            choices=assistants_mod.assistant_choices(account=account).as_choices(),
+        )
+        connection = assistants_mod.connection_for_account(account)
+        allowed = (
+            models_for_builders(connection)
+            if connection is not None and connection.is_installed
+            else []
+        )
+        current = (config or {}).get("model") or ""
+        if current and current not in allowed:
+            allowed = [current, *allowed]  # keep what is saved visible; review flags it
+        form.fields["model"] = forms.ChoiceField(
+            label=gettext_lazy("Model selection"),
+            required=False,
+            choices=[("", _("The assistant's own model")), *[(m, m) for m in allowed]],
+            help_text=gettext_lazy("Empty: the assistant's own model."),
+        )
+        form.advanced_fields = ("model", "temperature", "reasoning_effort")
+        form.advanced_label = _("Advanced API parameters")
+        return form
+
+    def token_fields(self, config, *, definitions) -> dict[str, str]:
+        return {"prompt": "text"}
+
     def validate_config(self, config, *, account, object_type):
         clean = super().validate_config(config, account=account, object_type=object_type)
         selection = assistants_mod.selection_parse(clean.get("assistant"))
