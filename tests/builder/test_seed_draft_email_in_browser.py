@@ -1,5 +1,5 @@
-"""Seed steps 5–6 in Chromium, exactly as the article describes them, in English
-French: create → criteria → + → OpenAI integration → Ask OpenAI assistant → pick an
+"""Seed steps 5–6 in Chromium, exactly as the article describes them, in English:
+create → criteria → + → OpenAI integration → Ask OpenAI assistant → pick an
 assistant, prompt with two contact properties, Advanced API parameters (model,
 temperature 0.3) → Save → + → Create task → Insert data → Action outputs → Ask OpenAI
 assistant → Response → assign to a rep → Save → Review → Turn on. A real Celery worker
