@@ -38,7 +38,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.browser,
               pytest.mark.django_db(transaction=True)]
 
 
-# English only for now: in French the criteria step of this scenario did not show the
+# English only for now: in French the criteria step does not show the
 # operator after choosing the property (the French builder flow itself is covered by
 # test_build_in_browser.py); tracked in the issue note.
 @pytest.mark.parametrize("localized_page", ["en"], indirect=True)
