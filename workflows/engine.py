@@ -12,10 +12,11 @@ import random
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from crm.models import Notification, Record, Role, User
@@ -80,7 +81,15 @@ def context_build(execution: ActionExecution, record: Record, step: dict,
 
 
 def execution_run(*, execution_id: int) -> str:
-    """What a worker does with a wake-up message. Returns what happened (for logs/tests)."""
+    """What a worker does with a wake-up message. Returns what happened (for logs/tests).
+
+    Messages stored in the ledger (errors) are written in the site's default language,
+    whatever language an earlier request or task left active in this thread."""
+    with translation.override(settings.LANGUAGE_CODE):
+        return _execution_run(execution_id=execution_id)
+
+
+def _execution_run(*, execution_id: int) -> str:
     execution = execution_claim(execution_id=execution_id)
     if execution is None:
         return "not claimed"
