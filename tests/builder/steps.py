@@ -46,7 +46,7 @@ LABELS = {
         "add_condition": "Ajouter une condition", "property": "Propriété",
         "save": "Enregistrer",
         "crm_section": "CRM", "create_task": "Créer une tâche", "title": "Titre",
-        "notes": "Notes", "assigned_to": "Attribuée à", "review": "Vérifier et activer",
+        "notes": "Notes", "assigned_to": "Assignée à", "review": "Vérifier et activer",
         "turn_on": "Activer", "action_outputs": "Résultats d'action",
         "openai_section": "Intégration OpenAI", "ask_openai": "Demander à l'assistant OpenAI",
         "response": "Réponse", "assistant_selection": "Sélection de l'assistant",
@@ -97,9 +97,13 @@ def set_criteria(page: Page, L: dict, *, property_label: str, operator_label: st
     """Open the trigger card, add one condition and save it."""
     page.locator(".card-trigger .card-open").click()
     panel(page).get_by_role("button", name=L["add_condition"]).click()
+    # Let the panel swap in the new row before choosing in it: a change made on the row
+    # being replaced would be lost with it.
+    page.wait_for_load_state("networkidle")
     row = panel(page).locator(".criteria-row").last
     row.get_by_label(L["property"], exact=True).select_option(label=property_label)
-    expect(row.locator("select[name$='-operator']")).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    expect(row.locator("select[name$='-operator']")).to_be_visible(timeout=15_000)
     if operator_label:
         row.locator("select[name$='-operator']").select_option(label=operator_label)
     if value is not None:

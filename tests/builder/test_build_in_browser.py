@@ -39,15 +39,7 @@ def localized_page(browser, live_server, request):
     context.close()
 
 
-FRENCH_CRITERIA_REGRESSION = pytest.mark.skip(
-    reason="Known regression since the CRM's French catalogue landed: in French, choosing the "
-    "property in the criteria panel does not bring up the operator in Chromium (the server "
-    "renders it; see the issue note). English runs.")
-
-
-@pytest.mark.parametrize(
-    "localized_page", ["en", pytest.param("fr", marks=FRENCH_CRITERIA_REGRESSION)], indirect=True
-)
+@pytest.mark.parametrize("localized_page", ["en", "fr"], indirect=True)
 def test_a_builder_builds_a_task_workflow_that_a_worker_runs(
     localized_page, acme, builder_user, rep_user, celery_worker
 ):

@@ -1,4 +1,5 @@
-"""Seed steps 5–6 in Chromium, exactly as the article describes them, in English:
+"""Seed steps 5–6 in Chromium, exactly as the article describes them, in English and
+in French:
 create → criteria → + → OpenAI integration → Ask OpenAI assistant → pick an
 assistant, prompt with two contact properties, Advanced API parameters (model,
 temperature 0.3) → Save → + → Create task → Insert data → Action outputs → Ask OpenAI
@@ -38,10 +39,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.browser,
               pytest.mark.django_db(transaction=True)]
 
 
-# English only for now: in French the criteria step does not show the
-# operator after choosing the property (the French builder flow itself is covered by
-# test_build_in_browser.py); tracked in the issue note.
-@pytest.mark.parametrize("localized_page", ["en"], indirect=True)
+@pytest.mark.parametrize("localized_page", ["en", "fr"], indirect=True)
 def test_a_builder_drafts_sales_emails_with_an_openai_assistant(
     localized_page, sim, acme, builder_user, rep_user, celery_worker
 ):
