@@ -23,3 +23,8 @@ records_bulk_changed = Signal()
 # A form was submitted (sent after record_changed for the contact it created or updated).
 #   record: the contact, form: crm Form, submission: crm FormSubmission
 form_submitted = Signal()
+
+# `seed_demo` finished loading the CRM's demo data for an account: apps add theirs
+# (the OpenAI integration adds its workspace assistants and the use-case workflows).
+#   account: crm Account, actor: the demo super admin
+demo_seeded = Signal()

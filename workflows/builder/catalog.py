@@ -46,35 +46,39 @@ def _assistant(prompt: str) -> dict:
                      "type": "text"}]}}
 
 
-def _graph(key: str) -> tuple[list, dict]:
-    if key == "qualify_visitors":
-        criteria: list = []
-        rating = lambda word: [[{"output": "1.response", "operator": "contains", "value": word}]]
-        return criteria, {"start": 1, "last_id": 5, "steps": {
-            "1": {**_assistant(_(
-                "Rate this visitor's interest as HOT, WARM or COLD, in one word. Job title: "
-                "{{ object.job_title }}. Company: {{ object.company_name }}.")), "next": 2},
-            "2": {"type": "branch", "next": None, "config": {"paths": [
-                {"name": "HOT", "groups": rating("hot"), "next": 3},
-                {"name": "WARM", "groups": rating("warm"), "next": 4}], "none_next": 5}},
-            "3": {"type": "send_notification", "next": None, "config": {
-                "recipients": ["owner"], "subject": _("Hot lead: {{ object.first_name }} "
-                                                      "{{ object.last_name }}"),
-                "body": "{{ actions.1.response }}"}},
-            "4": {"type": "create_task", "next": None, "config": {
-                "title": _("Follow up with {{ object.first_name }}"), "assignee": "owner",
-                "priority": "medium", "notes": "{{ actions.1.response }}"}},
-            "5": {"type": "create_task", "next": None, "config": {
-                "title": _("Nurture {{ object.first_name }}"), "assignee": "owner",
-                "priority": "low"}},
-        }}
-    if key == "format_state":
-        return [[{"property": "state", "operator": "is_known"}]], {"start": 1, "last_id": 2, "steps": {
-            "1": {**_assistant(_("Give the two-letter US state code for “{{ object.state }}”. "
-                                 "Answer with the code only.")), "next": 2},
-            "2": {"type": "set_property", "next": None, "config": {
-                "property": "state", "value": "{{ actions.1.response }}"}},
-        }}
+def _qualify_visitors() -> tuple[list, dict]:
+    criteria: list = []
+    rating = lambda word: [[{"output": "1.response", "operator": "contains", "value": word}]]
+    return criteria, {"start": 1, "last_id": 5, "steps": {
+        "1": {**_assistant(_(
+            "Rate this visitor's interest as HOT, WARM or COLD, in one word. Job title: "
+            "{{ object.job_title }}. Company: {{ object.company_name }}.")), "next": 2},
+        "2": {"type": "branch", "next": None, "config": {"paths": [
+            {"name": "HOT", "groups": rating("hot"), "next": 3},
+            {"name": "WARM", "groups": rating("warm"), "next": 4}], "none_next": 5}},
+        "3": {"type": "send_notification", "next": None, "config": {
+            "recipients": ["owner"], "subject": _("Hot lead: {{ object.first_name }} "
+                                                  "{{ object.last_name }}"),
+            "body": "{{ actions.1.response }}"}},
+        "4": {"type": "create_task", "next": None, "config": {
+            "title": _("Follow up with {{ object.first_name }}"), "assignee": "owner",
+            "priority": "medium", "notes": "{{ actions.1.response }}"}},
+        "5": {"type": "create_task", "next": None, "config": {
+            "title": _("Nurture {{ object.first_name }}"), "assignee": "owner",
+            "priority": "low"}},
+    }}
+
+
+def _format_state() -> tuple[list, dict]:
+    return [[{"property": "state", "operator": "is_known"}]], {"start": 1, "last_id": 2, "steps": {
+        "1": {**_assistant(_("Give the two-letter US state code for “{{ object.state }}”. "
+                             "Answer with the code only.")), "next": 2},
+        "2": {"type": "set_property", "next": None, "config": {
+            "property": "state", "value": "{{ actions.1.response }}"}},
+    }}
+
+
+def _draft_sales_email() -> tuple[list, dict]:
     return [[{"property": "stage", "operator": "eq_any", "values": ["appointmentscheduled"]}]], {
         "start": 1, "last_id": 2, "steps": {
             "1": {**_assistant(_("Draft a short prospecting email for the deal "
@@ -85,11 +89,19 @@ def _graph(key: str) -> tuple[list, dict]:
         }}
 
 
+# One builder function per template (criteria, graph); each returns fresh dicts.
+GRAPHS = {
+    "qualify_visitors": _qualify_visitors,
+    "format_state": _format_state,
+    "draft_sales_email": _draft_sales_email,
+}
+
+
 def template_create(*, account, key: str, actor) -> Workflow:
     template = next((t for t in TEMPLATES if t.key == key), None)
     if template is None:
         raise KeyError(key)
-    criteria, graph = _graph(key)
+    criteria, graph = GRAPHS[key]()
     # A draft only: the placeholders keep it from being published until they are real.
     return Workflow.objects.create(
         account=account, object_type=template.object_type, name=str(template.name),

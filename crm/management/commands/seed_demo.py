@@ -13,6 +13,7 @@ from django.db.models import Count
 
 from crm.demo import demo_records_create
 from crm.models import Account, ObjectType, Record, Role, User
+from crm.signals import demo_seeded
 
 DEMO_USERS = [
     ("admin", "Alex", "Admin", Role.SUPER_ADMIN),
@@ -70,6 +71,9 @@ class Command(BaseCommand):
             contacts=max(0, contacts - have.get(ObjectType.CONTACT, 0)),
             companies=max(0, companies - have.get(ObjectType.COMPANY, 0)),
         )
+        with transaction.atomic():
+            demo_seeded.send(sender=self.__class__, account=account,
+                             actor=User.objects.get(username="admin"))
         self.stdout.write(self.style.SUCCESS("Demo account Acme is ready."))
         for username, _first, _last, role in DEMO_USERS:
             self.stdout.write(f"  {username:<8} {Role(role).label:<17} password: {password}")

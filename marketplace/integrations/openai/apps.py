@@ -8,7 +8,9 @@ class OpenAIIntegrationConfig(AppConfig):
     verbose_name = _("OpenAI integration")
 
     def ready(self) -> None:
+        from crm.signals import demo_seeded
         from marketplace.integrations.openai.action import AskOpenAIAssistant, workflows_using_openai
+        from marketplace.integrations.openai.demo import demo_seeded_receiver
         from marketplace.integrations.openai.listing import LISTING
         from marketplace.registry import app_register, usage_provider_register
         from workflows.registry import register
@@ -16,3 +18,4 @@ class OpenAIIntegrationConfig(AppConfig):
         app_register(LISTING)
         register(AskOpenAIAssistant)
         usage_provider_register(workflows_using_openai)
+        demo_seeded.connect(demo_seeded_receiver, dispatch_uid="openai-demo")
