@@ -10,8 +10,12 @@ Events are derived from the ledger row (one row per step of one enrollment):
 succeeded / failed / skipped / cancelled / running from `status`; "retried" is a row
 that needed more than one attempt, or is pending again with the last attempt's error;
 "waiting for rate limit" is a pending row that was claimed once (`started_at` set) and
-handed back without an error (the engine's `execution_postpone`). A row replayed and
-not yet picked up looks the same as that for the few seconds until a worker claims it.
+handed back without an error (the engine's `execution_postpone`). The row's `attempts`
+(one entry per failed, retried or postponed attempt, written by the engine) tell a
+pending row's label apart exactly — retrying, waiting for the rate limit, or queued again
+by a replay — and are listed in the run detail. The event *filters* stay on indexed
+columns (a JSON search over millions of rows would not be), so a replayed row not yet
+picked up matches "waiting for rate limit" for the few seconds until a worker claims it.
 """
 
 from __future__ import annotations
@@ -62,16 +66,37 @@ EVENT_FILTERS: dict[str, Q] = {
 }
 
 
+def _last_attempt(execution: ActionExecution) -> dict:
+    """The attempt that handed the row back, if it still tells the row's state: a
+    postponed attempt does not count (`attempt` is one less), a retried one does."""
+    attempts = execution.attempts or []
+    last = attempts[-1] if attempts and isinstance(attempts[-1], dict) else {}
+    kind, number = last.get("kind"), last.get("n")
+    if (kind == "rate_limited" and execution.attempt == (number or 0) - 1) or (
+        kind == "retry" and execution.attempt == number
+    ) or (kind == "failed" and execution.attempt == 0):
+        return last
+    return {}
+
+
 def event_of(execution: ActionExecution) -> tuple[str, str]:
     """(css state, label) of one ledger row, for the Event column."""
     status = execution.status
     if status == Status.SUCCEEDED:
         if execution.attempt > 1:
             return "ok", _("Succeeded after %(n)d attempts") % {"n": execution.attempt}
+        if any(isinstance(a, dict) and a.get("kind") == "rate_limited"
+               for a in execution.attempts or []):
+            return "ok", _("Succeeded after waiting for rate limit")
         return "ok", _("Succeeded")
     if status == Status.FAILED:
         return "failed", _("Failed")
     if status == Status.PENDING:
+        kind = _last_attempt(execution).get("kind")
+        if kind == "rate_limited":
+            return "warning", _("Waiting for rate limit")
+        if kind == "failed":  # replayed, not yet picked up
+            return "off", _("Waiting")
         if execution.error and execution.attempt >= 1:
             return "warning", _("Retrying (attempt %(n)d failed)") % {"n": execution.attempt}
         if execution.started_at is not None:
@@ -287,6 +312,7 @@ def action_logs(
         "action_type",
         "status",
         "attempt",
+        "attempts",
         "error",
         "created_at",
         "started_at",
@@ -390,6 +416,7 @@ def enrollment_history(
             "action_type",
             "status",
             "attempt",
+            "attempts",
             "error",
             "started_at",
         )
@@ -449,6 +476,65 @@ def values_of(data: dict[str, Any]) -> list[Value]:
 
 
 @dataclass
+class Attempt:
+    """One failed, retried or postponed attempt of a step (ActionExecution.attempts)."""
+
+    number: int
+    replay: int
+    kind: str
+    error: str
+    wait_seconds: float | None
+    times: int
+    at: dt.datetime | None
+
+    LABELS = {
+        "retry": _("Failed, retried"),
+        "rate_limited": _("Waited for the rate limit"),
+        "failed": _("Failed"),
+    }
+
+    @property
+    def label(self) -> str:
+        return str(self.LABELS.get(self.kind, self.kind))
+
+    @property
+    def state(self) -> str:
+        return "failed" if self.kind == "failed" else "warning"
+
+    @property
+    def time_iso(self) -> str:
+        return self.at.isoformat() if self.at else ""
+
+    @property
+    def time_text(self) -> str:
+        return time_text(self.at) if self.at else ""
+
+
+def attempts_of(execution: ActionExecution) -> list[Attempt]:
+    found = []
+    for entry in execution.attempts or []:
+        if not isinstance(entry, dict):
+            continue
+        try:
+            at = dt.datetime.fromisoformat(str(entry.get("at")))
+        except ValueError:
+            at = None
+        wait = entry.get("wait_seconds")
+        found.append(
+            Attempt(
+                number=int(entry.get("n") or 0),
+                replay=int(entry.get("replay") or 0),
+                kind=str(entry.get("kind") or ""),
+                error=str(entry.get("error") or ""),
+                wait_seconds=float(wait) if isinstance(wait, int | float) else None,
+                times=int(entry.get("times") or 1),
+                at=at,
+            )
+        )
+    return found
+
+
+@dataclass
 class StepRun:
     execution: ActionExecution
     label: str
@@ -462,6 +548,7 @@ class StepRun:
     cost: Decimal | None
     duration: dt.timedelta | None
     wait: dt.timedelta | None
+    attempts: list[Attempt] = field(default_factory=list)
 
     @property
     def timings(self) -> dict[str, str]:
@@ -527,6 +614,7 @@ def run_steps(enrollment: Enrollment) -> list[StepRun]:
                 cost=usage_cost(execution.usage),
                 duration=duration,
                 wait=wait,
+                attempts=attempts_of(execution),
             )
         )
     return steps
