@@ -40,6 +40,9 @@ Status = ActionExecution.Status
 PAGE_SIZE = 25
 # Record search looks at most this many matching records (name or email).
 SEARCH_LIMIT = 500
+SEARCH_MAX_LENGTH = 200
+# Above every character: `prefix <= value < prefix + TOP` is "value starts with prefix".
+TOP = chr(0x10FFFF)
 
 
 class Event:
@@ -219,7 +222,7 @@ class LogFilter:
         found = cls(
             action_type=params.get("action", "").strip(),
             event=params.get("event", "").strip(),
-            q=params.get("q", "").strip(),
+            q=" ".join(params.get("q", "").replace("\x00", "").split())[:SEARCH_MAX_LENGTH],
         )
         for name in ("since", "until"):
             raw = params.get(name, "").strip()
@@ -235,14 +238,32 @@ class LogFilter:
     def _day_start(self, day: dt.date) -> dt.datetime:
         return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
 
-    def records(self, workflow: Workflow) -> QuerySet[Record] | None:
+    def records(self, workflow: Workflow) -> list[int] | None:
+        """Ids of the records `q` finds (at most SEARCH_LIMIT), None without `q`.
+
+        `#123` is a record id. Otherwise records whose email or name *starts with* q (one
+        range of the record_email / record_name indexes each; names tried as typed, in
+        lower case and capitalised); only when that finds nothing, records containing q
+        anywhere in the name or email (a scan of the account's records of this type)."""
         if not self.q:
             return None
-        matching = Record.objects.filter(
+        records = Record.objects.filter(
             account_id=workflow.account_id, object_type=workflow.object_type
-        )
-        matching = matching.filter(Q(name__icontains=self.q) | Q(email__icontains=self.q.lower()))
-        return matching.order_by().values("pk")[:SEARCH_LIMIT]
+        ).order_by()
+        if self.q.startswith("#") and self.q[1:].isdigit():
+            return list(records.filter(pk=int(self.q[1:])).values_list("pk", flat=True))
+        starts = Q()
+        for column, prefixes in (
+            ("email", {self.q.lower()}),
+            ("name", {self.q, self.q.lower(), self.q.capitalize(), self.q.title()}),
+        ):
+            for prefix in prefixes:
+                starts |= Q(**{f"{column}__gte": prefix, f"{column}__lt": prefix + TOP})
+        found = list(records.filter(starts).values_list("pk", flat=True)[:SEARCH_LIMIT])
+        if found:
+            return found
+        anywhere = Q(name__icontains=self.q) | Q(email__icontains=self.q.lower())
+        return list(records.filter(anywhere).values_list("pk", flat=True)[:SEARCH_LIMIT])
 
     def apply_to_executions(self, executions: QuerySet, workflow: Workflow) -> QuerySet:
         if self.since:
@@ -258,7 +279,7 @@ class LogFilter:
         records = self.records(workflow)
         if records is not None:
             enrollment_ids = Enrollment.objects.filter(
-                workflow=workflow, record__in=list(records.values_list("pk", flat=True))
+                workflow=workflow, record__in=records
             ).values_list("pk", flat=True)
             executions = executions.filter(enrollment_id__in=list(enrollment_ids))
         return executions
@@ -272,7 +293,7 @@ class LogFilter:
             )
         records = self.records(workflow)
         if records is not None:
-            enrollments = enrollments.filter(record__in=list(records.values_list("pk", flat=True)))
+            enrollments = enrollments.filter(record__in=records)
         return enrollments
 
 
