@@ -61,7 +61,9 @@ def test_it_filters_by_action_type_and_record(scenario, acme, builder_client):
     assert "Eve Other" in html and "Dana Doe" not in html
 
 
-def test_record_search_by_start_of_name_or_email_by_id_then_anywhere(scenario, acme, builder_client):
+def test_record_search_by_start_of_name_or_email_by_id_then_anywhere(
+    scenario, acme, builder_client
+):
     eve = contact(acme, first_name="Eve", last_name="Other", email="EVE.O@Example.com")
     drain()
 
