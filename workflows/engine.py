@@ -108,6 +108,7 @@ def _execution_run(*, execution_id: int) -> str:
         except ObjectDoesNotExist:
             raise PermanentError(_("The record was deleted.")) from None
         context = context_build(execution, record, step, action_type)
+        execution.inputs = context.config  # kept by a failed or retried attempt too
         # The slow part: no transaction is open here.
         outputs = action_type.execute(context) or {}
     except RetryLater as later:
@@ -221,10 +222,11 @@ def execution_retry(*, execution: ActionExecution, message: str,
             message=_("Gave up after %(n)d attempts. Last error: %(error)s")
             % {"n": execution.attempt, "error": message},
         )
-    delay = retry_after if retry_after is not None else backoff_seconds(execution.attempt)
+    delay = max(retry_after if retry_after is not None else backoff_seconds(execution.attempt), 0)
     _mine(execution).update(
         status=Status.PENDING, error=message, lease_expires_at=None, last_sent_at=None,
-        due_at=timezone.now() + dt.timedelta(seconds=max(delay, 0)),
+        due_at=timezone.now() + dt.timedelta(seconds=delay), inputs=execution.inputs,
+        attempts=attempt_record(execution, "retry", message, delay),
     )
     return "retry"
 
@@ -234,6 +236,8 @@ def execution_postpone(*, execution: ActionExecution, at: dt.datetime) -> str:
     _mine(execution).update(
         status=Status.PENDING, attempt=F("attempt") - 1, lease_expires_at=None,
         last_sent_at=None, due_at=at,
+        attempts=attempt_record(execution, "rate_limited", "",
+                                max((at - timezone.now()).total_seconds(), 0)),
     )
     return "postponed"
 
@@ -244,7 +248,8 @@ def execution_fail(*, execution: ActionExecution, message: str,
     now = timezone.now()
     updated = ActionExecution.objects.filter(
         pk=execution.pk, status=expected_status, attempt=execution.attempt
-    ).update(status=Status.FAILED, error=message[:5000], finished_at=now, lease_expires_at=None)
+    ).update(status=Status.FAILED, error=message[:5000], finished_at=now, lease_expires_at=None,
+             inputs=execution.inputs, attempts=attempt_record(execution, "failed", message))
     if not updated:
         return "lease lost"
     Enrollment.objects.filter(pk=execution.enrollment_id, status=Enrollment.Status.ACTIVE).update(
@@ -254,6 +259,34 @@ def execution_fail(*, execution: ActionExecution, message: str,
     execution_finished.send(ActionExecution, execution=execution, enrollment_finished=True)
     admins_notify_failure(workflow=Workflow.objects.get(pk=execution.workflow_id), message=message)
     return "failed"
+
+
+ATTEMPTS_KEPT = 20
+
+
+def attempt_record(execution: ActionExecution, kind: str, error: str,
+                   wait_seconds: float | None = None) -> list[dict]:
+    """`execution.attempts` plus this attempt, for the UPDATE that hands the row back.
+    Only the claim holder writes the row, so read-modify-write is safe. Consecutive
+    rate-limit waits of one attempt fold into one entry (`times`)."""
+    attempts = list(execution.attempts or [])
+    entry = {"n": execution.attempt, "at": timezone.now().isoformat(), "kind": kind,
+             "error": error[:1000]}
+    if wait_seconds is not None:
+        entry["wait_seconds"] = round(wait_seconds, 3)
+    if execution.replays:
+        entry["replay"] = execution.replays
+    last = attempts[-1] if attempts else None
+    if (kind == "rate_limited" and last and last.get("kind") == kind
+            and last.get("n") == entry["n"] and last.get("replay") == entry.get("replay")):
+        entry["times"] = last.get("times", 1) + 1
+        entry["wait_seconds"] = round(last.get("wait_seconds", 0) + wait_seconds, 3)
+        entry["at"] = last["at"]
+        attempts[-1] = entry
+    else:
+        attempts.append(entry)
+    execution.attempts = attempts[-ATTEMPTS_KEPT:]
+    return execution.attempts
 
 
 def admins_notify_failure(*, workflow: Workflow, message: str) -> None:

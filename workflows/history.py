@@ -10,8 +10,12 @@ Events are derived from the ledger row (one row per step of one enrollment):
 succeeded / failed / skipped / cancelled / running from `status`; "retried" is a row
 that needed more than one attempt, or is pending again with the last attempt's error;
 "waiting for rate limit" is a pending row that was claimed once (`started_at` set) and
-handed back without an error (the engine's `execution_postpone`). A row replayed and
-not yet picked up looks the same as that for the few seconds until a worker claims it.
+handed back without an error (the engine's `execution_postpone`). The row's `attempts`
+(one entry per failed, retried or postponed attempt, written by the engine) tell a
+pending row's label apart exactly — retrying, waiting for the rate limit, or queued again
+by a replay — and are listed in the run detail. The event *filters* stay on indexed
+columns (a JSON search over millions of rows would not be), so a replayed row not yet
+picked up matches "waiting for rate limit" for the few seconds until a worker claims it.
 """
 
 from __future__ import annotations
@@ -36,6 +40,9 @@ Status = ActionExecution.Status
 PAGE_SIZE = 25
 # Record search looks at most this many matching records (name or email).
 SEARCH_LIMIT = 500
+SEARCH_MAX_LENGTH = 200
+# Above every character: `prefix <= value < prefix + TOP` is "value starts with prefix".
+TOP = chr(0x10FFFF)
 
 
 class Event:
@@ -62,16 +69,37 @@ EVENT_FILTERS: dict[str, Q] = {
 }
 
 
+def _last_attempt(execution: ActionExecution) -> dict:
+    """The attempt that handed the row back, if it still tells the row's state: a
+    postponed attempt does not count (`attempt` is one less), a retried one does."""
+    attempts = execution.attempts or []
+    last = attempts[-1] if attempts and isinstance(attempts[-1], dict) else {}
+    kind, number = last.get("kind"), last.get("n")
+    if (kind == "rate_limited" and execution.attempt == (number or 0) - 1) or (
+        kind == "retry" and execution.attempt == number
+    ) or (kind == "failed" and execution.attempt == 0):
+        return last
+    return {}
+
+
 def event_of(execution: ActionExecution) -> tuple[str, str]:
     """(css state, label) of one ledger row, for the Event column."""
     status = execution.status
     if status == Status.SUCCEEDED:
         if execution.attempt > 1:
             return "ok", _("Succeeded after %(n)d attempts") % {"n": execution.attempt}
+        if any(isinstance(a, dict) and a.get("kind") == "rate_limited"
+               for a in execution.attempts or []):
+            return "ok", _("Succeeded after waiting for rate limit")
         return "ok", _("Succeeded")
     if status == Status.FAILED:
         return "failed", _("Failed")
     if status == Status.PENDING:
+        kind = _last_attempt(execution).get("kind")
+        if kind == "rate_limited":
+            return "warning", _("Waiting for rate limit")
+        if kind == "failed":  # replayed, not yet picked up
+            return "off", _("Waiting")
         if execution.error and execution.attempt >= 1:
             return "warning", _("Retrying (attempt %(n)d failed)") % {"n": execution.attempt}
         if execution.started_at is not None:
@@ -194,7 +222,7 @@ class LogFilter:
         found = cls(
             action_type=params.get("action", "").strip(),
             event=params.get("event", "").strip(),
-            q=params.get("q", "").strip(),
+            q=" ".join(params.get("q", "").replace("\x00", "").split())[:SEARCH_MAX_LENGTH],
         )
         for name in ("since", "until"):
             raw = params.get(name, "").strip()
@@ -210,14 +238,32 @@ class LogFilter:
     def _day_start(self, day: dt.date) -> dt.datetime:
         return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
 
-    def records(self, workflow: Workflow) -> QuerySet[Record] | None:
+    def records(self, workflow: Workflow) -> list[int] | None:
+        """Ids of the records `q` finds (at most SEARCH_LIMIT), None without `q`.
+
+        `#123` is a record id. Otherwise records whose email or name *starts with* q (one
+        range of the record_email / record_name indexes each; names tried as typed, in
+        lower case and capitalised); only when that finds nothing, records containing q
+        anywhere in the name or email (a scan of the account's records of this type)."""
         if not self.q:
             return None
-        matching = Record.objects.filter(
+        records = Record.objects.filter(
             account_id=workflow.account_id, object_type=workflow.object_type
-        )
-        matching = matching.filter(Q(name__icontains=self.q) | Q(email__icontains=self.q.lower()))
-        return matching.order_by().values("pk")[:SEARCH_LIMIT]
+        ).order_by()
+        if self.q.startswith("#") and self.q[1:].isdigit():
+            return list(records.filter(pk=int(self.q[1:])).values_list("pk", flat=True))
+        starts = Q()
+        for column, prefixes in (
+            ("email", {self.q.lower()}),
+            ("name", {self.q, self.q.lower(), self.q.capitalize(), self.q.title()}),
+        ):
+            for prefix in prefixes:
+                starts |= Q(**{f"{column}__gte": prefix, f"{column}__lt": prefix + TOP})
+        found = list(records.filter(starts).values_list("pk", flat=True)[:SEARCH_LIMIT])
+        if found:
+            return found
+        anywhere = Q(name__icontains=self.q) | Q(email__icontains=self.q.lower())
+        return list(records.filter(anywhere).values_list("pk", flat=True)[:SEARCH_LIMIT])
 
     def apply_to_executions(self, executions: QuerySet, workflow: Workflow) -> QuerySet:
         if self.since:
@@ -233,7 +279,7 @@ class LogFilter:
         records = self.records(workflow)
         if records is not None:
             enrollment_ids = Enrollment.objects.filter(
-                workflow=workflow, record__in=list(records.values_list("pk", flat=True))
+                workflow=workflow, record__in=records
             ).values_list("pk", flat=True)
             executions = executions.filter(enrollment_id__in=list(enrollment_ids))
         return executions
@@ -247,7 +293,7 @@ class LogFilter:
             )
         records = self.records(workflow)
         if records is not None:
-            enrollments = enrollments.filter(record__in=list(records.values_list("pk", flat=True)))
+            enrollments = enrollments.filter(record__in=records)
         return enrollments
 
 
@@ -287,6 +333,7 @@ def action_logs(
         "action_type",
         "status",
         "attempt",
+        "attempts",
         "error",
         "created_at",
         "started_at",
@@ -390,6 +437,7 @@ def enrollment_history(
             "action_type",
             "status",
             "attempt",
+            "attempts",
             "error",
             "started_at",
         )
@@ -449,6 +497,65 @@ def values_of(data: dict[str, Any]) -> list[Value]:
 
 
 @dataclass
+class Attempt:
+    """One failed, retried or postponed attempt of a step (ActionExecution.attempts)."""
+
+    number: int
+    replay: int
+    kind: str
+    error: str
+    wait_seconds: float | None
+    times: int
+    at: dt.datetime | None
+
+    LABELS = {
+        "retry": _("Failed, retried"),
+        "rate_limited": _("Waited for the rate limit"),
+        "failed": _("Failed"),
+    }
+
+    @property
+    def label(self) -> str:
+        return str(self.LABELS.get(self.kind, self.kind))
+
+    @property
+    def state(self) -> str:
+        return "failed" if self.kind == "failed" else "warning"
+
+    @property
+    def time_iso(self) -> str:
+        return self.at.isoformat() if self.at else ""
+
+    @property
+    def time_text(self) -> str:
+        return time_text(self.at) if self.at else ""
+
+
+def attempts_of(execution: ActionExecution) -> list[Attempt]:
+    found = []
+    for entry in execution.attempts or []:
+        if not isinstance(entry, dict):
+            continue
+        try:
+            at = dt.datetime.fromisoformat(str(entry.get("at")))
+        except ValueError:
+            at = None
+        wait = entry.get("wait_seconds")
+        found.append(
+            Attempt(
+                number=int(entry.get("n") or 0),
+                replay=int(entry.get("replay") or 0),
+                kind=str(entry.get("kind") or ""),
+                error=str(entry.get("error") or ""),
+                wait_seconds=float(wait) if isinstance(wait, int | float) else None,
+                times=int(entry.get("times") or 1),
+                at=at,
+            )
+        )
+    return found
+
+
+@dataclass
 class StepRun:
     execution: ActionExecution
     label: str
@@ -462,6 +569,7 @@ class StepRun:
     cost: Decimal | None
     duration: dt.timedelta | None
     wait: dt.timedelta | None
+    attempts: list[Attempt] = field(default_factory=list)
 
     @property
     def timings(self) -> dict[str, str]:
@@ -527,6 +635,7 @@ def run_steps(enrollment: Enrollment) -> list[StepRun]:
                 cost=usage_cost(execution.usage),
                 duration=duration,
                 wait=wait,
+                attempts=attempts_of(execution),
             )
         )
     return steps

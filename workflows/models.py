@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, Value
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -169,6 +169,13 @@ class ActionExecution(models.Model):
     outputs = models.JSONField(default=dict, blank=True)
     usage = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
+    # Failed, retried and postponed attempts, oldest first, at most ATTEMPTS_KEPT:
+    # [{"n": 1, "at": iso, "kind": "retry|rate_limited|failed", "error": "…",
+    #   "wait_seconds": 2.5, "replay": 1, "times": 3}] (see engine.attempt_record).
+    # Written in the UPDATE that hands the row back, so a first-time success costs nothing.
+    # The database default too, so bulk SQL inserts that do not name it keep working.
+    attempts = models.JSONField(default=list, db_default=Value([], output_field=models.JSONField()),
+                                blank=True)
     replays = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -8,10 +8,11 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from workflows import services
+from workflows import registry, services
 from workflows.history import usage_cost, usage_tokens
 from workflows.models import ActionExecution, Enrollment, Workflow
 
@@ -41,12 +42,13 @@ class ReplayEstimate:
 def replay_estimate(failed: QuerySet[ActionExecution]) -> ReplayEstimate:
     """How many failed steps would run again, and what they would cost: each step's own
     last known usage, else the average of the last 20 successful runs of the same step.
-    Steps with no usage anywhere (built-in actions) cost nothing; a step with tokens but
-    no recorded cost makes the cost unknown."""
-    rows = list(failed.values("step_id", "usage"))
+    Steps with no usage anywhere cost nothing if their action spends no tokens (built-in
+    actions); otherwise — an AI step that never succeeded, or tokens without a recorded
+    cost — the tokens or the cost are unknown (None), never a made-up $0."""
+    rows = list(failed.values("step_id", "action_type", "usage"))
     tokens = 0
     cost = Decimal(0)
-    cost_known = True
+    tokens_known = cost_known = True
     averages: dict[int, tuple[int, Decimal | None]] = {}
     workflow_id = failed.values_list("workflow_id", flat=True).first()
     for row in rows:
@@ -57,11 +59,23 @@ def replay_estimate(failed: QuerySet[ActionExecution]) -> ReplayEstimate:
             if row["step_id"] not in averages:
                 averages[row["step_id"]] = _step_average(workflow_id, row["step_id"])
             step_tokens, step_cost = averages[row["step_id"]]
+            if not step_tokens and _spends_tokens(row["action_type"]):
+                tokens_known = cost_known = False
         tokens += step_tokens
         if step_tokens and step_cost is None:
             cost_known = False
         cost += step_cost or 0
-    return ReplayEstimate(len(rows), tokens, cost if cost_known else None)
+    return ReplayEstimate(
+        len(rows), tokens if tokens_known else None, cost if cost_known else None
+    )
+
+
+def _spends_tokens(action_type: str) -> bool:
+    """An action whose outputs include `total_tokens` (the AI actions) spends tokens."""
+    try:
+        return any(output.name == "total_tokens" for output in registry.get(action_type).outputs)
+    except ValidationError:
+        return False
 
 
 def _step_average(workflow_id: int, step_id: int) -> tuple[int, Decimal | None]:

@@ -11,3 +11,8 @@ def _clear_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+# The OpenAI simulator (session) and `sim` (reset, crmflow pointed at it) for the
+# quota scenario; started only by the tests that ask for `sim`.
+from tests.assistant.conftest import sim, simulator_session  # noqa: E402, F401

@@ -61,6 +61,29 @@ def test_it_filters_by_action_type_and_record(scenario, acme, builder_client):
     assert "Eve Other" in html and "Dana Doe" not in html
 
 
+def test_record_search_by_start_of_name_or_email_by_id_then_anywhere(
+    scenario, acme, builder_client
+):
+    eve = contact(acme, first_name="Eve", last_name="Other", email="EVE.O@Example.com")
+    drain()
+
+    def found(q: str) -> set[str]:
+        html = builder_client.get(logs_url(scenario.workflow, q=q)).content.decode()
+        return {name for name in ("Eve Other", "Dana Doe") if name in html}
+
+    assert found("eve o") == {"Eve Other"}  # the start of the name, any case
+    assert found("Eve.o@ex") == {"Eve Other"}  # the start of the email (stored lowercased)
+    assert found(f"#{eve.pk}") == {"Eve Other"}  # a record id
+    assert found(f"#{scenario.record.pk}") == {"Dana Doe"}
+    assert found("doe") == {"Dana Doe"}  # no name starts with it: anywhere in the name
+    assert found("example.com") == {"Eve Other", "Dana Doe"}
+    assert found("nobody") == set()
+    response = builder_client.get(logs_url(scenario.workflow, q="e\x00ve"))
+    assert response.status_code == 200 and "Eve Other" in response.content.decode()
+    response = builder_client.get(logs_url(scenario.workflow, q="#" + "9" * 30))
+    assert response.status_code == 200
+
+
 def test_it_filters_by_date_range(scenario, builder_client):
     today = timezone.now().date()
     html = builder_client.get(logs_url(scenario.workflow, since=today.isoformat())).content.decode()

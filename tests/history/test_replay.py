@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from crm.models import Task, TimelineEvent
-from tests.history.scenarios import owner_handover
+from tests.history.scenarios import openai_out_of_quota, owner_handover
 from tests.workflows.conftest import drain
 from workflows import replay as replays
 from workflows.models import ActionExecution, Enrollment
@@ -42,6 +42,10 @@ def test_estimate_uses_the_last_known_usage_and_says_unknown_without_a_price(sce
     assert (estimate.count, estimate.tokens, str(estimate.cost)) == (1, 150, "0.0015")
     failed.update(usage={"input_tokens": 100, "output_tokens": 50})
     assert replays.replay_estimate(failed).cost is None
+    # An AI step that never succeeded anywhere: unknown, not $0.
+    failed.update(usage={}, action_type="ask_openai_assistant")
+    estimate = replays.replay_estimate(failed)
+    assert (estimate.count, estimate.tokens, estimate.cost) == (1, None, None)
 
 
 def test_replay_runs_the_failed_step_once_and_never_repeats_the_succeeded_one(
@@ -120,3 +124,35 @@ def test_timeline_entries_link_to_the_run(scenario, builder_client):
         .values_list("data", flat=True)
     ]
     assert kinds == ["enrolled", "action_succeeded", "action_failed", "action_succeeded"]
+
+
+def test_a_quota_failure_shows_what_was_sent_and_replays_once_reconnected(
+    acme, sim, builder_client
+):
+    scenario = openai_out_of_quota(acme)
+    drain()
+    enrollment = Enrollment.objects.get(workflow=scenario.workflow)
+    assert enrollment.status == "failed"
+    run_url = reverse("history:run", args=[scenario.workflow.pk, enrollment.pk])
+    html = builder_client.get(run_url).content.decode()
+    assert scenario.error_text in html
+    assert "<code>ohio</code>" in html  # the prompt as sent, tokens replaced
+    assert 'data-attempt-kind="failed"' in html
+    assert [r["status"] for r in sim.requests(path_prefix="/v1/responses")] == [429]
+
+    scenario.fix()
+    confirmation = builder_client.get(
+        reverse("history:replay", args=[scenario.workflow.pk]) + f"?enrollment={enrollment.pk}"
+    ).content.decode()
+    assert "1 failed step will run again" in confirmation
+    assert "<dd data-estimated-cost>unknown</dd>" in confirmation  # no success to learn from
+    builder_client.post(
+        reverse("history:replay", args=[scenario.workflow.pk]),
+        {"enrollment": enrollment.pk, "replay": "1"},
+    )
+    drain()
+    enrollment.refresh_from_db()
+    assert enrollment.status == "completed"
+    assert list(Task.objects.values_list("title", flat=True)) == ["Code: OH"]
+    html = builder_client.get(run_url).content.decode()
+    assert "Succeeded" in html and "gpt-4o-mini" in html and scenario.error_text in html
