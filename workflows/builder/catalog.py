@@ -85,7 +85,7 @@ def _qualify_visitors(account=None) -> tuple[list, dict, dict]:
     rating = lambda word: [[{"output": "1.rating", "operator": "eq_any", "values": [word]}]]
     name = "{{ object.first_name }} {{ object.last_name }}"
     prompt = _("Rate this visitor's interest from their answer.\n"
-               "What are you looking for?: %(answer)s\nJob title: {{ object.job_title }}\n"
+               "Looking for: %(answer)s\nJob title: {{ object.job_title }}\n"
                "Company: {{ object.company_name }}") % {"answer": f"{{{{ object.{answer} }}}}"}
     outputs = [{"name": "rating", "label": "rating", "type": "text"},
                {"name": "reason", "label": "reason", "type": "text"}]
