@@ -137,8 +137,8 @@ def _draft_sales_email(account=None) -> tuple[list, dict, dict]:
             "1": {**_assistant(prompt, assistant_name=SALES_EMAIL_DRAFTER), "next": 2},
             "2": {"type": "create_task", "next": None, "config": {
                 "title": _("Review and send the drafted email: {{ object.name }}"),
-                "task_type": "email", "assignee": "owner", "notes": "{{ actions.1.response }}",
-                "associate_with": ["contact"]}},
+                "task_type": "email", "priority": "medium", "assignee": "owner",
+                "notes": "{{ actions.1.response }}", "associate_with": ["contact"]}},
         }}, {"re_enroll": True}
 
 
