@@ -46,7 +46,7 @@ def _assistant(prompt: str) -> dict:
                      "type": "text"}]}}
 
 
-def _qualify_visitors() -> tuple[list, dict]:
+def _qualify_visitors(account=None) -> tuple[list, dict]:
     criteria: list = []
     rating = lambda word: [[{"output": "1.response", "operator": "contains", "value": word}]]
     return criteria, {"start": 1, "last_id": 5, "steps": {
@@ -78,7 +78,7 @@ US_STATE_CODES = (
 )
 
 
-def _format_state() -> tuple[list, dict]:
+def _format_state(account=None) -> tuple[list, dict]:
     """Known state → "State formatter" → If the answer is a US state code: write it back;
     none met: a task for a person (the property is never overwritten with anything else).
 
@@ -102,7 +102,7 @@ def _format_state() -> tuple[list, dict]:
     }}
 
 
-def _draft_sales_email() -> tuple[list, dict]:
+def _draft_sales_email(account=None) -> tuple[list, dict]:
     return [[{"property": "stage", "operator": "eq_any", "values": ["appointmentscheduled"]}]], {
         "start": 1, "last_id": 2, "steps": {
             "1": {**_assistant(_("Draft a short prospecting email for the deal "
@@ -113,7 +113,9 @@ def _draft_sales_email() -> tuple[list, dict]:
         }}
 
 
-# One builder function per template (criteria, graph); each returns fresh dicts.
+# One builder function per template: (account) -> (criteria, graph[, fields]), fresh dicts
+# each time; `fields` (optional) sets other Workflow fields, e.g. the "submitted form"
+# trigger. `account` may be None (the template's shape without the account's choices).
 GRAPHS = {
     "qualify_visitors": _qualify_visitors,
     "format_state": _format_state,
@@ -125,17 +127,22 @@ def template_create(*, account, key: str, actor) -> Workflow:
     template = next((t for t in TEMPLATES if t.key == key), None)
     if template is None:
         raise KeyError(key)
-    criteria, graph = GRAPHS[key]()
+    criteria, graph, *fields = GRAPHS[key](account=account)
     # A draft only: the placeholders keep it from being published until they are real.
     return Workflow.objects.create(
         account=account, object_type=template.object_type, name=str(template.name),
         description=str(template.description), criteria=criteria,
-        graph=placeholders_upgrade(graph), created_by=actor,
+        graph=placeholders_upgrade(graph, account=account), created_by=actor,
+        **(fields[0] if fields else {}),
     )
 
 
-def placeholders_upgrade(graph: dict) -> dict:
-    """Replace placeholders whose section now has a registered action type."""
+def placeholders_upgrade(graph: dict, *, account=None) -> dict:
+    """Replace placeholders whose section now has a registered action type.
+
+    The action type may define `placeholder_config(config, *, account) -> dict`: config
+    entries it derives from the placeholder's hints for this account (e.g. the OpenAI
+    action turns `assistant_name` into the matching workspace assistant's selection)."""
     graph = canvas.normalised(graph) | {k: v for k, v in (graph or {}).items()
                                         if k not in ("start", "steps")}
     for key, step in list(graph["steps"].items()):
@@ -147,6 +154,9 @@ def placeholders_upgrade(graph: dict) -> dict:
             continue
         action_type = real[0]
         fields = action_type.config_form.base_fields if action_type.config_form else {}
+        derived = getattr(action_type, "placeholder_config", None)
+        extra = derived(config, account=account) if derived and account is not None else {}
         graph["steps"][key] = {**step, "type": action_type.key, "incomplete": True,
-                               "config": {k: v for k, v in config.items() if k in fields}}
+                               "config": {**{k: v for k, v in config.items() if k in fields},
+                                          **extra}}
     return graph

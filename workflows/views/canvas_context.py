@@ -103,7 +103,7 @@ def graph_upgraded(workflow: Workflow, *, can_edit: bool) -> dict:
     """The draft with placeholders made real when their action type now exists."""
     graph = canvas.normalised(workflow.graph) | {"last_id": (workflow.graph or {}).get("last_id")}
     if any(s.get("type") == canvas.PLACEHOLDER for s in graph["steps"].values()):
-        upgraded = placeholders_upgrade(graph)
+        upgraded = placeholders_upgrade(graph, account=workflow.account)
         if upgraded != graph and can_edit:
             draft_save(workflow, upgraded)
         graph = upgraded
