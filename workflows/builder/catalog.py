@@ -76,6 +76,7 @@ US_STATE_CODES = (
     "NJ", "NM", "NY", "NC", "ND", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT",
     "VT", "VA", "WA", "WV", "WI", "WY",
 )
+STATE_FORMATTER = "State formatter"
 
 
 def _format_state(account=None) -> tuple[list, dict]:
@@ -85,10 +86,13 @@ def _format_state(account=None) -> tuple[list, dict]:
     Writing the state changes the record, but it still matches "is known" before and
     after, so the contact does not enroll again — re-enrollment on or off."""
     valid = [[{"output": "1.response", "operator": "eq_any", "values": list(US_STATE_CODES)}]]
+    ask = _assistant(_("The two-letter US state code of this state or region: "
+                       "{{ object.state }}"))
+    # The workspace assistant the demo (and the user guide) creates, chosen when it exists.
+    ask["config"]["assistant_name"] = STATE_FORMATTER
     return [[{"property": "state", "operator": "is_known"}]], {"start": 1, "last_id": 4, "steps": {
         # The value last, after a colon: the answer is about that value only.
-        "1": {**_assistant(_("The two-letter US state code of this state or region: "
-                             "{{ object.state }}")), "next": 2},
+        "1": {**ask, "next": 2},
         "2": {"type": "branch", "next": None, "config": {"paths": [
             {"name": _("Valid state code"), "groups": valid, "next": 3}], "none_next": 4}},
         "3": {"type": "set_property", "next": None, "config": {
