@@ -1,4 +1,6 @@
-"""Data tokens in action config: `{{ object.<property> }}` and `{{ actions.<step>.<output> }}`.
+"""Data tokens in action config: `{{ object.<property> }}`, `{{ actions.<step>.<output> }}`
+and `{{ associated.<object type>.<property> }}` (a property of the enrolled record's
+first associated record of that type, e.g. a deal's contact: `associated.contact.email`).
 
 <step> is the step's stable id (see workflows/models.py), not its position, so moving a
 step keeps every token pointing at it. A fallback for a missing value:
@@ -16,7 +18,7 @@ from typing import Any
 from crm import properties as props
 
 TOKEN = re.compile(
-    r"\{\{\s*(?P<root>object|actions)\.(?P<path>[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)?)\s*"
+    r"\{\{\s*(?P<root>object|actions|associated)\.(?P<path>[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)?)\s*"
     r"(?:\|\s*default\s*:\s*\"(?P<default>[^\"]*)\"\s*)?\}\}"
 )
 
@@ -26,19 +28,39 @@ class TokenResolver:
         self.record = record
         self.definitions = definitions
         self.earlier_outputs = earlier_outputs
+        self._associated: dict[str, tuple] = {}
+
+    def _associated_record(self, object_type: str) -> tuple:
+        """(record, definitions) of the first record of `object_type` associated with
+        the enrolled record, or (None, {})."""
+        if object_type not in self._associated:
+            from crm.services import associated_records, definitions_for
+
+            other = (associated_records(self.record, object_type).order_by("pk").first()
+                     if self.record is not None and self.record.pk else None)
+            self._associated[object_type] = (
+                (other, definitions_for(other.account, object_type)) if other else (None, {}))
+        return self._associated[object_type]
+
+    def _property(self, record, definitions: dict, name: str) -> str:
+        definition = definitions.get(name)
+        if definition is None:
+            return ""
+        try:
+            return props.display(definition, record.properties.get(name))
+        except (ValueError, TypeError):  # a malformed stored value must not crash a run
+            return ""
 
     def value(self, root: str, path: str) -> str:
         if root == "object":
             name = path.split(".")[0]
             if name == "id":
                 return str(self.record.pk)
-            definition = self.definitions.get(name)
-            if definition is None:
-                return ""
-            try:
-                return props.display(definition, self.record.properties.get(name))
-            except (ValueError, TypeError):  # a malformed stored value must not crash a run
-                return ""
+            return self._property(self.record, self.definitions, name)
+        if root == "associated":
+            object_type, _, name = path.partition(".")
+            other, definitions = self._associated_record(object_type)
+            return self._property(other, definitions, name) if other is not None else ""
         step, _, output = path.partition(".")
         if not step.isdigit() or not output:
             return ""

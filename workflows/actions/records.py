@@ -11,8 +11,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from crm.models import PropertyType, Task
-from crm.services import definitions_for, record_update
+from crm.models import ObjectType, PropertyType, Task
+from crm.services import associated_records, definitions_for, record_update
 from workflows.actions.common import OWNER, users_check, users_resolve
 from workflows.context import ExecutionContext
 from workflows.errors import PermanentError
@@ -34,6 +34,11 @@ class CreateTaskForm(forms.Form):
     # A user id, or "owner" for the record owner.
     assignee = forms.CharField(label=gettext_lazy("Assigned to"), required=False)
     notes = forms.CharField(label=gettext_lazy("Notes"), widget=forms.Textarea, required=False)
+    associate_with = forms.MultipleChoiceField(
+        label=gettext_lazy("Also associate with"), required=False, choices=ObjectType.choices,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=gettext_lazy("The enrolled record's associated records of these objects."),
+    )
 
 
 @register
@@ -70,6 +75,10 @@ class CreateTask(ActionType):
             due_at=due_at, assignee=assignee, notes=config.get("notes") or "",
         )
         task.records.add(context.record)
+        types = [t for t in context.raw_config.get("associate_with") or []
+                 if t != context.record.object_type]
+        if types:
+            task.records.add(*associated_records(context.record).filter(object_type__in=types))
         return {**outputs, "task_id": task.pk}
 
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.apps import apps
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from crm.models import ObjectType
+from crm.models import ObjectType, PropertyType, Role, User
 from workflows.builder import actions, canvas
 from workflows.models import Workflow
 
@@ -39,34 +40,74 @@ TEMPLATES = [
 ]
 
 
-def _assistant(prompt: str) -> dict:
+def _assistant(prompt: str, *, assistant_name: str = "", outputs: list | None = None) -> dict:
+    """The "Ask OpenAI assistant" placeholder; `assistant_name` names the workspace
+    assistant to pre-select when the action becomes real (placeholder_config hook)."""
     return {"type": canvas.PLACEHOLDER, "incomplete": True, "config": {
         "section": actions.OPENAI, "label": str(actions.ASK_OPENAI_LABEL), "prompt": prompt,
+        **({"assistant_name": assistant_name} if assistant_name else {}),
         "outputs": [{"name": "response", "label": str(actions.RESPONSE_OUTPUT.label),
-                     "type": "text"}]}}
+                     "type": "text"}, *(outputs or [])]}}
 
 
-def _qualify_visitors(account=None) -> tuple[list, dict]:
-    criteria: list = []
-    rating = lambda word: [[{"output": "1.response", "operator": "contains", "value": word}]]
-    return criteria, {"start": 1, "last_id": 5, "steps": {
-        "1": {**_assistant(_(
-            "Rate this visitor's interest as HOT, WARM or COLD, in one word. Job title: "
-            "{{ object.job_title }}. Company: {{ object.company_name }}.")), "next": 2},
+LEAD_QUALIFIER = "Lead qualifier"
+SALES_EMAIL_DRAFTER = "Sales email drafter"
+CONTACT_US = "Contact us"
+# The demo's free-text question, when the "Contact us" form does not say otherwise.
+LOOKING_FOR = "looking_for"
+
+
+def _contact_us(account) -> tuple[int | None, str]:
+    """The account's "Contact us" form (its id) and the contact property holding its
+    free-text answer (the first multi-line text question)."""
+    form_model = apps.get_model("crm", "Form")
+    form = (form_model.objects.filter(account=account, name=CONTACT_US, is_active=True)
+            .order_by("pk").first() if account is not None else None)
+    if form is None:
+        return None, LOOKING_FOR
+    field = (form.fields.filter(property__type=PropertyType.TEXTAREA)
+             .select_related("property").first())
+    return form.pk, field.property.name if field else LOOKING_FOR
+
+
+def _sales_reps(account) -> list[int]:
+    return list(User.objects.filter(account=account, role=Role.SALES_REP, is_active=True)
+                .order_by("pk").values_list("pk", flat=True)) if account is not None else []
+
+
+def _qualify_visitors(account=None) -> tuple[list, dict, dict]:
+    """Contact us form → Lead qualifier (rating, reason) → HOT: notify the owner and the
+    sales reps + a high-priority call task; WARM: a task; COLD: lead status Unqualified.
+    Without a "Contact us" form the trigger is left for the builder to choose."""
+    form_id, answer = _contact_us(account)
+    reps = _sales_reps(account)
+    assignee = reps[0] if reps else "owner"  # form contacts have no owner yet
+    rating = lambda word: [[{"output": "1.rating", "operator": "eq_any", "values": [word]}]]
+    name = "{{ object.first_name }} {{ object.last_name }}"
+    prompt = _("Rate this visitor's interest from their answer.\n"
+               "What are you looking for?: %(answer)s\nJob title: {{ object.job_title }}\n"
+               "Company: {{ object.company_name }}") % {"answer": f"{{{{ object.{answer} }}}}"}
+    outputs = [{"name": "rating", "label": "rating", "type": "text"},
+               {"name": "reason", "label": "reason", "type": "text"}]
+    return [], {"start": 1, "last_id": 6, "steps": {
+        "1": {**_assistant(prompt, assistant_name=LEAD_QUALIFIER, outputs=outputs), "next": 2},
         "2": {"type": "branch", "next": None, "config": {"paths": [
             {"name": "HOT", "groups": rating("hot"), "next": 3},
-            {"name": "WARM", "groups": rating("warm"), "next": 4}], "none_next": 5}},
-        "3": {"type": "send_notification", "next": None, "config": {
-            "recipients": ["owner"], "subject": _("Hot lead: {{ object.first_name }} "
-                                                  "{{ object.last_name }}"),
-            "body": "{{ actions.1.response }}"}},
+            {"name": "WARM", "groups": rating("warm"), "next": 5}], "none_next": 6}},
+        "3": {"type": "send_notification", "next": 4, "config": {
+            "recipients": ["owner", *reps], "subject": _("Hot lead: %(name)s") % {"name": name},
+            "body": "{{ actions.1.reason }}"}},
         "4": {"type": "create_task", "next": None, "config": {
-            "title": _("Follow up with {{ object.first_name }}"), "assignee": "owner",
-            "priority": "medium", "notes": "{{ actions.1.response }}"}},
+            "title": _("Call %(name)s (hot lead)") % {"name": name}, "task_type": "call",
+            "priority": "high", "assignee": assignee, "due_in": 1, "due_unit": "days",
+            "notes": f"{{{{ actions.1.reason }}}}\n\n{{{{ object.{answer} }}}}"}},
         "5": {"type": "create_task", "next": None, "config": {
-            "title": _("Nurture {{ object.first_name }}"), "assignee": "owner",
-            "priority": "low"}},
-    }}
+            "title": _("Follow up with %(name)s") % {"name": name}, "task_type": "todo",
+            "priority": "medium", "assignee": assignee,
+            "notes": f"{{{{ actions.1.reason }}}}\n\n{{{{ object.{answer} }}}}"}},
+        "6": {"type": "set_property", "next": None, "config": {
+            "property": "lead_status", "value": "unqualified"}},
+    }}, {"form_id": form_id, "re_enroll": True}
 
 
 # The 50 states and DC: the only answers "Format state codes" writes back.
@@ -106,15 +147,27 @@ def _format_state(account=None) -> tuple[list, dict]:
     }}
 
 
-def _draft_sales_email(account=None) -> tuple[list, dict]:
-    return [[{"property": "stage", "operator": "eq_any", "values": ["appointmentscheduled"]}]], {
+def _draft_sales_email(account=None) -> tuple[list, dict, dict]:
+    """A deal enters "Qualified to buy" (again, with re-enrollment) → the Sales email
+    drafter writes from the deal's contact and company → an email task for the deal
+    owner, with the draft in its notes, on the deal and its contact."""
+    prompt = _(
+        "Draft a short prospecting email for the deal “{{ object.name }}”.\n"
+        "First name: {{ associated.contact.first_name }}\n"
+        "Last name: {{ associated.contact.last_name }}\n"
+        "Job title: {{ associated.contact.job_title }}\n"
+        "Company: {{ associated.company.name }}\n"
+        "Industry: {{ associated.company.industry }}\n"
+        "Deal: {{ object.description }}\n"
+        "Sender: {{ object.owner }}")
+    return [[{"property": "stage", "operator": "eq_any", "values": ["qualifiedtobuy"]}]], {
         "start": 1, "last_id": 2, "steps": {
-            "1": {**_assistant(_("Draft a short prospecting email for the deal "
-                                 "“{{ object.name }}” ({{ object.description }}).")), "next": 2},
+            "1": {**_assistant(prompt, assistant_name=SALES_EMAIL_DRAFTER), "next": 2},
             "2": {"type": "create_task", "next": None, "config": {
                 "title": _("Review and send the drafted email: {{ object.name }}"),
-                "task_type": "email", "assignee": "owner", "notes": "{{ actions.1.response }}"}},
-        }}
+                "task_type": "email", "assignee": "owner", "notes": "{{ actions.1.response }}",
+                "associate_with": ["contact"]}},
+        }}, {"re_enroll": True}
 
 
 # One builder function per template: (account) -> (criteria, graph[, fields]), fresh dicts

@@ -5,6 +5,8 @@ Rules (tested in tests/builder/test_picker.py):
 - outputs of the steps that run *before* this one on the same path (its ancestors in
   the graph), one group per step, titled "<number>. <label>" as on the canvas; a step
   on another branch path or below this one is never offered;
+- properties of the enrolled record's associated records, one group per other object
+  (`{{ associated.contact.first_name }}`: its first associated contact);
 - a variable whose type the field cannot take is listed but disabled, with the reason.
 """
 
@@ -14,7 +16,7 @@ from dataclasses import dataclass, field
 
 from django.utils.translation import gettext as _
 
-from crm.models import PropertyType
+from crm.models import ObjectType, PropertyType
 from workflows.builder import actions, canvas
 from workflows.registry import OutputType
 
@@ -67,10 +69,21 @@ class VariableGroup:
 class DataVariables:
     properties: list[Variable]
     groups: list[VariableGroup]
+    associated: list[VariableGroup] = field(default_factory=list)
 
 
 def property_label(definition) -> str:
     return _(definition.label) if definition.is_standard else definition.label
+
+
+def _associated_definitions(definitions: dict, account) -> list[tuple[str, str, dict]]:
+    """(object type, group title, definitions) for each object other than the enrolled one."""
+    from crm.services import definitions_for
+
+    own = next(iter(definitions.values())).object_type if definitions else None
+    return [(object_type, _("%(object)s (associated)") % {"object": label},
+             definitions_for(account, object_type))
+            for object_type, label in ObjectType.choices if object_type != own]
 
 
 def data_variables(*, graph: dict, step_id: int, definitions: dict, account,
@@ -97,7 +110,15 @@ def data_variables(*, graph: dict, step_id: int, definitions: dict, account,
             ))
         if group.variables:
             groups.append(group)
-    return DataVariables(properties, groups)
+    associated = []
+    for object_type, title, others in _associated_definitions(definitions, account):
+        group = VariableGroup(0, title, [
+            Variable(f"{{{{ associated.{object_type}.{d.name} }}}}", property_label(d),
+                     f"{title}: {property_label(d)}", d.type, incompatibility(target_type, d.type))
+            for d in sorted(others.values(), key=lambda d: (d.position, property_label(d)))])
+        if group.variables:
+            associated.append(group)
+    return DataVariables(properties, groups, associated)
 
 
 def chip_labels(*, graph: dict, definitions: dict, account) -> dict[str, str]:
@@ -108,4 +129,7 @@ def chip_labels(*, graph: dict, definitions: dict, account) -> dict[str, str]:
         label = actions.step_label(node.step)
         for output in actions.step_outputs(node.step, account=account):
             labels[f"actions.{node.id}.{output.name}"] = f"{label}: {output.label}"
+    for object_type, title, others in _associated_definitions(definitions, account):
+        labels.update({f"associated.{object_type}.{name}": f"{title}: {property_label(d)}"
+                       for name, d in others.items()})
     return labels

@@ -25,7 +25,11 @@ from marketplace.integrations.openai import assistants as assistants_mod
 from marketplace.integrations.openai.client import connection_client
 from marketplace.integrations.openai.engines import engine_for
 from marketplace.integrations.openai.errors import QUOTA_MESSAGE, AssistantError, ErrorKind
-from marketplace.integrations.openai.models import AssistantUsage, ReasoningEffort
+from marketplace.integrations.openai.models import (
+    AssistantUsage,
+    ReasoningEffort,
+    WorkspaceAssistant,
+)
 from marketplace.integrations.openai.pricing import quote
 from marketplace.integrations.openai.ratelimit import RateLimiter, Wait, estimate_tokens
 from marketplace.integrations.openai.services import models_for_builders
@@ -168,6 +172,14 @@ class AskOpenAIAssistant(ActionType):
 
     def token_fields(self, config, *, definitions) -> dict[str, str]:
         return {"prompt": "text"}
+
+    def placeholder_config(self, config, *, account) -> dict:
+        """A template's hint `assistant_name` → that workspace assistant, if the account
+        has an active one of that name (workflows.builder.catalog.placeholders_upgrade)."""
+        name = (config or {}).get("assistant_name")
+        found = (WorkspaceAssistant.objects.for_account(account).active().filter(name=name)
+                 .order_by("pk").first() if name else None)
+        return {"assistant": found.choice_value} if found else {}
 
     def validate_config(self, config, *, account, object_type):
         clean = super().validate_config(config, account=account, object_type=object_type)
