@@ -128,9 +128,7 @@ def _format_state(account=None) -> tuple[list, dict]:
     after, so the contact does not enroll again — re-enrollment on or off."""
     valid = [[{"output": "1.response", "operator": "eq_any", "values": list(US_STATE_CODES)}]]
     ask = _assistant(_("The two-letter US state code of this state or region: "
-                       "{{ object.state }}"))
-    # The workspace assistant the demo (and the user guide) creates, chosen when it exists.
-    ask["config"]["assistant_name"] = STATE_FORMATTER
+                       "{{ object.state }}"), assistant_name=STATE_FORMATTER)
     return [[{"property": "state", "operator": "is_known"}]], {"start": 1, "last_id": 4, "steps": {
         # The value last, after a colon: the answer is about that value only.
         "1": {**ask, "next": 2},
