@@ -15,6 +15,21 @@ from tests.conftest import log_in, screenshot
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
+def import_csv(page, csv_file, *, what: str = "Contacts", shot: str | None = None) -> None:
+    """Settings → Import → what → the CSV file → Next: map columns (the guessed mapping,
+    screenshot `shot`) → Start import; returns on the progress page."""
+    page.get_by_role("link", name="Settings", exact=True).click()
+    page.get_by_role("link", name="Import", exact=True).click()
+    page.get_by_label("What are you importing?").select_option(label=what)
+    page.get_by_label("CSV file").set_input_files(str(csv_file))
+    page.get_by_role("button", name="Next: map columns").click()
+    page.get_by_role("heading", name="Map columns to properties").wait_for()
+    if shot:
+        screenshot(page, shot)
+    page.get_by_role("button", name="Start import").click()
+    page.locator("#import-progress").wait_for()
+
+
 @pytest.mark.integration
 def test_an_admin_imports_a_csv_and_watches_it_finish(page, admin_user, tmp_path, celery_worker):
     celery_worker(queues=("default",))
@@ -26,13 +41,7 @@ def test_an_admin_imports_a_csv_and_watches_it_finish(page, admin_user, tmp_path
         "cy@example.com;Cy;Ng;Globex;\n".encode("cp1252")
     )
     log_in(page, "admin")
-    page.goto("/settings/import/")
-    page.get_by_label("CSV file").set_input_files(str(csv_file))
-    page.get_by_role("button", name="Next: map columns").click()
-    page.get_by_role("heading", name="Map columns to properties").wait_for()
-    screenshot(page, "intake-import-mapping")
-    page.get_by_role("button", name="Start import").click()
-    page.locator("#import-progress").wait_for()
+    import_csv(page, csv_file, shot="intake-import-mapping")
 
     # The worker imports; the progress card refreshes itself every second until done.
     page.get_by_text("Row 3: “bob@” is not a valid email address").wait_for(timeout=90_000)
