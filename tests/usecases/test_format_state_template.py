@@ -61,6 +61,19 @@ def test_the_template_guards_the_write_with_the_us_state_codes(acme, admin_user)
     assert steps["4"]["type"] == "create_task" and steps["4"]["config"]["assignee"] == "owner"
 
 
+def test_the_template_speaks_french_and_still_ends_with_the_value(acme, admin_user):
+    from django.utils import translation
+
+    with translation.override("fr"):
+        workflow = template_create(account=acme, key="format_state", actor=admin_user)
+    steps = workflow.graph["steps"]
+    assert steps["1"]["config"]["prompt"] == (
+        "Le code à deux lettres de cet État ou de cette région des États-Unis : "
+        "{{ object.state }}")
+    assert steps["2"]["config"]["paths"][0]["name"] == "Code d'État valide"
+    assert steps["4"]["config"]["title"].startswith("Vérifier l'État de")
+
+
 @pytest.mark.parametrize("re_enroll", [False, True], ids=["re-enrollment off", "on"])
 def test_codes_are_written_back_and_anything_else_becomes_a_task(acme, admin_user, rep_user, sim,
                                                                    re_enroll):
@@ -105,6 +118,8 @@ def test_the_demo_adds_the_state_formatter_and_the_workflow_off_once(acme, admin
     assert "two-letter" in assistant.instructions
     workflow = Workflow.objects.get(account=acme)
     assert workflow.name == "Format state codes" and not workflow.is_enabled
+    # The template named its assistant: the demo workflow has it chosen already.
+    assert workflow.graph["steps"]["1"]["config"]["assistant"] == assistant.choice_value
 
 
 def test_the_branch_editor_keeps_the_list_of_codes(acme, admin_user, admin_client):
