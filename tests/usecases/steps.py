@@ -114,7 +114,8 @@ def submit_public_form(browser: Browser, base_url: str, path: str,
         visitor.set_default_timeout(30_000)
         visitor.goto(path)
         for label, value in answers.items():
-            visitor.get_by_label(label, exact=True).fill(value)
+            # A required question's label ends with "*".
+            visitor.get_by_label(re.compile(rf"^{re.escape(label)}( \*)?$")).fill(value)
         visitor.locator("button.public-form-submit").click()
         visitor.locator(".public-form").wait_for(state="detached")
     finally:
@@ -150,3 +151,10 @@ def open_notifications(page: Page) -> None:
     """The bell, top right."""
     page.locator("#notifications-bell").click()
     page.wait_for_url("**/notifications/**")
+
+
+def crm_menu(page: Page, item: str) -> None:
+    """Main menu CRM → `item` (Contacts, Companies, Deals, Tickets, Tasks)."""
+    menu = page.locator("nav.topbar-menus details", has=page.locator("summary", has_text="CRM"))
+    menu.locator("summary").click()
+    menu.get_by_role("link", name=item, exact=True).click()

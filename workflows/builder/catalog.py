@@ -78,18 +78,20 @@ def _sales_reps(account) -> list[int]:
 def _qualify_visitors(account=None) -> tuple[list, dict, dict]:
     """Contact us form → Lead qualifier (rating, reason) → HOT: notify the owner and the
     sales reps + a high-priority call task; WARM: a task; COLD: lead status Unqualified.
-    Without a "Contact us" form the trigger is left for the builder to choose."""
+    Without a "Contact us" form the trigger is left for the builder to fix: contacts whose
+    answer property is known (review refuses it while no such property exists)."""
     form_id, answer = _contact_us(account)
+    criteria = [] if form_id else [[{"property": answer, "operator": "is_known"}]]
     reps = _sales_reps(account)
     assignee = reps[0] if reps else "owner"  # form contacts have no owner yet
     rating = lambda word: [[{"output": "1.rating", "operator": "eq_any", "values": [word]}]]
     name = "{{ object.first_name }} {{ object.last_name }}"
     prompt = _("Rate this visitor's interest from their answer.\n"
-               "What are you looking for?: %(answer)s\nJob title: {{ object.job_title }}\n"
+               "Looking for: %(answer)s\nRole: {{ object.job_title }}\n"
                "Company: {{ object.company_name }}") % {"answer": f"{{{{ object.{answer} }}}}"}
     outputs = [{"name": "rating", "label": "rating", "type": "text"},
                {"name": "reason", "label": "reason", "type": "text"}]
-    return [], {"start": 1, "last_id": 6, "steps": {
+    return criteria, {"start": 1, "last_id": 6, "steps": {
         "1": {**_assistant(prompt, assistant_name=LEAD_QUALIFIER, outputs=outputs), "next": 2},
         "2": {"type": "branch", "next": None, "config": {"paths": [
             {"name": "HOT", "groups": rating("hot"), "next": 3},
@@ -163,8 +165,8 @@ def _draft_sales_email(account=None) -> tuple[list, dict, dict]:
             "1": {**_assistant(prompt, assistant_name=SALES_EMAIL_DRAFTER), "next": 2},
             "2": {"type": "create_task", "next": None, "config": {
                 "title": _("Review and send the drafted email: {{ object.name }}"),
-                "task_type": "email", "assignee": "owner", "notes": "{{ actions.1.response }}",
-                "associate_with": ["contact"]}},
+                "task_type": "email", "priority": "medium", "assignee": "owner",
+                "notes": "{{ actions.1.response }}", "associate_with": ["contact"]}},
         }}, {"re_enroll": True}
 
 

@@ -30,6 +30,13 @@ from workflows.services import action_test_run
 from workflows.tokens import TokenResolver
 
 FIELD_ROWS = 6
+# The type dropdown of a structured output field (FieldType is a plain enum, no labels).
+FIELD_TYPE_CHOICES = [
+    (FieldType.TEXT.value, gettext_lazy("Text")),
+    (FieldType.NUMBER.value, gettext_lazy("Number")),
+    (FieldType.BOOLEAN.value, gettext_lazy("Yes/No")),
+    (FieldType.ENUMERATION.value, gettext_lazy("Enumeration (one of the options)")),
+]
 
 
 def app_tab_context(connection, listing, tab: str) -> dict:
@@ -161,7 +168,7 @@ def assistant_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         "form": form,
         "assistant": assistant,
         "field_rows": _field_rows(assistant, request.POST if request.method == "POST" else None),
-        "field_types": FieldType,
+        "field_types": FIELD_TYPE_CHOICES,
     })
     return render(request, "marketplace_openai/assistant_form.html", context)
 
