@@ -79,20 +79,10 @@ def format_state_demo(*, account, actor) -> None:
     """The "State formatter" assistant and its workflow (off).
 
     The demo contacts carry states typed every which way (crm/demo.py STATES); turning
-    the workflow on writes their two-letter codes back."""
-    from marketplace.integrations.openai.assistants import workspace_assistant_save
-    from marketplace.integrations.openai.models import WorkspaceAssistant
-    from workflows.builder.catalog import STATE_FORMATTER, TEMPLATES, template_create
-    from workflows.models import Workflow
-
-    if not WorkspaceAssistant.objects.for_account(account).filter(name=STATE_FORMATTER).exists():
-        workspace_assistant_save(assistant=WorkspaceAssistant(
-            account=account, name=STATE_FORMATTER, model="gpt-4o-mini", temperature=0.0,
-            instructions=STATE_FORMATTER_INSTRUCTIONS))
-    template = next(t for t in TEMPLATES if t.key == "format_state")
-    if not Workflow.objects.filter(account=account, object_type=template.object_type,
-                                   description=str(template.description)).exists():
-        template_create(account=account, key=template.key, actor=actor)
+    the workflow on writes their two-letter codes back (the template pre-selects the
+    assistant by name)."""
+    workspace_assistant_ensure(account, catalog.STATE_FORMATTER, STATE_FORMATTER_INSTRUCTIONS)
+    _workflow_ensure(account, "format_state", actor)
 
 
 def draft_sales_email_demo(*, account, actor) -> None:
