@@ -17,7 +17,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from crm.models import Record, Task
+from crm.models import Record, Task, TimelineEvent
 from marketplace.integrations.openai.demo import STATE_FORMATTER_INSTRUCTIONS
 from openai_simulator.config import DEMO_KEY
 from tests.assistant.conftest import sim, simulator_session  # noqa: F401  (fixtures)
@@ -66,24 +66,25 @@ def test_imported_states_become_two_letter_codes(page, live_server, sim, acme, a
         sim.configure(faults=FAULTS)
         env |= {"WORKFLOWS_BACKOFF_SECONDS": "0.3", "WORKFLOWS_MAX_ATTEMPTS": "12"}
     celery_worker(beat=True, env=env)
+    shot = "faults-format" if faults else "guide-format"  # the guide shows the clean run
 
     log_in(page, "admin")
     connect_openai(page, DEMO_KEY)
     create_workspace_assistant(page, "State formatter", STATE_FORMATTER_INSTRUCTIONS)
-    screenshot(page, "guide-format-1-assistant")
+    screenshot(page, f"{shot}-1-assistant")
     workflow_id = create_from_template(page, "Format state codes")
     expect(page.locator(".branch-label")).to_have_text(["Valid state code", "None met"])
-    screenshot(page, "guide-format-2-template")
+    screenshot(page, f"{shot}-2-template")
     # The template chose the State formatter; the builder checks and saves the step.
     complete_step(page, 1)
     turn_on(page)
-    screenshot(page, "guide-format-3-on")
+    screenshot(page, f"{shot}-3-on")
 
-    import_csv(page, CSV, shot="guide-format-4-import-mapping")
+    import_csv(page, CSV, shot=f"{shot}-4-import-mapping")
     # The worker imports; the progress card refreshes itself until all rows are in.
     expect(page.locator("#import-progress")).to_contain_text("9 of 9 rows", timeout=120_000)
     expect(page.locator("#import-progress").locator("dd").first).to_have_text("9")
-    screenshot(page, "guide-format-5-imported")
+    screenshot(page, f"{shot}-5-imported")
 
     def settled() -> bool:
         enrollments = Enrollment.objects.filter(workflow_id=workflow_id)
@@ -96,15 +97,17 @@ def test_imported_states_become_two_letter_codes(page, live_server, sim, acme, a
     task = Task.objects.get()  # one, whatever was retried
     assert task.title == "Check the state of Hana Kim" and task.assignee == rep_user
     assert Enrollment.objects.filter(workflow_id=workflow_id, status="completed").count() == 8
-    # One write per contact: each step ran (succeeded) once per enrollment.
+    # One write per contact, whatever was retried: one change on each timeline.
     assert ActionExecution.objects.filter(workflow_id=workflow_id, step_id=3,
                                           status="succeeded").count() == 7
+    # (Dev's "WA" was a code already: written back unchanged, so no change to show.)
+    assert TimelineEvent.objects.filter(kind="property_changed", source="workflow").count() == 6
 
     # CRM > Contacts → Ann Lee: State/Region is now "CA"; Hana's "Atlantis" is unchanged.
     crm_menu(page, "Contacts")
     page.get_by_role("link", name="Ann Lee").click()
     expect(page.locator("#property-state")).to_contain_text("CA")
-    screenshot(page, "guide-format-6-record")
+    screenshot(page, f"{shot}-6-record")
     crm_menu(page, "Contacts")
     page.get_by_role("link", name="Hana Kim").click()
     expect(page.locator("#property-state")).to_contain_text("Atlantis")
@@ -117,14 +120,14 @@ def test_imported_states_become_two_letter_codes(page, live_server, sim, acme, a
         log_in(rep_page, "rep")
         crm_menu(rep_page, "Tasks")
         expect(rep_page.get_by_text("Check the state of Hana Kim")).to_have_count(1)
-        screenshot(rep_page, "guide-format-7-task")
+        screenshot(rep_page, f"{shot}-7-task")
     finally:
         rep.close()
 
     # The workflow's History → Ann's run → completed, the state written.
     open_run(page, workflow_id, "Ann Lee")
     expect(page.locator("#run")).to_contain_text("CA")
-    screenshot(page, "guide-format-8-run" + ("-retried" if faults else ""))
+    screenshot(page, f"{shot}-8-run")
     if faults:
         assert any(r["status"] in (429, 500) for r in sim.requests(path_prefix="/v1/responses"))
         retried = ActionExecution.objects.filter(workflow_id=workflow_id, step_id=1,
@@ -133,3 +136,4 @@ def test_imported_states_become_two_letter_codes(page, live_server, sim, acme, a
         record = retried.select_related("enrollment__record").first().enrollment.record
         open_run(page, workflow_id, str(record))
         assert step_attempts(page, "Ask OpenAI assistant") > 1
+        screenshot(page, "guide-format-9-run-retried")
