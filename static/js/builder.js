@@ -27,7 +27,29 @@
   function syncAll(root) {
     (root || document).querySelectorAll("[data-token-editor]").forEach(sync);
   }
+  // A click on a chip can put the caret inside it (it is not editable, but Chrome still
+  // places the selection in its text); typing or inserting there would be lost. Move
+  // such a caret to just after the chip.
+  function caretOutOfChip(editor) {
+    var selection = window.getSelection();
+    if (!selection.rangeCount) return;
+    var node = selection.anchorNode;
+    var element = node && (node.nodeType === Node.ELEMENT_NODE ? node : node.parentNode);
+    var chip = element && element.closest && element.closest(".token-chip");
+    if (!chip || !editor.contains(chip)) return;
+    var next = chip.nextSibling;
+    if (!next || next.nodeType !== Node.TEXT_NODE) {
+      next = document.createTextNode("");
+      chip.after(next);
+    }
+    var range = document.createRange();
+    range.setStart(next, 0);
+    range.collapse(true);
+    selection.removeAllRanges();
+    selection.addRange(range);
+  }
   function remember(editor) {
+    caretOutOfChip(editor);
     var selection = window.getSelection();
     if (selection.rangeCount && editor.contains(selection.anchorNode)) {
       lastRange = selection.getRangeAt(0).cloneRange();
@@ -141,6 +163,8 @@
 
   // --- Keyboard: Escape closes the picker, then the panel; focus goes back.
   document.addEventListener("keydown", function (event) {
+    var editor = event.target.closest && event.target.closest("[data-token-editor]");
+    if (editor && event.key.length === 1 && !event.ctrlKey && !event.metaKey) caretOutOfChip(editor);
     if (event.key !== "Escape") return;
     var picker = document.getElementById("picker");
     if (picker && !picker.hidden) { event.preventDefault(); closePicker(); return; }

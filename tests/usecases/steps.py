@@ -7,10 +7,12 @@ tests/builder/steps.py; these add what a use case needs around them:
     create_workspace_assistant(page, "Lead qualifier", LEAD_QUALIFIER_INSTRUCTIONS,
                                fields=[("rating", "enumeration", "HOT, WARM, COLD"),
                                        ("reason", "text", "")])
+    url = create_form(page, "Contact us", [("First name", "", True),
+                                           (FREE_TEXT_NEW_PROPERTY, "What are you looking for?", True)])
     workflow_id = create_from_template(page, "Qualify visitors")
     complete_step(page, 1)                                      # open, check, Save
     turn_on(page)
-    submit_public_form(browser, live_server.url, form, {"Email": "ann@example.com", …})
+    submit_public_form(browser, live_server.url, url, {"Email": "ann@example.com", …})
     open_run(page, workflow_id, "ann@example.com")              # History → run detail
 """
 
@@ -104,7 +106,7 @@ def turn_on(page: Page) -> None:
     expect(page.locator("#bulk-progress")).to_contain_text("On", timeout=90_000)
 
 
-def submit_public_form(browser: Browser, base_url: str, path: str,
+def submit_public_form(browser: Browser, base_url: str, url: str,
                        answers: dict[str, str]) -> None:
     """An anonymous visitor, in a browser context of their own, fills the public form
     (answers by question label) and sends it."""
@@ -112,12 +114,12 @@ def submit_public_form(browser: Browser, base_url: str, path: str,
     try:
         visitor = context.new_page()
         visitor.set_default_timeout(30_000)
-        visitor.goto(path)
+        visitor.goto(url)
         for label, value in answers.items():
             # A required question's label ends with "*".
             visitor.get_by_label(re.compile(rf"^{re.escape(label)}( \*)?$")).fill(value)
         visitor.locator("button.public-form-submit").click()
-        visitor.locator(".public-form").wait_for(state="detached")
+        visitor.get_by_text("Thanks for submitting the form").wait_for()
     finally:
         context.close()
 
@@ -158,3 +160,26 @@ def crm_menu(page: Page, item: str) -> None:
     menu = page.locator("nav.topbar-menus details", has=page.locator("summary", has_text="CRM"))
     menu.locator("summary").click()
     menu.get_by_role("link", name=item, exact=True).click()
+
+
+FREE_TEXT_NEW_PROPERTY = "Free text, saved to a new multi-line contact property"
+
+
+def create_form(page: Page, name: str, questions: list[tuple[str, str, bool]]) -> str:
+    """Settings → Forms → New form → add questions (the option in "Question", a label
+    for a new one or "", required) → returns the public URL."""
+    page.get_by_role("link", name="Settings", exact=True).click()
+    page.get_by_role("link", name="Forms", exact=True).click()
+    page.get_by_label("New form name").fill(name)
+    page.get_by_role("button", name="Create form").click()
+    page.get_by_role("heading", name=name).wait_for()
+    for option, label, required in questions:
+        page.get_by_label("Question").select_option(label=option)
+        if label:
+            page.get_by_label("Label", exact=True).fill(label)
+        if required:
+            page.get_by_label("Required", exact=True).check()
+        page.get_by_role("button", name="Add question").click()
+        page.get_by_text("Question added.").wait_for()
+    return page.get_by_label("Public URL").input_value()
+

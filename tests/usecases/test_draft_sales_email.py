@@ -18,7 +18,7 @@ from playwright.sync_api import expect
 from crm import services
 from crm.models import ObjectType, Task
 from openai_simulator.config import DEMO_KEY
-from tests.builder.steps import log_in_as
+from tests.builder.steps import insert_data, labels, log_in_as, save, type_into
 from tests.celery_worker import wait_for
 from tests.conftest import screenshot
 from tests.usecases.steps import (
@@ -29,6 +29,7 @@ from tests.usecases.steps import (
     create_workspace_assistant,
     crm_menu,
     open_run,
+    open_step,
     step_attempts,
     turn_on,
 )
@@ -68,6 +69,12 @@ def test_a_deal_entering_the_stage_gives_its_owner_an_email_task_with_the_draft(
     expect(page.locator(".card-trigger")).to_contain_text("Qualified to buy")
     screenshot(page, f"{shot}-1-template")
     complete_step(page, 1)  # the template chose "Sales email drafter": check it and save
+    # The task's title names the deal's contact: Insert data → Associated records.
+    open_step(page, 2)
+    type_into(page, "Title", " for ")
+    insert_data(page, "Title", "Associated records", "Contact (associated)", "First name")
+    screenshot(page, f"{shot}-1b-associated-data")
+    save(page, labels("en"))
     turn_on(page)  # the deal is at an earlier stage: nobody enrolls yet
     expect(page.locator("#bulk-progress")).to_contain_text("0 existing records enrolled")
     screenshot(page, f"{shot}-2-on")
@@ -86,7 +93,7 @@ def test_a_deal_entering_the_stage_gives_its_owner_an_email_task_with_the_draft(
     wait_for(lambda: Task.objects.filter(records=deal).exists(), timeout=120,
              message="the email task with the draft")
     crm_menu(page, "Tasks")
-    row = page.locator("tbody tr", has_text=f"Review and send the drafted email: {DEAL}")
+    row = page.locator("tbody tr", has_text=f"Review and send the drafted email: {DEAL} for Jane")
     expect(row).to_have_count(1)
     expect(row).to_contain_text("Email")
     expect(row).to_contain_text("Riley Rep")
@@ -110,5 +117,7 @@ def test_a_deal_entering_the_stage_gives_its_owner_an_email_task_with_the_draft(
     task = Task.objects.get(records=deal)
     assert (task.type, task.assignee) == ("email", rep_user)
     assert set(task.records.all()) == {deal, jane}
-    prompt = [r for r in sim.requests(path_prefix="/v1/responses")]
-    assert prompt[-1]["status"] == 200
+    responses = sim.requests(path_prefix="/v1/responses")
+    assert responses[-1]["status"] == 200
+    if openai_mode == "faults":
+        assert {r["status"] for r in responses[:2]} == {429, 500}

@@ -1,6 +1,7 @@
 """Qualify visitors, end to end (PRODUCT.md §1.7), from a fresh database:
 
-a super admin connects OpenAI in the Marketplace and creates the "Lead qualifier"
+a super admin connects OpenAI in the Marketplace, builds the public "Contact us" form
+(with the free-text "What are you looking for?") and creates the "Lead qualifier"
 workspace assistant (structured: rating HOT/WARM/COLD + reason) → a builder creates
 the workflow from its template (trigger: the "Contact us" form; the assistant already
 chosen) and turns it on → an anonymous visitor asks for pricing and a demo on the public
@@ -15,16 +16,17 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from crm.models import Notification, Record, Task
-from marketplace.integrations.openai.demo import contact_us_form_ensure
+from crm.models import Form, Notification, Record, Task
 from openai_simulator.config import DEMO_KEY
 from tests.builder.steps import log_in_as
 from tests.celery_worker import wait_for
 from tests.conftest import screenshot
 from tests.usecases.steps import (
+    FREE_TEXT_NEW_PROPERTY,
     LEAD_QUALIFIER_INSTRUCTIONS,
     complete_step,
     connect_openai,
+    create_form,
     create_from_template,
     create_workspace_assistant,
     crm_menu,
@@ -55,10 +57,14 @@ def test_a_hot_visitor_reaches_a_rep_as_a_notification_and_a_call_task(
 ):
     page = wide_page
     shot = "guide-qualify" if openai_mode == "clean" else "faults-qualify"
-    form = contact_us_form_ensure(account=acme, actor=admin_user)
 
     log_in_as(page, "admin")
     connect_openai(page, DEMO_KEY)
+    public_url = create_form(page, "Contact us", [
+        ("First name", "", True), ("Last name", "", False), ("Company name", "", False),
+        ("Job title", "", False), (FREE_TEXT_NEW_PROPERTY, "What are you looking for?", True)])
+    screenshot(page, f"{shot}-0-form")
+    form = Form.objects.get(account=acme, name="Contact us")
     create_workspace_assistant(page, "Lead qualifier", LEAD_QUALIFIER_INSTRUCTIONS,
                                fields=[("rating", "enumeration", "HOT, WARM, COLD"),
                                        ("reason", "text", "")])
@@ -74,7 +80,7 @@ def test_a_hot_visitor_reaches_a_rep_as_a_notification_and_a_call_task(
     workflow = Workflow.objects.get(pk=workflow_id)
     assert workflow.is_enabled and workflow.form_id == form.pk
 
-    submit_public_form(browser, live_server.url, form.get_public_path(), VISITOR)
+    submit_public_form(browser, live_server.url, public_url, VISITOR)
     ann = Record.objects.get(account=acme, email="ann.lee@globex.example")
 
     wait_for(lambda: Task.objects.filter(records=ann).exists(), timeout=120,
@@ -110,7 +116,7 @@ def test_a_hot_visitor_reaches_a_rep_as_a_notification_and_a_call_task(
     assert Notification.objects.filter(recipient=rep_user).count() == 1
     ann.refresh_from_db()
     assert ann.properties.get("lead_status") != "unqualified"
-    responses = [r for r in sim.requests(path_prefix="/v1/responses")]
+    responses = sim.requests(path_prefix="/v1/responses")
     assert responses[-1]["status"] == 200
     if openai_mode == "faults":
         assert {r["status"] for r in responses[:2]} == {429, 500}
