@@ -84,7 +84,9 @@ def globex_client(globex_admin) -> Client:
 # --- Browser tests -----------------------------------------------------------------
 
 CHROMIUM = "/usr/bin/chromium"
-SCREENSHOTS = BASE_DIR / "test-results" / "screenshots"
+# `make screenshots` sets CRMFLOW_SCREENSHOTS_DIR=docs/images for the user guide's images.
+DOCS_SCREENSHOTS = os.environ.get("CRMFLOW_SCREENSHOTS_DIR", "")
+SCREENSHOTS = Path(DOCS_SCREENSHOTS) if DOCS_SCREENSHOTS else BASE_DIR / "test-results" / "screenshots"
 
 
 @pytest.fixture(scope="session")
@@ -126,7 +128,8 @@ def page(browser, live_server):
 def screenshot(page, name: str) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    # For the docs, what the user sees in the window (small files); else the whole page.
+    page.screenshot(path=str(path), full_page=not DOCS_SCREENSHOTS)
     return path
 
 

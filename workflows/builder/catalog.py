@@ -112,12 +112,38 @@ def _qualify_visitors(account=None) -> tuple[list, dict, dict]:
     }}, {"form_id": form_id, "re_enroll": True}
 
 
+# The 50 states and DC: the only answers "Format state codes" writes back.
+US_STATE_CODES = (
+    "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "DC", "FL", "GA", "HI", "ID", "IL", "IN",
+    "IA", "KS", "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH",
+    "NJ", "NM", "NY", "NC", "ND", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT",
+    "VT", "VA", "WA", "WV", "WI", "WY",
+)
+STATE_FORMATTER = "State formatter"
+
+
 def _format_state(account=None) -> tuple[list, dict]:
-    return [[{"property": "state", "operator": "is_known"}]], {"start": 1, "last_id": 2, "steps": {
-        "1": {**_assistant(_("Give the two-letter US state code for “{{ object.state }}”. "
-                             "Answer with the code only.")), "next": 2},
-        "2": {"type": "set_property", "next": None, "config": {
+    """Known state → "State formatter" → If the answer is a US state code: write it back;
+    none met: a task for a person (the property is never overwritten with anything else).
+
+    Writing the state changes the record, but it still matches "is known" before and
+    after, so the contact does not enroll again — re-enrollment on or off."""
+    valid = [[{"output": "1.response", "operator": "eq_any", "values": list(US_STATE_CODES)}]]
+    ask = _assistant(_("The two-letter US state code of this state or region: "
+                       "{{ object.state }}"), assistant_name=STATE_FORMATTER)
+    return [[{"property": "state", "operator": "is_known"}]], {"start": 1, "last_id": 4, "steps": {
+        # The value last, after a colon: the answer is about that value only.
+        "1": {**ask, "next": 2},
+        "2": {"type": "branch", "next": None, "config": {"paths": [
+            {"name": _("Valid state code"), "groups": valid, "next": 3}], "none_next": 4}},
+        "3": {"type": "set_property", "next": None, "config": {
             "property": "state", "value": "{{ actions.1.response }}"}},
+        "4": {"type": "create_task", "next": None, "config": {
+            "title": _("Check the state of {{ object.first_name }} {{ object.last_name }}"),
+            "assignee": "owner", "priority": "medium",
+            "notes": _("The assistant answered “{{ actions.1.response }}” for the state "
+                       "“{{ object.state }}”, which is not a US state code, so the state was "
+                       "left as it is. Correct it by hand.")}},
     }}
 
 

@@ -320,7 +320,9 @@ def _branch_from_post(post, old: dict) -> dict:
         if source.startswith(("property:", "output:")):
             kind, _sep, ref = source.partition(":")
             condition = {"output" if kind == "output" else "property": ref, "operator": operator}
-            if operator not in ("is_known", "is_unknown"):
+            if operator in ("eq_any", "neq_any"):  # shown as "CA, NY": one value each
+                condition["values"] = [v.strip() for v in value.split(",") if v.strip()]
+            elif operator not in ("is_known", "is_unknown"):
                 condition["value"] = value
             groups = [[condition]]
         paths.append({"name": name, "groups": groups, "next": None})

@@ -68,8 +68,21 @@ def qualify_visitors_demo(*, account, actor) -> None:
     _workflow_ensure(account, "qualify_visitors", actor)
 
 
+STATE_FORMATTER_INSTRUCTIONS = (
+    "You standardise US states. Answer only with the two-letter USPS code of the US state "
+    "or region you are given (CA for california, TX for tex.), nothing else. If it is not "
+    "a US state, answer UNKNOWN."
+)
+
+
 def format_state_demo(*, account, actor) -> None:
-    """The "State formatter" assistant and its workflow (off)."""
+    """The "State formatter" assistant and its workflow (off).
+
+    The demo contacts carry states typed every which way (crm/demo.py STATES); turning
+    the workflow on writes their two-letter codes back (the template pre-selects the
+    assistant by name)."""
+    workspace_assistant_ensure(account, catalog.STATE_FORMATTER, STATE_FORMATTER_INSTRUCTIONS)
+    _workflow_ensure(account, "format_state", actor)
 
 
 def draft_sales_email_demo(*, account, actor) -> None:
