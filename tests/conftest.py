@@ -118,6 +118,11 @@ def browser():
 
 @pytest.fixture
 def page(browser, live_server):
+    # Assertions wait as long as actions do: on a loaded 2-core machine (CI runs a real
+    # worker and Chromium next to the suite) an htmx swap can take more than 5 s.
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=15_000)
     context = browser.new_context(base_url=live_server.url, locale="en-US")
     page = context.new_page()
     page.set_default_timeout(15_000)

@@ -116,10 +116,13 @@ def add_action(page: Page, section: str, label: str, *, slot: str | None = None)
     """Click a "+" (the last one, or the one at `slot`, e.g. "after:1"), then the action."""
     plus = page.locator(f'.add-step[data-slot="{slot}"]') if slot else page.locator(".add-step").last
     plus.click()
+    # Let the picker swap in first: a click on the panel being replaced is lost with it.
+    page.wait_for_load_state("networkidle")
     group = panel(page).locator("details.action-section", has=page.locator("summary", has_text=section))
     if group.get_attribute("open") is None:
         group.locator("summary").click()
     group.get_by_role("button", name=label).click()
+    page.wait_for_load_state("networkidle")
     expect(panel(page).locator("#panel-title")).to_have_text(label)
 
 
