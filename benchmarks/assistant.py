@@ -146,7 +146,10 @@ def main() -> None:
     parser.add_argument("--engines", default="responses,assistants")
     parser.add_argument("--skip-limit", action="store_true")
     parser.add_argument("--assistant-conn-max-age", default=None,
-                        help="DATABASE_CONN_MAX_AGE of the assistant workers (default: the setting's, 60)")
+                        help="DATABASE_CONN_MAX_AGE of the assistant workers without a pool "
+                             "(default: the setting's, 60)")
+    parser.add_argument("--pool-size", type=int, default=6,
+                        help="DATABASE_POOL_MAX_SIZE of each assistant worker (0: no pool)")
     args = parser.parse_args()
     # A SIGTERM (timeout, Ctrl-C) still stops the processes this script started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -176,8 +179,9 @@ def main() -> None:
         start([sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "assistant",
                "-P", "threads", "-c", str(args.threads), "-n", f"assistant{i}@%h", "-l", "WARNING",
                "--without-gossip", "--without-mingle", "--without-heartbeat"],
-              {**env, **({"DATABASE_CONN_MAX_AGE": args.assistant_conn_max_age}
-                         if args.assistant_conn_max_age is not None else {})},
+              {**env, "DATABASE_POOL_MAX_SIZE": str(args.pool_size),
+               **({"DATABASE_CONN_MAX_AGE": args.assistant_conn_max_age}
+                  if args.assistant_conn_max_age is not None else {})},
               workdir / f"assistant{i}.log")
         for i in range(args.assistant_workers)
     ]
@@ -189,6 +193,7 @@ def main() -> None:
     summary: dict = {"benchmark": "assistant", "cores": os.cpu_count(),
                      "simulator_latency_ms": 1000,
                      "assistant_conn_max_age": args.assistant_conn_max_age,
+                     "assistant_db_pool_max_size": args.pool_size,
                      "processes": f"{args.assistant_workers} x celery -Q assistant -P threads -c {args.threads}"
                                   " + 1 x -Q default prefork -c 2 + beat",
                      "workflow": "Ask OpenAI assistant -> Create task"}

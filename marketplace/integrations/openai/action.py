@@ -166,6 +166,14 @@ class AskOpenAIAssistant(ActionType):
         form.advanced_label = _("Advanced API parameters")
         return form
 
+    def builder_panel_extra(self, config, *, workflow, user) -> str:
+        """The "Test" section (record picker and button) for builders and super admins."""
+        if not getattr(user, "can_edit_workflows", False):
+            return ""
+        from marketplace.integrations.openai.views_assistants import action_test_panel
+
+        return action_test_panel(workflow=workflow)
+
     def token_fields(self, config, *, definitions) -> dict[str, str]:
         return {"prompt": "text"}
 
