@@ -57,8 +57,15 @@ local function now_ms()
 end
 """
 
-# KEYS: conn req, tok, sum, lim, model req, tok, sum, lim, cool
-# ARGV: window_ms, default_rpm, default_tpm, tokens, member_id, ttl_ms
+# KEYS: conn req, tok, sum, lim, model req, tok, sum, lim, cool, conn waiters
+# ARGV: window_ms, default_rpm, default_tpm, tokens, member_id, ttl_ms, requests, waiter
+#
+# Waiters: a caller that names itself (ARGV[8], e.g. an execution id) and is refused
+# for requests is promised a slot: its wait is the time the (k+1)-th request to leave
+# the window leaves it, k being the waiters promised an earlier slot. So a crowd that
+# cannot be served is spread over the slots as they free up instead of all coming back
+# at the first one (and all but one being refused again). A promise is only a hint
+# of when to come back: the permit is always checked again then.
 _ACQUIRE = (
     _PRUNE_AND_LIMITS
     + """
@@ -66,6 +73,15 @@ local window = tonumber(ARGV[1])
 local now = now_ms()
 local cutoff = now - window
 local need = tonumber(ARGV[4])
+local n = math.max(1, tonumber(ARGV[7]))
+local waiter = ARGV[8]
+local waiters = KEYS[10]
+local ahead = 0
+if waiter ~= '' then
+  redis.call('ZREMRANGEBYSCORE', waiters, '-inf', now)
+  redis.call('ZREM', waiters, waiter)
+  ahead = redis.call('ZCARD', waiters)
+end
 local scopes = {{KEYS[1], KEYS[2], KEYS[3], KEYS[4]}, {KEYS[5], KEYS[6], KEYS[7], KEYS[8]}}
 local rpm, tpm = {}, {}
 for s = 1, 2 do
@@ -74,15 +90,20 @@ for s = 1, 2 do
   tpm[s] = math.max(1, limit(scopes[s][4], 'tpm', ARGV[3]))
   -- A call bigger than the whole budget could never run: it waits for an empty window.
   need = math.min(need, tpm[s])
+  n = math.min(n, rpm[s])
 end
+local learned = redis.call('HEXISTS', KEYS[4], 'rpm')
 local wait, reason = 0, ''
 for s = 1, 2 do
   local req, tok, sum = scopes[s][1], scopes[s][2], scopes[s][3]
   local count = redis.call('ZCARD', req)
-  if count + 1 > rpm[s] then
-    local idx = count - rpm[s]
+  if count + n > rpm[s] then
+    -- The entry whose leaving makes room for our n requests (and those promised before).
+    local idx = count + n - 1 - rpm[s] + ahead
+    local rounds = math.floor(idx / count)
+    idx = idx % count
     local e = redis.call('ZRANGE', req, idx, idx, 'WITHSCORES')
-    local w = tonumber(e[2]) + window - now
+    local w = tonumber(e[2]) + window * (1 + rounds) - now
     if w > wait then wait, reason = w, 'requests' end
   end
   local used = tonumber(redis.call('GET', sum) or '0')
@@ -99,11 +120,20 @@ for s = 1, 2 do
 end
 local cool = redis.call('PTTL', KEYS[9])
 if cool > wait then wait, reason = cool, 'cool_down' end
-if wait > 0 then return {0, math.max(1, wait), reason} end
 local ttl = tonumber(ARGV[6])
+if wait > 0 then
+  wait = math.max(1, wait)
+  if waiter ~= '' and reason == 'requests' then
+    redis.call('ZADD', waiters, now + wait, waiter)
+    redis.call('PEXPIRE', waiters, ttl)
+  end
+  return {0, wait, reason, learned}
+end
 for s = 1, 2 do
   local req, tok, sum = scopes[s][1], scopes[s][2], scopes[s][3]
   redis.call('ZADD', req, now, ARGV[5])
+  -- A call of n requests (Assistants v2: create-and-run, polls, messages) takes n entries.
+  for i = 2, n do redis.call('ZADD', req, now, ARGV[5] .. '.' .. i) end
   redis.call('ZADD', tok, now, ARGV[5] .. '|' .. need)
   redis.call('INCRBY', sum, need)
   redis.call('PEXPIRE', req, ttl)
@@ -209,6 +239,9 @@ class Wait:
 
     seconds: float
     reason: str  # "requests" | "tokens" | "cool_down"
+    # False while the connection's limits are still the defaults (no answer seen yet):
+    # the wait is then only as good as the guess, and the first answer may raise it.
+    learned: bool = True
 
 
 @dataclass(frozen=True)
@@ -292,22 +325,38 @@ class RateLimiter:
     def _key(self, connection_key: str, name: str) -> str:
         return f"{self.prefix}:{{{connection_key}}}:{name}"
 
-    def acquire(self, connection_key: str, model: str, estimated_tokens: int) -> Permit | Wait:
+    def acquire(
+        self,
+        connection_key: str,
+        model: str,
+        estimated_tokens: int,
+        *,
+        requests: int = 1,
+        waiter: str | None = None,
+    ) -> Permit | Wait:
+        """A permit for one call of `requests` requests and about `estimated_tokens`
+        tokens, or how long to wait. `waiter` (e.g. an execution id) names a caller that
+        comes back when told: refused callers are then given successive slots."""
         member = uuid.uuid4().hex
         keys = self._scope(connection_key, None) + self._scope(connection_key, model)
-        keys.append(self._key(connection_key, "cool"))
+        keys += [self._key(connection_key, "cool"), self._key(connection_key, "waiters")]
         args = [
             self.window_ms,
             self.default_requests,
             self.default_tokens,
             max(0, int(estimated_tokens)),
             member,
+            self._ttl_ms,
+            max(1, int(requests)),
+            waiter or "",
         ]
-        granted, value, extra = self._acquire(keys=keys, args=[*args, self._ttl_ms])
+        answer = self._acquire(keys=keys, args=args)
+        granted, value, extra = answer[:3]
         if not granted:
             return Wait(
                 seconds=int(value) / 1000,
                 reason=extra.decode() if isinstance(extra, bytes) else str(extra),
+                learned=bool(answer[3]),
             )
         self.redis.sadd(f"{self.prefix}:connections", connection_key)
         return Permit(connection_key, model, member, int(extra), int(value))
