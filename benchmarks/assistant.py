@@ -99,6 +99,49 @@ def rss_mb(group_ids: list[int]) -> float:
     return total / 2**20
 
 
+def cpu_seconds(group_ids: list[int]) -> float:
+    """User + system CPU used so far by the live processes of these process groups."""
+    total = 0
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) in group_ids:
+                total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / tick
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy (all cores, everyone's processes)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = values[3] + values[4]
+    return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU used over a stretch of time by our process groups and by the whole machine."""
+
+    def __init__(self, groups: dict[str, list[int]]):
+        self.groups = groups
+        self.start = {name: cpu_seconds(ids) for name, ids in groups.items()}
+        self.machine = machine_busy_seconds()
+        self.t0 = time.monotonic()
+
+    def report(self) -> dict:
+        elapsed = time.monotonic() - self.t0
+        used = {name: cpu_seconds(ids) - self.start[name] for name, ids in self.groups.items()}
+        return {
+            "seconds": round(elapsed, 1),
+            "cpu_seconds": {name: round(v, 1) for name, v in used.items()},
+            "machine_busy_cpu_seconds": round(machine_busy_seconds() - self.machine, 1),
+            "machine_cpu_capacity_seconds": round(elapsed * (os.cpu_count() or 1), 1),
+        }
+
+
 class Simulator:
     def __init__(self, workdir: Path, env: dict):
         self.port = free_port()
@@ -197,12 +240,15 @@ def main() -> None:
                      "processes": f"{args.assistant_workers} x celery -Q assistant -P threads -c {args.threads}"
                                   " + 1 x -Q default prefork -c 2 + beat",
                      "workflow": "Ask OpenAI assistant -> Create task"}
+    groups = {"assistant_workers": [p.pid for p in processes[:args.assistant_workers]],
+              "default_worker": [processes[-1].pid], "beat": [beat.pid],
+              "simulator": [simulator.process.pid]}
     try:
         for engine in [e for e in args.engines.split(",") if e]:
             summary[engine] = run_phase(engine, FAST_KEY, "fast", args.enrollments, args.seconds,
-                                        simulator, [p.pid for p in processes], args.drain_seconds)
+                                        simulator, groups, args.drain_seconds, broker)
         if not args.skip_limit:
-            summary["rate_limit_3000_rpm"] = run_limit(simulator, args.limit_seconds)
+            summary["rate_limit_3000_rpm"] = run_limit(simulator, args.limit_seconds, groups, broker)
     finally:
         for process in [*processes, beat]:
             stop(process)
@@ -260,8 +306,20 @@ def db_connections() -> int:
         return cursor.fetchone()[0] - 1
 
 
+def trace(label: str, workflow, broker) -> None:
+    """One progress line: queue depths and the workflow's executions by status."""
+    from django.db.models import Count
+
+    from workflows.models import ActionExecution
+
+    rows = ActionExecution.objects.filter(workflow=workflow).values("step_id", "status").annotate(n=Count("id"))
+    by = " ".join(f"{r['step_id']}:{r['status']}={r['n']}" for r in sorted(rows, key=lambda r: (r["step_id"], r["status"])))
+    say(f"[{label}] queues default={broker.llen('default')} assistant={broker.llen('assistant')} | {by}")
+
+
 def run_phase(engine: str, key: str, key_name: str, contacts: int, seconds: float,
-              simulator: Simulator, groups: list[int], drain_seconds: float) -> dict:
+              simulator: Simulator, groups: dict[str, list[int]], drain_seconds: float,
+              broker) -> dict:
     from workflows import services
     from workflows.models import ActionExecution, Enrollment
 
@@ -276,12 +334,18 @@ def run_phase(engine: str, key: str, key_name: str, contacts: int, seconds: floa
     while completed.count() < min(200, contacts // 10) and time.monotonic() < deadline:
         time.sleep(0.5)
     count0, t0 = completed.count(), time.perf_counter()
+    asks0 = ActionExecution.objects.filter(workflow=workflow, step_id=1, status="succeeded").count()
+    meter = CpuMeter(groups)
     max_conn, max_rss = 0, 0.0
     while time.perf_counter() - t0 < seconds and completed.count() < contacts:
         time.sleep(1)
         max_conn = max(max_conn, db_connections())
-        max_rss = max(max_rss, rss_mb(groups))
+        max_rss = max(max_rss, rss_mb([pid for ids in groups.values() for pid in ids]))
+        if int(time.perf_counter() - t0) % 5 == 0:
+            trace(engine, workflow, broker)
     count1, t1 = completed.count(), time.perf_counter()
+    cpu = meter.report()
+    asks = ActionExecution.objects.filter(workflow=workflow, step_id=1, status="succeeded").count() - asks0
     rate = (count1 - count0) / (t1 - t0)
     say(f"[{engine}] {rate:.1f} enrollments/s; draining")
     deadline = time.monotonic() + drain_seconds
@@ -309,10 +373,15 @@ def run_phase(engine: str, key: str, key_name: str, contacts: int, seconds: floa
         "db_connections_max": max_conn,
         "worker_rss_mb_max": round(max_rss, 1),
         "setup_seconds_before_first": round(t0 - enrolled_at, 1),
+        "ask_steps_per_second": round(asks / (t1 - t0), 1),
+        "cpu_in_window": cpu,
+        "assistant_cpu_ms_per_ask": round(cpu["cpu_seconds"]["assistant_workers"] / asks * 1000, 1) if asks else None,
+        "default_cpu_ms_per_task": round(cpu["cpu_seconds"]["default_worker"] / (count1 - count0) * 1000, 1)
+        if count1 > count0 else None,
     }
 
 
-def run_limit(simulator: Simulator, seconds: float) -> dict:
+def run_limit(simulator: Simulator, seconds: float, groups: dict[str, list[int]], broker) -> dict:
     from workflows import services
 
     contacts = int(3000 * (seconds / 60) * 1.3)
@@ -323,8 +392,12 @@ def run_limit(simulator: Simulator, seconds: float) -> dict:
     while not simulator.requests("limited") and time.monotonic() < deadline:
         time.sleep(0.5)
     first = time.time()
+    meter = CpuMeter(groups)
     while time.time() - first < seconds:
         time.sleep(1)
+        if int(time.time() - first) % 5 == 0:
+            trace("limit", workflow, broker)
+    cpu = meter.report()
     log = simulator.requests("limited")
     times = sorted(r["time"] for r in log)
     # Busiest 60 s window, anchored on every request.
@@ -341,6 +414,7 @@ def run_limit(simulator: Simulator, seconds: float) -> dict:
         "requests_over_limit": max(0, busiest - 3000),
         "steady_minute_requests": steady,
         "limit_used_percent": round(steady / 3000 * 100, 1),
+        "cpu": cpu,
     }
 
 

@@ -28,6 +28,7 @@ No Django import at module level: worker processes and the benchmark use it bare
 from __future__ import annotations
 
 import math
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -144,30 +145,31 @@ return {1, now, need}
 """
 )
 
-# KEYS: conn tok, sum, model tok, sum.  ARGV: member_id, reserved, actual, ttl_ms
-_ADJUST = """
-for s = 0, 1 do
-  local tok, sum = KEYS[1 + 2 * s], KEYS[2 + 2 * s]
-  local old = ARGV[1] .. '|' .. ARGV[2]
-  local score = redis.call('ZSCORE', tok, old)
-  if score then
-    redis.call('ZREM', tok, old)
-    redis.call('ZADD', tok, score, ARGV[1] .. '|' .. ARGV[3])
-    redis.call('INCRBY', sum, tonumber(ARGV[3]) - tonumber(ARGV[2]))
-    redis.call('PEXPIRE', sum, ARGV[4])
-  end
-end
-return 1
-"""
-
+# After an answer, in one round trip: settle the permit's reserved tokens to what the
+# call used, then learn the limits from the answer's headers.
 # KEYS: conn req, tok, sum, lim, model req, tok, sum, lim, conn models
-# ARGV: window_ms, model, limit_req, limit_tok, remaining_req, remaining_tok, ttl_ms, member_id
-_LEARN = (
+# ARGV: window_ms, model, limit_req, limit_tok, remaining_req, remaining_tok, ttl_ms,
+#       member_id, permit_id ('' = nothing to settle), reserved, actual, learn ('1' or '')
+_SETTLE = (
     _PRUNE_AND_LIMITS
     + """
+local ttl = tonumber(ARGV[7])
+if ARGV[9] ~= '' then
+  for s = 0, 1 do
+    local tok, sum = KEYS[2 + 4 * s], KEYS[3 + 4 * s]
+    local old = ARGV[9] .. '|' .. ARGV[10]
+    local score = redis.call('ZSCORE', tok, old)
+    if score then
+      redis.call('ZREM', tok, old)
+      redis.call('ZADD', tok, score, ARGV[9] .. '|' .. ARGV[11])
+      redis.call('INCRBY', sum, tonumber(ARGV[11]) - tonumber(ARGV[10]))
+      redis.call('PEXPIRE', sum, ttl)
+    end
+  end
+end
+if ARGV[12] ~= '1' then return 0 end
 local window = tonumber(ARGV[1])
 local now = now_ms()
-local ttl = tonumber(ARGV[7])
 local lreq, ltok = tonumber(ARGV[3]), tonumber(ARGV[4])
 local rreq, rtok = tonumber(ARGV[5]), tonumber(ARGV[6])
 if lreq then redis.call('HSET', KEYS[9], ARGV[2] .. '|rpm', lreq) end
@@ -294,8 +296,8 @@ class RateLimiter:
         self.prefix = prefix
         self._ttl_ms = self.window_ms * 2
         self._acquire = client.register_script(_ACQUIRE)
-        self._adjust = client.register_script(_ADJUST)
-        self._learn = client.register_script(_LEARN)
+        self._settle = client.register_script(_SETTLE)
+        self._remembered: dict[str, float] = {}
         self._cool = client.register_script(_COOL)
 
     @classmethod
@@ -358,7 +360,7 @@ class RateLimiter:
                 reason=extra.decode() if isinstance(extra, bytes) else str(extra),
                 learned=bool(answer[3]),
             )
-        self.redis.sadd(f"{self.prefix}:connections", connection_key)
+        self._remember(connection_key)
         return Permit(connection_key, model, member, int(extra), int(value))
 
     def record_response(
@@ -370,15 +372,8 @@ class RateLimiter:
         permit: Permit | None = None,
     ) -> None:
         """Learn limits from an answer's x-ratelimit-* headers (an error's too) and settle
-        the permit's reserved tokens to what the call actually used."""
-        if permit is not None and actual_tokens is not None and actual_tokens != permit.tokens:
-            keys = (
-                self._scope(connection_key, None)[1:3]
-                + self._scope(connection_key, permit.model)[1:3]
-            )
-            self._adjust(
-                keys=keys, args=[permit.id, permit.tokens, max(0, int(actual_tokens)), self._ttl_ms]
-            )
+        the permit's reserved tokens to what the call actually used (one round trip)."""
+        settle = permit is not None and actual_tokens is not None and actual_tokens != permit.tokens
         h = {k.lower(): v for k, v in headers.items()}
         values = [
             _int_header(h, "x-ratelimit-limit-requests"),
@@ -386,13 +381,29 @@ class RateLimiter:
             _int_header(h, "x-ratelimit-remaining-requests"),
             _int_header(h, "x-ratelimit-remaining-tokens"),
         ]
-        if not any(values):
+        learn = any(values)
+        if settle and learn and permit.model != model:  # two scopes: one call each
+            self.record_response(connection_key, permit.model, {}, actual_tokens, permit)
+            settle = False
+        if not settle and not learn:
             return
-        keys = self._scope(connection_key, None) + self._scope(connection_key, model)
-        keys.append(self._key(connection_key, "models"))
-        self._learn(
-            keys=keys, args=[self.window_ms, model, *values, self._ttl_ms, uuid.uuid4().hex]
+        keys = self._scope(connection_key, None) + self._scope(
+            connection_key, permit.model if settle else model
         )
+        keys.append(self._key(connection_key, "models"))
+        self._settle(keys=keys, args=[
+            self.window_ms, model, *values, self._ttl_ms, uuid.uuid4().hex,
+            permit.id if settle else "", permit.tokens if settle else 0,
+            max(0, int(actual_tokens)) if settle else 0, "1" if learn else "",
+        ])
+
+    def _remember(self, connection_key: str) -> None:
+        """List the connection for the status page: once a minute per process, not a
+        round trip on every permit."""
+        now = time.monotonic()
+        if now - self._remembered.get(connection_key, -3600.0) > 60:
+            self.redis.sadd(f"{self.prefix}:connections", connection_key)
+            self._remembered[connection_key] = now
 
     def cool_down(self, connection_key: str, seconds: float) -> None:
         """After a 429 rate_limit_exceeded: no permits for this connection for `seconds`."""
