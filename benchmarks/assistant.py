@@ -83,17 +83,25 @@ def stop(process: subprocess.Popen) -> None:
                 pass
 
 
-def rss_mb(group_ids: list[int]) -> float:
-    """Resident memory of every live process in these process groups (Linux /proc)."""
-    total = 0
-    page = os.sysconf("SC_PAGE_SIZE")
+def group_processes(group_ids: list[int]):
+    """(/proc entry, stat fields after the name) of every live process in these groups."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
             if int(fields[2]) in group_ids:
-                total += int((entry / "statm").read_text().split()[1]) * page
+                yield entry, fields
+        except (OSError, IndexError, ValueError):
+            continue
+
+
+def rss_mb(group_ids: list[int]) -> float:
+    """Resident memory of every live process in these process groups (Linux /proc)."""
+    total = 0
+    for entry, _fields in group_processes(group_ids):
+        try:
+            total += int((entry / "statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
         except (OSError, IndexError):
             continue
     return total / 2**20
@@ -101,18 +109,8 @@ def rss_mb(group_ids: list[int]) -> float:
 
 def cpu_seconds(group_ids: list[int]) -> float:
     """User + system CPU used so far by the live processes of these process groups."""
-    total = 0
-    tick = os.sysconf("SC_CLK_TCK")
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            if int(fields[2]) in group_ids:
-                total += int(fields[11]) + int(fields[12])
-        except (OSError, IndexError, ValueError):
-            continue
-    return total / tick
+    ticks = sum(int(f[11]) + int(f[12]) for _entry, f in group_processes(group_ids))
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def machine_busy_seconds() -> float:
