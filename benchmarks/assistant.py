@@ -213,6 +213,11 @@ def main() -> None:
 
     broker = redis.Redis.from_url(os.environ["REDIS_URL"])
     broker.delete("default", "assistant")
+    # Rows an earlier run left unfinished would be run first (their connections' keys
+    # were encrypted with that run's key): this database is the benchmark's own.
+    from workflows.models import ActionExecution
+
+    ActionExecution.objects.filter(status__in=["pending", "running"]).update(status="cancelled")
     for key in broker.scan_iter(match="crmflow:openai:rl:*"):
         broker.delete(key)
 
@@ -381,6 +386,7 @@ def run_phase(engine: str, key: str, key_name: str, contacts: int, seconds: floa
 
 def run_limit(simulator: Simulator, seconds: float, groups: dict[str, list[int]], broker) -> dict:
     from workflows import services
+    from workflows.models import ActionExecution
 
     contacts = int(3000 * (seconds / 60) * 1.3)
     say(f"[limit] seeding {contacts} contacts on a 3,000-RPM key")
@@ -396,6 +402,7 @@ def run_limit(simulator: Simulator, seconds: float, groups: dict[str, list[int]]
         if int(time.time() - first) % 5 == 0:
             trace("limit", workflow, broker)
     cpu = meter.report()
+    ActionExecution.objects.filter(workflow=workflow, status="pending").update(status="cancelled")
     log = simulator.requests("limited")
     times = sorted(r["time"] for r in log)
     # Busiest 60 s window, anchored on every request.
