@@ -94,6 +94,21 @@ def test_a_wait_says_whether_the_limits_were_learned(limiter_factory):
     assert limiter.acquire("conn", MODEL, 1).learned is True
 
 
+def test_a_request_that_leaves_late_is_counted_from_when_it_leaves(limiter_factory):
+    import time
+
+    from marketplace.integrations.openai.ratelimit import request_leaving, sending
+
+    limiter = limiter_factory(window_seconds=10, margin_seconds=0, default_requests=1)
+    permit = limiter.acquire("conn", MODEL, 1)
+    time.sleep(0.6)  # a starved thread: the request leaves well after its permit
+    with sending(limiter, permit):
+        request_leaving()
+    wait = limiter.acquire("conn", MODEL, 1)
+    assert isinstance(wait, Wait) and wait.seconds > 9.8  # not 9.4: counted from now
+    request_leaving()  # outside a call: nothing happens
+
+
 def test_tokens_are_budgeted_and_settled_to_what_the_call_used(limiter_factory):
     limiter = limiter_factory(default_requests=100, default_tokens=100)
 

@@ -27,7 +27,7 @@ from marketplace.integrations.openai.engines import engine_for
 from marketplace.integrations.openai.errors import QUOTA_MESSAGE, AssistantError, ErrorKind
 from marketplace.integrations.openai.models import AssistantUsage, ReasoningEffort
 from marketplace.integrations.openai.pricing import quote
-from marketplace.integrations.openai.ratelimit import RateLimiter, Wait, estimate_tokens
+from marketplace.integrations.openai.ratelimit import RateLimiter, Wait, estimate_tokens, sending
 from marketplace.integrations.openai.services import models_for_builders
 from marketplace.integrations.openai.specs import (
     AssistantRequest,
@@ -330,7 +330,8 @@ class AskOpenAIAssistant(ActionType):
         # No database connection is held while we wait for OpenAI.
         context.release_db_connection()
         try:
-            result = engine.run(client, request, deadline=deadline_seconds())
+            with sending(limiter(), permit):
+                result = engine.run(client, request, deadline=deadline_seconds())
         except AssistantError as error:
             limiter().record_response(key, model or "assistant", error.rate_limit_headers, 0, permit)
             raise self._failure(context, connection, error) from None

@@ -28,9 +28,11 @@ No Django import at module level: worker processes and the benchmark use it bare
 from __future__ import annotations
 
 import math
+import threading
 import time
 import uuid
 from collections.abc import Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import redis
@@ -216,6 +218,21 @@ return added
 """
 )
 
+# KEYS: conn req, model req.  ARGV: member.  Move a granted entry to now (never back):
+# the request it stands for is leaving only now. Safe within a window of the grant: no
+# permit granted since then was counted on this entry having left.
+_TOUCH = (
+    _PRUNE_AND_LIMITS
+    + """
+local now = now_ms()
+for i = 1, 2 do
+  local score = redis.call('ZSCORE', KEYS[i], ARGV[1])
+  if score and tonumber(score) < now then redis.call('ZADD', KEYS[i], 'XX', now, ARGV[1]) end
+end
+return 1
+"""
+)
+
 # KEYS: cool.  ARGV: ms.  A longer cool-down is never shortened by a shorter one.
 _COOL = """
 local ms = tonumber(ARGV[1])
@@ -233,6 +250,8 @@ class Permit:
     id: str
     tokens: int  # tokens reserved
     granted_at_ms: int  # Redis time
+    requests: int = 1  # entries taken (one per HTTP request the call makes)
+    granted_monotonic: float = 0.0  # this process's clock, to tell how long ago
 
 
 @dataclass(frozen=True)
@@ -297,6 +316,7 @@ class RateLimiter:
         self._ttl_ms = self.window_ms * 2
         self._acquire = client.register_script(_ACQUIRE)
         self._settle = client.register_script(_SETTLE)
+        self._touch = client.register_script(_TOUCH)
         self._remembered: dict[str, float] = {}
         self._cool = client.register_script(_COOL)
 
@@ -361,7 +381,18 @@ class RateLimiter:
                 learned=bool(answer[3]),
             )
         self._remember(connection_key)
-        return Permit(connection_key, model, member, int(extra), int(value))
+        return Permit(connection_key, model, member, int(extra), int(value),
+                      requests=max(1, int(requests)), granted_monotonic=time.monotonic())
+
+    def touch(self, permit: Permit, index: int = 0) -> None:
+        """The `index`-th request of the permit's call is being sent now: move its entry
+        to now (see `sending`)."""
+        if index >= permit.requests:
+            return
+        member = permit.id if index == 0 else f"{permit.id}.{index + 1}"
+        keys = [self._scope(permit.connection_key, None)[0],
+                self._scope(permit.connection_key, permit.model)[0]]
+        self._touch(keys=keys, args=[member])
 
     def record_response(
         self,
@@ -442,3 +473,38 @@ class RateLimiter:
             tokens_used=tokens_used,
             learned=bool(limits),
         )
+
+
+# --- Counting a request from when it leaves --------------------------------------------
+#
+# The window's margin (1.5 s) covers the time from a permit to its request reaching
+# OpenAI. On a starved machine (threads waiting for the GIL, a CPU shared with other
+# work) that time can be longer, and a request counted from its permit could then fall
+# into the same OpenAI minute as a full window's worth of later ones. So the OpenAI
+# client's httpx "request" hook (client.py) calls `request_leaving`: a request sent
+# more than TOUCH_AFTER_SECONDS after its permit moves its entry to the time it leaves.
+
+TOUCH_AFTER_SECONDS = 0.25
+_in_flight = threading.local()
+
+
+@contextmanager
+def sending(limiter: RateLimiter, permit: Permit):
+    """Run the call of `permit` inside this: its HTTP requests are counted from when
+    they leave (see above). Nesting is not supported; one call per thread at a time."""
+    _in_flight.state = [limiter, permit, 0]
+    try:
+        yield
+    finally:
+        _in_flight.state = None
+
+
+def request_leaving(_request=None) -> None:
+    """httpx "request" event hook: the current thread's call sends a request now."""
+    state = getattr(_in_flight, "state", None)
+    if not state:
+        return
+    limiter, permit, index = state
+    state[2] = index + 1
+    if time.monotonic() - permit.granted_monotonic > TOUCH_AFTER_SECONDS:
+        limiter.touch(permit, index)
