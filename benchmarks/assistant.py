@@ -83,20 +83,61 @@ def stop(process: subprocess.Popen) -> None:
                 pass
 
 
-def rss_mb(group_ids: list[int]) -> float:
-    """Resident memory of every live process in these process groups (Linux /proc)."""
-    total = 0
-    page = os.sysconf("SC_PAGE_SIZE")
+def group_processes(group_ids: list[int]):
+    """(/proc entry, stat fields after the name) of every live process in these groups."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
             if int(fields[2]) in group_ids:
-                total += int((entry / "statm").read_text().split()[1]) * page
+                yield entry, fields
+        except (OSError, IndexError, ValueError):
+            continue
+
+
+def rss_mb(group_ids: list[int]) -> float:
+    """Resident memory of every live process in these process groups (Linux /proc)."""
+    total = 0
+    for entry, _fields in group_processes(group_ids):
+        try:
+            total += int((entry / "statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
         except (OSError, IndexError):
             continue
     return total / 2**20
+
+
+def cpu_seconds(group_ids: list[int]) -> float:
+    """User + system CPU used so far by the live processes of these process groups."""
+    ticks = sum(int(f[11]) + int(f[12]) for _entry, f in group_processes(group_ids))
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy (all cores, everyone's processes)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = values[3] + values[4]
+    return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU used over a stretch of time by our process groups and by the whole machine."""
+
+    def __init__(self, groups: dict[str, list[int]]):
+        self.groups = groups
+        self.start = {name: cpu_seconds(ids) for name, ids in groups.items()}
+        self.machine = machine_busy_seconds()
+        self.t0 = time.monotonic()
+
+    def report(self) -> dict:
+        elapsed = time.monotonic() - self.t0
+        used = {name: cpu_seconds(ids) - self.start[name] for name, ids in self.groups.items()}
+        return {
+            "seconds": round(elapsed, 1),
+            "cpu_seconds": {name: round(v, 1) for name, v in used.items()},
+            "machine_busy_cpu_seconds": round(machine_busy_seconds() - self.machine, 1),
+            "machine_cpu_capacity_seconds": round(elapsed * (os.cpu_count() or 1), 1),
+        }
 
 
 class Simulator:
@@ -146,7 +187,10 @@ def main() -> None:
     parser.add_argument("--engines", default="responses,assistants")
     parser.add_argument("--skip-limit", action="store_true")
     parser.add_argument("--assistant-conn-max-age", default=None,
-                        help="DATABASE_CONN_MAX_AGE of the assistant workers (default: the setting's, 60)")
+                        help="DATABASE_CONN_MAX_AGE of the assistant workers without a pool "
+                             "(default: the setting's, 60)")
+    parser.add_argument("--pool-size", type=int, default=6,
+                        help="DATABASE_POOL_MAX_SIZE of each assistant worker (0: no pool)")
     args = parser.parse_args()
     # A SIGTERM (timeout, Ctrl-C) still stops the processes this script started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -169,6 +213,11 @@ def main() -> None:
 
     broker = redis.Redis.from_url(os.environ["REDIS_URL"])
     broker.delete("default", "assistant")
+    # Rows an earlier run left unfinished would be run first (their connections' keys
+    # were encrypted with that run's key): this database is the benchmark's own.
+    from workflows.models import ActionExecution
+
+    ActionExecution.objects.filter(status__in=["pending", "running"]).update(status="cancelled")
     for key in broker.scan_iter(match="crmflow:openai:rl:*"):
         broker.delete(key)
 
@@ -176,8 +225,9 @@ def main() -> None:
         start([sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "assistant",
                "-P", "threads", "-c", str(args.threads), "-n", f"assistant{i}@%h", "-l", "WARNING",
                "--without-gossip", "--without-mingle", "--without-heartbeat"],
-              {**env, **({"DATABASE_CONN_MAX_AGE": args.assistant_conn_max_age}
-                         if args.assistant_conn_max_age is not None else {})},
+              {**env, "DATABASE_POOL_MAX_SIZE": str(args.pool_size),
+               **({"DATABASE_CONN_MAX_AGE": args.assistant_conn_max_age}
+                  if args.assistant_conn_max_age is not None else {})},
               workdir / f"assistant{i}.log")
         for i in range(args.assistant_workers)
     ]
@@ -189,15 +239,19 @@ def main() -> None:
     summary: dict = {"benchmark": "assistant", "cores": os.cpu_count(),
                      "simulator_latency_ms": 1000,
                      "assistant_conn_max_age": args.assistant_conn_max_age,
+                     "assistant_db_pool_max_size": args.pool_size,
                      "processes": f"{args.assistant_workers} x celery -Q assistant -P threads -c {args.threads}"
                                   " + 1 x -Q default prefork -c 2 + beat",
                      "workflow": "Ask OpenAI assistant -> Create task"}
+    groups = {"assistant_workers": [p.pid for p in processes[:args.assistant_workers]],
+              "default_worker": [processes[-1].pid], "beat": [beat.pid],
+              "simulator": [simulator.process.pid]}
     try:
         for engine in [e for e in args.engines.split(",") if e]:
             summary[engine] = run_phase(engine, FAST_KEY, "fast", args.enrollments, args.seconds,
-                                        simulator, [p.pid for p in processes], args.drain_seconds)
+                                        simulator, groups, args.drain_seconds, broker)
         if not args.skip_limit:
-            summary["rate_limit_3000_rpm"] = run_limit(simulator, args.limit_seconds)
+            summary["rate_limit_3000_rpm"] = run_limit(simulator, args.limit_seconds, groups, broker)
     finally:
         for process in [*processes, beat]:
             stop(process)
@@ -255,8 +309,20 @@ def db_connections() -> int:
         return cursor.fetchone()[0] - 1
 
 
+def trace(label: str, workflow, broker) -> None:
+    """One progress line: queue depths and the workflow's executions by status."""
+    from django.db.models import Count
+
+    from workflows.models import ActionExecution
+
+    rows = ActionExecution.objects.filter(workflow=workflow).values("step_id", "status").annotate(n=Count("id"))
+    by = " ".join(f"{r['step_id']}:{r['status']}={r['n']}" for r in sorted(rows, key=lambda r: (r["step_id"], r["status"])))
+    say(f"[{label}] queues default={broker.llen('default')} assistant={broker.llen('assistant')} | {by}")
+
+
 def run_phase(engine: str, key: str, key_name: str, contacts: int, seconds: float,
-              simulator: Simulator, groups: list[int], drain_seconds: float) -> dict:
+              simulator: Simulator, groups: dict[str, list[int]], drain_seconds: float,
+              broker) -> dict:
     from workflows import services
     from workflows.models import ActionExecution, Enrollment
 
@@ -271,12 +337,18 @@ def run_phase(engine: str, key: str, key_name: str, contacts: int, seconds: floa
     while completed.count() < min(200, contacts // 10) and time.monotonic() < deadline:
         time.sleep(0.5)
     count0, t0 = completed.count(), time.perf_counter()
+    asks0 = ActionExecution.objects.filter(workflow=workflow, step_id=1, status="succeeded").count()
+    meter = CpuMeter(groups)
     max_conn, max_rss = 0, 0.0
     while time.perf_counter() - t0 < seconds and completed.count() < contacts:
         time.sleep(1)
         max_conn = max(max_conn, db_connections())
-        max_rss = max(max_rss, rss_mb(groups))
+        max_rss = max(max_rss, rss_mb([pid for ids in groups.values() for pid in ids]))
+        if int(time.perf_counter() - t0) % 5 == 0:
+            trace(engine, workflow, broker)
     count1, t1 = completed.count(), time.perf_counter()
+    cpu = meter.report()
+    asks = ActionExecution.objects.filter(workflow=workflow, step_id=1, status="succeeded").count() - asks0
     rate = (count1 - count0) / (t1 - t0)
     say(f"[{engine}] {rate:.1f} enrollments/s; draining")
     deadline = time.monotonic() + drain_seconds
@@ -304,11 +376,17 @@ def run_phase(engine: str, key: str, key_name: str, contacts: int, seconds: floa
         "db_connections_max": max_conn,
         "worker_rss_mb_max": round(max_rss, 1),
         "setup_seconds_before_first": round(t0 - enrolled_at, 1),
+        "ask_steps_per_second": round(asks / (t1 - t0), 1),
+        "cpu_in_window": cpu,
+        "assistant_cpu_ms_per_ask": round(cpu["cpu_seconds"]["assistant_workers"] / asks * 1000, 1) if asks else None,
+        "default_cpu_ms_per_task": round(cpu["cpu_seconds"]["default_worker"] / (count1 - count0) * 1000, 1)
+        if count1 > count0 else None,
     }
 
 
-def run_limit(simulator: Simulator, seconds: float) -> dict:
+def run_limit(simulator: Simulator, seconds: float, groups: dict[str, list[int]], broker) -> dict:
     from workflows import services
+    from workflows.models import ActionExecution
 
     contacts = int(3000 * (seconds / 60) * 1.3)
     say(f"[limit] seeding {contacts} contacts on a 3,000-RPM key")
@@ -318,8 +396,13 @@ def run_limit(simulator: Simulator, seconds: float) -> dict:
     while not simulator.requests("limited") and time.monotonic() < deadline:
         time.sleep(0.5)
     first = time.time()
+    meter = CpuMeter(groups)
     while time.time() - first < seconds:
         time.sleep(1)
+        if int(time.time() - first) % 5 == 0:
+            trace("limit", workflow, broker)
+    cpu = meter.report()
+    ActionExecution.objects.filter(workflow=workflow, status="pending").update(status="cancelled")
     log = simulator.requests("limited")
     times = sorted(r["time"] for r in log)
     # Busiest 60 s window, anchored on every request.
@@ -336,6 +419,7 @@ def run_limit(simulator: Simulator, seconds: float) -> dict:
         "requests_over_limit": max(0, busiest - 3000),
         "steady_minute_requests": steady,
         "limit_used_percent": round(steady / 3000 * 100, 1),
+        "cpu": cpu,
     }
 
 

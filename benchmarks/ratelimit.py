@@ -2,6 +2,7 @@
 
     python benchmarks/ratelimit.py [--redis-url URL] [--processes 4] [--limit 600]
         [--window 2] [--seconds 10] [--simulator-rpm 0] [--simulator-seconds 65] [--threads 4]
+        [--simulator-latency-ms 0]
 
 Part 1 (always): `--processes` processes call `acquire` in a tight loop for `--seconds`
 against a `--limit` per `--window` seconds: acquire calls/s and latency, permits, the
@@ -11,7 +12,10 @@ mean number of permits in a sliding window over the run / limit (target >= 0.95)
 Part 2 (with --simulator-rpm N): the simulator in its own process with a key limited
 to N RPM; `--processes` × `--threads` workers loop acquire → ResponsesEngine →
 record_response for `--simulator-seconds`. The simulator's request log counts the
-requests in every sliding 60 s window and the 429s.
+requests in every sliding 60 s window and the 429s; the share of the limit used is
+the mean number of requests in a sliding 60 s window (one every 100 ms, wholly inside
+the run) / N. `--simulator-latency-ms 1000` makes each answer take what OpenAI takes,
+so `--processes` × `--threads` must exceed N/60 to keep the key busy.
 
 Without --redis-url (or REDIS_URL) an embedded Redis is started.
 """
@@ -36,7 +40,13 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from config.embedded_redis import free_port, start_redis
-from marketplace.integrations.openai.ratelimit import Permit, RateLimiter, estimate_tokens
+from marketplace.integrations.openai.ratelimit import (
+    Permit,
+    RateLimiter,
+    estimate_tokens,
+    request_leaving,
+    sending,
+)
 
 BENCH_KEY = "sk-bench-ratelimit-000000000000000000000000bench"
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -135,7 +145,10 @@ def engine_worker(
     from marketplace.integrations.openai.errors import AssistantError
     from marketplace.integrations.openai.specs import AssistantRequest, AssistantSpec
 
-    client = openai.OpenAI(base_url=base_url, api_key=BENCH_KEY, max_retries=0)
+    # As the app's client (client.py): requests are counted from when they leave.
+    client = openai.OpenAI(base_url=base_url, api_key=BENCH_KEY, max_retries=0,
+                           http_client=openai.DefaultHttpxClient(
+                               event_hooks={"request": [request_leaving]}))
     limiter = RateLimiter.from_url(redis_url, prefix=prefix)
     request = AssistantRequest(
         AssistantSpec(model="gpt-4o-mini", instructions="Turn the state into its code."), "ca"
@@ -154,7 +167,8 @@ def engine_worker(
                 time.sleep(min(got.seconds, 0.25, max(0.0, end - time.time())))
                 continue
             try:
-                result = ResponsesEngine().run(client, request, deadline=10)
+                with sending(limiter, got):
+                    result = ResponsesEngine().run(client, request, deadline=10)
                 limiter.record_response(
                     "bench",
                     "gpt-4o-mini",
@@ -183,7 +197,7 @@ def engine_worker(
 def simulator_part(redis_url: str, args) -> dict:
     config = {
         "seed": 1,
-        "latency": "fixed:0",
+        "latency": f"fixed:{args.simulator_latency_ms}",
         "request_log_size": 200_000,
         "keys": [{"key": BENCH_KEY, "name": "bench", "rpm": args.simulator_rpm, "tpm": 10**9}],
     }
@@ -236,6 +250,8 @@ def simulator_part(redis_url: str, args) -> dict:
         server.wait(10)
     times = sorted(r["time"] * 1000 for r in rows)
     first_minute = sum(1 for t in times if times and t < times[0] + 60_000)
+    # Every 60 s window wholly inside the run (one every 100 ms): how full it was.
+    mean_per_minute, least_per_minute = window_occupancy(times, 60_000, step_ms=100.0) if times else (0, 0)
     return {
         "rpm_limit": args.simulator_rpm,
         "workers": f"{args.processes} processes x {args.threads} threads",
@@ -245,6 +261,12 @@ def simulator_part(redis_url: str, args) -> dict:
         "requests_other_errors": sum(1 for r in rows if r["status"] not in (200, 429)),
         "most_requests_in_any_60s_window": most_in_window(times, 60_000),
         "first_minute_utilisation": round(first_minute / args.simulator_rpm, 4),
+        "simulator_latency_ms": args.simulator_latency_ms,
+        # The share of the limit used: mean requests per sliding 60 s window / RPM.
+        "mean_requests_per_60s_window": round(mean_per_minute, 1),
+        "least_requests_in_a_60s_window": least_per_minute,
+        "limit_used_percent": round(mean_per_minute / args.simulator_rpm * 100, 1),
+        "requests_over_limit": max(0, most_in_window(times, 60_000) - args.simulator_rpm),
         "limiter_waits": sum(c["waits"] for c in counts),
     }
 
@@ -260,6 +282,8 @@ def main() -> None:
     parser.add_argument("--simulator-rpm", type=int, default=0)
     parser.add_argument("--simulator-seconds", type=float, default=65.0)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--simulator-latency-ms", type=int, default=0,
+                        help="the simulator's fixed answer time (1000: what OpenAI takes)")
     args = parser.parse_args()
 
     redis_process = None

@@ -113,6 +113,21 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+elif env.int("DATABASE_POOL_MAX_SIZE", default=0) > 0:
+    # A psycopg connection pool per process (Django 5.1+, needs psycopg[pool]): a
+    # closed connection goes back to the pool instead of to PostgreSQL. The `assistant`
+    # worker runs 64+ threads that each hold a connection only for their short database
+    # phases (an OpenAI call holds none), so a few pooled connections serve them all and
+    # the process never opens more than max_size. Persistent connections must be off.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=1),
+        "max_size": env.int("DATABASE_POOL_MAX_SIZE"),
+        # Waiting longer than this for a free connection is an error (retried by the ledger).
+        "timeout": env.float("DATABASE_POOL_TIMEOUT", default=30.0),
+        # Idle connections above min_size are closed after this many seconds.
+        "max_idle": env.float("DATABASE_POOL_MAX_IDLE", default=60.0),
+    }
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

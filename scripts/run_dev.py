@@ -19,6 +19,8 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 WEB_ADDRESS = ("127.0.0.1", 8000)
+# PostgreSQL connections of the `assistant` worker (ignored on SQLite).
+ASSISTANT_DB_POOL = 8
 SIMULATOR_DEMO_KEY_HINT = "sk-demo-crmflow-0000000000000000000000000000"
 
 sys.path.insert(0, str(BASE_DIR))
@@ -97,8 +99,10 @@ def main() -> int:
         f"{python} -m celery -A config worker -Q default --concurrency 2 -l INFO -n default@%h"
     )
     # OpenAI calls wait ~seconds each holding no DB connection (the action releases it):
-    # a thread pool keeps many in flight in one process (docs/assistant-action.md).
+    # a thread pool keeps many in flight in one process, and on PostgreSQL a connection
+    # pool of 8 serves its 64 threads' short database phases (docs/assistant-action.md).
     procfile["assistant"] = (
+        f"env DATABASE_POOL_MAX_SIZE={ASSISTANT_DB_POOL} "
         f"{python} -m celery -A config worker -Q assistant -P threads --concurrency 64 "
         "-l INFO -n assistant@%h"
     )

@@ -84,6 +84,13 @@ class ActionType:
         (e.g. an app not connected, a model no longer allowed). Empty: none."""
         return []
 
+    def builder_panel_extra(self, config: dict[str, Any], *, workflow, user) -> str:
+        """Extra HTML (a safe string) for this action's config panel in the builder,
+        shown after its fields — e.g. the OpenAI action's "Test" section. It sits inside
+        the panel's form, so an htmx POST from it carries the form's fields (the config
+        being edited, saved or not) and CSRF token. Empty: nothing."""
+        return ""
+
     def execute(self, context: ExecutionContext) -> dict[str, Any]:
         return {}
 

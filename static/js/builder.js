@@ -56,13 +56,18 @@
       lastEditor = editor;
     }
   }
+  // Controls inside [data-guard-ignore] (e.g. a Test section's record search) change
+  // nothing that is saved.
+  function guarded(target) {
+    return target.closest && target.closest("form[data-guard]") && !target.closest("[data-guard-ignore]");
+  }
   document.addEventListener("input", function (event) {
     var editor = event.target.closest && event.target.closest("[data-token-editor]");
     if (editor) { sync(editor); remember(editor); }
-    if (event.target.closest && event.target.closest("form[data-guard]")) dirty = true;
+    if (guarded(event.target)) dirty = true;
   });
   document.addEventListener("change", function (event) {
-    if (event.target.closest && event.target.closest("form[data-guard]")) dirty = true;
+    if (guarded(event.target)) dirty = true;
   });
   ["keyup", "mouseup", "focusin"].forEach(function (name) {
     document.addEventListener(name, function (event) {

@@ -109,6 +109,56 @@ def test_the_test_button_shows_the_error(acme, builder_client, sim):
     assert "OpenAI app is not connected" in response.content.decode()
 
 
+def test_the_builder_panel_of_the_action_has_a_test_section_that_runs_the_unsaved_config(acme, builder_client, rep_client, sim):
+    connect(acme)
+    assistant = workspace_assistant(acme)
+    ann = contact(acme, first_name="Ann", last_name="Lee", state="texas")
+    contact(acme, first_name="Bob", state="ohio")
+    workflow = make_workflow(acme, ask_then_task(assistant.choice_value), on=False)
+    panel = builder_client.get(reverse("workflows:step", args=[workflow.pk, 1]), HTTP_HX_REQUEST="true")
+    html = panel.content.decode()
+    assert 'id="action-test-record"' in html and "Ann Lee" in html and "Bob" in html
+    assert reverse("marketplace:openai_action_test") in html
+    # The other steps' panels and users who cannot edit workflows get no Test section.
+    assert 'id="action-test-record"' not in builder_client.get(
+        reverse("workflows:step", args=[workflow.pk, 2]), HTTP_HX_REQUEST="true").content.decode()
+    assert 'id="action-test-record"' not in rep_client.get(
+        reverse("workflows:step", args=[workflow.pk, 1]), HTTP_HX_REQUEST="true").content.decode()
+
+    found = builder_client.post(reverse("marketplace:openai_action_test_records"),
+                                {"object_type": "contact", "record_q": "ann"}, HTTP_HX_REQUEST="true")
+    assert "Ann Lee" in found.content.decode() and "Bob" not in found.content.decode()
+    none = builder_client.post(reverse("marketplace:openai_action_test_records"),
+                               {"object_type": "nonsense", "record_q": "zzz"}, HTTP_HX_REQUEST="true")
+    assert none.status_code == 200 and "No record matches this search." in none.content.decode()
+
+    # The prompt being edited (not saved) is what runs; the workflow does not go on.
+    result = builder_client.post(reverse("marketplace:openai_action_test"), {
+        "record": ann.pk, "assistant": assistant.choice_value, "prompt": "Edited: {{ object.state }}",
+        "model": "", "temperature": "", "reasoning_effort": ""}, HTTP_HX_REQUEST="true")
+    text = result.content.decode()
+    assert "Edited: texas" in text and "TX" in text and "gpt-4o-mini" in text
+    assert not Task.objects.exists()
+
+
+def test_the_test_without_a_record_or_with_bad_values_says_what_is_wrong(acme, builder_client, rep_client, globex, sim):
+    connect(acme)
+    assistant = workspace_assistant(acme)
+    no_record = builder_client.post(reverse("marketplace:openai_action_test"), {
+        "record": "", "assistant": assistant.choice_value, "prompt": "x"}, HTTP_HX_REQUEST="true")
+    assert no_record.status_code == 200 and "Choose a record to test with." in no_record.content.decode()
+    other = contact(globex, first_name="Gus")
+    foreign = builder_client.post(reverse("marketplace:openai_action_test"), {
+        "record": other.pk, "assistant": assistant.choice_value, "prompt": "x"}, HTTP_HX_REQUEST="true")
+    assert "Choose a record to test with." in foreign.content.decode()
+    ann = contact(acme, first_name="Ann", state="texas")
+    bad = builder_client.post(reverse("marketplace:openai_action_test"), {
+        "record": ann.pk, "assistant": assistant.choice_value, "prompt": "x", "temperature": "9"},
+        HTTP_HX_REQUEST="true")
+    assert bad.status_code == 200 and "temperature" in bad.content.decode().lower()
+    assert rep_client.post(reverse("marketplace:openai_action_test_records"), {"record_q": "a"}).status_code == 403
+
+
 def test_model_access_and_uninstall_know_which_workflows_use_openai(acme, sim):
     from marketplace.registry import workflows_using_connection, workflows_using_models
 

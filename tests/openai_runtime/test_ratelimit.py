@@ -58,6 +58,57 @@ def test_it_waits_for_the_oldest_request_to_leave_the_window(limiter_factory):
     assert 9 < third.seconds <= 10
 
 
+def test_named_waiters_are_given_successive_slots_not_all_the_first_one(limiter_factory):
+    import time
+
+    limiter = limiter_factory(window_seconds=10, margin_seconds=0, default_requests=2)
+    assert isinstance(limiter.acquire("conn", MODEL, 1), Permit)
+    time.sleep(0.5)
+    assert isinstance(limiter.acquire("conn", MODEL, 1), Permit)
+
+    waits = [limiter.acquire("conn", MODEL, 1, waiter=f"exec:{n}") for n in range(4)]
+    seconds = [w.seconds for w in waits]
+    # The first slot frees in ~9.5 s, the second in ~10 s; then the same again a window later.
+    assert 9 < seconds[0] <= 9.5 < seconds[1] <= 10
+    assert 19 < seconds[2] <= 19.5 < seconds[3] <= 20
+    # Asking again does not take a second place in the queue, and anonymous callers
+    # (no waiter) are told the first slot as before.
+    again = limiter.acquire("conn", MODEL, 1, waiter="exec:3")
+    assert again.seconds <= 20
+    assert limiter.acquire("conn", MODEL, 1).seconds <= 9.5
+
+
+def test_a_call_of_several_requests_takes_them_all_or_none(limiter_factory):
+    limiter = limiter_factory(window_seconds=10, margin_seconds=0, default_requests=4)
+    assert isinstance(limiter.acquire("conn", MODEL, 1, requests=3), Permit)
+    assert isinstance(limiter.acquire("conn", MODEL, 1, requests=3), Wait)
+    assert isinstance(limiter.acquire("conn", MODEL, 1), Permit)
+    assert limiter.state("conn").connection.requests_used == 4
+
+
+def test_a_wait_says_whether_the_limits_were_learned(limiter_factory):
+    limiter = limiter_factory(default_requests=1)
+    limiter.acquire("conn", MODEL, 1)
+    assert limiter.acquire("conn", MODEL, 1).learned is False
+    limiter.record_response("conn", MODEL, sixty_rpm_headers(remaining_requests=0))
+    assert limiter.acquire("conn", MODEL, 1).learned is True
+
+
+def test_a_request_that_leaves_late_is_counted_from_when_it_leaves(limiter_factory):
+    import time
+
+    from marketplace.integrations.openai.ratelimit import request_leaving, sending
+
+    limiter = limiter_factory(window_seconds=10, margin_seconds=0, default_requests=1)
+    permit = limiter.acquire("conn", MODEL, 1)
+    time.sleep(0.6)  # a starved thread: the request leaves well after its permit
+    with sending(limiter, permit):
+        request_leaving()
+    wait = limiter.acquire("conn", MODEL, 1)
+    assert isinstance(wait, Wait) and wait.seconds > 9.8  # not 9.4: counted from now
+    request_leaving()  # outside a call: nothing happens
+
+
 def test_tokens_are_budgeted_and_settled_to_what_the_call_used(limiter_factory):
     limiter = limiter_factory(default_requests=100, default_tokens=100)
 

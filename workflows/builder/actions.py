@@ -13,6 +13,8 @@ so the engine's ActionType needs none of them):
                                                             (choices from the account)
     connection_problem(account) -> str | None               e.g. "OpenAI is not connected"
     review_problems(config, *, account) -> list[str]        e.g. a model no longer allowed
+    builder_panel_extra(config, *, workflow, user) -> str   HTML after the panel's fields
+                                                            (e.g. a "Test" section)
 """
 
 from __future__ import annotations

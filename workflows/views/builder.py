@@ -199,6 +199,9 @@ def _step_panel(request, workflow: Workflow, step_id: int, *, config: dict | Non
         panel["advanced_open"] = any(config.get(n) not in (None, "") for n in advanced)
     panel["fields"] = fields
     panel["users"] = users_by_id(workflow.account)
+    extra = getattr(action_type, "builder_panel_extra", None)
+    if extra is not None:
+        panel["extra"] = extra(config, workflow=workflow, user=request.user)
     if actions.step_section(step) == actions.OPENAI:
         panel["connection_problem"] = actions.openai_connection_problem(workflow.account)
         panel["connect_url"] = _connect_url(request, workflow, f"after:{step_id}")

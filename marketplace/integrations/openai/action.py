@@ -31,7 +31,7 @@ from marketplace.integrations.openai.models import (
     WorkspaceAssistant,
 )
 from marketplace.integrations.openai.pricing import quote
-from marketplace.integrations.openai.ratelimit import RateLimiter, Wait, estimate_tokens
+from marketplace.integrations.openai.ratelimit import RateLimiter, Wait, estimate_tokens, sending
 from marketplace.integrations.openai.services import models_for_builders
 from marketplace.integrations.openai.specs import (
     AssistantRequest,
@@ -56,6 +56,8 @@ DEFAULT_DEADLINE_SECONDS = 120.0
 # An Assistants v2 call makes several requests (create and run, polls, messages); each
 # counts against the key's RPM, so it takes this many permits up front.
 ASSISTANTS_PERMITS = 3
+# Longest postponement while a key's limits are not learned yet (see postpone_seconds).
+UNLEARNED_RETRY_SECONDS = 2.0
 
 NOT_CONNECTED = (
     "OpenAI app is not connected. A super admin can install it from the App Marketplace "
@@ -120,6 +122,16 @@ def _sdk_warm(client) -> None:
     client.beta.threads.messages
 
 
+def postpone_seconds(wait: Wait) -> float:
+    """How long an execution refused a permit goes back to `pending`. While the limits
+    are still the defaults (no answer from this key yet) the refusal says little: the
+    first answers, a second away, usually raise them a lot. So come back soon and ask
+    again rather than sleep a whole window on a guess (a 60-RPM default would park a
+    burst of executions for a minute on a 3,000-RPM key)."""
+    seconds = wait.seconds if wait.learned else min(wait.seconds, UNLEARNED_RETRY_SECONDS)
+    return max(seconds, 0.05)
+
+
 def deadline_seconds() -> float:
     value = getattr(settings, "OPENAI_ASSISTANT_DEADLINE_SECONDS", None)
     if value is None:
@@ -169,6 +181,14 @@ class AskOpenAIAssistant(ActionType):
         form.advanced_fields = ("model", "temperature", "reasoning_effort")
         form.advanced_label = _("Advanced API parameters")
         return form
+
+    def builder_panel_extra(self, config, *, workflow, user) -> str:
+        """The "Test" section (record picker and button) for builders and super admins."""
+        if not getattr(user, "can_edit_workflows", False):
+            return ""
+        from marketplace.integrations.openai.views_assistants import action_test_panel
+
+        return action_test_panel(workflow=workflow)
 
     def token_fields(self, config, *, definitions) -> dict[str, str]:
         return {"prompt": "text"}
@@ -309,24 +329,26 @@ class AskOpenAIAssistant(ActionType):
         key = assistants_mod.connection_key(connection)
         engine = engine_for(request)
         estimate = estimate_tokens(request.assistant.instructions, request.prompt)
-        permits = []
-        for _i in range(ASSISTANTS_PERMITS if engine.name == "assistants" else 1):
-            permit = limiter().acquire(key, model or "assistant", estimate if not permits else 0)
-            if isinstance(permit, Wait):
-                if context.is_test:
-                    raise TransientError(_("OpenAI's rate limit is in use by running workflows; "
-                                           "try again in %(s).0f s.") % {"s": permit.seconds + 0.5})
-                raise RetryLater(timezone.now() + dt.timedelta(seconds=max(permit.seconds, 0.05)))
-            permits.append(permit)
+        permit = limiter().acquire(
+            key, model or "assistant", estimate,
+            requests=ASSISTANTS_PERMITS if engine.name == "assistants" else 1,
+            waiter=f"exec:{context.execution_id}" if context.execution_id else None,
+        )
+        if isinstance(permit, Wait):
+            if context.is_test:
+                raise TransientError(_("OpenAI's rate limit is in use by running workflows; "
+                                       "try again in %(s).0f s.") % {"s": permit.seconds + 0.5})
+            raise RetryLater(timezone.now() + dt.timedelta(seconds=postpone_seconds(permit)))
         # No database connection is held while we wait for OpenAI.
         context.release_db_connection()
         try:
-            result = engine.run(client, request, deadline=deadline_seconds())
+            with sending(limiter(), permit):
+                result = engine.run(client, request, deadline=deadline_seconds())
         except AssistantError as error:
-            limiter().record_response(key, model or "assistant", error.rate_limit_headers, 0, permits[0])
+            limiter().record_response(key, model or "assistant", error.rate_limit_headers, 0, permit)
             raise self._failure(context, connection, error) from None
         limiter().record_response(key, model or "assistant", result.rate_limit_headers,
-                                  result.usage.total_tokens, permits[0])
+                                  result.usage.total_tokens, permit)
         price = quote(result.model, result.usage, prices)
         context.usage.update(_usage_dict(result.usage, model=result.model, engine=result.engine,
                                          connection_id=connection.pk, cost=price.usd,

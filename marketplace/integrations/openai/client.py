@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 
 from marketplace.encryption import secret_fingerprint
+from marketplace.integrations.openai.ratelimit import request_leaving
 
 logger = logging.getLogger(__name__)
 
@@ -36,11 +37,14 @@ def is_text_generation_model(model_id: str) -> bool:
 
 @sensitive_variables("api_key")
 def openai_client(api_key: str, *, timeout: float | None = None) -> openai.OpenAI:
+    """The SDK client. Its httpx hook tells the rate limiter when each request leaves
+    (ratelimit.request_leaving; a no-op outside a `ratelimit.sending` block)."""
     return openai.OpenAI(
         api_key=api_key,
         base_url=settings.OPENAI_BASE_URL,
         timeout=timeout if timeout is not None else settings.OPENAI_TIMEOUT,
         max_retries=0,
+        http_client=openai.DefaultHttpxClient(event_hooks={"request": [request_leaving]}),
     )
 
 

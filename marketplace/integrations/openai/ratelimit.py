@@ -28,8 +28,11 @@ No Django import at module level: worker processes and the benchmark use it bare
 from __future__ import annotations
 
 import math
+import threading
+import time
 import uuid
 from collections.abc import Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import redis
@@ -57,8 +60,15 @@ local function now_ms()
 end
 """
 
-# KEYS: conn req, tok, sum, lim, model req, tok, sum, lim, cool
-# ARGV: window_ms, default_rpm, default_tpm, tokens, member_id, ttl_ms
+# KEYS: conn req, tok, sum, lim, model req, tok, sum, lim, cool, conn waiters
+# ARGV: window_ms, default_rpm, default_tpm, tokens, member_id, ttl_ms, requests, waiter
+#
+# Waiters: a caller that names itself (ARGV[8], e.g. an execution id) and is refused
+# for requests is promised a slot: its wait is the time the (k+1)-th request to leave
+# the window leaves it, k being the waiters promised an earlier slot. So a crowd that
+# cannot be served is spread over the slots as they free up instead of all coming back
+# at the first one (and all but one being refused again). A promise is only a hint
+# of when to come back: the permit is always checked again then.
 _ACQUIRE = (
     _PRUNE_AND_LIMITS
     + """
@@ -66,6 +76,15 @@ local window = tonumber(ARGV[1])
 local now = now_ms()
 local cutoff = now - window
 local need = tonumber(ARGV[4])
+local n = math.max(1, tonumber(ARGV[7]))
+local waiter = ARGV[8]
+local waiters = KEYS[10]
+local ahead = 0
+if waiter ~= '' then
+  redis.call('ZREMRANGEBYSCORE', waiters, '-inf', now)
+  redis.call('ZREM', waiters, waiter)
+  ahead = redis.call('ZCARD', waiters)
+end
 local scopes = {{KEYS[1], KEYS[2], KEYS[3], KEYS[4]}, {KEYS[5], KEYS[6], KEYS[7], KEYS[8]}}
 local rpm, tpm = {}, {}
 for s = 1, 2 do
@@ -74,15 +93,20 @@ for s = 1, 2 do
   tpm[s] = math.max(1, limit(scopes[s][4], 'tpm', ARGV[3]))
   -- A call bigger than the whole budget could never run: it waits for an empty window.
   need = math.min(need, tpm[s])
+  n = math.min(n, rpm[s])
 end
+local learned = redis.call('HEXISTS', KEYS[4], 'rpm')
 local wait, reason = 0, ''
 for s = 1, 2 do
   local req, tok, sum = scopes[s][1], scopes[s][2], scopes[s][3]
   local count = redis.call('ZCARD', req)
-  if count + 1 > rpm[s] then
-    local idx = count - rpm[s]
+  if count + n > rpm[s] then
+    -- The entry whose leaving makes room for our n requests (and those promised before).
+    local idx = count + n - 1 - rpm[s] + ahead
+    local rounds = math.floor(idx / count)
+    idx = idx % count
     local e = redis.call('ZRANGE', req, idx, idx, 'WITHSCORES')
-    local w = tonumber(e[2]) + window - now
+    local w = tonumber(e[2]) + window * (1 + rounds) - now
     if w > wait then wait, reason = w, 'requests' end
   end
   local used = tonumber(redis.call('GET', sum) or '0')
@@ -99,11 +123,20 @@ for s = 1, 2 do
 end
 local cool = redis.call('PTTL', KEYS[9])
 if cool > wait then wait, reason = cool, 'cool_down' end
-if wait > 0 then return {0, math.max(1, wait), reason} end
 local ttl = tonumber(ARGV[6])
+if wait > 0 then
+  wait = math.max(1, wait)
+  if waiter ~= '' and reason == 'requests' then
+    redis.call('ZADD', waiters, now + wait, waiter)
+    redis.call('PEXPIRE', waiters, ttl)
+  end
+  return {0, wait, reason, learned}
+end
 for s = 1, 2 do
   local req, tok, sum = scopes[s][1], scopes[s][2], scopes[s][3]
   redis.call('ZADD', req, now, ARGV[5])
+  -- A call of n requests (Assistants v2: create-and-run, polls, messages) takes n entries.
+  for i = 2, n do redis.call('ZADD', req, now, ARGV[5] .. '.' .. i) end
   redis.call('ZADD', tok, now, ARGV[5] .. '|' .. need)
   redis.call('INCRBY', sum, need)
   redis.call('PEXPIRE', req, ttl)
@@ -114,30 +147,31 @@ return {1, now, need}
 """
 )
 
-# KEYS: conn tok, sum, model tok, sum.  ARGV: member_id, reserved, actual, ttl_ms
-_ADJUST = """
-for s = 0, 1 do
-  local tok, sum = KEYS[1 + 2 * s], KEYS[2 + 2 * s]
-  local old = ARGV[1] .. '|' .. ARGV[2]
-  local score = redis.call('ZSCORE', tok, old)
-  if score then
-    redis.call('ZREM', tok, old)
-    redis.call('ZADD', tok, score, ARGV[1] .. '|' .. ARGV[3])
-    redis.call('INCRBY', sum, tonumber(ARGV[3]) - tonumber(ARGV[2]))
-    redis.call('PEXPIRE', sum, ARGV[4])
-  end
-end
-return 1
-"""
-
+# After an answer, in one round trip: settle the permit's reserved tokens to what the
+# call used, then learn the limits from the answer's headers.
 # KEYS: conn req, tok, sum, lim, model req, tok, sum, lim, conn models
-# ARGV: window_ms, model, limit_req, limit_tok, remaining_req, remaining_tok, ttl_ms, member_id
-_LEARN = (
+# ARGV: window_ms, model, limit_req, limit_tok, remaining_req, remaining_tok, ttl_ms,
+#       member_id, permit_id ('' = nothing to settle), reserved, actual, learn ('1' or '')
+_SETTLE = (
     _PRUNE_AND_LIMITS
     + """
+local ttl = tonumber(ARGV[7])
+if ARGV[9] ~= '' then
+  for s = 0, 1 do
+    local tok, sum = KEYS[2 + 4 * s], KEYS[3 + 4 * s]
+    local old = ARGV[9] .. '|' .. ARGV[10]
+    local score = redis.call('ZSCORE', tok, old)
+    if score then
+      redis.call('ZREM', tok, old)
+      redis.call('ZADD', tok, score, ARGV[9] .. '|' .. ARGV[11])
+      redis.call('INCRBY', sum, tonumber(ARGV[11]) - tonumber(ARGV[10]))
+      redis.call('PEXPIRE', sum, ttl)
+    end
+  end
+end
+if ARGV[12] ~= '1' then return 0 end
 local window = tonumber(ARGV[1])
 local now = now_ms()
-local ttl = tonumber(ARGV[7])
 local lreq, ltok = tonumber(ARGV[3]), tonumber(ARGV[4])
 local rreq, rtok = tonumber(ARGV[5]), tonumber(ARGV[6])
 if lreq then redis.call('HSET', KEYS[9], ARGV[2] .. '|rpm', lreq) end
@@ -184,6 +218,21 @@ return added
 """
 )
 
+# KEYS: conn req, model req.  ARGV: member.  Move a granted entry to now (never back):
+# the request it stands for is leaving only now. Safe within a window of the grant: no
+# permit granted since then was counted on this entry having left.
+_TOUCH = (
+    _PRUNE_AND_LIMITS
+    + """
+local now = now_ms()
+for i = 1, 2 do
+  local score = redis.call('ZSCORE', KEYS[i], ARGV[1])
+  if score and tonumber(score) < now then redis.call('ZADD', KEYS[i], 'XX', now, ARGV[1]) end
+end
+return 1
+"""
+)
+
 # KEYS: cool.  ARGV: ms.  A longer cool-down is never shortened by a shorter one.
 _COOL = """
 local ms = tonumber(ARGV[1])
@@ -201,6 +250,8 @@ class Permit:
     id: str
     tokens: int  # tokens reserved
     granted_at_ms: int  # Redis time
+    requests: int = 1  # entries taken (one per HTTP request the call makes)
+    granted_monotonic: float = 0.0  # this process's clock, to tell how long ago
 
 
 @dataclass(frozen=True)
@@ -209,6 +260,9 @@ class Wait:
 
     seconds: float
     reason: str  # "requests" | "tokens" | "cool_down"
+    # False while the connection's limits are still the defaults (no answer seen yet):
+    # the wait is then only as good as the guess, and the first answer may raise it.
+    learned: bool = True
 
 
 @dataclass(frozen=True)
@@ -261,8 +315,9 @@ class RateLimiter:
         self.prefix = prefix
         self._ttl_ms = self.window_ms * 2
         self._acquire = client.register_script(_ACQUIRE)
-        self._adjust = client.register_script(_ADJUST)
-        self._learn = client.register_script(_LEARN)
+        self._settle = client.register_script(_SETTLE)
+        self._touch = client.register_script(_TOUCH)
+        self._remembered: dict[str, float] = {}
         self._cool = client.register_script(_COOL)
 
     @classmethod
@@ -292,25 +347,52 @@ class RateLimiter:
     def _key(self, connection_key: str, name: str) -> str:
         return f"{self.prefix}:{{{connection_key}}}:{name}"
 
-    def acquire(self, connection_key: str, model: str, estimated_tokens: int) -> Permit | Wait:
+    def acquire(
+        self,
+        connection_key: str,
+        model: str,
+        estimated_tokens: int,
+        *,
+        requests: int = 1,
+        waiter: str | None = None,
+    ) -> Permit | Wait:
+        """A permit for one call of `requests` requests and about `estimated_tokens`
+        tokens, or how long to wait. `waiter` (e.g. an execution id) names a caller that
+        comes back when told: refused callers are then given successive slots."""
         member = uuid.uuid4().hex
         keys = self._scope(connection_key, None) + self._scope(connection_key, model)
-        keys.append(self._key(connection_key, "cool"))
+        keys += [self._key(connection_key, "cool"), self._key(connection_key, "waiters")]
         args = [
             self.window_ms,
             self.default_requests,
             self.default_tokens,
             max(0, int(estimated_tokens)),
             member,
+            self._ttl_ms,
+            max(1, int(requests)),
+            waiter or "",
         ]
-        granted, value, extra = self._acquire(keys=keys, args=[*args, self._ttl_ms])
+        answer = self._acquire(keys=keys, args=args)
+        granted, value, extra = answer[:3]
         if not granted:
             return Wait(
                 seconds=int(value) / 1000,
                 reason=extra.decode() if isinstance(extra, bytes) else str(extra),
+                learned=bool(answer[3]),
             )
-        self.redis.sadd(f"{self.prefix}:connections", connection_key)
-        return Permit(connection_key, model, member, int(extra), int(value))
+        self._remember(connection_key)
+        return Permit(connection_key, model, member, int(extra), int(value),
+                      requests=max(1, int(requests)), granted_monotonic=time.monotonic())
+
+    def touch(self, permit: Permit, index: int = 0) -> None:
+        """The `index`-th request of the permit's call is being sent now: move its entry
+        to now (see `sending`)."""
+        if index >= permit.requests:
+            return
+        member = permit.id if index == 0 else f"{permit.id}.{index + 1}"
+        keys = [self._scope(permit.connection_key, None)[0],
+                self._scope(permit.connection_key, permit.model)[0]]
+        self._touch(keys=keys, args=[member])
 
     def record_response(
         self,
@@ -321,15 +403,8 @@ class RateLimiter:
         permit: Permit | None = None,
     ) -> None:
         """Learn limits from an answer's x-ratelimit-* headers (an error's too) and settle
-        the permit's reserved tokens to what the call actually used."""
-        if permit is not None and actual_tokens is not None and actual_tokens != permit.tokens:
-            keys = (
-                self._scope(connection_key, None)[1:3]
-                + self._scope(connection_key, permit.model)[1:3]
-            )
-            self._adjust(
-                keys=keys, args=[permit.id, permit.tokens, max(0, int(actual_tokens)), self._ttl_ms]
-            )
+        the permit's reserved tokens to what the call actually used (one round trip)."""
+        settle = permit is not None and actual_tokens is not None and actual_tokens != permit.tokens
         h = {k.lower(): v for k, v in headers.items()}
         values = [
             _int_header(h, "x-ratelimit-limit-requests"),
@@ -337,13 +412,29 @@ class RateLimiter:
             _int_header(h, "x-ratelimit-remaining-requests"),
             _int_header(h, "x-ratelimit-remaining-tokens"),
         ]
-        if not any(values):
+        learn = any(values)
+        if settle and learn and permit.model != model:  # two scopes: one call each
+            self.record_response(connection_key, permit.model, {}, actual_tokens, permit)
+            settle = False
+        if not settle and not learn:
             return
-        keys = self._scope(connection_key, None) + self._scope(connection_key, model)
-        keys.append(self._key(connection_key, "models"))
-        self._learn(
-            keys=keys, args=[self.window_ms, model, *values, self._ttl_ms, uuid.uuid4().hex]
+        keys = self._scope(connection_key, None) + self._scope(
+            connection_key, permit.model if settle else model
         )
+        keys.append(self._key(connection_key, "models"))
+        self._settle(keys=keys, args=[
+            self.window_ms, model, *values, self._ttl_ms, uuid.uuid4().hex,
+            permit.id if settle else "", permit.tokens if settle else 0,
+            max(0, int(actual_tokens)) if settle else 0, "1" if learn else "",
+        ])
+
+    def _remember(self, connection_key: str) -> None:
+        """List the connection for the status page: once a minute per process, not a
+        round trip on every permit."""
+        now = time.monotonic()
+        if now - self._remembered.get(connection_key, -3600.0) > 60:
+            self.redis.sadd(f"{self.prefix}:connections", connection_key)
+            self._remembered[connection_key] = now
 
     def cool_down(self, connection_key: str, seconds: float) -> None:
         """After a 429 rate_limit_exceeded: no permits for this connection for `seconds`."""
@@ -382,3 +473,38 @@ class RateLimiter:
             tokens_used=tokens_used,
             learned=bool(limits),
         )
+
+
+# --- Counting a request from when it leaves --------------------------------------------
+#
+# The window's margin (1.5 s) covers the time from a permit to its request reaching
+# OpenAI. On a starved machine (threads waiting for the GIL, a CPU shared with other
+# work) that time can be longer, and a request counted from its permit could then fall
+# into the same OpenAI minute as a full window's worth of later ones. So the OpenAI
+# client's httpx "request" hook (client.py) calls `request_leaving`: a request sent
+# more than TOUCH_AFTER_SECONDS after its permit moves its entry to the time it leaves.
+
+TOUCH_AFTER_SECONDS = 0.25
+_in_flight = threading.local()
+
+
+@contextmanager
+def sending(limiter: RateLimiter, permit: Permit):
+    """Run the call of `permit` inside this: its HTTP requests are counted from when
+    they leave (see above). Nesting is not supported; one call per thread at a time."""
+    _in_flight.state = [limiter, permit, 0]
+    try:
+        yield
+    finally:
+        _in_flight.state = None
+
+
+def request_leaving(_request=None) -> None:
+    """httpx "request" event hook: the current thread's call sends a request now."""
+    state = getattr(_in_flight, "state", None)
+    if not state:
+        return
+    limiter, permit, index = state
+    state[2] = index + 1
+    if time.monotonic() - permit.granted_monotonic > TOUCH_AFTER_SECONDS:
+        limiter.touch(permit, index)

@@ -12,4 +12,5 @@ urlpatterns = [
     path("usage/", views_usage.usage_page, name="openai_usage"),
     # The builder's Test button: POST record + config → htmx partial.
     path("test/", views_assistants.action_test, name="openai_action_test"),
+    path("test/records/", views_assistants.action_test_records, name="openai_action_test_records"),
 ]

@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Count, Sum
+from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import TruncMonth
 from django.urls import reverse
 from django.utils import timezone
@@ -136,10 +136,12 @@ def _amount(budget: AssistantBudget, spent: Spent) -> Decimal:
 def budget_reached(*, connection, workflow) -> str | None:
     """The message to fail with when a monthly cap of this connection or workflow is
     reached (and the admins are told, once per budget per month); None otherwise."""
+    # One query on every call: the connection's budget first, then the workflow's.
+    which = Q(workflow__isnull=True) | (Q(workflow=workflow) if workflow is not None else Q(pk=None))
     budgets = list(
-        AssistantBudget.objects.filter(connection=connection, workflow__isnull=True)
-    ) + (list(AssistantBudget.objects.filter(connection=connection, workflow=workflow))
-         if workflow is not None else [])
+        AssistantBudget.objects.filter(which, connection=connection)
+        .order_by(F("workflow_id").asc(nulls_first=True))
+    )
     for budget in budgets:
         if budget.workflow_id:
             spent = spent_this_month(workflow=workflow)

@@ -9,13 +9,16 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from crm.access import account_for
-from crm.models import Record
+from crm.listing import search_q
+from crm.views.common import parse_id
+from crm.models import ObjectType, Record
 from crm.services import definitions_for
 from marketplace.access import connection_for_manager
 from marketplace.integrations.openai import assistants as assistants_mod
@@ -189,6 +192,45 @@ def _config_from(request: HttpRequest) -> dict:
             ("assistant", "prompt", "model", "temperature", "reasoning_effort")}
 
 
+TEST_RECORDS_SHOWN = 20
+
+
+def _test_records(account, object_type: str, query: str = "") -> list[Record]:
+    records = Record.objects.filter(account=account, object_type=object_type)
+    if query:
+        records = records.filter(search_q(query))
+    return list(records.order_by("name", "id")[:TEST_RECORDS_SHOWN])
+
+
+def action_test_panel(*, workflow) -> str:
+    """The "Test" section of the action's config panel (see the template's comment)."""
+    return render_to_string("marketplace_openai/action_test.html#action-test-panel", {
+        "object_type": workflow.object_type,
+        "records": _test_records(workflow.account, workflow.object_type),
+    })
+
+
+def _test_user_account(request: HttpRequest):
+    account = account_for(request)
+    if not request.user.can_edit_workflows:
+        raise PermissionDenied(_("Your role does not allow this: only workflow builders and super admins can test actions."))
+    return account
+
+
+@require_POST
+def action_test_records(request: HttpRequest) -> HttpResponse:
+    """The Test section's record dropdown for a search (`record_q`) among the records
+    of `object_type` in the user's account."""
+    account = _test_user_account(request)
+    object_type = request.POST.get("object_type", "")
+    if object_type not in ObjectType.values:
+        object_type = ObjectType.CONTACT
+    query = " ".join(request.POST.get("record_q", "").split())[:200]
+    return render(request, "marketplace_openai/action_test.html#action-test-records", {
+        "records": _test_records(account, object_type, query), "query": query,
+    })
+
+
 @require_POST
 def action_test(request: HttpRequest) -> HttpResponse:
     """The builder's **Test**: run the action now on one record of the user's account.
@@ -196,10 +238,12 @@ def action_test(request: HttpRequest) -> HttpResponse:
     POST `record` (id) and the config; answers the partial
     `marketplace_openai/action_test.html#action-test-result` (resolved prompt, response
     or error, model, tokens, cost). Nothing is written and the workflow does not run on."""
-    account = account_for(request)
-    if not request.user.can_edit_workflows:
-        raise PermissionDenied(_("Your role does not allow this: only workflow builders and super admins can test actions."))
-    record = get_object_or_404(Record.objects.filter(account=account), pk=request.POST.get("record") or 0)
+    account = _test_user_account(request)
+    record_id = parse_id(request.POST.get("record"))
+    record = Record.objects.filter(account=account, pk=record_id).first() if record_id else None
+    if record is None:
+        return render(request, "marketplace_openai/action_test.html#action-test-result", {
+            "result": {"prompt": None, "error": _("Choose a record to test with.")}})
     config = _config_from(request)
     resolved_prompt = TokenResolver(
         record=record, definitions=definitions_for(account, record.object_type), earlier_outputs={}
