@@ -61,6 +61,15 @@ def test_an_account_without_quota_fails_at_once(simulator, sim_keys):
     assert str(caught.value).startswith("Your OpenAI account is out of quota")
 
 
+def test_error_messages_are_in_the_active_language(simulator, sim_keys):
+    from django.utils import translation
+
+    with translation.override("fr"), pytest.raises(QuotaExceeded) as caught:
+        ask(simulator.client(sim_keys.no_quota))
+
+    assert str(caught.value).startswith("Votre compte OpenAI n'a plus de quota")
+
+
 def test_a_429_is_rate_limited_with_the_servers_retry_after(client, simulator):
     simulator.configure(
         faults=[{"path_prefix": "/v1/responses", "error_429": 1.0, "retry_after_ms": 2500}]

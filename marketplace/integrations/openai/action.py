@@ -369,9 +369,9 @@ class AskOpenAIAssistant(ActionType):
                 account_id=connection.account_id,
                 key=f"openai-quota:{connection.pk}:{timezone.now():%Y-%m-%d}",
                 title=_("Your OpenAI account is out of quota"),
-                body=QUOTA_MESSAGE,
+                body=str(QUOTA_MESSAGE),
             )
-            return PermanentError(QUOTA_MESSAGE)
+            return PermanentError(str(QUOTA_MESSAGE))
         if error.kind == ErrorKind.AUTH:
             from marketplace.services import connection_mark_needs_attention
 

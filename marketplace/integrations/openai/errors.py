@@ -13,6 +13,8 @@ import re
 from enum import StrEnum
 
 import openai
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 
 class ErrorKind(StrEnum):
@@ -120,7 +122,9 @@ class RunFailed(AssistantError):
         self.transient = transient
 
 
-QUOTA_MESSAGE = (
+# Messages are stored on the execution in the language active when they are made (the
+# site's language in a worker, the user's in the builder's Test).
+QUOTA_MESSAGE = gettext_lazy(
     "Your OpenAI account is out of quota. Add credit or raise the limit in the OpenAI "
     "billing settings, then run the action again."
 )
@@ -156,17 +160,18 @@ def classify(exc: BaseException) -> AssistantError:
     if isinstance(exc, AssistantError):
         return exc
     if isinstance(exc, openai.APITimeoutError):
-        return AssistantTimeout("OpenAI did not answer in time. The call will be retried.")
+        return AssistantTimeout(_("OpenAI did not answer in time. The call will be retried."))
     if isinstance(exc, openai.APIConnectionError):
-        return ServerError("Could not reach OpenAI (connection failed). The call will be retried.")
+        return ServerError(
+            _("Could not reach OpenAI (connection failed). The call will be retried."))
     if isinstance(exc, openai.APIStatusError):
         return _classify_status(exc)
     if isinstance(exc, (json.JSONDecodeError, ValueError)):
         # The SDK parses the body after the status: a body cut mid-JSON surfaces as a
         # ValueError, not an APIError.
-        return ServerError("OpenAI sent an incomplete answer. The call will be retried.")
+        return ServerError(_("OpenAI sent an incomplete answer. The call will be retried."))
     if isinstance(exc, openai.OpenAIError):
-        return ServerError(f"The OpenAI call failed: {redact(str(exc))}")
+        return ServerError(_("The OpenAI call failed: %(error)s") % {"error": redact(str(exc))})
     raise exc
 
 
@@ -192,38 +197,49 @@ def _error_for_status(exc: openai.APIStatusError) -> AssistantError:
     }
     if status == 429:
         if code == "insufficient_quota" or error.get("type") == "insufficient_quota":
-            return QuotaExceeded(QUOTA_MESSAGE, **common)
+            return QuotaExceeded(str(QUOTA_MESSAGE), **common)
         wait = retry_after_seconds(exc.response.headers)
-        when = f" in {wait:.1f} s" if wait is not None else " shortly"
+        message = (
+            _("OpenAI's rate limit was reached; the call will be retried in %(seconds).1f s.")
+            % {"seconds": wait} if wait is not None
+            else _("OpenAI's rate limit was reached; the call will be retried shortly.")
+        )
         return RateLimited(
-            f"OpenAI's rate limit was reached; the call will be retried{when}.",
+            message,
             retry_after=wait,
             **common,
         )
     if status in (401, 403):
         return AuthFailed(
-            "OpenAI refused the API key (it was revoked or lacks permissions). "
-            "Enter a valid key on the OpenAI app's page.",
+            _("OpenAI refused the API key (it was revoked or lacks permissions). "
+              "Enter a valid key on the OpenAI app's page."),
             **common,
         )
     if status in (404, 410):
         if server_message.startswith("Invalid URL") or status == 410:
             return NotFound(
-                "OpenAI no longer offers this API "
-                "(the Assistants API was shut down on 26 Aug 2026).",
+                _("OpenAI no longer offers this API "
+                  "(the Assistants API was shut down on 26 Aug 2026)."),
                 route_missing=True,
                 **common,
             )
         if code == "model_not_found":
             return NotFound(
-                f"The model is not available to this OpenAI account: {server_message}", **common
+                _("The model is not available to this OpenAI account: %(error)s")
+                % {"error": server_message}, **common
             )
         return NotFound(
-            f"OpenAI could not find it: {server_message} Choose another assistant.", **common
+            _("OpenAI could not find it: %(error)s Choose another assistant.")
+            % {"error": server_message}, **common
         )
     if status >= 500 or status in (408, 409):
         return ServerError(
-            f"OpenAI had a server error ({status}). The call will be retried.", **common
+            _("OpenAI had a server error (%(status)s). The call will be retried.")
+            % {"status": status}, **common
         )
-    named = f" (parameter '{param}')" if param else ""
-    return BadRequest(f"OpenAI rejected the request{named}: {server_message}", **common)
+    if param:
+        message = _("OpenAI rejected the request (parameter '%(param)s'): %(error)s") % {
+            "param": param, "error": server_message}
+    else:
+        message = _("OpenAI rejected the request: %(error)s") % {"error": server_message}
+    return BadRequest(message, **common)
