@@ -58,3 +58,12 @@ class Probe(ActionType):
             defaults={"account": context.account, "title": f"probe {context.step_id}"},
         )
         return outputs
+
+
+@register
+class BatchableProbe(Probe):
+    """The same, declared batchable: its executions share messages and transactions."""
+
+    key = "test_probe_batchable"
+    label = "Batchable probe (tests)"
+    batchable = True
