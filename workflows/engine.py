@@ -180,28 +180,63 @@ def executions_run(*, execution_ids: list[int], queue: str | None = None,
 def _executions_run(ids: list[int], queue: str | None, inline: bool,
                     steal: bool) -> dict[int, str]:
     results: dict[int, str] = {}
-    deadline = time.monotonic() + setting("WORKFLOWS_BATCH_SECONDS")
+    started = time.monotonic()
+    deadline = started + setting("WORKFLOWS_BATCH_SECONDS")
     size = max(int(setting("WORKFLOWS_BATCH_SIZE")), 1)
-    claimed = []
-    for start in range(0, len(ids), size):
-        claimed += executions_claim_many(execution_ids=ids[start:start + size])
-    mine = set(claimed)
-    results.update({pk: "not claimed" for pk in ids if pk not in mine})
+    # A batch must finish well within its lease (claimed rows' leases run while it
+    # does): after each batch the next one is sized from the time per execution seen.
+    target = min(setting("WORKFLOWS_LEASE_SECONDS") / 4, setting("WORKFLOWS_BATCH_SECONDS"))
+    per_item: float | None = None
+    asked = set(ids)
+    todo = list(ids)  # known ids, claimed right before their batch runs
+
+    def run(claimed: list[int]) -> list[int]:
+        nonlocal per_item
+        began = time.monotonic()
+        follow = _batch_run(claimed, results, inline=inline and began < deadline)
+        per_item = (time.monotonic() - began) / len(claimed)
+        return follow
+
+    def chunk_size() -> int:
+        if per_item is None or per_item <= 0:
+            return size
+        return max(1, min(size, int(target / per_item)))
+
     while True:
-        position = 0
-        while position < len(claimed):
-            batch = claimed[position:position + size]
-            position += len(batch)
-            more = time.monotonic() < deadline
-            follow = _batch_run(batch, results, inline=inline and more)
-            if follow:  # next steps due now: claimed like any other, run next
-                claimed += executions_claim_many(execution_ids=follow)
+        while todo:
+            n = chunk_size()
+            chunk, todo = todo[:n], todo[n:]
+            claimed = executions_claim_many(execution_ids=chunk)
+            mine = set(claimed)
+            results.update({pk: "not claimed" for pk in chunk if pk in asked and pk not in mine})
+            if claimed:
+                todo += run(claimed)  # next steps due now: claimed like any other, run next
         if not (steal and queue) or time.monotonic() >= deadline:
             break
-        claimed = executions_claim_due(queue=queue, limit=size)
+        _leases_recover()
+        claimed = executions_claim_due(queue=queue, limit=chunk_size())
         if not claimed:
             break
+        todo += run(claimed)
     return results
+
+
+_last_recovery = 0.0
+
+
+def _leases_recover() -> None:
+    """What the sweeper does first (expired leases back to `pending`), at most once per
+    sweep interval per process: while a backlog keeps the queue busy, beat's sweep
+    message waits behind it (and expires), but work claimed by a killed worker must
+    come back all the same."""
+    global _last_recovery
+    now = time.monotonic()
+    if now - _last_recovery < setting("WORKFLOWS_SWEEP_SECONDS"):
+        return
+    _last_recovery = now
+    from workflows.sweeper import leases_recover
+
+    leases_recover(timezone.now())
 
 
 @dataclass

@@ -36,19 +36,7 @@ Status = ActionExecution.Status
 
 def executions_sweep() -> dict[str, int]:
     now = timezone.now()
-    max_attempts = setting("WORKFLOWS_MAX_ATTEMPTS")
-    expired = ActionExecution.objects.lease_expired(now)
-    given_up = 0
-    for execution in expired.filter(attempt__gte=max_attempts):
-        given_up += execution_fail(
-            execution=execution,
-            message=_("The worker running this action stopped %(n)d times.")
-            % {"n": execution.attempt},
-        ) == "failed"
-    requeued = expired.filter(attempt__lt=max_attempts).update(
-        status=Status.PENDING, lease_expires_at=None, last_sent_at=None, due_at=now,
-        error=_("The worker running this action stopped; retrying."),
-    )
+    requeued, given_up = leases_recover(now)
     stale = now - dt.timedelta(seconds=setting("WORKFLOWS_RESEND_AFTER_SECONDS"))
     batch = int(setting("WORKFLOWS_SWEEP_BATCH"))
     size = max(int(setting("WORKFLOWS_BATCH_SIZE")), 1)
@@ -76,6 +64,27 @@ def executions_sweep() -> dict[str, int]:
         logger.info("sweep: %d lease(s) expired, %d given up, %d message(s) sent",
                     requeued, given_up, sent)
     return {"requeued": requeued, "given_up": given_up, "sent": sent}
+
+
+def leases_recover(now) -> tuple[int, int]:
+    """`running` rows whose lease expired (worker killed) → `pending`, due now and never
+    published (so the sweeper or a worker claiming due work picks them up), or `failed`
+    once out of attempts. Returns (requeued, given up). Batch workers call it too
+    (workflows/engine.py): beat's sweep can wait behind a busy queue."""
+    max_attempts = setting("WORKFLOWS_MAX_ATTEMPTS")
+    expired = ActionExecution.objects.lease_expired(now)
+    given_up = 0
+    for execution in expired.filter(attempt__gte=max_attempts):
+        given_up += execution_fail(
+            execution=execution,
+            message=_("The worker running this action stopped %(n)d times.")
+            % {"n": execution.attempt},
+        ) == "failed"
+    requeued = expired.filter(attempt__lt=max_attempts).update(
+        status=Status.PENDING, lease_expires_at=None, last_sent_at=None, due_at=now,
+        error=_("The worker running this action stopped; retrying."),
+    )
+    return requeued, given_up
 
 
 def _queue_depth(queue: str) -> int:

@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from crm.models import PropertyType, Task, User
-from crm.services import definitions_for, record_update
+from crm.services import definitions_for, record_update, values_validate
 from workflows.actions.common import OWNER, users_check, users_resolve
 from workflows.context import ExecutionContext
 from workflows.errors import PermanentError
@@ -162,13 +162,19 @@ class SetPropertyValue(ActionType):
                 value = display(source, value) if source is not None else value
         else:
             value = config.get("value")
+        name = config["property"]
         try:
-            record_update(record=context.record, values={config["property"]: value},
+            record_update(record=context.record, values={name: value},
                           source="workflow", idempotency_key=context.idempotency_key)
+            # What is stored now, changed or not: the normalised value.
+            stored = values_validate(context.definitions, {name: value})[name] \
+                if name in context.definitions else None
         except ValidationError as error:
             raise PermanentError(" ".join(error.messages)) from None
-        context.record.refresh_from_db(fields=["properties"])
-        stored = context.record.properties.get(config["property"])
+        if stored is None:
+            context.record.properties.pop(name, None)
+        else:
+            context.record.properties[name] = stored
         return {**outputs, "value": "" if stored is None else str(stored)}
 
 
