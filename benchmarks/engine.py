@@ -104,9 +104,9 @@ def start(command: list[str], env: dict, log: Path) -> subprocess.Popen:
                             stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def worker_command(name: str, concurrency: int, pool: str) -> list[str]:
+def worker_command(name: str, concurrency: int, pool: str, level: str = "WARNING") -> list[str]:
     return [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default",
-            "-c", str(concurrency), "-P", pool, "-n", f"{name}@%h", "-l", "WARNING",
+            "-c", str(concurrency), "-P", pool, "-n", f"{name}@%h", "-l", level,
             "--without-gossip", "--without-mingle", "--without-heartbeat"]
 
 
