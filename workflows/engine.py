@@ -401,16 +401,18 @@ def _complete(items: list[_Item], *, inline: bool) -> _Outcome:
     by_type: dict[str, list[_Item]] = defaultdict(list)
     for item in items:
         by_type[item.action_type.key].append(item)
-    for group in by_type.values():
+    final: dict[int, dict[str, Any]] = {}  # item.outputs stays what execute() returned,
+    for group in by_type.values():        # for a retry one by one if this rolls back
         try:
             applied = group[0].action_type.apply_many([(i.context, i.outputs) for i in group])
         except ValidationError as error:
             raise PermanentError(" ".join(error.messages)) from None
         for item, outputs in zip(group, applied, strict=True):
-            item.outputs = outputs
-    routes = [item.action_type.route(item.context, item.step, item.outputs) for item in items]
+            final[item.execution.pk] = outputs
+    routes = [item.action_type.route(item.context, item.step, final[item.execution.pk])
+              for item in items]
     now = timezone.now()
-    _mark_succeeded(items, now)
+    _mark_succeeded(items, final, now)
     outcome = _Outcome()
     outcome.follow = []
     finished: list[int] = []
@@ -419,7 +421,7 @@ def _complete(items: list[_Item], *, inline: bool) -> _Outcome:
     for item, route in zip(items, routes, strict=True):
         execution = item.execution
         execution.status = Status.SUCCEEDED
-        execution.outputs = item.outputs
+        execution.outputs = final[execution.pk]
         execution.finished_at = now
         # An enrollment unenrolled meanwhile is not re-checked here: its next step, if
         # any, is cancelled when a worker picks it up (the batch checks the status).
@@ -461,12 +463,13 @@ def _json(field_name: str, value: Any) -> Any:
     return ActionExecution._meta.get_field(field_name).get_db_prep_save(value, connection)
 
 
-def _mark_succeeded(items: list[_Item], now: dt.datetime) -> None:
+def _mark_succeeded(items: list[_Item], final: dict[int, dict[str, Any]],
+                    now: dt.datetime) -> None:
     """The conditional UPDATE of every row of the batch; raises _LeaseLost (rolling the
     batch back) unless each row is still this attempt's claim."""
     stamp = connection.ops.adapt_datetimefield_value(now)
     rows = [
-        (Status.SUCCEEDED.value, _json("outputs", item.outputs),
+        (Status.SUCCEEDED.value, _json("outputs", final[item.execution.pk]),
          _json("inputs", item.context.config), _json("usage", item.context.usage), stamp,
          item.execution.pk, Status.RUNNING.value, item.execution.attempt)
         for item in items
