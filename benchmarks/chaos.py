@@ -39,10 +39,9 @@ from config.embedded_redis import free_port, start_redis
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--enrollments", type=int, default=1_000,
-                        help="the issue asks for 10000; the default fits a busy 2-core machine")
-    parser.add_argument("--min-uptime", type=float, default=15.0,
-                        help="only kill a worker that has been up this long (it must get "
+    parser.add_argument("--enrollments", type=int, default=10_000)
+    parser.add_argument("--min-uptime", type=float, default=10.0,
+                        help="only kill a worker that has been ready this long (it must get "
                              "some work done between kills on a slow machine)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=2)
@@ -95,14 +94,24 @@ def main() -> None:
     enrolled = services.workflow_enroll_existing_now(workflow=workflow)
     bench.say(f"enrolled {enrolled}")
 
+    logs: list[Path] = [workdir] * args.workers
+
     def worker(i: int):
-        return bench.start(bench.worker_command(f"chaos{i}", args.concurrency, "prefork"), env,
-                           workdir / f"worker{i}.log")
+        logs[i] = workdir / f"worker{i}-{time.monotonic_ns()}.log"  # one per incarnation
+        return bench.start(bench.worker_command(f"chaos{i}", args.concurrency, "prefork",
+                                                level="INFO"), env, logs[i])
+
+    def ready_since(i: int) -> float | None:
+        """When worker i logged that it is consuming (None: not yet)."""
+        if ready[i] is None and " ready." in logs[i].read_text(errors="replace"):
+            ready[i] = time.monotonic()
+        return ready[i]
 
     workers = [worker(i) for i in range(args.workers)]
-    born = [time.monotonic()] * args.workers
+    ready: list[float | None] = [None] * args.workers
     beat = bench.start(bench.beat_command(workdir), env, workdir / "beat.log")
     rng = random.Random(1)
+    loads = [os.getloadavg()[0]]
     kills = 0
     redis_restarted = False
     started = time.monotonic()
@@ -112,18 +121,20 @@ def main() -> None:
     try:
         while time.monotonic() - started < args.timeout:
             time.sleep(0.5)
+            loads.append(os.getloadavg()[0])
             left = remaining.count()
             if left == 0:
                 drained_at = time.monotonic()
                 break
             now = time.monotonic()
-            grown = [i for i in range(len(workers)) if now - born[i] >= args.min_uptime]
+            grown = [i for i in range(len(workers))
+                     if (ready_since(i) or now) <= now - args.min_uptime]
             if now >= next_kill and grown:
                 victim = rng.choice(grown)
                 os.killpg(workers[victim].pid, signal.SIGKILL)
                 workers[victim].wait(10)
                 workers[victim] = worker(victim)
-                born[victim] = time.monotonic()
+                ready[victim] = None
                 kills += 1
                 next_kill = now + args.kill_every
             if not redis_restarted and left < enrolled * 2 / 3:
@@ -174,7 +185,11 @@ def main() -> None:
         "notifications": Notification.objects.filter(
             account=account, idempotency_key__startswith="exec:").count(),
         "drain_seconds": round(drained_at - started, 1) if drained_at else None,
+        "actions_per_second": round(enrolled * 3 / (drained_at - started), 1)
+        if drained_at else None,
         "timed_out": drained_at is None,
+        "load_average_1m": {"min": round(min(loads), 1), "max": round(max(loads), 1),
+                            "mean": round(sum(loads) / len(loads), 1)},
     }
     print(json.dumps(summary))
 

@@ -4,15 +4,20 @@
     REDIS_URL=redis://127.0.0.1:6379/3 .venv/bin/python benchmarks/engine.py
 
 PostgreSQL + Redis. The database named in DATABASE_URL must end in `_bench`: it is
-dropped and created again (unless --reuse). Measures:
+dropped and created again (unless --reuse, which also reuses the contacts an earlier
+run seeded: a new workflow enrolls them). Measures:
 - fan-out: seconds to enroll --contacts matching contacts when a workflow is turned on
   (the set-based INSERT … SELECT path, run in this process as the Celery task does);
 - throughput: actions completed per second by --workers Celery worker processes (one
   beat feeding them through the sweeper) over --seconds, with a fast built-in action
-  (Create task: one task row + its association, keyed by the execution id);
-- CPU milliseconds per action (workers' user+system time / actions);
+  (Create task: one task row + its association, keyed by the execution id), draining
+  the backlog the fan-out left;
+- CPU milliseconds per action: the workers' user+system time / actions, and the same
+  for the PostgreSQL backends serving the run's connections (the machine's two cores
+  serve both);
 - database connections used (max seen in pg_stat_activity during the run).
-Prints ONE JSON summary on stdout; progress goes to stderr.
+Prints ONE JSON summary on stdout (with the load average: the machine may be shared);
+progress goes to stderr.
 """
 
 from __future__ import annotations
@@ -85,14 +90,23 @@ def cpu_seconds(group_ids: list[int]) -> float:
     return total / ticks
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User+system CPU of one process (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def start(command: list[str], env: dict, log: Path) -> subprocess.Popen:
     return subprocess.Popen(command, cwd=BASE_DIR, env=env, stdout=log.open("ab"),
                             stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def worker_command(name: str, concurrency: int, pool: str) -> list[str]:
+def worker_command(name: str, concurrency: int, pool: str, level: str = "WARNING") -> list[str]:
     return [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default",
-            "-c", str(concurrency), "-P", pool, "-n", f"{name}@%h", "-l", "WARNING",
+            "-c", str(concurrency), "-P", pool, "-n", f"{name}@%h", "-l", level,
             "--without-gossip", "--without-mingle", "--without-heartbeat"]
 
 
@@ -113,11 +127,17 @@ def stop(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
                 pass
 
 
-def account_with_contacts(contacts: int):
+def account_with_contacts(contacts: int, *, reuse: bool = False):
     from crm.demo import demo_records_create
-    from crm.models import Account, Role, User
+    from crm.models import Account, Record, Role, User
 
-    account = Account.objects.create(name=f"Benchmark {time.time():.0f}")
+    name = f"Benchmark {contacts} contacts"
+    if reuse:
+        for account in Account.objects.filter(name=name).order_by("-pk"):
+            if Record.objects.filter(account=account, object_type="contact").count() == contacts:
+                say(f"reusing the {contacts} contacts of account {account.pk}")
+                return account
+    account = Account.objects.create(name=name)
     User.objects.create_user(username=f"owner-{account.pk}", account=account,
                              role=Role.SUPER_ADMIN, email=f"owner-{account.pk}@example.com")
     started = time.perf_counter()
@@ -133,7 +153,10 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=1, help="pool size per worker")
     parser.add_argument("--pool", default="prefork")
     parser.add_argument("--seconds", type=float, default=30, help="throughput window")
-    parser.add_argument("--reuse", action="store_true", help="do not recreate the database")
+    parser.add_argument("--reuse", action="store_true",
+                        help="do not recreate the database; reuse contacts seeded before")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="WORKFLOWS_BATCH_SIZE for the workers (default: the engine's)")
     args = parser.parse_args()
 
     url = os.environ.get("DATABASE_URL", "")
@@ -155,7 +178,10 @@ def main() -> None:
 
     broker = redis.Redis.from_url(os.environ["REDIS_URL"])
     broker.delete("default", "assistant")
-    account = account_with_contacts(args.contacts)
+    if args.reuse:  # an earlier run's backlog must not compete with this one
+        ActionExecution.objects.filter(status__in=["pending", "running"]).update(
+            status="cancelled")
+    account = account_with_contacts(args.contacts, reuse=args.reuse)
     workflow = services.workflow_create(
         account=account, object_type="contact", name="Benchmark",
         criteria=[[{"property": "email", "operator": "is_known"}]],
@@ -170,6 +196,8 @@ def main() -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="crmflow-bench-"))
     env.update({"WORKFLOWS_SWEEP_SECONDS": "1", "WORKFLOWS_SWEEP_BATCH": "2000"})
+    if args.batch_size:
+        env["WORKFLOWS_BATCH_SIZE"] = str(args.batch_size)
     processes = [start(worker_command(f"bench{i}", args.concurrency, args.pool), env,
                        workdir / f"worker{i}.log") for i in range(args.workers)]
     beat = start(beat_command(workdir), env, workdir / "beat.log")
@@ -182,16 +210,31 @@ def main() -> None:
                            "current_database()")
             return cursor.fetchone()[0] - 1  # not ours
 
+    def backends() -> list[int]:
+        """PostgreSQL server processes of this database's connections, ours excluded."""
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = "
+                           "current_database() AND pid <> pg_backend_pid()")
+            return [row[0] for row in cursor.fetchall()]
+
     try:
         deadline = time.monotonic() + 60
         while done.count() < 50 and time.monotonic() < deadline:
             time.sleep(0.2)
         groups = [p.pid for p in processes]
+        servers: dict[int, float] = {}  # backend pid -> CPU seconds at the window's start
+        for pid in backends():
+            servers[pid] = process_cpu_seconds(pid)
         count0, cpu0, t0 = done.count(), cpu_seconds(groups), time.perf_counter()
+        load0 = os.getloadavg()[0]
         while time.perf_counter() - t0 < args.seconds:
             time.sleep(1)
             max_connections = max(max_connections, connections())
+            for pid in backends():  # a backend opened during the window starts at 0
+                servers.setdefault(pid, 0.0)
         count1, cpu1, t1 = done.count(), cpu_seconds(groups), time.perf_counter()
+        db_cpu = sum(max(process_cpu_seconds(pid) - start, 0) for pid, start in servers.items())
+        load1 = os.getloadavg()[0]
     finally:
         for process in [*processes, beat]:
             stop(process)
@@ -210,7 +253,10 @@ def main() -> None:
         "actions_completed": actions,
         "actions_per_second": round(actions / (t1 - t0), 1),
         "worker_cpu_ms_per_action": round((cpu1 - cpu0) * 1000 / actions, 2) if actions else None,
+        "db_cpu_ms_per_action": round(db_cpu * 1000 / actions, 2) if actions else None,
+        "batch_size": int(env.get("WORKFLOWS_BATCH_SIZE") or 0) or "engine default",
         "db_connections_max": max_connections,
+        "load_average_1m": [round(load0, 2), round(load1, 2)],
         "targets": {"fanout_seconds": 10, "actions_per_second": 500},
     }
     print(json.dumps(summary))

@@ -1,7 +1,16 @@
-"""Running one execution: claim, execute outside any transaction, complete in one.
+"""Running executions: claim, execute outside any transaction, complete in one.
 
 Every state change is a conditional UPDATE on (id, status, attempt): a worker that
 lost its lease (and so its claim) to another can never overwrite that one's result.
+
+Executions run in batches (docs/engine.md, "Batches"): one Celery message may carry
+several execution ids; they are claimed with one conditional UPDATE, executed one after
+the other with no transaction open, and completed together in one short transaction
+(side effects, `succeeded` rows, next steps). If anything in that transaction fails —
+a lease lost to another worker, a duplicate side effect, a permanent error of one item —
+it rolls back as a whole and every item is completed again on its own, exactly as a
+batch of one. A next step that is due now, on the same queue and batchable is claimed
+and run by the same worker right after the commit instead of being published.
 """
 
 from __future__ import annotations
@@ -9,29 +18,33 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import random
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from crm.models import Notification, Record, Role, User
+from crm.models import Notification, PropertyDefinition, Record, Role, User
 from crm.services import definitions_for
 from workflows import registry
 from workflows.conf import setting
 from workflows.context import ExecutionContext
 from workflows.errors import PermanentError, RetryLater, TransientError
-from workflows.ledger import execution_send
-from workflows.models import ActionExecution, Enrollment, Workflow
-from workflows.signals import execution_finished
+from workflows.ledger import execution_send, executions_publish
+from workflows.models import ActionExecution, Enrollment, Workflow, WorkflowVersion
+from workflows.signals import execution_finished, executions_finished
 from workflows.tokens import TokenResolver
 
 logger = logging.getLogger(__name__)
 Status = ActionExecution.Status
+TABLE = ActionExecution._meta.db_table
 
 
 def execution_claim(*, execution_id: int) -> ActionExecution | None:
@@ -54,6 +67,61 @@ def execution_claim(*, execution_id: int) -> ActionExecution | None:
     ).get(pk=execution_id)
 
 
+def _claim_sql(where: str) -> str:
+    return (
+        f"UPDATE {TABLE} SET status = %s, attempt = attempt + 1, lease_expires_at = %s, "
+        f"started_at = %s, finished_at = NULL WHERE {where} RETURNING id"
+    )
+
+
+def executions_claim_many(*, execution_ids: list[int]) -> list[int]:
+    """Claim every due `pending` row among `execution_ids` with ONE conditional UPDATE
+    (the same condition as `execution_claim`); returns the ids claimed."""
+    if not execution_ids:
+        return []
+    now = timezone.now()
+    adapt = connection.ops.adapt_datetimefield_value
+    lease = now + dt.timedelta(seconds=setting("WORKFLOWS_LEASE_SECONDS"))
+    marks = ", ".join(["%s"] * len(execution_ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _claim_sql(f"id IN ({marks}) AND status = %s AND due_at <= %s"),
+            [Status.RUNNING.value, adapt(lease), adapt(now), *execution_ids,
+             Status.PENDING.value, adapt(now)],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def executions_claim_due(*, queue: str, limit: int) -> list[int]:
+    """Claim up to `limit` due `pending` rows of batchable action types on `queue` that
+    nobody published recently (never sent, or sent longer ago than the re-send delay:
+    exactly what the sweeper would publish next). PostgreSQL: `FOR UPDATE SKIP LOCKED`,
+    so concurrent workers take different rows; the outer condition re-checks `pending`
+    either way."""
+    keys = registry.batchable_keys()
+    if not keys or limit <= 0:
+        return []
+    now = timezone.now()
+    adapt = connection.ops.adapt_datetimefield_value
+    stale = now - dt.timedelta(seconds=setting("WORKFLOWS_RESEND_AFTER_SECONDS"))
+    lease = now + dt.timedelta(seconds=setting("WORKFLOWS_LEASE_SECONDS"))
+    lock = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked \
+        else ""
+    marks = ", ".join(["%s"] * len(keys))
+    inner = (
+        f"SELECT id FROM {TABLE} WHERE status = %s AND due_at <= %s AND queue = %s "
+        f"AND action_type IN ({marks}) AND (last_sent_at IS NULL OR last_sent_at < %s) "
+        f"ORDER BY due_at LIMIT %s{lock}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _claim_sql(f"id IN ({inner}) AND status = %s"),
+            [Status.RUNNING.value, adapt(lease), adapt(now), Status.PENDING.value, adapt(now),
+             queue, *keys, adapt(stale), int(limit), Status.PENDING.value],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
 def _mine(execution: ActionExecution):
     """The row, only while it is still this attempt's claim."""
     return ActionExecution.objects.filter(
@@ -62,14 +130,20 @@ def _mine(execution: ActionExecution):
 
 
 def context_build(execution: ActionExecution, record: Record, step: dict,
-                  action_type: registry.ActionType) -> ExecutionContext:
+                  action_type: registry.ActionType, *,
+                  definitions: dict[str, PropertyDefinition] | None = None,
+                  earlier: dict[int, dict] | None = None) -> ExecutionContext:
+    """What `execute` sees. A batch passes the definitions and earlier outputs it read
+    for all its executions at once."""
     workflow = execution.workflow
-    definitions = definitions_for(workflow.account, workflow.object_type)
-    earlier = dict(
-        ActionExecution.objects.filter(
-            enrollment_id=execution.enrollment_id, status=Status.SUCCEEDED
-        ).values_list("step_id", "outputs")
-    )
+    if definitions is None:
+        definitions = definitions_for(workflow.account, workflow.object_type)
+    if earlier is None:
+        earlier = dict(
+            ActionExecution.objects.filter(
+                enrollment_id=execution.enrollment_id, status=Status.SUCCEEDED
+            ).values_list("step_id", "outputs")
+        )
     raw = step.get("config") or {}
     resolver = TokenResolver(record=record, definitions=definitions, earlier_outputs=earlier)
     return ExecutionContext(
@@ -80,68 +154,230 @@ def context_build(execution: ActionExecution, record: Record, step: dict,
     )
 
 
-def execution_run(*, execution_id: int) -> str:
-    """What a worker does with a wake-up message. Returns what happened (for logs/tests).
+def execution_run(*, execution_id: int, inline: bool = False) -> str:
+    """What a worker does with a wake-up message for one execution. Returns what
+    happened to it (for logs/tests). With `inline`, next steps due now on the same
+    queue are run in this call too (the Celery task does; tests stepping through the
+    ledger do not).
 
     Messages stored in the ledger (errors) are written in the site's default language,
     whatever language an earlier request or task left active in this thread."""
+    results = executions_run(execution_ids=[execution_id], inline=inline)
+    return results.get(execution_id, "not claimed")
+
+
+def executions_run(*, execution_ids: list[int], queue: str | None = None,
+                   inline: bool = True, steal: bool = False) -> dict[int, str]:
+    """Claim and run the given executions as one batch (ids not claimable are "not
+    claimed"). Then, until WORKFLOWS_BATCH_SECONDS have passed: with `inline`, the next
+    steps that became due now on the same queue (batchable ones); with `steal` and a
+    `queue`, further batches of due rows of that queue nobody published recently.
+    Returns {execution id: what happened}."""
     with translation.override(settings.LANGUAGE_CODE):
-        return _execution_run(execution_id=execution_id)
+        return _executions_run(list(dict.fromkeys(execution_ids)), queue, inline, steal)
 
 
-def _execution_run(*, execution_id: int) -> str:
-    execution = execution_claim(execution_id=execution_id)
-    if execution is None:
-        return "not claimed"
-    enrollment = execution.enrollment
-    if enrollment.status != Enrollment.Status.ACTIVE:
-        _mine(execution).update(status=Status.CANCELLED, finished_at=timezone.now(),
-                                lease_expires_at=None)
-        return "cancelled"
+def _executions_run(ids: list[int], queue: str | None, inline: bool,
+                    steal: bool) -> dict[int, str]:
+    results: dict[int, str] = {}
+    started = time.monotonic()
+    deadline = started + setting("WORKFLOWS_BATCH_SECONDS")
+    size = max(int(setting("WORKFLOWS_BATCH_SIZE")), 1)
+    # A batch must finish well within its lease (claimed rows' leases run while it
+    # does): after each batch the next one is sized from the time per execution seen.
+    target = min(setting("WORKFLOWS_LEASE_SECONDS") / 4, setting("WORKFLOWS_BATCH_SECONDS"))
+    per_item: float | None = None
+    asked = set(ids)
+    todo = list(ids)  # known ids, claimed right before their batch runs
+
+    def run(claimed: list[int]) -> list[int]:
+        nonlocal per_item
+        began = time.monotonic()
+        follow = _batch_run(claimed, results, inline=inline and began < deadline)
+        per_item = (time.monotonic() - began) / len(claimed)
+        return follow
+
+    def chunk_size() -> int:
+        if per_item is None or per_item <= 0:
+            return size
+        return max(1, min(size, int(target / per_item)))
+
+    while True:
+        while todo:
+            n = chunk_size()
+            chunk, todo = todo[:n], todo[n:]
+            claimed = executions_claim_many(execution_ids=chunk)
+            mine = set(claimed)
+            results.update({pk: "not claimed" for pk in chunk if pk in asked and pk not in mine})
+            if claimed:
+                todo += run(claimed)  # next steps due now: claimed like any other, run next
+        if not (steal and queue) or time.monotonic() >= deadline:
+            break
+        _leases_recover()
+        claimed = executions_claim_due(queue=queue, limit=chunk_size())
+        if not claimed:
+            break
+        todo += run(claimed)
+    return results
+
+
+_last_recovery = 0.0
+
+
+def _leases_recover() -> None:
+    """What the sweeper does first (expired leases back to `pending`), at most once per
+    sweep interval per process: while a backlog keeps the queue busy, beat's sweep
+    message waits behind it (and expires), but work claimed by a killed worker must
+    come back all the same."""
+    global _last_recovery
+    now = time.monotonic()
+    if now - _last_recovery < setting("WORKFLOWS_SWEEP_SECONDS"):
+        return
+    _last_recovery = now
+    from workflows.sweeper import leases_recover
+
+    leases_recover(timezone.now())
+
+
+@dataclass
+class _Item:
+    execution: ActionExecution
+    step: dict
+    action_type: registry.ActionType
+    context: ExecutionContext
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+def _guarded(execution: ActionExecution, call) -> tuple[bool, Any]:
+    """(True, value) or (False, what the failure made of the execution)."""
     try:
-        step = enrollment.version.step(execution.step_id)
-        if step is None:
-            raise PermanentError(_("This step no longer exists in the workflow."))
-        action_type = registry.get(execution.action_type)
-        try:
-            record = Record.objects.get(pk=enrollment.record_id)
-        except ObjectDoesNotExist:
-            raise PermanentError(_("The record was deleted.")) from None
-        context = context_build(execution, record, step, action_type)
-        execution.inputs = context.config  # kept by a failed or retried attempt too
-        # The slow part: no transaction is open here.
-        outputs = action_type.execute(context) or {}
+        return True, call()
     except RetryLater as later:
-        return execution_postpone(execution=execution, at=later.at)
+        return False, execution_postpone(execution=execution, at=later.at)
     except ValidationError as error:  # unknown action type, bad stored config
-        return execution_fail(execution=execution, message=" ".join(error.messages))
+        return False, execution_fail(execution=execution, message=" ".join(error.messages))
     except PermanentError as error:
-        return execution_fail(execution=execution, message=error.message)
+        return False, execution_fail(execution=execution, message=error.message)
     except TransientError as error:
-        return execution_retry(execution=execution, message=error.message,
-                               retry_after=error.retry_after)
+        return False, execution_retry(execution=execution, message=error.message,
+                                      retry_after=error.retry_after)
     except SoftTimeLimitExceeded:
-        return execution_retry(execution=execution, message=_("The action took too long."))
+        return False, execution_retry(execution=execution,
+                                      message=_("The action took too long."))
     except Exception as error:  # a bug or an unclassified outside failure: retried, then failed
         logger.exception("execution %s raised", execution.pk)
-        return execution_retry(execution=execution, message=_("Unexpected error: %(error)s")
-                               % {"error": str(error)[:500] or type(error).__name__})
-    try:
-        return execution_complete(execution=execution, context=context, step=step,
-                                  action_type=action_type, outputs=outputs)
-    except PermanentError as error:
-        return execution_fail(execution=execution, message=error.message)
-    except TransientError as error:
-        return execution_retry(execution=execution, message=error.message,
-                               retry_after=error.retry_after)
-    except Exception as error:  # e.g. a database error while completing: retried, then failed
-        logger.exception("execution %s could not complete", execution.pk)
-        return execution_retry(execution=execution, message=_("Unexpected error: %(error)s")
-                               % {"error": str(error)[:500] or type(error).__name__})
+        return False, execution_retry(execution=execution, message=_("Unexpected error: %(error)s")
+                                      % {"error": str(error)[:500] or type(error).__name__})
+
+
+def _batch_run(ids: list[int], results: dict[int, str], *, inline: bool) -> list[int]:
+    """Run executions this worker has just claimed. Returns the ids of next steps to
+    claim and run inline."""
+    if not ids:
+        return []
+    executions = list(ActionExecution.objects.filter(pk__in=ids).select_related("enrollment")
+                      .order_by("pk"))
+    versions = WorkflowVersion.objects.in_bulk({e.enrollment.version_id for e in executions})
+    workflows = Workflow.objects.select_related("account").in_bulk(
+        {e.workflow_id for e in executions})
+    runnable = []
+    for execution in executions:
+        execution.enrollment.version = versions[execution.enrollment.version_id]
+        execution.workflow = workflows[execution.workflow_id]
+        if execution.enrollment.status != Enrollment.Status.ACTIVE:
+            _mine(execution).update(status=Status.CANCELLED, finished_at=timezone.now(),
+                                    lease_expires_at=None)
+            results[execution.pk] = "cancelled"
+        else:
+            runnable.append(execution)
+    records = Record.objects.in_bulk({e.enrollment.record_id for e in runnable})
+    definitions: dict[tuple[int, str], dict] = {}
+    earlier = _earlier_outputs(runnable)
+    items: list[_Item] = []
+    for execution in runnable:
+        def prepare(execution=execution) -> _Item:
+            enrollment = execution.enrollment
+            step = enrollment.version.step(execution.step_id)
+            if step is None:
+                raise PermanentError(_("This step no longer exists in the workflow."))
+            action_type = registry.get(execution.action_type)
+            record = records.get(enrollment.record_id)
+            if record is None:
+                raise PermanentError(_("The record was deleted.")) from None
+            workflow = execution.workflow
+            if record.account_id == workflow.account_id:
+                record.account = workflow.account
+            key = (workflow.account_id, workflow.object_type)
+            if key not in definitions:
+                definitions[key] = definitions_for(workflow.account, workflow.object_type)
+            context = context_build(execution, record, step, action_type,
+                                    definitions=definitions[key],
+                                    earlier=earlier.get(execution.enrollment_id, {}))
+            execution.inputs = context.config  # kept by a failed or retried attempt too
+            item = _Item(execution, step, action_type, context)
+            # The slow part: no transaction is open here.
+            item.outputs = action_type.execute(context) or {}
+            return item
+
+        ok, value = _guarded(execution, prepare)
+        if ok:
+            items.append(value)
+        else:
+            results[execution.pk] = value
+    if not items:
+        return []
+    follow: list[int] = []
+    if len(items) > 1:
+        try:
+            with transaction.atomic():
+                outcome = _complete(items, inline=inline)
+        except Exception as error:
+            # Rolled back as a whole: complete each on its own (a lease lost, a duplicate
+            # side effect or a permanent error then concerns that one execution only).
+            logger.info("batch of %d completed one by one: %r", len(items), error)
+        else:
+            for item in items:
+                results[item.execution.pk] = outcome[item.execution.pk]
+            return outcome.follow
+    for item in items:
+        ok, value = _guarded(item.execution, lambda item=item: _complete_one(item, inline))
+        result, more = value if ok else (value, [])
+        results[item.execution.pk] = result
+        follow += more
+    return follow
+
+
+def _earlier_outputs(executions: list[ActionExecution]) -> dict[int, dict[int, dict]]:
+    """{enrollment id: {step id: outputs}} of succeeded steps, in one query. A run's
+    first step has none (a step runs at most once per enrollment), so first steps cost
+    nothing."""
+    wanted = [e.enrollment_id for e in executions
+              if e.step_id != e.enrollment.version.graph.get("start")]
+    found: dict[int, dict[int, dict]] = defaultdict(dict)
+    for start in range(0, len(wanted), 1000):
+        rows = ActionExecution.objects.filter(
+            enrollment_id__in=wanted[start:start + 1000], status=Status.SUCCEEDED
+        ).values_list("enrollment_id", "step_id", "outputs")
+        for enrollment_id, step_id, outputs in rows:
+            found[enrollment_id][step_id] = outputs
+    return found
 
 
 class _LeaseLost(Exception):
     pass
+
+
+def _complete_one(item: _Item, inline: bool) -> tuple[str, list[int]]:
+    try:
+        with transaction.atomic():
+            outcome = _complete([item], inline=inline)
+    except _LeaseLost:
+        return "lease lost", []
+    except IntegrityError:
+        if _mine(item.execution).exists():
+            raise
+        return "lease lost", []
+    return outcome[item.execution.pk], outcome.follow
 
 
 def execution_complete(*, execution: ActionExecution, context: ExecutionContext, step: dict,
@@ -152,60 +388,122 @@ def execution_complete(*, execution: ActionExecution, context: ExecutionContext,
     if the row is no longer this attempt's (lease lost to another worker), the UPDATE
     matches nothing and the whole transaction, side effect included, rolls back. Two
     workers completing at once collide on the side effect's unique key instead."""
-    try:
-        with transaction.atomic():
-            return _complete(execution, context, step, action_type, outputs)
-    except _LeaseLost:
-        return "lease lost"
-    except IntegrityError:
-        if _mine(execution).exists():
-            raise
-        return "lease lost"
+    item = _Item(execution, step, action_type, context, outputs)
+    return _complete_one(item, inline=False)[0]
 
 
-def _complete(execution: ActionExecution, context: ExecutionContext, step: dict,
-              action_type: registry.ActionType, outputs: dict[str, Any]) -> str:
-    try:
-        outputs = action_type.apply(context, outputs)
-    except ValidationError as error:
-        raise PermanentError(" ".join(error.messages)) from None
-    route = action_type.route(context, step, outputs)
+class _Outcome(dict):
+    follow: list[int]
+
+
+def _complete(items: list[_Item], *, inline: bool) -> _Outcome:
+    """The completion transaction of a batch (called inside `transaction.atomic`)."""
+    by_type: dict[str, list[_Item]] = defaultdict(list)
+    for item in items:
+        by_type[item.action_type.key].append(item)
+    final: dict[int, dict[str, Any]] = {}  # item.outputs stays what execute() returned,
+    for group in by_type.values():        # for a retry one by one if this rolls back
+        try:
+            applied = group[0].action_type.apply_many([(i.context, i.outputs) for i in group])
+        except ValidationError as error:
+            raise PermanentError(" ".join(error.messages)) from None
+        for item, outputs in zip(group, applied, strict=True):
+            final[item.execution.pk] = outputs
+    routes = [item.action_type.route(item.context, item.step, final[item.execution.pk])
+              for item in items]
     now = timezone.now()
-    if not _mine(execution).update(
-        status=Status.SUCCEEDED, outputs=outputs, inputs=context.config, usage=context.usage,
-        error="", finished_at=now, lease_expires_at=None,
-    ):
-        raise _LeaseLost
-    execution.status = Status.SUCCEEDED
-    execution.outputs = outputs
-    # An enrollment unenrolled meanwhile is not re-checked here: its next step, if any,
-    # is cancelled when a worker picks it up (execution_run checks the status).
-    enrollment = execution.enrollment
-    next_step = enrollment.version.step(route.next_step)
-    if next_step is None:
-        Enrollment.objects.filter(pk=enrollment.pk, status=Enrollment.Status.ACTIVE).update(
+    _mark_succeeded(items, final, now)
+    outcome = _Outcome()
+    outcome.follow = []
+    finished: list[int] = []
+    successors: list[ActionExecution] = []
+    publish: list[ActionExecution] = []
+    for item, route in zip(items, routes, strict=True):
+        execution = item.execution
+        execution.status = Status.SUCCEEDED
+        execution.outputs = final[execution.pk]
+        execution.finished_at = now
+        # An enrollment unenrolled meanwhile is not re-checked here: its next step, if
+        # any, is cancelled when a worker picks it up (the batch checks the status).
+        next_step = execution.enrollment.version.step(route.next_step)
+        if next_step is None:
+            finished.append(execution.enrollment_id)
+            outcome[execution.pk] = "completed"
+            continue
+        outcome[execution.pk] = "succeeded"
+        due_at = route.due_at if route.due_at and route.due_at > now else now
+        action_type = _type_of(next_step["type"])
+        successor = ActionExecution(
+            enrollment_id=execution.enrollment_id, workflow_id=execution.workflow_id,
+            step_id=route.next_step, action_type=next_step["type"],
+            queue=action_type.queue if action_type else "default", due_at=due_at,
+            # A delayed step is published by the sweeper when it falls due.
+            last_sent_at=now if due_at == now else None,
+        )
+        successors.append(successor)
+        if due_at == now:
+            run_here = (inline and action_type is not None and action_type.batchable
+                        and successor.queue == execution.queue)
+            (outcome.follow if run_here else publish).append(successor)
+    if finished:
+        Enrollment.objects.filter(pk__in=finished, status=Enrollment.Status.ACTIVE).update(
             status=Enrollment.Status.COMPLETED, finished_at=now
         )
-        execution_finished.send(ActionExecution, execution=execution, enrollment_finished=True)
-        return "completed"
-    due_at = route.due_at if route.due_at and route.due_at > now else now
-    successor = ActionExecution.objects.create(
-        enrollment=enrollment, workflow_id=execution.workflow_id, step_id=route.next_step,
-        action_type=next_step["type"], queue=_queue_of(next_step["type"]), due_at=due_at,
-        # A delayed step is published by the sweeper when it falls due.
-        last_sent_at=now if due_at == now else None,
-    )
-    if due_at == now:
-        execution_send(successor.pk, successor.queue, on_commit=True)
-    execution_finished.send(ActionExecution, execution=execution, enrollment_finished=False)
-    return "succeeded"
+    if successors:
+        ActionExecution.objects.bulk_create(successors)
+        outcome.follow = [s.pk for s in outcome.follow]
+    if publish:
+        rows = [(s.pk, s.queue, s.action_type) for s in publish]
+        transaction.on_commit(lambda: executions_publish(rows))
+    _announce([(item.execution, item.execution.enrollment_id in finished) for item in items])
+    return outcome
+
+
+def _json(field_name: str, value: Any) -> Any:
+    return ActionExecution._meta.get_field(field_name).get_db_prep_save(value, connection)
+
+
+def _mark_succeeded(items: list[_Item], final: dict[int, dict[str, Any]],
+                    now: dt.datetime) -> None:
+    """The conditional UPDATE of every row of the batch; raises _LeaseLost (rolling the
+    batch back) unless each row is still this attempt's claim."""
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    rows = [
+        (Status.SUCCEEDED.value, _json("outputs", final[item.execution.pk]),
+         _json("inputs", item.context.config), _json("usage", item.context.usage), stamp,
+         item.execution.pk, Status.RUNNING.value, item.execution.attempt)
+        for item in items
+    ]
+    sql = (f"UPDATE {TABLE} SET status = %s, outputs = %s, inputs = %s, usage = %s, "
+           f"error = '', finished_at = %s, lease_expires_at = NULL "
+           f"WHERE id = %s AND status = %s AND attempt = %s")
+    with connection.cursor() as cursor:
+        if len(rows) == 1:
+            cursor.execute(sql, rows[0])
+        else:
+            cursor.executemany(sql, rows)
+        if cursor.rowcount != len(rows):
+            raise _LeaseLost
+
+
+def _announce(finished: list[tuple[ActionExecution, bool]]) -> None:
+    """workflows.signals, inside the completion transaction."""
+    for execution, enrollment_finished in finished:
+        execution_finished.send(ActionExecution, execution=execution,
+                                enrollment_finished=enrollment_finished)
+    executions_finished.send(ActionExecution, executions=finished)
+
+
+def _type_of(key: str) -> registry.ActionType | None:
+    try:
+        return registry.get(key)
+    except ValidationError:
+        return None  # the engine fails it with a readable message when it runs
 
 
 def _queue_of(key: str) -> str:
-    try:
-        return registry.get(key).queue
-    except ValidationError:
-        return "default"
+    action_type = _type_of(key)
+    return action_type.queue if action_type else "default"
 
 
 def backoff_seconds(attempt: int) -> float:
@@ -256,7 +554,7 @@ def execution_fail(*, execution: ActionExecution, message: str,
         status=Enrollment.Status.FAILED, finished_at=now
     )
     execution.status, execution.error = Status.FAILED, message[:5000]
-    execution_finished.send(ActionExecution, execution=execution, enrollment_finished=True)
+    _announce([(execution, True)])
     admins_notify_failure(workflow=Workflow.objects.get(pk=execution.workflow_id), message=message)
     return "failed"
 

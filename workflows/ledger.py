@@ -1,6 +1,8 @@
 """Publishing wake-up messages. The database row is the truth; a message only says
-"look at execution N". A failed publish is logged, never raised: the sweeper re-sends
-every due row whose message is older than WORKFLOWS_RESEND_AFTER_SECONDS."""
+"look at execution N" (RUN_TASK) or "look at executions N1…Nk" (RUN_MANY_TASK, for
+batchable action types, at most WORKFLOWS_BATCH_SIZE ids). A failed publish is logged,
+never raised: the sweeper re-sends every due row whose message is older than
+WORKFLOWS_RESEND_AFTER_SECONDS."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from django.db import transaction
 logger = logging.getLogger(__name__)
 
 RUN_TASK = "workflows.run_execution"
+RUN_MANY_TASK = "workflows.run_executions"
 SWEEP_TASK = "workflows.sweep"
 ENROLL_EXISTING_TASK = "workflows.enroll_existing"
 
@@ -43,6 +46,37 @@ def executions_send_many(rows: list[tuple[int, str]]) -> int:
         with app.producer_or_acquire() as producer:
             for execution_id, queue in rows:
                 sent += _publish(RUN_TASK, [execution_id], queue, producer=producer)
+    except Exception:
+        logger.warning("could not publish wake-ups; the sweeper will re-send", exc_info=True)
+    return sent
+
+
+def executions_publish(rows: list[tuple[int, str, str]]) -> int:
+    """Publish wake-ups for (execution id, queue, action type) rows over one broker
+    connection: ids of batchable action types go together, WORKFLOWS_BATCH_SIZE per
+    message and queue; any other gets a message of its own. Returns the ids sent."""
+    from config.celery import app
+    from workflows import registry
+    from workflows.conf import setting
+
+    size = max(int(setting("WORKFLOWS_BATCH_SIZE")), 1)
+    batchable = set(registry.batchable_keys())
+    grouped: dict[str, list[int]] = {}
+    messages: list[tuple[str, list, str, int]] = []
+    for execution_id, queue, action_type in rows:
+        if action_type in batchable and size > 1:
+            grouped.setdefault(queue, []).append(execution_id)
+        else:
+            messages.append((RUN_TASK, [execution_id], queue, 1))
+    for queue, ids in grouped.items():
+        for start in range(0, len(ids), size):
+            chunk = ids[start:start + size]
+            messages.append((RUN_MANY_TASK, [chunk, queue], queue, len(chunk)))
+    sent = 0
+    try:
+        with app.producer_or_acquire() as producer:
+            for name, args, queue, count in messages:
+                sent += count * _publish(name, args, queue, producer=producer)
     except Exception:
         logger.warning("could not publish wake-ups; the sweeper will re-send", exc_info=True)
     return sent

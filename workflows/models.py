@@ -107,9 +107,19 @@ class Enrollment(models.Model):
         FORM = "form", _("Submitted the form")
         MANUAL = "manual", _("Enrolled manually")
 
-    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="enrollments")
-    version = models.ForeignKey(WorkflowVersion, on_delete=models.PROTECT, related_name="+")
-    record = models.ForeignKey("crm.Record", on_delete=models.CASCADE, related_name="+")
+    # Indexes and constraints are chosen for the bulk fan-out (docs/engine.md, "Indexes
+    # and constraints"): `workflow` and `record` are covered by the composite indexes
+    # below (and enrollment_history, migration 0002), so they get no index of their own.
+    # No foreign key of the ledger is checked by the database (db_constraint=False): the
+    # rows are written by the engine only, from rows it has just read, and deleted by
+    # Django's collector (on_delete is emulated in Python either way). Those checks were
+    # most of a bulk enrollment's time (a row lock per referenced row at COMMIT).
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="enrollments",
+                                 db_index=False, db_constraint=False)
+    version = models.ForeignKey(WorkflowVersion, on_delete=models.PROTECT, related_name="+",
+                                db_index=False, db_constraint=False)
+    record = models.ForeignKey("crm.Record", on_delete=models.CASCADE, related_name="+",
+                               db_index=False, db_constraint=False)
     status = models.CharField(max_length=12, choices=Status, default=Status.ACTIVE)
     source = models.CharField(max_length=10, choices=Source, default=Source.TRIGGER)
     enrolled_at = models.DateTimeField(default=timezone.now)
@@ -153,9 +163,14 @@ class ActionExecution(models.Model):
         SKIPPED = "skipped", _("Skipped")
         CANCELLED = "cancelled", _("Cancelled")
 
-    enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="executions")
-    # Denormalised so "all failed runs of a workflow" and history pages need no join.
-    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="+")
+    # Covered by one_execution_per_step (enrollment, step_id): no index of its own; not
+    # checked by the database (see Enrollment).
+    enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="executions",
+                                   db_index=False, db_constraint=False)
+    # Denormalised so "all failed runs of a workflow" and history pages need no join;
+    # always the enrollment's workflow. Covered by the history indexes (0002).
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="+",
+                                 db_index=False, db_constraint=False)
     step_id = models.PositiveIntegerField()
     action_type = models.CharField(max_length=100)
     queue = models.CharField(max_length=50, default="default")
@@ -190,10 +205,15 @@ class ActionExecution(models.Model):
             # A step runs at most once per enrollment: a duplicated "next step" insert fails.
             models.UniqueConstraint(fields=["enrollment", "step_id"], name="one_execution_per_step")
         ]
+        # Partial indexes: each holds only the rows the sweeper and the workers look
+        # for (pending by due time, running by lease), so the millions of finished rows
+        # cost nothing in them, and a row's change of status touches one at most. By
+        # workflow: execution_history / execution_history_status (migration 0002).
         indexes = [
-            models.Index(fields=["status", "due_at"], name="execution_due"),
-            models.Index(fields=["status", "lease_expires_at"], name="execution_lease"),
-            models.Index(fields=["workflow", "status"], name="execution_by_workflow"),
+            models.Index(fields=["due_at"], name="execution_pending_due",
+                         condition=Q(status="pending")),
+            models.Index(fields=["lease_expires_at"], name="execution_running_lease",
+                         condition=Q(status="running")),
         ]
 
     def __str__(self) -> str:

@@ -57,6 +57,13 @@ class ActionType:
     section: ClassVar[str] = "crm"
     # Celery queue its executions go to: "default", or "assistant" for slow OpenAI calls.
     queue: ClassVar[str] = "default"
+    # True only for actions whose `execute` is quick and does no network I/O (built-in
+    # CRM and control actions): their executions may share one Celery message and one
+    # completion transaction with others (a batch), and a worker may run them right
+    # after the step before instead of publishing a message. Anything that calls an
+    # outside service stays False: one execution per message, so a slow call holds
+    # no one else's lease.
+    batchable: ClassVar[bool] = False
     # A Django Form class validating the config (the builder renders it).
     config_form: ClassVar[type[forms.Form] | None] = None
     outputs: ClassVar[tuple[Output, ...]] = ()
@@ -97,6 +104,13 @@ class ActionType:
     def apply(self, context: ExecutionContext, outputs: dict[str, Any]) -> dict[str, Any]:
         return outputs
 
+    def apply_many(self, items: list[tuple[ExecutionContext, dict[str, Any]]]
+                   ) -> list[dict[str, Any]]:
+        """`apply` for several executions of this type completing in one transaction
+        (a batch); returns their final outputs in order. Override to write the side
+        effects in bulk; the default applies them one by one."""
+        return [self.apply(context, outputs) for context, outputs in items]
+
     def route(self, context: ExecutionContext, step: dict, outputs: dict[str, Any]) -> Route:
         return Route(step.get("next"))
 
@@ -120,6 +134,10 @@ def get(key: str) -> ActionType:
         return _REGISTRY[key]
     except KeyError:
         raise ValidationError(_("Unknown action “%(key)s”.") % {"key": key}) from None
+
+
+def batchable_keys() -> list[str]:
+    return sorted(key for key, action_type in _REGISTRY.items() if action_type.batchable)
 
 
 def all_types() -> list[ActionType]:

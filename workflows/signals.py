@@ -8,3 +8,9 @@ from django.dispatch import Signal
 # conditional UPDATE that made the change: `execution` (the ActionExecution, its
 # `status` already the new one) and `enrollment_finished` (bool).
 execution_finished = Signal()
+
+# Sent once per completion (or failure) transaction, after the `execution_finished`
+# of each execution in it: `executions` is a list of (ActionExecution, enrollment
+# finished: bool). A batch completes many executions in one transaction; receivers
+# that write something per execution should listen to this one and write in bulk.
+executions_finished = Signal()

@@ -7,7 +7,11 @@ conditional UPDATE, and a duplicate wake-up is harmless (the claim takes one).
 2. Due `pending` rows never published, or published longer ago than
    WORKFLOWS_RESEND_AFTER_SECONDS (message lost), are published again — at most
    WORKFLOWS_SWEEP_BATCH per queue per run, and only while the queue holds fewer than
-   that many messages, so a big backlog is fed steadily instead of duplicated.
+   that many (a message of batchable executions counts as WORKFLOWS_BATCH_SIZE), so a
+   big backlog is fed steadily instead of duplicated. Batchable executions go
+   WORKFLOWS_BATCH_SIZE ids per message; the worker that takes one also claims further
+   due work nobody published (workflows/engine.py), so the sweeper only starts a
+   backlog, it does not have to feed all of it.
 """
 
 from __future__ import annotations
@@ -20,9 +24,10 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from workflows import registry
 from workflows.conf import setting
 from workflows.engine import execution_fail
-from workflows.ledger import executions_send_many
+from workflows.ledger import executions_publish
 from workflows.models import ActionExecution
 
 logger = logging.getLogger(__name__)
@@ -31,6 +36,41 @@ Status = ActionExecution.Status
 
 def executions_sweep() -> dict[str, int]:
     now = timezone.now()
+    requeued, given_up = leases_recover(now)
+    stale = now - dt.timedelta(seconds=setting("WORKFLOWS_RESEND_AFTER_SECONDS"))
+    batch = int(setting("WORKFLOWS_SWEEP_BATCH"))
+    size = max(int(setting("WORKFLOWS_BATCH_SIZE")), 1)
+    batchable = set(registry.batchable_keys())
+    sent = 0
+    waiting = ActionExecution.objects.due(now).filter(
+        Q(last_sent_at__isnull=True) | Q(last_sent_at__lt=stale)
+    )
+    for queue in waiting.values_list("queue", flat=True).distinct().order_by():
+        rows = list(waiting.filter(queue=queue).order_by("due_at")
+                    .values_list("pk", "action_type")[:batch])
+        if not rows:
+            continue
+        # Messages of batchable types carry up to `size` ids each: count the queue's
+        # waiting messages as that many rows.
+        per_message = size if rows[0][1] in batchable else 1
+        room = batch - _queue_depth(queue) * per_message
+        rows = rows[:max(room, 0)]
+        ids = [pk for pk, _type in rows]
+        for start in range(0, len(ids), 1000):
+            chunk = ids[start:start + 1000]
+            ActionExecution.objects.filter(pk__in=chunk).update(last_sent_at=now)
+        sent += executions_publish([(pk, queue, action_type) for pk, action_type in rows])
+    if requeued or given_up or sent:
+        logger.info("sweep: %d lease(s) expired, %d given up, %d message(s) sent",
+                    requeued, given_up, sent)
+    return {"requeued": requeued, "given_up": given_up, "sent": sent}
+
+
+def leases_recover(now) -> tuple[int, int]:
+    """`running` rows whose lease expired (worker killed) → `pending`, due now and never
+    published (so the sweeper or a worker claiming due work picks them up), or `failed`
+    once out of attempts. Returns (requeued, given up). Batch workers call it too
+    (workflows/engine.py): beat's sweep can wait behind a busy queue."""
     max_attempts = setting("WORKFLOWS_MAX_ATTEMPTS")
     expired = ActionExecution.objects.lease_expired(now)
     given_up = 0
@@ -44,27 +84,7 @@ def executions_sweep() -> dict[str, int]:
         status=Status.PENDING, lease_expires_at=None, last_sent_at=None, due_at=now,
         error=_("The worker running this action stopped; retrying."),
     )
-    stale = now - dt.timedelta(seconds=setting("WORKFLOWS_RESEND_AFTER_SECONDS"))
-    batch = int(setting("WORKFLOWS_SWEEP_BATCH"))
-    sent = 0
-    waiting = ActionExecution.objects.due(now).filter(
-        Q(last_sent_at__isnull=True) | Q(last_sent_at__lt=stale)
-    )
-    for queue in waiting.values_list("queue", flat=True).distinct().order_by():
-        room = batch - _queue_depth(queue)
-        if room <= 0:
-            continue
-        ids = list(
-            waiting.filter(queue=queue).order_by("due_at").values_list("pk", flat=True)[:room]
-        )
-        for start in range(0, len(ids), 1000):
-            chunk = ids[start:start + 1000]
-            ActionExecution.objects.filter(pk__in=chunk).update(last_sent_at=now)
-        sent += executions_send_many([(pk, queue) for pk in ids])
-    if requeued or given_up or sent:
-        logger.info("sweep: %d lease(s) expired, %d given up, %d message(s) sent",
-                    requeued, given_up, sent)
-    return {"requeued": requeued, "given_up": given_up, "sent": sent}
+    return requeued, given_up
 
 
 def _queue_depth(queue: str) -> int:

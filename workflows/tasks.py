@@ -1,9 +1,12 @@
-"""Celery tasks: thin adapters that take an id and call one engine function.
+"""Celery tasks: thin adapters that take ids and call one engine function.
 
-`run_execution` is published with the queue its action type declares ("default", or
-"assistant" for OpenAI). Acknowledged late and given back if the worker dies (see
-config/celery.py); the ledger makes a second delivery harmless.
+`run_execution` (one id) and `run_executions` (several ids of batchable action types,
+see workflows/ledger.py) are published with the queue their action type declares
+("default", or "assistant" for OpenAI). Acknowledged late and given back if the worker
+dies (see config/celery.py); the ledger makes a second delivery harmless.
 """
+
+from collections import Counter
 
 from celery import shared_task
 
@@ -13,7 +16,18 @@ from workflows.models import Workflow
 
 @shared_task(name=ledger.RUN_TASK)
 def run_execution(execution_id: int) -> str:
-    return engine.execution_run(execution_id=execution_id)
+    """What happened to this execution; next steps due now on the same queue run here
+    too (see engine.executions_run)."""
+    return engine.execution_run(execution_id=execution_id, inline=True)
+
+
+@shared_task(name=ledger.RUN_MANY_TASK)
+def run_executions(execution_ids: list[int], queue: str | None = None) -> dict:
+    """A batch; then further due batchable work of `queue` nobody published recently,
+    for up to WORKFLOWS_BATCH_SECONDS. Returns counts by outcome."""
+    results = engine.executions_run(execution_ids=execution_ids, queue=queue, inline=True,
+                                    steal=queue is not None)
+    return dict(Counter(results.values()))
 
 
 @shared_task(name=ledger.SWEEP_TASK)

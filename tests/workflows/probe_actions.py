@@ -6,7 +6,10 @@ named in its config, so tests can count how many times the action really ran.
 
 config: {"log": path, "response": text, "sleep": seconds, "sleep_on_attempt": n,
          "fail": "transient" | "permanent" | "later" | "crash", "fail_times": n,
-         "retry_after": seconds, "fail_while_missing": path (permanent error until it exists)}
+         "retry_after": seconds, "fail_while_missing": path (permanent error until it exists),
+         "take_over_if": first name (while executing for that record, another worker takes
+         the claim over: the row's attempt moves on), "apply_fail_if": first name (apply()
+         raises a permanent error for that record)}
 """
 
 from __future__ import annotations
@@ -34,6 +37,11 @@ class Probe(ActionType):
         if config.get("log"):
             with Path(config["log"]).open("a") as log:
                 log.write(f"{context.execution_id}:{context.attempt}\n")
+        if config.get("take_over_if") and _first_name(context) == config["take_over_if"]:
+            from workflows.models import ActionExecution
+
+            ActionExecution.objects.filter(pk=context.execution_id).update(
+                attempt=context.attempt + 1)
         if config.get("sleep") and context.attempt == int(config.get("sleep_on_attempt", 1)):
             time.sleep(float(config["sleep"]))
         if config.get("fail_while_missing") and not Path(config["fail_while_missing"]).exists():
@@ -52,9 +60,25 @@ class Probe(ActionType):
         return {"response": config.get("response", "")}
 
     def apply(self, context, outputs):
+        if context.config.get("apply_fail_if") and (
+                _first_name(context) == context.config["apply_fail_if"]):
+            raise PermanentError(f"Broken for {_first_name(context)}.")
         # The side effect, keyed by the execution id (like the built-in actions).
         Task.objects.get_or_create(
             idempotency_key=context.idempotency_key,
             defaults={"account": context.account, "title": f"probe {context.step_id}"},
         )
         return outputs
+
+
+def _first_name(context) -> str:
+    return str(context.record.properties.get("first_name", ""))
+
+
+@register
+class BatchableProbe(Probe):
+    """The same, declared batchable: its executions share messages and transactions."""
+
+    key = "test_probe_batchable"
+    label = "Batchable probe (tests)"
+    batchable = True

@@ -126,3 +126,37 @@ def test_flushing_redis_mid_run_loses_nothing(acme, celery_worker, probe_log):
     assert Task.objects.filter(title="probe 1").count() == 6
     runs = probe_log.read_text().splitlines()
     assert len(runs) == len(set(runs)) == 6  # each ran once
+
+
+def test_a_bulk_enrollment_drains_in_batches_and_a_killed_batch_is_finished_once(
+    acme, celery_worker, probe_log
+):
+    """Turning a workflow on enrolls 60 contacts in bulk; the sweeper publishes their ids
+    in batches and the workers claim further due rows themselves. A worker is SIGKILLed
+    in the middle of a batch: its claimed rows come back after the lease, and every
+    execution's side effect exists once."""
+    from workflows import services
+
+    for number in range(60):
+        contact(acme, first_name=f"C{number}")
+    workflow = make_workflow(acme, chain(
+        {"type": "test_probe_batchable", "config": {"log": str(probe_log), "sleep": 0.3,
+                                                    "sleep_on_attempt": 1}},
+        {"type": "create_task", "config": {"title": "After {{ object.first_name }}"}},
+    ), on=False)
+    env = {**FAST, "WORKFLOWS_BATCH_SIZE": "20"}
+    first = celery_worker(include=PROBE, env=env, concurrency=1)
+    services.workflow_turn_on(workflow=workflow)  # the bulk enrollment runs on the worker
+    wait_for(lambda: probe_log.exists() and len(probe_log.read_text().splitlines()) >= 3,
+             timeout=60, message="a batch to start")
+    first.kill()
+    assert ActionExecution.objects.filter(status="running").exists()
+    second = celery_worker(beat=True, include=PROBE, env=env)
+    wait_for(all_done(60), timeout=120, message="every enrollment to complete")
+    assert Task.objects.filter(title__startswith="After ").count() == 60
+    assert Task.objects.filter(title="probe 1").count() == 60
+    assert not ActionExecution.objects.exclude(status="succeeded").exists()
+    assert "workflows.run_executions" in first.log() + second.log()
+    # Each execution's side effects once, whatever ran twice.
+    keys = list(Task.objects.values_list("idempotency_key", flat=True))
+    assert len(keys) == len(set(keys)) == 120

@@ -41,6 +41,7 @@ class Delay(ActionType):
     section = "control"
     config_form = DelayForm
     outputs = (Output("until", gettext_lazy("Continued at")),)
+    batchable = True
 
     def validate_config(self, config, *, account, object_type):
         clean = super().validate_config(config, account=account, object_type=object_type)
@@ -83,6 +84,7 @@ class Branch(ActionType):
     label = gettext_lazy("If/then branch")
     section = "control"
     outputs = (Output("path", gettext_lazy("Path taken")),)
+    batchable = True
     raw_config_keys = frozenset({"paths"})
     NONE_MET = "none"
 

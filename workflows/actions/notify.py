@@ -77,6 +77,7 @@ def json_list(value: Any) -> list:
 class SendNotification(_Notify):
     key = "send_notification"
     label = gettext_lazy("Send in-app notification")
+    batchable = True
 
     def apply(self, context: ExecutionContext, outputs: dict[str, Any]) -> dict[str, Any]:
         users = users_resolve(context.account, context.record, context.raw_config["recipients"])

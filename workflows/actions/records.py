@@ -11,8 +11,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from crm.models import ObjectType, PropertyType, Task
-from crm.services import associated_records, definitions_for, record_update
+from crm.models import ObjectType, PropertyType, Task, User
+from crm.services import associated_records, definitions_for, record_update, values_validate
 from workflows.actions.common import OWNER, users_check, users_resolve
 from workflows.context import ExecutionContext
 from workflows.errors import PermanentError
@@ -48,6 +48,7 @@ class CreateTask(ActionType):
     section = "crm"
     config_form = CreateTaskForm
     outputs = (Output("task_id", gettext_lazy("Task"), OutputType.NUMBER),)
+    batchable = True
 
     def validate_config(self, config, *, account, object_type):
         clean = super().validate_config(config, account=account, object_type=object_type)
@@ -56,30 +57,53 @@ class CreateTask(ActionType):
         return clean
 
     def apply(self, context: ExecutionContext, outputs: dict[str, Any]) -> dict[str, Any]:
-        config = context.config
-        due_at = None
-        if config.get("due_in") not in (None, ""):
-            unit = config.get("due_unit") or "days"
-            due_at = timezone.now() + dt.timedelta(**{unit: int(config["due_in"])})
-        assignee = None
-        if config.get("assignee") not in (None, ""):
-            found = users_resolve(context.account, context.record, [config["assignee"]])
-            assignee = found[0] if found else None
-        # Runs in the completion transaction, which commits only if this attempt still
-        # owns the execution; the unique key stops a second task in any other case.
-        task = Task.objects.create(
-            idempotency_key=context.idempotency_key, account=context.account,
-            title=(config.get("title") or "")[:255] or _("Follow up"),
-            type=config.get("task_type") or Task.Type.TODO,
-            priority=config.get("priority") or Task.Priority.NONE,
-            due_at=due_at, assignee=assignee, notes=config.get("notes") or "",
-        )
-        task.records.add(context.record)
-        types = [t for t in context.raw_config.get("associate_with") or []
-                 if t != context.record.object_type]
-        if types:
-            task.records.add(*associated_records(context.record).filter(object_type__in=types))
-        return {**outputs, "task_id": task.pk}
+        return self.apply_many([(context, outputs)])[0]
+
+    def apply_many(self, items):
+        """Every task of a batch in two INSERTs (tasks, then their record links) after
+        one query for the assignees. Runs in the completion transaction, which commits
+        only if this attempt still owns each execution; the unique key stops a second
+        task in any other case (the engine then completes the batch one by one)."""
+        now = timezone.now()
+        wanted = {}
+        for context, _outputs in items:
+            assignee = context.config.get("assignee")
+            if assignee not in (None, ""):
+                wanted[id(context)] = (context.record.owner_id if str(assignee) == OWNER
+                                       else int(assignee))
+        users = User.objects.filter(pk__in={pk for pk in wanted.values() if pk is not None},
+                                    is_active=True).in_bulk()
+        tasks = []
+        for context, _outputs in items:
+            config = context.config
+            due_at = None
+            if config.get("due_in") not in (None, ""):
+                unit = config.get("due_unit") or "days"
+                due_at = now + dt.timedelta(**{unit: int(config["due_in"])})
+            assignee = users.get(wanted.get(id(context)))
+            if assignee is not None and assignee.account_id != context.account.pk:
+                assignee = None
+            tasks.append(Task(
+                idempotency_key=context.idempotency_key, account=context.account,
+                title=(config.get("title") or "")[:255] or _("Follow up"),
+                type=config.get("task_type") or Task.Type.TODO,
+                priority=config.get("priority") or Task.Priority.NONE,
+                due_at=due_at, assignee=assignee, notes=config.get("notes") or "",
+            ))
+        Task.objects.bulk_create(tasks)
+        links = [Task.records.through(task_id=task.pk, record_id=context.record.pk)
+                 for task, (context, _outputs) in zip(tasks, items, strict=True)]
+        for task, (context, _outputs) in zip(tasks, items, strict=True):
+            # "Also associate with": the record's associated contacts, companies…
+            types = [t for t in context.raw_config.get("associate_with") or []
+                     if t != context.record.object_type]
+            if types:
+                links += [Task.records.through(task_id=task.pk, record_id=pk) for pk in
+                          associated_records(context.record).filter(object_type__in=types)
+                          .values_list("pk", flat=True)]
+        Task.records.through.objects.bulk_create(links)
+        return [{**outputs, "task_id": task.pk}
+                for task, (_context, outputs) in zip(tasks, items, strict=True)]
 
 
 # Which stored types a property of type X can take its value from.
@@ -110,6 +134,7 @@ class SetPropertyValue(ActionType):
     section = "crm"
     config_form = SetPropertyForm
     outputs = (Output("value", gettext_lazy("New value")),)
+    batchable = True
 
     def validate_config(self, config, *, account, object_type):
         clean = super().validate_config(config, account=account, object_type=object_type)
@@ -149,13 +174,19 @@ class SetPropertyValue(ActionType):
                 value = display(source, value) if source is not None else value
         else:
             value = config.get("value")
+        name = config["property"]
         try:
-            record_update(record=context.record, values={config["property"]: value},
+            record_update(record=context.record, values={name: value},
                           source="workflow", idempotency_key=context.idempotency_key)
+            # What is stored now, changed or not: the normalised value.
+            stored = values_validate(context.definitions, {name: value})[name] \
+                if name in context.definitions else None
         except ValidationError as error:
             raise PermanentError(" ".join(error.messages)) from None
-        context.record.refresh_from_db(fields=["properties"])
-        stored = context.record.properties.get(config["property"])
+        if stored is None:
+            context.record.properties.pop(name, None)
+        else:
+            context.record.properties[name] = stored
         return {**outputs, "value": "" if stored is None else str(stored)}
 
 

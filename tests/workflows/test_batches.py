@@ -1,0 +1,154 @@
+"""Batches: many executions claimed with one UPDATE, completed in one transaction, next
+steps run inline, due work claimed by a worker, ids grouped per message."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import os
+
+import pytest
+import redis
+from django.utils import timezone
+
+from crm.models import Notification, Task, TimelineEvent
+from tests.celery_worker import queues_purge
+from tests.workflows.conftest import chain, contact, make_workflow
+from workflows import engine, ledger, sweeper
+from workflows.models import ActionExecution, Enrollment
+
+pytestmark = pytest.mark.django_db
+
+THREE_STEPS = chain(
+    {"type": "create_task", "config": {"title": "Call {{ object.first_name }}",
+                                       "assignee": "owner"}},
+    {"type": "set_property", "config": {"property": "lead_status", "value": "connected"}},
+    {"type": "send_notification", "config": {"recipients": ["owner"],
+                                             "subject": "{{ actions.1.task_id }} done"}},
+)
+NAMES = ("Ann", "Bob", "Cy", "Di", "Ed")
+
+
+def queued() -> list[tuple[str, list, str]]:
+    """(task name, args, queue) of the wake-ups waiting in Redis."""
+    client = redis.Redis.from_url(os.environ["REDIS_URL"])
+    found = []
+    with client:
+        for queue in ("default", "assistant"):
+            for raw in client.lrange(queue, 0, -1):
+                message = json.loads(raw)
+                args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+                found.append((message["headers"]["task"], args, queue))
+    return found
+
+
+def test_a_batch_runs_a_multi_step_workflow_to_the_end_in_one_call(acme, rep_user):
+    make_workflow(acme, THREE_STEPS)
+    records = [contact(acme, first_name=name, owner="rep") for name in NAMES]
+    first = list(ActionExecution.objects.values_list("pk", flat=True))
+    results = engine.executions_run(execution_ids=first)
+    assert [results[pk] for pk in first] == ["succeeded"] * 5
+    assert list(results.values()).count("completed") == 5  # the third steps, run inline
+    assert set(Enrollment.objects.values_list("status", flat=True)) == {"completed"}
+    assert sorted(Task.objects.values_list("title", flat=True)) == sorted(
+        f"Call {name}" for name in NAMES)
+    assert all(task.assignee == rep_user for task in Task.objects.all())
+    for record in records:
+        record.refresh_from_db()
+        assert record.properties["lead_status"] == "connected"
+        task = Task.objects.get(records=record)
+        note = Notification.objects.get(idempotency_key__startswith="exec:",
+                                        url__endswith=f"/{record.pk}/")
+        assert note.title == f"{task.pk} done"  # earlier outputs, read for the batch
+    # One timeline entry per finished step, and "enrolled" once per run.
+    assert TimelineEvent.objects.filter(kind="workflow").count() == 5 * 3 + 5
+    assert engine.executions_run(execution_ids=first) == dict.fromkeys(first, "not claimed")
+
+
+def test_without_inline_the_next_steps_wait_for_their_message(acme, rep_user):
+    make_workflow(acme, THREE_STEPS)
+    for name in NAMES:
+        contact(acme, first_name=name, owner="rep")
+    first = list(ActionExecution.objects.values_list("pk", flat=True))
+    results = engine.executions_run(execution_ids=first, inline=False)
+    assert set(results.values()) == {"succeeded"}
+    second = ActionExecution.objects.filter(step_id=2)
+    assert second.count() == 5 and set(second.values_list("status", flat=True)) == {"pending"}
+
+
+def test_a_lease_lost_inside_a_batch_costs_that_execution_only(acme):
+    make_workflow(acme, chain({"type": "test_probe_batchable", "config": {
+        "take_over_if": "Cy"}}))
+    for name in NAMES:
+        contact(acme, first_name=name)
+    ids = list(ActionExecution.objects.order_by("pk").values_list("pk", flat=True))
+    taken = ActionExecution.objects.get(enrollment__record__properties__first_name="Cy").pk
+    results = engine.executions_run(execution_ids=ids, inline=False)
+    assert results[taken] == "lease lost"
+    assert [results[pk] for pk in ids if pk != taken] == ["completed"] * 4
+    # The whole batch rolled back and the others completed one by one: no duplicates,
+    # and nothing for the one whose claim another worker holds now.
+    assert sorted(Task.objects.values_list("idempotency_key", flat=True)) == sorted(
+        f"exec:{pk}" for pk in ids if pk != taken)
+    assert ActionExecution.objects.get(pk=taken).status == "running"
+
+
+def test_a_broken_execution_fails_alone_and_the_rest_of_its_batch_completes(
+    acme, admin_user
+):
+    make_workflow(acme, chain({"type": "test_probe_batchable", "config": {
+        "apply_fail_if": "Di"}}, {"type": "create_task", "config": {"title": "Next"}}))
+    for name in NAMES:
+        contact(acme, first_name=name)
+    ids = list(ActionExecution.objects.values_list("pk", flat=True))
+    results = engine.executions_run(execution_ids=ids)
+    broken = ActionExecution.objects.get(step_id=1, enrollment__record__properties__first_name="Di")
+    assert results[broken.pk] == "failed"
+    broken.refresh_from_db()
+    assert broken.error == "Broken for Di."
+    assert Task.objects.filter(title="Next").count() == 4
+    assert Task.objects.filter(title="probe 1").count() == 4
+    assert Enrollment.objects.filter(status="failed").count() == 1
+    assert Notification.objects.filter(recipient=admin_user).count() == 1
+
+
+def test_a_worker_claims_due_batchable_work_nobody_published(acme):
+    make_workflow(acme, chain({"type": "create_task", "config": {"title": "T"}}))
+    for name in NAMES:
+        contact(acme, first_name=name)
+    rows = ActionExecution.objects.order_by("pk")
+    recent, *unsent = list(rows.values_list("pk", flat=True))
+    rows.exclude(pk=recent).update(last_sent_at=None)  # e.g. a bulk enrollment's rows
+    make_workflow(acme, chain({"type": "test_probe", "config": {}}))
+    contact(acme, first_name="Flo")  # enrolls in both (its create_task is published now)
+    ActionExecution.objects.filter(action_type="test_probe").update(last_sent_at=None)
+    results = engine.executions_run(execution_ids=[], queue="default", steal=True)
+    # Rows published a moment ago wait for their message; the probe is not batchable.
+    assert sorted(results) == sorted(unsent)
+    assert set(results.values()) == {"completed"}
+    assert ActionExecution.objects.get(pk=recent).status == "pending"
+    assert ActionExecution.objects.filter(status="pending").count() == 3
+
+
+def test_the_sweeper_sends_batchable_ids_together(acme, settings):
+    settings.WORKFLOWS_BATCH_SIZE = 3
+    make_workflow(acme, chain({"type": "create_task", "config": {"title": "T"}}))
+    for name in NAMES:
+        contact(acme, first_name=name)
+    make_workflow(acme, chain({"type": "test_probe", "config": {}}))
+    contact(acme, first_name="Flo")  # enrolls in both
+    queues_purge()
+    ActionExecution.objects.update(last_sent_at=timezone.now() - dt.timedelta(hours=1))
+    assert sweeper.executions_sweep()["sent"] == 7
+    messages = queued()
+    many = [args for name, args, _queue in messages if name == ledger.RUN_MANY_TASK]
+    single = [args for name, args, _queue in messages if name == ledger.RUN_TASK]
+    creates = set(ActionExecution.objects.filter(action_type="create_task")
+                  .values_list("pk", flat=True))
+    assert sorted(len(ids) for ids, _queue in many) == [3, 3]
+    assert {pk for ids, _queue in many for pk in ids} == creates
+    assert all(queue == "default" for _ids, queue in many)
+    probe = ActionExecution.objects.get(action_type="test_probe")
+    assert single == [[probe.pk]]  # not batchable: a message of its own
+    queues_purge()
