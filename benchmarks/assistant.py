@@ -222,7 +222,7 @@ def main() -> None:
         broker.delete(key)
 
     processes = [
-        start([sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "assistant",
+        start([sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "assistant,sweep",
                "-P", "threads", "-c", str(args.threads), "-n", f"assistant{i}@%h", "-l", "WARNING",
                "--without-gossip", "--without-mingle", "--without-heartbeat"],
               {**env, "DATABASE_POOL_MAX_SIZE": str(args.pool_size),
@@ -231,7 +231,7 @@ def main() -> None:
               workdir / f"assistant{i}.log")
         for i in range(args.assistant_workers)
     ]
-    processes.append(start([sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default",
+    processes.append(start([sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default,sweep",
                             "-c", "2", "-n", "default@%h", "-l", "WARNING", "--without-gossip",
                             "--without-mingle", "--without-heartbeat"], env, workdir / "default.log"))
     beat = start([sys.executable, "-m", "celery", "-A", "config", "beat", "-l", "WARNING",

@@ -105,7 +105,7 @@ def start(command: list[str], env: dict, log: Path) -> subprocess.Popen:
 
 
 def worker_command(name: str, concurrency: int, pool: str, level: str = "WARNING") -> list[str]:
-    return [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default",
+    return [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default,sweep",
             "-c", str(concurrency), "-P", pool, "-n", f"{name}@%h", "-l", level,
             "--without-gossip", "--without-mingle", "--without-heartbeat"]
 

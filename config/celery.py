@@ -22,7 +22,10 @@ TASK_TIME_LIMIT = 180
 _SWEEP_SECONDS = float(os.environ.get("WORKFLOWS_SWEEP_SECONDS", "5"))
 
 app.conf.update(
-    task_queues=[Queue("default"), Queue("assistant")],
+    # "sweep" carries only beat's sweeper ticks and every worker consumes it next to its
+    # own queue: behind a backlog of thousands of `default` messages a tick would wait
+    # (and expire) while postponed OpenAI calls on `assistant` starved.
+    task_queues=[Queue("default"), Queue("assistant"), Queue("sweep")],
     task_default_queue="default",
     # Acknowledge after the task ran, and give the message back if the worker died:
     # a killed worker's message is delivered again (the ledger makes that harmless).
@@ -50,12 +53,12 @@ app.conf.update(
     # Periodic jobs; each is safe to run twice. Apps add theirs in their tasks modules.
     beat_schedule={
         # The workflow ledger's sweeper (workflows/sweeper.py): re-sends lost wake-ups,
-        # recovers expired leases, publishes delays that fell due. Expires so a sweep
-        # stuck behind a backlog is dropped rather than piling up.
+        # recovers expired leases, publishes delays that fell due. On its own queue, which
+        # every worker also consumes; expires so ticks never pile up.
         "workflows-sweep": {
             "task": "workflows.sweep",
             "schedule": _SWEEP_SECONDS,
-            "options": {"queue": "default", "expires": _SWEEP_SECONDS * 2},
+            "options": {"queue": "sweep", "expires": _SWEEP_SECONDS * 2},
         },
     },
 )

@@ -96,14 +96,14 @@ def main() -> int:
 
     procfile["web"] = f"{python} manage.py runserver {WEB_ADDRESS[0]}:{WEB_ADDRESS[1]}"
     procfile["worker"] = (
-        f"{python} -m celery -A config worker -Q default --concurrency 2 -l INFO -n default@%h"
+        f"{python} -m celery -A config worker -Q default,sweep --concurrency 2 -l INFO -n default@%h"
     )
     # OpenAI calls wait ~seconds each holding no DB connection (the action releases it):
     # a thread pool keeps many in flight in one process, and on PostgreSQL a connection
     # pool of 8 serves its 64 threads' short database phases (docs/assistant-action.md).
     procfile["assistant"] = (
         f"env DATABASE_POOL_MAX_SIZE={ASSISTANT_DB_POOL} "
-        f"{python} -m celery -A config worker -Q assistant -P threads --concurrency 64 "
+        f"{python} -m celery -A config worker -Q assistant,sweep -P threads --concurrency 64 "
         "-l INFO -n assistant@%h"
     )
     procfile["beat"] = (

@@ -14,7 +14,7 @@ then use it from a test that commits for real:
     @pytest.mark.django_db(transaction=True)
     def test_it_runs_on_a_worker(celery_worker):
         worker = celery_worker(
-            queues=("default", "assistant"),     # queues to consume
+            queues=("default", "assistant", "sweep"),  # queues to consume
             beat=True,                            # embed beat (the sweeper) with -B
             include=["tests.workflows.probe_actions"],  # extra modules to import
             env={"WORKFLOWS_LEASE_SECONDS": "3"}, # extra environment (short timings)
@@ -26,7 +26,7 @@ then use it from a test that commits for real:
 
 `celery_worker` is a factory fixture: call it several times for several workers; all are
 stopped (SIGTERM, then SIGKILL) before the database is flushed. At start the factory
-empties the `default` and `assistant` queues of this Redis database so messages left
+empties the `default`, `assistant` and `sweep` queues of this Redis database so messages left
 by an earlier test cannot leak in. The environment is passed explicitly:
 DJANGO_SETTINGS_MODULE, DATABASE_URL (the *test* database: SQLite's
 `var/test.sqlite3`, or PostgreSQL's `test_<name>`), REDIS_URL, SECRET_KEY,
@@ -103,7 +103,7 @@ def worker_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 class CeleryWorker:
-    def __init__(self, *, queues: Iterable[str] = ("default", "assistant"), beat: bool = False,
+    def __init__(self, *, queues: Iterable[str] = ("default", "assistant", "sweep"), beat: bool = False,
                  include: Iterable[str] = (), env: dict[str, str] | None = None,
                  concurrency: int = 2, workdir: Path | None = None):
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="crmflow-worker-"))
@@ -160,7 +160,7 @@ class CeleryWorker:
         self.kill()
 
 
-def queues_purge(queues: Iterable[str] = ("default", "assistant")) -> None:
+def queues_purge(queues: Iterable[str] = ("default", "assistant", "sweep")) -> None:
     import redis
 
     client = redis.Redis.from_url(os.environ["REDIS_URL"])

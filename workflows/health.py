@@ -39,7 +39,7 @@ HEARTBEAT_TTL_SECONDS = 30
 # The sweeper is "behind" when the oldest due pending execution waited longer than this.
 SWEEPER_LAG_WARNING_SECONDS = 120
 BANNER_CACHE_SECONDS = 5
-QUEUES = ("default", "assistant")
+QUEUES = ("default", "assistant", "sweep")
 
 
 def redis_client():

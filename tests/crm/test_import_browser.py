@@ -32,7 +32,7 @@ def import_csv(page, csv_file, *, what: str = "Contacts", shot: str | None = Non
 
 @pytest.mark.integration
 def test_an_admin_imports_a_csv_and_watches_it_finish(page, admin_user, tmp_path, celery_worker):
-    celery_worker(queues=("default",))
+    celery_worker(queues=("default", "sweep"))
     csv_file = tmp_path / "leads.csv"
     csv_file.write_bytes(
         "Email;Prénom;Nom;Société;Téléphone\n"
