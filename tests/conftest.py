@@ -25,6 +25,18 @@ def make_user(account: Account, username: str, role: Role, **extra) -> User:
     )
 
 
+@pytest.fixture(autouse=True)
+def _site_language():
+    """Each test starts in the site's language: a test (or an in-process request) that
+    activated French must not change what the next one reads."""
+    from django.conf import settings
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
+
+
 @pytest.fixture
 def acme(db) -> Account:
     return Account.objects.create(name="Acme")
