@@ -16,6 +16,11 @@ DEFAULTS = {
     # A pending row whose wake-up message was published longer ago than this is re-sent
     # (the message was lost: Redis flushed, publish failed).
     "WORKFLOWS_RESEND_AFTER_SECONDS": 60.0,
+    # A worker draining its queue also takes due rows whose message was published longer
+    # ago than this and is still waiting behind others: under a backlog, the small
+    # messages of many completions are run as a few big batches (their messages then
+    # find nothing to do).
+    "WORKFLOWS_STEAL_AFTER_SECONDS": 1.0,
     # How often beat runs the sweeper (config/celery.py reads it).
     "WORKFLOWS_SWEEP_SECONDS": 5.0,
     # Rows the sweeper re-sends per run, so one run stays short.

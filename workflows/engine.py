@@ -92,32 +92,34 @@ def executions_claim_many(*, execution_ids: list[int]) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def executions_claim_due(*, queue: str, limit: int) -> list[int]:
+def executions_claim_due(*, queue: str, limit: int, published_too: bool = False) -> list[int]:
     """Claim up to `limit` due `pending` rows of batchable action types on `queue` that
-    nobody published recently (never sent, or sent longer ago than the re-send delay:
-    exactly what the sweeper would publish next). PostgreSQL: `FOR UPDATE SKIP LOCKED`,
-    so concurrent workers take different rows; the outer condition re-checks `pending`
-    either way."""
+    no message is about to bring (never sent, or sent longer than
+    WORKFLOWS_STEAL_AFTER_SECONDS ago: lost, or waiting behind a backlog of messages),
+    or any due row with `published_too`. PostgreSQL: `FOR UPDATE SKIP LOCKED`, so
+    concurrent workers take different rows; the outer condition re-checks `pending`
+    either way. A message that finds its rows taken does nothing."""
     keys = registry.batchable_keys()
     if not keys or limit <= 0:
         return []
     now = timezone.now()
     adapt = connection.ops.adapt_datetimefield_value
-    stale = now - dt.timedelta(seconds=setting("WORKFLOWS_RESEND_AFTER_SECONDS"))
+    stale = now - dt.timedelta(seconds=setting("WORKFLOWS_STEAL_AFTER_SECONDS"))
     lease = now + dt.timedelta(seconds=setting("WORKFLOWS_LEASE_SECONDS"))
     lock = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked \
         else ""
     marks = ", ".join(["%s"] * len(keys))
+    unsent = "" if published_too else " AND (last_sent_at IS NULL OR last_sent_at < %s)"
     inner = (
         f"SELECT id FROM {TABLE} WHERE status = %s AND due_at <= %s AND queue = %s "
-        f"AND action_type IN ({marks}) AND (last_sent_at IS NULL OR last_sent_at < %s) "
-        f"ORDER BY due_at LIMIT %s{lock}"
+        f"AND action_type IN ({marks}){unsent} ORDER BY due_at LIMIT %s{lock}"
     )
     with connection.cursor() as cursor:
         cursor.execute(
             _claim_sql(f"id IN ({inner}) AND status = %s"),
             [Status.RUNNING.value, adapt(lease), adapt(now), Status.PENDING.value, adapt(now),
-             queue, *keys, adapt(stale), int(limit), Status.PENDING.value],
+             queue, *keys, *([] if published_too else [adapt(stale)]), int(limit),
+             Status.PENDING.value],
         )
         return [row[0] for row in cursor.fetchall()]
 
@@ -185,6 +187,11 @@ def _executions_run(ids: list[int], queue: str | None, inline: bool,
     size = max(int(setting("WORKFLOWS_BATCH_SIZE")), 1)
     # A batch must finish well within its lease (claimed rows' leases run while it
     # does): after each batch the next one is sized from the time per execution seen.
+    # A queue of concurrent types (OpenAI calls, each with its own deadline) takes their
+    # batch size instead: such a batch lasts as long as its slowest call, whatever its size.
+    fixed = registry.queue_batch_limit(queue)
+    if fixed is not None:
+        size = min(size, fixed)
     target = min(setting("WORKFLOWS_LEASE_SECONDS") / 4, setting("WORKFLOWS_BATCH_SECONDS"))
     per_item: float | None = None
     asked = set(ids)
@@ -198,7 +205,7 @@ def _executions_run(ids: list[int], queue: str | None, inline: bool,
         return follow
 
     def chunk_size() -> int:
-        if per_item is None or per_item <= 0:
+        if fixed is not None or per_item is None or per_item <= 0:
             return size
         return max(1, min(size, int(target / per_item)))
 
@@ -209,12 +216,20 @@ def _executions_run(ids: list[int], queue: str | None, inline: bool,
             claimed = executions_claim_many(execution_ids=chunk)
             mine = set(claimed)
             results.update({pk: "not claimed" for pk in chunk if pk in asked and pk not in mine})
+            if (fixed is not None and steal and queue and len(claimed) < n
+                    and time.monotonic() < deadline):
+                # A concurrent batch costs about the same whatever its size: fill it up
+                # with the queue's other due work, published or not (their messages then
+                # find nothing to do), so single-record enrollments share calls too.
+                claimed += executions_claim_due(queue=queue, limit=n - len(claimed),
+                                                published_too=True)
             if claimed:
                 todo += run(claimed)  # next steps due now: claimed like any other, run next
         if not (steal and queue) or time.monotonic() >= deadline:
             break
         _leases_recover()
-        claimed = executions_claim_due(queue=queue, limit=chunk_size())
+        claimed = executions_claim_due(queue=queue, limit=chunk_size(),
+                                       published_too=fixed is not None)
         if not claimed:
             break
         todo += run(claimed)
@@ -314,18 +329,52 @@ def _batch_run(ids: list[int], results: dict[int, str], *, inline: bool) -> list
                                     definitions=definitions[key],
                                     earlier=earlier.get(execution.enrollment_id, {}))
             execution.inputs = context.config  # kept by a failed or retried attempt too
-            item = _Item(execution, step, action_type, context)
-            # The slow part: no transaction is open here.
-            item.outputs = action_type.execute(context) or {}
-            return item
+            return _Item(execution, step, action_type, context)
 
         ok, value = _guarded(execution, prepare)
         if ok:
             items.append(value)
         else:
             results[execution.pk] = value
-    if not items:
-        return []
+    return _execute_and_complete(items, results, inline=inline)
+
+
+def _reraise(error: Exception):
+    raise error
+
+
+def _execute_and_complete(items: list[_Item], results: dict[int, str], *,
+                          inline: bool) -> list[int]:
+    """The slow part, with no transaction open: each action type's `execute_many` over
+    its items. What finished is completed in one transaction per group a concurrent type
+    yields (its calls end at different times), otherwise once at the end. Returns the
+    next steps to run inline."""
+    by_type: dict[str, list[_Item]] = defaultdict(list)
+    for item in items:
+        by_type[item.action_type.key].append(item)
+    follow: list[int] = []
+    ready: list[_Item] = []
+    for group in by_type.values():
+        action_type = group[0].action_type
+        for finished in action_type.execute_many([item.context for item in group]):
+            for index, outcome in finished:
+                item = group[index]
+                if isinstance(outcome, Exception):
+                    results[item.execution.pk] = _guarded(
+                        item.execution, lambda outcome=outcome: _reraise(outcome))[1]
+                else:
+                    item.outputs = outcome or {}
+                    ready.append(item)
+            if action_type.concurrent and ready:
+                follow += _items_complete(ready, results, inline=inline)
+                ready = []
+    if ready:
+        follow += _items_complete(ready, results, inline=inline)
+    return follow
+
+
+def _items_complete(items: list[_Item], results: dict[int, str], *, inline: bool) -> list[int]:
+    """Complete executed items in one transaction; if that fails, each on its own."""
     follow: list[int] = []
     if len(items) > 1:
         try:

@@ -31,10 +31,18 @@ def _publish(name: str, args: list, queue: str, producer=None) -> bool:
 
 
 def execution_send(execution_id: int, queue: str, *, on_commit: bool = False) -> None:
-    if on_commit:
-        transaction.on_commit(lambda: _publish(RUN_TASK, [execution_id], queue))
+    """One wake-up. On a queue of concurrent action types (OpenAI calls) it is a batch
+    message of one id: the worker fills the batch with the queue's other due work."""
+    from workflows import registry
+
+    if registry.queue_batch_limit(queue) is not None:
+        name, args = RUN_MANY_TASK, [[execution_id], queue]
     else:
-        _publish(RUN_TASK, [execution_id], queue)
+        name, args = RUN_TASK, [execution_id]
+    if on_commit:
+        transaction.on_commit(lambda: _publish(name, args, queue))
+    else:
+        _publish(name, args, queue)
 
 
 def executions_send_many(rows: list[tuple[int, str]]) -> int:
@@ -53,24 +61,26 @@ def executions_send_many(rows: list[tuple[int, str]]) -> int:
 
 def executions_publish(rows: list[tuple[int, str, str]]) -> int:
     """Publish wake-ups for (execution id, queue, action type) rows over one broker
-    connection: ids of batchable action types go together, WORKFLOWS_BATCH_SIZE per
-    message and queue; any other gets a message of its own. Returns the ids sent."""
+    connection: ids of batchable action types go together, WORKFLOWS_BATCH_SIZE (or the
+    type's smaller batch limit) per message and queue; any other gets a message of its
+    own. Returns the ids sent."""
     from config.celery import app
     from workflows import registry
     from workflows.conf import setting
 
     size = max(int(setting("WORKFLOWS_BATCH_SIZE")), 1)
     batchable = set(registry.batchable_keys())
-    grouped: dict[str, list[int]] = {}
+    grouped: dict[tuple[str, int], list[int]] = {}
     messages: list[tuple[str, list, str, int]] = []
     for execution_id, queue, action_type in rows:
         if action_type in batchable and size > 1:
-            grouped.setdefault(queue, []).append(execution_id)
+            grouped.setdefault((queue, registry.batch_size(action_type, size)), []).append(
+                execution_id)
         else:
             messages.append((RUN_TASK, [execution_id], queue, 1))
-    for queue, ids in grouped.items():
-        for start in range(0, len(ids), size):
-            chunk = ids[start:start + size]
+    for (queue, per_message), ids in grouped.items():
+        for start in range(0, len(ids), per_message):
+            chunk = ids[start:start + per_message]
             messages.append((RUN_MANY_TASK, [chunk, queue], queue, len(chunk)))
     sent = 0
     try:

@@ -7,7 +7,9 @@ its AppConfig.ready() (`from workflows.registry import ActionType, register`).
 The life of one execution, as the engine calls an action type:
   1. `execute(context)` — outside any transaction; may be slow (HTTP); returns outputs
      (a dict matching `outputs`) or raises workflows.errors.TransientError /
-     PermanentError / RetryLater.
+     PermanentError / RetryLater. A batch calls `execute_many(contexts)`, which by
+     default calls `execute` for each; an action calling an outside service may
+     override it to make the calls at once (see `batchable` and `concurrent`).
   2. `apply(context, outputs)` — inside the short completion transaction; writes the
      database side effect keyed by `context.idempotency_key` and returns the final
      outputs. Built-in CRM actions do their work here, so the side effect, the
@@ -18,6 +20,7 @@ The life of one execution, as the engine calls an action type:
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -57,13 +60,20 @@ class ActionType:
     section: ClassVar[str] = "crm"
     # Celery queue its executions go to: "default", or "assistant" for slow OpenAI calls.
     queue: ClassVar[str] = "default"
-    # True only for actions whose `execute` is quick and does no network I/O (built-in
-    # CRM and control actions): their executions may share one Celery message and one
-    # completion transaction with others (a batch), and a worker may run them right
-    # after the step before instead of publishing a message. Anything that calls an
-    # outside service stays False: one execution per message, so a slow call holds
-    # no one else's lease.
+    # True for actions whose executions may share one Celery message, one claim and one
+    # completion transaction with others (a batch); a worker may also run them right
+    # after the step before (same queue) and claim them when draining its queue's due
+    # work. Built-in CRM and control actions are batchable because `execute` is quick
+    # and does no network I/O. An action that calls an outside service is batchable
+    # only if its `execute_many` makes the calls of a batch concurrently, each within a
+    # deadline of its own (`concurrent`, the Ask OpenAI assistant action): a batch then
+    # lasts as long as its slowest call, not the sum. Otherwise it stays False: one
+    # execution per message, so a slow call holds no one else's lease.
     batchable: ClassVar[bool] = False
+    # True when `execute_many` runs its executions at once and yields them in groups as
+    # they finish: the engine completes each group as it comes, and sizes batches of
+    # this type by `batch_limit()`, not by time per execution.
+    concurrent: ClassVar[bool] = False
     # A Django Form class validating the config (the builder renders it).
     config_form: ClassVar[type[forms.Form] | None] = None
     outputs: ClassVar[tuple[Output, ...]] = ()
@@ -98,8 +108,26 @@ class ActionType:
         being edited, saved or not) and CSRF token. Empty: nothing."""
         return ""
 
+    def batch_limit(self) -> int | None:
+        """The most executions of this type in one batch (None: WORKFLOWS_BATCH_SIZE)."""
+        return None
+
     def execute(self, context: ExecutionContext) -> dict[str, Any]:
         return {}
+
+    def execute_many(self, contexts: list[ExecutionContext]
+                     ) -> Iterator[list[tuple[int, dict[str, Any] | Exception]]]:
+        """`execute` for a batch, outside any transaction: yields groups of (index in
+        `contexts`, outputs or the exception `execute` raised); the engine completes
+        each group in one transaction as it arrives and handles each exception as if
+        `execute` had raised it. The default runs them one by one and yields one group."""
+        finished: list[tuple[int, dict[str, Any] | Exception]] = []
+        for index, context in enumerate(contexts):
+            try:
+                finished.append((index, self.execute(context) or {}))
+            except Exception as error:  # noqa: BLE001 - the engine classifies it
+                finished.append((index, error))
+        yield finished
 
     def apply(self, context: ExecutionContext, outputs: dict[str, Any]) -> dict[str, Any]:
         return outputs
@@ -138,6 +166,22 @@ def get(key: str) -> ActionType:
 
 def batchable_keys() -> list[str]:
     return sorted(key for key, action_type in _REGISTRY.items() if action_type.batchable)
+
+
+def batch_size(key: str, default: int) -> int:
+    """How many executions of this type one batch (and one message) may carry."""
+    action_type = _REGISTRY.get(key)
+    limit = action_type.batch_limit() if action_type is not None else None
+    return max(1, min(default, limit)) if limit else default
+
+
+def queue_batch_limit(queue: str | None) -> int | None:
+    """The batch size of a queue's concurrent batchable types (None: there are none,
+    batches are sized by time); the smallest when several share the queue."""
+    limits = [limit for action_type in _REGISTRY.values()
+              if action_type.batchable and action_type.concurrent and action_type.queue == queue
+              and (limit := action_type.batch_limit())]
+    return max(1, min(limits)) if limits else None
 
 
 def all_types() -> list[ActionType]:

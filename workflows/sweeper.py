@@ -52,7 +52,7 @@ def executions_sweep() -> dict[str, int]:
             continue
         # Messages of batchable types carry up to `size` ids each: count the queue's
         # waiting messages as that many rows.
-        per_message = size if rows[0][1] in batchable else 1
+        per_message = registry.batch_size(rows[0][1], size) if rows[0][1] in batchable else 1
         room = batch - _queue_depth(queue) * per_message
         rows = rows[:max(room, 0)]
         ids = [pk for pk, _type in rows]
