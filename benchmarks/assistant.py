@@ -179,7 +179,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--enrollments", type=int, default=6000, help="per engine")
     parser.add_argument("--assistant-workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=8,
+                        help="Celery threads per assistant worker (each runs one batch at a time)")
     parser.add_argument("--seconds", type=float, default=20, help="throughput window")
     parser.add_argument("--limit-seconds", type=float, default=75)
     parser.add_argument("--drain-seconds", type=float, default=90,

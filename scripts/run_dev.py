@@ -98,12 +98,13 @@ def main() -> int:
     procfile["worker"] = (
         f"{python} -m celery -A config worker -Q default,sweep --concurrency 2 -l INFO -n default@%h"
     )
-    # OpenAI calls wait ~seconds each holding no DB connection (the action releases it):
-    # a thread pool keeps many in flight in one process, and on PostgreSQL a connection
-    # pool of 8 serves its 64 threads' short database phases (docs/assistant-action.md).
+    # OpenAI calls wait ~seconds each holding no DB connection: each of the 8 threads
+    # runs one batch at a time, whose calls (up to OPENAI_BATCH_SIZE, 64) run at once in
+    # the process's call threads, and on PostgreSQL a connection pool of 8 serves the
+    # batches' short database phases (docs/assistant-action.md).
     procfile["assistant"] = (
         f"env DATABASE_POOL_MAX_SIZE={ASSISTANT_DB_POOL} "
-        f"{python} -m celery -A config worker -Q assistant,sweep -P threads --concurrency 64 "
+        f"{python} -m celery -A config worker -Q assistant,sweep -P threads --concurrency 8 "
         "-l INFO -n assistant@%h"
     )
     procfile["beat"] = (

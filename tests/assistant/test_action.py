@@ -210,3 +210,36 @@ def test_temperature_is_validated(acme, sim):
     clean = action.validate_config({"assistant": value, "prompt": "x", "temperature": "0.3"},
                                    account=acme, object_type="contact")
     assert clean["temperature"] == "0.3"
+
+
+def test_a_batch_of_ask_steps_makes_its_calls_at_once_and_each_ends_on_its_own(acme, sim, settings):
+    from django.utils import timezone
+
+    from workflows import engine
+
+    settings.OPENAI_ASSISTANT_DEADLINE_SECONDS = 30
+    sim.configure(latency="fixed:2000")
+    connect(acme)
+    make_workflow(acme, ask_then_task(workspace_assistant(acme).choice_value))
+    retired = workspace_assistant(acme, name="Retired formatter")
+    make_workflow(acme, ask_then_task(retired.choice_value))
+    for name, state in [("Ann", "ohio"), ("Bob", "utah"), ("Cy", "iowa"), ("Dee", "texas")]:
+        contact(acme, first_name=name, state=state)
+    retired.archived_at = timezone.now()
+    retired.save()
+    first = ActionExecution.objects.filter(step_id=1).earliest("pk")
+
+    # One wake-up for one Ask step: the worker fills its batch with the other due ones.
+    results = engine.executions_run(execution_ids=[first.pk], queue="assistant", steal=True)
+
+    assert sorted(results.values()) == 4 * ["failed"] + 4 * ["succeeded"]
+    failed = ActionExecution.objects.filter(step_id=1, status="failed")
+    assert all("archived or deleted" in e.error for e in failed)
+    calls = sim.requests(key="demo", path_prefix="/v1/responses")
+    assert len(calls) == 4
+    # Made at once: every call reached OpenAI before the first one was answered.
+    assert max(c["time"] - c["duration_ms"] / 1000 for c in calls) < min(c["time"] for c in calls)
+    drain()
+    assert sorted(Task.objects.values_list("title", flat=True)) == ["Code: IA", "Code: OH",
+                                                                    "Code: TX", "Code: UT"]
+    assert AssistantUsage.objects.count() == 4

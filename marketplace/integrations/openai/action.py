@@ -1,10 +1,13 @@
 """The "Ask OpenAI assistant" workflow action (section "OpenAI integration").
 
-execute() runs outside any transaction: it checks the connection, the assistant, the
-model and the budgets, takes a permit from the shared rate limiter (none → back to
-`pending`, never a sleep), releases the worker's database connection and makes the
-slow call through an engine with our own deadline. apply() writes one AssistantUsage
-row keyed by the execution in the completion transaction.
+The engine runs it in batches (`execute_many`, outside any transaction): the checks of
+every execution first — connection, assistant, model, budgets, read once per batch —
+then the worker's database connection is released and every call starts at once in the
+process's call threads; each takes a permit from the shared rate limiter right before
+it leaves (none → back to `pending`, never a sleep) and runs through an engine with our
+own deadline. What finished is handed back in groups; `apply_many` writes their
+AssistantUsage rows in the completion transaction. `execute` is a batch of one (the
+builder's Test button).
 """
 
 from __future__ import annotations
@@ -12,6 +15,10 @@ from __future__ import annotations
 import datetime as dt
 import os
 import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from typing import Any
 
 from django import forms
@@ -35,6 +42,7 @@ from marketplace.integrations.openai.ratelimit import RateLimiter, Wait, estimat
 from marketplace.integrations.openai.services import models_for_builders
 from marketplace.integrations.openai.specs import (
     AssistantRequest,
+    AssistantResult,
     AssistantSpec,
     FieldType,
     Overrides,
@@ -58,6 +66,13 @@ DEFAULT_DEADLINE_SECONDS = 120.0
 ASSISTANTS_PERMITS = 3
 # Longest postponement while a key's limits are not learned yet (see postpone_seconds).
 UNLEARNED_RETRY_SECONDS = 2.0
+# Batches (execute_many): executions run at once per batch (OPENAI_BATCH_SIZE), threads
+# for calls per process, how long after a batch's first answer the others are awaited
+# before what finished is completed, and how long past our deadline a call is awaited.
+DEFAULT_BATCH_SIZE = 64
+MAX_CONCURRENT_CALLS = 1024
+GROUP_SECONDS = 0.2
+STUCK_GRACE_SECONDS = 15.0
 
 NOT_CONNECTED = (
     "OpenAI app is not connected. A super admin can install it from the App Marketplace "
@@ -143,11 +158,127 @@ def _workflow_name(context: ExecutionContext) -> str:
     return context.workflow.name if context.workflow is not None else _("(test)")
 
 
+def batch_size() -> int:
+    """Executions of this action one batch runs at once (setting or environment
+    OPENAI_BATCH_SIZE). A worker thread runs one batch at a time, so an `assistant`
+    worker keeps up to its concurrency × this many calls in flight."""
+    value = getattr(settings, "OPENAI_BATCH_SIZE", None)
+    if value is None:
+        value = os.environ.get("OPENAI_BATCH_SIZE", DEFAULT_BATCH_SIZE)
+    return max(int(value), 1)
+
+
+_calls_pool: ThreadPoolExecutor | None = None
+
+
+def calls_pool() -> ThreadPoolExecutor:
+    """The process's threads for OpenAI calls, shared by every batch. They never touch
+    the database (only HTTP and the Redis rate limiter); idle ones are reused."""
+    global _calls_pool
+    with _limiter_lock:
+        if _calls_pool is None:
+            _calls_pool = ThreadPoolExecutor(max_workers=MAX_CONCURRENT_CALLS,
+                                             thread_name_prefix="openai-call")
+        return _calls_pool
+
+
+@dataclass
+class _Call:
+    """One execution's call, ready to go."""
+
+    index: int
+    context: ExecutionContext
+    connection: Any
+    request: AssistantRequest
+    client: Any
+    key: str
+    engine: Any
+    model: str
+    prices: dict
+    estimate: int
+    requests: int
+
+
+def _call_run(call: _Call) -> AssistantResult | AssistantError | Wait:
+    """In a call thread: a permit (or how long to wait), then the call, then what its
+    answer taught the limiter. No database access here."""
+    context = call.context
+    permit = limiter().acquire(
+        call.key, call.model, call.estimate, requests=call.requests,
+        waiter=f"exec:{context.execution_id}" if context.execution_id else None,
+    )
+    if isinstance(permit, Wait):
+        return permit
+    seconds = deadline_seconds()
+    try:
+        with sending(limiter(), permit, deadline=time.monotonic() + seconds):
+            result = call.engine.run(call.client, call.request, deadline=seconds)
+    except AssistantError as error:
+        limiter().record_response(call.key, call.model, error.rate_limit_headers, 0, permit)
+        return error
+    limiter().record_response(call.key, call.model, result.rate_limit_headers,
+                              result.usage.total_tokens, permit)
+    return result
+
+
+class _Lookups:
+    """What the executions of one batch share, read once: connections, allowed models,
+    assistants, budgets and prices. A budget is checked once per batch, so a batch
+    started under its cap may pass it by at most one batch of calls."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple, Any] = {}
+
+    def _get(self, key: tuple, read):
+        if key not in self._cache:
+            self._cache[key] = read()
+        return self._cache[key]
+
+    def connection(self, account):
+        return self._get(("connection", account.pk),
+                         lambda: assistants_mod.connection_for_account(account))
+
+    def models(self, connection) -> list[str]:
+        return self._get(("models", connection.pk), lambda: models_for_builders(connection))
+
+    def budget_reached(self, connection, workflow) -> str | None:
+        return self._get(("budget", connection.pk, workflow.pk if workflow else None),
+                         lambda: budget_reached(connection=connection, workflow=workflow))
+
+    def prices(self, account) -> dict:
+        return self._get(("prices", account.pk), lambda: prices_for(account=account))
+
+    def spec(self, account, connection, selection) -> AssistantSpec | None:
+        """The assistant to run; None when a workspace assistant is archived or gone."""
+        def read() -> AssistantSpec | None:
+            if selection.kind == assistants_mod.WORKSPACE:
+                assistant = assistants_mod.workspace_assistant_for(account, selection)
+                if assistant is None:
+                    return None
+                return AssistantSpec(
+                    model=assistant.model, instructions=assistant.instructions,
+                    temperature=assistant.temperature,
+                    reasoning_effort=assistant.reasoning_effort or None,
+                    output_fields=assistant.fields(), name=assistant.name,
+                )
+            known = assistants_mod.account_assistant(connection=connection,
+                                                     assistant_id=selection.ident)
+            return AssistantSpec(
+                model=known.model if known else "", name=known.name if known else selection.ident,
+                openai_assistant_id=selection.ident,
+            )
+
+        return self._get(("spec", account.pk, connection.pk, selection.value), read)
+
+
 class AskOpenAIAssistant(ActionType):
     key = KEY
     label = gettext_lazy("Ask OpenAI assistant")
     section = SECTION
     queue = "assistant"
+    # A batch's calls run at once, each within our deadline (execute_many).
+    batchable = True
+    concurrent = True
     config_form = AskAssistantForm
     outputs = BASE_OUTPUTS
     # Not templates: only the prompt takes data tokens.
@@ -266,30 +397,21 @@ class AskOpenAIAssistant(ActionType):
 
     # --- The run --------------------------------------------------------------------
 
-    def _request(self, context: ExecutionContext, connection) -> AssistantRequest:
+    def batch_limit(self) -> int:
+        return batch_size()
+
+    def _request(self, context: ExecutionContext, connection, lookups: _Lookups) -> AssistantRequest:
         config = context.config
         selection = assistants_mod.selection_parse(config.get("assistant"))
         if selection is None:
             raise PermanentError(_("No assistant is selected in workflow “%(workflow)s”.")
                                  % {"workflow": _workflow_name(context)})
-        if selection.kind == assistants_mod.WORKSPACE:
-            assistant = assistants_mod.workspace_assistant_for(context.account, selection)
-            if assistant is None:
-                raise PermanentError(
-                    _("The assistant selected in workflow “%(workflow)s” was archived or deleted. "
-                      "Choose another assistant, then replay the failed runs.")
-                    % {"workflow": _workflow_name(context)}
-                )
-            spec = AssistantSpec(
-                model=assistant.model, instructions=assistant.instructions,
-                temperature=assistant.temperature, reasoning_effort=assistant.reasoning_effort or None,
-                output_fields=assistant.fields(), name=assistant.name,
-            )
-        else:
-            known = assistants_mod.account_assistant(connection=connection, assistant_id=selection.ident)
-            spec = AssistantSpec(
-                model=known.model if known else "", name=known.name if known else selection.ident,
-                openai_assistant_id=selection.ident,
+        spec = lookups.spec(context.account, connection, selection)
+        if spec is None:
+            raise PermanentError(
+                _("The assistant selected in workflow “%(workflow)s” was archived or deleted. "
+                  "Choose another assistant, then replay the failed runs.")
+                % {"workflow": _workflow_name(context)}
             )
         temperature = config.get("temperature")
         overrides = Overrides(
@@ -304,7 +426,53 @@ class AskOpenAIAssistant(ActionType):
                                 overrides=overrides, metadata=metadata)
 
     def execute(self, context: ExecutionContext) -> dict[str, Any]:
-        connection = assistants_mod.connection_for_account(context.account)
+        for group in self.execute_many([context]):
+            for _index, outcome in group:
+                if isinstance(outcome, Exception):
+                    raise outcome
+                return outcome
+        raise TransientError(_("The action took too long."))  # pragma: no cover - always one
+
+    def execute_many(self, contexts: list[ExecutionContext]
+                     ) -> Iterator[list[tuple[int, dict[str, Any] | Exception]]]:
+        """A batch: the checks for every execution first (what they share is read once),
+        then every call at once in the process's call threads, each taking its rate-limit
+        permit right before it leaves; no database connection is held while they run.
+        Yields what finished in groups: the first finished call and whatever finishes
+        within GROUP_SECONDS after it (the engine completes each group in one
+        transaction)."""
+        lookups = _Lookups()
+        calls: list[_Call] = []
+        refused: list[tuple[int, dict[str, Any] | Exception]] = []
+        for index, context in enumerate(contexts):
+            try:
+                calls.append(self._prepare(index, context, lookups))
+            except Exception as error:  # noqa: BLE001 - the engine classifies it
+                refused.append((index, error))
+        if calls:
+            contexts[0].release_db_connection()  # no connection is held during the calls
+        futures = {calls_pool().submit(_call_run, call): call for call in calls}
+        if refused:
+            yield refused
+        pending = set(futures)
+        give_up = time.monotonic() + deadline_seconds() + STUCK_GRACE_SECONDS
+        while pending:
+            contexts[0].release_db_connection()  # completing the last group reopened it
+            done, pending = wait(pending, timeout=max(give_up - time.monotonic(), 0),
+                                 return_when=FIRST_COMPLETED)
+            if not done:  # past our own deadline: never wait on a call forever
+                yield [(futures[f].index, TransientError(_("The action took too long.")))
+                       for f in pending]
+                return
+            if pending:
+                more, pending = wait(pending, timeout=GROUP_SECONDS)
+                done |= more
+            yield [(futures[f].index, self._finish(futures[f], f)) for f in done]
+
+    def _prepare(self, index: int, context: ExecutionContext, lookups: _Lookups) -> _Call:
+        """Everything before the call (database reads, checks): raises what the
+        execution should fail or be retried with."""
+        connection = lookups.connection(context.account)
         if connection is None or not connection.is_installed or not connection.encrypted_secret:
             raise PermanentError(NOT_CONNECTED)
         if connection.needs_attention:
@@ -312,52 +480,55 @@ class AskOpenAIAssistant(ActionType):
                 _("OpenAI rejected the stored API key. A super admin must reconnect the OpenAI "
                   "app with a valid key, then replay the failed runs.")
             )
-        request = self._request(context, connection)
+        request = self._request(context, connection, lookups)
         model = request.model
-        if model and model not in models_for_builders(connection):
+        if model and model not in lookups.models(connection):
             raise PermanentError(
                 _("The model “%(model)s” used by workflow “%(workflow)s” is no longer allowed "
                   "for workflows. Choose another model or ask a super admin to allow it.")
                 % {"model": model, "workflow": _workflow_name(context)}
             )
-        message = budget_reached(connection=connection, workflow=context.workflow)
+        message = lookups.budget_reached(connection, context.workflow)
         if message:
             raise PermanentError(message)
-        prices = prices_for(account=context.account)
         client = connection_client(connection)
         _sdk_warm(client)
-        key = assistants_mod.connection_key(connection)
         engine = engine_for(request)
-        estimate = estimate_tokens(request.assistant.instructions, request.prompt)
-        permit = limiter().acquire(
-            key, model or "assistant", estimate,
+        return _Call(
+            index=index, context=context, connection=connection, request=request,
+            client=client, key=assistants_mod.connection_key(connection), engine=engine,
+            model=model or "assistant", prices=lookups.prices(context.account),
+            estimate=estimate_tokens(request.assistant.instructions, request.prompt),
             requests=ASSISTANTS_PERMITS if engine.name == "assistants" else 1,
-            waiter=f"exec:{context.execution_id}" if context.execution_id else None,
         )
-        if isinstance(permit, Wait):
-            if context.is_test:
-                raise TransientError(_("OpenAI's rate limit is in use by running workflows; "
-                                       "try again in %(s).0f s.") % {"s": permit.seconds + 0.5})
-            raise RetryLater(timezone.now() + dt.timedelta(seconds=postpone_seconds(permit)))
-        # No database connection is held while we wait for OpenAI.
-        context.release_db_connection()
+
+    def _finish(self, call: _Call, future: Future) -> dict[str, Any] | Exception:
+        """What one call's outcome makes of its execution: outputs, or the exception
+        the engine handles (RetryLater when no permit, Transient/PermanentError)."""
+        context = call.context
         try:
-            with sending(limiter(), permit):
-                result = engine.run(client, request, deadline=deadline_seconds())
-        except AssistantError as error:
-            limiter().record_response(key, model or "assistant", error.rate_limit_headers, 0, permit)
-            raise self._failure(context, connection, error) from None
-        limiter().record_response(key, model or "assistant", result.rate_limit_headers,
-                                  result.usage.total_tokens, permit)
-        price = quote(result.model, result.usage, prices)
-        context.usage.update(_usage_dict(result.usage, model=result.model, engine=result.engine,
-                                         connection_id=connection.pk, cost=price.usd,
-                                         cost_note=price.reason, requests=result.http_requests))
-        outputs = {"response": result.text, "model": result.model,
-                   "total_tokens": result.usage.total_tokens}
-        if result.structured:
-            outputs.update({k: v for k, v in result.structured.items() if k not in outputs})
-        return outputs
+            outcome = future.result()
+            if isinstance(outcome, Wait):
+                if context.is_test:
+                    return TransientError(
+                        _("OpenAI's rate limit is in use by running workflows; "
+                          "try again in %(s).0f s.") % {"s": outcome.seconds + 0.5})
+                return RetryLater(timezone.now() + dt.timedelta(seconds=postpone_seconds(outcome)))
+            if isinstance(outcome, AssistantError):
+                return self._failure(context, call.connection, outcome)
+            result: AssistantResult = outcome
+            price = quote(result.model, result.usage, call.prices)
+            context.usage.update(_usage_dict(
+                result.usage, model=result.model, engine=result.engine,
+                connection_id=call.connection.pk, cost=price.usd, cost_note=price.reason,
+                requests=result.http_requests))
+            outputs = {"response": result.text, "model": result.model,
+                       "total_tokens": result.usage.total_tokens}
+            if result.structured:
+                outputs.update({k: v for k, v in result.structured.items() if k not in outputs})
+            return outputs
+        except Exception as error:  # noqa: BLE001 - a bug or Redis down: the engine retries
+            return error
 
     def _failure(self, context: ExecutionContext, connection, error: AssistantError) -> Exception:
         if error.kind == ErrorKind.RATE_LIMITED:
@@ -385,19 +556,26 @@ class AskOpenAIAssistant(ActionType):
         return PermanentError(str(error))
 
     def apply(self, context: ExecutionContext, outputs: dict[str, Any]) -> dict[str, Any]:
-        usage = context.usage
-        if context.execution_id is None or not usage:
-            return outputs
-        AssistantUsage.objects.create(
-            account=context.account, connection_id=usage.get("connection_id"),
-            workflow=context.workflow, execution_id=context.execution_id,
-            engine=usage.get("engine", ""), model=usage.get("model", ""),
-            input_tokens=usage.get("input_tokens", 0), output_tokens=usage.get("output_tokens", 0),
-            reasoning_tokens=usage.get("reasoning_tokens", 0),
-            cached_tokens=usage.get("cached_tokens", 0), total_tokens=usage.get("total_tokens", 0),
-            cost_usd=usage.get("cost_usd"),
-        )
-        return outputs
+        return self.apply_many([(context, outputs)])[0]
+
+    def apply_many(self, items):
+        """One AssistantUsage row per execution, all in one INSERT (unique per
+        execution: a second completion of the same one fails and rolls back)."""
+        AssistantUsage.objects.bulk_create([
+            AssistantUsage(
+                account=context.account, connection_id=usage.get("connection_id"),
+                workflow=context.workflow, execution_id=context.execution_id,
+                engine=usage.get("engine", ""), model=usage.get("model", ""),
+                input_tokens=usage.get("input_tokens", 0),
+                output_tokens=usage.get("output_tokens", 0),
+                reasoning_tokens=usage.get("reasoning_tokens", 0),
+                cached_tokens=usage.get("cached_tokens", 0),
+                total_tokens=usage.get("total_tokens", 0), cost_usd=usage.get("cost_usd"),
+            )
+            for context, _outputs in items
+            if context.execution_id is not None and (usage := context.usage)
+        ])
+        return [outputs for _context, outputs in items]
 
 
 def _usage_dict(usage: Usage, *, model: str, engine: str, connection_id: int, cost, cost_note: str,
