@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from marketplace.integrations.openai.engines import AssistantsEngine, ResponsesEngine, engine_for
@@ -179,3 +181,53 @@ def test_assistants_engine_sends_effort_only_to_reasoning_models(client):
 )
 def test_it_knows_which_models_reason(model, reasoning):
     assert is_reasoning_model(model) is reasoning
+
+
+def ours(simulator, settings):
+    """crmflow's own client (client.py): its httpx hook tells the limiter each request."""
+    from openai_simulator.config import DEMO_KEY
+
+    from marketplace.integrations.openai.client import openai_client
+
+    settings.OPENAI_BASE_URL = simulator.base_url
+    return openai_client(DEMO_KEY)
+
+
+def test_an_assistants_call_counts_every_request_it_makes_against_the_limit(
+    simulator, limiter_factory, settings
+):
+    from marketplace.integrations.openai.ratelimit import sending
+
+    client = ours(simulator, settings)
+    simulator.configure(latency="fixed:2500")  # create, two polls, another, messages
+    limiter = limiter_factory(default_requests=100)
+    request = AssistantRequest(AssistantSpec(openai_assistant_id=STATE_FORMATTER), "tex.")
+    permit = limiter.acquire("conn", "assistant", 10, requests=3)
+
+    with sending(limiter, permit, deadline=time.monotonic() + 20):
+        result = AssistantsEngine().run(client, request, deadline=20)
+
+    assert result.http_requests == len(simulator.requests(key="demo")) > 3
+    # The requests beyond the 3 the permit took each took a permit of their own.
+    assert limiter.state("conn").connection.requests_used == result.http_requests
+
+
+def test_an_assistants_call_never_polls_past_the_limit(simulator, limiter_factory, settings):
+    from marketplace.integrations.openai.errors import AssistantError
+    from marketplace.integrations.openai.ratelimit import sending
+
+    client = ours(simulator, settings)
+    simulator.configure(latency="fixed:2500")
+    limiter = limiter_factory(default_requests=3)  # a key with room for 3 requests a minute
+    request = AssistantRequest(AssistantSpec(openai_assistant_id=STATE_FORMATTER), "tex.")
+    permit = limiter.acquire("conn", "assistant", 10, requests=3)
+
+    with pytest.raises(AssistantError) as raised, sending(
+        limiter, permit, deadline=time.monotonic() + 8
+    ):
+        AssistantsEngine().run(client, request, deadline=8)
+
+    # The 4th request had no permit before our deadline: not sent, the call is retried
+    # later; the cancel is not sent either (no permit for it).
+    assert raised.value.transient
+    assert len(simulator.requests(key="demo")) == 3

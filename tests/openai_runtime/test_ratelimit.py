@@ -231,3 +231,40 @@ def test_answers_without_rate_limit_headers_change_nothing(limiter_factory):
 @pytest.mark.parametrize(("texts", "expected"), [(("abcd", "abcde"), 3 + 256), (("",), 256)])
 def test_tokens_are_estimated_like_openai_counts_them_roughly(texts, expected):
     assert estimate_tokens(*texts) == expected
+
+
+def test_pacing_spreads_a_windows_budget_over_the_window(limiter_factory):
+    # 120 RPM paced: at most 2 requests in any second, whatever is left of the minute.
+    limiter = limiter_factory(pace=True)
+    limiter.record_response("conn", MODEL, sixty_rpm_headers(remaining_requests=120, rpm=120))
+    assert isinstance(limiter.acquire("conn", MODEL, 1), Permit)
+    assert isinstance(limiter.acquire("conn", MODEL, 1), Permit)
+
+    refused = limiter.acquire("conn", MODEL, 1)
+    assert isinstance(refused, Wait) and refused.reason == "pace"
+    assert 0 < refused.seconds <= 1
+    # A crowd is given the slots as they free: two per second.
+    waits = [limiter.acquire("conn", MODEL, 1, waiter=f"exec:{n}").seconds for n in range(4)]
+    assert all(w <= 1 for w in waits[:2]) and all(1 < w <= 2 for w in waits[2:])
+
+
+def test_without_pacing_a_window_can_be_spent_at_once(limiter_factory):
+    limiter = limiter_factory(pace=True, default_requests=120)  # not learned yet: no pacing
+    assert all(isinstance(limiter.acquire("conn", MODEL, 1), Permit) for _ in range(120))
+    assert limiter.acquire("conn", MODEL, 1).reason == "requests"
+
+
+def test_a_waiter_coming_back_keeps_its_place_in_the_queue(limiter_factory):
+    import time
+
+    limiter = limiter_factory(window_seconds=3, margin_seconds=0, default_requests=1)
+    assert isinstance(limiter.acquire("conn", MODEL, 1), Permit)
+    first = limiter.acquire("conn", MODEL, 1, waiter="exec:1")
+    later = [limiter.acquire("conn", MODEL, 1, waiter=f"exec:{n}") for n in range(2, 6)]
+    assert first.seconds <= 3 < later[0].seconds
+
+    time.sleep(first.seconds + 0.05)  # exec:1's slot has come, but someone took it first
+    assert isinstance(limiter.acquire("conn", MODEL, 1), Permit)
+    again = limiter.acquire("conn", MODEL, 1, waiter="exec:1")
+    # Next in line (the slot after the one taken), not behind the four promised later.
+    assert isinstance(again, Wait) and again.seconds <= 3

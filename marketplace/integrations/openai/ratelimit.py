@@ -10,6 +10,15 @@ permits, whatever the server's windows are; the small margin absorbs the time be
 our permit and the request reaching OpenAI. Tokens work the same way with each entry
 carrying its token count (and a running sum, so a check is O(expired entries)).
 
+Pacing (on for the shared limiter, `OPENAI_RATE_LIMIT_PACE`): OpenAI says limits "can be
+quantized, meaning they are enforced over shorter periods of time (e.g. 60,000
+requests/minute may be enforced as 1,000 requests/second)", so a burst that spends a
+minute's budget in ten seconds may be refused although the minute is under its limit.
+So once a key's limit is learned, a permit also needs room in the last 60th of the
+window: at most ceil(rpm / 60) requests per second (before, the conservative default
+window alone applies). A crowd of callers is then served at the key's steady rate, and
+the window's budget spread over the window instead of spent at once and then waited for.
+
 Check-and-take runs in one Lua script, hence atomic across processes and machines,
 and uses Redis' clock, hence one clock for all of them.
 
@@ -35,6 +44,7 @@ from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import httpx
 import redis
 
 _PRUNE_AND_LIMITS = """
@@ -61,11 +71,13 @@ end
 """
 
 # KEYS: conn req, tok, sum, lim, model req, tok, sum, lim, cool, conn waiters
-# ARGV: window_ms, default_rpm, default_tpm, tokens, member_id, ttl_ms, requests, waiter
+# ARGV: window_ms, default_rpm, default_tpm, tokens, member_id, ttl_ms, requests, waiter,
+#       pace_ms ('0': no pacing)
 #
 # Waiters: a caller that names itself (ARGV[8], e.g. an execution id) and is refused
-# for requests is promised a slot: its wait is the time the (k+1)-th request to leave
-# the window leaves it, k being the waiters promised an earlier slot. So a crowd that
+# for requests (or by pacing) is promised a slot: its wait
+# is the time the (k+1)-th request to leave the window leaves it, k being the waiters
+# promised an earlier slot (a waiter asking again keeps its place). So a crowd that
 # cannot be served is spread over the slots as they free up instead of all coming back
 # at the first one (and all but one being refused again). A promise is only a hint
 # of when to come back: the permit is always checked again then.
@@ -81,9 +93,16 @@ local waiter = ARGV[8]
 local waiters = KEYS[10]
 local ahead = 0
 if waiter ~= '' then
+  -- A waiter coming back keeps its place: only those promised before it are ahead
+  -- (none, once its promise has come); a new one goes last.
+  local mine = redis.call('ZSCORE', waiters, waiter)
   redis.call('ZREMRANGEBYSCORE', waiters, '-inf', now)
   redis.call('ZREM', waiters, waiter)
-  ahead = redis.call('ZCARD', waiters)
+  if mine then
+    ahead = redis.call('ZCOUNT', waiters, '-inf', '(' .. mine)
+  else
+    ahead = redis.call('ZCARD', waiters)
+  end
 end
 local scopes = {{KEYS[1], KEYS[2], KEYS[3], KEYS[4]}, {KEYS[5], KEYS[6], KEYS[7], KEYS[8]}}
 local rpm, tpm = {}, {}
@@ -96,6 +115,7 @@ for s = 1, 2 do
   n = math.min(n, rpm[s])
 end
 local learned = redis.call('HEXISTS', KEYS[4], 'rpm')
+local pace = tonumber(ARGV[9])
 local wait, reason = 0, ''
 for s = 1, 2 do
   local req, tok, sum = scopes[s][1], scopes[s][2], scopes[s][3]
@@ -108,6 +128,22 @@ for s = 1, 2 do
     local e = redis.call('ZRANGE', req, idx, idx, 'WITHSCORES')
     local w = tonumber(e[2]) + window * (1 + rounds) - now
     if w > wait then wait, reason = w, 'requests' end
+  end
+  if pace > 0 and redis.call('HEXISTS', scopes[s][4], 'rpm') == 1 then
+    -- Pacing, once the key's limit is learned: at most the limit's share of a pace
+    -- interval (a 60th of it per second) in the last interval, so a window's budget is
+    -- spread over the window.
+    local per = math.max(1, math.ceil(rpm[s] * pace / window))
+    local m = math.min(n, per)
+    local recent = redis.call('ZCOUNT', req, '(' .. (now - pace), '+inf')
+    if recent + m > per then
+      local idx = recent + m - 1 - per + ahead
+      local rounds = math.floor(idx / recent)
+      idx = count - recent + idx % recent
+      local e = redis.call('ZRANGE', req, idx, idx, 'WITHSCORES')
+      local w = tonumber(e[2]) + pace * (1 + rounds) - now
+      if w > wait then wait, reason = w, 'pace' end
+    end
   end
   local used = tonumber(redis.call('GET', sum) or '0')
   if used + need > tpm[s] then
@@ -126,7 +162,7 @@ if cool > wait then wait, reason = cool, 'cool_down' end
 local ttl = tonumber(ARGV[6])
 if wait > 0 then
   wait = math.max(1, wait)
-  if waiter ~= '' and reason == 'requests' then
+  if waiter ~= '' and (reason == 'requests' or reason == 'pace') then
     redis.call('ZADD', waiters, now + wait, waiter)
     redis.call('PEXPIRE', waiters, ttl)
   end
@@ -259,7 +295,7 @@ class Wait:
     """No permit: try again after `seconds` (the caller reschedules; never a long sleep)."""
 
     seconds: float
-    reason: str  # "requests" | "tokens" | "cool_down"
+    reason: str  # "requests" | "pace" | "tokens" | "cool_down"
     # False while the connection's limits are still the defaults (no answer seen yet):
     # the wait is then only as good as the guess, and the first answer may raise it.
     learned: bool = True
@@ -306,10 +342,13 @@ class RateLimiter:
         default_requests: int = 60,
         default_tokens: int = 40_000,
         prefix: str = "crmflow:openai:rl",
+        pace: bool = False,
     ) -> None:
         self.redis = client
         # Entries count for window + margin: see the module docstring.
         self.window_ms = int((window_seconds + margin_seconds) * 1000)
+        # Pacing (see "Pacing" in the module docstring): a 60th of the window.
+        self.pace_ms = int(window_seconds * 1000 / 60) if pace else 0
         self.default_requests = default_requests
         self.default_tokens = default_tokens
         self.prefix = prefix
@@ -334,6 +373,7 @@ class RateLimiter:
             settings.REDIS_URL,
             default_requests=getattr(settings, "OPENAI_RATE_LIMIT_DEFAULT_RPM", 60),
             default_tokens=getattr(settings, "OPENAI_RATE_LIMIT_DEFAULT_TPM", 40_000),
+            pace=getattr(settings, "OPENAI_RATE_LIMIT_PACE", True),
         )
 
     # Keys share a {connection} hash tag so that a Redis Cluster keeps them in one slot.
@@ -371,6 +411,7 @@ class RateLimiter:
             self._ttl_ms,
             max(1, int(requests)),
             waiter or "",
+            self.pace_ms,
         ]
         answer = self._acquire(keys=keys, args=args)
         granted, value, extra = answer[:3]
@@ -489,10 +530,12 @@ _in_flight = threading.local()
 
 
 @contextmanager
-def sending(limiter: RateLimiter, permit: Permit):
+def sending(limiter: RateLimiter, permit: Permit, *, deadline: float | None = None):
     """Run the call of `permit` inside this: its HTTP requests are counted from when
-    they leave (see above). Nesting is not supported; one call per thread at a time."""
-    _in_flight.state = [limiter, permit, 0]
+    they leave (see above), and a request beyond those the permit took waits for a
+    permit of its own until `deadline` (time.monotonic()). Nesting is not supported;
+    one call per thread at a time."""
+    _in_flight.state = [limiter, permit, 0, deadline]
     try:
         yield
     finally:
@@ -504,7 +547,28 @@ def request_leaving(_request=None) -> None:
     state = getattr(_in_flight, "state", None)
     if not state:
         return
-    limiter, permit, index = state
+    limiter, permit, index, deadline = state
     state[2] = index + 1
-    if time.monotonic() - permit.granted_monotonic > TOUCH_AFTER_SECONDS:
+    if index >= permit.requests:
+        _extra_permit(limiter, permit, deadline)
+    elif time.monotonic() - permit.granted_monotonic > TOUCH_AFTER_SECONDS:
         limiter.touch(permit, index)
+
+
+class NoPermitInTime(httpx.TimeoutException):
+    """A request beyond its call's permit found no permit before the call's deadline."""
+
+
+def _extra_permit(limiter: RateLimiter, permit: Permit, deadline: float | None) -> None:
+    """A request the permit did not count (an Assistants run polled more often than
+    planned, or a cancel) waits here for a permit of its own, so the key never sees
+    more than its limit. If none comes before the deadline the request is not sent:
+    the SDK reports a timeout, which the engine treats as one (retried later)."""
+    while True:
+        got = limiter.acquire(permit.connection_key, permit.model, 0)
+        if isinstance(got, Permit):
+            return
+        left = (deadline - time.monotonic()) if deadline is not None else 0.0
+        if got.seconds >= left:
+            raise NoPermitInTime("no rate-limit permit for this request before the deadline")
+        time.sleep(got.seconds)
