@@ -21,7 +21,6 @@ picked up matches "waiting for rate limit" for the few seconds until a worker cl
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -473,26 +472,53 @@ def enrollment_history(
 
 @dataclass
 class Value:
-    """One input or output for display: text (JSON for structured values), and whether
-    it is long enough to fold into a <details>."""
+    """One input or output for display: its label, its text (JSON for structured
+    values), and whether it is long enough to fold into a <details>."""
 
-    key: str
+    label: str
     text: str
     long: bool
 
+    @classmethod
+    def of(cls, label: str, text: str) -> Value:
+        return cls(label, text, len(text) > 160 or "\n" in text)
 
-def values_of(data: dict[str, Any]) -> list[Value]:
-    found = []
-    for key, value in (data or {}).items():
-        if key.startswith("_"):
-            continue
-        if value is None:
-            text = ""
-        elif isinstance(value, str):
-            text = value
-        else:
-            text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
-        found.append(Value(str(key), text, len(text) > 160 or "\n" in text))
+
+def inputs_of(description: registry.StepDescription) -> list[Value]:
+    return [Value.of(label, text) for label, text in description.inputs]
+
+
+def outputs_of(outputs: dict[str, Any], description: registry.StepDescription) -> list[Value]:
+    labels = description.output_labels
+    return [
+        Value.of(labels.get(str(name)) or str(name), registry.value_text(value))
+        for name, value in outputs.items()
+        if not str(name).startswith("_")
+    ]
+
+
+def unnamed_values(data: Any) -> list[Value]:
+    """Stored data that is not a dict of names (never written so, but kept readable)."""
+    return [Value.of("—", registry.value_text(data))] if data not in (None, "", [], {}) else []
+
+
+def step_descriptions(
+    executions: list[ActionExecution], configs: list[dict], *, account
+) -> list[registry.StepDescription]:
+    """How each step is described (labels, names for ids), asking each action type once
+    for all its steps of the page (so an action reads what they name in one query)."""
+    by_type: dict[str, list[int]] = {}
+    for index, execution in enumerate(executions):
+        by_type.setdefault(execution.action_type, []).append(index)
+    found: list[registry.StepDescription | None] = [None] * len(executions)
+    for key, indexes in by_type.items():
+        try:
+            action_type = registry.get(key)
+        except ValidationError:  # an action no longer installed: its raw keys
+            action_type = registry.ActionType()
+        described = action_type.describe_steps([configs[i] for i in indexes], account=account)
+        for index, description in zip(indexes, described, strict=True):
+            found[index] = description
     return found
 
 
@@ -609,27 +635,37 @@ def usage_cost(usage: dict) -> Decimal | None:
     return None
 
 
-def run_steps(enrollment: Enrollment) -> list[StepRun]:
+def run_steps(enrollment: Enrollment, *, account) -> list[StepRun]:
     now = timezone.now()
+    executions = list(ActionExecution.objects.filter(enrollment=enrollment).order_by("id"))
+    configs = [
+        execution.inputs or (enrollment.version.step(execution.step_id) or {}).get("config") or {}
+        for execution in executions
+    ]
+    descriptions = step_descriptions(
+        executions, [c if isinstance(c, dict) else {} for c in configs], account=account
+    )
     steps = []
-    for execution in ActionExecution.objects.filter(enrollment=enrollment).order_by("id"):
+    for execution, config, description in zip(executions, configs, descriptions, strict=True):
         state, event = event_of(execution)
-        step = enrollment.version.step(execution.step_id) or {}
         duration = None
         if execution.started_at and execution.finished_at:
             duration = execution.finished_at - execution.started_at
         wait = None
         if execution.status == Status.PENDING and execution.due_at > now:
             wait = execution.due_at - now
+        outputs = execution.outputs
         steps.append(
             StepRun(
                 execution=execution,
                 label=f"{execution.step_id}. {action_label(execution.action_type)}",
                 state=state,
                 event=event,
-                inputs=values_of(execution.inputs or step.get("config") or {}),
+                inputs=inputs_of(description) if isinstance(config, dict)
+                else unnamed_values(config),
                 inputs_resolved=bool(execution.inputs),
-                outputs=values_of(execution.outputs),
+                outputs=outputs_of(outputs, description) if isinstance(outputs, dict)
+                else unnamed_values(outputs),
                 model=str(execution.usage.get("model") or ""),
                 tokens=usage_tokens(execution.usage),
                 cost=usage_cost(execution.usage),

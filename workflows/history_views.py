@@ -82,7 +82,7 @@ def run_detail(request: HttpRequest, workflow_id: int, enrollment_id: int) -> Ht
     context = {
         "workflow": workflow,
         "enrollment": enrollment,
-        "steps": history.run_steps(enrollment),
+        "steps": history.run_steps(enrollment, account=request.user.account),
         "in_flight": enrollment.status == Enrollment.Status.ACTIVE,
         "can_replay": request.user.can_edit_workflows
         and enrollment.status == Enrollment.Status.FAILED,

@@ -20,6 +20,7 @@ The life of one execution, as the engine calls an action type:
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -108,6 +109,34 @@ class ActionType:
         being edited, saved or not) and CSRF token. Empty: nothing."""
         return ""
 
+    def describe_inputs(self, config: dict[str, Any], *, account) -> list[tuple[str, str]]:
+        """One step's inputs as the run history shows them: (label, text) pairs, labelled
+        as in the builder (the config form's labels; the key itself for a key the form
+        does not know), values as stored (JSON for structured ones). Override to name
+        what an id stands for. Keys starting with "_" are internal and left out."""
+        fields = self.config_form.base_fields if self.config_form is not None else {}
+        described = []
+        for key, value in config.items():
+            key = str(key)
+            if key.startswith("_"):
+                continue
+            field = fields.get(key)
+            label = field.label if field is not None and field.label else key
+            described.append((str(label), value_text(value)))
+        return described
+
+    def describe_steps(self, configs: list[dict[str, Any]], *, account) -> list[StepDescription]:
+        """Every step of this type on one history page, described at once: override to
+        read what their configs name in one query, not one per step. The default asks
+        `describe_inputs` and `outputs_for` for each config."""
+        return [
+            StepDescription(
+                inputs=self.describe_inputs(config, account=account),
+                output_labels={o.name: str(o.label) for o in self.outputs_for(config, account)},
+            )
+            for config in configs
+        ]
+
     def batch_limit(self) -> int | None:
         """The most executions of this type in one batch (None: WORKFLOWS_BATCH_SIZE)."""
         return None
@@ -144,6 +173,25 @@ class ActionType:
 
     # Token resolution: config keys whose values are NOT templates (e.g. criteria).
     raw_config_keys: ClassVar[frozenset[str]] = frozenset()
+
+
+@dataclass(frozen=True)
+class StepDescription:
+    """How the run history shows one step: its inputs as (label, text) pairs, and the
+    labels of its outputs by name (an output not listed is shown by its name)."""
+
+    inputs: list[tuple[str, str]]
+    output_labels: dict[str, str]
+
+
+def value_text(value: Any) -> str:
+    """A stored input or output as text: strings as they are, None as "", anything
+    else as indented JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
 
 
 _REGISTRY: dict[str, ActionType] = {}

@@ -52,7 +52,7 @@ from marketplace.integrations.openai.specs import (
 from marketplace.integrations.openai.usage import admins_notify, budget_reached, prices_for
 from workflows.context import ExecutionContext
 from workflows.errors import PermanentError, RetryLater, TransientError
-from workflows.registry import ActionType, Output, OutputType
+from workflows.registry import ActionType, Output, OutputType, StepDescription, value_text
 
 KEY = "ask_openai_assistant"
 SECTION = "openai"
@@ -152,6 +152,16 @@ def deadline_seconds() -> float:
     if value is None:
         value = os.environ.get("OPENAI_ASSISTANT_DEADLINE_SECONDS", DEFAULT_DEADLINE_SECONDS)
     return float(value)
+
+
+def _number_text(value) -> str:
+    """A stored temperature as a number ("0.2", "1"); as stored if it is not one."""
+    if value in (None, ""):
+        return ""
+    try:
+        return f"{float(value):g}"
+    except (TypeError, ValueError):
+        return value_text(value)
 
 
 def _workflow_name(context: ExecutionContext) -> str:
@@ -394,6 +404,41 @@ class AskOpenAIAssistant(ActionType):
                 if model and model not in allowed:
                     problems.append(_("The model “%(model)s” is no longer allowed.") % {"model": model})
         return problems
+
+    def describe_inputs(self, config, *, account, names: dict[str, str] | None = None):
+        """The step's inputs in the builder's words: the assistant's name (not `ws:12`),
+        "The assistant's own model" for an empty model, the reasoning effort's label,
+        and the temperature as a number (an empty value shows as "—"). `names` (stored
+        selection → name) comes from describe_steps, which reads them for all the page's
+        steps at once."""
+        if names is None:
+            names = assistants_mod.selection_names(account, [config.get("assistant")])
+        shown: dict[str, Any] = {}
+        if "assistant" in config:
+            value = config["assistant"]
+            shown["assistant"] = names.get(value, value) if isinstance(value, str) else value
+        if "model" in config and not config["model"]:
+            shown["model"] = _("The assistant's own model")
+        if "temperature" in config:
+            shown["temperature"] = _number_text(config["temperature"])
+        if "reasoning_effort" in config:
+            effort = config["reasoning_effort"]
+            shown["reasoning_effort"] = (
+                str(ReasoningEffort(effort).label) if effort in ReasoningEffort.values else effort
+            )
+        return super().describe_inputs({**config, **shown}, account=account)
+
+    def describe_steps(self, configs, *, account) -> list[StepDescription]:
+        """All the page's Ask steps with one query for their assistants. The outputs are
+        labelled as in `outputs_for`, whose structured fields are labelled by their names:
+        the history shows an output it is not given a label for by its name, so
+        the base outputs' labels suffice (and need no query per step)."""
+        names = assistants_mod.selection_names(account, [c.get("assistant") for c in configs])
+        labels = {output.name: str(output.label) for output in BASE_OUTPUTS}
+        return [
+            StepDescription(self.describe_inputs(c, account=account, names=names), labels)
+            for c in configs
+        ]
 
     # --- The run --------------------------------------------------------------------
 

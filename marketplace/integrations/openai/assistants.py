@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from marketplace.integrations.openai.assistants_list import (
     AccountAssistant,
     cached_account_assistants,
+    cached_listing,
 )
 from marketplace.integrations.openai.client import connection_client
 from marketplace.integrations.openai.errors import AssistantError
@@ -27,6 +28,8 @@ from marketplace.models import Connection
 WORKSPACE = "ws"
 ACCOUNT = "acct"
 _ACCOUNT_ID = re.compile(r"^[A-Za-z0-9_\-]{1,100}$")
+# A workspace assistant's id: ASCII digits that fit the database's bigint.
+_WORKSPACE_ID = re.compile(r"^[0-9]{1,18}$")
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,7 @@ class Selection:
 def selection_parse(value: str | None) -> Selection | None:
     """`ws:12` / `acct:asst_abc` → Selection; anything else → None."""
     kind, _sep, ident = (value or "").partition(":")
-    if kind == WORKSPACE and ident.isdigit():
+    if kind == WORKSPACE and _WORKSPACE_ID.match(ident):
         return Selection(WORKSPACE, ident)
     if kind == ACCOUNT and _ACCOUNT_ID.match(ident):
         return Selection(ACCOUNT, ident)
@@ -126,6 +129,48 @@ def account_assistant(*, connection: Connection, assistant_id: str) -> AccountAs
     except AssistantError:
         return None
     return next((a for a in listing.assistants if a.id == assistant_id), None)
+
+
+def selection_names(account, values: list) -> dict[str, str]:
+    """The name to show for each stored Assistant selection value, for the run history:
+    `ws:12` → the workspace assistant's name, "(archived)" or "(deleted)" added when so;
+    `acct:asst_…` → the account assistant's name from the cached listing, its id when
+    nothing is cached (no request to OpenAI from a page). One query for all the
+    workspace assistants; values that are no selection are left out."""
+    selections = {v: selection_parse(v) for v in values if isinstance(v, str)}
+    selections = {v: s for v, s in selections.items() if s is not None}
+    workspace_ids = {int(s.ident) for s in selections.values() if s.kind == WORKSPACE}
+    workspace = (
+        WorkspaceAssistant.objects.for_account(account).only("name", "archived_at")
+        .in_bulk(workspace_ids)
+        if workspace_ids else {}
+    )
+    listed: dict[str, str] | None = None
+    if any(s.kind == ACCOUNT for s in selections.values()):
+        connection = connection_for_account(account)
+        listing = cached_listing(connection_key(connection)) if connection is not None else None
+        if listing is not None and listing.available:
+            listed = {a.id: a.name for a in listing.assistants}
+    names = {}
+    for value, selection in selections.items():
+        if selection.kind == WORKSPACE:
+            assistant = workspace.get(int(selection.ident))
+            if assistant is None:
+                name = _("%(name)s (deleted)") % {
+                    "name": _("Assistant #%(id)s") % {"id": selection.ident}
+                }
+            elif assistant.is_archived:
+                name = _("%(name)s (archived)") % {"name": assistant.name}
+            else:
+                name = assistant.name
+        elif listed is None:
+            name = selection.ident
+        elif selection.ident in listed:
+            name = listed[selection.ident]
+        else:
+            name = _("%(name)s (deleted)") % {"name": selection.ident}
+        names[value] = name
+    return names
 
 
 def account_assistants_unavailable_notify(*, connection: Connection, reason: str) -> None:

@@ -77,18 +77,28 @@ def cached_account_assistants(
     `refresh=True` is the dropdown's refresh button. Errors are not cached."""
     from django.core.cache import cache
 
-    key = _cache_key(connection_key)
     if not refresh:
-        cached = cache.get(key)
+        cached = cached_listing(connection_key)
         if cached is not None:
-            return AccountAssistants(
-                available=cached["available"],
-                assistants=[AccountAssistant(**a) for a in cached["assistants"]],
-                reason=cached["reason"],
-            )
+            return cached
     listing = list_account_assistants(client)
-    cache.set(key, asdict(listing), ttl)
+    cache.set(_cache_key(connection_key), asdict(listing), ttl)
     return listing
+
+
+def cached_listing(connection_key: str) -> AccountAssistants | None:
+    """The listing kept in the cache, if any: no request to OpenAI (a page that only
+    names assistants must not wait for one)."""
+    from django.core.cache import cache
+
+    cached = cache.get(_cache_key(connection_key))
+    if cached is None:
+        return None
+    return AccountAssistants(
+        available=cached["available"],
+        assistants=[AccountAssistant(**a) for a in cached["assistants"]],
+        reason=cached["reason"],
+    )
 
 
 def forget_account_assistants(connection_key: str) -> None:
