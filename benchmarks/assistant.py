@@ -411,6 +411,11 @@ def run_limit(simulator: Simulator, seconds: float, groups: dict[str, list[int]]
     start = times[0] if times else first
     # Steady state: the minute after the first 10 s (the default 60 RPM until learned).
     steady = bisect.bisect_left(times, start + 70) - bisect.bisect_left(times, start + 10)
+    # Every 60 s window starting each second from 10 s on that ends within the run.
+    windows = [bisect.bisect_left(times, start + t + 60) - bisect.bisect_left(times, start + t)
+               for t in range(10, max(11, int(seconds) - 59))]
+    per_second = [bisect.bisect_left(times, start + t + 1) - bisect.bisect_left(times, start + t)
+                  for t in range(int(seconds))]
     return {
         "rpm_limit": 3000,
         "seconds": seconds,
@@ -420,6 +425,9 @@ def run_limit(simulator: Simulator, seconds: float, groups: dict[str, list[int]]
         "requests_over_limit": max(0, busiest - 3000),
         "steady_minute_requests": steady,
         "limit_used_percent": round(steady / 3000 * 100, 1),
+        "mean_requests_per_60s_window_after_10s": round(statistics.mean(windows), 1),
+        "mean_limit_used_percent": round(statistics.mean(windows) / 3000 * 100, 1),
+        "requests_per_second": per_second,
         "cpu": cpu,
     }
 

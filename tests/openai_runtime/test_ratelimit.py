@@ -234,18 +234,24 @@ def test_tokens_are_estimated_like_openai_counts_them_roughly(texts, expected):
 
 
 def test_pacing_spreads_a_windows_budget_over_the_window(limiter_factory):
-    # 120 RPM paced: at most 2 requests in any second, whatever is left of the minute.
+    # 1,200 RPM paced: at most 20 requests in any second, whatever is left of the minute.
     limiter = limiter_factory(pace=True)
-    limiter.record_response("conn", MODEL, sixty_rpm_headers(remaining_requests=120, rpm=120))
-    assert isinstance(limiter.acquire("conn", MODEL, 1), Permit)
-    assert isinstance(limiter.acquire("conn", MODEL, 1), Permit)
+    limiter.record_response("conn", MODEL, sixty_rpm_headers(remaining_requests=1200, rpm=1200))
+    assert all(isinstance(limiter.acquire("conn", MODEL, 1), Permit) for _ in range(20))
 
     refused = limiter.acquire("conn", MODEL, 1)
     assert isinstance(refused, Wait) and refused.reason == "pace"
     assert 0 < refused.seconds <= 1
-    # A crowd is given the slots as they free: two per second.
-    waits = [limiter.acquire("conn", MODEL, 1, waiter=f"exec:{n}").seconds for n in range(4)]
-    assert all(w <= 1 for w in waits[:2]) and all(1 < w <= 2 for w in waits[2:])
+    # A crowd is given the slots as they free: twenty per second.
+    waits = [limiter.acquire("conn", MODEL, 1, waiter=f"exec:{n}").seconds for n in range(24)]
+    assert all(w <= 1 for w in waits[:20]) and all(1 < w <= 2 for w in waits[20:])
+
+
+def test_pacing_lets_a_small_key_send_a_few_at_once(limiter_factory):
+    limiter = limiter_factory(pace=True)
+    limiter.record_response("conn", MODEL, sixty_rpm_headers(remaining_requests=60, rpm=60))
+    assert all(isinstance(limiter.acquire("conn", MODEL, 1), Permit) for _ in range(10))
+    assert limiter.acquire("conn", MODEL, 1).reason == "pace"
 
 
 def test_without_pacing_a_window_can_be_spent_at_once(limiter_factory):

@@ -72,6 +72,9 @@ UNLEARNED_RETRY_SECONDS = 2.0
 DEFAULT_BATCH_SIZE = 64
 MAX_CONCURRENT_CALLS = 1024
 GROUP_SECONDS = 0.2
+# Longest a call thread waits for its rate-limit permit before the execution goes back to
+# `pending` instead (its lease and its batch's Celery thread are held meanwhile).
+IN_CALL_WAIT_SECONDS = 3.0
 STUCK_GRACE_SECONDS = 15.0
 
 NOT_CONNECTED = (
@@ -213,12 +216,21 @@ def _call_run(call: _Call) -> AssistantResult | AssistantError | Wait:
     """In a call thread: a permit (or how long to wait), then the call, then what its
     answer taught the limiter. No database access here."""
     context = call.context
-    permit = limiter().acquire(
-        call.key, call.model, call.estimate, requests=call.requests,
-        waiter=f"exec:{context.execution_id}" if context.execution_id else None,
-    )
-    if isinstance(permit, Wait):
-        return permit
+    waited = 0.0
+    while True:
+        permit = limiter().acquire(
+            call.key, call.model, call.estimate, requests=call.requests,
+            waiter=f"exec:{context.execution_id}" if context.execution_id else None,
+        )
+        if not isinstance(permit, Wait):
+            break
+        # A slot a moment away (pacing, the next to free in the window) is waited for
+        # here, in a thread holding nothing; a longer wait sends the execution back to
+        # `pending` until its slot, so this thread and the batch are not held.
+        if not permit.learned or waited + permit.seconds > IN_CALL_WAIT_SECONDS:
+            return permit
+        time.sleep(permit.seconds)
+        waited += permit.seconds
     seconds = deadline_seconds()
     try:
         with sending(limiter(), permit, deadline=time.monotonic() + seconds):

@@ -15,8 +15,11 @@ quantized, meaning they are enforced over shorter periods of time (e.g. 60,000
 requests/minute may be enforced as 1,000 requests/second)", so a burst that spends a
 minute's budget in ten seconds may be refused although the minute is under its limit.
 So once a key's limit is learned, a permit also needs room in the last 60th of the
-window: at most ceil(rpm / 60) requests per second (before, the conservative default
-window alone applies). A crowd of callers is then served at the key's steady rate, and
+window: at most ceil(rpm / 60) requests per second, but never fewer than
+PACE_MIN_REQUESTS (a small key, e.g. 60 RPM, may still send 10 at once: quantization
+matters for big limits, and one request a second would make every late claim a
+wasted slot). Before the limit is learned the conservative default window alone
+applies. A crowd of callers is then served at the key's steady rate, and
 the window's budget spread over the window instead of spent at once and then waited for.
 
 Check-and-take runs in one Lua script, hence atomic across processes and machines,
@@ -72,7 +75,7 @@ end
 
 # KEYS: conn req, tok, sum, lim, model req, tok, sum, lim, cool, conn waiters
 # ARGV: window_ms, default_rpm, default_tpm, tokens, member_id, ttl_ms, requests, waiter,
-#       pace_ms ('0': no pacing)
+#       pace_ms ('0': no pacing), pace_min (requests always allowed per pace interval)
 #
 # Waiters: a caller that names itself (ARGV[8], e.g. an execution id) and is refused
 # for requests (or by pacing) is promised a slot: its wait
@@ -133,7 +136,7 @@ for s = 1, 2 do
     -- Pacing, once the key's limit is learned: at most the limit's share of a pace
     -- interval (a 60th of it per second) in the last interval, so a window's budget is
     -- spread over the window.
-    local per = math.max(1, math.ceil(rpm[s] * pace / window))
+    local per = math.max(tonumber(ARGV[10]), math.ceil(rpm[s] * pace / window))
     local m = math.min(n, per)
     local recent = redis.call('ZCOUNT', req, '(' .. (now - pace), '+inf')
     if recent + m > per then
@@ -277,6 +280,10 @@ return 1
 """
 
 
+# Pacing never allows fewer requests than this per 60th of the window (see above).
+PACE_MIN_REQUESTS = 10
+
+
 @dataclass(frozen=True)
 class Permit:
     """Permission for one call. Pass it to `record_response` to settle its tokens."""
@@ -412,6 +419,7 @@ class RateLimiter:
             max(1, int(requests)),
             waiter or "",
             self.pace_ms,
+            PACE_MIN_REQUESTS,
         ]
         answer = self._acquire(keys=keys, args=args)
         granted, value, extra = answer[:3]
