@@ -112,8 +112,9 @@ class ActionType:
     def describe_inputs(self, config: dict[str, Any], *, account) -> list[tuple[str, str]]:
         """One step's inputs as the run history shows them: (label, text) pairs, labelled
         as in the builder (the config form's labels; the key itself for a key the form
-        does not know), values as stored (JSON for structured ones). Override to name
-        what an id stands for. Keys starting with "_" are internal and left out."""
+        does not know), a choice by its label ("To-do", not "todo"), other values as
+        stored (JSON for structured ones). Override to name what an id stands for. Keys
+        starting with "_" are internal and left out."""
         fields = self.config_form.base_fields if self.config_form is not None else {}
         described = []
         for key, value in config.items():
@@ -122,7 +123,7 @@ class ActionType:
                 continue
             field = fields.get(key)
             label = field.label if field is not None and field.label else key
-            described.append((str(label), value_text(value)))
+            described.append((str(label), _choice_text(field, value)))
         return described
 
     def describe_steps(self, configs: list[dict[str, Any]], *, account) -> list[StepDescription]:
@@ -182,6 +183,20 @@ class StepDescription:
 
     inputs: list[tuple[str, str]]
     output_labels: dict[str, str]
+
+
+def _choice_text(field, value: Any) -> str:
+    """A choice field's stored value (or list of values) as its labels; anything else,
+    or a value the choices no longer hold, as `value_text` shows it."""
+    choices = getattr(field, "choices", None)
+    if not choices:
+        return value_text(value)
+    labels = {str(k): str(v) for k, v in choices if not isinstance(v, list | tuple)}
+    if isinstance(value, str) and value in labels:
+        return labels[value]
+    if isinstance(value, list) and value and all(str(v) in labels for v in value):
+        return ", ".join(labels[str(v)] for v in value)
+    return value_text(value)
 
 
 def value_text(value: Any) -> str:

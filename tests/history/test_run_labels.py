@@ -77,6 +77,17 @@ def test_a_built_in_step_shows_its_form_labels(acme, sim, builder_client):
     assert "Task" in task and "task_id" not in task and "title" not in task
 
 
+def test_a_choice_shows_its_label_not_its_stored_value(acme, builder_client):
+    workflow = make_workflow(acme, chain(
+        {"type": "create_task", "config": {"title": "Call", "task_type": "call",
+                                           "priority": "high", "associate_with": ["company"]}}))
+    contact(acme, first_name="Ann")
+    drain()
+    task = pairs(step_html(builder_client.get(run_url(workflow)).content.decode(), 1))
+    assert task["Type"] == "Call" and task["Priority"] == "High"
+    assert task["Also associate with"] == "Company"
+
+
 def test_structured_fields_are_listed_by_their_names(acme, sim, builder_client):
     connect(acme)
     workflow = ask_workflow(acme, lead_rater(acme).choice_value, reasoning_effort="")
