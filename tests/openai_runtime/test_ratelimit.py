@@ -7,7 +7,12 @@ import uuid
 import pytest
 from django.conf import settings
 
-from marketplace.integrations.openai.ratelimit import Permit, Wait, estimate_tokens
+from marketplace.integrations.openai.ratelimit import (
+    PROMISE_GRACE_SECONDS,
+    Permit,
+    Wait,
+    estimate_tokens,
+)
 
 from .workers import grab_permits, worker_pool
 
@@ -269,8 +274,65 @@ def test_a_waiter_coming_back_keeps_its_place_in_the_queue(limiter_factory):
     later = [limiter.acquire("conn", MODEL, 1, waiter=f"exec:{n}") for n in range(2, 6)]
     assert first.seconds <= 3 < later[0].seconds
 
-    time.sleep(first.seconds + 0.05)  # exec:1's slot has come, but someone took it first
-    assert isinstance(limiter.acquire("conn", MODEL, 1), Permit)
+    # exec:1 asks again early: still first in line (not behind the four promised later).
     again = limiter.acquire("conn", MODEL, 1, waiter="exec:1")
-    # Next in line (the slot after the one taken), not behind the four promised later.
-    assert isinstance(again, Wait) and again.seconds <= 3
+    assert isinstance(again, Wait) and again.seconds <= first.seconds
+    # Woken past its slot and the grace after it, it has lost that slot (someone took
+    # it) and asks as a newcomer would.
+    time.sleep(again.seconds + PROMISE_GRACE_SECONDS + 0.05)
+    assert isinstance(limiter.acquire("conn", MODEL, 1), Permit)
+    assert limiter.acquire("conn", MODEL, 1, waiter="exec:1").seconds > 3
+
+
+def test_a_slot_that_has_come_is_kept_for_its_waiter_a_moment(limiter_factory):
+    import time
+
+    limiter = limiter_factory(window_seconds=2, margin_seconds=0, default_requests=1)
+    assert isinstance(limiter.acquire("conn", MODEL, 1), Permit)
+    promised = limiter.acquire("conn", MODEL, 1, waiter="exec:1")
+    assert isinstance(promised, Wait) and promised.seconds <= 2
+
+    time.sleep(promised.seconds + 0.05)
+    # A newcomer asking the instant the slot frees does not take it ...
+    newcomer = limiter.acquire("conn", MODEL, 1, waiter="exec:2")
+    assert isinstance(newcomer, Wait) and newcomer.seconds > 1
+    assert isinstance(limiter.acquire("conn", MODEL, 1), Wait)
+    # ... its waiter, a little late, gets it.
+    time.sleep(0.1)
+    assert isinstance(limiter.acquire("conn", MODEL, 1, waiter="exec:1"), Permit)
+
+
+def test_only_a_caller_waiting_in_place_is_promised_a_slot(limiter_factory):
+    # Learned 1,200 RPM, paced: 20 a second. The second's 20 are taken.
+    limiter = limiter_factory(pace=True)
+    limiter.record_response("conn", MODEL, sixty_rpm_headers(remaining_requests=1200, rpm=1200))
+    assert all(isinstance(limiter.acquire("conn", MODEL, 1), Permit) for _ in range(20))
+
+    # Forty executions that will be put back in the database (they wait nowhere): told
+    # when to come back, spread over the next seconds, but promised nothing.
+    later = [limiter.acquire("conn", MODEL, 1, waiter=f"exec:{n}", promise_within=0)
+             for n in range(40)]
+    assert not any(w.promised for w in later)
+    seconds = [w.seconds for w in later]
+    assert all(w <= 1 for w in seconds[:20]) and all(1 < w <= 2 for w in seconds[20:])
+
+    # So a call thread that asks now and waits in place gets the very next slot: it is
+    # not queued behind forty executions that may come back late (their slot unused).
+    waiting = limiter.acquire("conn", MODEL, 1, waiter="exec:thread", promise_within=3)
+    assert waiting.promised and waiting.seconds <= 1
+    # ... and the next one to come back later is told after it and after the forty.
+    assert 2 < limiter.acquire("conn", MODEL, 1, waiter="exec:99", promise_within=0).seconds <= 3
+
+
+def test_a_promise_is_only_made_within_the_callers_wait_and_once_limits_are_learned(
+        limiter_factory):
+    limiter = limiter_factory(window_seconds=10, margin_seconds=0, default_requests=1)
+    assert isinstance(limiter.acquire("conn", MODEL, 1), Permit)
+    unlearned = limiter.acquire("conn", MODEL, 1, waiter="exec:1", promise_within=60)
+    assert not unlearned.promised and not unlearned.learned
+
+    limiter.record_response("conn", MODEL, sixty_rpm_headers(remaining_requests=0, rpm=1))
+    too_far = limiter.acquire("conn", MODEL, 1, waiter="exec:2", promise_within=3)
+    assert not too_far.promised and too_far.seconds > 3
+    near_enough = limiter.acquire("conn", MODEL, 1, waiter="exec:3", promise_within=15)
+    assert near_enough.promised

@@ -47,7 +47,6 @@ from marketplace.integrations.openai.specs import (
     FieldType,
     Overrides,
     Usage,
-    is_reasoning_model,
 )
 from marketplace.integrations.openai.usage import admins_notify, budget_reached, prices_for
 from workflows.context import ExecutionContext
@@ -72,9 +71,11 @@ UNLEARNED_RETRY_SECONDS = 2.0
 DEFAULT_BATCH_SIZE = 64
 MAX_CONCURRENT_CALLS = 1024
 GROUP_SECONDS = 0.2
-# Longest a call thread waits for its rate-limit permit before the execution goes back to
-# `pending` instead (its lease and its batch's Celery thread are held meanwhile).
-IN_CALL_WAIT_SECONDS = 3.0
+# Longest a call thread waits for its rate-limit slot (promised to it: see ratelimit.py)
+# before the execution goes back to `pending` instead (its lease and its batch's Celery
+# thread are held meanwhile). Setting or environment OPENAI_IN_CALL_WAIT_SECONDS.
+DEFAULT_IN_CALL_WAIT_SECONDS = 10.0
+RETURN_WAIT_SECONDS = 1.5
 STUCK_GRACE_SECONDS = 15.0
 
 NOT_CONNECTED = (
@@ -145,16 +146,28 @@ def postpone_seconds(wait: Wait) -> float:
     are still the defaults (no answer from this key yet) the refusal says little: the
     first answers, a second away, usually raise them a lot. So come back soon and ask
     again rather than sleep a whole window on a guess (a 60-RPM default would park a
-    burst of executions for a minute on a 3,000-RPM key)."""
-    seconds = wait.seconds if wait.learned else min(wait.seconds, UNLEARNED_RETRY_SECONDS)
-    return max(seconds, 0.05)
+    burst of executions for a minute on a 3,000-RPM key). Once they are learned, come
+    back half an in-call wait before the slot: the execution is then promised its slot
+    and waits for it in a call thread, so a worker claiming it a little late (a message
+    behind others, the sweeper's interval) does not leave the slot unused."""
+    if not wait.learned:
+        return max(min(wait.seconds, UNLEARNED_RETRY_SECONDS), 0.05)
+    return max(wait.seconds - in_call_wait_seconds() / 2, 0.05)
+
+
+def _tuning(name: str, default):
+    """A tuning value: the Django setting `name`, else the environment variable, else
+    the default."""
+    value = getattr(settings, name, None)
+    return os.environ.get(name, default) if value is None else value
 
 
 def deadline_seconds() -> float:
-    value = getattr(settings, "OPENAI_ASSISTANT_DEADLINE_SECONDS", None)
-    if value is None:
-        value = os.environ.get("OPENAI_ASSISTANT_DEADLINE_SECONDS", DEFAULT_DEADLINE_SECONDS)
-    return float(value)
+    return float(_tuning("OPENAI_ASSISTANT_DEADLINE_SECONDS", DEFAULT_DEADLINE_SECONDS))
+
+
+def in_call_wait_seconds() -> float:
+    return float(_tuning("OPENAI_IN_CALL_WAIT_SECONDS", DEFAULT_IN_CALL_WAIT_SECONDS))
 
 
 def _number_text(value) -> str:
@@ -175,10 +188,7 @@ def batch_size() -> int:
     """Executions of this action one batch runs at once (setting or environment
     OPENAI_BATCH_SIZE). A worker thread runs one batch at a time, so an `assistant`
     worker keeps up to its concurrency × this many calls in flight."""
-    value = getattr(settings, "OPENAI_BATCH_SIZE", None)
-    if value is None:
-        value = os.environ.get("OPENAI_BATCH_SIZE", DEFAULT_BATCH_SIZE)
-    return max(int(value), 1)
+    return max(int(_tuning("OPENAI_BATCH_SIZE", DEFAULT_BATCH_SIZE)), 1)
 
 
 _calls_pool: ThreadPoolExecutor | None = None
@@ -216,18 +226,22 @@ def _call_run(call: _Call) -> AssistantResult | AssistantError | Wait:
     """In a call thread: a permit (or how long to wait), then the call, then what its
     answer taught the limiter. No database access here."""
     context = call.context
-    waited = 0.0
+    waiter = f"exec:{context.execution_id}" if context.execution_id else None
+    waited, patience = 0.0, in_call_wait_seconds()
     while True:
-        permit = limiter().acquire(
-            call.key, call.model, call.estimate, requests=call.requests,
-            waiter=f"exec:{context.execution_id}" if context.execution_id else None,
-        )
+        # A waiter woken a moment before those promised just before it were served may
+        # wait a little past its patience for the next slot rather than go back to the
+        # database (which would take it out of the line).
+        within = max(patience + (RETURN_WAIT_SECONDS if waited else 0.0) - waited, 0.0)
+        permit = limiter().acquire(call.key, call.model, call.estimate, requests=call.requests,
+                                   waiter=waiter, promise_within=within)
         if not isinstance(permit, Wait):
             break
-        # A slot a moment away (pacing, the next to free in the window) is waited for
-        # here, in a thread holding nothing; a longer wait sends the execution back to
-        # `pending` until its slot, so this thread and the batch are not held.
-        if not permit.learned or waited + permit.seconds > IN_CALL_WAIT_SECONDS:
+        # A slot a moment away (pacing, the next to free in the window) is promised and
+        # waited for here, in a thread holding nothing; a longer wait sends the execution
+        # back to `pending` until its time, so this thread and the batch are not held.
+        if not (permit.promised or (waiter is None and permit.learned
+                                    and permit.seconds <= within)):
             return permit
         time.sleep(permit.seconds)
         waited += permit.seconds
@@ -367,7 +381,8 @@ class AskOpenAIAssistant(ActionType):
         clean["model"] = model
         if model:
             connection = assistants_mod.connection_for_account(account)
-            if connection is not None and connection.is_installed and model not in models_for_builders(connection):
+            if (connection is not None and connection.is_installed
+                    and model not in models_for_builders(connection)):
                 raise ValidationError(
                     _("The model “%(model)s” is not allowed for workflows. Choose another one.")
                     % {"model": model}

@@ -73,17 +73,25 @@ local function now_ms()
 end
 """
 
-# KEYS: conn req, tok, sum, lim, model req, tok, sum, lim, cool, conn waiters
+# KEYS: conn req, tok, sum, lim, model req, tok, sum, lim, cool, conn waiters, conn later
 # ARGV: window_ms, default_rpm, default_tpm, tokens, member_id, ttl_ms, requests, waiter,
-#       pace_ms ('0': no pacing), pace_min (requests always allowed per pace interval)
+#       pace_ms ('0': no pacing), pace_min (requests always allowed per pace interval),
+#       within_ms (a promise only for a wait up to this; '-1': any wait), grace_ms
 #
 # Waiters: a caller that names itself (ARGV[8], e.g. an execution id) and is refused
-# for requests (or by pacing) is promised a slot: its wait
-# is the time the (k+1)-th request to leave the window leaves it, k being the waiters
-# promised an earlier slot (a waiter asking again keeps its place). So a crowd that
-# cannot be served is spread over the slots as they free up instead of all coming back
-# at the first one (and all but one being refused again). A promise is only a hint
-# of when to come back: the permit is always checked again then.
+# for requests (or by pacing) is promised a slot: its wait is the time the (k+1)-th
+# request to leave the window leaves it, k being the waiters promised an earlier slot
+# (a waiter asking again keeps its place). So a crowd that cannot be served is spread
+# over the slots as they free up instead of all coming back at the first one (and all
+# but one being refused again). A promise is always checked again when it comes.
+#
+# A promise makes every later caller wait behind it, so it is given only to a caller
+# that will be back on time: one that waits for it in place (`within_ms`: a call
+# thread sleeping a few seconds). A caller told to come back later (an execution put
+# back in the database, claimed again whenever a worker gets to it) gets a place in
+# `later` instead: its wait is counted behind every promise and every earlier place, so
+# such callers come back spread over the slots, but nobody waits for them. (Promises
+# kept for callers that came back late left slots unused: ~70 % of a busy key's limit.)
 _ACQUIRE = (
     _PRUNE_AND_LIMITS
     + """
@@ -93,19 +101,29 @@ local cutoff = now - window
 local need = tonumber(ARGV[4])
 local n = math.max(1, tonumber(ARGV[7]))
 local waiter = ARGV[8]
-local waiters = KEYS[10]
-local ahead = 0
+local waiters, later = KEYS[10], KEYS[11]
+local within = tonumber(ARGV[11])
+-- Promises are kept GRACE_MS past their time (a waiter waking a little late keeps its
+-- slot). `ahead`: those promised before this caller (a waiter coming back keeps its
+-- place; a new one goes last; an anonymous caller is only told the first slot).
+-- `due`: those of them whose slot has come: the room they were promised is theirs, so
+-- nobody else is given it (a newcomer asking the instant a slot frees would take it).
+local grace = tonumber(ARGV[12])
+redis.call('ZREMRANGEBYSCORE', waiters, '-inf', '(' .. (now - grace))
+local ahead, due = 0, 0
 if waiter ~= '' then
-  -- A waiter coming back keeps its place: only those promised before it are ahead
-  -- (none, once its promise has come); a new one goes last.
   local mine = redis.call('ZSCORE', waiters, waiter)
-  redis.call('ZREMRANGEBYSCORE', waiters, '-inf', now)
   redis.call('ZREM', waiters, waiter)
   if mine then
     ahead = redis.call('ZCOUNT', waiters, '-inf', '(' .. mine)
+    due = redis.call('ZCOUNT', waiters, '-inf', '(' .. math.min(tonumber(mine), now + 1))
   else
     ahead = redis.call('ZCARD', waiters)
+    due = redis.call('ZCOUNT', waiters, '-inf', now)
   end
+else
+  due = redis.call('ZCOUNT', waiters, '-inf', now)
+  ahead = due
 end
 local scopes = {{KEYS[1], KEYS[2], KEYS[3], KEYS[4]}, {KEYS[5], KEYS[6], KEYS[7], KEYS[8]}}
 local rpm, tpm = {}, {}
@@ -119,35 +137,48 @@ for s = 1, 2 do
 end
 local learned = redis.call('HEXISTS', KEYS[4], 'rpm')
 local pace = tonumber(ARGV[9])
-local wait, reason = 0, ''
-for s = 1, 2 do
-  local req, tok, sum = scopes[s][1], scopes[s][2], scopes[s][3]
-  local count = redis.call('ZCARD', req)
-  if count + n > rpm[s] then
-    -- The entry whose leaving makes room for our n requests (and those promised before).
-    local idx = count + n - 1 - rpm[s] + ahead
-    local rounds = math.floor(idx / count)
-    idx = idx % count
-    local e = redis.call('ZRANGE', req, idx, idx, 'WITHSCORES')
-    local w = tonumber(e[2]) + window * (1 + rounds) - now
-    if w > wait then wait, reason = w, 'requests' end
+-- When the i-th request (0-based: the `have` entries of `req` sent in the last `span`
+-- first, then those to come, one per caller ahead) may leave, if at most `per` may
+-- leave in any `span`: `per` places before it there is an entry (or, going back whole
+-- spans, a future request) it must be `span` after.
+local function slot_at(req, count, have, i, per, span)
+  local spans = math.floor((i - have) / per) + 1
+  local before = i - per * spans
+  local base = now - span
+  if before >= 0 then
+    local e = redis.call('ZRANGE', req, count - have + before, count - have + before, 'WITHSCORES')
+    base = tonumber(e[2])
   end
-  if pace > 0 and redis.call('HEXISTS', scopes[s][4], 'rpm') == 1 then
-    -- Pacing, once the key's limit is learned: at most the limit's share of a pace
-    -- interval (a 60th of it per second) in the last interval, so a window's budget is
-    -- spread over the window.
-    local per = math.max(tonumber(ARGV[10]), math.ceil(rpm[s] * pace / window))
-    local m = math.min(n, per)
-    local recent = redis.call('ZCOUNT', req, '(' .. (now - pace), '+inf')
-    if recent + m > per then
-      local idx = recent + m - 1 - per + ahead
-      local rounds = math.floor(idx / recent)
-      idx = count - recent + idx % recent
-      local e = redis.call('ZRANGE', req, idx, idx, 'WITHSCORES')
-      local w = tonumber(e[2]) + pace * (1 + rounds) - now
-      if w > wait then wait, reason = w, 'pace' end
+  return base + span * spans - now
+end
+-- The wait for the slot of a caller with `ahead` callers before it, for requests.
+local function slot_wait(ahead)
+  local wait, reason = 0, ''
+  for s = 1, 2 do
+    local req = scopes[s][1]
+    local count = redis.call('ZCARD', req)
+    if count + n + due > rpm[s] then
+      local w = slot_at(req, count, count, count + ahead + n - 1, rpm[s], window)
+      if w > wait then wait, reason = w, 'requests' end
+    end
+    if pace > 0 and redis.call('HEXISTS', scopes[s][4], 'rpm') == 1 then
+      -- Pacing, once the key's limit is learned: at most the limit's share of a pace
+      -- interval (a 60th of it per second) in the last interval, so a window's budget is
+      -- spread over the window.
+      local per = math.max(tonumber(ARGV[10]), math.ceil(rpm[s] * pace / window))
+      local m = math.min(n, per)
+      local recent = redis.call('ZCOUNT', req, '(' .. (now - pace), '+inf')
+      if recent + m + due > per then
+        local w = slot_at(req, count, recent, recent + ahead + m - 1, per, pace)
+        if w > wait then wait, reason = w, 'pace' end
+      end
     end
   end
+  return wait, reason
+end
+local wait, reason = slot_wait(ahead)
+for s = 1, 2 do
+  local tok, sum = scopes[s][2], scopes[s][3]
   local used = tonumber(redis.call('GET', sum) or '0')
   if used + need > tpm[s] then
     local excess = used + need - tpm[s]
@@ -165,12 +196,33 @@ if cool > wait then wait, reason = cool, 'cool_down' end
 local ttl = tonumber(ARGV[6])
 if wait > 0 then
   wait = math.max(1, wait)
+  local promised = 0
   if waiter ~= '' and (reason == 'requests' or reason == 'pace') then
-    redis.call('ZADD', waiters, now + wait, waiter)
-    redis.call('PEXPIRE', waiters, ttl)
+    if within < 0 or (wait <= within and learned == 1) then
+      redis.call('ZADD', waiters, now + wait, waiter)
+      redis.call('PEXPIRE', waiters, ttl)
+      redis.call('ZREM', later, waiter)
+      promised = 1
+    else
+      -- Back later: a place behind every promise and every earlier place.
+      local mine = redis.call('ZSCORE', later, waiter)
+      redis.call('ZREMRANGEBYSCORE', later, '-inf', now)
+      redis.call('ZREM', later, waiter)
+      local behind = redis.call('ZCARD', waiters)
+      if mine then
+        behind = behind + redis.call('ZCOUNT', later, '-inf', '(' .. mine)
+      else
+        behind = behind + redis.call('ZCARD', later)
+      end
+      local w = slot_wait(behind)
+      if w > wait then wait = w end
+      redis.call('ZADD', later, now + wait, waiter)
+      redis.call('PEXPIRE', later, ttl)
+    end
   end
-  return {0, wait, reason, learned}
+  return {0, wait, reason, learned, promised}
 end
+if waiter ~= '' then redis.call('ZREM', later, waiter) end
 for s = 1, 2 do
   local req, tok, sum = scopes[s][1], scopes[s][2], scopes[s][3]
   redis.call('ZADD', req, now, ARGV[5])
@@ -282,6 +334,8 @@ return 1
 
 # Pacing never allows fewer requests than this per 60th of the window (see above).
 PACE_MIN_REQUESTS = 10
+# A promised slot is kept this long past its time for its waiter (see _ACQUIRE).
+PROMISE_GRACE_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -306,6 +360,9 @@ class Wait:
     # False while the connection's limits are still the defaults (no answer seen yet):
     # the wait is then only as good as the guess, and the first answer may raise it.
     learned: bool = True
+    # True: the slot is promised to this waiter (later callers wait behind it), so it
+    # must ask again when told. False: a time to come back; nobody waits for it.
+    promised: bool = False
 
 
 @dataclass(frozen=True)
@@ -402,13 +459,18 @@ class RateLimiter:
         *,
         requests: int = 1,
         waiter: str | None = None,
+        promise_within: float | None = None,
     ) -> Permit | Wait:
         """A permit for one call of `requests` requests and about `estimated_tokens`
         tokens, or how long to wait. `waiter` (e.g. an execution id) names a caller that
-        comes back when told: refused callers are then given successive slots."""
+        comes back when told: refused callers are then given successive slots. With
+        `promise_within`, a slot is promised (`Wait.promised`) only if it comes within
+        that many seconds and the key's limits are learned — the caller then waits for
+        it in place; a longer wait gives a place among those who come back later."""
         member = uuid.uuid4().hex
         keys = self._scope(connection_key, None) + self._scope(connection_key, model)
-        keys += [self._key(connection_key, "cool"), self._key(connection_key, "waiters")]
+        keys += [self._key(connection_key, "cool"), self._key(connection_key, "waiters"),
+                 self._key(connection_key, "later")]
         args = [
             self.window_ms,
             self.default_requests,
@@ -420,6 +482,8 @@ class RateLimiter:
             waiter or "",
             self.pace_ms,
             PACE_MIN_REQUESTS,
+            -1 if promise_within is None else max(0, int(promise_within * 1000)),
+            int(PROMISE_GRACE_SECONDS * 1000),
         ]
         answer = self._acquire(keys=keys, args=args)
         granted, value, extra = answer[:3]
@@ -428,6 +492,7 @@ class RateLimiter:
                 seconds=int(value) / 1000,
                 reason=extra.decode() if isinstance(extra, bytes) else str(extra),
                 learned=bool(answer[3]),
+                promised=bool(answer[4]),
             )
         self._remember(connection_key)
         return Permit(connection_key, model, member, int(extra), int(value),
