@@ -243,3 +243,63 @@ def test_a_batch_of_ask_steps_makes_its_calls_at_once_and_each_ends_on_its_own(a
     assert sorted(Task.objects.values_list("title", flat=True)) == ["Code: IA", "Code: OH",
                                                                     "Code: TX", "Code: UT"]
     assert AssistantUsage.objects.count() == 4
+
+
+def _key_learned(connection, *, rpm: int, remaining: int) -> None:
+    """The shared limiter has learned the key's limit from an answer (as after a call)."""
+    from marketplace.integrations.openai import assistants as assistants_mod
+    from marketplace.integrations.openai.action import limiter
+
+    limiter().record_response(assistants_mod.connection_key(connection), "gpt-4o-mini", {
+        "x-ratelimit-limit-requests": str(rpm), "x-ratelimit-remaining-requests": str(remaining),
+        "x-ratelimit-limit-tokens": "1000000", "x-ratelimit-remaining-tokens": "1000000",
+    })
+
+
+def test_a_step_whose_slot_is_far_goes_back_to_pending_a_little_before_it(acme, sim, settings):
+    from django.utils import timezone
+
+    from workflows import engine
+
+    settings.OPENAI_IN_CALL_WAIT_SECONDS = 4
+    connection = connect(acme)
+    make_workflow(acme, ask_then_task(workspace_assistant(acme).choice_value))
+    contact(acme, first_name="Ann", state="ohio")
+    # A key allowed 1 request a minute, spent: the next slot is a minute away.
+    _key_learned(connection, rpm=1, remaining=0)
+    execution = ActionExecution.objects.get(step_id=1)
+
+    before = timezone.now()
+    assert engine.execution_run(execution_id=execution.pk) == "postponed"
+
+    execution.refresh_from_db()
+    assert execution.status == "pending" and execution.attempt == 0
+    assert execution.attempts[-1]["kind"] == "rate_limited"
+    # Back half an in-call wait before the slot (~61.5 s: the window and its margin), to
+    # be promised the slot and wait for it in a call thread; no request was sent.
+    waited = (execution.due_at - before).total_seconds()
+    assert 61.5 - 2 - 1 < waited <= 61.5 - 2 + 0.5
+    assert sim.requests(key="demo") == []
+
+
+def test_steps_whose_slots_are_near_wait_for_them_in_place(acme, sim, settings):
+    from workflows import engine
+
+    settings.OPENAI_IN_CALL_WAIT_SECONDS = 4
+    settings.OPENAI_ASSISTANT_DEADLINE_SECONDS = 10
+    connection = connect(acme)
+    make_workflow(acme, ask_then_task(workspace_assistant(acme).choice_value))
+    for name, state in [("Ann", "ohio"), ("Bob", "utah"), ("Cy", "iowa")]:
+        contact(acme, first_name=name, state=state)
+    # 600 RPM, paced: at most 10 requests a second, and this second's 10 are spent.
+    _key_learned(connection, rpm=600, remaining=590)
+    first = ActionExecution.objects.filter(step_id=1).earliest("pk")
+
+    results = engine.executions_run(execution_ids=[first.pk], queue="assistant", steal=True)
+
+    # Refused at first, each was promised a slot a second away and waited for it: no
+    # step went back to pending.
+    assert sorted(results.values()) == 3 * ["succeeded"]
+    assert all(not any(a["kind"] == "rate_limited" for a in e.attempts)
+               for e in ActionExecution.objects.filter(step_id=1))
+    assert len(sim.requests(key="demo", path_prefix="/v1/responses")) == 3
