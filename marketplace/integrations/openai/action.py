@@ -73,7 +73,8 @@ MAX_CONCURRENT_CALLS = 1024
 GROUP_SECONDS = 0.2
 # Longest a call thread waits for its rate-limit slot (promised to it: see ratelimit.py)
 # before the execution goes back to `pending` instead (its lease and its batch's Celery
-# thread are held meanwhile). Setting or environment OPENAI_IN_CALL_WAIT_SECONDS.
+# thread are held meanwhile). Setting or environment OPENAI_IN_CALL_WAIT_SECONDS; with
+# the deadline it must stay under the Celery soft time limit (150 s).
 DEFAULT_IN_CALL_WAIT_SECONDS = 10.0
 RETURN_WAIT_SECONDS = 1.5
 STUCK_GRACE_SECONDS = 15.0
@@ -527,7 +528,9 @@ class AskOpenAIAssistant(ActionType):
         if refused:
             yield refused
         pending = set(futures)
-        give_up = time.monotonic() + deadline_seconds() + STUCK_GRACE_SECONDS
+        # A call may first wait for its promised slot, then run until our deadline.
+        give_up = (time.monotonic() + in_call_wait_seconds() + RETURN_WAIT_SECONDS
+                   + deadline_seconds() + STUCK_GRACE_SECONDS)
         while pending:
             contexts[0].release_db_connection()  # completing the last group reopened it
             done, pending = wait(pending, timeout=max(give_up - time.monotonic(), 0),
