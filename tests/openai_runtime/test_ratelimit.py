@@ -336,3 +336,18 @@ def test_a_promise_is_only_made_within_the_callers_wait_and_once_limits_are_lear
     assert not too_far.promised and too_far.seconds > 3
     near_enough = limiter.acquire("conn", MODEL, 1, waiter="exec:3", promise_within=15)
     assert near_enough.promised
+
+
+def test_promises_never_outnumber_the_room_left_in_the_window(limiter_factory):
+    # 12 requests per 10 s window, paced (at most 10 per 6th of a second): 10 sent now.
+    limiter = limiter_factory(window_seconds=10, margin_seconds=0, pace=True)
+    limiter.record_response("conn", MODEL, sixty_rpm_headers(remaining_requests=12, rpm=12))
+    assert all(isinstance(limiter.acquire("conn", MODEL, 1), Permit) for _ in range(10))
+
+    waits = [limiter.acquire("conn", MODEL, 1, waiter=f"exec:{n}", promise_within=60)
+             for n in range(3)]
+    # Two more fit in this window: promised the next paced slots. The third is not told
+    # a paced slot it could not have (the window would be full): it waits for the window.
+    assert all(w.promised for w in waits)
+    assert waits[0].seconds <= 0.2 and waits[1].seconds <= 0.2
+    assert 9 < waits[2].seconds <= 10

@@ -157,7 +157,9 @@ local function slot_wait(ahead)
   for s = 1, 2 do
     local req = scopes[s][1]
     local count = redis.call('ZCARD', req)
-    if count + n + due > rpm[s] then
+    -- The window's room is kept for every caller promised a slot before this one (they
+    -- will all have sent theirs within the window); pacing's only for those now due.
+    if count + n + ahead > rpm[s] then
       local w = slot_at(req, count, count, count + ahead + n - 1, rpm[s], window)
       if w > wait then wait, reason = w, 'requests' end
     end
