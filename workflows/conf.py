@@ -40,11 +40,16 @@ DEFAULTS = {
 }
 
 
-def setting(name: str) -> float:
-    default = DEFAULTS[name]
+def tunable(name: str, default):
+    """A tunable read as described above, converted to the default's type (other apps'
+    tunables use it with their own defaults)."""
     value = getattr(settings, name, None)
     if value is None:
         value = os.environ.get(name)
     if value is None:
         return default
     return type(default)(value)
+
+
+def setting(name: str) -> float:
+    return tunable(name, DEFAULTS[name])

@@ -13,7 +13,6 @@ builder's Test button).
 from __future__ import annotations
 
 import datetime as dt
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -22,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django import forms
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -49,6 +47,7 @@ from marketplace.integrations.openai.specs import (
     Usage,
 )
 from marketplace.integrations.openai.usage import admins_notify, budget_reached, prices_for
+from workflows.conf import tunable
 from workflows.context import ExecutionContext
 from workflows.errors import PermanentError, RetryLater, TransientError
 from workflows.registry import ActionType, Output, OutputType, StepDescription, value_text
@@ -156,19 +155,12 @@ def postpone_seconds(wait: Wait) -> float:
     return max(wait.seconds - in_call_wait_seconds() / 2, 0.05)
 
 
-def _tuning(name: str, default):
-    """A tuning value: the Django setting `name`, else the environment variable, else
-    the default."""
-    value = getattr(settings, name, None)
-    return os.environ.get(name, default) if value is None else value
-
-
 def deadline_seconds() -> float:
-    return float(_tuning("OPENAI_ASSISTANT_DEADLINE_SECONDS", DEFAULT_DEADLINE_SECONDS))
+    return tunable("OPENAI_ASSISTANT_DEADLINE_SECONDS", DEFAULT_DEADLINE_SECONDS)
 
 
 def in_call_wait_seconds() -> float:
-    return float(_tuning("OPENAI_IN_CALL_WAIT_SECONDS", DEFAULT_IN_CALL_WAIT_SECONDS))
+    return tunable("OPENAI_IN_CALL_WAIT_SECONDS", DEFAULT_IN_CALL_WAIT_SECONDS)
 
 
 def _number_text(value) -> str:
@@ -189,7 +181,7 @@ def batch_size() -> int:
     """Executions of this action one batch runs at once (setting or environment
     OPENAI_BATCH_SIZE). A worker thread runs one batch at a time, so an `assistant`
     worker keeps up to its concurrency × this many calls in flight."""
-    return max(int(_tuning("OPENAI_BATCH_SIZE", DEFAULT_BATCH_SIZE)), 1)
+    return max(tunable("OPENAI_BATCH_SIZE", DEFAULT_BATCH_SIZE), 1)
 
 
 _calls_pool: ThreadPoolExecutor | None = None
