@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any, Protocol
 
-import httpx
+import httpx2
 import openai
 
 from .errors import AssistantError, AssistantTimeout, RunFailed, classify
@@ -46,7 +46,7 @@ def engine_for(request: AssistantRequest) -> AssistantEngine:
     return AssistantsEngine() if request.assistant.openai_assistant_id else ResponsesEngine()
 
 
-def _rate_limit_headers(headers: httpx.Headers) -> dict[str, str]:
+def _rate_limit_headers(headers: httpx2.Headers) -> dict[str, str]:
     return {k: v for k, v in headers.items() if k.startswith("x-ratelimit-")}
 
 
@@ -63,7 +63,7 @@ class _Deadline:
         cannot hold the call longer)."""
         left = max(0.05, self.remaining() if cap is None else min(cap, self.remaining()))
         return client.with_options(
-            timeout=httpx.Timeout(left, connect=min(left, 5.0)), max_retries=0
+            timeout=httpx2.Timeout(left, connect=min(left, 5.0)), max_retries=0
         )
 
     def elapsed_ms(self) -> int:

@@ -47,7 +47,7 @@ from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-import httpx
+import httpx2
 import redis
 
 _PRUNE_AND_LIMITS = """
@@ -630,7 +630,7 @@ def request_leaving(_request=None) -> None:
         limiter.touch(permit, index)
 
 
-class NoPermitInTime(httpx.TimeoutException):
+class NoPermitInTime(httpx2.TimeoutException):
     """A request beyond its call's permit found no permit before the call's deadline."""
 
 
