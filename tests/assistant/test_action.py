@@ -303,3 +303,78 @@ def test_steps_whose_slots_are_near_wait_for_them_in_place(acme, sim, settings):
     assert all(not any(a["kind"] == "rate_limited" for a in e.attempts)
                for e in ActionExecution.objects.filter(step_id=1))
     assert len(sim.requests(key="demo", path_prefix="/v1/responses")) == 3
+
+
+def _window_spent_before_any_answer(connection) -> None:
+    """The key's first calls are out and nothing is learned yet: the default limit (60
+    requests a window) is spent, so the next call is refused for about a minute."""
+    from marketplace.integrations.openai import assistants as assistants_mod
+    from marketplace.integrations.openai.action import limiter
+
+    for _ in range(60):
+        assert limiter().acquire(assistants_mod.connection_key(connection), "gpt-4o-mini", 1)
+
+
+def test_steps_refused_before_the_limits_are_learned_ask_again_in_place(acme, sim, settings):
+    import threading
+
+    from workflows import engine
+
+    settings.OPENAI_IN_CALL_WAIT_SECONDS = 6
+    settings.OPENAI_ASSISTANT_DEADLINE_SECONDS = 10
+    connection = connect(acme)
+    make_workflow(acme, ask_then_task(workspace_assistant(acme).choice_value))
+    for name, state in [("Ann", "ohio"), ("Bob", "utah")]:
+        contact(acme, first_name=name, state=state)
+    _window_spent_before_any_answer(connection)
+    first = ActionExecution.objects.filter(step_id=1).earliest("pk")
+    # The first calls' answers arrive a moment later and teach the key's real limit.
+    answers = threading.Timer(1.5, _key_learned, [connection], {"rpm": 100_000, "remaining": 99_900})
+    answers.start()
+
+    results = engine.executions_run(execution_ids=[first.pk], queue="assistant", steal=True)
+    answers.join()
+
+    # Refused at first, both asked again from their call threads once the limits were
+    # known: neither went back to pending to be claimed again.
+    assert sorted(results.values()) == 2 * ["succeeded"]
+    assert all(not any(a["kind"] == "rate_limited" for a in e.attempts)
+               for e in ActionExecution.objects.filter(step_id=1))
+    assert len(sim.requests(key="demo", path_prefix="/v1/responses")) == 2
+
+
+def test_a_step_refused_while_nothing_is_learned_goes_back_to_pending_after_its_wait(
+        acme, sim, settings):
+    from workflows import engine
+
+    settings.OPENAI_IN_CALL_WAIT_SECONDS = 2.5
+    connection = connect(acme)
+    make_workflow(acme, ask_then_task(workspace_assistant(acme).choice_value))
+    contact(acme, first_name="Ann", state="ohio")
+    _window_spent_before_any_answer(connection)
+    execution = ActionExecution.objects.get(step_id=1)
+
+    assert engine.execution_run(execution_id=execution.pk) == "postponed"
+
+    # No answer taught anything within its in-call wait: back to pending, soon due
+    # (the limits are a guess until an answer comes), and nothing was sent.
+    execution.refresh_from_db()
+    assert execution.status == "pending" and execution.attempts[-1]["kind"] == "rate_limited"
+    assert execution.attempts[-1]["wait_seconds"] <= 2.0
+    assert sim.requests(key="demo") == []
+
+
+def test_a_connections_calls_take_turns_over_clients_with_their_own_http_pools(acme, sim):
+    from marketplace.integrations.openai.client import CLIENT_SHARDS, connection_client
+
+    connection = connect(acme)
+    clients = [connection_client(connection) for _ in range(2 * CLIENT_SHARDS)]
+
+    # One pool holding all of a worker's calls costs CPU per request (httpcore walks it).
+    assert CLIENT_SHARDS > 1
+    assert len({id(client._client) for client in clients}) == CLIENT_SHARDS
+    assert clients[:CLIENT_SHARDS] == clients[CLIENT_SHARDS:]
+    # A reconnect with another key gets clients of its own.
+    reconnected = connect(acme, FLAKY_KEY)
+    assert not {id(connection_client(reconnected)) for _ in range(CLIENT_SHARDS)} & {
+        id(client) for client in clients}

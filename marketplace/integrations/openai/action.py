@@ -62,7 +62,9 @@ DEFAULT_DEADLINE_SECONDS = 120.0
 # An Assistants v2 call makes several requests (create and run, polls, messages); each
 # counts against the key's RPM, so it takes this many permits up front.
 ASSISTANTS_PERMITS = 3
-# Longest postponement while a key's limits are not learned yet (see postpone_seconds).
+# While a key's limits are not learned yet: how often a refused call asks again in its
+# call thread (within its in-call wait), and its longest postponement after that (see
+# postpone_seconds).
 UNLEARNED_RETRY_SECONDS = 2.0
 # Batches (execute_many): executions run at once per batch (OPENAI_BATCH_SIZE), threads
 # for calls per process, how long after a batch's first answer the others are awaited
@@ -233,11 +235,18 @@ def _call_run(call: _Call) -> AssistantResult | AssistantError | Wait:
         # A slot a moment away (pacing, the next to free in the window) is promised and
         # waited for here, in a thread holding nothing; a longer wait sends the execution
         # back to `pending` until its time, so this thread and the batch are not held.
-        if not (permit.promised or (waiter is None and permit.learned
-                                    and permit.seconds <= within)):
+        # While the key's limits are unlearned (its first calls are out: a burst is
+        # refused beyond the default), ask again here soon: their answers usually raise
+        # the limits (sending hundreds of executions back to the database and claiming
+        # them again cost more than the calls).
+        if permit.promised or (waiter is None and permit.learned and permit.seconds <= within):
+            pause = permit.seconds
+        elif not permit.learned and waited + UNLEARNED_RETRY_SECONDS <= patience:
+            pause = min(max(permit.seconds, 0.05), UNLEARNED_RETRY_SECONDS)
+        else:
             return permit
-        time.sleep(permit.seconds)
-        waited += permit.seconds
+        time.sleep(pause)
+        waited += pause
     seconds = deadline_seconds()
     try:
         with sending(limiter(), permit, deadline=time.monotonic() + seconds):

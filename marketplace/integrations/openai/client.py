@@ -9,10 +9,13 @@ outcome a person can act on.
 from __future__ import annotations
 
 import enum
+import itertools
 import logging
+import ssl
 import threading
 from dataclasses import dataclass, field
 
+import httpx2
 import openai
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
@@ -36,30 +39,47 @@ def is_text_generation_model(model_id: str) -> bool:
 
 
 @sensitive_variables("api_key")
-def openai_client(api_key: str, *, timeout: float | None = None) -> openai.OpenAI:
+def openai_client(api_key: str, *, timeout: float | None = None,
+                  ssl_context: ssl.SSLContext | None = None) -> openai.OpenAI:
     """The SDK client. Its httpx hook tells the rate limiter when each request leaves
-    (ratelimit.request_leaving; a no-op outside a `ratelimit.sending` block)."""
+    (ratelimit.request_leaving; a no-op outside a `ratelimit.sending` block).
+    `ssl_context`: one already loaded (loading the CA bundle takes ~30 ms a client)."""
+    http_options: dict = {"event_hooks": {"request": [request_leaving]}}
+    if ssl_context is not None:
+        http_options["verify"] = ssl_context
     return openai.OpenAI(
         api_key=api_key,
         base_url=settings.OPENAI_BASE_URL,
         timeout=timeout if timeout is not None else settings.OPENAI_TIMEOUT,
         max_retries=0,
-        http_client=openai.DefaultHttpxClient(event_hooks={"request": [request_leaving]}),
+        http_client=openai.DefaultHttpxClient(**http_options),
     )
 
 
-_clients: dict[tuple[int, str, str], openai.OpenAI] = {}
+# A connection's calls are spread over this many clients, each with its own HTTP
+# connection pool. httpcore walks every connection of a pool for each request it
+# places and each response it releases, so one pool holding all of a worker's calls in
+# flight (hundreds) cost ~1.5 ms of CPU per call (docs/performance.md).
+CLIENT_SHARDS = 16
+
+_clients: dict[tuple[int, str, str], tuple[list[openai.OpenAI], itertools.count]] = {}
 _clients_lock = threading.Lock()
 
 
 def connection_client(connection) -> openai.OpenAI:
-    """The process-wide client of `connection`; a reconnect (new key) gets a new one."""
+    """One of the process-wide clients of `connection`, in turn (CLIENT_SHARDS); a
+    reconnect (new key) gets new ones."""
     cache_key = (connection.pk, connection.secret_fingerprint, settings.OPENAI_BASE_URL)
     with _clients_lock:
-        client = _clients.get(cache_key)
-        if client is None:
-            client = _clients[cache_key] = openai_client(connection.secret())
-        return client
+        shards = _clients.get(cache_key)
+        if shards is None:
+            api_key, context = connection.secret(), httpx2.create_ssl_context()
+            shards = _clients[cache_key] = (
+                [openai_client(api_key, ssl_context=context) for _ in range(CLIENT_SHARDS)],
+                itertools.count(),
+            )
+    clients, turns = shards
+    return clients[next(turns) % CLIENT_SHARDS]
 
 
 class KeyOutcome(enum.Enum):
