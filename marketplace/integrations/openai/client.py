@@ -59,7 +59,7 @@ def openai_client(api_key: str, *, timeout: float | None = None,
 # A connection's calls are spread over this many clients, each with its own HTTP
 # connection pool. httpcore walks every connection of a pool for each request it
 # places and each response it releases, so one pool holding all of a worker's calls in
-# flight (hundreds) cost ~1.5 ms of CPU per call (docs/performance.md).
+# flight (hundreds) cost 0.7-1.5 ms of CPU per call (benchmarks/openai_call.py).
 CLIENT_SHARDS = 16
 
 _clients: dict[tuple[int, str, str], tuple[list[openai.OpenAI], itertools.count]] = {}
