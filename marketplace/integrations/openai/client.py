@@ -66,6 +66,7 @@ _clients: dict[tuple[int, str, str], tuple[list[openai.OpenAI], itertools.count]
 _clients_lock = threading.Lock()
 
 
+@sensitive_variables("api_key")
 def connection_client(connection) -> openai.OpenAI:
     """One of the process-wide clients of `connection`, in turn (CLIENT_SHARDS); a
     reconnect (new key) gets new ones."""
