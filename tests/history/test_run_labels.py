@@ -91,9 +91,12 @@ def test_a_choice_shows_its_label_not_its_stored_value(acme, builder_client):
 def test_structured_fields_are_listed_by_their_names(acme, sim, builder_client):
     connect(acme)
     workflow = ask_workflow(acme, lead_rater(acme).choice_value, reasoning_effort="")
-    ask = pairs(step_html(builder_client.get(run_url(workflow)).content.decode(), 1))
+    html = step_html(builder_client.get(run_url(workflow)).content.decode(), 1)
+    ask = pairs(html)
     assert ask["Assistant selection"] == "Lead rater"
+    # No effort chosen: shown as every empty input is, not as a value "—".
     assert ask["Reasoning effort"] == "—"
+    assert re.search(r"Reasoning effort</dt><dd><span class=\"help\">—</span>", html)
     assert ask["rating"] in {"HOT", "WARM", "COLD"} and "reason" in ask
 
 

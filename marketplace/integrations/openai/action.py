@@ -455,7 +455,12 @@ class AskOpenAIAssistant(ActionType):
             shown["reasoning_effort"] = (
                 str(ReasoningEffort(effort).label) if effort in ReasoningEffort.values else effort
             )
-        return super().describe_inputs({**config, **shown}, account=account)
+        described = super().describe_inputs({**config, **shown}, account=account)
+        if "reasoning_effort" in config and not config["reasoning_effort"]:
+            # Empty, as every empty input shows (not the dropdown's "—" as a value).
+            label = str(AskAssistantForm.base_fields["reasoning_effort"].label)
+            described = [(name, "" if name == label else text) for name, text in described]
+        return described
 
     def describe_steps(self, configs, *, account) -> list[StepDescription]:
         """All the page's Ask steps with one query for their assistants. The outputs are
