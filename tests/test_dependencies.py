@@ -10,24 +10,21 @@ the project's declared runtime dependencies.
 from __future__ import annotations
 
 import ast
-import re
 import sys
 import tomllib
 from importlib.metadata import packages_distributions
 from pathlib import Path
 
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
 ROOT = Path(__file__).resolve().parents[1]
 PRODUCT = ("config", "crm", "marketplace", "workflows", "openai_simulator")
 
 
-def _normalized(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def _declared() -> set[str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    return {_normalized(re.split(r"[\s<>=!~;\[]", requirement, maxsplit=1)[0])
-            for requirement in project["dependencies"]}
+    return {canonicalize_name(Requirement(requirement).name) for requirement in project["dependencies"]}
 
 
 def _imports(path: Path) -> set[str]:
@@ -52,7 +49,7 @@ def test_every_third_party_module_the_product_imports_is_a_declared_dependency()
             for name in _imports(path):
                 if name in sys.stdlib_module_names or name in PRODUCT or name == "__future__":
                     continue
-                providers = {_normalized(d) for d in distributions.get(name, [name])}
+                providers = {canonicalize_name(d) for d in distributions.get(name, [name])}
                 if not providers & declared:
                     undeclared.setdefault(name, set()).add(str(path.relative_to(ROOT)))
     assert undeclared == {}, (
