@@ -5,13 +5,18 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test messages screenshots clean
+.PHONY: run test lint messages screenshots clean
 
 run: $(INSTALLED) .env
 	$(BIN)/python scripts/run_dev.py
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Lint and format checks (CI runs them before the tests); `ruff format .` fixes format.
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # The virtualenv is (re)built whenever pyproject.toml changes.
 $(INSTALLED): pyproject.toml

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import contextlib
 import json
 import os
 import signal
@@ -60,15 +61,28 @@ def base_env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("SECRET_KEY", "benchmark-secret-key-not-for-production-0123456789")
     env.setdefault("FIELD_ENCRYPTION_KEYS", Fernet.generate_key().decode())
-    env.update({"DJANGO_SETTINGS_MODULE": "config.settings", "CRMFLOW_ENV_FILE": "",
-                "DEBUG": "false", "HTTPS": "false", "LOG_LEVEL": "WARNING",
-                "PYTHONPATH": str(BASE_DIR)})
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "CRMFLOW_ENV_FILE": "",
+            "DEBUG": "false",
+            "HTTPS": "false",
+            "LOG_LEVEL": "WARNING",
+            "PYTHONPATH": str(BASE_DIR),
+        }
+    )
     return env
 
 
 def start(command: list[str], env: dict, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(command, cwd=BASE_DIR, env=env, stdout=log.open("ab"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        command,
+        cwd=BASE_DIR,
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -77,10 +91,8 @@ def stop(process: subprocess.Popen) -> None:
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(15)
         except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 def group_processes(group_ids: list[int]):
@@ -144,7 +156,9 @@ class Simulator:
     def __init__(self, workdir: Path, env: dict):
         self.port = free_port()
         config = {
-            "seed": 1, "latency": "fixed:1000", "request_log_size": 100_000,
+            "seed": 1,
+            "latency": "fixed:1000",
+            "request_log_size": 100_000,
             "keys": [
                 {"key": FAST_KEY, "name": "fast", "rpm": 10_000_000, "tpm": 10_000_000_000},
                 {"key": LIMITED_KEY, "name": "limited", "rpm": 3000, "tpm": 10_000_000_000},
@@ -152,8 +166,19 @@ class Simulator:
         }
         path = workdir / "simulator.json"
         path.write_text(json.dumps(config))
-        self.process = start([sys.executable, "-m", "openai_simulator", "--port", str(self.port),
-                              "--config", str(path)], env, workdir / "simulator.log")
+        self.process = start(
+            [
+                sys.executable,
+                "-m",
+                "openai_simulator",
+                "--port",
+                str(self.port),
+                "--config",
+                str(path),
+            ],
+            env,
+            workdir / "simulator.log",
+        )
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self.admin = f"http://127.0.0.1:{self.port}/_sim"
         deadline = time.monotonic() + 30
@@ -179,19 +204,34 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--enrollments", type=int, default=6000, help="per engine")
     parser.add_argument("--assistant-workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8,
-                        help="Celery threads per assistant worker (each runs one batch at a time)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=8,
+        help="Celery threads per assistant worker (each runs one batch at a time)",
+    )
     parser.add_argument("--seconds", type=float, default=20, help="throughput window")
     parser.add_argument("--limit-seconds", type=float, default=75)
-    parser.add_argument("--drain-seconds", type=float, default=90,
-                        help="after the window, wait this long for the rest (latency figures)")
+    parser.add_argument(
+        "--drain-seconds",
+        type=float,
+        default=90,
+        help="after the window, wait this long for the rest (latency figures)",
+    )
     parser.add_argument("--engines", default="responses,assistants")
     parser.add_argument("--skip-limit", action="store_true")
-    parser.add_argument("--assistant-conn-max-age", default=None,
-                        help="DATABASE_CONN_MAX_AGE of the assistant workers without a pool "
-                             "(default: the setting's, 60)")
-    parser.add_argument("--pool-size", type=int, default=6,
-                        help="DATABASE_POOL_MAX_SIZE of each assistant worker (0: no pool)")
+    parser.add_argument(
+        "--assistant-conn-max-age",
+        default=None,
+        help="DATABASE_CONN_MAX_AGE of the assistant workers without a pool "
+        "(default: the setting's, 60)",
+    )
+    parser.add_argument(
+        "--pool-size",
+        type=int,
+        default=6,
+        help="DATABASE_POOL_MAX_SIZE of each assistant worker (0: no pool)",
+    )
     args = parser.parse_args()
     # A SIGTERM (timeout, Ctrl-C) still stops the processes this script started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -201,11 +241,19 @@ def main() -> None:
         raise SystemExit("set DATABASE_URL (PostgreSQL) and REDIS_URL")
     env = base_env()
     workdir = Path(tempfile.mkdtemp(prefix="crmflow-assistant-bench-"))
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=BASE_DIR, env=env, check=True)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v", "0"], cwd=BASE_DIR, env=env, check=True
+    )
     simulator = Simulator(workdir, env)
-    env.update({"OPENAI_BASE_URL": simulator.base_url, "OPENAI_TIMEOUT": "30",
-                "WORKFLOWS_SWEEP_SECONDS": "1", "WORKFLOWS_SWEEP_BATCH": "2000",
-                "OPENAI_RATE_LIMIT_DEFAULT_RPM": "60"})
+    env.update(
+        {
+            "OPENAI_BASE_URL": simulator.base_url,
+            "OPENAI_TIMEOUT": "30",
+            "WORKFLOWS_SWEEP_SECONDS": "1",
+            "WORKFLOWS_SWEEP_BATCH": "2000",
+            "OPENAI_RATE_LIMIT_DEFAULT_RPM": "60",
+        }
+    )
     os.environ.update(env)
     import django
 
@@ -223,42 +271,125 @@ def main() -> None:
         broker.delete(key)
 
     processes = [
-        start([sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "assistant,sweep",
-               "-P", "threads", "-c", str(args.threads), "-n", f"assistant{i}@%h", "-l", "WARNING",
-               "--without-gossip", "--without-mingle", "--without-heartbeat"],
-              {**env, "DATABASE_POOL_MAX_SIZE": str(args.pool_size),
-               **({"DATABASE_CONN_MAX_AGE": args.assistant_conn_max_age}
-                  if args.assistant_conn_max_age is not None else {})},
-              workdir / f"assistant{i}.log")
+        start(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "-Q",
+                "assistant,sweep",
+                "-P",
+                "threads",
+                "-c",
+                str(args.threads),
+                "-n",
+                f"assistant{i}@%h",
+                "-l",
+                "WARNING",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+            {
+                **env,
+                "DATABASE_POOL_MAX_SIZE": str(args.pool_size),
+                **(
+                    {"DATABASE_CONN_MAX_AGE": args.assistant_conn_max_age}
+                    if args.assistant_conn_max_age is not None
+                    else {}
+                ),
+            },
+            workdir / f"assistant{i}.log",
+        )
         for i in range(args.assistant_workers)
     ]
-    processes.append(start([sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default,sweep",
-                            "-c", "2", "-n", "default@%h", "-l", "WARNING", "--without-gossip",
-                            "--without-mingle", "--without-heartbeat"], env, workdir / "default.log"))
-    beat = start([sys.executable, "-m", "celery", "-A", "config", "beat", "-l", "WARNING",
-                  "-s", str(workdir / "beat-schedule")], env, workdir / "beat.log")
-    summary: dict = {"benchmark": "assistant", "cores": os.cpu_count(),
-                     "simulator_latency_ms": 1000,
-                     "assistant_conn_max_age": args.assistant_conn_max_age,
-                     "assistant_db_pool_max_size": args.pool_size,
-                     "processes": f"{args.assistant_workers} x celery -Q assistant -P threads -c {args.threads}"
-                                  " + 1 x -Q default prefork -c 2 + beat",
-                     "workflow": "Ask OpenAI assistant -> Create task"}
-    groups = {"assistant_workers": [p.pid for p in processes[:args.assistant_workers]],
-              "default_worker": [processes[-1].pid], "beat": [beat.pid],
-              "simulator": [simulator.process.pid]}
+    processes.append(
+        start(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "-Q",
+                "default,sweep",
+                "-c",
+                "2",
+                "-n",
+                "default@%h",
+                "-l",
+                "WARNING",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+            env,
+            workdir / "default.log",
+        )
+    )
+    beat = start(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "beat",
+            "-l",
+            "WARNING",
+            "-s",
+            str(workdir / "beat-schedule"),
+        ],
+        env,
+        workdir / "beat.log",
+    )
+    summary: dict = {
+        "benchmark": "assistant",
+        "cores": os.cpu_count(),
+        "simulator_latency_ms": 1000,
+        "assistant_conn_max_age": args.assistant_conn_max_age,
+        "assistant_db_pool_max_size": args.pool_size,
+        "processes": f"{args.assistant_workers} x celery -Q assistant -P threads -c {args.threads}"
+        " + 1 x -Q default prefork -c 2 + beat",
+        "workflow": "Ask OpenAI assistant -> Create task",
+    }
+    groups = {
+        "assistant_workers": [p.pid for p in processes[: args.assistant_workers]],
+        "default_worker": [processes[-1].pid],
+        "beat": [beat.pid],
+        "simulator": [simulator.process.pid],
+    }
     try:
         for engine in [e for e in args.engines.split(",") if e]:
-            summary[engine] = run_phase(engine, FAST_KEY, "fast", args.enrollments, args.seconds,
-                                        simulator, groups, args.drain_seconds, broker)
+            summary[engine] = run_phase(
+                engine,
+                FAST_KEY,
+                "fast",
+                args.enrollments,
+                args.seconds,
+                simulator,
+                groups,
+                args.drain_seconds,
+                broker,
+            )
         if not args.skip_limit:
-            summary["rate_limit_3000_rpm"] = run_limit(simulator, args.limit_seconds, groups, broker)
+            summary["rate_limit_3000_rpm"] = run_limit(
+                simulator, args.limit_seconds, groups, broker
+            )
     finally:
         for process in [*processes, beat]:
             stop(process)
         stop(simulator.process)
-    summary["targets"] = {"enrollments_per_second": 250, "db_connections_max": 20,
-                          "limit_used_percent": 95, "requests_over_limit": 0}
+    summary["targets"] = {
+        "enrollments_per_second": 250,
+        "db_connections_max": 20,
+        "limit_used_percent": 95,
+        "requests_over_limit": 0,
+    }
     print(json.dumps(summary))
 
 
@@ -272,28 +403,51 @@ def setup_account(key: str, engine: str, contacts: int):
     from workflows import services
 
     account = Account.objects.create(name=f"Assistant benchmark {engine} {time.time():.0f}")
-    User.objects.create_user(username=f"bench-{account.pk}", account=account,
-                             role=Role.SUPER_ADMIN, email=f"bench-{account.pk}@example.com")
+    User.objects.create_user(
+        username=f"bench-{account.pk}",
+        account=account,
+        role=Role.SUPER_ADMIN,
+        email=f"bench-{account.pk}@example.com",
+    )
     Connection.objects.create(
-        account=account, app="openai", encrypted_secret=secret_encrypt(key),
-        secret_mask=secret_mask(key), secret_fingerprint=secret_fingerprint(key),
-        available_models=["gpt-4o-mini", "gpt-4.1-mini"], connected_at=timezone.now(),
+        account=account,
+        app="openai",
+        encrypted_secret=secret_encrypt(key),
+        secret_mask=secret_mask(key),
+        secret_fingerprint=secret_fingerprint(key),
+        available_models=["gpt-4o-mini", "gpt-4.1-mini"],
+        connected_at=timezone.now(),
     )
     if engine == "responses":
         assistant = WorkspaceAssistant.objects.create(
-            account=account, name="State formatter", model="gpt-4o-mini",
-            instructions="Turn the US state name into its two-letter state code.")
+            account=account,
+            name="State formatter",
+            model="gpt-4o-mini",
+            instructions="Turn the US state name into its two-letter state code.",
+        )
         value = assistant.choice_value
     else:
         value = "acct:asst_demoStateFormatter00002"
     workflow = services.workflow_create(
-        account=account, object_type="contact", name=f"Benchmark {engine}",
+        account=account,
+        object_type="contact",
+        name=f"Benchmark {engine}",
         criteria=[[{"property": "email", "operator": "is_known"}]],
-        graph={"start": 1, "steps": {
-            "1": {"type": "ask_openai_assistant", "next": 2,
-                  "config": {"assistant": value, "prompt": "{{ object.state }}"}},
-            "2": {"type": "create_task", "next": None,
-                  "config": {"title": "State {{ actions.1.response }}"}}}},
+        graph={
+            "start": 1,
+            "steps": {
+                "1": {
+                    "type": "ask_openai_assistant",
+                    "next": 2,
+                    "config": {"assistant": value, "prompt": "{{ object.state }}"},
+                },
+                "2": {
+                    "type": "create_task",
+                    "next": None,
+                    "config": {"title": "State {{ actions.1.response }}"},
+                },
+            },
+        },
     )
     from crm.demo import demo_records_create
 
@@ -316,14 +470,31 @@ def trace(label: str, workflow, broker) -> None:
 
     from workflows.models import ActionExecution
 
-    rows = ActionExecution.objects.filter(workflow=workflow).values("step_id", "status").annotate(n=Count("id"))
-    by = " ".join(f"{r['step_id']}:{r['status']}={r['n']}" for r in sorted(rows, key=lambda r: (r["step_id"], r["status"])))
-    say(f"[{label}] queues default={broker.llen('default')} assistant={broker.llen('assistant')} | {by}")
+    rows = (
+        ActionExecution.objects.filter(workflow=workflow)
+        .values("step_id", "status")
+        .annotate(n=Count("id"))
+    )
+    by = " ".join(
+        f"{r['step_id']}:{r['status']}={r['n']}"
+        for r in sorted(rows, key=lambda r: (r["step_id"], r["status"]))
+    )
+    say(
+        f"[{label}] queues default={broker.llen('default')} assistant={broker.llen('assistant')} | {by}"
+    )
 
 
-def run_phase(engine: str, key: str, key_name: str, contacts: int, seconds: float,
-              simulator: Simulator, groups: dict[str, list[int]], drain_seconds: float,
-              broker) -> dict:
+def run_phase(
+    engine: str,
+    key: str,
+    key_name: str,
+    contacts: int,
+    seconds: float,
+    simulator: Simulator,
+    groups: dict[str, list[int]],
+    drain_seconds: float,
+    broker,
+) -> dict:
     from workflows import services
     from workflows.models import ActionExecution, Enrollment
 
@@ -349,7 +520,10 @@ def run_phase(engine: str, key: str, key_name: str, contacts: int, seconds: floa
             trace(engine, workflow, broker)
     count1, t1 = completed.count(), time.perf_counter()
     cpu = meter.report()
-    asks = ActionExecution.objects.filter(workflow=workflow, step_id=1, status="succeeded").count() - asks0
+    asks = (
+        ActionExecution.objects.filter(workflow=workflow, step_id=1, status="succeeded").count()
+        - asks0
+    )
     rate = (count1 - count0) / (t1 - t0)
     say(f"[{engine}] {rate:.1f} enrollments/s; draining")
     deadline = time.monotonic() + drain_seconds
@@ -358,19 +532,24 @@ def run_phase(engine: str, key: str, key_name: str, contacts: int, seconds: floa
         max_conn = max(max_conn, db_connections())
     # Whatever is left would compete with the next phase: cancel it.
     ActionExecution.objects.filter(workflow=workflow, status="pending").update(status="cancelled")
-    rows = Enrollment.objects.filter(workflow=workflow, status="completed").values_list("enrolled_at", "finished_at")
+    rows = Enrollment.objects.filter(workflow=workflow, status="completed").values_list(
+        "enrolled_at", "finished_at"
+    )
     latencies = sorted((f - e).total_seconds() for e, f in rows if f)
     requests = simulator.requests(key_name)
     return {
         "enrollments": contacts,
         "completed": completed.count(),
-        "cancelled_after_drain": contacts - completed.count()
+        "cancelled_after_drain": contacts
+        - completed.count()
         - Enrollment.objects.filter(workflow=workflow, status="failed").count(),
         "failed": Enrollment.objects.filter(workflow=workflow, status="failed").count(),
         "window_seconds": round(t1 - t0, 1),
         "enrollments_per_second": round(rate, 1),
         "enrollment_to_task_p50_s": round(statistics.median(latencies), 2) if latencies else None,
-        "enrollment_to_task_p95_s": round(latencies[int(len(latencies) * 0.95) - 1], 2) if latencies else None,
+        "enrollment_to_task_p95_s": round(latencies[int(len(latencies) * 0.95) - 1], 2)
+        if latencies
+        else None,
         "latency_note": "from the bulk enrollment (all enrolled at once) to the task's commit",
         "openai_requests": len(requests),
         "http_429_seen": sum(1 for r in requests if r["status"] == 429) - before_429,
@@ -379,9 +558,14 @@ def run_phase(engine: str, key: str, key_name: str, contacts: int, seconds: floa
         "setup_seconds_before_first": round(t0 - enrolled_at, 1),
         "ask_steps_per_second": round(asks / (t1 - t0), 1),
         "cpu_in_window": cpu,
-        "assistant_cpu_ms_per_ask": round(cpu["cpu_seconds"]["assistant_workers"] / asks * 1000, 1) if asks else None,
-        "default_cpu_ms_per_task": round(cpu["cpu_seconds"]["default_worker"] / (count1 - count0) * 1000, 1)
-        if count1 > count0 else None,
+        "assistant_cpu_ms_per_ask": round(cpu["cpu_seconds"]["assistant_workers"] / asks * 1000, 1)
+        if asks
+        else None,
+        "default_cpu_ms_per_task": round(
+            cpu["cpu_seconds"]["default_worker"] / (count1 - count0) * 1000, 1
+        )
+        if count1 > count0
+        else None,
     }
 
 
@@ -412,10 +596,14 @@ def run_limit(simulator: Simulator, seconds: float, groups: dict[str, list[int]]
     # Steady state: the minute after the first 10 s (the default 60 RPM until learned).
     steady = bisect.bisect_left(times, start + 70) - bisect.bisect_left(times, start + 10)
     # Every 60 s window starting each second from 10 s on that ends within the run.
-    windows = [bisect.bisect_left(times, start + t + 60) - bisect.bisect_left(times, start + t)
-               for t in range(10, max(11, int(seconds) - 59))]
-    per_second = [bisect.bisect_left(times, start + t + 1) - bisect.bisect_left(times, start + t)
-                  for t in range(int(seconds))]
+    windows = [
+        bisect.bisect_left(times, start + t + 60) - bisect.bisect_left(times, start + t)
+        for t in range(10, max(11, int(seconds) - 59))
+    ]
+    per_second = [
+        bisect.bisect_left(times, start + t + 1) - bisect.bisect_left(times, start + t)
+        for t in range(int(seconds))
+    ]
     return {
         "rpm_limit": 3000,
         "seconds": seconds,

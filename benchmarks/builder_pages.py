@@ -42,13 +42,22 @@ def environment() -> None:
     from cryptography.fernet import Fernet
 
     if not os.environ.get("DATABASE_URL"):
-        os.environ["DATABASE_URL"] = f"sqlite:///{tempfile.mkdtemp(prefix='builder-bench-')}/db.sqlite3"
+        os.environ["DATABASE_URL"] = (
+            f"sqlite:///{tempfile.mkdtemp(prefix='builder-bench-')}/db.sqlite3"
+        )
     else:
         database_recreate(os.environ["DATABASE_URL"])
     os.environ.setdefault("SECRET_KEY", "benchmark-secret-key-not-for-production-0123456789")
     os.environ.setdefault("FIELD_ENCRYPTION_KEYS", Fernet.generate_key().decode())
-    os.environ.update({"DJANGO_SETTINGS_MODULE": "config.settings", "CRMFLOW_ENV_FILE": "",
-                       "DEBUG": "false", "HTTPS": "false", "LOG_LEVEL": "WARNING"})
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "CRMFLOW_ENV_FILE": "",
+            "DEBUG": "false",
+            "HTTPS": "false",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
 
 
 def database_recreate(url: str) -> None:
@@ -76,8 +85,10 @@ def big_graph(actions: int, branches: int) -> tuple[dict, int]:
         title = f"Step {n} for {{{{ object.first_name }}}}"
         if earlier:
             title += f" after task {{{{ actions.{earlier}.task_id }}}}"
-        return {"type": "create_task", "config": {"title": title, "assignee": "owner",
-                                                  "notes": "{{ object.state }}"}}
+        return {
+            "type": "create_task",
+            "config": {"title": title, "assignee": "owner", "notes": "{{ object.state }}"},
+        }
 
     last_task = None
     for branch_number in range(branches + 1):
@@ -88,9 +99,24 @@ def big_graph(actions: int, branches: int) -> tuple[dict, int]:
             made, last_task, slot, deepest = made + 1, step_id, f"after:{step_id}", step_id
         if branch_number == branches:
             break
-        graph, branch_id = canvas.step_add(graph, slot=slot, step={"type": "branch", "config": {
-            "paths": [{"name": f"Path {branch_number}", "next": None, "groups": [[
-                {"output": f"{last_task}.task_id", "operator": "is_known"}]]}]}})
+        graph, branch_id = canvas.step_add(
+            graph,
+            slot=slot,
+            step={
+                "type": "branch",
+                "config": {
+                    "paths": [
+                        {
+                            "name": f"Path {branch_number}",
+                            "next": None,
+                            "groups": [
+                                [{"output": f"{last_task}.task_id", "operator": "is_known"}]
+                            ],
+                        }
+                    ]
+                },
+            },
+        )
         made += 1
         side = f"path:{branch_id}:0"
         for _ in range(per_segment):
@@ -117,9 +143,13 @@ def measure(client, url: str, runs: int, **headers) -> dict:
             cpu.append((time.process_time() - started_cpu) * 1000)
         assert response.status_code == 200, (url, response.status_code)
         queries.add(len(captured.captured_queries))
-    return {"p50_ms": round(statistics.median(times), 1), "p95_ms": p95(times),
-            "cpu_p50_ms": round(statistics.median(cpu), 1), "cpu_p95_ms": p95(cpu),
-            "queries": sorted(queries)}
+    return {
+        "p50_ms": round(statistics.median(times), 1),
+        "p95_ms": p95(times),
+        "cpu_p50_ms": round(statistics.median(cpu), 1),
+        "cpu_p95_ms": p95(cpu),
+        "queries": sorted(queries),
+    }
 
 
 def p95(values: list[float]) -> float:
@@ -149,8 +179,9 @@ def main() -> None:
     say("migrating…")
     call_command("migrate", verbosity=0)
     account = Account.objects.create(name="Bench")
-    user = User.objects.create_user(username="bench-builder", password="x", account=account,
-                                    role=Role.WORKFLOW_BUILDER)
+    user = User.objects.create_user(
+        username="bench-builder", password="x", account=account, role=Role.WORKFLOW_BUILDER
+    )
     for n in range(5):
         User.objects.create_user(username=f"rep{n}", password="x", account=account)
     client = Client()
@@ -159,29 +190,45 @@ def main() -> None:
     for actions, branches in ((args.actions, args.branches), (10, 1)):
         graph, deepest = big_graph(actions, branches)
         _chain, nodes = canvas.layout(graph)
-        workflow = Workflow.objects.create(account=account, object_type="contact",
-                                           name=f"{actions} actions", graph=graph,
-                                           criteria=[[{"property": "state",
-                                                       "operator": "is_known"}]])
-        say(f"{actions} actions ({len(nodes)} drawn, "
-            f"{sum(1 for n in nodes.values() if n.is_branch)} branches): measuring…")
+        workflow = Workflow.objects.create(
+            account=account,
+            object_type="contact",
+            name=f"{actions} actions",
+            graph=graph,
+            criteria=[[{"property": "state", "operator": "is_known"}]],
+        )
+        say(
+            f"{actions} actions ({len(nodes)} drawn, "
+            f"{sum(1 for n in nodes.values() if n.is_branch)} branches): measuring…"
+        )
         base = f"/workflows/{workflow.pk}/"
         results[f"{actions}_actions"] = {
             "steps": len(nodes),
             "branches": sum(1 for n in nodes.values() if n.is_branch),
             "canvas_page": measure(client, base, args.runs),
-            "canvas_htmx_refresh": measure(client, base, args.runs, HTTP_HX_REQUEST="true",
-                                           HTTP_HX_TARGET="canvas"),
-            "step_panel_deepest": measure(client, f"{base}steps/{deepest}/", args.runs,
-                                          HTTP_HX_REQUEST="true"),
-            "picker_deepest": measure(client, f"{base}steps/{deepest}/data/?field=title",
-                                      args.runs, HTTP_HX_REQUEST="true"),
+            "canvas_htmx_refresh": measure(
+                client, base, args.runs, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="canvas"
+            ),
+            "step_panel_deepest": measure(
+                client, f"{base}steps/{deepest}/", args.runs, HTTP_HX_REQUEST="true"
+            ),
+            "picker_deepest": measure(
+                client,
+                f"{base}steps/{deepest}/data/?field=title",
+                args.runs,
+                HTTP_HX_REQUEST="true",
+            ),
         }
     from django.db import connection
 
-    summary = {"database": connection.vendor, "runs": args.runs, "cpus": os.cpu_count(),
-               "load_average_1m": round(os.getloadavg()[0], 1),
-               "target_ms": 100, **results}
+    summary = {
+        "database": connection.vendor,
+        "runs": args.runs,
+        "cpus": os.cpu_count(),
+        "load_average_1m": round(os.getloadavg()[0], 1),
+        "target_ms": 100,
+        **results,
+    }
     print(json.dumps(summary))
 
 

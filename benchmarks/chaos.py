@@ -40,9 +40,13 @@ from config.embedded_redis import free_port, start_redis
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--enrollments", type=int, default=10_000)
-    parser.add_argument("--min-uptime", type=float, default=10.0,
-                        help="only kill a worker that has been ready this long (it must get "
-                             "some work done between kills on a slow machine)")
+    parser.add_argument(
+        "--min-uptime",
+        type=float,
+        default=10.0,
+        help="only kill a worker that has been ready this long (it must get "
+        "some work done between kills on a slow machine)",
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--kill-every", type=float, default=5.0)
@@ -58,17 +62,22 @@ def main() -> None:
     os.environ["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
     bench.database_recreate(url)
     env = bench.base_env()
-    env.update({
-        "REDIS_URL": os.environ["REDIS_URL"],
-        # Short timings so killed work comes back quickly.
-        "WORKFLOWS_LEASE_SECONDS": "10", "WORKFLOWS_SWEEP_SECONDS": "1",
-        "WORKFLOWS_RESEND_AFTER_SECONDS": "10", "WORKFLOWS_SWEEP_BATCH": "2000",
-        "WORKFLOWS_MAX_ATTEMPTS": "10",
-    })
+    env.update(
+        {
+            "REDIS_URL": os.environ["REDIS_URL"],
+            # Short timings so killed work comes back quickly.
+            "WORKFLOWS_LEASE_SECONDS": "10",
+            "WORKFLOWS_SWEEP_SECONDS": "1",
+            "WORKFLOWS_RESEND_AFTER_SECONDS": "10",
+            "WORKFLOWS_SWEEP_BATCH": "2000",
+            "WORKFLOWS_MAX_ATTEMPTS": "10",
+        }
+    )
     import subprocess
 
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=bench.BASE_DIR,
-                   env=env, check=True)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v", "0"], cwd=bench.BASE_DIR, env=env, check=True
+    )
     bench.django_setup()
     from django.db import connection
 
@@ -78,17 +87,33 @@ def main() -> None:
 
     account = bench.account_with_contacts(args.enrollments)
     workflow = services.workflow_create(
-        account=account, object_type="contact", name="Chaos",
+        account=account,
+        object_type="contact",
+        name="Chaos",
         criteria=[[{"property": "email", "operator": "is_known"}]],
-        graph={"start": 1, "steps": {
-            "1": {"type": "create_task", "config": {"title": "Call {{ object.first_name }}",
-                                                    "assignee": "owner"}, "next": 2},
-            "2": {"type": "set_property", "config": {"property": "lead_status",
-                                                     "value": "connected"}, "next": 3},
-            "3": {"type": "send_notification", "config": {
-                "recipients": ["owner"], "subject": "{{ object.email }} is connected"},
-                "next": None},
-        }},
+        graph={
+            "start": 1,
+            "steps": {
+                "1": {
+                    "type": "create_task",
+                    "config": {"title": "Call {{ object.first_name }}", "assignee": "owner"},
+                    "next": 2,
+                },
+                "2": {
+                    "type": "set_property",
+                    "config": {"property": "lead_status", "value": "connected"},
+                    "next": 3,
+                },
+                "3": {
+                    "type": "send_notification",
+                    "config": {
+                        "recipients": ["owner"],
+                        "subject": "{{ object.email }} is connected",
+                    },
+                    "next": None,
+                },
+            },
+        },
     )
     services.workflow_turn_on(workflow=workflow, enroll_existing=False)
     enrolled = services.workflow_enroll_existing_now(workflow=workflow)
@@ -98,8 +123,11 @@ def main() -> None:
 
     def worker(i: int):
         logs[i] = workdir / f"worker{i}-{time.monotonic_ns()}.log"  # one per incarnation
-        return bench.start(bench.worker_command(f"chaos{i}", args.concurrency, "prefork",
-                                                level="INFO"), env, logs[i])
+        return bench.start(
+            bench.worker_command(f"chaos{i}", args.concurrency, "prefork", level="INFO"),
+            env,
+            logs[i],
+        )
 
     def ready_since(i: int) -> float | None:
         """When worker i logged that it is consuming (None: not yet)."""
@@ -127,8 +155,9 @@ def main() -> None:
                 drained_at = time.monotonic()
                 break
             now = time.monotonic()
-            grown = [i for i in range(len(workers))
-                     if (ready_since(i) or now) <= now - args.min_uptime]
+            grown = [
+                i for i in range(len(workers)) if (ready_since(i) or now) <= now - args.min_uptime
+            ]
             if now >= next_kill and grown:
                 victim = rng.choice(grown)
                 os.killpg(workers[victim].pid, signal.SIGKILL)
@@ -155,13 +184,19 @@ def main() -> None:
             return int(cursor.fetchone()[0])
 
     duplicates = {
-        "tasks": extra("SELECT count(*) n FROM crm_task_records r JOIN crm_task t "
-                       "ON t.id = r.task_id WHERE t.account_id = %s GROUP BY r.record_id"),
-        "property_writes": extra("SELECT count(*) n FROM crm_timelineevent WHERE account_id = %s "
-                                 "AND source = 'workflow' AND kind = 'property_changed' "
-                                 "GROUP BY record_id"),
-        "notifications": extra("SELECT count(*) n FROM crm_notification WHERE account_id = %s "
-                               "AND idempotency_key LIKE 'exec:%%' GROUP BY url, recipient_id"),
+        "tasks": extra(
+            "SELECT count(*) n FROM crm_task_records r JOIN crm_task t "
+            "ON t.id = r.task_id WHERE t.account_id = %s GROUP BY r.record_id"
+        ),
+        "property_writes": extra(
+            "SELECT count(*) n FROM crm_timelineevent WHERE account_id = %s "
+            "AND source = 'workflow' AND kind = 'property_changed' "
+            "GROUP BY record_id"
+        ),
+        "notifications": extra(
+            "SELECT count(*) n FROM crm_notification WHERE account_id = %s "
+            "AND idempotency_key LIKE 'exec:%%' GROUP BY url, recipient_id"
+        ),
     }
     completed = Enrollment.objects.filter(workflow=workflow, status="completed").count()
     summary = {
@@ -175,21 +210,28 @@ def main() -> None:
         # Only meaningful once drained; a timed-out run reports what was still in progress.
         "lost": enrolled - completed if drained_at else None,
         "not_finished_at_timeout": 0 if drained_at else enrolled - completed,
-        "failed_executions": ActionExecution.objects.filter(workflow=workflow,
-                                                            status="failed").count(),
+        "failed_executions": ActionExecution.objects.filter(
+            workflow=workflow, status="failed"
+        ).count(),
         "duplicated_side_effects": sum(duplicates.values()),
         "duplicates_by_kind": duplicates,
         "tasks": Task.objects.filter(account=account).count(),
         "property_writes": TimelineEvent.objects.filter(
-            account=account, source="workflow", kind="property_changed").count(),
+            account=account, source="workflow", kind="property_changed"
+        ).count(),
         "notifications": Notification.objects.filter(
-            account=account, idempotency_key__startswith="exec:").count(),
+            account=account, idempotency_key__startswith="exec:"
+        ).count(),
         "drain_seconds": round(drained_at - started, 1) if drained_at else None,
         "actions_per_second": round(enrolled * 3 / (drained_at - started), 1)
-        if drained_at else None,
+        if drained_at
+        else None,
         "timed_out": drained_at is None,
-        "load_average_1m": {"min": round(min(loads), 1), "max": round(max(loads), 1),
-                            "mean": round(sum(loads) / len(loads), 1)},
+        "load_average_1m": {
+            "min": round(min(loads), 1),
+            "max": round(max(loads), 1),
+            "mean": round(sum(loads) / len(loads), 1),
+        },
     }
     print(json.dumps(summary))
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import html
+import io
 import json
 import os
 import re
@@ -50,11 +51,16 @@ def main() -> None:
     from django.test.utils import CaptureQueriesContext
 
     call_command("migrate", verbosity=0)
-    from crm.models import Account, PropertyDefinition, Record, User
+    from crm.models import Account, Record, User
 
     started = time.perf_counter()
-    call_command("seed_demo", contacts=args.contacts, companies=1_000, password="bench-pass-1",
-                 stdout=open(os.devnull, "w"))
+    call_command(
+        "seed_demo",
+        contacts=args.contacts,
+        companies=1_000,
+        password="bench-pass-1",
+        stdout=io.StringIO(),
+    )
     acme = Account.objects.get(name="Acme")
     score = _score_property(acme)
     seed_seconds = time.perf_counter() - started
@@ -65,10 +71,18 @@ def main() -> None:
     first = client.get("/objects/contacts/").content.decode()
     record_id = int(re.search(r'href="/objects/contacts/(\d+)/"', first).group(1))
     next_url = html.unescape(re.search(r'href="([^"]+)"[^>]*rel="next"', first).group(1))
-    filters = json.dumps([[
-        {"property": "lifecycle_stage", "operator": "eq_any", "values": ["customer", "lead"]},
-        {"property": "state", "operator": "is_known"},
-    ]])
+    filters = json.dumps(
+        [
+            [
+                {
+                    "property": "lifecycle_stage",
+                    "operator": "eq_any",
+                    "values": ["customer", "lead"],
+                },
+                {"property": "state", "operator": "is_known"},
+            ]
+        ]
+    )
     from urllib.parse import urlencode
 
     pages = {
@@ -79,10 +93,9 @@ def main() -> None:
         "list_last_page": "/objects/contacts/?last=1",
         "list_filtered": "/objects/contacts/?" + urlencode({"filters": filters}),
         "list_sorted_by_custom_property": f"/objects/contacts/?sort={score.name}",
-        "list_sorted_by_custom_property_last_page":
-            f"/objects/contacts/?sort=-{score.name}&last=1",
+        "list_sorted_by_custom_property_last_page": f"/objects/contacts/?sort=-{score.name}&last=1",
         "list_filtered_and_sorted": "/objects/contacts/?"
-            + urlencode({"filters": filters, "sort": score.name}),
+        + urlencode({"filters": filters, "sort": score.name}),
         "list_first_page_100_rows": "/objects/contacts/?size=100",
         "list_search": "/objects/contacts/?q=dubois",
         "record_page": f"/objects/contacts/{record_id}/",
@@ -109,8 +122,7 @@ def main() -> None:
             "sql_p50_ms": round(statistics.median(sql), 1),
         }
         if os.environ.get("BENCH_VERBOSE"):
-            print(name, round(float(slowest["time"]) * 1000), slowest["sql"][:600],
-                  file=sys.stderr)
+            print(name, round(float(slowest["time"]) * 1000), slowest["sql"][:600], file=sys.stderr)
     summary = {
         "database": connection.vendor,
         "contacts": contacts,
@@ -123,7 +135,7 @@ def main() -> None:
         "p95_target_ms": 100,
         "all_under_target": all(r["p95_ms"] < 100 for r in results.values()),
         "note": "p95 includes the noise floor (baseline_settings_page); sql_p50_ms is the "
-                "time spent in the database driver.",
+        "time spent in the database driver.",
     }
     print(json.dumps(summary, indent=2))
 
@@ -136,26 +148,35 @@ def _score_property(acme):
 
     with transaction.atomic():
         score, created = PropertyDefinition.objects.get_or_create(
-            account=acme, object_type="contact", name="score",
+            account=acme,
+            object_type="contact",
+            name="score",
             defaults={"label": "Lead score", "type": "number", "position": 500},
         )
         records, values = Record._meta.db_table, PropertyValue._meta.db_table
-        missing = (f"account_id = %s AND object_type = 'contact' AND id %% 10 < 7 AND NOT EXISTS "
-                   f"(SELECT 1 FROM {values} v WHERE v.record_id = {records}.id "
-                   f"AND v.property_id = %s)")
+        missing = (
+            f"account_id = %s AND object_type = 'contact' AND id %% 10 < 7 AND NOT EXISTS "
+            f"(SELECT 1 FROM {values} v WHERE v.record_id = {records}.id "
+            f"AND v.property_id = %s)"
+        )
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":
                 cursor.execute(
                     f"UPDATE {records} SET properties = properties || jsonb_build_object("
-                    f"'score', ((id * 7919) %% 1000)::text) WHERE {missing}", [acme.pk, score.pk])
+                    f"'score', ((id * 7919) %% 1000)::text) WHERE {missing}",
+                    [acme.pk, score.pk],
+                )
             else:
                 cursor.execute(
                     f"UPDATE {records} SET properties = json_set(properties, '$.score', "
-                    f"CAST((id * 7919) %% 1000 AS TEXT)) WHERE {missing}", [acme.pk, score.pk])
+                    f"CAST((id * 7919) %% 1000 AS TEXT)) WHERE {missing}",
+                    [acme.pk, score.pk],
+                )
             cursor.execute(
                 f"INSERT INTO {values} (record_id, property_id, number_value) "
                 f"SELECT id, %s, (id * 7919) %% 1000 FROM {records} WHERE {missing}",
-                [score.pk, acme.pk, score.pk])
+                [score.pk, acme.pk, score.pk],
+            )
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(f"ANALYZE {Record._meta.db_table}")

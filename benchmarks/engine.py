@@ -23,6 +23,7 @@ progress goes to stderr.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -47,9 +48,16 @@ def base_env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("SECRET_KEY", "benchmark-secret-key-not-for-production-0123456789")
     env.setdefault("FIELD_ENCRYPTION_KEYS", Fernet.generate_key().decode())
-    env.update({"DJANGO_SETTINGS_MODULE": "config.settings", "CRMFLOW_ENV_FILE": "",
-                "DEBUG": "false", "HTTPS": "false", "LOG_LEVEL": "WARNING",
-                "PYTHONPATH": str(BASE_DIR)})
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "CRMFLOW_ENV_FILE": "",
+            "DEBUG": "false",
+            "HTTPS": "false",
+            "LOG_LEVEL": "WARNING",
+            "PYTHONPATH": str(BASE_DIR),
+        }
+    )
     return env
 
 
@@ -100,19 +108,53 @@ def process_cpu_seconds(pid: int) -> float:
 
 
 def start(command: list[str], env: dict, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(command, cwd=BASE_DIR, env=env, stdout=log.open("ab"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        command,
+        cwd=BASE_DIR,
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def worker_command(name: str, concurrency: int, pool: str, level: str = "WARNING") -> list[str]:
-    return [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default,sweep",
-            "-c", str(concurrency), "-P", pool, "-n", f"{name}@%h", "-l", level,
-            "--without-gossip", "--without-mingle", "--without-heartbeat"]
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "config",
+        "worker",
+        "-Q",
+        "default,sweep",
+        "-c",
+        str(concurrency),
+        "-P",
+        pool,
+        "-n",
+        f"{name}@%h",
+        "-l",
+        level,
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+    ]
 
 
 def beat_command(workdir: Path) -> list[str]:
-    return [sys.executable, "-m", "celery", "-A", "config", "beat", "-l", "WARNING",
-            "-s", str(workdir / "beat-schedule")]
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "config",
+        "beat",
+        "-l",
+        "WARNING",
+        "-s",
+        str(workdir / "beat-schedule"),
+    ]
 
 
 def stop(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
@@ -121,10 +163,8 @@ def stop(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
             os.killpg(process.pid, sig)
             process.wait(15)
         except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 def account_with_contacts(contacts: int, *, reuse: bool = False):
@@ -138,8 +178,12 @@ def account_with_contacts(contacts: int, *, reuse: bool = False):
                 say(f"reusing the {contacts} contacts of account {account.pk}")
                 return account
     account = Account.objects.create(name=name)
-    User.objects.create_user(username=f"owner-{account.pk}", account=account,
-                             role=Role.SUPER_ADMIN, email=f"owner-{account.pk}@example.com")
+    User.objects.create_user(
+        username=f"owner-{account.pk}",
+        account=account,
+        role=Role.SUPER_ADMIN,
+        email=f"owner-{account.pk}@example.com",
+    )
     started = time.perf_counter()
     demo_records_create(account, contacts=contacts, companies=0)
     say(f"seeded {contacts} contacts in {time.perf_counter() - started:.1f}s")
@@ -153,10 +197,17 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=1, help="pool size per worker")
     parser.add_argument("--pool", default="prefork")
     parser.add_argument("--seconds", type=float, default=30, help="throughput window")
-    parser.add_argument("--reuse", action="store_true",
-                        help="do not recreate the database; reuse contacts seeded before")
-    parser.add_argument("--batch-size", type=int, default=None,
-                        help="WORKFLOWS_BATCH_SIZE for the workers (default: the engine's)")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="do not recreate the database; reuse contacts seeded before",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="WORKFLOWS_BATCH_SIZE for the workers (default: the engine's)",
+    )
     args = parser.parse_args()
 
     url = os.environ.get("DATABASE_URL", "")
@@ -167,8 +218,9 @@ def main() -> None:
     if not args.reuse:
         database_recreate(url)
     env = base_env()
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=BASE_DIR, env=env,
-                   check=True)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v", "0"], cwd=BASE_DIR, env=env, check=True
+    )
     django_setup()
     import redis
     from django.db import connection
@@ -179,14 +231,23 @@ def main() -> None:
     broker = redis.Redis.from_url(os.environ["REDIS_URL"])
     broker.delete("default", "assistant")
     if args.reuse:  # an earlier run's backlog must not compete with this one
-        ActionExecution.objects.filter(status__in=["pending", "running"]).update(
-            status="cancelled")
+        ActionExecution.objects.filter(status__in=["pending", "running"]).update(status="cancelled")
     account = account_with_contacts(args.contacts, reuse=args.reuse)
     workflow = services.workflow_create(
-        account=account, object_type="contact", name="Benchmark",
+        account=account,
+        object_type="contact",
+        name="Benchmark",
         criteria=[[{"property": "email", "operator": "is_known"}]],
-        graph={"start": 1, "steps": {"1": {"type": "create_task", "config": {
-            "title": "Call {{ object.first_name }}", "assignee": "owner"}, "next": None}}},
+        graph={
+            "start": 1,
+            "steps": {
+                "1": {
+                    "type": "create_task",
+                    "config": {"title": "Call {{ object.first_name }}", "assignee": "owner"},
+                    "next": None,
+                }
+            },
+        },
     )
     services.workflow_turn_on(workflow=workflow, enroll_existing=False)
     started = time.perf_counter()
@@ -198,23 +259,32 @@ def main() -> None:
     env.update({"WORKFLOWS_SWEEP_SECONDS": "1", "WORKFLOWS_SWEEP_BATCH": "2000"})
     if args.batch_size:
         env["WORKFLOWS_BATCH_SIZE"] = str(args.batch_size)
-    processes = [start(worker_command(f"bench{i}", args.concurrency, args.pool), env,
-                       workdir / f"worker{i}.log") for i in range(args.workers)]
+    processes = [
+        start(
+            worker_command(f"bench{i}", args.concurrency, args.pool),
+            env,
+            workdir / f"worker{i}.log",
+        )
+        for i in range(args.workers)
+    ]
     beat = start(beat_command(workdir), env, workdir / "beat.log")
     done = ActionExecution.objects.filter(workflow=workflow, status="succeeded")
     max_connections = 0
 
     def connections() -> int:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = "
-                           "current_database()")
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            )
             return cursor.fetchone()[0] - 1  # not ours
 
     def backends() -> list[int]:
         """PostgreSQL server processes of this database's connections, ours excluded."""
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = "
-                           "current_database() AND pid <> pg_backend_pid()")
+            cursor.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = "
+                "current_database() AND pid <> pg_backend_pid()"
+            )
             return [row[0] for row in cursor.fetchall()]
 
     try:

@@ -29,8 +29,12 @@ import openai
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 KEY = "sk-bench-openai-call-000000000000000000000000001"
-BODY = {"model": "gpt-4o-mini", "instructions": "Turn the US state name into its two-letter code.",
-        "store": False, "metadata": {"crmflow_workflow": "1"}}
+BODY = {
+    "model": "gpt-4o-mini",
+    "instructions": "Turn the US state name into its two-letter code.",
+    "store": False,
+    "metadata": {"crmflow_workflow": "1"},
+}
 
 
 def free_port() -> int:
@@ -54,15 +58,19 @@ def generic_call(client: openai.OpenAI, text: str) -> int:
     return response.json()["usage"]["total_tokens"]
 
 
-def measure(call, clients: list[openai.OpenAI], calls: int, threads: int, simulator_pid: int) -> dict:
+def measure(
+    call, clients: list[openai.OpenAI], calls: int, threads: int, simulator_pid: int
+) -> dict:
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(lambda i: call(clients[i % len(clients)], "ohio"), range(threads)))  # warm
         cpu0, sim0, wall0 = time.process_time(), cpu_seconds(simulator_pid), time.perf_counter()
         list(pool.map(lambda i: call(clients[i % len(clients)], f"state {i}"), range(calls)))
         cpu1, sim1, wall1 = time.process_time(), cpu_seconds(simulator_pid), time.perf_counter()
-    return {"calls_per_second": round(calls / (wall1 - wall0), 1),
-            "client_cpu_ms_per_call": round((cpu1 - cpu0) * 1000 / calls, 2),
-            "simulator_cpu_ms_per_call": round((sim1 - sim0) * 1000 / calls, 2)}
+    return {
+        "calls_per_second": round(calls / (wall1 - wall0), 1),
+        "client_cpu_ms_per_call": round((cpu1 - cpu0) * 1000 / calls, 2),
+        "simulator_cpu_ms_per_call": round((sim1 - sim0) * 1000 / calls, 2),
+    }
 
 
 def main() -> None:
@@ -75,12 +83,20 @@ def main() -> None:
 
     port = free_port()
     config = Path(tempfile.mkdtemp(prefix="crmflow-openai-call-")) / "simulator.json"
-    config.write_text(json.dumps({"latency": f"fixed:{args.latency_ms}", "keys": [
-        {"key": KEY, "name": "bench", "rpm": 100_000_000, "tpm": 100_000_000_000}]}))
+    config.write_text(
+        json.dumps(
+            {
+                "latency": f"fixed:{args.latency_ms}",
+                "keys": [{"key": KEY, "name": "bench", "rpm": 100_000_000, "tpm": 100_000_000_000}],
+            }
+        )
+    )
     simulator = subprocess.Popen(
         [sys.executable, "-m", "openai_simulator", "--port", str(port), "--config", str(config)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
     try:
         for _ in range(200):
             try:
@@ -92,23 +108,44 @@ def main() -> None:
 
         def clients(count: int) -> list[openai.OpenAI]:
             context = httpx2.create_ssl_context()
-            return [openai.OpenAI(api_key=KEY, base_url=f"http://127.0.0.1:{port}/v1", max_retries=0,
-                                  timeout=30, http_client=openai.DefaultHttpxClient(
-                                      limits=limits, verify=context))
-                    for _ in range(count)]
+            return [
+                openai.OpenAI(
+                    api_key=KEY,
+                    base_url=f"http://127.0.0.1:{port}/v1",
+                    max_retries=0,
+                    timeout=30,
+                    http_client=openai.DefaultHttpxClient(limits=limits, verify=context),
+                )
+                for _ in range(count)
+            ]
 
         results = {
-            "typed_one_pool": measure(typed_call, clients(1), args.calls, args.threads, simulator.pid),
-            "typed_sharded": measure(typed_call, clients(args.shards), args.calls, args.threads,
-                                     simulator.pid),
-            "generic_sharded": measure(generic_call, clients(args.shards), args.calls, args.threads,
-                                       simulator.pid),
+            "typed_one_pool": measure(
+                typed_call, clients(1), args.calls, args.threads, simulator.pid
+            ),
+            "typed_sharded": measure(
+                typed_call, clients(args.shards), args.calls, args.threads, simulator.pid
+            ),
+            "generic_sharded": measure(
+                generic_call, clients(args.shards), args.calls, args.threads, simulator.pid
+            ),
         }
     finally:
         simulator.kill()
-    print(json.dumps({"benchmark": "openai_call", "cores": os.cpu_count(), "calls": args.calls,
-                      "threads": args.threads, "latency_ms": args.latency_ms, "shards": args.shards,
-                      "load_average_1m": round(os.getloadavg()[0], 2), **results}))
+    print(
+        json.dumps(
+            {
+                "benchmark": "openai_call",
+                "cores": os.cpu_count(),
+                "calls": args.calls,
+                "threads": args.threads,
+                "latency_ms": args.latency_ms,
+                "shards": args.shards,
+                "load_average_1m": round(os.getloadavg()[0], 2),
+                **results,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

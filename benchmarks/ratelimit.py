@@ -39,8 +39,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from config.embedded_redis import free_port, start_redis
-from marketplace.integrations.openai.ratelimit import (
+from config.embedded_redis import free_port, start_redis  # noqa: E402 - after sys.path
+from marketplace.integrations.openai.ratelimit import (  # noqa: E402 - after sys.path
     Permit,
     RateLimiter,
     estimate_tokens,
@@ -146,9 +146,12 @@ def engine_worker(
     from marketplace.integrations.openai.specs import AssistantRequest, AssistantSpec
 
     # As the app's client (client.py): requests are counted from when they leave.
-    client = openai.OpenAI(base_url=base_url, api_key=BENCH_KEY, max_retries=0,
-                           http_client=openai.DefaultHttpxClient(
-                               event_hooks={"request": [request_leaving]}))
+    client = openai.OpenAI(
+        base_url=base_url,
+        api_key=BENCH_KEY,
+        max_retries=0,
+        http_client=openai.DefaultHttpxClient(event_hooks={"request": [request_leaving]}),
+    )
     limiter = RateLimiter.from_url(redis_url, prefix=prefix)
     request = AssistantRequest(
         AssistantSpec(model="gpt-4o-mini", instructions="Turn the state into its code."), "ca"
@@ -251,7 +254,9 @@ def simulator_part(redis_url: str, args) -> dict:
     times = sorted(r["time"] * 1000 for r in rows)
     first_minute = sum(1 for t in times if times and t < times[0] + 60_000)
     # Every 60 s window wholly inside the run (one every 100 ms): how full it was.
-    mean_per_minute, least_per_minute = window_occupancy(times, 60_000, step_ms=100.0) if times else (0, 0)
+    mean_per_minute, least_per_minute = (
+        window_occupancy(times, 60_000, step_ms=100.0) if times else (0, 0)
+    )
     return {
         "rpm_limit": args.simulator_rpm,
         "workers": f"{args.processes} processes x {args.threads} threads",
@@ -282,8 +287,12 @@ def main() -> None:
     parser.add_argument("--simulator-rpm", type=int, default=0)
     parser.add_argument("--simulator-seconds", type=float, default=65.0)
     parser.add_argument("--threads", type=int, default=4)
-    parser.add_argument("--simulator-latency-ms", type=int, default=0,
-                        help="the simulator's fixed answer time (1000: what OpenAI takes)")
+    parser.add_argument(
+        "--simulator-latency-ms",
+        type=int,
+        default=0,
+        help="the simulator's fixed answer time (1000: what OpenAI takes)",
+    )
     args = parser.parse_args()
 
     redis_process = None

@@ -28,7 +28,11 @@ BENCH_KEY = "sk-bench-throughput-00000000000000000000000001"
 LIMITED_KEY = "sk-bench-limited-0000000000000000000000000600"
 LIMITED_RPM = 600
 RESPONSES_BODY = json.dumps(
-    {"model": "gpt-4o-mini", "instructions": "Convert the US state to its two-letter code.", "input": "california"}
+    {
+        "model": "gpt-4o-mini",
+        "instructions": "Convert the US state to its two-letter code.",
+        "input": "california",
+    }
 ).encode()
 
 
@@ -39,13 +43,23 @@ def free_port() -> int:
 
 
 def start_server(port: int, config_path: str) -> tuple[subprocess.Popen, str]:
-    command = [sys.executable, "-m", "openai_simulator", "--port", str(port), "--config", config_path]
+    command = [
+        sys.executable,
+        "-m",
+        "openai_simulator",
+        "--port",
+        str(port),
+        "--config",
+        config_path,
+    ]
     pinning = "none"
     if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
         command = ["taskset", "-c", "0", *command]
         pinning = "server on CPU 0 (taskset), client on the other CPUs"
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+    )
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     for _ in range(200):
         try:
@@ -98,7 +112,9 @@ async def hammer(port: int, request: bytes, seconds: float, concurrency: int) ->
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of throughput load")
-    parser.add_argument("--limiter-seconds", type=float, default=5.0, help="seconds hammering the rpm=600 key")
+    parser.add_argument(
+        "--limiter-seconds", type=float, default=5.0, help="seconds hammering the rpm=600 key"
+    )
     parser.add_argument("--concurrency", type=int, default=50)
     args = parser.parse_args()
 
@@ -117,14 +133,18 @@ def main() -> None:
         os.sched_setaffinity(0, set(range(1, os.cpu_count())))
     try:
         # Warm up (imports, first allocations) before measuring.
-        asyncio.run(hammer(port, build_request("GET", "/v1/models", BENCH_KEY), 1.0, args.concurrency))
+        asyncio.run(
+            hammer(port, build_request("GET", "/v1/models", BENCH_KEY), 1.0, args.concurrency)
+        )
         results = {}
         for name, request in (
             ("responses_create", build_request("POST", "/v1/responses", BENCH_KEY, RESPONSES_BODY)),
             ("models_list", build_request("GET", "/v1/models", BENCH_KEY)),
         ):
             cpu_before = cpu_seconds(server.pid)
-            statuses, elapsed = asyncio.run(hammer(port, request, args.duration / 2, args.concurrency))
+            statuses, elapsed = asyncio.run(
+                hammer(port, request, args.duration / 2, args.concurrency)
+            )
             server_cpu = cpu_seconds(server.pid) - cpu_before
             total = sum(statuses.values())
             results[name] = {
@@ -138,10 +158,16 @@ def main() -> None:
                 "requests_per_server_cpu_second": round(total / server_cpu) if server_cpu else None,
             }
         limited = build_request("POST", "/v1/responses", LIMITED_KEY, RESPONSES_BODY)
-        statuses, elapsed = asyncio.run(hammer(port, limited, args.limiter_seconds, args.concurrency))
+        statuses, elapsed = asyncio.run(
+            hammer(port, limited, args.limiter_seconds, args.concurrency)
+        )
         admitted = statuses.get(200, 0)
         summary = {
-            "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "pinning": pinning},
+            "machine": {
+                "cpus": os.cpu_count(),
+                "python": sys.version.split()[0],
+                "pinning": pinning,
+            },
             "concurrency": args.concurrency,
             "throughput": results,
             "target_requests_per_second": 1500,

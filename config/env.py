@@ -122,8 +122,8 @@ def env_fernet_keys(name: str, *, required_hint: str) -> list[str]:
         except (ValueError, TypeError) as exc:
             raise ImproperlyConfigured(
                 f"{name}: key #{position} is not a valid Fernet key (32 url-safe base64-encoded "
-                "bytes). Generate one with: python -c \"from cryptography.fernet import Fernet; "
-                "print(Fernet.generate_key().decode())\""
+                'bytes). Generate one with: python -c "from cryptography.fernet import Fernet; '
+                'print(Fernet.generate_key().decode())"'
             ) from exc
     return keys
 

@@ -53,7 +53,5 @@ def require_account(view: Callable) -> Callable:
     return wrapped
 
 
-super_admin_required = require_roles(
-    Role.SUPER_ADMIN, message=None
-)
+super_admin_required = require_roles(Role.SUPER_ADMIN, message=None)
 workflow_editor_required = require_roles(Role.SUPER_ADMIN, Role.WORKFLOW_BUILDER)

@@ -67,7 +67,8 @@ class ErrorOut(Schema):
 
 class RecordIn(Schema):
     properties: dict[str, Any] = Field(
-        ..., description="Property name → value, typed as in the UI; null clears a value.",
+        ...,
+        description="Property name → value, typed as in the UI; null clears a value.",
         examples=[{"email": "ana@example.com", "first_name": "Ana"}],
     )
 
@@ -87,12 +88,16 @@ class SearchIn(Schema):
         '[[{"property": "state", "operator": "eq_any", "values": ["CA"]}]].',
     )
     limit: int = Field(20, ge=1, le=100)
-    after: int | None = Field(None, ge=0, le=MAX_ID, description="`next_after` of the previous page.")
+    after: int | None = Field(
+        None, ge=0, le=MAX_ID, description="`next_after` of the previous page."
+    )
 
 
 class SearchOut(Schema):
     results: list[RecordOut]
-    next_after: int | None = Field(None, description="Pass as `after` for the next page; null on the last.")
+    next_after: int | None = Field(
+        None, description="Pass as `after` for the next page; null on the last."
+    )
 
 
 class PropertyOut(Schema):
@@ -120,7 +125,8 @@ class FormOut(Schema):
 
 class SubmissionIn(Schema):
     answers: dict[str, Any] = Field(
-        ..., description="Field key → answer, the keys listed by GET /forms.",
+        ...,
+        description="Field key → answer, the keys listed by GET /forms.",
         examples=[{"email": "ana@example.com", "looking_for": "A CRM for 20 people"}],
     )
 
@@ -184,7 +190,9 @@ def _check_json(value: Any, path: str = "") -> None:
 
 def _record(request: HttpRequest, object_type: ObjectSlug, record_id: int) -> Record:
     return get_object_or_404(
-        Record, account=_token(request).account, object_type=_object_type(object_type),
+        Record,
+        account=_token(request).account,
+        object_type=_object_type(object_type),
         pk=record_id,
     )
 
@@ -199,16 +207,17 @@ def property_list(request: HttpRequest, object_type: ObjectSlug):
     return sorted(definitions.values(), key=lambda d: (not d.is_standard, d.position, d.label))
 
 
-@api.post(
-    "/objects/{object_type}", response={201: RecordOut, 400: ErrorOut}, tags=["records"]
-)
+@api.post("/objects/{object_type}", response={201: RecordOut, 400: ErrorOut}, tags=["records"])
 def record_create(request: HttpRequest, object_type: ObjectSlug, payload: RecordIn):
     token = _token(request)
     try:
         _check_json(payload.properties)
         record = services.record_create(
-            account=token.account, object_type=_object_type(object_type),
-            values=payload.properties, actor=token.created_by, source="api",
+            account=token.account,
+            object_type=_object_type(object_type),
+            values=payload.properties,
+            actor=token.created_by,
+            source="api",
         )
     except ValidationError as error:
         return _refused(error)
@@ -216,11 +225,13 @@ def record_create(request: HttpRequest, object_type: ObjectSlug, payload: Record
 
 
 @api.get(
-    "/objects/{object_type}/{int:record_id}", response={200: RecordOut, 404: ErrorOut},
+    "/objects/{object_type}/{int:record_id}",
+    response={200: RecordOut, 404: ErrorOut},
     tags=["records"],
 )
-def record_get(request: HttpRequest, object_type: ObjectSlug,
-               record_id: int = Path(..., ge=1, le=MAX_ID)):
+def record_get(
+    request: HttpRequest, object_type: ObjectSlug, record_id: int = Path(..., ge=1, le=MAX_ID)
+):
     return _record_out(_record(request, object_type, record_id))
 
 
@@ -229,8 +240,12 @@ def record_get(request: HttpRequest, object_type: ObjectSlug,
     response={200: RecordOut, 400: ErrorOut, 404: ErrorOut},
     tags=["records"],
 )
-def record_update(request: HttpRequest, object_type: ObjectSlug, payload: RecordIn,
-                  record_id: int = Path(..., ge=1, le=MAX_ID)):
+def record_update(
+    request: HttpRequest,
+    object_type: ObjectSlug,
+    payload: RecordIn,
+    record_id: int = Path(..., ge=1, le=MAX_ID),
+):
     """Set the given properties; the others keep their values."""
     token = _token(request)
     record = _record(request, object_type, record_id)
@@ -246,7 +261,8 @@ def record_update(request: HttpRequest, object_type: ObjectSlug, payload: Record
 
 
 @api.post(
-    "/objects/{object_type}/search", response={200: SearchOut, 400: ErrorOut},
+    "/objects/{object_type}/search",
+    response={200: SearchOut, 400: ErrorOut},
     tags=["records"],
 )
 def record_search(request: HttpRequest, object_type: ObjectSlug, payload: SearchIn):
@@ -283,8 +299,12 @@ def form_list(request: HttpRequest):
             "name": form.name,
             "is_active": form.is_active,
             "fields": [
-                {"key": f.key, "label": f.label, "required": f.required,
-                 "property": f.property.name if f.property else None}
+                {
+                    "key": f.key,
+                    "label": f.label,
+                    "required": f.required,
+                    "property": f.property.name if f.property else None,
+                }
                 for f in form_fields(form)
             ],
         }
@@ -297,8 +317,9 @@ def form_list(request: HttpRequest):
     response={201: SubmissionOut, 400: ErrorOut, 404: ErrorOut},
     tags=["forms"],
 )
-def form_submit(request: HttpRequest, payload: SubmissionIn,
-                form_id: int = Path(..., ge=1, le=MAX_ID)):
+def form_submit(
+    request: HttpRequest, payload: SubmissionIn, form_id: int = Path(..., ge=1, le=MAX_ID)
+):
     """Submit a form as a visitor would: creates or updates the contact by email."""
     form = get_object_or_404(Form, account=_token(request).account, pk=form_id)
     if not form.is_active:
@@ -310,25 +331,33 @@ def form_submit(request: HttpRequest, payload: SubmissionIn,
     fields = form_fields(form)
     submission_form = submission_form_class(fields)(data=payload.answers)
     if not submission_form.is_valid():
-        return Status(400, {
-            "detail": _("Some answers were refused."),
-            "errors": {key: list(errors) for key, errors in submission_form.errors.items()},
-        })
+        return Status(
+            400,
+            {
+                "detail": _("Some answers were refused."),
+                "errors": {key: list(errors) for key, errors in submission_form.errors.items()},
+            },
+        )
     try:
         submission = form_submission_create(
-            form=form, answers=submission_form.cleaned_data, source=FormSubmission.Source.API,
+            form=form,
+            answers=submission_form.cleaned_data,
+            source=FormSubmission.Source.API,
             ip_address=request.META.get("REMOTE_ADDR") or None,
             user_agent=request.headers.get("User-Agent", ""),
         )
     except ValidationError as error:
         return _refused(error)
-    return Status(201, {
-        "id": submission.pk,
-        "form_id": form.pk,
-        "record_id": submission.record_id,
-        "created_contact": submission.created_contact,
-        "created_at": submission.created_at,
-    })
+    return Status(
+        201,
+        {
+            "id": submission.pk,
+            "form_id": form.pk,
+            "record_id": submission.record_id,
+            "created_contact": submission.created_contact,
+            "created_at": submission.created_at,
+        },
+    )
 
 
 def api_urls() -> tuple[list[URLPattern], str, str]:
@@ -357,7 +386,8 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
         token = get_object_or_404(ApiToken, account=account, pk=request.POST.get("token") or 0)
         token.revoke()
         messages.success(
-            request, _("Token “%(name)s” revoked: requests using it now get 401.") % {"name": token.name}
+            request,
+            _("Token “%(name)s” revoked: requests using it now get 401.") % {"name": token.name},
         )
         return redirect("intake:api_tokens")
     if request.method == "POST" and "create" in request.POST:

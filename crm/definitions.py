@@ -27,8 +27,10 @@ def property_definition_delete(*, definition: PropertyDefinition) -> int:
             sql = f"UPDATE {table} SET properties = properties - %s WHERE id IN ({ids_sql})"
             params = [definition.name, *ids_params]
         else:
-            sql = (f"UPDATE {table} SET properties = json_remove(properties, %s) "
-                   f"WHERE id IN ({ids_sql})")
+            sql = (
+                f"UPDATE {table} SET properties = json_remove(properties, %s) "
+                f"WHERE id IN ({ids_sql})"
+            )
             params = [f'$."{definition.name}"', *ids_params]
         with connection.cursor() as cursor:
             cursor.execute(sql, params)

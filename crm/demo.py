@@ -21,21 +21,106 @@ from crm.signals import records_bulk_changed
 
 BATCH = 5_000
 
-FIRST = ["Jane", "John", "Maria", "Wei", "Aisha", "Carlos", "Emma", "Noah", "Olivia", "Liam",
-         "Sofia", "Lucas", "Chloé", "Hugo", "Priya", "Kenji", "Fatima", "Mateo", "Ava", "Ethan"]
-LAST = ["Smith", "Johnson", "Garcia", "Chen", "Khan", "Martin", "Dubois", "Brown", "Rossi",
-        "Tanaka", "Silva", "Nguyen", "Müller", "Lopez", "Wilson", "Moreau", "Patel", "Kim"]
-COMPANIES = ["Northwind", "Contoso", "Globex", "Initech", "Umbrella", "Hooli", "Vandelay",
-             "Stark", "Wayne", "Wonka", "Soylent", "Tyrell", "Cyberdyne", "Gringotts", "Monarch"]
+FIRST = [
+    "Jane",
+    "John",
+    "Maria",
+    "Wei",
+    "Aisha",
+    "Carlos",
+    "Emma",
+    "Noah",
+    "Olivia",
+    "Liam",
+    "Sofia",
+    "Lucas",
+    "Chloé",
+    "Hugo",
+    "Priya",
+    "Kenji",
+    "Fatima",
+    "Mateo",
+    "Ava",
+    "Ethan",
+]
+LAST = [
+    "Smith",
+    "Johnson",
+    "Garcia",
+    "Chen",
+    "Khan",
+    "Martin",
+    "Dubois",
+    "Brown",
+    "Rossi",
+    "Tanaka",
+    "Silva",
+    "Nguyen",
+    "Müller",
+    "Lopez",
+    "Wilson",
+    "Moreau",
+    "Patel",
+    "Kim",
+]
+COMPANIES = [
+    "Northwind",
+    "Contoso",
+    "Globex",
+    "Initech",
+    "Umbrella",
+    "Hooli",
+    "Vandelay",
+    "Stark",
+    "Wayne",
+    "Wonka",
+    "Soylent",
+    "Tyrell",
+    "Cyberdyne",
+    "Gringotts",
+    "Monarch",
+]
 SUFFIXES = ["Labs", "Systems", "Group", "Partners", "Logistics", "Health", "Foods", "Energy"]
 INDUSTRIES = ["Software", "Retail", "Healthcare", "Manufacturing", "Finance", "Education"]
-TITLES = ["CEO", "CTO", "VP Sales", "Head of Marketing", "Operations Manager", "Buyer",
-          "IT Director", "Founder", "Procurement Lead", "Product Manager"]
+TITLES = [
+    "CEO",
+    "CTO",
+    "VP Sales",
+    "Head of Marketing",
+    "Operations Manager",
+    "Buyer",
+    "IT Director",
+    "Founder",
+    "Procurement Lead",
+    "Product Manager",
+]
 # Written the way people really type them: the "Format record data" use case fixes these.
-STATES = ["california", "New York", "tex.", "WA", "Florida", "illinois", "Calif.", "NY",
-          "new jersey", "Massachusetts", "oregon", "Colo.", "georgia", "TX", "Penn"]
-LIFECYCLE = ["subscriber", "lead", "lead", "marketingqualifiedlead", "salesqualifiedlead",
-             "opportunity", "customer"]
+STATES = [
+    "california",
+    "New York",
+    "tex.",
+    "WA",
+    "Florida",
+    "illinois",
+    "Calif.",
+    "NY",
+    "new jersey",
+    "Massachusetts",
+    "oregon",
+    "Colo.",
+    "georgia",
+    "TX",
+    "Penn",
+]
+LIFECYCLE = [
+    "subscriber",
+    "lead",
+    "lead",
+    "marketingqualifiedlead",
+    "salesqualifiedlead",
+    "opportunity",
+    "customer",
+]
 LEAD_STATUS = ["new", "open", "in_progress", "attempted_to_contact", "connected"]
 
 
@@ -47,16 +132,18 @@ def demo_records_create(account: Account, *, contacts: int, companies: int, seed
     for i in range(start, start + companies):
         base = f"{rng.choice(COMPANIES)} {rng.choice(SUFFIXES)}"
         domain = f"{base.lower().replace(' ', '')}{i}.example"
-        company_rows.append({
-            "name": base,
-            "domain": domain,
-            "industry": rng.choice(INDUSTRIES),
-            "state": rng.choice(STATES),
-            "country": "United States",
-            "number_of_employees": str(rng.choice([12, 45, 120, 480, 2300, 15000])),
-            "annual_revenue": str(rng.randrange(200, 90000) * 1000),
-            **({"owner": rng.choice(owners)} if owners else {}),
-        })
+        company_rows.append(
+            {
+                "name": base,
+                "domain": domain,
+                "industry": rng.choice(INDUSTRIES),
+                "state": rng.choice(STATES),
+                "country": "United States",
+                "number_of_employees": str(rng.choice([12, 45, 120, 480, 2300, 15000])),
+                "annual_revenue": str(rng.randrange(200, 90000) * 1000),
+                **({"owner": rng.choice(owners)} if owners else {}),
+            }
+        )
     if company_rows:
         records_fast_create(account=account, object_type=ObjectType.COMPANY, rows=company_rows)
     start = Record.objects.filter(account=account, object_type=ObjectType.CONTACT).count()
@@ -84,8 +171,9 @@ def demo_records_create(account: Account, *, contacts: int, companies: int, seed
 
 
 @transaction.atomic
-def records_fast_create(*, account: Account, object_type: str,
-                        rows: list[Mapping[str, Any]]) -> list[int]:
+def records_fast_create(
+    *, account: Account, object_type: str, rows: list[Mapping[str, Any]]
+) -> list[int]:
     """`services.records_bulk_create` for already-valid generated rows, without the ORM.
 
     100k contacts mean ~900k index rows: building a model instance per row costs more
@@ -104,23 +192,57 @@ def records_fast_create(*, account: Account, object_type: str,
     now = timezone.now()
     record_rows, value_rows = [], []
     for pk, values in zip(ids, rows, strict=True):
-        record = Record(account=account, object_type=object_type,
-                        properties={k: v for k, v in values.items() if v is not None})
+        record = Record(
+            account=account,
+            object_type=object_type,
+            properties={k: v for k, v in values.items() if v is not None},
+        )
         services._derived_columns(record)  # noqa: SLF001 — the one definition of these
-        record_rows.append((pk, account.pk, object_type, record.properties, record.name,
-                            record.email, record.owner_id, now, now))
+        record_rows.append(
+            (
+                pk,
+                account.pk,
+                object_type,
+                record.properties,
+                record.name,
+                record.email,
+                record.owner_id,
+                now,
+                now,
+            )
+        )
         for name, value in record.properties.items():
             columns = props.index_columns(definitions[name], value)
-            value_rows.append((pk, definitions[name].pk, columns["text_value"],
-                               columns["number_value"], columns["datetime_value"]))
-    record_columns = ("id", "account_id", "object_type", "properties", "name", "email",
-                      "owner_id", "created_at", "updated_at")
+            value_rows.append(
+                (
+                    pk,
+                    definitions[name].pk,
+                    columns["text_value"],
+                    columns["number_value"],
+                    columns["datetime_value"],
+                )
+            )
+    record_columns = (
+        "id",
+        "account_id",
+        "object_type",
+        "properties",
+        "name",
+        "email",
+        "owner_id",
+        "created_at",
+        "updated_at",
+    )
     value_columns = ("record_id", "property_id", "text_value", "number_value", "datetime_value")
     _insert(Record._meta.db_table, record_columns, record_rows, json_column=3)
     _insert(PropertyValue._meta.db_table, value_columns, value_rows)
     records_bulk_changed.send(
-        sender=Record, account=account, object_type=object_type, created_ids=ids,
-        updated_ids=[], source="demo",
+        sender=Record,
+        account=account,
+        object_type=object_type,
+        created_ids=ids,
+        updated_ids=[],
+        source="demo",
     )
     return ids
 
@@ -149,8 +271,7 @@ def _insert(table: str, columns: tuple[str, ...], rows: list[tuple], json_column
             with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
                 for row in rows:
                     if json_column >= 0:
-                        row = (*row[:json_column], Jsonb(row[json_column]),
-                               *row[json_column + 1:])
+                        row = (*row[:json_column], Jsonb(row[json_column]), *row[json_column + 1 :])
                     copy.write_row(row)
             return
         adapt = connection.ops.adapt_datetimefield_value
@@ -159,10 +280,13 @@ def _insert(table: str, columns: tuple[str, ...], rows: list[tuple], json_column
         for start in range(0, len(rows), BATCH):
             batch = [
                 tuple(
-                    json.dumps(v) if i == json_column
-                    else adapt(v) if hasattr(v, "tzinfo") and hasattr(v, "hour") else v
+                    json.dumps(v)
+                    if i == json_column
+                    else adapt(v)
+                    if hasattr(v, "tzinfo") and hasattr(v, "hour")
+                    else v
                     for i, v in enumerate(row)
                 )
-                for row in rows[start:start + BATCH]
+                for row in rows[start : start + BATCH]
             ]
             cursor.executemany(sql, batch)

@@ -96,7 +96,9 @@ def parse_groups(definitions: dict[str, PropertyDefinition], raw: Any) -> list[l
 
 def _parse_condition(definitions: dict[str, PropertyDefinition], item: Any) -> Condition:
     if not isinstance(item, dict):
-        raise ValidationError(_("Each condition must be an object with a property and an operator."))
+        raise ValidationError(
+            _("Each condition must be an object with a property and an operator.")
+        )
     name, operator = item.get("property"), item.get("operator")
     definition = definitions.get(name) if isinstance(name, str) else None
     if definition is None:
@@ -193,8 +195,9 @@ def _after_bound(condition: Condition) -> dt.datetime:
     return bound
 
 
-def record_matches(properties: dict[str, Any], groups: list[list[Condition]],
-                   now: dt.datetime | None = None) -> bool:
+def record_matches(
+    properties: dict[str, Any], groups: list[list[Condition]], now: dt.datetime | None = None
+) -> bool:
     """Evaluate the groups against one record's stored properties, in Python."""
     if not groups:
         return True

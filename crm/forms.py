@@ -110,9 +110,7 @@ class PropertyDefinitionForm(forms.Form):
         label=gettext_lazy("Field type"),
         choices=[(t.value, t.label) for t in PropertyType if t != PropertyType.OWNER],
     )
-    description = forms.CharField(
-        label=gettext_lazy("Description"), max_length=500, required=False
-    )
+    description = forms.CharField(label=gettext_lazy("Description"), max_length=500, required=False)
     options = forms.CharField(
         label=gettext_lazy("Options (dropdown select only)"),
         required=False,
@@ -120,8 +118,14 @@ class PropertyDefinitionForm(forms.Form):
         help_text=gettext_lazy("One per line: a label, or internal_value | Label."),
     )
 
-    def __init__(self, *args, account: Account, object_type: str,
-                 instance: PropertyDefinition | None = None, **kwargs):
+    def __init__(
+        self,
+        *args,
+        account: Account,
+        object_type: str,
+        instance: PropertyDefinition | None = None,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.account = account
         self.object_type = object_type
@@ -148,8 +152,10 @@ class PropertyDefinitionForm(forms.Form):
         name = name.lower()
         if not re.fullmatch(r"[a-z][a-z0-9_]{0,99}", name):
             raise forms.ValidationError(
-                _("The internal name must start with a letter and use only lowercase "
-                  "letters, digits and underscores.")
+                _(
+                    "The internal name must start with a letter and use only lowercase "
+                    "letters, digits and underscores."
+                )
             )
         if PropertyDefinition.objects.filter(
             account=self.account, object_type=self.object_type, name=name
@@ -186,8 +192,10 @@ class PropertyDefinitionForm(forms.Form):
         if in_use:
             self.add_error(
                 "options",
-                _("Some records still use an option you removed (%(labels)s). "
-                  "Change those records first.")
+                _(
+                    "Some records still use an option you removed (%(labels)s). "
+                    "Change those records first."
+                )
                 % {"labels": ", ".join(o["label"] for o in removed)[:300]},
             )
 

@@ -62,8 +62,10 @@ def file_read(data: bytes) -> dict[str, Any]:
     size_check(len(data))
     if b"\x00" in data:
         raise ValidationError(
-            _("This is not a CSV file (it contains binary data). In your spreadsheet, "
-              "use “Save as” → CSV, then upload that file.")
+            _(
+                "This is not a CSV file (it contains binary data). In your spreadsheet, "
+                "use “Save as” → CSV, then upload that file."
+            )
         )
     text, encoding = decode(data)
     if not text.strip():
@@ -72,7 +74,9 @@ def file_read(data: bytes) -> dict[str, Any]:
     try:
         rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
     except csv.Error as error:
-        raise ValidationError(_("The file could not be read as CSV: %(error)s") % {"error": error})
+        raise ValidationError(
+            _("The file could not be read as CSV: %(error)s") % {"error": error}
+        ) from error
     headers = [cell.strip() for cell in rows[0]] if rows else []
     if not any(headers):
         raise ValidationError(_("The first line must name the columns (e.g. Email, First name)."))
@@ -113,7 +117,7 @@ def decode(data: bytes) -> tuple[str, str]:
 
 def delimiter_guess(text: str) -> str:
     """The delimiter of the header line: `,` `;` (French Excel) or a tab."""
-    sample = text[:64 * 1024]
+    sample = text[: 64 * 1024]
     try:
         return csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
     except csv.Error:
@@ -152,8 +156,15 @@ def samples(job: ImportJob, count: int = 3) -> list[list[str]]:
 
 SYNONYMS = {
     ObjectType.CONTACT: {
-        "email": ["email address", "e-mail", "e-mail address", "mail", "courriel",
-                  "adresse e-mail", "adresse email"],
+        "email": [
+            "email address",
+            "e-mail",
+            "e-mail address",
+            "mail",
+            "courriel",
+            "adresse e-mail",
+            "adresse email",
+        ],
         "first_name": ["firstname", "given name", "prénom", "prenom"],
         "last_name": ["lastname", "surname", "family name", "nom", "nom de famille"],
         "phone": ["phone", "telephone", "téléphone", "mobile", "phone number"],
@@ -223,8 +234,11 @@ def import_run(job_id: int, *, time_budget: float = TASK_TIME_BUDGET_SECONDS) ->
     except Exception as error:
         ImportJob.objects.filter(pk=job_id).update(
             status=ImportJob.Status.FAILED,
-            failure=_("The import stopped: %(error)s. Every row before this point was "
-                      "imported; resume to import the rest.") % {"error": str(error)[:500]},
+            failure=_(
+                "The import stopped: %(error)s. Every row before this point was "
+                "imported; resume to import the rest."
+            )
+            % {"error": str(error)[:500]},
             updated_at=timezone.now(),
         )
         raise
@@ -247,7 +261,7 @@ def _import_batch(job_id: int, rows: list[list[str]]) -> bool:
     if job.status != ImportJob.Status.RUNNING:
         return False
     start = job.rows_done
-    batch = rows[start:start + BATCH_SIZE]
+    batch = rows[start : start + BATCH_SIZE]
     if batch:
         created, updated, errors = _import_rows(job, batch, first_index=start)
         job.rows_done = start + len(batch)
@@ -261,8 +275,18 @@ def _import_batch(job_id: int, rows: list[list[str]]) -> bool:
     if not more:
         job.status = ImportJob.Status.DONE
         job.finished_at = timezone.now()
-    job.save(update_fields=["rows_done", "created_count", "updated_count", "error_count",
-                            "errors", "status", "finished_at", "updated_at"])
+    job.save(
+        update_fields=[
+            "rows_done",
+            "created_count",
+            "updated_count",
+            "error_count",
+            "errors",
+            "status",
+            "finished_at",
+            "updated_at",
+        ]
+    )
     return more
 
 
@@ -282,13 +306,24 @@ def _import_rows(job: ImportJob, batch: list[list[str]], *, first_index: int):
             if index < len(cells) and cells[index].strip()
         }
         if not values:
-            errors.append({"row": number, "message": _("Row %(row)d: no value in the imported columns.") % {"row": number}})
+            errors.append(
+                {
+                    "row": number,
+                    "message": _("Row %(row)d: no value in the imported columns.")
+                    % {"row": number},
+                }
+            )
             continue
         try:
             clean = services.values_validate(definitions, values)
         except ValidationError as error:
             reasons = " ".join(m for messages in error.message_dict.values() for m in messages)
-            errors.append({"row": number, "message": _("Row %(row)d: %(reasons)s") % {"row": number, "reasons": reasons}})
+            errors.append(
+                {
+                    "row": number,
+                    "message": _("Row %(row)d: %(reasons)s") % {"row": number, "reasons": reasons},
+                }
+            )
             continue
         key = str(clean.get(merge_key) or "").lower() if merge_key else ""
         valid.append((number, clean, key))
@@ -318,16 +353,24 @@ def _import_rows(job: ImportJob, batch: list[list[str]], *, first_index: int):
     creates = list(to_create.values()) + unkeyed
     if creates:
         services.records_bulk_create(
-            account=job.account, object_type=job.object_type, rows=creates, source="import",
+            account=job.account,
+            object_type=job.object_type,
+            rows=creates,
+            source="import",
             validated=True,
         )
     if to_update:
-        _records_merge(job, definitions, [(existing[key], values) for key, values in to_update.items()])
+        _records_merge(
+            job, definitions, [(existing[key], values) for key, values in to_update.items()]
+        )
     return len(creates), len(to_update), errors
 
 
-def _records_merge(job: ImportJob, definitions: Mapping[str, PropertyDefinition],
-                   merges: list[tuple[Record, dict[str, Any]]]) -> None:
+def _records_merge(
+    job: ImportJob,
+    definitions: Mapping[str, PropertyDefinition],
+    merges: list[tuple[Record, dict[str, Any]]],
+) -> None:
     """Set validated values on existing records, set-based, with the same effects as
     `services.record_update` for each — index rows, timeline — but one announcement
     (`records_bulk_changed`) for the batch, as for the records it creates.
@@ -351,10 +394,12 @@ def _records_merge(job: ImportJob, definitions: Mapping[str, PropertyDefinition]
         changed_names.update(changes)
         events.extend(
             TimelineEvent(
-                account_id=record.account_id, record=record,
+                account_id=record.account_id,
+                record=record,
                 kind=TimelineEvent.Kind.PROPERTY_CHANGED,
                 data={"property": name, "label": definitions[name].label, "old": old, "new": new},
-                actor=job.created_by, source="import",
+                actor=job.created_by,
+                source="import",
             )
             for name, (old, new) in changes.items()
         )
@@ -368,8 +413,11 @@ def _records_merge(job: ImportJob, definitions: Mapping[str, PropertyDefinition]
         record__in=changed_records, property__in=changed_definitions
     ).delete()
     PropertyValue.objects.bulk_create(
-        [row for record in changed_records
-         for row in services._index_rows(record, definitions, changed_names)],
+        [
+            row
+            for record in changed_records
+            for row in services._index_rows(record, definitions, changed_names)
+        ],
         batch_size=2_000,
     )
     TimelineEvent.objects.bulk_create(events, batch_size=2_000)

@@ -21,6 +21,7 @@ import base64
 import datetime as dt
 import json
 from dataclasses import dataclass
+
 from django.core.exceptions import ValidationError
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils.translation import gettext as _
@@ -163,9 +164,13 @@ class RecordListQuery:
         if bound is not None:
             value, pk = bound[1], bound[2]
             if descending:
-                qs = qs.filter(Q(sort_value__lte=value), Q(sort_value__lt=value) | Q(sort_id__lt=pk))
+                qs = qs.filter(
+                    Q(sort_value__lte=value), Q(sort_value__lt=value) | Q(sort_id__lt=pk)
+                )
             else:
-                qs = qs.filter(Q(sort_value__gte=value), Q(sort_value__gt=value) | Q(sort_id__gt=pk))
+                qs = qs.filter(
+                    Q(sort_value__gte=value), Q(sort_value__gt=value) | Q(sort_id__gt=pk)
+                )
         if sort.column == "id":
             return qs.order_by("-sort_id" if descending else "sort_id")
         order = ("-sort_value", "-sort_id") if descending else ("sort_value", "sort_id")
@@ -213,13 +218,14 @@ class RecordListQuery:
         rows.reverse()
         return rows
 
-    def page(self, *, after: tuple | None = None, before: tuple | None = None,
-             last: bool = False) -> Page:
+    def page(
+        self, *, after: tuple | None = None, before: tuple | None = None, last: bool = False
+    ) -> Page:
         total = self.base.order_by()[: COUNT_LIMIT + 1].count()
         if last or before is not None:
             rows = self._backward(before, self.size + 1)
             has_previous = len(rows) > self.size
-            rows = rows[-self.size:] if has_previous else rows
+            rows = rows[-self.size :] if has_previous else rows
             has_next = before is not None
         else:
             rows = self._forward(after, self.size + 1)

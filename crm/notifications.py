@@ -73,7 +73,11 @@ def notify(
         try:
             with transaction.atomic():
                 notification = Notification.objects.create(
-                    account=account, recipient=user, title=title, body=body, url=path,
+                    account=account,
+                    recipient=user,
+                    title=title,
+                    body=body,
+                    url=path,
                     idempotency_key=key,
                 )
         except IntegrityError:

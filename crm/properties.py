@@ -175,9 +175,9 @@ def _normalize_owner(definition: PropertyDefinition, raw: Any) -> int:
     if text.isdigit() and len(text) <= 18:
         user = users.filter(pk=int(text)).first()
     if user is None:
-        user = users.filter(username__iexact=text).first() or users.filter(
-            email__iexact=text
-        ).first()
+        user = (
+            users.filter(username__iexact=text).first() or users.filter(email__iexact=text).first()
+        )
     if user is None:
         raise ValidationError(
             _("“%(value)s” is not a user of this account. Use a username or email of a user.")
@@ -206,7 +206,9 @@ def index_columns(definition: PropertyDefinition, value: Any) -> dict[str, Any]:
     return columns
 
 
-def display(definition: PropertyDefinition, value: Any, *, users: dict[int, Any] | None = None) -> str:
+def display(
+    definition: PropertyDefinition, value: Any, *, users: dict[int, Any] | None = None
+) -> str:
     """How a stored value reads in the UI and in data tokens."""
     if value is None:
         return ""

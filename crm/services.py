@@ -59,16 +59,20 @@ def values_validate(
 
 def _derived_columns(record: Record) -> None:
     values = record.properties
-    parts = [str(values[name]) for name in NAME_PROPERTIES[ObjectType(record.object_type)]
-             if values.get(name)]
+    parts = [
+        str(values[name])
+        for name in NAME_PROPERTIES[ObjectType(record.object_type)]
+        if values.get(name)
+    ]
     merge_key = MERGE_KEYS.get(ObjectType(record.object_type))
     record.email = str(values.get(merge_key) or "").lower()[:255] if merge_key else ""
     record.name = (" ".join(parts) or record.email)[:255]
     record.owner_id = values.get("owner")
 
 
-def _index_rows(record: Record, definitions: Mapping[str, PropertyDefinition],
-                names: Iterable[str]) -> list[PropertyValue]:
+def _index_rows(
+    record: Record, definitions: Mapping[str, PropertyDefinition], names: Iterable[str]
+) -> list[PropertyValue]:
     rows = []
     for name in names:
         value = record.properties.get(name)
@@ -100,7 +104,10 @@ def record_create(
     record.save()
     PropertyValue.objects.bulk_create(_index_rows(record, definitions, clean))
     TimelineEvent.objects.create(
-        account=account, record=record, kind=TimelineEvent.Kind.CREATED, actor=actor,
+        account=account,
+        record=record,
+        kind=TimelineEvent.Kind.CREATED,
+        actor=actor,
         source=source,
     )
     record_changed.send(
@@ -181,7 +188,7 @@ def records_bulk_create(
     created_ids: list[int] = []
     for start in range(0, len(rows), BULK_BATCH):
         batch = []
-        for values in rows[start:start + BULK_BATCH]:
+        for values in rows[start : start + BULK_BATCH]:
             clean = values if validated else values_validate(definitions, values)
             record = Record(
                 account=account,
@@ -192,7 +199,11 @@ def records_bulk_create(
             batch.append(record)
         Record.objects.bulk_create(batch)
         PropertyValue.objects.bulk_create(
-            [row for record in batch for row in _index_rows(record, definitions, record.properties)],
+            [
+                row
+                for record in batch
+                for row in _index_rows(record, definitions, record.properties)
+            ],
             batch_size=BULK_BATCH * 4,
         )
         created_ids.extend(record.pk for record in batch)

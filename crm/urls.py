@@ -50,9 +50,7 @@ urlpatterns = [
     path("tasks/<int:pk>/complete/", tasks.task_complete, name="task_complete"),
     # Notifications
     path("notifications/", notifications.notification_list, name="notification_list"),
-    path(
-        "notifications/<int:pk>/open/", notifications.notification_open, name="notification_open"
-    ),
+    path("notifications/<int:pk>/open/", notifications.notification_open, name="notification_open"),
     path(
         "notifications/read-all/",
         notifications.notifications_read_all,

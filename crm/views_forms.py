@@ -88,7 +88,8 @@ def _input_for(field: FormField) -> django_forms.Field:
     kind = definition.type if definition else PropertyType.TEXTAREA
     if definition is not None and definition.name == "email":
         return django_forms.CharField(
-            max_length=254, widget=django_forms.EmailInput(attrs={"autocomplete": "email"}),
+            max_length=254,
+            widget=django_forms.EmailInput(attrs={"autocomplete": "email"}),
             **common,
         )
     if kind == PropertyType.TEXTAREA:
@@ -110,8 +111,13 @@ def _input_for(field: FormField) -> django_forms.Field:
         widget = django_forms.DateInput(attrs={"type": "date"})
     elif kind == PropertyType.DATETIME:
         widget = django_forms.DateTimeInput(attrs={"type": "datetime-local"})
-    autocomplete = {"first_name": "given-name", "last_name": "family-name", "phone": "tel",
-                    "company_name": "organization", "job_title": "organization-title"}
+    autocomplete = {
+        "first_name": "given-name",
+        "last_name": "family-name",
+        "phone": "tel",
+        "company_name": "organization",
+        "job_title": "organization-title",
+    }
     if definition is not None and definition.name in autocomplete:
         widget.attrs["autocomplete"] = autocomplete[definition.name]
     return django_forms.CharField(max_length=props.MAX_TEXT_LENGTH, widget=widget, **common)
@@ -161,7 +167,9 @@ def form_submission_create(
         created = contact is None
         if created:
             contact = services.record_create(
-                account=form.account, object_type=ObjectType.CONTACT, values=values,
+                account=form.account,
+                object_type=ObjectType.CONTACT,
+                values=values,
                 source=source,
             )
         else:
@@ -199,7 +207,8 @@ def form_submission_create(
             "submission_id": submission.pk,
             "answers": [
                 {"key": f.key, "label": f.label, "value": stored[f.key]}
-                for f in fields if f.key in stored
+                for f in fields
+                if f.key in stored
             ],
         },
     )
@@ -287,8 +296,7 @@ def _add_errors(django_form: django_forms.Form, error: ValidationError) -> None:
 class FormSettingsForm(django_forms.ModelForm):
     class Meta:
         model = Form
-        fields = ["name", "title", "introduction", "submit_label", "thank_you_message",
-                  "is_active"]
+        fields = ["name", "title", "introduction", "submit_label", "thank_you_message", "is_active"]
         widgets = {
             "introduction": django_forms.Textarea(attrs={"rows": 3}),
             "thank_you_message": django_forms.Textarea(attrs={"rows": 3}),
@@ -301,7 +309,9 @@ class AddFieldForm(django_forms.Form):
 
     source = django_forms.ChoiceField(label=gettext_lazy("Question"))
     label = django_forms.CharField(
-        label=gettext_lazy("Label"), max_length=200, required=False,
+        label=gettext_lazy("Label"),
+        max_length=200,
+        required=False,
         help_text=gettext_lazy("Leave empty to use the property's label."),
     )
     required = django_forms.BooleanField(label=gettext_lazy("Required"), required=False)
@@ -310,13 +320,17 @@ class AddFieldForm(django_forms.Form):
         super().__init__(*args, **kwargs)
         self.definitions = {str(d.pk): d for d in definitions if d.pk not in used}
         self.fields["source"].choices = [
-            (gettext_lazy("Free-text questions"), [
-                (self.NEW_PROPERTY, _("Free text, saved to a new multi-line contact property")),
-                (self.FREE_TEXT, _("Free text, kept on the submission only")),
-            ]),
-            (gettext_lazy("Contact properties"), [
-                (pk, d.label) for pk, d in self.definitions.items()
-            ]),
+            (
+                gettext_lazy("Free-text questions"),
+                [
+                    (self.NEW_PROPERTY, _("Free text, saved to a new multi-line contact property")),
+                    (self.FREE_TEXT, _("Free text, kept on the submission only")),
+                ],
+            ),
+            (
+                gettext_lazy("Contact properties"),
+                [(pk, d.label) for pk, d in self.definitions.items()],
+            ),
         ]
 
     def clean(self):
@@ -345,7 +359,9 @@ def form_list(request: HttpRequest) -> HttpResponse:
         return redirect("intake:form_edit", pk=form.pk)
     forms = (
         Form.objects.filter(account=account)
-        .annotate(submission_count=Count("submissions"), last_submission=Max("submissions__created_at"))
+        .annotate(
+            submission_count=Count("submissions"), last_submission=Max("submissions__created_at")
+        )
         .order_by("-created_at")
     )
     return render(
@@ -373,7 +389,8 @@ def form_edit(request: HttpRequest, pk: int) -> HttpResponse:
     form = _admin_form(request, pk)
     fields = form_fields(form)
     definitions = [
-        d for d in services.definitions_for(account, ObjectType.CONTACT).values()
+        d
+        for d in services.definitions_for(account, ObjectType.CONTACT).values()
         if d.type in FORM_PROPERTY_TYPES
     ]
     definitions.sort(key=lambda d: (not d.is_standard, d.position, d.label))
@@ -392,8 +409,12 @@ def form_edit(request: HttpRequest, pk: int) -> HttpResponse:
             add_form = AddFieldForm(request.POST, definitions=definitions, used=used)
             if add_form.is_valid():
                 try:
-                    form_field_add(form=form, fields=fields, definitions=add_form.definitions,
-                                   **add_form.cleaned_data)
+                    form_field_add(
+                        form=form,
+                        fields=fields,
+                        definitions=add_form.definitions,
+                        **add_form.cleaned_data,
+                    )
                 except ValidationError as error:
                     add_form.add_error(None, error.messages)
                 else:
@@ -403,7 +424,9 @@ def form_edit(request: HttpRequest, pk: int) -> HttpResponse:
             field = _field_from_post(request, fields)
             if "remove_field" in request.POST:
                 if field.is_email:
-                    messages.error(request, _("The email question is required: contacts are matched by email."))
+                    messages.error(
+                        request, _("The email question is required: contacts are matched by email.")
+                    )
                 else:
                     field.delete()
                     messages.success(request, _("Question removed."))
@@ -466,10 +489,16 @@ def form_field_add(
         definition = definitions[source]
     key = definition.name if definition else _free_key(label, keys)
     if key in keys:
-        raise ValidationError(_("This form already asks for “%(label)s”.") % {"label": label or definition.label})
+        raise ValidationError(
+            _("This form already asks for “%(label)s”.") % {"label": label or definition.label}
+        )
     return FormField.objects.create(
-        form=form, key=key, label=label or definition.label, property=definition,
-        required=required, position=position,
+        form=form,
+        key=key,
+        label=label or definition.label,
+        property=definition,
+        required=required,
+        position=position,
     )
 
 
@@ -490,13 +519,20 @@ def _textarea_property_for(account: Account, label: str) -> PropertyDefinition:
     if existing is not None:
         if existing.type != PropertyType.TEXTAREA:
             raise ValidationError(
-                _("A contact property “%(name)s” already exists and is not multi-line text. "
-                  "Pick it from the list instead.") % {"name": existing.label}
+                _(
+                    "A contact property “%(name)s” already exists and is not multi-line text. "
+                    "Pick it from the list instead."
+                )
+                % {"name": existing.label}
             )
         return existing
     return PropertyDefinition.objects.create(
-        account=account, object_type=ObjectType.CONTACT, name=name, label=label[:200],
-        type=PropertyType.TEXTAREA, position=1000,
+        account=account,
+        object_type=ObjectType.CONTACT,
+        name=name,
+        label=label[:200],
+        type=PropertyType.TEXTAREA,
+        position=1000,
         description=_("Created for a form question."),
     )
 

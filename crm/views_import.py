@@ -29,8 +29,10 @@ STALLED_AFTER = dt.timedelta(minutes=2)
 class UploadForm(django_forms.Form):
     object_type = django_forms.ChoiceField(
         label=gettext_lazy("What are you importing?"),
-        choices=[(ObjectType.CONTACT, gettext_lazy("Contacts")),
-                 (ObjectType.COMPANY, gettext_lazy("Companies"))],
+        choices=[
+            (ObjectType.CONTACT, gettext_lazy("Contacts")),
+            (ObjectType.COMPANY, gettext_lazy("Companies")),
+        ],
     )
     file = django_forms.FileField(
         label=gettext_lazy("CSV file"),
@@ -73,8 +75,12 @@ def import_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "crm/intake/import_list.html",
-        {"form": form, "jobs": jobs, "max_mb": imports.MAX_FILE_BYTES // 1024 // 1024,
-         "settings_section": "import"},
+        {
+            "form": form,
+            "jobs": jobs,
+            "max_mb": imports.MAX_FILE_BYTES // 1024 // 1024,
+            "settings_section": "import",
+        },
     )
 
 
@@ -120,8 +126,15 @@ def import_mapping(request: HttpRequest, pk: int) -> HttpResponse:
             return redirect(job)
     merge_key = {ObjectType.CONTACT: "email", ObjectType.COMPANY: "domain"}[job.object_type]
     columns = [
-        {"index": index, "header": header, "samples": samples, "chosen": mapping.get(str(index), "")}
-        for index, (header, samples) in enumerate(zip(job.headers, imports.samples(job), strict=False))
+        {
+            "index": index,
+            "header": header,
+            "samples": samples,
+            "chosen": mapping.get(str(index), ""),
+        }
+        for index, (header, samples) in enumerate(
+            zip(job.headers, imports.samples(job), strict=False)
+        )
     ]
     return render(
         request,
@@ -131,7 +144,9 @@ def import_mapping(request: HttpRequest, pk: int) -> HttpResponse:
             "columns": columns,
             "properties": choices,
             "error": error,
-            "merge_key_label": definitions[merge_key].label if merge_key in definitions else merge_key,
+            "merge_key_label": definitions[merge_key].label
+            if merge_key in definitions
+            else merge_key,
             "merge_key_mapped": merge_key in mapping.values(),
             "settings_section": "import",
         },
@@ -147,7 +162,9 @@ def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST" and "resume" in request.POST:
         if imports.import_resume(job):
             import_enqueue(job.pk)
-            messages.success(request, _("The import continues from row %(row)d.") % {"row": job.rows_done + 2})
+            messages.success(
+                request, _("The import continues from row %(row)d.") % {"row": job.rows_done + 2}
+            )
         return redirect(job)
     stalled = job.status == ImportJob.Status.FAILED or (
         job.is_active and timezone.now() - job.updated_at > STALLED_AFTER

@@ -24,8 +24,10 @@ def require_app_manager(request: HttpRequest) -> None:
     account_for(request)
     if not request.user.can_manage_apps:
         raise PermissionDenied(
-            _("Your role does not allow this: only super admins can install, reconnect or "
-              "uninstall apps. Ask a super admin of your account.")
+            _(
+                "Your role does not allow this: only super admins can install, reconnect or "
+                "uninstall apps. Ask a super admin of your account."
+            )
         )
 
 

@@ -29,7 +29,9 @@ class ConnectionQuerySet(models.QuerySet):
 
 class Connection(models.Model):
     account = models.ForeignKey(
-        "crm.Account", verbose_name=_("account"), on_delete=models.CASCADE,
+        "crm.Account",
+        verbose_name=_("account"),
+        on_delete=models.CASCADE,
         related_name="app_connections",
     )
     app = models.SlugField(_("app"), max_length=50)
@@ -45,8 +47,12 @@ class Connection(models.Model):
     project = models.CharField(_("project"), max_length=200, blank=True)
     quota_exhausted = models.BooleanField(_("quota exhausted when connected"), default=False)
     connected_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("connected by"), on_delete=models.SET_NULL,
-        null=True, blank=True, related_name="+",
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("connected by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
     )
     connected_at = models.DateTimeField(_("connected at"), null=True, blank=True)
     # Model access: every model id the key can see, and the ones builders may pick
@@ -65,7 +71,9 @@ class Connection(models.Model):
         constraints = [
             # One connection per account and app (the seed: "only one OpenAI connection
             # per account"); racing installs end in an IntegrityError, not two rows.
-            models.UniqueConstraint(fields=["account", "app"], name="one_connection_per_account_app"),
+            models.UniqueConstraint(
+                fields=["account", "app"], name="one_connection_per_account_app"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -99,13 +107,19 @@ class AppLogEntry(models.Model):
         "crm.Account", verbose_name=_("account"), on_delete=models.CASCADE, related_name="+"
     )
     connection = models.ForeignKey(
-        Connection, verbose_name=_("connection"), on_delete=models.CASCADE,
+        Connection,
+        verbose_name=_("connection"),
+        on_delete=models.CASCADE,
         related_name="log_entries",
     )
     event = models.CharField(_("event"), max_length=20, choices=AppLogEvent)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("by"), on_delete=models.SET_NULL,
-        null=True, blank=True, related_name="+",
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
     )
     reason = models.TextField(_("reason"), blank=True)
     created_at = models.DateTimeField(_("when"), auto_now_add=True)

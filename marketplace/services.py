@@ -9,14 +9,13 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
-
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from crm.models import Account, Role, User
 from crm.notifications import notify
-from marketplace.registry import app_listing
 from marketplace.models import AppLogEntry, AppLogEvent, Connection, ConnectionStatus
+from marketplace.registry import app_listing
 from marketplace.signals import connection_needs_attention, connection_uninstalled
 
 logger = logging.getLogger(__name__)
@@ -100,4 +99,3 @@ def super_admins_notify_needs_attention(*, connection: Connection) -> None:
         idempotency_key=f"needs-attention:{connection.pk}:{connection.updated_at.isoformat()}",
         email=True,
     )
-

@@ -154,4 +154,3 @@ def app_uninstall(request: HttpRequest, slug: str) -> HttpResponse:
     if request.htmx:
         template += "#uninstall-dialog"
     return render(request, template, context)
-

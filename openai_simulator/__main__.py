@@ -10,14 +10,24 @@ from .faults import LatencySpec
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m openai_simulator", description="OpenAI-compatible simulator")
-    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: admin has no auth)")
+    parser = argparse.ArgumentParser(
+        prog="python -m openai_simulator", description="OpenAI-compatible simulator"
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="bind address (default 127.0.0.1: admin has no auth)"
+    )
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--config", help="JSON or YAML config file (default: built-in demo config)")
-    parser.add_argument("--latency", help="fixed:MS | uniform:MIN:MAX | lognormal:MEDIAN:SIGMA (ms)")
-    parser.add_argument("--sunset", action="store_true", help="answer /v1/assistants* and /v1/threads* with 404")
+    parser.add_argument(
+        "--latency", help="fixed:MS | uniform:MIN:MAX | lognormal:MEDIAN:SIGMA (ms)"
+    )
+    parser.add_argument(
+        "--sunset", action="store_true", help="answer /v1/assistants* and /v1/threads* with 404"
+    )
     parser.add_argument("--seed", type=int, help="seed for latency and fault randomness")
-    parser.add_argument("--hang-seconds", type=float, help="how long a 'hang' fault holds the request")
+    parser.add_argument(
+        "--hang-seconds", type=float, help="how long a 'hang' fault holds the request"
+    )
     parser.add_argument("--log-level", default="warning", help="uvicorn log level")
     return parser.parse_args(argv)
 

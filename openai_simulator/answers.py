@@ -27,9 +27,35 @@ WARM_SIGNALS = (
     "evaluate", "compare", "webinar", "newsletter", "question", "how does",
 )  # fmt: skip
 
-NAME_FIELDS = ("first name", "firstname", "first_name", "contact name", "contact", "name", "full name", "recipient")
-COMPANY_FIELDS = ("company", "company name", "company_name", "organization", "organisation", "account")
-SENDER_FIELDS = ("sender", "from", "owner", "sales rep", "rep", "signature", "signed", "my name", "contact owner")
+NAME_FIELDS = (
+    "first name",
+    "firstname",
+    "first_name",
+    "contact name",
+    "contact",
+    "name",
+    "full name",
+    "recipient",
+)
+COMPANY_FIELDS = (
+    "company",
+    "company name",
+    "company_name",
+    "organization",
+    "organisation",
+    "account",
+)
+SENDER_FIELDS = (
+    "sender",
+    "from",
+    "owner",
+    "sales rep",
+    "rep",
+    "signature",
+    "signed",
+    "my name",
+    "contact owner",
+)
 RATINGS = ("HOT", "WARM", "COLD")
 
 
@@ -91,14 +117,20 @@ class AnswerFacts:
     @cached_property
     def lead(self) -> Rating:
         text = self.prompt.lower()
-        hot, cold, warm = _signals(text, HOT_SIGNALS), _signals(text, COLD_SIGNALS), _signals(text, WARM_SIGNALS)
+        hot, cold, warm = (
+            _signals(text, HOT_SIGNALS),
+            _signals(text, COLD_SIGNALS),
+            _signals(text, WARM_SIGNALS),
+        )
         if cold and len(hot) <= len(cold):
             return Rating("COLD", f"The message points away from a purchase ({', '.join(cold)}).")
         if hot:
             return Rating("HOT", f"The visitor shows clear buying intent ({', '.join(hot)}).")
         if warm or len(text.split()) >= 3:
             detail = f" ({', '.join(warm)})" if warm else ""
-            return Rating("WARM", f"The visitor shows general interest{detail} but no buying signal yet.")
+            return Rating(
+                "WARM", f"The visitor shows general interest{detail} but no buying signal yet."
+            )
         return Rating("COLD", "The message is too short to show any interest.")
 
     @cached_property
@@ -109,7 +141,9 @@ class AnswerFacts:
     def contact_first_name(self) -> str | None:
         name = _first(self.fields, NAME_FIELDS)
         if not name:
-            match = re.search(r"\b(?:to|for|contact|prospect)\s+([A-Z][a-z]+)(?:\s+[A-Z][a-z]+)?", self.prompt)
+            match = re.search(
+                r"\b(?:to|for|contact|prospect)\s+([A-Z][a-z]+)(?:\s+[A-Z][a-z]+)?", self.prompt
+            )
             name = match.group(1) if match else None
         return name.split()[0] if name else None
 
@@ -180,7 +214,15 @@ class AnswerFacts:
             return self.lead.rating
         if name in ("reason", "rationale", "explanation", "justification", "why"):
             return self.lead.reason if self.task in ("rating", "echo") else self.answer_text()
-        if name in ("state", "state_code", "code", "abbreviation", "us_state", "usps_code", "region_code"):
+        if name in (
+            "state",
+            "state_code",
+            "code",
+            "abbreviation",
+            "us_state",
+            "usps_code",
+            "region_code",
+        ):
             return self.state_code
         if name in ("summary", "record_summary"):
             return self.summary

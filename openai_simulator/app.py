@@ -37,19 +37,42 @@ def _api_routes() -> list[Route]:
 
     return [
         Route("/v1/models", _endpoint(a.list_models, "api.model.read"), methods=["GET"]),
-        Route("/v1/models/{model:path}", _endpoint(a.retrieve_model, "api.model.read"), methods=["GET"]),
+        Route(
+            "/v1/models/{model:path}",
+            _endpoint(a.retrieve_model, "api.model.read"),
+            methods=["GET"],
+        ),
         assistants_api("/v1/assistants", a.list_assistants, "GET", "api.assistants.read"),
-        assistants_api("/v1/assistants/{assistant_id}", a.retrieve_assistant, "GET", "api.assistants.read"),
+        assistants_api(
+            "/v1/assistants/{assistant_id}", a.retrieve_assistant, "GET", "api.assistants.read"
+        ),
         assistants_api("/v1/threads", a.create_thread, "POST", "api.threads.write"),
         assistants_api("/v1/threads/runs", a.create_thread_and_run, "POST", "api.threads.write"),
         assistants_api("/v1/threads/{thread_id}", a.retrieve_thread, "GET", "api.threads.read"),
-        assistants_api("/v1/threads/{thread_id}/messages", a.list_messages, "GET", "api.threads.read"),
-        assistants_api("/v1/threads/{thread_id}/messages", a.create_message, "POST", "api.threads.write"),
+        assistants_api(
+            "/v1/threads/{thread_id}/messages", a.list_messages, "GET", "api.threads.read"
+        ),
+        assistants_api(
+            "/v1/threads/{thread_id}/messages", a.create_message, "POST", "api.threads.write"
+        ),
         assistants_api("/v1/threads/{thread_id}/runs", a.create_run, "POST", "api.threads.write"),
-        assistants_api("/v1/threads/{thread_id}/runs/{run_id}", a.retrieve_run, "GET", "api.threads.read"),
-        assistants_api("/v1/threads/{thread_id}/runs/{run_id}/cancel", a.cancel_run, "POST", "api.threads.write"),
-        Route("/v1/responses", _endpoint(r.create_response, "api.responses.write"), methods=["POST"]),
-        Route("/v1/responses/{response_id}", _endpoint(r.retrieve_response, "api.responses.read"), methods=["GET"]),
+        assistants_api(
+            "/v1/threads/{thread_id}/runs/{run_id}", a.retrieve_run, "GET", "api.threads.read"
+        ),
+        assistants_api(
+            "/v1/threads/{thread_id}/runs/{run_id}/cancel",
+            a.cancel_run,
+            "POST",
+            "api.threads.write",
+        ),
+        Route(
+            "/v1/responses", _endpoint(r.create_response, "api.responses.write"), methods=["POST"]
+        ),
+        Route(
+            "/v1/responses/{response_id}",
+            _endpoint(r.retrieve_response, "api.responses.read"),
+            methods=["GET"],
+        ),
         Route(
             "/v1/responses/{response_id}/cancel",
             _endpoint(r.cancel_response, "api.responses.write"),

@@ -180,7 +180,9 @@ def config_from_mapping(raw: dict | None) -> SimulatorConfig:
     assistants = [AssistantSpec(**a) for a in raw.pop("assistants", [])] or demo_assistants()
     latency = LatencySpec.from_value(raw.pop("latency", None))
     faults = [FaultRule.from_mapping(f) for f in raw.pop("faults", [])]
-    config = SimulatorConfig(keys=keys, models=models, assistants=assistants, latency=latency, faults=faults)
+    config = SimulatorConfig(
+        keys=keys, models=models, assistants=assistants, latency=latency, faults=faults
+    )
     for name in ("sunset", "seed", "hang_seconds", "request_log_size"):
         if name in raw:
             setattr(config, name, type(getattr(config, name))(raw.pop(name)))

@@ -49,9 +49,13 @@ class LatencySpec:
             elif kind == "uniform" and len(args) == 2:
                 spec = cls(kind="uniform", min_ms=args[0], max_ms=args[1])
             elif kind == "lognormal" and len(args) in (1, 2):
-                spec = cls(kind="lognormal", median_ms=args[0], sigma=args[1] if len(args) == 2 else 0.5)
+                spec = cls(
+                    kind="lognormal", median_ms=args[0], sigma=args[1] if len(args) == 2 else 0.5
+                )
             else:
-                raise ValueError(f"bad latency {value!r}; try fixed:200, uniform:100:500, lognormal:300:0.5")
+                raise ValueError(
+                    f"bad latency {value!r}; try fixed:200, uniform:100:500, lognormal:300:0.5"
+                )
         if spec.kind not in ("fixed", "uniform", "lognormal"):
             raise ValueError(f"latency kind must be fixed, uniform or lognormal, not {spec.kind!r}")
         return spec
@@ -62,7 +66,9 @@ class LatencySpec:
         elif self.kind == "uniform":
             ms = rng.uniform(self.min_ms, self.max_ms)
         else:
-            ms = self.median_ms * math.exp(rng.gauss(0.0, self.sigma)) if self.median_ms > 0 else 0.0
+            ms = (
+                self.median_ms * math.exp(rng.gauss(0.0, self.sigma)) if self.median_ms > 0 else 0.0
+            )
         return max(ms, 0.0) / 1000.0
 
     def to_dict(self) -> dict:
@@ -142,7 +148,9 @@ class FaultInjector:
                     return name, rule
         return None
 
-    def _outcome(self, attribute: str, method: str, path: str, key_name: str | None, key: str | None):
+    def _outcome(
+        self, attribute: str, method: str, path: str, key_name: str | None, key: str | None
+    ):
         for rule in self.rules:
             if getattr(rule, attribute) is None or not rule.matches(method, path, key_name, key):
                 continue
@@ -151,8 +159,12 @@ class FaultInjector:
                 return rule
         return None
 
-    def run_outcome(self, method: str, path: str, key_name: str | None, key: str | None) -> FaultRule | None:
+    def run_outcome(
+        self, method: str, path: str, key_name: str | None, key: str | None
+    ) -> FaultRule | None:
         return self._outcome("run_outcome", method, path, key_name, key)
 
-    def response_outcome(self, method: str, path: str, key_name: str | None, key: str | None) -> FaultRule | None:
+    def response_outcome(
+        self, method: str, path: str, key_name: str | None, key: str | None
+    ) -> FaultRule | None:
         return self._outcome("response_outcome", method, path, key_name, key)

@@ -42,7 +42,9 @@ class KeyRegistry:
         spec = self._by_secret.get(secret)
         if spec is None or spec.kind == "revoked":
             raise incorrect_api_key(secret)
-        if spec.kind == "missing_scopes" and (spec.missing_scopes is None or scope in spec.missing_scopes):
+        if spec.kind == "missing_scopes" and (
+            spec.missing_scopes is None or scope in spec.missing_scopes
+        ):
             raise missing_scope(scope)
         if spec.kind == "no_quota":
             raise insufficient_quota()

@@ -17,7 +17,12 @@ from .structured import build_from_schema
 
 def require_chat_model(sim, key, model_id: object, *, param: str = "model") -> ModelSpec:
     if not isinstance(model_id, str) or not model_id:
-        raise ApiError(400, f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter")
+        raise ApiError(
+            400,
+            f"Missing required parameter: '{param}'.",
+            param=param,
+            code="missing_required_parameter",
+        )
     spec = sim.models.get(model_id)
     if spec is None or not can_see_model(key, model_id):
         raise model_not_found(model_id)
@@ -41,10 +46,14 @@ def check_sampling_params(model: ModelSpec, body: dict) -> None:
         reasoning = body.get("reasoning")
         effort = reasoning.get("effort") if isinstance(reasoning, dict) else None
         if effort is not None or body.get("reasoning_effort") is not None:
-            raise unsupported_parameter("reasoning.effort" if effort is not None else "reasoning_effort")
+            raise unsupported_parameter(
+                "reasoning.effort" if effort is not None else "reasoning_effort"
+            )
 
 
-def answer_for(instructions: str, prompt: str, json_schema: dict | None, json_object: bool = False) -> str:
+def answer_for(
+    instructions: str, prompt: str, json_schema: dict | None, json_object: bool = False
+) -> str:
     """Plain text answer, or a JSON document when structured output was asked for."""
     facts = AnswerRules.facts(instructions, prompt)
     if json_schema is not None:

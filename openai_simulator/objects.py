@@ -11,7 +11,14 @@ import random
 
 from .config import AssistantSpec, ModelSpec
 
-REASONING_TOKENS_BY_EFFORT = {"none": 0, "minimal": 16, "low": 64, "medium": 192, "high": 512, "xhigh": 1024}
+REASONING_TOKENS_BY_EFFORT = {
+    "none": 0,
+    "minimal": 16,
+    "low": 64,
+    "medium": 192,
+    "high": 512,
+    "xhigh": 1024,
+}
 
 
 # Ids only need to be unique, not secret: a PRNG is much cheaper than os.urandom.
@@ -50,7 +57,13 @@ def assistant_object(spec: AssistantSpec) -> dict:
 
 
 def thread_object(thread_id: str, created_at: int, metadata: dict) -> dict:
-    return {"id": thread_id, "object": "thread", "created_at": created_at, "metadata": metadata, "tool_resources": {}}
+    return {
+        "id": thread_id,
+        "object": "thread",
+        "created_at": created_at,
+        "metadata": metadata,
+        "tool_resources": {},
+    }
 
 
 def message_object(
@@ -92,7 +105,9 @@ def run_usage(prompt_tokens: int, completion_tokens: int) -> dict:
     }
 
 
-def response_usage(input_tokens: int, cached_tokens: int, output_tokens: int, reasoning_tokens: int) -> dict:
+def response_usage(
+    input_tokens: int, cached_tokens: int, output_tokens: int, reasoning_tokens: int
+) -> dict:
     return {
         "input_tokens": input_tokens,
         "input_tokens_details": {"cached_tokens": cached_tokens, "cache_write_tokens": 0},

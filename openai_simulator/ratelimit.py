@@ -53,22 +53,35 @@ class RateLimiter:
             self._windows[key_name] = window
         return window
 
-    def admit_request(self, key_name: str, rpm: int, tpm: int, *, model: str, organization: str | None) -> dict:
+    def admit_request(
+        self, key_name: str, rpm: int, tpm: int, *, model: str, organization: str | None
+    ) -> dict:
         """Count one request or raise a 429; return the rate-limit headers either way."""
         now = self._clock()
         window = self._window(key_name, now)
         if window.requests >= rpm:
-            raise self._exceeded(window, now, rpm, tpm, "requests", window.requests, 1, model, organization)
+            raise self._exceeded(
+                window, now, rpm, tpm, "requests", window.requests, 1, model, organization
+            )
         window.requests += 1
         return self.headers(window, now, rpm, tpm)
 
     def admit_tokens(
-        self, key_name: str, rpm: int, tpm: int, tokens: int, *, model: str, organization: str | None
+        self,
+        key_name: str,
+        rpm: int,
+        tpm: int,
+        tokens: int,
+        *,
+        model: str,
+        organization: str | None,
     ) -> dict:
         now = self._clock()
         window = self._window(key_name, now)
         if window.tokens + tokens > tpm:
-            raise self._exceeded(window, now, rpm, tpm, "tokens", window.tokens, tokens, model, organization)
+            raise self._exceeded(
+                window, now, rpm, tpm, "tokens", window.tokens, tokens, model, organization
+            )
         window.tokens += tokens
         return self.headers(window, now, rpm, tpm)
 
@@ -83,7 +96,9 @@ class RateLimiter:
             "x-ratelimit-reset-tokens": reset,
         }
 
-    def _exceeded(self, window, now, rpm, tpm, kind, used, requested, model, organization) -> ApiError:
+    def _exceeded(
+        self, window, now, rpm, tpm, kind, used, requested, model, organization
+    ) -> ApiError:
         wait = max(0.001, window.started_at + WINDOW_SECONDS - now)
         limit = rpm if kind == "requests" else tpm
         unit = "requests per min (RPM)" if kind == "requests" else "tokens per min (TPM)"

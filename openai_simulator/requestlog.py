@@ -8,7 +8,18 @@ from __future__ import annotations
 
 from collections import deque
 
-FIELDS = ("time", "method", "path", "key", "key_masked", "model", "tokens", "status", "duration_ms", "fault")
+FIELDS = (
+    "time",
+    "method",
+    "path",
+    "key",
+    "key_masked",
+    "model",
+    "tokens",
+    "status",
+    "duration_ms",
+    "fault",
+)
 
 
 class RequestLog:

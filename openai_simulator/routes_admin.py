@@ -37,7 +37,15 @@ def config_view(sim) -> dict:
 
 def _bad(message: str) -> JSONResponse:
     return JSONResponse(
-        {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": None}}, 400
+        {
+            "error": {
+                "message": message,
+                "type": "invalid_request_error",
+                "param": None,
+                "code": None,
+            }
+        },
+        400,
     )
 
 
@@ -49,7 +57,15 @@ def apply_patch(sim, patch: dict) -> None:
     """Change the running simulator. Keys and assistants are upserted (a key can be
     updated by name alone); faults replace the current rules; seed reseeds the RNGs."""
     config = sim.config
-    unknown = set(patch) - {"latency", "faults", "sunset", "seed", "hang_seconds", "keys", "assistants"}
+    unknown = set(patch) - {
+        "latency",
+        "faults",
+        "sunset",
+        "seed",
+        "hang_seconds",
+        "keys",
+        "assistants",
+    }
     if unknown:
         raise ValueError(f"unknown config fields: {sorted(unknown)}")
     if "latency" in patch:

@@ -6,7 +6,13 @@ import time
 
 from .errors import ApiError, not_found
 from .keys import can_see_assistant, can_see_model
-from .modelrun import answer_for, check_sampling_params, content_text, metadata_of, require_chat_model
+from .modelrun import (
+    answer_for,
+    check_sampling_params,
+    content_text,
+    metadata_of,
+    require_chat_model,
+)
 from .objects import assistant_object, estimate_tokens, model_object, new_id, thread_object
 from .store import RUN_TERMINAL, RunRecord, list_body, paginate
 
@@ -50,14 +56,19 @@ def list_params(ctx) -> tuple[int, str, str | None, str | None]:
 
 async def list_models(ctx):
     key = ctx.key
-    return {"object": "list", "data": [model_object(m) for m in ctx.sim.models.values() if can_see_model(key, m.id)]}
+    return {
+        "object": "list",
+        "data": [model_object(m) for m in ctx.sim.models.values() if can_see_model(key, m.id)],
+    }
 
 
 async def retrieve_model(ctx):
     model_id = ctx.request.path_params["model"]
     spec = ctx.sim.models.get(model_id)
     if spec is None or not can_see_model(ctx.key, model_id):
-        raise ApiError(404, f"The model '{model_id}' does not exist", param="model", code="model_not_found")
+        raise ApiError(
+            404, f"The model '{model_id}' does not exist", param="model", code="model_not_found"
+        )
     return model_object(spec)
 
 
@@ -91,8 +102,14 @@ def _add_messages(ctx, thread, messages: object) -> None:
     for message in messages or []:
         role = message.get("role", "user") if isinstance(message, dict) else "user"
         if role not in ("user", "assistant"):
-            raise ApiError(400, f"Invalid value: '{role}'. Supported values are: 'user' and 'assistant'.", param="role")
-        ctx.sim.store.add_message(thread, role, content_text(message.get("content")), message.get("metadata"))
+            raise ApiError(
+                400,
+                f"Invalid value: '{role}'. Supported values are: 'user' and 'assistant'.",
+                param="role",
+            )
+        ctx.sim.store.add_message(
+            thread, role, content_text(message.get("content")), message.get("metadata")
+        )
 
 
 def _new_thread(ctx, spec: object):
@@ -116,8 +133,14 @@ async def create_message(ctx):
     thread = _thread(ctx, ctx.request.path_params["thread_id"])
     role = ctx.body.get("role", "user")
     if role not in ("user", "assistant"):
-        raise ApiError(400, f"Invalid value: '{role}'. Supported values are: 'user' and 'assistant'.", param="role")
-    return ctx.sim.store.add_message(thread, role, content_text(ctx.body.get("content")), ctx.body.get("metadata"))
+        raise ApiError(
+            400,
+            f"Invalid value: '{role}'. Supported values are: 'user' and 'assistant'.",
+            param="role",
+        )
+    return ctx.sim.store.add_message(
+        thread, role, content_text(ctx.body.get("content")), ctx.body.get("metadata")
+    )
 
 
 def _poll_after_ms(run: RunRecord, now: float) -> str:
@@ -139,7 +162,10 @@ def _start_run(ctx, thread, body: dict):
     assistant_id = body.get("assistant_id")
     if not assistant_id:
         raise ApiError(
-            400, "Missing required parameter: 'assistant_id'.", param="assistant_id", code="missing_required_parameter"
+            400,
+            "Missing required parameter: 'assistant_id'.",
+            param="assistant_id",
+            code="missing_required_parameter",
         )
     assistant = _assistant(ctx, assistant_id)
     model = require_chat_model(sim, key, body.get("model") or assistant.model)
@@ -190,7 +216,8 @@ def _start_run(ctx, thread, body: dict):
         tools=body.get("tools") or assistant.tools,
         max_prompt_tokens=body.get("max_prompt_tokens"),
         max_completion_tokens=body.get("max_completion_tokens"),
-        truncation_strategy=body.get("truncation_strategy") or {"type": "auto", "last_messages": None},
+        truncation_strategy=body.get("truncation_strategy")
+        or {"type": "auto", "last_messages": None},
         tool_choice=body.get("tool_choice") or "auto",
         parallel_tool_calls=body.get("parallel_tool_calls", True),
         outcome=rule.run_outcome if rule else "completed",
@@ -203,7 +230,9 @@ def _start_run(ctx, thread, body: dict):
 
 def _reject_streaming(body: dict) -> None:
     if body.get("stream"):
-        raise ApiError(400, "Streaming is not supported by the crmflow OpenAI simulator.", param="stream")
+        raise ApiError(
+            400, "Streaming is not supported by the crmflow OpenAI simulator.", param="stream"
+        )
 
 
 async def create_thread_and_run(ctx):

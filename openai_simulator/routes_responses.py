@@ -6,7 +6,13 @@ import asyncio
 import time
 
 from .errors import ApiError, not_found
-from .modelrun import answer_for, check_sampling_params, content_text, metadata_of, require_chat_model
+from .modelrun import (
+    answer_for,
+    check_sampling_params,
+    content_text,
+    metadata_of,
+    require_chat_model,
+)
 from .objects import REASONING_TOKENS_BY_EFFORT, estimate_tokens, new_id, response_usage
 from .store import ResponseRecord
 
@@ -19,7 +25,11 @@ def split_input(raw: object) -> tuple[str, str]:
     if isinstance(raw, str):
         return "", raw
     if not isinstance(raw, list):
-        raise ApiError(400, "Invalid type for 'input': expected a string or an array of input items.", param="input")
+        raise ApiError(
+            400,
+            "Invalid type for 'input': expected a string or an array of input items.",
+            param="input",
+        )
     system: list[str] = []
     prompt: list[str] = []
     for item in raw:
@@ -39,7 +49,12 @@ def text_format(body: dict) -> dict:
     if fmt is None:
         return {"type": "text"}
     if not isinstance(fmt, dict) or fmt.get("type") not in ("text", "json_schema", "json_object"):
-        raise ApiError(400, "Invalid value for 'text.format.type'.", param="text.format.type", code="invalid_value")
+        raise ApiError(
+            400,
+            "Invalid value for 'text.format.type'.",
+            param="text.format.type",
+            code="invalid_value",
+        )
     if fmt["type"] == "json_schema":
         for required in ("name", "schema"):
             if not fmt.get(required):
@@ -67,16 +82,25 @@ def _cached_tokens(ctx, instructions: str) -> int:
 async def create_response(ctx):
     sim, key, body = ctx.sim, ctx.key, ctx.body
     if body.get("stream"):
-        raise ApiError(400, "Streaming is not supported by the crmflow OpenAI simulator.", param="stream")
+        raise ApiError(
+            400, "Streaming is not supported by the crmflow OpenAI simulator.", param="stream"
+        )
     model = require_chat_model(sim, key, body.get("model"))
     check_sampling_params(model, body)
     metadata = metadata_of(body)
     if "input" not in body and not body.get("instructions"):
-        raise ApiError(400, "Missing required parameter: 'input'.", param="input", code="missing_required_parameter")
+        raise ApiError(
+            400,
+            "Missing required parameter: 'input'.",
+            param="input",
+            code="missing_required_parameter",
+        )
     store = body.get("store", True) is not False
     background = bool(body.get("background"))
     if background and not store:
-        raise ApiError(400, "Background responses must be stored: 'store' cannot be false.", param="store")
+        raise ApiError(
+            400, "Background responses must be stored: 'store' cannot be false.", param="store"
+        )
     system_text, prompt = split_input(body.get("input", ""))
     instructions = body.get("instructions") or ""
     full_instructions = "\n".join(t for t in (instructions, system_text) if t)
@@ -99,7 +123,9 @@ async def create_response(ctx):
             rule.response_outcome,
             (rule.run_error_code if rule.response_outcome == "failed" else None),
         )
-    usage = response_usage(input_tokens, _cached_tokens(ctx, full_instructions), output_tokens, reasoning_tokens)
+    usage = response_usage(
+        input_tokens, _cached_tokens(ctx, full_instructions), output_tokens, reasoning_tokens
+    )
     ctx.charge_tokens(input_tokens + output_tokens, model.id)
 
     record = ResponseRecord(

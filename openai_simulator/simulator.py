@@ -103,7 +103,9 @@ class Simulator:
         ctx = CallContext(self, request, headers)
         fault_name = None
         try:
-            key = ctx.key = self.keys.authenticate(request.headers.get("authorization"), policy.scope)
+            key = ctx.key = self.keys.authenticate(
+                request.headers.get("authorization"), policy.scope
+            )
             headers.update(key_headers(key))
             if policy.sunset_group and self.is_sunset_for(key):
                 raise invalid_url(method, path)
@@ -113,7 +115,11 @@ class Simulator:
                 ctx.model = model if isinstance(model, str) else None
             headers.update(
                 self.limiter.admit_request(
-                    key.name, key.rpm, key.tpm, model=ctx.model or "default", organization=key.organization
+                    key.name,
+                    key.rpm,
+                    key.tpm,
+                    model=ctx.model or "default",
+                    organization=key.organization,
                 )
             )
             hit = self.faults.http_fault(method, path, key.name, key.key)
@@ -152,10 +158,21 @@ class Simulator:
             await asyncio.sleep(0.05)
         error = server_error()
         return Response(
-            dump_json(error.body()), status_code=error.status, headers=ctx.headers, media_type="application/json"
+            dump_json(error.body()),
+            status_code=error.status,
+            headers=ctx.headers,
+            media_type="application/json",
         )
 
-    def _log(self, ctx: CallContext, method: str, path: str, status: int, started: float, fault: str | None) -> None:
+    def _log(
+        self,
+        ctx: CallContext,
+        method: str,
+        path: str,
+        status: int,
+        started: float,
+        fault: str | None,
+    ) -> None:
         key = ctx.key
         self.log.append(
             (
@@ -204,7 +221,10 @@ def _injected_error(name: str, rule, ctx: CallContext) -> ApiError:
             type="requests",
             code="rate_limit_exceeded",
         )
-        error.headers = {"retry-after": str(max(1, -(-retry_ms // 1000))), "retry-after-ms": str(retry_ms)}
+        error.headers = {
+            "retry-after": str(max(1, -(-retry_ms // 1000))),
+            "retry-after-ms": str(retry_ms),
+        }
         return error
     error = server_error() if name == "error_500" else overloaded()
     if rule.retry_after_ms is not None:

@@ -68,7 +68,11 @@ def find_state_code(prompt: str) -> str:
     Tries the whole prompt, then what follows the last colon, then the last line,
     then any state name inside it, then a bare upper-case code.
     """
-    candidates = [prompt, prompt.rsplit(":", 1)[-1], prompt.strip().splitlines()[-1] if prompt.strip() else ""]
+    candidates = [
+        prompt,
+        prompt.rsplit(":", 1)[-1],
+        prompt.strip().splitlines()[-1] if prompt.strip() else "",
+    ]
     for candidate in candidates:
         code = code_for(candidate)
         if code:

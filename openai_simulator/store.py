@@ -92,7 +92,9 @@ class RunRecord:
         return self.outcome
 
     def finished_at(self) -> int:
-        return int(self.cancelled_at if self.cancelled_at is not None else self.created_at + self.duration)
+        return int(
+            self.cancelled_at if self.cancelled_at is not None else self.created_at + self.duration
+        )
 
     def to_object(self, now: float, status: str | None = None) -> dict:
         status = status or self.status(now)
@@ -105,7 +107,10 @@ class RunRecord:
                 "rate_limit_exceeded": "Rate limit reached. Please try again later.",
                 "invalid_prompt": "Invalid prompt: your prompt was flagged as potentially violating our usage policy.",
             }
-            error = {"code": self.error_code or "server_error", "message": messages[self.error_code or "server_error"]}
+            error = {
+                "code": self.error_code or "server_error",
+                "message": messages[self.error_code or "server_error"],
+            }
         return {
             "id": self.id,
             "object": "thread.run",
@@ -113,7 +118,9 @@ class RunRecord:
             "assistant_id": self.assistant_id,
             "thread_id": self.thread_id,
             "status": status,
-            "started_at": None if status == "queued" else int(self.created_at + self.duration * QUEUED_SHARE),
+            "started_at": None
+            if status == "queued"
+            else int(self.created_at + self.duration * QUEUED_SHARE),
             "expires_at": None if terminal else int(self.created_at) + RUN_EXPIRY_SECONDS,
             "cancelled_at": ended if status == "cancelled" else None,
             "failed_at": ended if status == "failed" else None,
@@ -124,7 +131,9 @@ class RunRecord:
             "instructions": self.instructions,
             "tools": self.tools,
             "metadata": self.metadata,
-            "incomplete_details": {"reason": "max_completion_tokens"} if status == "incomplete" else None,
+            "incomplete_details": {"reason": "max_completion_tokens"}
+            if status == "incomplete"
+            else None,
             "usage": run_usage(self.prompt_tokens, self.completion_tokens) if terminal else None,
             "temperature": self.temperature,
             "top_p": self.top_p,
@@ -170,7 +179,11 @@ class ResponseRecord:
         if status in ("completed", "incomplete"):
             if self.reasoning_model:
                 output.append(reasoning_item() | {"id": self.output_ids[1]})
-            text = self.answer if status == "completed" else self.answer[: max(1, len(self.answer) // 2)]
+            text = (
+                self.answer
+                if status == "completed"
+                else self.answer[: max(1, len(self.answer) // 2)]
+            )
             output.append(output_message_item(text, status) | {"id": self.output_ids[0]})
         terminal = status in ("completed", "failed", "incomplete", "cancelled")
         body = {
@@ -180,10 +193,15 @@ class ResponseRecord:
             "status": status,
             "background": self.background,
             "completed_at": int(self.created_at + self.duration) if status == "completed" else None,
-            "error": {"code": self.error_code or "server_error", "message": "The model failed to generate a response."}
+            "error": {
+                "code": self.error_code or "server_error",
+                "message": "The model failed to generate a response.",
+            }
             if status == "failed"
             else None,
-            "incomplete_details": {"reason": "max_output_tokens"} if status == "incomplete" else None,
+            "incomplete_details": {"reason": "max_output_tokens"}
+            if status == "incomplete"
+            else None,
             "output": output,
             "parallel_tool_calls": True,
             "previous_response_id": None,
@@ -210,11 +228,15 @@ class Store:
         self.cached_prefixes: set[tuple[str, int]] = set()
 
     def add_thread(self, key_name: str, metadata: dict) -> ThreadRecord:
-        thread = ThreadRecord(id=new_id("thread"), key_name=key_name, created_at=int(time.time()), metadata=metadata)
+        thread = ThreadRecord(
+            id=new_id("thread"), key_name=key_name, created_at=int(time.time()), metadata=metadata
+        )
         self.threads[thread.id] = thread
         return thread
 
-    def add_message(self, thread: ThreadRecord, role: str, text: str, metadata: dict | None = None) -> dict:
+    def add_message(
+        self, thread: ThreadRecord, role: str, text: str, metadata: dict | None = None
+    ) -> dict:
         message = message_object(
             message_id=new_id("msg"),
             thread_id=thread.id,

@@ -39,7 +39,9 @@ def _build(schema: dict, root: dict, facts: AnswerFacts, field_name: str, depth:
         return schema["const"]
     for combinator in ("anyOf", "oneOf"):
         if combinator in schema:
-            options = [o for o in schema[combinator] if o.get("type") != "null"] or schema[combinator]
+            options = [o for o in schema[combinator] if o.get("type") != "null"] or schema[
+                combinator
+            ]
             return _build(options[0], root, facts, field_name, depth + 1)
     if "allOf" in schema:
         merged: dict = {}
@@ -65,7 +67,9 @@ def _build(schema: dict, root: dict, facts: AnswerFacts, field_name: str, depth:
         if "maxItems" in schema:
             count = min(count, schema["maxItems"])
         item_name = field_name[:-1] if field_name.endswith("s") else field_name
-        return [_build(schema.get("items", {}), root, facts, item_name, depth + 1) for _ in range(count)]
+        return [
+            _build(schema.get("items", {}), root, facts, item_name, depth + 1) for _ in range(count)
+        ]
     if kind == "null":
         return None
     if kind == "boolean":

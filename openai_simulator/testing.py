@@ -31,7 +31,13 @@ _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 class RunningSimulator:
-    def __init__(self, config: SimulatorConfig | dict | str | None = None, *, host: str = "127.0.0.1", port: int = 0):
+    def __init__(
+        self,
+        config: SimulatorConfig | dict | str | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ):
         import uvicorn
 
         self.config = as_config(config)
@@ -56,7 +62,10 @@ class RunningSimulator:
         )
         self._server = uvicorn.Server(server_config)
         self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, name="openai-simulator", daemon=True
+            target=self._server.run,
+            kwargs={"sockets": [self._socket]},
+            name="openai-simulator",
+            daemon=True,
         )
 
     def start(self, timeout: float = 10.0) -> RunningSimulator:
@@ -89,7 +98,9 @@ class RunningSimulator:
         if query:
             url += "?" + urlencode({k: v for k, v in query.items() if v is not None})
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
+        request = urllib.request.Request(
+            url, data=data, method=method, headers={"content-type": "application/json"}
+        )
         with _opener.open(request, timeout=10) as response:
             return json.loads(response.read() or b"null")
 
@@ -127,12 +138,16 @@ class RunningSimulator:
         return OpenAI(base_url=self.base_url, api_key=api_key or self.api_key, **kwargs)
 
 
-def start_simulator(config: SimulatorConfig | dict | str | None = None, **kwargs) -> RunningSimulator:
+def start_simulator(
+    config: SimulatorConfig | dict | str | None = None, **kwargs
+) -> RunningSimulator:
     return RunningSimulator(config, **kwargs).start()
 
 
 @contextmanager
-def running_simulator(config: SimulatorConfig | dict | str | None = None, **kwargs) -> Iterator[RunningSimulator]:
+def running_simulator(
+    config: SimulatorConfig | dict | str | None = None, **kwargs
+) -> Iterator[RunningSimulator]:
     simulator = start_simulator(config, **kwargs)
     try:
         yield simulator

@@ -86,7 +86,9 @@ def main() -> int:
                 f"(demo API key: {SIMULATOR_DEMO_KEY_HINT})"
             )
         else:
-            notes.append("OpenAI     simulator not available in this version; OpenAI calls will fail")
+            notes.append(
+                "OpenAI     simulator not available in this version; OpenAI calls will fail"
+            )
     else:
         notes.append(f"OpenAI     {os.environ['OPENAI_BASE_URL']}")
 

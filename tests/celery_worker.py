@@ -35,6 +35,7 @@ FIELD_ENCRYPTION_KEYS, EMAIL_URL, CRMFLOW_ENV_FILE="".
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -52,8 +53,13 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 45
 
 
-def wait_for(condition: Callable[[], object], *, timeout: float = 30, interval: float = 0.2,
-             message: str = "condition") -> object:
+def wait_for(
+    condition: Callable[[], object],
+    *,
+    timeout: float = 30,
+    interval: float = 0.2,
+    message: str = "condition",
+) -> object:
     """Poll until `condition()` is truthy; fail the test with `message` at the deadline."""
     deadline = time.monotonic() + timeout
     while True:
@@ -82,37 +88,57 @@ def database_url_for_workers() -> str:
 
 
 def worker_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {
-        key: os.environ[key] for key in ("PATH", "HOME", "LANG", "TZ") if key in os.environ
-    }
-    env.update({
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DATABASE_URL": database_url_for_workers(),
-        "REDIS_URL": os.environ["REDIS_URL"],
-        "SECRET_KEY": os.environ["SECRET_KEY"],
-        "FIELD_ENCRYPTION_KEYS": os.environ["FIELD_ENCRYPTION_KEYS"],
-        "EMAIL_URL": os.environ.get("EMAIL_URL", "consolemail://"),
-        "CRMFLOW_ENV_FILE": "",
-        "DEBUG": "false",
-        "HTTPS": "false",
-        "PYTHONPATH": str(BASE_DIR),
-        "PYTHONUNBUFFERED": "1",
-    })
+    env = {key: os.environ[key] for key in ("PATH", "HOME", "LANG", "TZ") if key in os.environ}
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DATABASE_URL": database_url_for_workers(),
+            "REDIS_URL": os.environ["REDIS_URL"],
+            "SECRET_KEY": os.environ["SECRET_KEY"],
+            "FIELD_ENCRYPTION_KEYS": os.environ["FIELD_ENCRYPTION_KEYS"],
+            "EMAIL_URL": os.environ.get("EMAIL_URL", "consolemail://"),
+            "CRMFLOW_ENV_FILE": "",
+            "DEBUG": "false",
+            "HTTPS": "false",
+            "PYTHONPATH": str(BASE_DIR),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     env.update(extra or {})
     return env
 
 
 class CeleryWorker:
-    def __init__(self, *, queues: Iterable[str] = ("default", "assistant", "sweep"), beat: bool = False,
-                 include: Iterable[str] = (), env: dict[str, str] | None = None,
-                 concurrency: int = 2, workdir: Path | None = None):
+    def __init__(
+        self,
+        *,
+        queues: Iterable[str] = ("default", "assistant", "sweep"),
+        beat: bool = False,
+        include: Iterable[str] = (),
+        env: dict[str, str] | None = None,
+        concurrency: int = 2,
+        workdir: Path | None = None,
+    ):
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="crmflow-worker-"))
         self.log_path = self.workdir / f"worker-{uuid.uuid4().hex[:8]}.log"
         command = [
-            sys.executable, "-m", "celery", "-A", "config", "worker",
-            "-Q", ",".join(queues), "-c", str(concurrency), "-l", "INFO",
-            "-n", f"test-{uuid.uuid4().hex[:8]}@%h",
-            "--without-gossip", "--without-mingle", "--without-heartbeat",
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-Q",
+            ",".join(queues),
+            "-c",
+            str(concurrency),
+            "-l",
+            "INFO",
+            "-n",
+            f"test-{uuid.uuid4().hex[:8]}@%h",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
         ]
         if include:
             command += ["--include", ",".join(include)]
@@ -121,8 +147,12 @@ class CeleryWorker:
         self._log = self.log_path.open("wb")
         # Its own process group, so kill() reaches the pool children too.
         self.process = subprocess.Popen(
-            command, cwd=BASE_DIR, env=worker_env(env), stdout=self._log,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            command,
+            cwd=BASE_DIR,
+            env=worker_env(env),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self._wait_ready()
 
@@ -143,10 +173,8 @@ class CeleryWorker:
     def kill(self) -> None:
         """SIGKILL the whole worker (main process and pool): nothing gets to clean up."""
         if self.process.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             self.process.wait(10)
         self._log.close()
 

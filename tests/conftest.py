@@ -98,7 +98,9 @@ def globex_client(globex_admin) -> Client:
 CHROMIUM = "/usr/bin/chromium"
 # `make screenshots` sets CRMFLOW_SCREENSHOTS_DIR=docs/images for the user guide's images.
 DOCS_SCREENSHOTS = os.environ.get("CRMFLOW_SCREENSHOTS_DIR", "")
-SCREENSHOTS = Path(DOCS_SCREENSHOTS) if DOCS_SCREENSHOTS else BASE_DIR / "test-results" / "screenshots"
+SCREENSHOTS = (
+    Path(DOCS_SCREENSHOTS) if DOCS_SCREENSHOTS else BASE_DIR / "test-results" / "screenshots"
+)
 
 
 @pytest.fixture(scope="session")

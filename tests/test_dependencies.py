@@ -24,7 +24,9 @@ PRODUCT = ("config", "crm", "marketplace", "workflows", "openai_simulator")
 
 def _declared() -> set[str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    return {canonicalize_name(Requirement(requirement).name) for requirement in project["dependencies"]}
+    return {
+        canonicalize_name(Requirement(requirement).name) for requirement in project["dependencies"]
+    }
 
 
 def _imports(path: Path) -> set[str]:

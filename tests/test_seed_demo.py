@@ -28,17 +28,29 @@ def test_demo_records_are_stored_exactly_as_the_services_store_them(db):
 
     acme = Account.objects.create(name="Acme")
     owner = User.objects.create_user("owner", account=acme)
-    row = {"email": "jane@x.example", "first_name": "Jane", "last_name": "Doe",
-           "lifecycle_stage": "lead", "owner": owner.pk}
+    row = {
+        "email": "jane@x.example",
+        "first_name": "Jane",
+        "last_name": "Doe",
+        "lifecycle_stage": "lead",
+        "owner": owner.pk,
+    }
     [fast] = records_fast_create(account=acme, object_type="contact", rows=[row])
     [slow] = services.records_bulk_create(account=acme, object_type="contact", rows=[row])
     fast, slow = Record.objects.get(pk=fast), Record.objects.get(pk=slow)
     assert (fast.properties, fast.name, fast.email, fast.owner_id) == (
-        slow.properties, slow.name, slow.email, slow.owner_id)
+        slow.properties,
+        slow.name,
+        slow.email,
+        slow.owner_id,
+    )
 
     def index(record):
-        return sorted(PropertyValue.objects.filter(record=record).values_list(
-            "property_id", "text_value", "number_value", "datetime_value"))
+        return sorted(
+            PropertyValue.objects.filter(record=record).values_list(
+                "property_id", "text_value", "number_value", "datetime_value"
+            )
+        )
 
     assert index(fast) == index(slow)
     assert fast.created_at is not None

@@ -29,7 +29,9 @@ def test_a_boolean_that_is_not_one_names_the_variable(environment):
         envmod.env_bool("DEBUG", default=False)
 
 
-@pytest.mark.parametrize("value,expected", [("true", True), ("0", False), ("On", True), ("no", False)])
+@pytest.mark.parametrize(
+    "value,expected", [("true", True), ("0", False), ("On", True), ("no", False)]
+)
 def test_booleans_accept_the_usual_spellings(environment, value, expected):
     environment(DEBUG=value)
     assert envmod.env_bool("DEBUG", default=not expected) is expected
@@ -69,7 +71,9 @@ def test_an_unknown_time_zone_is_refused(environment):
 
 def test_a_bad_encryption_key_says_how_to_make_one(environment):
     environment(FIELD_ENCRYPTION_KEYS=f"{Fernet.generate_key().decode()},not-a-key")
-    with pytest.raises(ImproperlyConfigured, match=r"key #2 is not a valid Fernet key.*generate_key"):
+    with pytest.raises(
+        ImproperlyConfigured, match=r"key #2 is not a valid Fernet key.*generate_key"
+    ):
         envmod.env_fernet_keys("FIELD_ENCRYPTION_KEYS", required_hint="")
 
 

@@ -60,7 +60,9 @@ def test_sales_reps_see_no_integrations_in_settings(rep_client):
     assert b"Integrations" not in response.content
 
 
-@pytest.mark.parametrize("url", [reverse("marketplace:connected_apps"), reverse("crm:settings_users")])
+@pytest.mark.parametrize(
+    "url", [reverse("marketplace:connected_apps"), reverse("crm:settings_users")]
+)
 def test_sales_reps_and_builders_are_refused_admin_pages(rep_client, builder_client, url):
     for client in (rep_client, builder_client):
         response = client.get(url)
@@ -70,9 +72,19 @@ def test_sales_reps_and_builders_are_refused_admin_pages(rep_client, builder_cli
 
 def test_the_top_bar_has_the_product_menus(admin_client):
     content = admin_client.get(reverse("crm:settings_home")).content.decode()
-    for label in ["CRM", "Contacts", "Companies", "Deals", "Tickets", "Tasks", "Automation",
-                  "Workflows", 'aria-label="Marketplace"', 'aria-label="Settings"',
-                  'aria-label="Notifications"']:
+    for label in [
+        "CRM",
+        "Contacts",
+        "Companies",
+        "Deals",
+        "Tickets",
+        "Tasks",
+        "Automation",
+        "Workflows",
+        'aria-label="Marketplace"',
+        'aria-label="Settings"',
+        'aria-label="Notifications"',
+    ]:
         assert label in content
 
 

@@ -25,7 +25,15 @@ class EnrollmentAdmin(admin.ModelAdmin):
 
 @admin.register(ActionExecution)
 class ActionExecutionAdmin(admin.ModelAdmin):
-    list_display = ["pk", "workflow", "step_id", "action_type", "status", "attempt", "due_at",
-                    "finished_at"]
+    list_display = [
+        "pk",
+        "workflow",
+        "step_id",
+        "action_type",
+        "status",
+        "attempt",
+        "due_at",
+        "finished_at",
+    ]
     list_filter = ["status", "action_type", "queue"]
     raw_id_fields = ["enrollment", "workflow"]

@@ -7,5 +7,4 @@ class WorkflowsConfig(AppConfig):
     verbose_name = _("Workflows")
 
     def ready(self) -> None:
-        from workflows import actions, receivers  # noqa: F401  (register, subscribe)
-        from workflows import health, timeline  # noqa: F401  (heartbeat, record timeline)
+        from workflows import actions, health, receivers, timeline  # noqa: F401  (register, subscribe)  # noqa: F401  (heartbeat, record timeline)

@@ -17,8 +17,17 @@ from django.utils.translation import gettext as _
 
 from crm import filters
 
-OUTPUT_OPERATORS = ["is_known", "is_unknown", "eq_any", "neq_any", "contains", "not_contains",
-                    "starts_with", "gt", "lt"]
+OUTPUT_OPERATORS = [
+    "is_known",
+    "is_unknown",
+    "eq_any",
+    "neq_any",
+    "contains",
+    "not_contains",
+    "starts_with",
+    "gt",
+    "lt",
+]
 
 
 @dataclass(frozen=True)
@@ -77,8 +86,10 @@ def _parse_output_condition(item: dict) -> OutputCondition:
     if not step.isdigit() or not output:
         raise ValidationError(_("An output condition names a step and an output, like 3.response."))
     if operator not in OUTPUT_OPERATORS:
-        raise ValidationError(_("“%(operator)s” cannot be used on an action's output.")
-                              % {"operator": str(operator)[:50]})
+        raise ValidationError(
+            _("“%(operator)s” cannot be used on an action's output.")
+            % {"operator": str(operator)[:50]}
+        )
     if operator in ("is_known", "is_unknown"):
         return OutputCondition(int(step), output, operator)
     values = item.get("values") if "values" in item else [item.get("value")]
@@ -91,8 +102,9 @@ def _parse_output_condition(item: dict) -> OutputCondition:
                 _("“%(value)s” is not a number.") % {"value": str(values[0])[:50]}
             )
         return OutputCondition(int(step), output, operator, (number,))
-    return OutputCondition(int(step), output, operator,
-                           tuple(str(v).strip().lower() for v in values))
+    return OutputCondition(
+        int(step), output, operator, tuple(str(v).strip().lower() for v in values)
+    )
 
 
 def branch_matches(groups: list[list[Any]], *, properties: dict, earlier_outputs: dict) -> bool:
@@ -100,7 +112,8 @@ def branch_matches(groups: list[list[Any]], *, properties: dict, earlier_outputs
         return False  # a path without conditions never matches; "none met" is the default
     for group in groups:
         if all(
-            c.holds(earlier_outputs) if isinstance(c, OutputCondition)
+            c.holds(earlier_outputs)
+            if isinstance(c, OutputCondition)
             else filters.record_matches(properties, [[c]])
             for c in group
         ):

@@ -25,7 +25,7 @@ from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone, translation
@@ -37,7 +37,7 @@ from workflows import registry
 from workflows.conf import setting
 from workflows.context import ExecutionContext
 from workflows.errors import PermanentError, RetryLater, TransientError
-from workflows.ledger import execution_send, executions_publish
+from workflows.ledger import executions_publish
 from workflows.models import ActionExecution, Enrollment, Workflow, WorkflowVersion
 from workflows.signals import execution_finished, executions_finished
 from workflows.tokens import TokenResolver
@@ -62,9 +62,9 @@ def execution_claim(*, execution_id: int) -> ActionExecution | None:
     )
     if not claimed:
         return None
-    return ActionExecution.objects.select_related(
-        "enrollment__version", "workflow__account"
-    ).get(pk=execution_id)
+    return ActionExecution.objects.select_related("enrollment__version", "workflow__account").get(
+        pk=execution_id
+    )
 
 
 def _claim_sql(where: str) -> str:
@@ -86,8 +86,14 @@ def executions_claim_many(*, execution_ids: list[int]) -> list[int]:
     with connection.cursor() as cursor:
         cursor.execute(
             _claim_sql(f"id IN ({marks}) AND status = %s AND due_at <= %s"),
-            [Status.RUNNING.value, adapt(lease), adapt(now), *execution_ids,
-             Status.PENDING.value, adapt(now)],
+            [
+                Status.RUNNING.value,
+                adapt(lease),
+                adapt(now),
+                *execution_ids,
+                Status.PENDING.value,
+                adapt(now),
+            ],
         )
         return [row[0] for row in cursor.fetchall()]
 
@@ -106,8 +112,9 @@ def executions_claim_due(*, queue: str, limit: int, published_too: bool = False)
     adapt = connection.ops.adapt_datetimefield_value
     stale = now - dt.timedelta(seconds=setting("WORKFLOWS_STEAL_AFTER_SECONDS"))
     lease = now + dt.timedelta(seconds=setting("WORKFLOWS_LEASE_SECONDS"))
-    lock = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked \
-        else ""
+    lock = (
+        " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    )
     marks = ", ".join(["%s"] * len(keys))
     unsent = "" if published_too else " AND (last_sent_at IS NULL OR last_sent_at < %s)"
     inner = (
@@ -117,9 +124,18 @@ def executions_claim_due(*, queue: str, limit: int, published_too: bool = False)
     with connection.cursor() as cursor:
         cursor.execute(
             _claim_sql(f"id IN ({inner}) AND status = %s"),
-            [Status.RUNNING.value, adapt(lease), adapt(now), Status.PENDING.value, adapt(now),
-             queue, *keys, *([] if published_too else [adapt(stale)]), int(limit),
-             Status.PENDING.value],
+            [
+                Status.RUNNING.value,
+                adapt(lease),
+                adapt(now),
+                Status.PENDING.value,
+                adapt(now),
+                queue,
+                *keys,
+                *([] if published_too else [adapt(stale)]),
+                int(limit),
+                Status.PENDING.value,
+            ],
         )
         return [row[0] for row in cursor.fetchall()]
 
@@ -131,10 +147,15 @@ def _mine(execution: ActionExecution):
     )
 
 
-def context_build(execution: ActionExecution, record: Record, step: dict,
-                  action_type: registry.ActionType, *,
-                  definitions: dict[str, PropertyDefinition] | None = None,
-                  earlier: dict[int, dict] | None = None) -> ExecutionContext:
+def context_build(
+    execution: ActionExecution,
+    record: Record,
+    step: dict,
+    action_type: registry.ActionType,
+    *,
+    definitions: dict[str, PropertyDefinition] | None = None,
+    earlier: dict[int, dict] | None = None,
+) -> ExecutionContext:
     """What `execute` sees. A batch passes the definitions and earlier outputs it read
     for all its executions at once."""
     workflow = execution.workflow
@@ -149,10 +170,16 @@ def context_build(execution: ActionExecution, record: Record, step: dict,
     raw = step.get("config") or {}
     resolver = TokenResolver(record=record, definitions=definitions, earlier_outputs=earlier)
     return ExecutionContext(
-        account=workflow.account, workflow=workflow, record=record,
-        config=resolver.resolve(raw, skip=action_type.raw_config_keys), raw_config=raw,
-        earlier_outputs=earlier, step_id=execution.step_id, execution_id=execution.pk,
-        attempt=execution.attempt, definitions=definitions,
+        account=workflow.account,
+        workflow=workflow,
+        record=record,
+        config=resolver.resolve(raw, skip=action_type.raw_config_keys),
+        raw_config=raw,
+        earlier_outputs=earlier,
+        step_id=execution.step_id,
+        execution_id=execution.pk,
+        attempt=execution.attempt,
+        definitions=definitions,
     )
 
 
@@ -168,8 +195,9 @@ def execution_run(*, execution_id: int, inline: bool = False) -> str:
     return results.get(execution_id, "not claimed")
 
 
-def executions_run(*, execution_ids: list[int], queue: str | None = None,
-                   inline: bool = True, steal: bool = False) -> dict[int, str]:
+def executions_run(
+    *, execution_ids: list[int], queue: str | None = None, inline: bool = True, steal: bool = False
+) -> dict[int, str]:
     """Claim and run the given executions as one batch (ids not claimable are "not
     claimed"). Then, until WORKFLOWS_BATCH_SECONDS have passed: with `inline`, the next
     steps that became due now on the same queue (batchable ones); with `steal` and a
@@ -179,8 +207,7 @@ def executions_run(*, execution_ids: list[int], queue: str | None = None,
         return _executions_run(list(dict.fromkeys(execution_ids)), queue, inline, steal)
 
 
-def _executions_run(ids: list[int], queue: str | None, inline: bool,
-                    steal: bool) -> dict[int, str]:
+def _executions_run(ids: list[int], queue: str | None, inline: bool, steal: bool) -> dict[int, str]:
     results: dict[int, str] = {}
     started = time.monotonic()
     deadline = started + setting("WORKFLOWS_BATCH_SECONDS")
@@ -216,20 +243,27 @@ def _executions_run(ids: list[int], queue: str | None, inline: bool,
             claimed = executions_claim_many(execution_ids=chunk)
             mine = set(claimed)
             results.update({pk: "not claimed" for pk in chunk if pk in asked and pk not in mine})
-            if (fixed is not None and steal and queue and len(claimed) < n
-                    and time.monotonic() < deadline):
+            if (
+                fixed is not None
+                and steal
+                and queue
+                and len(claimed) < n
+                and time.monotonic() < deadline
+            ):
                 # A concurrent batch costs about the same whatever its size: fill it up
                 # with the queue's other due work, published or not (their messages then
                 # find nothing to do), so single-record enrollments share calls too.
-                claimed += executions_claim_due(queue=queue, limit=n - len(claimed),
-                                                published_too=True)
+                claimed += executions_claim_due(
+                    queue=queue, limit=n - len(claimed), published_too=True
+                )
             if claimed:
                 todo += run(claimed)  # next steps due now: claimed like any other, run next
         if not (steal and queue) or time.monotonic() >= deadline:
             break
         _leases_recover()
-        claimed = executions_claim_due(queue=queue, limit=chunk_size(),
-                                       published_too=fixed is not None)
+        claimed = executions_claim_due(
+            queue=queue, limit=chunk_size(), published_too=fixed is not None
+        )
         if not claimed:
             break
         todo += run(claimed)
@@ -274,15 +308,18 @@ def _guarded(execution: ActionExecution, call) -> tuple[bool, Any]:
     except PermanentError as error:
         return False, execution_fail(execution=execution, message=error.message)
     except TransientError as error:
-        return False, execution_retry(execution=execution, message=error.message,
-                                      retry_after=error.retry_after)
+        return False, execution_retry(
+            execution=execution, message=error.message, retry_after=error.retry_after
+        )
     except SoftTimeLimitExceeded:
-        return False, execution_retry(execution=execution,
-                                      message=_("The action took too long."))
+        return False, execution_retry(execution=execution, message=_("The action took too long."))
     except Exception as error:  # a bug or an unclassified outside failure: retried, then failed
         logger.exception("execution %s raised", execution.pk)
-        return False, execution_retry(execution=execution, message=_("Unexpected error: %(error)s")
-                                      % {"error": str(error)[:500] or type(error).__name__})
+        return False, execution_retry(
+            execution=execution,
+            message=_("Unexpected error: %(error)s")
+            % {"error": str(error)[:500] or type(error).__name__},
+        )
 
 
 def _batch_run(ids: list[int], results: dict[int, str], *, inline: bool) -> list[int]:
@@ -290,18 +327,21 @@ def _batch_run(ids: list[int], results: dict[int, str], *, inline: bool) -> list
     claim and run inline."""
     if not ids:
         return []
-    executions = list(ActionExecution.objects.filter(pk__in=ids).select_related("enrollment")
-                      .order_by("pk"))
+    executions = list(
+        ActionExecution.objects.filter(pk__in=ids).select_related("enrollment").order_by("pk")
+    )
     versions = WorkflowVersion.objects.in_bulk({e.enrollment.version_id for e in executions})
     workflows = Workflow.objects.select_related("account").in_bulk(
-        {e.workflow_id for e in executions})
+        {e.workflow_id for e in executions}
+    )
     runnable = []
     for execution in executions:
         execution.enrollment.version = versions[execution.enrollment.version_id]
         execution.workflow = workflows[execution.workflow_id]
         if execution.enrollment.status != Enrollment.Status.ACTIVE:
-            _mine(execution).update(status=Status.CANCELLED, finished_at=timezone.now(),
-                                    lease_expires_at=None)
+            _mine(execution).update(
+                status=Status.CANCELLED, finished_at=timezone.now(), lease_expires_at=None
+            )
             results[execution.pk] = "cancelled"
         else:
             runnable.append(execution)
@@ -310,6 +350,7 @@ def _batch_run(ids: list[int], results: dict[int, str], *, inline: bool) -> list
     earlier = _earlier_outputs(runnable)
     items: list[_Item] = []
     for execution in runnable:
+
         def prepare(execution=execution) -> _Item:
             enrollment = execution.enrollment
             step = enrollment.version.step(execution.step_id)
@@ -325,9 +366,14 @@ def _batch_run(ids: list[int], results: dict[int, str], *, inline: bool) -> list
             key = (workflow.account_id, workflow.object_type)
             if key not in definitions:
                 definitions[key] = definitions_for(workflow.account, workflow.object_type)
-            context = context_build(execution, record, step, action_type,
-                                    definitions=definitions[key],
-                                    earlier=earlier.get(execution.enrollment_id, {}))
+            context = context_build(
+                execution,
+                record,
+                step,
+                action_type,
+                definitions=definitions[key],
+                earlier=earlier.get(execution.enrollment_id, {}),
+            )
             execution.inputs = context.config  # kept by a failed or retried attempt too
             return _Item(execution, step, action_type, context)
 
@@ -343,8 +389,9 @@ def _reraise(error: Exception):
     raise error
 
 
-def _execute_and_complete(items: list[_Item], results: dict[int, str], *,
-                          inline: bool) -> list[int]:
+def _execute_and_complete(
+    items: list[_Item], results: dict[int, str], *, inline: bool
+) -> list[int]:
     """The slow part, with no transaction open: each action type's `execute_many` over
     its items. What finished is completed in one transaction per group a concurrent type
     yields (its calls end at different times), otherwise once at the end. Returns the
@@ -361,7 +408,8 @@ def _execute_and_complete(items: list[_Item], results: dict[int, str], *,
                 item = group[index]
                 if isinstance(outcome, Exception):
                     results[item.execution.pk] = _guarded(
-                        item.execution, lambda outcome=outcome: _reraise(outcome))[1]
+                        item.execution, lambda outcome=outcome: _reraise(outcome)
+                    )[1]
                 else:
                     item.outputs = outcome or {}
                     ready.append(item)
@@ -400,12 +448,13 @@ def _earlier_outputs(executions: list[ActionExecution]) -> dict[int, dict[int, d
     """{enrollment id: {step id: outputs}} of succeeded steps, in one query. A run's
     first step has none (a step runs at most once per enrollment), so first steps cost
     nothing."""
-    wanted = [e.enrollment_id for e in executions
-              if e.step_id != e.enrollment.version.graph.get("start")]
+    wanted = [
+        e.enrollment_id for e in executions if e.step_id != e.enrollment.version.graph.get("start")
+    ]
     found: dict[int, dict[int, dict]] = defaultdict(dict)
     for start in range(0, len(wanted), 1000):
         rows = ActionExecution.objects.filter(
-            enrollment_id__in=wanted[start:start + 1000], status=Status.SUCCEEDED
+            enrollment_id__in=wanted[start : start + 1000], status=Status.SUCCEEDED
         ).values_list("enrollment_id", "step_id", "outputs")
         for enrollment_id, step_id, outputs in rows:
             found[enrollment_id][step_id] = outputs
@@ -429,8 +478,14 @@ def _complete_one(item: _Item, inline: bool) -> tuple[str, list[int]]:
     return outcome[item.execution.pk], outcome.follow
 
 
-def execution_complete(*, execution: ActionExecution, context: ExecutionContext, step: dict,
-                       action_type: registry.ActionType, outputs: dict[str, Any]) -> str:
+def execution_complete(
+    *,
+    execution: ActionExecution,
+    context: ExecutionContext,
+    step: dict,
+    action_type: registry.ActionType,
+    outputs: dict[str, Any],
+) -> str:
     """One short transaction: side effect, outputs, status and the next step — all or none.
 
     The side effect is written first and the conditional UPDATE of our row comes after:
@@ -451,15 +506,16 @@ def _complete(items: list[_Item], *, inline: bool) -> _Outcome:
     for item in items:
         by_type[item.action_type.key].append(item)
     final: dict[int, dict[str, Any]] = {}  # item.outputs stays what execute() returned,
-    for group in by_type.values():        # for a retry one by one if this rolls back
+    for group in by_type.values():  # for a retry one by one if this rolls back
         try:
             applied = group[0].action_type.apply_many([(i.context, i.outputs) for i in group])
         except ValidationError as error:
             raise PermanentError(" ".join(error.messages)) from None
         for item, outputs in zip(group, applied, strict=True):
             final[item.execution.pk] = outputs
-    routes = [item.action_type.route(item.context, item.step, final[item.execution.pk])
-              for item in items]
+    routes = [
+        item.action_type.route(item.context, item.step, final[item.execution.pk]) for item in items
+    ]
     now = timezone.now()
     _mark_succeeded(items, final, now)
     outcome = _Outcome()
@@ -483,16 +539,23 @@ def _complete(items: list[_Item], *, inline: bool) -> _Outcome:
         due_at = route.due_at if route.due_at and route.due_at > now else now
         action_type = _type_of(next_step["type"])
         successor = ActionExecution(
-            enrollment_id=execution.enrollment_id, workflow_id=execution.workflow_id,
-            step_id=route.next_step, action_type=next_step["type"],
-            queue=action_type.queue if action_type else "default", due_at=due_at,
+            enrollment_id=execution.enrollment_id,
+            workflow_id=execution.workflow_id,
+            step_id=route.next_step,
+            action_type=next_step["type"],
+            queue=action_type.queue if action_type else "default",
+            due_at=due_at,
             # A delayed step is published by the sweeper when it falls due.
             last_sent_at=now if due_at == now else None,
         )
         successors.append(successor)
         if due_at == now:
-            run_here = (inline and action_type is not None and action_type.batchable
-                        and successor.queue == execution.queue)
+            run_here = (
+                inline
+                and action_type is not None
+                and action_type.batchable
+                and successor.queue == execution.queue
+            )
             (outcome.follow if run_here else publish).append(successor)
     if finished:
         Enrollment.objects.filter(pk__in=finished, status=Enrollment.Status.ACTIVE).update(
@@ -512,20 +575,28 @@ def _json(field_name: str, value: Any) -> Any:
     return ActionExecution._meta.get_field(field_name).get_db_prep_save(value, connection)
 
 
-def _mark_succeeded(items: list[_Item], final: dict[int, dict[str, Any]],
-                    now: dt.datetime) -> None:
+def _mark_succeeded(items: list[_Item], final: dict[int, dict[str, Any]], now: dt.datetime) -> None:
     """The conditional UPDATE of every row of the batch; raises _LeaseLost (rolling the
     batch back) unless each row is still this attempt's claim."""
     stamp = connection.ops.adapt_datetimefield_value(now)
     rows = [
-        (Status.SUCCEEDED.value, _json("outputs", final[item.execution.pk]),
-         _json("inputs", item.context.config), _json("usage", item.context.usage), stamp,
-         item.execution.pk, Status.RUNNING.value, item.execution.attempt)
+        (
+            Status.SUCCEEDED.value,
+            _json("outputs", final[item.execution.pk]),
+            _json("inputs", item.context.config),
+            _json("usage", item.context.usage),
+            stamp,
+            item.execution.pk,
+            Status.RUNNING.value,
+            item.execution.attempt,
+        )
         for item in items
     ]
-    sql = (f"UPDATE {TABLE} SET status = %s, outputs = %s, inputs = %s, usage = %s, "
-           f"error = '', finished_at = %s, lease_expires_at = NULL "
-           f"WHERE id = %s AND status = %s AND attempt = %s")
+    sql = (
+        f"UPDATE {TABLE} SET status = %s, outputs = %s, inputs = %s, usage = %s, "
+        f"error = '', finished_at = %s, lease_expires_at = NULL "
+        f"WHERE id = %s AND status = %s AND attempt = %s"
+    )
     with connection.cursor() as cursor:
         if len(rows) == 1:
             cursor.execute(sql, rows[0])
@@ -538,8 +609,9 @@ def _mark_succeeded(items: list[_Item], final: dict[int, dict[str, Any]],
 def _announce(finished: list[tuple[ActionExecution, bool]]) -> None:
     """workflows.signals, inside the completion transaction."""
     for execution, enrollment_finished in finished:
-        execution_finished.send(ActionExecution, execution=execution,
-                                enrollment_finished=enrollment_finished)
+        execution_finished.send(
+            ActionExecution, execution=execution, enrollment_finished=enrollment_finished
+        )
     executions_finished.send(ActionExecution, executions=finished)
 
 
@@ -561,8 +633,9 @@ def backoff_seconds(attempt: int) -> float:
     return min(base, setting("WORKFLOWS_BACKOFF_MAX_SECONDS")) * random.uniform(0.5, 1.0)
 
 
-def execution_retry(*, execution: ActionExecution, message: str,
-                    retry_after: float | None = None) -> str:
+def execution_retry(
+    *, execution: ActionExecution, message: str, retry_after: float | None = None
+) -> str:
     if execution.attempt >= setting("WORKFLOWS_MAX_ATTEMPTS"):
         return execution_fail(
             execution=execution,
@@ -571,8 +644,12 @@ def execution_retry(*, execution: ActionExecution, message: str,
         )
     delay = max(retry_after if retry_after is not None else backoff_seconds(execution.attempt), 0)
     _mine(execution).update(
-        status=Status.PENDING, error=message, lease_expires_at=None, last_sent_at=None,
-        due_at=timezone.now() + dt.timedelta(seconds=delay), inputs=execution.inputs,
+        status=Status.PENDING,
+        error=message,
+        lease_expires_at=None,
+        last_sent_at=None,
+        due_at=timezone.now() + dt.timedelta(seconds=delay),
+        inputs=execution.inputs,
         attempts=attempt_record(execution, "retry", message, delay),
     )
     return "retry"
@@ -581,22 +658,33 @@ def execution_retry(*, execution: ActionExecution, message: str,
 def execution_postpone(*, execution: ActionExecution, at: dt.datetime) -> str:
     """No permit yet: pending again at `at`, and this attempt does not count."""
     _mine(execution).update(
-        status=Status.PENDING, attempt=F("attempt") - 1, lease_expires_at=None,
-        last_sent_at=None, due_at=at,
-        attempts=attempt_record(execution, "rate_limited", "",
-                                max((at - timezone.now()).total_seconds(), 0)),
+        status=Status.PENDING,
+        attempt=F("attempt") - 1,
+        lease_expires_at=None,
+        last_sent_at=None,
+        due_at=at,
+        attempts=attempt_record(
+            execution, "rate_limited", "", max((at - timezone.now()).total_seconds(), 0)
+        ),
     )
     return "postponed"
 
 
 @transaction.atomic
-def execution_fail(*, execution: ActionExecution, message: str,
-                   expected_status: str = Status.RUNNING) -> str:
+def execution_fail(
+    *, execution: ActionExecution, message: str, expected_status: str = Status.RUNNING
+) -> str:
     now = timezone.now()
     updated = ActionExecution.objects.filter(
         pk=execution.pk, status=expected_status, attempt=execution.attempt
-    ).update(status=Status.FAILED, error=message[:5000], finished_at=now, lease_expires_at=None,
-             inputs=execution.inputs, attempts=attempt_record(execution, "failed", message))
+    ).update(
+        status=Status.FAILED,
+        error=message[:5000],
+        finished_at=now,
+        lease_expires_at=None,
+        inputs=execution.inputs,
+        attempts=attempt_record(execution, "failed", message),
+    )
     if not updated:
         return "lease lost"
     Enrollment.objects.filter(pk=execution.enrollment_id, status=Enrollment.Status.ACTIVE).update(
@@ -611,21 +699,31 @@ def execution_fail(*, execution: ActionExecution, message: str,
 ATTEMPTS_KEPT = 20
 
 
-def attempt_record(execution: ActionExecution, kind: str, error: str,
-                   wait_seconds: float | None = None) -> list[dict]:
+def attempt_record(
+    execution: ActionExecution, kind: str, error: str, wait_seconds: float | None = None
+) -> list[dict]:
     """`execution.attempts` plus this attempt, for the UPDATE that hands the row back.
     Only the claim holder writes the row, so read-modify-write is safe. Consecutive
     rate-limit waits of one attempt fold into one entry (`times`)."""
     attempts = list(execution.attempts or [])
-    entry = {"n": execution.attempt, "at": timezone.now().isoformat(), "kind": kind,
-             "error": error[:1000]}
+    entry = {
+        "n": execution.attempt,
+        "at": timezone.now().isoformat(),
+        "kind": kind,
+        "error": error[:1000],
+    }
     if wait_seconds is not None:
         entry["wait_seconds"] = round(wait_seconds, 3)
     if execution.replays:
         entry["replay"] = execution.replays
     last = attempts[-1] if attempts else None
-    if (kind == "rate_limited" and last and last.get("kind") == kind
-            and last.get("n") == entry["n"] and last.get("replay") == entry.get("replay")):
+    if (
+        kind == "rate_limited"
+        and last
+        and last.get("kind") == kind
+        and last.get("n") == entry["n"]
+        and last.get("replay") == entry.get("replay")
+    ):
         entry["times"] = last.get("times", 1) + 1
         entry["wait_seconds"] = round(last.get("wait_seconds", 0) + wait_seconds, 3)
         entry["at"] = last["at"]
@@ -639,12 +737,15 @@ def attempt_record(execution: ActionExecution, kind: str, error: str,
 def admins_notify_failure(*, workflow: Workflow, message: str) -> None:
     """One notification per super admin, per workflow, per day — not one per failure."""
     key = f"workflow-failed:{workflow.pk}:{timezone.now().date().isoformat()}"
-    admins = User.objects.filter(account_id=workflow.account_id, role=Role.SUPER_ADMIN,
-                                 is_active=True)
+    admins = User.objects.filter(
+        account_id=workflow.account_id, role=Role.SUPER_ADMIN, is_active=True
+    )
     Notification.objects.bulk_create(
         [
             Notification(
-                account_id=workflow.account_id, recipient=admin, idempotency_key=key,
+                account_id=workflow.account_id,
+                recipient=admin,
+                idempotency_key=key,
                 title=_("Workflow “%(name)s” has failed actions") % {"name": workflow.name},
                 body=message[:2000],
             )

@@ -35,7 +35,9 @@ BULK_WINDOW = 20_000  # record ids per bulk transaction (also the progress granu
 
 def live_workflows(account_id: int, object_type: str):
     return Workflow.objects.filter(
-        account_id=account_id, object_type=object_type, is_enabled=True,
+        account_id=account_id,
+        object_type=object_type,
+        is_enabled=True,
         live_version__isnull=False,
     ).select_related("live_version")
 
@@ -50,8 +52,9 @@ def _criteria(workflow: Workflow, definitions: dict) -> list | None:
         return None
 
 
-def enrollment_start(*, workflow: Workflow, record: Record,
-                     source: str = Enrollment.Source.TRIGGER) -> Enrollment | None:
+def enrollment_start(
+    *, workflow: Workflow, record: Record, source: str = Enrollment.Source.TRIGGER
+) -> Enrollment | None:
     """Enroll `record` on the live version and queue its first step, in the caller's
     transaction. None if it is already enrolled."""
     version = workflow.live_version
@@ -60,7 +63,10 @@ def enrollment_start(*, workflow: Workflow, record: Record,
     try:
         with transaction.atomic():  # a savepoint: a lost race must not break the caller
             enrollment = Enrollment.objects.create(
-                workflow=workflow, version=version, record=record, source=source,
+                workflow=workflow,
+                version=version,
+                record=record,
+                source=source,
                 enrolled_at=now,
                 **({} if start else {"status": Enrollment.Status.COMPLETED, "finished_at": now}),
             )
@@ -69,8 +75,13 @@ def enrollment_start(*, workflow: Workflow, record: Record,
     if start:
         step = version.step(start)
         execution = ActionExecution.objects.create(
-            enrollment=enrollment, workflow=workflow, step_id=start,
-            action_type=step["type"], queue=_queue(step["type"]), due_at=now, last_sent_at=now,
+            enrollment=enrollment,
+            workflow=workflow,
+            step_id=start,
+            action_type=step["type"],
+            queue=_queue(step["type"]),
+            due_at=now,
+            last_sent_at=now,
         )
         execution_send(execution.pk, execution.queue, on_commit=True)
     return enrollment
@@ -108,8 +119,9 @@ def enrollments_for_change(*, record: Record, created: bool, changes: dict) -> l
 
 
 def enrollments_for_form(*, record: Record, form_id: int) -> list[Enrollment]:
-    workflows = [w for w in live_workflows(record.account_id, record.object_type)
-                 if w.form_id == form_id]
+    workflows = [
+        w for w in live_workflows(record.account_id, record.object_type) if w.form_id == form_id
+    ]
     if not workflows:
         return []
     definitions = definitions_for(record.account, record.object_type)
@@ -120,8 +132,9 @@ def enrollments_for_form(*, record: Record, form_id: int) -> list[Enrollment]:
             continue
         # Each submission is a new event: with re-enrollment on, it enrolls again.
         if _may_enroll(workflow, record, newly_matching=True):
-            enrollment = enrollment_start(workflow=workflow, record=record,
-                                          source=Enrollment.Source.FORM)
+            enrollment = enrollment_start(
+                workflow=workflow, record=record, source=Enrollment.Source.FORM
+            )
             if enrollment:
                 enrolled.append(enrollment)
     return enrolled
@@ -136,8 +149,9 @@ def _may_enroll(workflow: Workflow, record: Record, *, newly_matching: bool) -> 
     return not past.filter(status=Enrollment.Status.ACTIVE).exists()
 
 
-def enrollments_bulk_create(*, workflow: Workflow, record_ids: Iterable[int] | None = None,
-                            track_progress: bool = False) -> int:
+def enrollments_bulk_create(
+    *, workflow: Workflow, record_ids: Iterable[int] | None = None, track_progress: bool = False
+) -> int:
     """Enroll every matching, never-enrolled record set-based: per window of ids, one
     INSERT … SELECT for enrollments and one for their first executions, committed
     together. Returns how many enrolled. Publishing is left to the sweeper (kicked on
@@ -154,7 +168,7 @@ def enrollments_bulk_create(*, workflow: Workflow, record_ids: Iterable[int] | N
     ).filter(filters.groups_q(groups))
     if record_ids is not None:
         ids = sorted(set(record_ids))
-        windows = [ids[i:i + 2_000] for i in range(0, len(ids), 2_000)]
+        windows = [ids[i : i + 2_000] for i in range(0, len(ids), 2_000)]
         selections = [candidates.filter(pk__in=chunk) for chunk in windows]
     else:
         bounds = candidates.aggregate(low=Min("pk"), high=Max("pk"), total=Count("pk"))
@@ -175,8 +189,9 @@ def enrollments_bulk_create(*, workflow: Workflow, record_ids: Iterable[int] | N
     # owns its transactions and ends with a synchronous commit (the `bulk_finished_at`
     # update below), which flushes every window before it: a database crash meanwhile
     # loses at most the last windows of an enrollment that had not finished anyway.
-    relaxed = (track_progress and connection.vendor == "postgresql"
-               and not connection.in_atomic_block)
+    relaxed = (
+        track_progress and connection.vendor == "postgresql" and not connection.in_atomic_block
+    )
     for selection in selections:
         with transaction.atomic():
             if relaxed:
@@ -210,8 +225,15 @@ def _insert_window(workflow: Workflow, selection) -> int:
         f"enrolled_at, finished_at) SELECT %s, %s, candidate.candidate_id, %s, %s, %s, %s "
         f"FROM ({select_sql}) candidate WHERE true ON CONFLICT DO NOTHING"
     )
-    enrollment_params = [workflow.pk, version.pk, status, bulk, stamp, None if start else stamp,
-                         *select_params]
+    enrollment_params = [
+        workflow.pk,
+        version.pk,
+        status,
+        bulk,
+        stamp,
+        None if start else stamp,
+        *select_params,
+    ]
     execution_columns = (
         "enrollment_id, workflow_id, step_id, action_type, queue, status, attempt, due_at, "
         "inputs, outputs, usage, error, replays, created_at"
@@ -219,8 +241,16 @@ def _insert_window(workflow: Workflow, selection) -> int:
     execution_values = "%s, %s, %s, %s, 0, %s, '{}', '{}', '{}', '', 0, %s"
     step = version.step(start) if start else None
     execution_params = (
-        [start, step["type"], _queue(step["type"]), str(ActionExecution.Status.PENDING),
-         stamp, stamp] if step else []
+        [
+            start,
+            step["type"],
+            _queue(step["type"]),
+            str(ActionExecution.Status.PENDING),
+            stamp,
+            stamp,
+        ]
+        if step
+        else []
     )
     with connection.cursor() as cursor:
         # A run may be inserted concurrently by a record change: the partial unique

@@ -47,11 +47,11 @@ def graph_validate(graph: Any, *, account, object_type: str) -> dict:
                 step.get("config") or {}, account=account, object_type=object_type
             )
         except ValidationError as error:
-            errors += [_("Step %(id)s: %(message)s") % {"id": key, "message": m}
-                       for m in error.messages]
+            errors += [
+                _("Step %(id)s: %(message)s") % {"id": key, "message": m} for m in error.messages
+            ]
             continue
-        steps[str(int(key))] = {"type": action_type.key, "config": config,
-                                "next": step.get("next")}
+        steps[str(int(key))] = {"type": action_type.key, "config": config, "next": step.get("next")}
     start = graph.get("start")
     if steps and str(start) not in steps:
         errors.append(_("The workflow has no first action."))
@@ -70,7 +70,9 @@ def graph_validate(graph: Any, *, account, object_type: str) -> dict:
                 )
             elif output and not _has_output(steps[other], output.split(".")[0], account):
                 errors.append(
-                    _("Step %(id)s uses “%(output)s” from step %(other)s, which has no such output.")
+                    _(
+                        "Step %(id)s uses “%(output)s” from step %(other)s, which has no such output."
+                    )
                     % {"id": key, "output": output.split(".")[0], "other": other}
                 )
     if not errors and _has_cycle(steps):

@@ -15,6 +15,7 @@ the health banner must still render with Redis down (the banner then says so).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import importlib
 import json
@@ -89,10 +90,8 @@ def on_worker_shutdown(sender=None, **kwargs) -> None:
     _stop.set()
     hostname = getattr(sender, "hostname", None)
     if hostname:
-        try:
+        with contextlib.suppress(Exception):
             redis_client().delete(f"{HEARTBEAT_PREFIX}{hostname}")
-        except Exception:
-            pass
 
 
 # --- Reading ---------------------------------------------------------------------------

@@ -74,9 +74,11 @@ def _last_attempt(execution: ActionExecution) -> dict:
     attempts = execution.attempts or []
     last = attempts[-1] if attempts and isinstance(attempts[-1], dict) else {}
     kind, number = last.get("kind"), last.get("n")
-    if (kind == "rate_limited" and execution.attempt == (number or 0) - 1) or (
-        kind == "retry" and execution.attempt == number
-    ) or (kind == "failed" and execution.attempt == 0):
+    if (
+        (kind == "rate_limited" and execution.attempt == (number or 0) - 1)
+        or (kind == "retry" and execution.attempt == number)
+        or (kind == "failed" and execution.attempt == 0)
+    ):
         return last
     return {}
 
@@ -87,8 +89,10 @@ def event_of(execution: ActionExecution) -> tuple[str, str]:
     if status == Status.SUCCEEDED:
         if execution.attempt > 1:
             return "ok", _("Succeeded after %(n)d attempts") % {"n": execution.attempt}
-        if any(isinstance(a, dict) and a.get("kind") == "rate_limited"
-               for a in execution.attempts or []):
+        if any(
+            isinstance(a, dict) and a.get("kind") == "rate_limited"
+            for a in execution.attempts or []
+        ):
             return "ok", _("Succeeded after waiting for rate limit")
         return "ok", _("Succeeded")
     if status == Status.FAILED:
@@ -661,10 +665,12 @@ def run_steps(enrollment: Enrollment, *, account) -> list[StepRun]:
                 label=f"{execution.step_id}. {action_label(execution.action_type)}",
                 state=state,
                 event=event,
-                inputs=inputs_of(description) if isinstance(config, dict)
+                inputs=inputs_of(description)
+                if isinstance(config, dict)
                 else unnamed_values(config),
                 inputs_resolved=bool(execution.inputs),
-                outputs=outputs_of(outputs, description) if isinstance(outputs, dict)
+                outputs=outputs_of(outputs, description)
+                if isinstance(outputs, dict)
                 else unnamed_values(outputs),
                 model=str(execution.usage.get("model") or ""),
                 tokens=usage_tokens(execution.usage),

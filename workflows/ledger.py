@@ -24,8 +24,9 @@ def _publish(name: str, args: list, queue: str, producer=None) -> bool:
     try:
         app.send_task(name, args=args, queue=queue, producer=producer)
     except Exception:  # any broker trouble: the ledger still has the row
-        logger.warning("could not publish %s%s; the sweeper will re-send", name, args,
-                       exc_info=True)
+        logger.warning(
+            "could not publish %s%s; the sweeper will re-send", name, args, exc_info=True
+        )
         return False
     return True
 
@@ -75,12 +76,13 @@ def executions_publish(rows: list[tuple[int, str, str]]) -> int:
     for execution_id, queue, action_type in rows:
         if action_type in batchable and size > 1:
             grouped.setdefault((queue, registry.batch_size(action_type, size)), []).append(
-                execution_id)
+                execution_id
+            )
         else:
             messages.append((RUN_TASK, [execution_id], queue, 1))
     for (queue, per_message), ids in grouped.items():
         for start in range(0, len(ids), per_message):
-            chunk = ids[start:start + per_message]
+            chunk = ids[start : start + per_message]
             messages.append((RUN_MANY_TASK, [chunk, queue], queue, len(chunk)))
     sent = 0
     try:

@@ -48,7 +48,10 @@ class Workflow(models.Model):
     graph = models.JSONField(default=dict, blank=True)
     version = models.PositiveIntegerField(default=0)
     live_version = models.ForeignKey(
-        "workflows.WorkflowVersion", on_delete=models.PROTECT, null=True, blank=True,
+        "workflows.WorkflowVersion",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
         related_name="+",
     )
     # Progress of the bulk enrollment started by turning the workflow on.
@@ -114,12 +117,27 @@ class Enrollment(models.Model):
     # rows are written by the engine only, from rows it has just read, and deleted by
     # Django's collector (on_delete is emulated in Python either way). Those checks were
     # most of a bulk enrollment's time (a row lock per referenced row at COMMIT).
-    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="enrollments",
-                                 db_index=False, db_constraint=False)
-    version = models.ForeignKey(WorkflowVersion, on_delete=models.PROTECT, related_name="+",
-                                db_index=False, db_constraint=False)
-    record = models.ForeignKey("crm.Record", on_delete=models.CASCADE, related_name="+",
-                               db_index=False, db_constraint=False)
+    workflow = models.ForeignKey(
+        Workflow,
+        on_delete=models.CASCADE,
+        related_name="enrollments",
+        db_index=False,
+        db_constraint=False,
+    )
+    version = models.ForeignKey(
+        WorkflowVersion,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
+    record = models.ForeignKey(
+        "crm.Record",
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
     status = models.CharField(max_length=12, choices=Status, default=Status.ACTIVE)
     source = models.CharField(max_length=10, choices=Source, default=Source.TRIGGER)
     enrolled_at = models.DateTimeField(default=timezone.now)
@@ -165,12 +183,18 @@ class ActionExecution(models.Model):
 
     # Covered by one_execution_per_step (enrollment, step_id): no index of its own; not
     # checked by the database (see Enrollment).
-    enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="executions",
-                                   db_index=False, db_constraint=False)
+    enrollment = models.ForeignKey(
+        Enrollment,
+        on_delete=models.CASCADE,
+        related_name="executions",
+        db_index=False,
+        db_constraint=False,
+    )
     # Denormalised so "all failed runs of a workflow" and history pages need no join;
     # always the enrollment's workflow. Covered by the history indexes (0002).
-    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="+",
-                                 db_index=False, db_constraint=False)
+    workflow = models.ForeignKey(
+        Workflow, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
     step_id = models.PositiveIntegerField()
     action_type = models.CharField(max_length=100)
     queue = models.CharField(max_length=50, default="default")
@@ -189,8 +213,9 @@ class ActionExecution(models.Model):
     #   "wait_seconds": 2.5, "replay": 1, "times": 3}] (see engine.attempt_record).
     # Written in the UPDATE that hands the row back, so a first-time success costs nothing.
     # The database default too, so bulk SQL inserts that do not name it keep working.
-    attempts = models.JSONField(default=list, db_default=Value([], output_field=models.JSONField()),
-                                blank=True)
+    attempts = models.JSONField(
+        default=list, db_default=Value([], output_field=models.JSONField()), blank=True
+    )
     replays = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -210,10 +235,14 @@ class ActionExecution(models.Model):
         # cost nothing in them, and a row's change of status touches one at most. By
         # workflow: execution_history / execution_history_status (migration 0002).
         indexes = [
-            models.Index(fields=["due_at"], name="execution_pending_due",
-                         condition=Q(status="pending")),
-            models.Index(fields=["lease_expires_at"], name="execution_running_lease",
-                         condition=Q(status="running")),
+            models.Index(
+                fields=["due_at"], name="execution_pending_due", condition=Q(status="pending")
+            ),
+            models.Index(
+                fields=["lease_expires_at"],
+                name="execution_running_lease",
+                condition=Q(status="running"),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -239,3 +268,6 @@ class EmailDelivery(models.Model):
                 fields=["execution", "recipient"], name="one_email_per_recipient"
             )
         ]
+
+    def __str__(self) -> str:
+        return f"{self.recipient} (execution {self.execution_id})"

@@ -12,8 +12,9 @@ def on_record_changed(sender, record, created, changes, **kwargs) -> None:
 
 
 @receiver(records_bulk_changed, dispatch_uid="workflows.records_bulk_changed")
-def on_records_bulk_changed(sender, account, object_type, created_ids, updated_ids,
-                            **kwargs) -> None:
+def on_records_bulk_changed(
+    sender, account, object_type, created_ids, updated_ids, **kwargs
+) -> None:
     ids = [*created_ids, *updated_ids]
     if not ids:
         return

@@ -145,8 +145,9 @@ class ActionType:
     def execute(self, context: ExecutionContext) -> dict[str, Any]:
         return {}
 
-    def execute_many(self, contexts: list[ExecutionContext]
-                     ) -> Iterator[list[tuple[int, dict[str, Any] | Exception]]]:
+    def execute_many(
+        self, contexts: list[ExecutionContext]
+    ) -> Iterator[list[tuple[int, dict[str, Any] | Exception]]]:
         """`execute` for a batch, outside any transaction: yields groups of (index in
         `contexts`, outputs or the exception `execute` raised); the engine completes
         each group in one transaction as it arrives and handles each exception as if
@@ -162,8 +163,9 @@ class ActionType:
     def apply(self, context: ExecutionContext, outputs: dict[str, Any]) -> dict[str, Any]:
         return outputs
 
-    def apply_many(self, items: list[tuple[ExecutionContext, dict[str, Any]]]
-                   ) -> list[dict[str, Any]]:
+    def apply_many(
+        self, items: list[tuple[ExecutionContext, dict[str, Any]]]
+    ) -> list[dict[str, Any]]:
         """`apply` for several executions of this type completing in one transaction
         (a batch); returns their final outputs in order. Override to write the side
         effects in bulk; the default applies them one by one."""
@@ -241,9 +243,14 @@ def batch_size(key: str, default: int) -> int:
 def queue_batch_limit(queue: str | None) -> int | None:
     """The batch size of a queue's concurrent batchable types (None: there are none,
     batches are sized by time); the smallest when several share the queue."""
-    limits = [limit for action_type in _REGISTRY.values()
-              if action_type.batchable and action_type.concurrent and action_type.queue == queue
-              and (limit := action_type.batch_limit())]
+    limits = [
+        limit
+        for action_type in _REGISTRY.values()
+        if action_type.batchable
+        and action_type.concurrent
+        and action_type.queue == queue
+        and (limit := action_type.batch_limit())
+    ]
     return max(1, min(limits)) if limits else None
 
 

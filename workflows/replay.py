@@ -65,9 +65,7 @@ def replay_estimate(failed: QuerySet[ActionExecution]) -> ReplayEstimate:
         if step_tokens and step_cost is None:
             cost_known = False
         cost += step_cost or 0
-    return ReplayEstimate(
-        len(rows), tokens if tokens_known else None, cost if cost_known else None
-    )
+    return ReplayEstimate(len(rows), tokens if tokens_known else None, cost if cost_known else None)
 
 
 def _spends_tokens(action_type: str) -> bool:

@@ -24,12 +24,27 @@ from workflows.tokens import TokenResolver
 Status = ActionExecution.Status
 
 
-def workflow_create(*, account, object_type: str, name: str, actor: User | None = None,
-                    criteria: Any = None, graph: Any = None, form_id: int | None = None,
-                    re_enroll: bool = False, description: str = "") -> Workflow:
-    workflow = Workflow(account=account, object_type=object_type, name=name,
-                        description=description, form_id=form_id, re_enroll=re_enroll,
-                        created_by=actor)
+def workflow_create(
+    *,
+    account,
+    object_type: str,
+    name: str,
+    actor: User | None = None,
+    criteria: Any = None,
+    graph: Any = None,
+    form_id: int | None = None,
+    re_enroll: bool = False,
+    description: str = "",
+) -> Workflow:
+    workflow = Workflow(
+        account=account,
+        object_type=object_type,
+        name=name,
+        description=description,
+        form_id=form_id,
+        re_enroll=re_enroll,
+        created_by=actor,
+    )
     workflow_validate(workflow=workflow, criteria=criteria or [], graph=graph or {})
     workflow.save()
     if graph:
@@ -43,8 +58,9 @@ def workflow_validate(*, workflow: Workflow, criteria: Any, graph: Any) -> None:
     definitions = definitions_for(workflow.account, workflow.object_type)
     filters.parse_groups(definitions, criteria)
     workflow.criteria = criteria
-    workflow.graph = graph_validate(graph, account=workflow.account,
-                                    object_type=workflow.object_type)
+    workflow.graph = graph_validate(
+        graph, account=workflow.account, object_type=workflow.object_type
+    )
 
 
 @transaction.atomic
@@ -52,18 +68,21 @@ def workflow_publish(*, workflow: Workflow) -> WorkflowVersion:
     """Freeze the draft graph as a new version; new enrollments run it, runs in flight
     keep the version they started on."""
     workflow = Workflow.objects.select_for_update().get(pk=workflow.pk)
-    graph = graph_validate(workflow.graph, account=workflow.account,
-                           object_type=workflow.object_type)
+    graph = graph_validate(
+        workflow.graph, account=workflow.account, object_type=workflow.object_type
+    )
     number = (workflow.versions.aggregate(n=Max("number"))["n"] or 0) + 1
     version = WorkflowVersion.objects.create(workflow=workflow, number=number, graph=graph)
-    Workflow.objects.filter(pk=workflow.pk).update(version=number, live_version=version,
-                                                   graph=graph)
+    Workflow.objects.filter(pk=workflow.pk).update(
+        version=number, live_version=version, graph=graph
+    )
     return version
 
 
 @transaction.atomic
-def workflow_update(*, workflow: Workflow, graph: Any = None, criteria: Any = None,
-                    **fields: Any) -> Workflow:
+def workflow_update(
+    *, workflow: Workflow, graph: Any = None, criteria: Any = None, **fields: Any
+) -> Workflow:
     """Edit a workflow (live or not): criteria apply to future enrollments; a new graph
     is published as a new version."""
     workflow = Workflow.objects.select_for_update().get(pk=workflow.pk)
@@ -94,8 +113,9 @@ def workflow_turn_on(*, workflow: Workflow, enroll_existing: bool = True) -> Non
     Workflow.objects.filter(pk=workflow.pk).update(is_enabled=True)
     workflow.refresh_from_db()
     if enroll_existing and not workflow.form_id:
-        Workflow.objects.filter(pk=workflow.pk).update(bulk_total=None, bulk_done=0,
-                                                       bulk_finished_at=None)
+        Workflow.objects.filter(pk=workflow.pk).update(
+            bulk_total=None, bulk_done=0, bulk_finished_at=None
+        )
         enroll_existing_send(workflow.pk)
 
 
@@ -120,8 +140,7 @@ def enrollment_create(*, workflow: Workflow, record: Record) -> Enrollment:
     if not workflow.is_enabled or workflow.live_version_id is None:
         raise ValidationError(_("Turn the workflow on before enrolling records."))
     workflow = Workflow.objects.select_related("live_version").get(pk=workflow.pk)
-    enrollment = enrollment_start(workflow=workflow, record=record,
-                                  source=Enrollment.Source.MANUAL)
+    enrollment = enrollment_start(workflow=workflow, record=record, source=Enrollment.Source.MANUAL)
     if enrollment is None:
         raise ValidationError(_("This record is already enrolled in this workflow."))
     return enrollment
@@ -157,8 +176,13 @@ def executions_replay(*, workflow: Workflow, enrollment: Enrollment | None = Non
                 )
                 now = timezone.now()
                 if ActionExecution.objects.filter(pk=execution.pk, status=Status.FAILED).update(
-                    status=Status.PENDING, attempt=0, error="", due_at=now, last_sent_at=now,
-                    finished_at=None, replays=F("replays") + 1,
+                    status=Status.PENDING,
+                    attempt=0,
+                    error="",
+                    due_at=now,
+                    last_sent_at=now,
+                    finished_at=None,
+                    replays=F("replays") + 1,
                 ):
                     execution_send(execution.pk, execution.queue, on_commit=True)
                     replayed += 1
@@ -167,23 +191,34 @@ def executions_replay(*, workflow: Workflow, enrollment: Enrollment | None = Non
     return replayed
 
 
-def action_test_run(*, action_key: str, config: dict[str, Any], record: Record,
-                    workflow: Workflow | None = None,
-                    earlier_outputs: dict[int, dict] | None = None) -> dict[str, Any]:
+def action_test_run(
+    *,
+    action_key: str,
+    config: dict[str, Any],
+    record: Record,
+    workflow: Workflow | None = None,
+    earlier_outputs: dict[int, dict] | None = None,
+) -> dict[str, Any]:
     """Run one action on a record outside the ledger (the builder's "Test" button):
     tokens resolved, `execute()` called with `is_test=True`, outputs returned. `apply()`
     is not called, so nothing in the CRM changes and the workflow does not continue.
     Raises the action's errors (TransientError, PermanentError) for the caller to show."""
     action_type = registry.get(action_key)
-    config = action_type.validate_config(config, account=record.account,
-                                         object_type=record.object_type)
+    config = action_type.validate_config(
+        config, account=record.account, object_type=record.object_type
+    )
     definitions = definitions_for(record.account, record.object_type)
     earlier = earlier_outputs or {}
     resolver = TokenResolver(record=record, definitions=definitions, earlier_outputs=earlier)
     context = ExecutionContext(
-        account=record.account, workflow=workflow, record=record,
-        config=resolver.resolve(config, skip=action_type.raw_config_keys), raw_config=config,
-        earlier_outputs=earlier, definitions=definitions, is_test=True,
+        account=record.account,
+        workflow=workflow,
+        record=record,
+        config=resolver.resolve(config, skip=action_type.raw_config_keys),
+        raw_config=config,
+        earlier_outputs=earlier,
+        definitions=definitions,
+        is_test=True,
     )
     outputs = action_type.execute(context) or {}
     if context.usage:

@@ -46,23 +46,25 @@ def executions_sweep() -> dict[str, int]:
         Q(last_sent_at__isnull=True) | Q(last_sent_at__lt=stale)
     )
     for queue in waiting.values_list("queue", flat=True).distinct().order_by():
-        rows = list(waiting.filter(queue=queue).order_by("due_at")
-                    .values_list("pk", "action_type")[:batch])
+        rows = list(
+            waiting.filter(queue=queue).order_by("due_at").values_list("pk", "action_type")[:batch]
+        )
         if not rows:
             continue
         # Messages of batchable types carry up to `size` ids each: count the queue's
         # waiting messages as that many rows.
         per_message = registry.batch_size(rows[0][1], size) if rows[0][1] in batchable else 1
         room = batch - _queue_depth(queue) * per_message
-        rows = rows[:max(room, 0)]
+        rows = rows[: max(room, 0)]
         ids = [pk for pk, _type in rows]
         for start in range(0, len(ids), 1000):
-            chunk = ids[start:start + 1000]
+            chunk = ids[start : start + 1000]
             ActionExecution.objects.filter(pk__in=chunk).update(last_sent_at=now)
         sent += executions_publish([(pk, queue, action_type) for pk, action_type in rows])
     if requeued or given_up or sent:
-        logger.info("sweep: %d lease(s) expired, %d given up, %d message(s) sent",
-                    requeued, given_up, sent)
+        logger.info(
+            "sweep: %d lease(s) expired, %d given up, %d message(s) sent", requeued, given_up, sent
+        )
     return {"requeued": requeued, "given_up": given_up, "sent": sent}
 
 
@@ -75,13 +77,19 @@ def leases_recover(now) -> tuple[int, int]:
     expired = ActionExecution.objects.lease_expired(now)
     given_up = 0
     for execution in expired.filter(attempt__gte=max_attempts):
-        given_up += execution_fail(
-            execution=execution,
-            message=_("The worker running this action stopped %(n)d times.")
-            % {"n": execution.attempt},
-        ) == "failed"
+        given_up += (
+            execution_fail(
+                execution=execution,
+                message=_("The worker running this action stopped %(n)d times.")
+                % {"n": execution.attempt},
+            )
+            == "failed"
+        )
     requeued = expired.filter(attempt__lt=max_attempts).update(
-        status=Status.PENDING, lease_expires_at=None, last_sent_at=None, due_at=now,
+        status=Status.PENDING,
+        lease_expires_at=None,
+        last_sent_at=None,
+        due_at=now,
         error=_("The worker running this action stopped; retrying."),
     )
     return requeued, given_up

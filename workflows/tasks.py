@@ -25,8 +25,9 @@ def run_execution(execution_id: int) -> str:
 def run_executions(execution_ids: list[int], queue: str | None = None) -> dict:
     """A batch; then further due batchable work of `queue` nobody published recently,
     for up to WORKFLOWS_BATCH_SECONDS. Returns counts by outcome."""
-    results = engine.executions_run(execution_ids=execution_ids, queue=queue, inline=True,
-                                    steal=queue is not None)
+    results = engine.executions_run(
+        execution_ids=execution_ids, queue=queue, inline=True, steal=queue is not None
+    )
     return dict(Counter(results.values()))
 
 

@@ -60,7 +60,8 @@ def on_executions_finished(sender, executions: list, **kwargs) -> None:
     except Exception:
         logger.warning(
             "could not write the timeline entries of executions %s",
-            [execution.pk for execution, _finished in executions], exc_info=True,
+            [execution.pk for execution, _finished in executions],
+            exc_info=True,
         )
 
 
@@ -117,7 +118,6 @@ def timeline_events(execution: ActionExecution, url: str | None = None) -> list[
             kind=TimelineEvent.Kind.WORKFLOW,
             source="workflow",
             data=step,
-            idempotency_key=f"history:exec:{execution.pk}:{execution.status}"
-            f":{execution.replays}",
+            idempotency_key=f"history:exec:{execution.pk}:{execution.status}:{execution.replays}",
         ),
     ]

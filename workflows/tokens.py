@@ -36,10 +36,14 @@ class TokenResolver:
         if object_type not in self._associated:
             from crm.services import associated_records, definitions_for
 
-            other = (associated_records(self.record, object_type).order_by("pk").first()
-                     if self.record is not None and self.record.pk else None)
+            other = (
+                associated_records(self.record, object_type).order_by("pk").first()
+                if self.record is not None and self.record.pk
+                else None
+            )
             self._associated[object_type] = (
-                (other, definitions_for(other.account, object_type)) if other else (None, {}))
+                (other, definitions_for(other.account, object_type)) if other else (None, {})
+            )
         return self._associated[object_type]
 
     def _property(self, record, definitions: dict, name: str) -> str:
@@ -90,8 +94,7 @@ class TokenResolver:
             return [self.resolve(item) for item in config]
         if isinstance(config, dict):
             return {
-                key: value if key in skip else self.resolve(value)
-                for key, value in config.items()
+                key: value if key in skip else self.resolve(value) for key, value in config.items()
             }
         return config
 

@@ -74,7 +74,8 @@ class Notification(models.Model):
     # A path inside crmflow to open (never an external URL).
     url = models.CharField(max_length=500, blank=True)
     read_at = models.DateTimeField(null=True, blank=True)
-    idempotency_key = models.CharField(max_length=100, null=True, blank=True)
+    # NULL, not "": many notifications have no key, and a unique index ignores NULLs.
+    idempotency_key = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -46,7 +46,10 @@ class ApiToken(models.Model):
     token_hash = models.CharField(max_length=64, unique=True)
     # API changes are made in this user's name (timeline "by …", actor of workflows).
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
         related_name="+",
     )
     created_at = models.DateTimeField(auto_now_add=True)

@@ -22,18 +22,24 @@ class Form(models.Model):
     # The public URL names the form by this random key, never by its id.
     public_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     title = models.CharField(
-        _("title shown to visitors"), max_length=200, blank=True,
+        _("title shown to visitors"),
+        max_length=200,
+        blank=True,
         help_text=_("Leave empty to show the form name."),
     )
     introduction = models.TextField(_("introduction"), blank=True, max_length=2000)
     submit_label = models.CharField(_("submit button label"), max_length=60, default="Submit")
     thank_you_message = models.TextField(
-        _("thank-you message"), max_length=2000,
+        _("thank-you message"),
+        max_length=2000,
         default="Thanks for submitting the form. We will be in touch soon.",
     )
     is_active = models.BooleanField(_("accepting submissions"), default=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
         related_name="+",
     )
     created_at = models.DateTimeField(auto_now_add=True)
@@ -66,7 +72,10 @@ class FormField(models.Model):
     # A contact property (never of another object); None = a free-text question whose
     # answer is kept on the submission only.
     property = models.ForeignKey(
-        "crm.PropertyDefinition", on_delete=models.CASCADE, null=True, blank=True,
+        "crm.PropertyDefinition",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
         related_name="+",
     )
     required = models.BooleanField(_("required"), default=False)

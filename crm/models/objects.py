@@ -129,7 +129,8 @@ class PropertyValue(models.Model):
 
     record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="values")
     property = models.ForeignKey(PropertyDefinition, on_delete=models.CASCADE, related_name="+")
-    text_value = models.CharField(max_length=255, null=True)
+    # NULL (not "") when the value is of another type: the indexes skip it then.
+    text_value = models.CharField(max_length=255, null=True)  # noqa: DJ001
     number_value = models.FloatField(null=True)
     datetime_value = models.DateTimeField(null=True)
 
@@ -142,6 +143,9 @@ class PropertyValue(models.Model):
             models.Index(fields=["property", "number_value", "record"], name="value_number"),
             models.Index(fields=["property", "datetime_value", "record"], name="value_datetime"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.record_id}.{self.property_id}"
 
 
 class Association(models.Model):
@@ -156,6 +160,9 @@ class Association(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["from_record", "to_record"], name="unique_association")
         ]
+
+    def __str__(self) -> str:
+        return f"{self.from_record_id} → {self.to_record_id}"
 
 
 class TimelineEvent(models.Model):
@@ -184,3 +191,6 @@ class TimelineEvent(models.Model):
     class Meta:
         indexes = [models.Index(fields=["record", "-created_at"], name="timeline_by_record")]
         ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} on {self.record_id}"

@@ -48,8 +48,14 @@ def input_value(value: Any, definition: PropertyDefinition) -> str:
 
 
 @register.inclusion_tag("crm/_property_input.html")
-def property_input(definition: PropertyDefinition, value: Any, users, input_id: str = "",
-                   raw: Any = None, field_name: str = "value") -> dict:
+def property_input(
+    definition: PropertyDefinition,
+    value: Any,
+    users,
+    input_id: str = "",
+    raw: Any = None,
+    field_name: str = "value",
+) -> dict:
     shown = raw if raw is not None else input_value(value, definition)
     return {
         "definition": definition,

@@ -19,8 +19,16 @@ LIST_COLUMNS = {
     ObjectType.TICKET: ["status", "priority", "owner"],
 }
 CREATE_FIELDS = {
-    ObjectType.CONTACT: ["email", "first_name", "last_name", "job_title", "phone", "owner",
-                         "lifecycle_stage", "lead_status"],
+    ObjectType.CONTACT: [
+        "email",
+        "first_name",
+        "last_name",
+        "job_title",
+        "phone",
+        "owner",
+        "lifecycle_stage",
+        "lead_status",
+    ],
     ObjectType.COMPANY: ["name", "domain", "industry", "city", "owner"],
     ObjectType.DEAL: ["name", "stage", "amount", "close_date", "owner"],
     ObjectType.TICKET: ["subject", "content", "status", "priority", "owner"],
@@ -71,8 +79,12 @@ def ordered_definitions(account: Account, object_type: str) -> dict[str, Propert
 
 def safe_next(request: HttpRequest, fallback: str) -> str:
     target = request.POST.get("next") or request.GET.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ) and target.startswith("/"):
+    if (
+        target
+        and url_has_allowed_host_and_scheme(
+            target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        )
+        and target.startswith("/")
+    ):
         return target
     return fallback

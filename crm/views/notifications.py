@@ -20,15 +20,20 @@ PER_PAGE = 30
 @require_account
 def notification_list(request: HttpRequest) -> HttpResponse:
     account = account_for(request)
-    notifications = Notification.objects.filter(
-        account=account, recipient=request.user
-    ).order_by("-created_at", "-id")
+    notifications = Notification.objects.filter(account=account, recipient=request.user).order_by(
+        "-created_at", "-id"
+    )
     if request.GET.get("unread") == "1":
         notifications = notifications.filter(read_at__isnull=True)
     page = Paginator(notifications, PER_PAGE).get_page(request.GET.get("page"))
-    return render(request, "crm/notification_list.html", {
-        "page": page, "unread_only": request.GET.get("unread") == "1",
-    })
+    return render(
+        request,
+        "crm/notification_list.html",
+        {
+            "page": page,
+            "unread_only": request.GET.get("unread") == "1",
+        },
+    )
 
 
 @require_POST

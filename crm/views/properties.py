@@ -18,7 +18,6 @@ from crm.models import OBJECT_SLUGS, ObjectType, PropertyDefinition, PropertyVal
 from crm.templatetags.crm_tags import property_label
 from crm.views.common import object_type_for
 
-
 PLURALS = {
     "contacts": gettext_lazy("Contacts"),
     "companies": gettext_lazy("Companies"),
@@ -29,8 +28,12 @@ PLURALS = {
 
 def _tabs(current: str) -> list[dict]:
     return [
-        {"slug": slug, "label": PLURALS[slug], "current": slug == current,
-         "url": reverse("crm:property_list") + f"?object={slug}"}
+        {
+            "slug": slug,
+            "label": PLURALS[slug],
+            "current": slug == current,
+            "url": reverse("crm:property_list") + f"?object={slug}",
+        }
         for kind, slug in OBJECT_SLUGS.items()
     ]
 
@@ -58,13 +61,17 @@ def property_list(request: HttpRequest) -> HttpResponse:
             "-is_standard", "position", "label"
         )
     )
-    return render(request, "crm/property_list.html", {
-        "settings_section": "properties",
-        "slug": slug,
-        "object_type": kind,
-        "tabs": _tabs(slug),
-        "definitions": [(d, property_label(d)) for d in definitions],
-    })
+    return render(
+        request,
+        "crm/property_list.html",
+        {
+            "settings_section": "properties",
+            "slug": slug,
+            "object_type": kind,
+            "tabs": _tabs(slug),
+            "definitions": [(d, property_label(d)) for d in definitions],
+        },
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -76,12 +83,22 @@ def property_create(request: HttpRequest) -> HttpResponse:
     form = PropertyDefinitionForm(request.POST or None, account=account, object_type=kind)
     if request.method == "POST" and form.is_valid():
         definition = form.save()
-        messages.success(request, _("Property “%(label)s” was created.") % {"label": definition.label})
+        messages.success(
+            request, _("Property “%(label)s” was created.") % {"label": definition.label}
+        )
         return redirect(_list_url(kind))
-    return render(request, "crm/property_form.html", {
-        "settings_section": "properties", "form": form, "slug": slug, "object_type": kind,
-        "definition": None,
-    }, status=400 if form.errors else 200)
+    return render(
+        request,
+        "crm/property_form.html",
+        {
+            "settings_section": "properties",
+            "form": form,
+            "slug": slug,
+            "object_type": kind,
+            "definition": None,
+        },
+        status=400 if form.errors else 200,
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -89,18 +106,29 @@ def property_create(request: HttpRequest) -> HttpResponse:
 def property_edit(request: HttpRequest, pk: int) -> HttpResponse:
     definition = _definition_for(request, pk)
     form = PropertyDefinitionForm(
-        request.POST or None, account=account_for(request),
-        object_type=definition.object_type, instance=definition,
+        request.POST or None,
+        account=account_for(request),
+        object_type=definition.object_type,
+        instance=definition,
     )
     if request.method == "POST" and form.is_valid():
         form.save()
-        messages.success(request, _("Property “%(label)s” was saved.") % {"label": definition.label})
+        messages.success(
+            request, _("Property “%(label)s” was saved.") % {"label": definition.label}
+        )
         return redirect(_list_url(definition.object_type))
-    return render(request, "crm/property_form.html", {
-        "settings_section": "properties", "form": form, "definition": definition,
-        "slug": OBJECT_SLUGS[ObjectType(definition.object_type)],
-        "object_type": ObjectType(definition.object_type),
-    }, status=400 if form.errors else 200)
+    return render(
+        request,
+        "crm/property_form.html",
+        {
+            "settings_section": "properties",
+            "form": form,
+            "definition": definition,
+            "slug": OBJECT_SLUGS[ObjectType(definition.object_type)],
+            "object_type": ObjectType(definition.object_type),
+        },
+        status=400 if form.errors else 200,
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -112,10 +140,18 @@ def property_delete(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect(_list_url(definition.object_type))
     if request.method == "POST":
         property_definition_delete(definition=definition)
-        messages.success(request, _("Property “%(label)s” was deleted.") % {"label": definition.label})
+        messages.success(
+            request, _("Property “%(label)s” was deleted.") % {"label": definition.label}
+        )
         return redirect(_list_url(definition.object_type))
     in_use = PropertyValue.objects.filter(property=definition).aggregate(n=Count("id"))["n"]
-    return render(request, "crm/property_delete.html", {
-        "settings_section": "properties", "definition": definition, "in_use": in_use,
-        "slug": OBJECT_SLUGS[ObjectType(definition.object_type)],
-    })
+    return render(
+        request,
+        "crm/property_delete.html",
+        {
+            "settings_section": "properties",
+            "definition": definition,
+            "in_use": in_use,
+            "slug": OBJECT_SLUGS[ObjectType(definition.object_type)],
+        },
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Case, IntegerField, Value, When
@@ -29,8 +31,9 @@ def _users(record: Record) -> dict:
     return {u.pk: u for u in record.account.users.filter(is_active=True).order_by("first_name")}
 
 
-def _property_item(definition, record: Record, users: dict, *, editing=False, error=None,
-                   raw=None) -> dict:
+def _property_item(
+    definition, record: Record, users: dict, *, editing=False, error=None, raw=None
+) -> dict:
     value = record.properties.get(definition.name)
     return {
         "definition": definition,
@@ -47,22 +50,27 @@ def _timeline(record: Record, definitions: dict, users: dict) -> list[dict]:
     events = TimelineEvent.objects.filter(record=record).select_related("actor")[:TIMELINE_LIMIT]
     items = []
     for event in events:
-        item = {"event": event, "kind": event.kind, "data": event.data if isinstance(event.data, dict) else {}}
+        item = {
+            "event": event,
+            "kind": event.kind,
+            "data": event.data if isinstance(event.data, dict) else {},
+        }
         if event.kind == TimelineEvent.Kind.PROPERTY_CHANGED:
             definition = definitions.get(item["data"].get("property"))
             for side in ("old", "new"):
                 value = item["data"].get(side)
                 if definition is not None and value is not None:
-                    try:
+                    with contextlib.suppress(ValueError, TypeError):
                         value = props.display(definition, value, users=users)
-                    except (ValueError, TypeError):
-                        pass
                 item[side] = "" if value is None else str(value)
-            item["label"] = property_label(definition) if definition else item["data"].get(
-                "label", item["data"].get("property", "")
+            item["label"] = (
+                property_label(definition)
+                if definition
+                else item["data"].get("label", item["data"].get("property", ""))
             )
         item["details"] = [
-            (key, value) for key, value in item["data"].items()
+            (key, value)
+            for key, value in item["data"].items()
             if not isinstance(value, (dict, list)) and key not in ("body",)
         ]
         items.append(item)
@@ -71,31 +79,40 @@ def _timeline(record: Record, definitions: dict, users: dict) -> list[dict]:
 
 def _associations(record: Record) -> list[dict]:
     linked = list(
-        services.associated_records(record).select_related("owner").order_by("name")[
-            : ASSOCIATIONS_LIMIT * 4
-        ]
+        services.associated_records(record)
+        .select_related("owner")
+        .order_by("name")[: ASSOCIATIONS_LIMIT * 4]
     )
     groups = []
     for kind in ObjectType:
         if kind == record.object_type:
             continue
-        groups.append({
-            "type": kind,
-            "slug": OBJECT_SLUGS[kind],
-            "label": {
-                ObjectType.CONTACT: _("Contacts"), ObjectType.COMPANY: _("Companies"),
-                ObjectType.DEAL: _("Deals"), ObjectType.TICKET: _("Tickets"),
-            }[kind],
-            "records": [r for r in linked if r.object_type == kind][:ASSOCIATIONS_LIMIT],
-        })
+        groups.append(
+            {
+                "type": kind,
+                "slug": OBJECT_SLUGS[kind],
+                "label": {
+                    ObjectType.CONTACT: _("Contacts"),
+                    ObjectType.COMPANY: _("Companies"),
+                    ObjectType.DEAL: _("Deals"),
+                    ObjectType.TICKET: _("Tickets"),
+                }[kind],
+                "records": [r for r in linked if r.object_type == kind][:ASSOCIATIONS_LIMIT],
+            }
+        )
     return groups
 
 
 def _tasks(record: Record) -> list[Task]:
     return list(
         record.tasks.select_related("assignee")
-        .annotate(done=Case(When(status=Task.Status.COMPLETED, then=Value(1)), default=Value(0),
-                            output_field=IntegerField()))
+        .annotate(
+            done=Case(
+                When(status=Task.Status.COMPLETED, then=Value(1)),
+                default=Value(0),
+                output_field=IntegerField(),
+            )
+        )
         .order_by("done", "due_at", "-id")[:50]
     )
 
@@ -122,8 +139,12 @@ def _context(request: HttpRequest, record: Record, **extra) -> dict:
 
 
 def _object_plural(slug: str) -> str:
-    return {"contacts": _("Contacts"), "companies": _("Companies"), "deals": _("Deals"),
-            "tickets": _("Tickets")}[slug]
+    return {
+        "contacts": _("Contacts"),
+        "companies": _("Companies"),
+        "deals": _("Deals"),
+        "tickets": _("Tickets"),
+    }[slug]
 
 
 @require_GET
@@ -154,8 +175,14 @@ def record_property(request: HttpRequest, object_type: str, pk: int, name: str) 
             )
         except ValidationError as error:
             messages_ = error.message_dict.get(name, error.messages)
-            item = _property_item(definition, record, users, editing=True,
-                                  error=" ".join(messages_), raw=(raw or "")[:2_000])
+            item = _property_item(
+                definition,
+                record,
+                users,
+                editing=True,
+                error=" ".join(messages_),
+                raw=(raw or "")[:2_000],
+            )
             status = 400 if not request.htmx else 200
         else:
             record.refresh_from_db()
@@ -177,7 +204,8 @@ def record_property(request: HttpRequest, object_type: str, pk: int, name: str) 
             ]
             return render(request, "crm/record_detail.html", context)
     response = render(
-        request, "crm/record_detail.html#property",
+        request,
+        "crm/record_detail.html#property",
         {"prop": item, "record": record, "users": users, "slug": record.slug},
         status=status,
     )
@@ -192,11 +220,16 @@ def record_property(request: HttpRequest, object_type: str, pk: int, name: str) 
 def record_timeline(request: HttpRequest, object_type: str, pk: int) -> HttpResponse:
     record = record_for(request, object_type, pk)
     definitions = ordered_definitions(record.account, record.object_type)
-    return render(request, "crm/record_detail.html#timeline", {
-        "record": record, "slug": record.slug,
-        "timeline": _timeline(record, definitions, _users(record)),
-        "note_form": NoteForm(),
-    })
+    return render(
+        request,
+        "crm/record_detail.html#timeline",
+        {
+            "record": record,
+            "slug": record.slug,
+            "timeline": _timeline(record, definitions, _users(record)),
+            "note_form": NoteForm(),
+        },
+    )
 
 
 @require_POST
@@ -206,8 +239,12 @@ def record_note(request: HttpRequest, object_type: str, pk: int) -> HttpResponse
     form = NoteForm(request.POST)
     if form.is_valid():
         TimelineEvent.objects.create(
-            account=record.account, record=record, kind=TimelineEvent.Kind.NOTE,
-            data={"body": form.cleaned_data["body"]}, actor=request.user, source="ui",
+            account=record.account,
+            record=record,
+            kind=TimelineEvent.Kind.NOTE,
+            data={"body": form.cleaned_data["body"]},
+            actor=request.user,
+            source="ui",
         )
         form = NoteForm()
     if not request.htmx:
@@ -215,10 +252,16 @@ def record_note(request: HttpRequest, object_type: str, pk: int) -> HttpResponse
             messages.error(request, " ".join(e for errs in form.errors.values() for e in errs))
         return redirect("crm:record_detail", object_type, record.pk)
     definitions = ordered_definitions(record.account, record.object_type)
-    return render(request, "crm/record_detail.html#timeline", {
-        "record": record, "slug": record.slug,
-        "timeline": _timeline(record, definitions, _users(record)), "note_form": form,
-    })
+    return render(
+        request,
+        "crm/record_detail.html#timeline",
+        {
+            "record": record,
+            "slug": record.slug,
+            "timeline": _timeline(record, definitions, _users(record)),
+            "note_form": form,
+        },
+    )
 
 
 @require_GET
@@ -236,10 +279,17 @@ def record_association_search(request: HttpRequest, object_type: str, pk: int) -
         if query:
             candidates = candidates.filter(search_q(query))
         results = list(candidates.order_by("name", "id")[:SEARCH_LIMIT])
-    return render(request, "crm/record_detail.html#association_results", {
-        "record": record, "slug": record.slug, "results": results, "query": query,
-        "search_type": kind,
-    })
+    return render(
+        request,
+        "crm/record_detail.html#association_results",
+        {
+            "record": record,
+            "slug": record.slug,
+            "results": results,
+            "query": query,
+            "search_type": kind,
+        },
+    )
 
 
 @require_POST
@@ -263,8 +313,14 @@ def record_associations(request: HttpRequest, object_type: str, pk: int) -> Http
         if error:
             messages.error(request, error)
         return redirect("crm:record_detail", object_type, record.pk)
-    return render(request, "crm/record_detail.html#associations", {
-        "record": record, "slug": record.slug, "associations": _associations(record),
-        "association_error": error,
-    }, status=404 if other is None else 200)
-
+    return render(
+        request,
+        "crm/record_detail.html#associations",
+        {
+            "record": record,
+            "slug": record.slug,
+            "associations": _associations(record),
+            "association_error": error,
+        },
+        status=404 if other is None else 200,
+    )

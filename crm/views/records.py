@@ -58,9 +58,9 @@ def _added_condition(request: HttpRequest) -> dict | None:
 def _chips(slug: str, groups: list, parsed: list, state: dict, users: dict) -> list[list[dict]]:
     """Readable filter conditions, each with the link that removes it."""
     chips = []
-    for g, (raw_group, parsed_group) in enumerate(zip(
-        [group for group in groups if group], parsed, strict=True
-    )):
+    for g, (raw_group, parsed_group) in enumerate(
+        zip([group for group in groups if group], parsed, strict=True)
+    ):
         row = []
         for c, (raw, condition) in enumerate(zip(raw_group, parsed_group, strict=True)):
             remaining = [
@@ -69,8 +69,10 @@ def _chips(slug: str, groups: list, parsed: list, state: dict, users: dict) -> l
             ]
             remaining = [group for group in remaining if group]
             definition = condition.definition
-            values = raw.get("values") if "values" in raw else (
-                [raw["value"]] if raw.get("value") not in (None, "") else []
+            values = (
+                raw.get("values")
+                if "values" in raw
+                else ([raw["value"]] if raw.get("value") not in (None, "") else [])
             )
             shown = []
             for value in values:
@@ -79,18 +81,22 @@ def _chips(slug: str, groups: list, parsed: list, state: dict, users: dict) -> l
                 elif definition.type == PropertyType.OWNER:
                     shown.append(str(users.get(parse_id(value), value)))
                 elif definition.type == PropertyType.BOOLEAN:
-                    shown.append(_("Yes") if str(value).lower() in ("true", "1", "yes") else _("No"))
+                    shown.append(
+                        _("Yes") if str(value).lower() in ("true", "1", "yes") else _("No")
+                    )
                 else:
                     shown.append(str(value))
             joiner = _(" and ") if condition.operator == "between" else ", "
-            row.append({
-                "label": property_label(definition),
-                "operator": crm_filters.OPERATOR_LABELS[condition.operator],
-                "values": joiner.join(shown),
-                "remove_url": _list_url(
-                    slug, **{**state, "filters": json.dumps(remaining) if remaining else ""}
-                ),
-            })
+            row.append(
+                {
+                    "label": property_label(definition),
+                    "operator": crm_filters.OPERATOR_LABELS[condition.operator],
+                    "values": joiner.join(shown),
+                    "remove_url": _list_url(
+                        slug, **{**state, "filters": json.dumps(remaining) if remaining else ""}
+                    ),
+                }
+            )
         chips.append(row)
     return chips
 
@@ -153,8 +159,10 @@ def record_list(request: HttpRequest, object_type: str) -> HttpResponse:
         column["sort_url"] = _list_url(
             object_type, **{**state, "sort": ("-" if ascending else "") + column["key"]}
         )
-        column["sorted"] = "desc" if sort.key == column["key"] and sort.descending else (
-            "asc" if sort.key == column["key"] else ""
+        column["sorted"] = (
+            "desc"
+            if sort.key == column["key"] and sort.descending
+            else ("asc" if sort.key == column["key"] else "")
         )
     rows = [
         {"record": record, "cells": [(d, record.properties.get(d.name)) for d in columns]}
@@ -239,7 +247,10 @@ def record_create(request: HttpRequest, object_type: str) -> HttpResponse:
     if request.method == "POST":
         try:
             record = services.record_create(
-                account=account, object_type=kind, values=values, actor=request.user,
+                account=account,
+                object_type=kind,
+                values=values,
+                actor=request.user,
                 source="ui",
             )
         except ValidationError as error:
@@ -297,25 +308,44 @@ def record_bulk(request: HttpRequest, object_type: str) -> HttpResponse:
         messages.error(request, _("Choose an action."))
         return redirect(back)
     if request.POST.get("confirm") != "yes":
-        return render(request, "crm/record_bulk_confirm.html", {
-            "section": "crm", "slug": object_type, "records": records, "action": action,
-            "definition": definition, "value": value, "back": back,
-            "object_label": _plural_label(object_type),
-        })
+        return render(
+            request,
+            "crm/record_bulk_confirm.html",
+            {
+                "section": "crm",
+                "slug": object_type,
+                "records": records,
+                "action": action,
+                "definition": definition,
+                "value": value,
+                "back": back,
+                "object_label": _plural_label(object_type),
+            },
+        )
     if action == "delete":
         with transaction.atomic():
             Record.objects.filter(pk__in=[r.pk for r in records]).delete()
-        messages.success(request, ngettext(
-            "%(count)d record was deleted.", "%(count)d records were deleted.", len(records)
-        ) % {"count": len(records)})
+        messages.success(
+            request,
+            ngettext(
+                "%(count)d record was deleted.", "%(count)d records were deleted.", len(records)
+            )
+            % {"count": len(records)},
+        )
     else:
         with transaction.atomic():
             for record in records:
                 services.record_update(
-                    record=record, values={definition.name: value}, actor=request.user,
+                    record=record,
+                    values={definition.name: value},
+                    actor=request.user,
                     source="ui",
                 )
-        messages.success(request, ngettext(
-            "%(count)d record was updated.", "%(count)d records were updated.", len(records)
-        ) % {"count": len(records)})
+        messages.success(
+            request,
+            ngettext(
+                "%(count)d record was updated.", "%(count)d records were updated.", len(records)
+            )
+            % {"count": len(records)},
+        )
     return redirect(back)

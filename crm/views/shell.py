@@ -6,6 +6,7 @@ from django.views.decorators.http import require_GET
 
 from crm.access import account_for, require_account, super_admin_required
 
+
 @require_GET
 @require_account
 def home(request: HttpRequest) -> HttpResponse:
@@ -28,6 +29,4 @@ def settings_home(request: HttpRequest) -> HttpResponse:
 def settings_users(request: HttpRequest) -> HttpResponse:
     account = account_for(request)
     users = account.users.order_by("username")
-    return render(
-        request, "crm/settings_users.html", {"users": users, "settings_section": "users"}
-    )
+    return render(request, "crm/settings_users.html", {"users": users, "settings_section": "users"})

@@ -49,12 +49,12 @@ def task_list(request: HttpRequest) -> HttpResponse:
     if due == "overdue":
         tasks = tasks.filter(due_at__lt=now, status=Task.Status.OPEN)
     elif due == "today":
-        tasks = tasks.filter(due_at__lte=end_of_today, due_at__gte=end_of_today - dt.timedelta(days=1))
+        tasks = tasks.filter(
+            due_at__lte=end_of_today, due_at__gte=end_of_today - dt.timedelta(days=1)
+        )
     elif due == "week":
         tasks = tasks.filter(due_at__lte=end_of_today + dt.timedelta(days=7))
-    tasks = tasks.select_related("assignee").prefetch_related("records").order_by(
-        "due_at", "-id"
-    )
+    tasks = tasks.select_related("assignee").prefetch_related("records").order_by("due_at", "-id")
     paginator = Paginator(tasks, TASKS_PER_PAGE)
     page = paginator.get_page(request.GET.get("page"))
     context = {
@@ -77,11 +77,8 @@ def task_list(request: HttpRequest) -> HttpResponse:
 def task_create(request: HttpRequest) -> HttpResponse:
     account = account_for(request)
     record_id = parse_id(request.POST.get("record") or request.GET.get("record"))
-    record = (
-        Record.objects.filter(account=account, pk=record_id).first() if record_id else None
-    )
-    form = TaskForm(request.POST or None, account=account,
-                    initial={"assignee": request.user})
+    record = Record.objects.filter(account=account, pk=record_id).first() if record_id else None
+    form = TaskForm(request.POST or None, account=account, initial={"assignee": request.user})
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
             task = form.save(commit=False)
@@ -91,8 +88,11 @@ def task_create(request: HttpRequest) -> HttpResponse:
             if record is not None:
                 task.records.add(record)
                 TimelineEvent.objects.create(
-                    account=account, record=record, kind=TimelineEvent.Kind.TASK,
-                    data={"task_id": task.pk, "title": task.title}, actor=request.user,
+                    account=account,
+                    record=record,
+                    kind=TimelineEvent.Kind.TASK,
+                    data={"task_id": task.pk, "title": task.title},
+                    actor=request.user,
                     source="ui",
                 )
             if task.assignee_id and task.assignee_id != request.user.pk:
@@ -107,14 +107,22 @@ def task_create(request: HttpRequest) -> HttpResponse:
                 )
         messages.success(request, _("Task “%(title)s” was created.") % {"title": task.title})
         fallback = (
-            reverse("crm:record_detail", args=[record.slug, record.pk]) if record
+            reverse("crm:record_detail", args=[record.slug, record.pk])
+            if record
             else reverse("crm:task_list")
         )
         return redirect(safe_next(request, fallback))
-    return render(request, "crm/task_form.html", {
-        "section": "crm", "form": form, "record": record,
-        "next": safe_next(request, ""),
-    }, status=400 if form.errors else 200)
+    return render(
+        request,
+        "crm/task_form.html",
+        {
+            "section": "crm",
+            "form": form,
+            "record": record,
+            "next": safe_next(request, ""),
+        },
+        status=400 if form.errors else 200,
+    )
 
 
 @require_POST
@@ -133,6 +141,5 @@ def task_complete(request: HttpRequest, pk: int) -> HttpResponse:
         )
     task.refresh_from_db()
     if request.htmx:
-        return render(request, "crm/task_list.html#task_row",
-                      {"task": task, "now": timezone.now()})
+        return render(request, "crm/task_list.html#task_row", {"task": task, "now": timezone.now()})
     return redirect(safe_next(request, reverse("crm:task_list")))

@@ -15,7 +15,6 @@ import redis
 from django.core.cache import cache
 from django.utils import timezone
 
-from crm.models import ObjectType
 from marketplace.encryption import secret_encrypt, secret_fingerprint, secret_mask
 from marketplace.integrations.openai.models import WorkspaceAssistant
 from marketplace.models import Connection
@@ -28,7 +27,16 @@ FLAKY_KEY = "sk-test-asst-flaky-000000000000000000000000flaky"
 SLOW_KEY = "sk-test-asst-hangs-000000000000000000000000hangs"
 SIXTY_KEY = "sk-test-asst-sixty-000000000000000000000000sixty"
 SUNSET_KEY = "sk-test-asst-sunset-00000000000000000000000sunset"
-MODELS = ["gpt-4.1", "gpt-4.1-mini", "gpt-4o", "gpt-4o-mini", "o3", "o4-mini", "gpt-5", "gpt-5-mini"]
+MODELS = [
+    "gpt-4.1",
+    "gpt-4.1-mini",
+    "gpt-4o",
+    "gpt-4o-mini",
+    "o3",
+    "o4-mini",
+    "gpt-5",
+    "gpt-5-mini",
+]
 
 SIMULATOR_CONFIG = {
     "seed": 7,
@@ -80,11 +88,16 @@ def sim(simulator_session, settings):
 def connect(account, key: str = DEMO_KEY, *, allowed=None) -> Connection:
     """An installed OpenAI connection with `key` (as connection_install stores it)."""
     connection, _created = Connection.objects.update_or_create(
-        account=account, app="openai",
+        account=account,
+        app="openai",
         defaults={
-            "encrypted_secret": secret_encrypt(key), "secret_mask": secret_mask(key),
-            "secret_fingerprint": secret_fingerprint(key), "status": "connected",
-            "available_models": MODELS, "allowed_models": allowed, "connected_at": timezone.now(),
+            "encrypted_secret": secret_encrypt(key),
+            "secret_mask": secret_mask(key),
+            "secret_fingerprint": secret_fingerprint(key),
+            "status": "connected",
+            "available_models": MODELS,
+            "allowed_models": allowed,
+            "connected_at": timezone.now(),
         },
     )
     return connection
@@ -99,18 +112,30 @@ def workspace_assistant(account, **fields) -> WorkspaceAssistant:
 
 def lead_rater(account) -> WorkspaceAssistant:
     return workspace_assistant(
-        account, name="Lead rater", instructions="Rate the lead: HOT, WARM or COLD.",
+        account,
+        name="Lead rater",
+        instructions="Rate the lead: HOT, WARM or COLD.",
         output_format="structured",
-        output_fields=[{"name": "rating", "type": "enumeration", "options": ["HOT", "WARM", "COLD"]},
-                       {"name": "reason", "type": "text", "options": []}],
+        output_fields=[
+            {"name": "rating", "type": "enumeration", "options": ["HOT", "WARM", "COLD"]},
+            {"name": "reason", "type": "text", "options": []},
+        ],
     )
 
 
 def ask_then_task(assistant_value: str, prompt: str = "{{ object.state }}", **extra) -> dict:
     return chain(
-        {"type": "ask_openai_assistant", "config": {"assistant": assistant_value, "prompt": prompt, **extra}},
-        {"type": "create_task", "config": {"title": "Code: {{ actions.1.response }}",
-                                           "notes": "Model {{ actions.1.model }}"}},
+        {
+            "type": "ask_openai_assistant",
+            "config": {"assistant": assistant_value, "prompt": prompt, **extra},
+        },
+        {
+            "type": "create_task",
+            "config": {
+                "title": "Code: {{ actions.1.response }}",
+                "notes": "Model {{ actions.1.model }}",
+            },
+        },
     )
 
 

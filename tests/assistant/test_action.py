@@ -23,9 +23,9 @@ from tests.assistant.conftest import (
     connect,
     contact,
     drain,
-    settle,
     lead_rater,
     make_workflow,
+    settle,
     workspace_assistant,
 )
 from workflows.models import ActionExecution, Enrollment
@@ -34,7 +34,9 @@ from workflows.registry import get
 pytestmark = pytest.mark.django_db
 
 
-def test_a_workspace_assistant_answers_through_the_responses_api_and_feeds_a_task(acme, admin_user, sim):
+def test_a_workspace_assistant_answers_through_the_responses_api_and_feeds_a_task(
+    acme, admin_user, sim
+):
     connect(acme)
     assistant = workspace_assistant(acme)
     make_workflow(acme, ask_then_task(assistant.choice_value))
@@ -48,13 +50,19 @@ def test_a_workspace_assistant_answers_through_the_responses_api_and_feeds_a_tas
     assert execution.usage["engine"] == "responses"
     assert execution.usage["input_tokens"] > 0 and Decimal(execution.usage["cost_usd"]) > 0
     usage = AssistantUsage.objects.get()
-    assert usage.execution_id == execution.pk and usage.total_tokens == execution.outputs["total_tokens"]
+    assert (
+        usage.execution_id == execution.pk
+        and usage.total_tokens == execution.outputs["total_tokens"]
+    )
     assert [r["path"] for r in sim.requests(key="demo")] == ["/v1/responses"]
 
 
 def test_an_account_assistant_runs_on_assistants_v2(acme, sim):
     connect(acme)
-    make_workflow(acme, ask_then_task(f"acct:{LEAD_QUALIFIER}", prompt="I want pricing and a demo this quarter"))
+    make_workflow(
+        acme,
+        ask_then_task(f"acct:{LEAD_QUALIFIER}", prompt="I want pricing and a demo this quarter"),
+    )
     contact(acme, first_name="Ann")
     drain()
     assert Task.objects.get().title.startswith("Code: HOT")
@@ -66,16 +74,33 @@ def test_an_account_assistant_runs_on_assistants_v2(acme, sim):
 def test_structured_output_feeds_an_if_then_branch(acme, sim):
     connect(acme)
     rater = lead_rater(acme)
-    graph = {"start": 1, "steps": {
-        "1": {"type": "ask_openai_assistant", "next": 2,
-              "config": {"assistant": rater.choice_value, "prompt": "{{ object.job_title }}"}},
-        "2": {"type": "branch", "config": {
-            "paths": [{"name": "Hot", "next": 3, "groups": [
-                [{"output": "1.rating", "operator": "eq_any", "values": ["HOT"]}]]}],
-            "none_next": 4}},
-        "3": {"type": "create_task", "config": {"title": "Call first: {{ actions.1.reason }}"}},
-        "4": {"type": "create_task", "config": {"title": "Later"}},
-    }}
+    graph = {
+        "start": 1,
+        "steps": {
+            "1": {
+                "type": "ask_openai_assistant",
+                "next": 2,
+                "config": {"assistant": rater.choice_value, "prompt": "{{ object.job_title }}"},
+            },
+            "2": {
+                "type": "branch",
+                "config": {
+                    "paths": [
+                        {
+                            "name": "Hot",
+                            "next": 3,
+                            "groups": [
+                                [{"output": "1.rating", "operator": "eq_any", "values": ["HOT"]}]
+                            ],
+                        }
+                    ],
+                    "none_next": 4,
+                },
+            },
+            "3": {"type": "create_task", "config": {"title": "Call first: {{ actions.1.reason }}"}},
+            "4": {"type": "create_task", "config": {"title": "Later"}},
+        },
+    }
     make_workflow(acme, graph)
     contact(acme, first_name="Hot", job_title="We need a quote and pricing, budget approved")
     contact(acme, first_name="Cold", job_title="I am a student just browsing")
@@ -93,10 +118,16 @@ def test_the_graph_knows_the_structured_outputs_of_the_chosen_assistant(acme, si
     names = [o.name for o in action.outputs_for({"assistant": rater.choice_value}, acme)]
     assert names == ["response", "model", "total_tokens", "rating", "reason"]
     with pytest.raises(ValidationError, match="no such output"):
-        make_workflow(acme, chain(
-            {"type": "ask_openai_assistant", "config": {"assistant": rater.choice_value, "prompt": "x"}},
-            {"type": "create_task", "config": {"title": "{{ actions.1.score }}"}},
-        ))
+        make_workflow(
+            acme,
+            chain(
+                {
+                    "type": "ask_openai_assistant",
+                    "config": {"assistant": rater.choice_value, "prompt": "x"},
+                },
+                {"type": "create_task", "config": {"title": "{{ actions.1.score }}"}},
+            ),
+        )
 
 
 def test_a_revoked_key_flags_the_connection_and_fails_the_run(acme, admin_user, sim):
@@ -133,7 +164,10 @@ def test_a_transient_error_is_retried_then_succeeds(acme, sim, fault):
     execution = ActionExecution.objects.get(step_id=1)
     assert execution.status == "succeeded" and execution.attempt == 3
     assert Task.objects.get().title == "Code: NY"
-    assert [r["status"] for r in sim.requests(key="flaky")] == [*(2 * [fault.get("error_429") and 429 or 500]), 200]
+    assert [r["status"] for r in sim.requests(key="flaky")] == [
+        *(2 * [fault.get("error_429") and 429 or 500]),
+        200,
+    ]
 
 
 def test_a_hanging_openai_hits_our_deadline_and_is_retried(acme, sim):
@@ -170,7 +204,9 @@ def test_the_token_budget_stops_calls_at_the_cap_and_raising_it_resumes(acme, ad
 
     connection = connect(acme)
     workflow = make_workflow(acme, ask_then_task(workspace_assistant(acme).choice_value))
-    AssistantBudget.objects.create(account=acme, connection=connection, unit="tokens", monthly_limit=1)
+    AssistantBudget.objects.create(
+        account=acme, connection=connection, unit="tokens", monthly_limit=1
+    )
     contact(acme, first_name="Ann", state="ohio")
     drain()
     first = ActionExecution.objects.get(step_id=1)
@@ -205,10 +241,16 @@ def test_temperature_is_validated(acme, sim):
     action = AskOpenAIAssistant()
     value = workspace_assistant(acme).choice_value
     with pytest.raises(ValidationError):
-        action.validate_config({"assistant": value, "prompt": "x", "temperature": "2.5"},
-                               account=acme, object_type="contact")
-    clean = action.validate_config({"assistant": value, "prompt": "x", "temperature": "0.3"},
-                                   account=acme, object_type="contact")
+        action.validate_config(
+            {"assistant": value, "prompt": "x", "temperature": "2.5"},
+            account=acme,
+            object_type="contact",
+        )
+    clean = action.validate_config(
+        {"assistant": value, "prompt": "x", "temperature": "0.3"},
+        account=acme,
+        object_type="contact",
+    )
     assert clean["temperature"] == "0.3"
 
 
@@ -240,8 +282,12 @@ def test_a_batch_of_ask_steps_makes_its_calls_at_once_and_each_ends_on_its_own(a
     # Made at once: every call reached OpenAI before the first one was answered.
     assert max(c["time"] - c["duration_ms"] / 1000 for c in calls) < min(c["time"] for c in calls)
     drain()
-    assert sorted(Task.objects.values_list("title", flat=True)) == ["Code: IA", "Code: OH",
-                                                                    "Code: TX", "Code: UT"]
+    assert sorted(Task.objects.values_list("title", flat=True)) == [
+        "Code: IA",
+        "Code: OH",
+        "Code: TX",
+        "Code: UT",
+    ]
     assert AssistantUsage.objects.count() == 4
 
 
@@ -250,10 +296,16 @@ def _key_learned(connection, *, rpm: int, remaining: int) -> None:
     from marketplace.integrations.openai import assistants as assistants_mod
     from marketplace.integrations.openai.action import limiter
 
-    limiter().record_response(assistants_mod.connection_key(connection), "gpt-4o-mini", {
-        "x-ratelimit-limit-requests": str(rpm), "x-ratelimit-remaining-requests": str(remaining),
-        "x-ratelimit-limit-tokens": "1000000", "x-ratelimit-remaining-tokens": "1000000",
-    })
+    limiter().record_response(
+        assistants_mod.connection_key(connection),
+        "gpt-4o-mini",
+        {
+            "x-ratelimit-limit-requests": str(rpm),
+            "x-ratelimit-remaining-requests": str(remaining),
+            "x-ratelimit-limit-tokens": "1000000",
+            "x-ratelimit-remaining-tokens": "1000000",
+        },
+    )
 
 
 def test_a_step_whose_slot_is_far_goes_back_to_pending_a_little_before_it(acme, sim, settings):
@@ -300,8 +352,10 @@ def test_steps_whose_slots_are_near_wait_for_them_in_place(acme, sim, settings):
     # Refused at first, each was promised a slot a second away and waited for it: no
     # step went back to pending.
     assert sorted(results.values()) == 3 * ["succeeded"]
-    assert all(not any(a["kind"] == "rate_limited" for a in e.attempts)
-               for e in ActionExecution.objects.filter(step_id=1))
+    assert all(
+        not any(a["kind"] == "rate_limited" for a in e.attempts)
+        for e in ActionExecution.objects.filter(step_id=1)
+    )
     assert len(sim.requests(key="demo", path_prefix="/v1/responses")) == 3
 
 
@@ -329,7 +383,9 @@ def test_steps_refused_before_the_limits_are_learned_ask_again_in_place(acme, si
     _window_spent_before_any_answer(connection)
     first = ActionExecution.objects.filter(step_id=1).earliest("pk")
     # The first calls' answers arrive a moment later and teach the key's real limit.
-    answers = threading.Timer(1.5, _key_learned, [connection], {"rpm": 100_000, "remaining": 99_900})
+    answers = threading.Timer(
+        1.5, _key_learned, [connection], {"rpm": 100_000, "remaining": 99_900}
+    )
     answers.start()
 
     results = engine.executions_run(execution_ids=[first.pk], queue="assistant", steal=True)
@@ -338,13 +394,16 @@ def test_steps_refused_before_the_limits_are_learned_ask_again_in_place(acme, si
     # Refused at first, both asked again from their call threads once the limits were
     # known: neither went back to pending to be claimed again.
     assert sorted(results.values()) == 2 * ["succeeded"]
-    assert all(not any(a["kind"] == "rate_limited" for a in e.attempts)
-               for e in ActionExecution.objects.filter(step_id=1))
+    assert all(
+        not any(a["kind"] == "rate_limited" for a in e.attempts)
+        for e in ActionExecution.objects.filter(step_id=1)
+    )
     assert len(sim.requests(key="demo", path_prefix="/v1/responses")) == 2
 
 
 def test_a_step_refused_while_nothing_is_learned_goes_back_to_pending_after_its_wait(
-        acme, sim, settings):
+    acme, sim, settings
+):
     from workflows import engine
 
     settings.OPENAI_IN_CALL_WAIT_SECONDS = 2.5
@@ -377,4 +436,5 @@ def test_a_connections_calls_take_turns_over_clients_with_their_own_http_pools(a
     # A reconnect with another key gets clients of its own.
     reconnected = connect(acme, FLAKY_KEY)
     assert not {id(connection_client(reconnected)) for _ in range(CLIENT_SHARDS)} & {
-        id(client) for client in clients}
+        id(client) for client in clients
+    }

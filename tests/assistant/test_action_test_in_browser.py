@@ -9,8 +9,13 @@ import pytest
 from playwright.sync_api import expect
 
 from crm.models import Task
-from tests.assistant.conftest import ask_then_task, connect, workspace_assistant
-from tests.assistant.conftest import sim, simulator_session  # noqa: F401  (fixtures)
+from tests.assistant.conftest import (  # noqa: F401  (fixtures)
+    ask_then_task,
+    connect,
+    sim,
+    simulator_session,
+    workspace_assistant,
+)
 from tests.builder.conftest import contact, draft
 from tests.builder.steps import labels, log_in_as, panel, type_into
 from tests.builder.test_build_in_browser import localized_page  # noqa: F401
@@ -20,21 +25,34 @@ from workflows.models import ActionExecution
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 TEST_LABELS = {
-    "en": {"test": "Test", "find": "Find a record", "record": "Record", "prompt_sent": "Prompt sent"},
-    "fr": {"test": "Tester", "find": "Rechercher une fiche", "record": "Fiche",
-           "prompt_sent": "Invite envoyée"},
+    "en": {
+        "test": "Test",
+        "find": "Find a record",
+        "record": "Record",
+        "prompt_sent": "Prompt sent",
+    },
+    "fr": {
+        "test": "Tester",
+        "find": "Rechercher une fiche",
+        "record": "Fiche",
+        "prompt_sent": "Invite envoyée",
+    },
 }
 
 
 @pytest.mark.parametrize("localized_page", ["en", "fr"], indirect=True)
-def test_a_builder_tests_the_action_on_a_record_from_its_panel(localized_page, sim, acme, builder_user):
+def test_a_builder_tests_the_action_on_a_record_from_its_panel(
+    localized_page, sim, acme, builder_user
+):
     language, page = localized_page
     L, T = labels(language), TEST_LABELS[language]
     connect(acme)
     assistant = workspace_assistant(acme)
     contact(acme, first_name="Ann", last_name="Lee", state="texas")
     contact(acme, first_name="Bob", last_name="Ray", state="ohio")
-    workflow = draft(acme, ask_then_task(assistant.choice_value, prompt="{{ object.state }} is the state"))
+    workflow = draft(
+        acme, ask_then_task(assistant.choice_value, prompt="{{ object.state }} is the state")
+    )
 
     log_in_as(page, "builder")
     page.goto(f"/workflows/{workflow.pk}/")
@@ -66,4 +84,3 @@ def test_a_builder_tests_the_action_on_a_record_from_its_panel(localized_page, s
     assert not Task.objects.exists() and not ActionExecution.objects.exists()
     # One call to OpenAI (the panel also listed the account's assistants).
     assert [r["path"] for r in sim.requests() if r["path"] != "/v1/assistants"] == ["/v1/responses"]
-

@@ -49,7 +49,9 @@ def test_both_engines_run_end_to_end_on_a_worker(acme, sim, celery_worker):
     connect(acme)
     assistant = workspace_assistant(acme)
     make_workflow(acme, ask_then_task(assistant.choice_value))
-    make_workflow(acme, ask_then_task(f"acct:{LEAD_QUALIFIER}", prompt="pricing and a demo, urgent"))
+    make_workflow(
+        acme, ask_then_task(f"acct:{LEAD_QUALIFIER}", prompt="pricing and a demo, urgent")
+    )
     celery_worker(beat=True, env=worker_env(sim))
     contact(acme, first_name="Ann", state="california")
     wait_for(settled(2), timeout=60, message="both runs to finish")
@@ -62,16 +64,22 @@ def test_both_engines_run_end_to_end_on_a_worker(acme, sim, celery_worker):
 def test_every_error_class_on_a_worker(sim, celery_worker):
     """One account per key: revoked (401), no quota, 500 twice, 429 twice, a hang."""
     accounts = {}
-    for name, key in [("revoked", DEMO_REVOKED_KEY), ("no-quota", DEMO_NO_QUOTA_KEY),
-                      ("flaky", FLAKY_KEY), ("slow", SLOW_KEY)]:
+    for name, key in [
+        ("revoked", DEMO_REVOKED_KEY),
+        ("no-quota", DEMO_NO_QUOTA_KEY),
+        ("flaky", FLAKY_KEY),
+        ("slow", SLOW_KEY),
+    ]:
         account = Account.objects.create(name=name)
         connect(account, key)
         make_workflow(account, ask_then_task(workspace_assistant(account).choice_value))
         accounts[name] = account
-    sim.configure(faults=[
-        {"path_prefix": "/v1/responses", "key": "flaky", "error_500": 1.0, "times": 2},
-        {"path_prefix": "/v1/responses", "key": "slow", "hang": 1.0, "times": 1},
-    ])
+    sim.configure(
+        faults=[
+            {"path_prefix": "/v1/responses", "key": "flaky", "error_500": 1.0, "times": 2},
+            {"path_prefix": "/v1/responses", "key": "slow", "hang": 1.0, "times": 1},
+        ]
+    )
     celery_worker(beat=True, env=worker_env(sim))
     for account in accounts.values():
         contact(account, first_name="Ann", state="ohio")
@@ -87,11 +95,23 @@ def test_every_error_class_on_a_worker(sim, celery_worker):
     assert step("flaky").status == "succeeded" and step("flaky").attempt == 3
     assert step("slow").status == "succeeded" and step("slow").attempt == 2
     assert [r["status"] for r in sim.requests(key="flaky")] == [500, 500, 200]
-    assert [r["status"] for r in sorted(sim.requests(key="slow"), key=lambda r: r["time"])] == [0, 200]
+    assert [r["status"] for r in sorted(sim.requests(key="slow"), key=lambda r: r["time"])] == [
+        0,
+        200,
+    ]
 
     # 429 twice, then success (Retry-After honoured, cool-down on the shared limiter).
-    sim.configure(faults=[{"path_prefix": "/v1/responses", "key": "flaky", "error_429": 1.0,
-                           "times": 2, "retry_after_ms": 200}])
+    sim.configure(
+        faults=[
+            {
+                "path_prefix": "/v1/responses",
+                "key": "flaky",
+                "error_429": 1.0,
+                "times": 2,
+                "retry_after_ms": 200,
+            }
+        ]
+    )
     sim.clear_requests()
     contact(accounts["flaky"], first_name="Bob", state="texas")
     wait_for(settled(5), timeout=60, message="the rate-limited run to finish")
@@ -99,7 +119,9 @@ def test_every_error_class_on_a_worker(sim, celery_worker):
     assert Task.objects.filter(title="Code: TX").exists()
 
 
-def test_a_60_rpm_key_stays_under_60_requests_in_every_minute_with_4_worker_processes(acme, sim, celery_worker):
+def test_a_60_rpm_key_stays_under_60_requests_in_every_minute_with_4_worker_processes(
+    acme, sim, celery_worker
+):
     connect(acme, SIXTY_KEY)
     workflow = make_workflow(acme, ask_then_task(workspace_assistant(acme).choice_value))
     for i in range(140):
@@ -117,31 +139,68 @@ def test_a_60_rpm_key_stays_under_60_requests_in_every_minute_with_4_worker_proc
     assert len(times) > 60, "the limiter should let the 61st request through after a minute"
     for i in range(len(times) - 60):
         assert times[i + 60] - times[i] >= 60, f"requests {i} and {i + 60} within one minute"
-    assert ActionExecution.objects.filter(workflow=workflow, step_id=1, status="failed").count() == 0
+    assert (
+        ActionExecution.objects.filter(workflow=workflow, step_id=1, status="failed").count() == 0
+    )
 
 
-def test_structured_output_branches_and_the_budget_stops_calls_on_a_worker(acme, admin_user, sim, celery_worker):
+def test_structured_output_branches_and_the_budget_stops_calls_on_a_worker(
+    acme, admin_user, sim, celery_worker
+):
     from marketplace.integrations.openai.models import AssistantBudget
     from tests.assistant.conftest import lead_rater
 
     connection = connect(acme)
     rater = lead_rater(acme)
-    make_workflow(acme, {"start": 1, "steps": {
-        "1": {"type": "ask_openai_assistant", "next": 2,
-              "config": {"assistant": rater.choice_value, "prompt": "{{ object.job_title }}"}},
-        "2": {"type": "branch", "config": {
-            "paths": [{"name": "Hot", "next": 3, "groups": [
-                [{"output": "1.rating", "operator": "eq_any", "values": ["HOT"]}]]}],
-            "none_next": None}},
-        "3": {"type": "create_task", "config": {"title": "Call first: {{ object.first_name }}"}},
-    }})
-    AssistantBudget.objects.create(account=acme, connection=connection, unit="tokens", monthly_limit=1)
+    make_workflow(
+        acme,
+        {
+            "start": 1,
+            "steps": {
+                "1": {
+                    "type": "ask_openai_assistant",
+                    "next": 2,
+                    "config": {"assistant": rater.choice_value, "prompt": "{{ object.job_title }}"},
+                },
+                "2": {
+                    "type": "branch",
+                    "config": {
+                        "paths": [
+                            {
+                                "name": "Hot",
+                                "next": 3,
+                                "groups": [
+                                    [
+                                        {
+                                            "output": "1.rating",
+                                            "operator": "eq_any",
+                                            "values": ["HOT"],
+                                        }
+                                    ]
+                                ],
+                            }
+                        ],
+                        "none_next": None,
+                    },
+                },
+                "3": {
+                    "type": "create_task",
+                    "config": {"title": "Call first: {{ object.first_name }}"},
+                },
+            },
+        },
+    )
+    AssistantBudget.objects.create(
+        account=acme, connection=connection, unit="tokens", monthly_limit=1
+    )
     celery_worker(beat=True, env=worker_env(sim))
     contact(acme, first_name="Hot", job_title="Need pricing and a quote, budget approved")
     wait_for(settled(1), timeout=60, message="the first run")
     assert Task.objects.get().title == "Call first: Hot"
     contact(acme, first_name="Late", job_title="Need pricing and a quote")
     wait_for(settled(2), timeout=60, message="the run stopped by the budget")
-    stopped = ActionExecution.objects.get(step_id=1, enrollment__record__properties__first_name="Late")
+    stopped = ActionExecution.objects.get(
+        step_id=1, enrollment__record__properties__first_name="Late"
+    )
     assert stopped.status == "failed" and "Monthly AI budget reached" in stopped.error
     assert len(sim.requests(key="demo", path_prefix="/v1/responses")) == 1  # no call made

@@ -10,9 +10,12 @@ from tests.celery_worker import celery_worker  # noqa: F401  (the fixture)
 from workflows.models import Workflow
 
 
-def draft(account, graph, *, criteria=None, object_type=ObjectType.CONTACT, name="Draft") -> Workflow:
-    return Workflow.objects.create(account=account, object_type=object_type, name=name,
-                                   criteria=criteria or [], graph=graph)
+def draft(
+    account, graph, *, criteria=None, object_type=ObjectType.CONTACT, name="Draft"
+) -> Workflow:
+    return Workflow.objects.create(
+        account=account, object_type=object_type, name=name, criteria=criteria or [], graph=graph
+    )
 
 
 def contact(account, **values):
@@ -27,15 +30,32 @@ def task(title="Call {{ object.first_name }}", **extra):
 @pytest.fixture
 def branched(acme):
     """1 task → 2 branch (Hot: 3 → 4; None met: 5)."""
-    return draft(acme, {"start": 1, "steps": {
-        "1": {**task("First"), "next": 2},
-        "2": {"type": "branch", "next": None, "config": {
-            "paths": [{"name": "Hot", "groups": [[{"output": "1.task_id", "operator": "is_known"}]],
-                       "next": 3}], "none_next": 5}},
-        "3": {**task("Hot {{ actions.1.task_id }}"), "next": 4},
-        "4": {**task("After hot {{ actions.3.task_id }}"), "next": None},
-        "5": {**task("Cold"), "next": None},
-    }})
+    return draft(
+        acme,
+        {
+            "start": 1,
+            "steps": {
+                "1": {**task("First"), "next": 2},
+                "2": {
+                    "type": "branch",
+                    "next": None,
+                    "config": {
+                        "paths": [
+                            {
+                                "name": "Hot",
+                                "groups": [[{"output": "1.task_id", "operator": "is_known"}]],
+                                "next": 3,
+                            }
+                        ],
+                        "none_next": 5,
+                    },
+                },
+                "3": {**task("Hot {{ actions.1.task_id }}"), "next": 4},
+                "4": {**task("After hot {{ actions.3.task_id }}"), "next": None},
+                "5": {**task("Cold"), "next": None},
+            },
+        },
+    )
 
 
 @pytest.fixture
@@ -44,8 +64,11 @@ def without_openai_actions():
     builder as it is for an account whose crmflow has no OpenAI action type."""
     from workflows import registry
 
-    removed = {key: action for key, action in registry._REGISTRY.items()
-               if str(action.section).lower() == "openai"}
+    removed = {
+        key: action
+        for key, action in registry._REGISTRY.items()
+        if str(action.section).lower() == "openai"
+    }
     for key in removed:
         registry._REGISTRY.pop(key)
     yield

@@ -28,45 +28,82 @@ from tests.conftest import PASSWORD
 
 LABELS = {
     "en": {
-        "create": "Create workflow", "create_button": "Create", "object": "Object",
-        "name": "Workflow name", "contact": "Contact", "contact_properties": "Contact properties",
-        "add_condition": "Add a condition", "property": "Property", "save": "Save", "crm_section": "CRM",
-        "create_task": "Create task", "title": "Title", "notes": "Notes",
-        "assigned_to": "Assigned to", "review": "Review and turn on", "turn_on": "Turn on",
-        "action_outputs": "Action outputs", "openai_section": "OpenAI integration",
-        "ask_openai": "Ask OpenAI assistant", "response": "Response",
-        "assistant_selection": "Assistant selection", "advanced": "Advanced API parameters",
-        "model": "Model selection", "temperature": "Temperature", "prompt": "Prompt",
-        "enrolled": re.compile(r"existing records? enrolled"), "match_now": "match",
+        "create": "Create workflow",
+        "create_button": "Create",
+        "object": "Object",
+        "name": "Workflow name",
+        "contact": "Contact",
+        "contact_properties": "Contact properties",
+        "add_condition": "Add a condition",
+        "property": "Property",
+        "save": "Save",
+        "crm_section": "CRM",
+        "create_task": "Create task",
+        "title": "Title",
+        "notes": "Notes",
+        "assigned_to": "Assigned to",
+        "review": "Review and turn on",
+        "turn_on": "Turn on",
+        "action_outputs": "Action outputs",
+        "openai_section": "OpenAI integration",
+        "ask_openai": "Ask OpenAI assistant",
+        "response": "Response",
+        "assistant_selection": "Assistant selection",
+        "advanced": "Advanced API parameters",
+        "model": "Model selection",
+        "temperature": "Temperature",
+        "prompt": "Prompt",
+        "enrolled": re.compile(r"existing records? enrolled"),
+        "match_now": "match",
     },
     "fr": {
-        "create": "Créer un workflow", "create_button": "Créer", "object": "Objet",
-        "name": "Nom du workflow", "contact": "Contact",
+        "create": "Créer un workflow",
+        "create_button": "Créer",
+        "object": "Objet",
+        "name": "Nom du workflow",
+        "contact": "Contact",
         "contact_properties": "Propriétés Contact",
-        "add_condition": "Ajouter une condition", "property": "Propriété",
+        "add_condition": "Ajouter une condition",
+        "property": "Propriété",
         "save": "Enregistrer",
-        "crm_section": "CRM", "create_task": "Créer une tâche", "title": "Titre",
-        "notes": "Notes", "assigned_to": "Assignée à", "review": "Vérifier et activer",
-        "turn_on": "Activer", "action_outputs": "Résultats d'action",
-        "openai_section": "Intégration OpenAI", "ask_openai": "Demander à l'assistant OpenAI",
-        "response": "Réponse", "assistant_selection": "Sélection de l'assistant",
-        "advanced": "Paramètres API avancés", "model": "Sélection du modèle",
-        "temperature": "Température", "prompt": "Invite", "enrolled": re.compile(r"inscrits?"), "match_now": "correspond",
+        "crm_section": "CRM",
+        "create_task": "Créer une tâche",
+        "title": "Titre",
+        "notes": "Notes",
+        "assigned_to": "Assignée à",
+        "review": "Vérifier et activer",
+        "turn_on": "Activer",
+        "action_outputs": "Résultats d'action",
+        "openai_section": "Intégration OpenAI",
+        "ask_openai": "Demander à l'assistant OpenAI",
+        "response": "Réponse",
+        "assistant_selection": "Sélection de l'assistant",
+        "advanced": "Paramètres API avancés",
+        "model": "Sélection du modèle",
+        "temperature": "Température",
+        "prompt": "Invite",
+        "enrolled": re.compile(r"inscrits?"),
+        "match_now": "correspond",
     },
 }
 
 
 # Property labels come from the CRM's catalogue: whatever it says in that language.
-PROPERTY_LABELS = {"state": "State/Region", "first_name": "First name",
-                   "company_name": "Company name"}
+PROPERTY_LABELS = {
+    "state": "State/Region",
+    "first_name": "First name",
+    "company_name": "Company name",
+}
 
 
 def labels(language: str) -> dict:
     from django.utils import translation
 
     with translation.override(language):
-        return {**LABELS[language],
-                **{key: translation.gettext(text) for key, text in PROPERTY_LABELS.items()}}
+        return {
+            **LABELS[language],
+            **{key: translation.gettext(text) for key, text in PROPERTY_LABELS.items()},
+        }
 
 
 def log_in_as(page: Page, username: str) -> None:
@@ -92,8 +129,14 @@ def create_workflow(page: Page, L: dict, *, object_label: str, name: str) -> Non
     page.wait_for_url(re.compile(r"/workflows/\d+/$"))
 
 
-def set_criteria(page: Page, L: dict, *, property_label: str, operator_label: str | None = None,
-                 value: str | None = None) -> None:
+def set_criteria(
+    page: Page,
+    L: dict,
+    *,
+    property_label: str,
+    operator_label: str | None = None,
+    value: str | None = None,
+) -> None:
     """Open the trigger card, add one condition and save it."""
     page.locator(".card-trigger .card-open").click()
     panel(page).get_by_role("button", name=L["add_condition"]).click()
@@ -114,11 +157,15 @@ def set_criteria(page: Page, L: dict, *, property_label: str, operator_label: st
 
 def add_action(page: Page, section: str, label: str, *, slot: str | None = None) -> None:
     """Click a "+" (the last one, or the one at `slot`, e.g. "after:1"), then the action."""
-    plus = page.locator(f'.add-step[data-slot="{slot}"]') if slot else page.locator(".add-step").last
+    plus = (
+        page.locator(f'.add-step[data-slot="{slot}"]') if slot else page.locator(".add-step").last
+    )
     plus.click()
     # Let the picker swap in first: a click on the panel being replaced is lost with it.
     page.wait_for_load_state("networkidle")
-    group = panel(page).locator("details.action-section", has=page.locator("summary", has_text=section))
+    group = panel(page).locator(
+        "details.action-section", has=page.locator("summary", has_text=section)
+    )
     if group.get_attribute("open") is None:
         group.locator("summary").click()
     group.get_by_role("button", name=label).click()

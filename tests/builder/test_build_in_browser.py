@@ -31,8 +31,11 @@ FAST = {"WORKFLOWS_SWEEP_SECONDS": "1", "WORKFLOWS_RESEND_AFTER_SECONDS": "2"}
 @pytest.fixture
 def localized_page(browser, live_server, request):
     language = request.param
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1440, "height": 900},
-                                  locale="fr-FR" if language == "fr" else "en-US")
+    context = browser.new_context(
+        base_url=live_server.url,
+        viewport={"width": 1440, "height": 900},
+        locale="fr-FR" if language == "fr" else "en-US",
+    )
     page = context.new_page()
     page.set_default_timeout(30_000)  # a shared, loaded machine
     yield language, page
@@ -62,17 +65,25 @@ def test_a_builder_builds_a_task_workflow_that_a_worker_runs(
     screenshot(page, f"builder-{language}-3-canvas")
 
     workflow = Workflow.objects.get(name="Call new leads")
-    assert workflow.graph["steps"]["1"]["config"]["title"].startswith("Call {{ object.first_name }}")
+    assert workflow.graph["steps"]["1"]["config"]["title"].startswith(
+        "Call {{ object.first_name }}"
+    )
     review_and_turn_on(page, L)
     screenshot(page, f"builder-{language}-4-on")
 
-    wait_for(lambda: Task.objects.filter(assignee=rep_user).exists(), timeout=90,
-             message="the rep's task")
+    wait_for(
+        lambda: Task.objects.filter(assignee=rep_user).exists(),
+        timeout=90,
+        message="the rep's task",
+    )
     task = Task.objects.get(assignee=rep_user)
     assert task.title.strip() == "Call Ann"
     assert list(task.records.all()) == [ann]
     assert Enrollment.objects.filter(workflow=workflow).count() == 1
 
     bea = contact(acme, first_name="Bea", state="Oregon")  # enrolls on change, after turn-on
-    wait_for(lambda: Task.objects.filter(assignee=rep_user, records=bea).exists(), timeout=90,
-             message="the task for a contact created after turning on")
+    wait_for(
+        lambda: Task.objects.filter(assignee=rep_user, records=bea).exists(),
+        timeout=90,
+        message="the task for a contact created after turning on",
+    )

@@ -11,8 +11,9 @@ from workflows.graph import successors
 def linear(*titles):
     graph, slot = canvas.empty_graph(), "start"
     for title in titles:
-        graph, new_id = canvas.step_add(graph, slot=slot,
-                                        step={"type": "create_task", "config": {"title": title}})
+        graph, new_id = canvas.step_add(
+            graph, slot=slot, step={"type": "create_task", "config": {"title": title}}
+        )
         slot = f"after:{new_id}"
     return graph
 
@@ -24,15 +25,17 @@ def order(graph, slot_start=None):
 
 def test_it_adds_at_the_end_and_between_two_steps():
     graph = linear("a", "b")
-    graph, new = canvas.step_add(graph, slot="after:1", step={"type": "create_task",
-                                                               "config": {"title": "between"}})
+    graph, new = canvas.step_add(
+        graph, slot="after:1", step={"type": "create_task", "config": {"title": "between"}}
+    )
     assert order(graph) == ["a", "between", "b"]
     assert new == 3
 
 
 def test_it_adds_before_the_first_step():
-    graph, _ = canvas.step_add(linear("a"), slot="start",
-                               step={"type": "create_task", "config": {"title": "first"}})
+    graph, _ = canvas.step_add(
+        linear("a"), slot="start", step={"type": "create_task", "config": {"title": "first"}}
+    )
     assert order(graph) == ["first", "a"]
 
 
@@ -53,20 +56,28 @@ def test_it_moves_a_step_up_and_down_within_its_chain():
 
 
 def test_a_branch_added_mid_chain_takes_the_following_steps_onto_none_met():
-    graph, branch = canvas.step_add(linear("a", "b"), slot="after:1", step={
-        "type": "branch", "config": {"paths": [{"name": "Hot", "groups": [], "next": None}]}})
+    graph, branch = canvas.step_add(
+        linear("a", "b"),
+        slot="after:1",
+        step={"type": "branch", "config": {"paths": [{"name": "Hot", "groups": [], "next": None}]}},
+    )
     chain, nodes = canvas.layout(graph)
     assert [n.id for n in chain.nodes] == [1, branch]
     hot, none = nodes[branch].paths
     assert (hot.name, hot.chain.nodes) == ("Hot", [])
     assert none.is_none and [n.step["config"]["title"] for n in none.chain.nodes] == ["b"]
-    graph, _ = canvas.step_add(graph, slot=f"path:{branch}:0",
-                               step={"type": "create_task", "config": {"title": "hot"}})
+    graph, _ = canvas.step_add(
+        graph, slot=f"path:{branch}:0", step={"type": "create_task", "config": {"title": "hot"}}
+    )
     _chain, nodes = canvas.layout(graph)
     assert [n.step["config"]["title"] for n in nodes[branch].paths[0].chain.nodes] == ["hot"]
     # Numbering reads top to bottom, paths left to right.
     assert [(n.number, n.id) for n in sorted(nodes.values(), key=lambda n: n.number)] == [
-        (1, 1), (2, branch), (3, 4), (4, 2)]
+        (1, 1),
+        (2, branch),
+        (3, 4),
+        (4, 2),
+    ]
 
 
 def test_deleting_a_step_links_its_neighbours_and_a_branch_takes_its_paths(branched):

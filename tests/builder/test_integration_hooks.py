@@ -62,24 +62,37 @@ def test_placeholders_become_the_real_action_and_its_outputs_are_offered(
     workflow = template_create(account=acme, key="format_state", actor=builder_user)
     step = workflow.graph["steps"]["1"]
     assert step["type"] == "fake_ask_openai" and "{{ object.state }}" in step["config"]["prompt"]
-    variables = picker.data_variables(graph=workflow.graph, step_id=2, account=acme,
-                                      definitions=definitions_for(acme, "contact"),
-                                      target_type="number")
+    variables = picker.data_variables(
+        graph=workflow.graph,
+        step_id=2,
+        account=acme,
+        definitions=definitions_for(acme, "contact"),
+        target_type="number",
+    )
     group = variables.groups[0]
     assert group.title == "1. Ask OpenAI assistant"
     assert [(v.label, bool(v.disabled_reason)) for v in group.variables] == [
-        ("Response", True), ("Score", False)]
+        ("Response", True),
+        ("Score", False),
+    ]
     panel = builder_client.get(f"/workflows/{workflow.pk}/steps/1/").content.decode()
     assert 'data-token-editor="prompt"' in panel and 'name="assistant"' in panel
     assert "<summary>Advanced API parameters</summary>" in panel
     assert '<label id="step-field-temperature-label" for="step-field-temperature">' in panel
     assert 'id="step-field-temperature"' in panel
     assert 'data-token-editor="model"' in panel.split("Advanced API parameters")[1]
-    builder_client.post(f"/workflows/{workflow.pk}/steps/1/", {
-        "assistant": "a1", "prompt": "Code for {{ object.state }}", "temperature": "0.3",
-        "_save": "1"})
+    builder_client.post(
+        f"/workflows/{workflow.pk}/steps/1/",
+        {
+            "assistant": "a1",
+            "prompt": "Code for {{ object.state }}",
+            "temperature": "0.3",
+            "_save": "1",
+        },
+    )
     workflow.refresh_from_db()
     assert workflow.graph["steps"]["1"]["config"]["temperature"] == "0.3"
-    messages = [p.message for p in review_problems(workflow,
-                                                   definitions=definitions_for(acme, "contact"))]
+    messages = [
+        p.message for p in review_problems(workflow, definitions=definitions_for(acme, "contact"))
+    ]
     assert messages == ["1. Ask OpenAI assistant: the model gpt-old is no longer allowed"]

@@ -49,8 +49,11 @@ def test_the_panel_and_picker_work_from_the_keyboard(page, acme, builder_user):
     page.keyboard.press("Enter")
     expect(page.locator("#panel")).to_have_class("builder-panel is-empty")
     workflow.refresh_from_db()
-    assert workflow.graph["steps"]["1"]["config"]["title"].replace("\u00a0", " ").startswith(
-        "Hello {{ object.first_name }}")
+    assert (
+        workflow.graph["steps"]["1"]["config"]["title"]
+        .replace("\u00a0", " ")
+        .startswith("Hello {{ object.first_name }}")
+    )
     expect(page.locator('[data-step="1"] .card-body .token-chip')).to_have_text("First name")
     # The card's menu opens and closes from the keyboard too.
     page.locator('[data-step="1"] .card-menu > summary').focus()

@@ -35,8 +35,7 @@ from tests.builder.test_build_in_browser import FAST, localized_page  # noqa: F4
 from tests.celery_worker import wait_for
 from tests.conftest import screenshot
 
-pytestmark = [pytest.mark.integration, pytest.mark.browser,
-              pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.mark.parametrize("localized_page", ["en", "fr"], indirect=True)
@@ -46,8 +45,12 @@ def test_a_builder_drafts_sales_emails_with_an_openai_assistant(
     language, page = localized_page
     L = labels(language)
     connect(acme)
-    workspace_assistant(acme, name="Sales email drafter", model="gpt-4o-mini",
-                        instructions="Draft a short prospecting email to the contact.")
+    workspace_assistant(
+        acme,
+        name="Sales email drafter",
+        model="gpt-4o-mini",
+        instructions="Draft a short prospecting email to the contact.",
+    )
     celery_worker(beat=True, env={**FAST, "OPENAI_BASE_URL": sim.base_url})
     contact(acme, first_name="Ann", last_name="Lee", company_name="Globex", state="California")
 
@@ -76,8 +79,11 @@ def test_a_builder_drafts_sales_emails_with_an_openai_assistant(
     review_and_turn_on(page, L)
     screenshot(page, f"seed-{language}-3-on")
 
-    wait_for(lambda: Task.objects.filter(assignee=rep_user).exists(), timeout=120,
-             message="the rep's task with the drafted email")
+    wait_for(
+        lambda: Task.objects.filter(assignee=rep_user).exists(),
+        timeout=120,
+        message="the rep's task with the drafted email",
+    )
     task = Task.objects.get(assignee=rep_user)
     assert task.title.strip() == "Email draft for Ann"
     assert "Ann" in task.notes and "{{" not in task.notes

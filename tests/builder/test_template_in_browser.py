@@ -12,8 +12,9 @@ from tests.conftest import screenshot
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_a_template_opens_prefilled_with_branch_paths(page, acme, builder_user,
-                                                      without_openai_actions):
+def test_a_template_opens_prefilled_with_branch_paths(
+    page, acme, builder_user, without_openai_actions
+):
     page.set_viewport_size({"width": 1600, "height": 1000})
     page.set_default_timeout(30_000)  # a shared, loaded machine
     log_in_as(page, "builder")

@@ -12,9 +12,11 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 
 @pytest.fixture
 def simple(acme, rep_user):
-    return draft(acme, {"start": 1, "steps": {"1": {**task(assignee=str(rep_user.pk)),
-                                                     "next": None}}},
-                 criteria=[[{"property": "state", "operator": "is_known"}]])
+    return draft(
+        acme,
+        {"start": 1, "steps": {"1": {**task(assignee=str(rep_user.pk)), "next": None}}},
+        criteria=[[{"property": "state", "operator": "is_known"}]],
+    )
 
 
 # --- Access ------------------------------------------------------------------------------
@@ -28,15 +30,18 @@ def test_a_rep_sees_the_canvas_without_edit_controls(rep_client, simple):
     assert "add-step" not in html and "Review and turn on" not in html and "Move up" not in html
 
 
-@pytest.mark.parametrize("path,data", [
-    ("add/", {"slot": "after:1", "type": "delay"}),
-    ("steps/1/", {"title": "x"}),
-    ("steps/1/move/", {"direction": "up"}),
-    ("steps/1/delete/", {"confirm": "1"}),
-    ("criteria/", {"_save": "1"}),
-    ("review/", {}),
-    ("turn-off/", {}),
-])
+@pytest.mark.parametrize(
+    "path,data",
+    [
+        ("add/", {"slot": "after:1", "type": "delay"}),
+        ("steps/1/", {"title": "x"}),
+        ("steps/1/move/", {"direction": "up"}),
+        ("steps/1/delete/", {"confirm": "1"}),
+        ("criteria/", {"_save": "1"}),
+        ("review/", {}),
+        ("turn-off/", {}),
+    ],
+)
 def test_a_rep_cannot_change_a_workflow(rep_client, simple, path, data):
     response = rep_client.post(f"/workflows/{simple.pk}/{path}", data)
     assert response.status_code == 403
@@ -46,13 +51,26 @@ def test_a_rep_cannot_change_a_workflow(rep_client, simple, path, data):
 
 
 def test_a_rep_cannot_create_workflows(rep_client):
-    assert rep_client.post("/workflows/new/", {"object_type": "contact", "name": "x"}).status_code == 403
+    assert (
+        rep_client.post("/workflows/new/", {"object_type": "contact", "name": "x"}).status_code
+        == 403
+    )
     assert rep_client.post("/workflows/new/format_state/").status_code == 403
     assert not Workflow.objects.exists()
 
 
-@pytest.mark.parametrize("path", ["", "criteria/", "add/?slot=start", "steps/1/", "review/",
-                                  "steps/1/data/?field=title", "steps/1/delete/"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "",
+        "criteria/",
+        "add/?slot=start",
+        "steps/1/",
+        "review/",
+        "steps/1/data/?field=title",
+        "steps/1/delete/",
+    ],
+)
 def test_another_account_gets_a_404(globex_client, simple, path):
     assert globex_client.get(f"/workflows/{simple.pk}/{path}").status_code == 404
     assert globex_client.post(f"/workflows/{simple.pk}/{path}").status_code in (404, 405)
@@ -63,14 +81,18 @@ def test_posts_need_the_csrf_token(builder_user, simple):
 
     client = Client(enforce_csrf_checks=True)
     client.force_login(builder_user)
-    assert client.post(f"/workflows/{simple.pk}/steps/1/move/", {"direction": "down"}).status_code == 403
+    assert (
+        client.post(f"/workflows/{simple.pk}/steps/1/move/", {"direction": "down"}).status_code
+        == 403
+    )
 
 
 # --- List and create ---------------------------------------------------------------------
 
 
-def test_the_list_filters_and_counts_without_n_plus_one(builder_client, acme, simple,
-                                                         django_assert_max_num_queries):
+def test_the_list_filters_and_counts_without_n_plus_one(
+    builder_client, acme, simple, django_assert_max_num_queries
+):
     for n in range(5):
         draft(acme, {}, name=f"Deal flow {n}", object_type="deal")
     with django_assert_max_num_queries(6):
@@ -85,7 +107,10 @@ def test_it_creates_a_workflow_and_from_a_template(builder_client, acme, without
     response = builder_client.post("/workflows/new/", {"object_type": "contact", "name": "Leads"})
     workflow = Workflow.objects.get(name="Leads")
     assert response.url == f"/workflows/{workflow.pk}/"
-    assert builder_client.post("/workflows/new/", {"object_type": "nope", "name": ""}).status_code == 400
+    assert (
+        builder_client.post("/workflows/new/", {"object_type": "nope", "name": ""}).status_code
+        == 400
+    )
     response = builder_client.post("/workflows/new/draft_sales_email/")
     workflow = Workflow.objects.get(name="Draft sales emails")
     assert workflow.object_type == "deal" and workflow.graph["steps"]["1"]["type"] == "placeholder"
@@ -111,8 +136,11 @@ def test_add_configure_move_and_delete_through_the_panels(builder_client, simple
     assert b"Saved as incomplete" in response.content
     simple.refresh_from_db()
     assert simple.graph["steps"]["2"]["problems"]
-    builder_client.post(url + "steps/2/", {"title": "Second {{ actions.1.task_id }}",
-                                           "assignee": "owner", "_save": "1"}, **HTMX)
+    builder_client.post(
+        url + "steps/2/",
+        {"title": "Second {{ actions.1.task_id }}", "assignee": "owner", "_save": "1"},
+        **HTMX,
+    )
     simple.refresh_from_db()
     assert "incomplete" not in simple.graph["steps"]["2"]
     # Moving 2 above 1 is allowed, and review then says its data comes from later.
@@ -139,10 +167,21 @@ def test_branch_paths_are_drawn_side_by_side_with_their_names(builder_client, br
     assert ">Hot<" in html and "None met" in html
     for slot in ["path:2:0", "none:2", "after:3", "after:4", "after:5", "start"]:
         assert f'data-slot="{slot}"' in html
-    response = builder_client.post(f"/workflows/{branched.pk}/steps/2/", {
-        "path_count": "2", "path-0-name": "Hot", "path-0-source": "output:1.task_id",
-        "path-0-operator": "is_known", "path-1-name": "Warm", "path-1-source": "property:state",
-        "path-1-operator": "contains", "path-1-value": "ca", "_save": "1"}, **HTMX)
+    response = builder_client.post(
+        f"/workflows/{branched.pk}/steps/2/",
+        {
+            "path_count": "2",
+            "path-0-name": "Hot",
+            "path-0-source": "output:1.task_id",
+            "path-0-operator": "is_known",
+            "path-1-name": "Warm",
+            "path-1-source": "property:state",
+            "path-1-operator": "contains",
+            "path-1-value": "ca",
+            "_save": "1",
+        },
+        **HTMX,
+    )
     assert response.status_code == 200
     branched.refresh_from_db()
     paths = branched.graph["steps"]["2"]["config"]["paths"]
@@ -150,28 +189,48 @@ def test_branch_paths_are_drawn_side_by_side_with_their_names(builder_client, br
     assert branched.graph["steps"]["2"]["config"]["none_next"] == 5
 
 
-@pytest.mark.parametrize("data", [
-    {"slot": "after:999", "type": "delay"}, {"slot": "path:x:y", "type": "delay"},
-    {"slot": "start", "type": "no_such_action"}, {"slot": "start"},
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"slot": "after:999", "type": "delay"},
+        {"slot": "path:x:y", "type": "delay"},
+        {"slot": "start", "type": "no_such_action"},
+        {"slot": "start"},
+    ],
+)
 def test_bad_add_requests_are_not_500(builder_client, simple, data):
     assert builder_client.post(f"/workflows/{simple.pk}/add/", data).status_code in (400, 404)
 
 
-@pytest.mark.parametrize("data", [
-    {"direction": "sideways"}, {"direction": ""}, {},
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"direction": "sideways"},
+        {"direction": ""},
+        {},
+    ],
+)
 def test_bad_moves_are_not_500(builder_client, simple, data):
-    assert builder_client.post(f"/workflows/{simple.pk}/steps/1/move/", data, **HTMX).status_code == 400
+    assert (
+        builder_client.post(f"/workflows/{simple.pk}/steps/1/move/", data, **HTMX).status_code
+        == 400
+    )
 
 
 def test_garbage_in_step_forms_is_not_500(builder_client, simple, branched):
-    for data in [{"due_in": "abc", "title": "x" * 70000, "_save": "1"},
-                 {"assignee": "99999", "title": "t", "_save": "1"},
-                 {"priority": "nope", "title": "{{ actions.x.y }}", "_save": "1"}]:
+    for data in [
+        {"due_in": "abc", "title": "x" * 70000, "_save": "1"},
+        {"assignee": "99999", "title": "t", "_save": "1"},
+        {"priority": "nope", "title": "{{ actions.x.y }}", "_save": "1"},
+    ]:
         assert builder_client.post(f"/workflows/{simple.pk}/steps/1/", data).status_code == 200
-    assert builder_client.post(f"/workflows/{branched.pk}/steps/2/", {
-        "path_count": "999999", "path-0-source": "output:zz", "_save": "1"}).status_code == 200
+    assert (
+        builder_client.post(
+            f"/workflows/{branched.pk}/steps/2/",
+            {"path_count": "999999", "path-0-source": "output:zz", "_save": "1"},
+        ).status_code
+        == 200
+    )
     assert builder_client.get(f"/workflows/{simple.pk}/steps/42/").status_code == 404
 
 
@@ -182,22 +241,35 @@ def test_the_criteria_panel_counts_matches_live_and_saves(builder_client, acme, 
     contact(acme, first_name="Ann", state="California")
     contact(acme, first_name="Bob")
     url = f"/workflows/{simple.pk}/criteria/"
-    panel = builder_client.post(url, {"c-0-0-property": "state", "c-0-0-operator": "is_unknown"},
-                                **HTMX).content.decode()
+    panel = builder_client.post(
+        url, {"c-0-0-property": "state", "c-0-0-operator": "is_unknown"}, **HTMX
+    ).content.decode()
     assert "1 Contact record matches now" in panel
-    panel = builder_client.post(url, {"c-0-0-property": "state", "c-0-0-operator": "is_known",
-                                      "_add_or": "1"}, **HTMX).content.decode()
+    panel = builder_client.post(
+        url, {"c-0-0-property": "state", "c-0-0-operator": "is_known", "_add_or": "1"}, **HTMX
+    ).content.decode()
     assert 'name="c-1-0-property"' in panel
-    panel = builder_client.post(url, {"c-0-0-property": "lead_status", "c-0-0-operator": "gt"},
-                                **HTMX).content.decode()
+    panel = builder_client.post(
+        url, {"c-0-0-property": "lead_status", "c-0-0-operator": "gt"}, **HTMX
+    ).content.decode()
     assert "is equal to any of" in panel  # the operators of a dropdown property
-    builder_client.post(url, {"c-0-0-property": "first_name", "c-0-0-operator": "eq_any",
-                              "c-0-0-value": "Bob", "re_enroll": "on", "_save": "1"}, **HTMX)
+    builder_client.post(
+        url,
+        {
+            "c-0-0-property": "first_name",
+            "c-0-0-operator": "eq_any",
+            "c-0-0-value": "Bob",
+            "re_enroll": "on",
+            "_save": "1",
+        },
+        **HTMX,
+    )
     simple.refresh_from_db()
     assert simple.criteria == [[{"property": "first_name", "operator": "eq_any", "value": "Bob"}]]
     assert simple.re_enroll
-    bad = builder_client.post(url, {"c-0-0-property": "first_name", "c-0-0-operator": "eq_any",
-                                    "_save": "1"}, **HTMX)
+    bad = builder_client.post(
+        url, {"c-0-0-property": "first_name", "c-0-0-operator": "eq_any", "_save": "1"}, **HTMX
+    )
     assert bad.status_code == 400 and b"Enter a value" in bad.content
 
 
@@ -239,7 +311,10 @@ def test_review_counts_then_turns_on_and_off(builder_client, acme, simple, setti
     assert "not live yet" in builder_client.get(f"/workflows/{simple.pk}/").content.decode()
     builder_client.post(f"/workflows/{simple.pk}/review/")
     simple.refresh_from_db()
-    assert simple.version == 2 and simple.live_version.graph["steps"]["1"]["config"]["title"] == "Changed"
+    assert (
+        simple.version == 2
+        and simple.live_version.graph["steps"]["1"]["config"]["title"] == "Changed"
+    )
     builder_client.post(f"/workflows/{simple.pk}/turn-off/")
     simple.refresh_from_db()
     assert not simple.is_enabled

@@ -32,12 +32,20 @@ class ApiClient:
         return self.client.get(f"/api/v1{path}", headers=self.headers)
 
     def post(self, path, body):
-        return self.client.post(f"/api/v1{path}", json.dumps(body),
-                                content_type="application/json", headers=self.headers)
+        return self.client.post(
+            f"/api/v1{path}",
+            json.dumps(body),
+            content_type="application/json",
+            headers=self.headers,
+        )
 
     def patch(self, path, body):
-        return self.client.patch(f"/api/v1{path}", json.dumps(body),
-                                 content_type="application/json", headers=self.headers)
+        return self.client.patch(
+            f"/api/v1{path}",
+            json.dumps(body),
+            content_type="application/json",
+            headers=self.headers,
+        )
 
 
 def test_a_request_without_a_token_is_401(db):
@@ -65,8 +73,9 @@ def test_tokens_are_stored_hashed_never_in_plaintext(token):
 
 
 def test_a_record_is_created_through_the_services_and_announced(api, acme, admin_user):
-    response = api.post("/objects/contacts", {"properties": {"email": "Ana@Example.com",
-                                                             "first_name": "Ana"}})
+    response = api.post(
+        "/objects/contacts", {"properties": {"email": "Ana@Example.com", "first_name": "Ana"}}
+    )
     assert response.status_code == 201
     body = response.json()
     assert body["properties"] == {"email": "ana@example.com", "first_name": "Ana"}
@@ -76,8 +85,9 @@ def test_a_record_is_created_through_the_services_and_announced(api, acme, admin
 
 
 def test_validation_errors_are_400_with_the_ui_messages(api):
-    response = api.post("/objects/deals", {"properties": {"name": "Big", "amount": "abc",
-                                                          "nope": 1}})
+    response = api.post(
+        "/objects/deals", {"properties": {"name": "Big", "amount": "abc", "nope": 1}}
+    )
     assert response.status_code == 400
     assert response.json()["errors"] == {
         "amount": ["“abc” is not a number. Use digits with a dot for decimals, e.g. 1250.50."],
@@ -96,26 +106,35 @@ def test_text_with_a_nul_character_is_refused_not_a_crash(api):
 
 
 def test_a_record_is_read_and_updated(api, acme):
-    record = services.record_create(account=acme, object_type="contact",
-                                    values={"email": "bo@example.com", "first_name": "Bo"})
+    record = services.record_create(
+        account=acme, object_type="contact", values={"email": "bo@example.com", "first_name": "Bo"}
+    )
     assert api.get(f"/objects/contacts/{record.pk}").json()["properties"]["first_name"] == "Bo"
     response = api.patch(f"/objects/contacts/{record.pk}", {"properties": {"job_title": "CTO"}})
     assert response.status_code == 200
-    assert response.json()["properties"] == {"email": "bo@example.com", "first_name": "Bo",
-                                             "job_title": "CTO"}
-    assert TimelineEvent.objects.filter(record=record, kind="property_changed",
-                                        source="api").count() == 1
+    assert response.json()["properties"] == {
+        "email": "bo@example.com",
+        "first_name": "Bo",
+        "job_title": "CTO",
+    }
+    assert (
+        TimelineEvent.objects.filter(record=record, kind="property_changed", source="api").count()
+        == 1
+    )
     response = api.patch(f"/objects/contacts/{record.pk}", {"properties": {"email": "bo@"}})
     assert response.status_code == 400
     assert "not a valid email address" in response.json()["errors"]["email"][0]
 
 
 def test_another_accounts_record_is_404(api, globex):
-    other = services.record_create(account=globex, object_type="contact",
-                                   values={"email": "secret@globex.example"})
+    other = services.record_create(
+        account=globex, object_type="contact", values={"email": "secret@globex.example"}
+    )
     assert api.get(f"/objects/contacts/{other.pk}").status_code == 404
-    assert api.patch(f"/objects/contacts/{other.pk}",
-                     {"properties": {"first_name": "X"}}).status_code == 404
+    assert (
+        api.patch(f"/objects/contacts/{other.pk}", {"properties": {"first_name": "X"}}).status_code
+        == 404
+    )
     results = api.post("/objects/contacts/search", {}).json()["results"]
     assert other.pk not in [r["id"] for r in results]
 
@@ -127,22 +146,28 @@ def test_a_record_of_another_object_type_is_404(api, acme):
 
 def test_search_filters_and_pages(api, acme):
     for n in range(5):
-        services.record_create(account=acme, object_type="contact",
-                               values={"email": f"c{n}@example.com",
-                                       "state": "CA" if n % 2 == 0 else "NY"})
+        services.record_create(
+            account=acme,
+            object_type="contact",
+            values={"email": f"c{n}@example.com", "state": "CA" if n % 2 == 0 else "NY"},
+        )
     filters = [[{"property": "state", "operator": "eq_any", "values": ["CA"]}]]
     page1 = api.post("/objects/contacts/search", {"filters": filters, "limit": 2}).json()
-    assert [r["properties"]["email"] for r in page1["results"]] == ["c0@example.com",
-                                                                    "c2@example.com"]
-    page2 = api.post("/objects/contacts/search",
-                     {"filters": filters, "limit": 2, "after": page1["next_after"]}).json()
+    assert [r["properties"]["email"] for r in page1["results"]] == [
+        "c0@example.com",
+        "c2@example.com",
+    ]
+    page2 = api.post(
+        "/objects/contacts/search", {"filters": filters, "limit": 2, "after": page1["next_after"]}
+    ).json()
     assert [r["properties"]["email"] for r in page2["results"]] == ["c4@example.com"]
     assert page2["next_after"] is None
 
 
 def test_search_with_bad_filters_is_400_with_a_message(api):
-    response = api.post("/objects/contacts/search",
-                        {"filters": [[{"property": "nope", "operator": "is_known"}]]})
+    response = api.post(
+        "/objects/contacts/search", {"filters": [[{"property": "nope", "operator": "is_known"}]]}
+    )
     assert response.status_code == 400
     assert response.json()["errors"] == {"filters": ["There is no property “nope”."]}
 
@@ -155,8 +180,12 @@ def test_properties_are_listed(api):
 def test_a_form_is_submitted_through_the_api_like_the_public_page(api, acme, admin_user):
     form = form_create(account=acme, name="Demo", created_by=admin_user)
     listed = api.get("/forms").json()
-    assert listed[0]["fields"][0] == {"key": "email", "label": "Email", "required": True,
-                                      "property": "email"}
+    assert listed[0]["fields"][0] == {
+        "key": "email",
+        "label": "Email",
+        "required": True,
+        "property": "email",
+    }
     response = api.post(f"/forms/{form.pk}/submissions", {"answers": {"email": "Eve@Example.com"}})
     assert response.status_code == 201
     body = response.json()
@@ -206,7 +235,9 @@ def test_a_super_admin_revokes_a_token(admin_client, token):
 
 def test_another_accounts_token_cannot_be_revoked(globex_client, token):
     row = ApiToken.objects.get()
-    response = globex_client.post(reverse("intake:api_tokens"), {"revoke": "", "token": str(row.pk)})
+    response = globex_client.post(
+        reverse("intake:api_tokens"), {"revoke": "", "token": str(row.pk)}
+    )
     assert response.status_code == 404
     row.refresh_from_db()
     assert not row.is_revoked

@@ -8,12 +8,11 @@ import os
 
 import pytest
 import schemathesis
+from django.core import signals
+from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
-
-from django.core import signals
-from django.db import close_old_connections
 
 from config.wsgi import application
 from crm import services
@@ -38,10 +37,12 @@ def keep_the_test_transaction():
 @pytest.fixture
 def token(acme, admin_user) -> str:
     # Something to find: records of every kind and a form, ids 1.. in a fresh database.
-    for object_type, values in [("contact", {"email": "ana@example.com"}),
-                                ("company", {"name": "Acme", "domain": "acme.com"}),
-                                ("deal", {"name": "Big", "amount": "1000"}),
-                                ("ticket", {"subject": "Help"})]:
+    for object_type, values in [
+        ("contact", {"email": "ana@example.com"}),
+        ("company", {"name": "Acme", "domain": "acme.com"}),
+        ("deal", {"name": "Big", "amount": "1000"}),
+        ("ticket", {"subject": "Help"}),
+    ]:
         services.record_create(account=acme, object_type=object_type, values=values)
     form_create(account=acme, name="Contact us", created_by=admin_user)
     return ApiToken.issue(account=acme, name="Fuzz", created_by=admin_user)[1]
@@ -52,8 +53,11 @@ def token(acme, admin_user) -> str:
 @settings(
     max_examples=MAX_EXAMPLES,
     deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                           HealthCheck.filter_too_much],
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+    ],
 )
 def test_the_api_answers_any_input_without_a_server_error(case, token):
     case.call_and_validate(

@@ -10,13 +10,32 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_a_rep_filters_contacts_edits_one_inline_and_adds_a_note(page, acme, rep_user):
-    jane = contact(acme, email="jane@northwind.example", first_name="Jane", last_name="Doe",
-                   lifecycle_stage="lead", job_title="CTO", owner=str(rep_user.pk))
-    contact(acme, email="bob@contoso.example", first_name="Bob", last_name="Stone",
-            lifecycle_stage="customer", owner=str(rep_user.pk))
+    jane = contact(
+        acme,
+        email="jane@northwind.example",
+        first_name="Jane",
+        last_name="Doe",
+        lifecycle_stage="lead",
+        job_title="CTO",
+        owner=str(rep_user.pk),
+    )
+    contact(
+        acme,
+        email="bob@contoso.example",
+        first_name="Bob",
+        last_name="Stone",
+        lifecycle_stage="customer",
+        owner=str(rep_user.pk),
+    )
     for i in range(8):
-        contact(acme, email=f"p{i}@example.com", first_name=f"Person{i}", last_name="Lee",
-                lifecycle_stage=["subscriber", "lead", "customer"][i % 3], phone="+1 555 0100")
+        contact(
+            acme,
+            email=f"p{i}@example.com",
+            first_name=f"Person{i}",
+            last_name="Lee",
+            lifecycle_stage=["subscriber", "lead", "customer"][i % 3],
+            phone="+1 555 0100",
+        )
     log_in(page, "rep")
     page.goto("/objects/contacts/")
     page.get_by_role("heading", name="Contacts").wait_for()

@@ -26,19 +26,31 @@ def fresh_rate_limits():
 
 @pytest.fixture
 def contact_form(acme, admin_user) -> Form:
-    """"Contact us": email, first name, and a free-text question saved to the contact."""
+    """ "Contact us": email, first name, and a free-text question saved to the contact."""
     form = form_create(account=acme, name="Contact us", created_by=admin_user)
-    first_name = PropertyDefinition.objects.get(account=acme, object_type="contact", name="first_name")
+    first_name = PropertyDefinition.objects.get(
+        account=acme, object_type="contact", name="first_name"
+    )
     looking_for = PropertyDefinition.objects.create(
-        account=acme, object_type="contact", name="looking_for", label="What are you looking for?",
+        account=acme,
+        object_type="contact",
+        name="looking_for",
+        label="What are you looking for?",
         type=PropertyType.TEXTAREA,
     )
-    FormField.objects.create(form=form, key="first_name", label="First name", property=first_name,
-                             position=1)
-    FormField.objects.create(form=form, key="looking_for", label="What are you looking for?",
-                             property=looking_for, position=2)
-    FormField.objects.create(form=form, key="how_did_you_hear", label="How did you hear of us?",
-                             position=3)
+    FormField.objects.create(
+        form=form, key="first_name", label="First name", property=first_name, position=1
+    )
+    FormField.objects.create(
+        form=form,
+        key="looking_for",
+        label="What are you looking for?",
+        property=looking_for,
+        position=2,
+    )
+    FormField.objects.create(
+        form=form, key="how_did_you_hear", label="How did you hear of us?", position=3
+    )
     return form
 
 
@@ -54,15 +66,21 @@ def test_an_anonymous_visitor_sees_the_form_without_logging_in(client, contact_f
 
 
 def test_a_submission_creates_a_contact_then_a_second_one_updates_it(client, contact_form, acme):
-    response = client.post(public_url(contact_form), {
-        "email": "Ana@Example.com", "first_name": "Ana",
-        "looking_for": "A CRM for 20 people\nwith workflows", "how_did_you_hear": "A friend",
-    })
+    response = client.post(
+        public_url(contact_form),
+        {
+            "email": "Ana@Example.com",
+            "first_name": "Ana",
+            "looking_for": "A CRM for 20 people\nwith workflows",
+            "how_did_you_hear": "A friend",
+        },
+    )
     assert response.status_code == 200
     assert b"Thanks for submitting the form" in response.content
     contact = Record.objects.get(account=acme, object_type="contact")
     assert contact.properties == {
-        "email": "ana@example.com", "first_name": "Ana",
+        "email": "ana@example.com",
+        "first_name": "Ana",
         "looking_for": "A CRM for 20 people\nwith workflows",
     }
     first = FormSubmission.objects.get()
@@ -70,9 +88,14 @@ def test_a_submission_creates_a_contact_then_a_second_one_updates_it(client, con
     assert first.answers["how_did_you_hear"] == "A friend"
     assert first.ip_address == "127.0.0.1"
 
-    client.post(public_url(contact_form), {
-        "email": "ana@example.com", "first_name": "Anabel", "looking_for": "Pricing",
-    })
+    client.post(
+        public_url(contact_form),
+        {
+            "email": "ana@example.com",
+            "first_name": "Anabel",
+            "looking_for": "Pricing",
+        },
+    )
     assert Record.objects.filter(account=acme, object_type="contact").count() == 1
     contact.refresh_from_db()
     assert contact.properties["first_name"] == "Anabel"
@@ -135,9 +158,13 @@ def test_a_missing_required_email_is_refused(client, contact_form):
 
 
 def test_the_honeypot_fools_bots_and_stores_nothing(client, contact_form):
-    response = client.post(public_url(contact_form), {
-        "email": "bot@spam.example", "website_url": "http://spam.example",
-    })
+    response = client.post(
+        public_url(contact_form),
+        {
+            "email": "bot@spam.example",
+            "website_url": "http://spam.example",
+        },
+    )
     assert response.status_code == 200
     assert b"Thanks for submitting the form" in response.content
     assert not Record.objects.exists()
@@ -153,8 +180,9 @@ def test_too_many_submissions_from_one_ip_get_a_429_page(client, contact_form):
     assert b"Please wait 10 minutes and try again." in response.content
     assert FormSubmission.objects.count() == RATE_LIMIT
     # Another visitor (another IP) is not affected.
-    other = client.post(public_url(contact_form), {"email": "x@example.com"},
-                        REMOTE_ADDR="203.0.113.9")
+    other = client.post(
+        public_url(contact_form), {"email": "x@example.com"}, REMOTE_ADDR="203.0.113.9"
+    )
     assert other.status_code == 200
 
 
@@ -169,9 +197,13 @@ def test_a_submission_with_the_csrf_token_from_the_page_is_accepted(contact_form
     strict = Client(enforce_csrf_checks=True)
     page = strict.get(public_url(contact_form))
     token = page.cookies["csrftoken"].value
-    response = strict.post(public_url(contact_form), {
-        "email": "csrf@example.com", "csrfmiddlewaretoken": token,
-    })
+    response = strict.post(
+        public_url(contact_form),
+        {
+            "email": "csrf@example.com",
+            "csrfmiddlewaretoken": token,
+        },
+    )
     assert response.status_code == 200
     assert FormSubmission.objects.count() == 1
 
@@ -201,12 +233,19 @@ def test_a_super_admin_creates_a_form_that_asks_for_the_email(admin_client, acme
     assert field.key == "email" and field.required and field.property.name == "email"
 
 
-def test_a_free_text_question_can_create_a_multi_line_contact_property(admin_client, acme,
-                                                                       contact_form):
+def test_a_free_text_question_can_create_a_multi_line_contact_property(
+    admin_client, acme, contact_form
+):
     edit = reverse("intake:form_edit", args=[contact_form.pk])
-    response = admin_client.post(edit, {
-        "add_field": "", "source": "__new__", "label": "Your budget, in words", "required": "on",
-    })
+    response = admin_client.post(
+        edit,
+        {
+            "add_field": "",
+            "source": "__new__",
+            "label": "Your budget, in words",
+            "required": "on",
+        },
+    )
     assert response.status_code == 302
     definition = PropertyDefinition.objects.get(account=acme, name="your_budget_in_words")
     assert definition.type == PropertyType.TEXTAREA and definition.object_type == "contact"
@@ -216,15 +255,19 @@ def test_a_free_text_question_can_create_a_multi_line_contact_property(admin_cli
 
 def test_a_property_question_is_added_with_its_label(admin_client, acme, contact_form):
     phone = PropertyDefinition.objects.get(account=acme, object_type="contact", name="phone")
-    admin_client.post(reverse("intake:form_edit", args=[contact_form.pk]),
-                      {"add_field": "", "source": str(phone.pk), "label": ""})
+    admin_client.post(
+        reverse("intake:form_edit", args=[contact_form.pk]),
+        {"add_field": "", "source": str(phone.pk), "label": ""},
+    )
     assert contact_form.fields.get(key="phone").label == "Phone number"
 
 
 def test_the_email_question_cannot_be_removed(admin_client, contact_form):
     email = contact_form.fields.get(key="email")
-    admin_client.post(reverse("intake:form_edit", args=[contact_form.pk]),
-                      {"remove_field": "", "field": str(email.pk)})
+    admin_client.post(
+        reverse("intake:form_edit", args=[contact_form.pk]),
+        {"remove_field": "", "field": str(email.pk)},
+    )
     assert contact_form.fields.filter(key="email").exists()
 
 
@@ -239,18 +282,26 @@ def test_questions_can_be_reordered_and_removed(admin_client, contact_form):
 
 
 def test_the_thank_you_message_is_configurable(admin_client, client, contact_form):
-    admin_client.post(reverse("intake:form_edit", args=[contact_form.pk]), {
-        "save_settings": "", "name": "Contact us", "title": "", "introduction": "",
-        "submit_label": "Send", "thank_you_message": "Merci ! We call you within a day.",
-        "is_active": "on",
-    })
+    admin_client.post(
+        reverse("intake:form_edit", args=[contact_form.pk]),
+        {
+            "save_settings": "",
+            "name": "Contact us",
+            "title": "",
+            "introduction": "",
+            "submit_label": "Send",
+            "thank_you_message": "Merci ! We call you within a day.",
+            "is_active": "on",
+        },
+    )
     response = client.post(public_url(contact_form), {"email": "dee@example.com"})
     assert "Merci ! We call you within a day." in response.content.decode()
 
 
 def test_admins_see_the_submissions_of_a_form(admin_client, client, contact_form):
-    client.post(public_url(contact_form), {"email": "eve@example.com",
-                                          "how_did_you_hear": "Podcast"})
+    client.post(
+        public_url(contact_form), {"email": "eve@example.com", "how_did_you_hear": "Podcast"}
+    )
     response = admin_client.get(reverse("intake:form_submissions", args=[contact_form.pk]))
     assert response.status_code == 200
     assert b"eve@example.com" in response.content
@@ -258,8 +309,11 @@ def test_admins_see_the_submissions_of_a_form(admin_client, client, contact_form
 
 
 def test_sales_reps_cannot_manage_forms(rep_client, contact_form):
-    for url in (reverse("intake:form_list"), reverse("intake:form_edit", args=[contact_form.pk]),
-                reverse("intake:form_submissions", args=[contact_form.pk])):
+    for url in (
+        reverse("intake:form_list"),
+        reverse("intake:form_edit", args=[contact_form.pk]),
+        reverse("intake:form_submissions", args=[contact_form.pk]),
+    ):
         response = rep_client.get(url)
         assert response.status_code == 403
         assert b"Only super admins can manage forms." in response.content

@@ -8,8 +8,9 @@ from tests.conftest import log_in, screenshot
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_an_admin_builds_a_form_and_an_anonymous_visitor_submits_it(page, browser,
-                                                                     live_server, admin_user):
+def test_an_admin_builds_a_form_and_an_anonymous_visitor_submits_it(
+    page, browser, live_server, admin_user
+):
     log_in(page, "admin")
     page.goto("/settings/forms/")
     page.get_by_label("New form name").fill("Talk to sales")

@@ -19,9 +19,14 @@ def test_notify_creates_one_notification_per_recipient_and_emails_them(
     acme, rep_user, admin_user, locmem, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        created = notify(account=acme, recipients=[rep_user, admin_user, rep_user],
-                         title="Lead qualified", body="Jane is hot", url="/objects/contacts/1/",
-                         email=True)
+        created = notify(
+            account=acme,
+            recipients=[rep_user, admin_user, rep_user],
+            title="Lead qualified",
+            body="Jane is hot",
+            url="/objects/contacts/1/",
+            email=True,
+        )
     assert len(created) == 2
     assert sorted(m.to[0] for m in mail.outbox) == ["admin@example.com", "rep@example.com"]
     assert mail.outbox[0].subject == "Lead qualified"
@@ -31,21 +36,31 @@ def test_notify_creates_one_notification_per_recipient_and_emails_them(
 def test_notify_is_idempotent_by_key(acme, rep_user, locmem, django_capture_on_commit_callbacks):
     for _ in range(3):
         with django_capture_on_commit_callbacks(execute=True):
-            notify(account=acme, recipients=[rep_user], title="Once", idempotency_key="exec-1",
-                   email=True)
+            notify(
+                account=acme,
+                recipients=[rep_user],
+                title="Once",
+                idempotency_key="exec-1",
+                email=True,
+            )
     assert Notification.objects.filter(recipient=rep_user).count() == 1
     assert len(mail.outbox) == 1
 
 
 def test_notify_skips_other_accounts_users_and_external_urls(acme, globex_admin, rep_user):
-    created = notify(account=acme, recipients=[globex_admin, rep_user], title="Hi",
-                     url="https://evil.example/phish")
+    created = notify(
+        account=acme,
+        recipients=[globex_admin, rep_user],
+        title="Hi",
+        url="https://evil.example/phish",
+    )
     assert [n.recipient for n in created] == [rep_user]
     assert created[0].url == ""
 
 
-def test_the_email_goes_through_the_configured_file_backend(acme, rep_user, settings, tmp_path,
-                                                            django_capture_on_commit_callbacks):
+def test_the_email_goes_through_the_configured_file_backend(
+    acme, rep_user, settings, tmp_path, django_capture_on_commit_callbacks
+):
     settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     settings.EMAIL_FILE_PATH = str(tmp_path)
     with django_capture_on_commit_callbacks(execute=True):
@@ -58,7 +73,7 @@ def test_the_bell_shows_the_unread_count(rep_client, acme, rep_user):
     notify(account=acme, recipients=[rep_user], title="One")
     notify(account=acme, recipients=[rep_user], title="Two")
     html = rep_client.get("/tasks/").content.decode()
-    assert 'data-unread-count>2</span>' in html
+    assert "data-unread-count>2</span>" in html
 
 
 def test_opening_a_notification_marks_it_read_and_follows_it(rep_client, acme, rep_user):

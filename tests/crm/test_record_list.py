@@ -33,10 +33,14 @@ def test_it_filters_with_the_add_filter_form(admin_client, acme):
     contact(acme, first_name="Lead", lifecycle_stage="lead")
     contact(acme, first_name="Customer", lifecycle_stage="customer")
     contact(acme, first_name="Unknown")
-    response = admin_client.get("/objects/contacts/", {
-        "add_property": "lifecycle_stage", "add_operator": "eq_any",
-        "add_values": ["customer", "lead"],
-    })
+    response = admin_client.get(
+        "/objects/contacts/",
+        {
+            "add_property": "lifecycle_stage",
+            "add_operator": "eq_any",
+            "add_values": ["customer", "lead"],
+        },
+    )
     assert sorted(names(response)) == ["Customer", "Lead"]
     chip = response.context["chips"][0][0]
     assert chip["label"] == "Lifecycle stage"
@@ -48,11 +52,17 @@ def test_it_filters_with_the_add_filter_form(admin_client, acme):
 def test_it_adds_a_condition_to_the_existing_filters(admin_client, acme):
     contact(acme, first_name="Ann", lifecycle_stage="lead", state="Texas")
     contact(acme, first_name="Ben", lifecycle_stage="lead")
-    filters = json.dumps([[{"property": "lifecycle_stage", "operator": "eq_any",
-                            "values": ["lead"]}]])
-    response = admin_client.get("/objects/contacts/", {
-        "filters": filters, "add_property": "state", "add_operator": "is_known",
-    })
+    filters = json.dumps(
+        [[{"property": "lifecycle_stage", "operator": "eq_any", "values": ["lead"]}]]
+    )
+    response = admin_client.get(
+        "/objects/contacts/",
+        {
+            "filters": filters,
+            "add_property": "state",
+            "add_operator": "is_known",
+        },
+    )
     assert names(response) == ["Ann"]
     assert len(json.loads(response.context["filters_param"])[0]) == 2
 
@@ -62,27 +72,34 @@ def test_it_filters_by_a_custom_number_property_with_or_groups(admin_client, acm
     contact(acme, first_name="High", score="90")
     contact(acme, first_name="Low", score="10")
     contact(acme, first_name="Texan", state="TX")
-    filters = json.dumps([
-        [{"property": "score", "operator": "gt", "value": "50"}],
-        [{"property": "state", "operator": "eq_any", "values": ["tx"]}],
-    ])
+    filters = json.dumps(
+        [
+            [{"property": "score", "operator": "gt", "value": "50"}],
+            [{"property": "state", "operator": "eq_any", "values": ["tx"]}],
+        ]
+    )
     assert sorted(names(admin_client.get("/objects/contacts/", {"filters": filters}))) == [
-        "High", "Texan"]
+        "High",
+        "Texan",
+    ]
 
 
-@pytest.mark.parametrize("params", [
-    {"filters": "not json"},
-    {"filters": json.dumps({"a": 1})},
-    {"filters": json.dumps([[{"property": "nope", "operator": "eq_any", "values": ["x"]}]])},
-    {"filters": json.dumps([[{"property": "email", "operator": "gt", "value": "x"}]])},
-    {"add_property": "lifecycle_stage", "add_operator": "eq_any", "add_values": "martian"},
-    {"add_property": "email", "add_operator": "contains"},
-    {"sort": "-" + "x" * 5000},
-    {"after": "%%%garbage"},
-    {"before": "WyJhIiwxLDJd"},
-    {"size": "1000000"},
-    {"q": "x" * 100_000},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"filters": "not json"},
+        {"filters": json.dumps({"a": 1})},
+        {"filters": json.dumps([[{"property": "nope", "operator": "eq_any", "values": ["x"]}]])},
+        {"filters": json.dumps([[{"property": "email", "operator": "gt", "value": "x"}]])},
+        {"add_property": "lifecycle_stage", "add_operator": "eq_any", "add_values": "martian"},
+        {"add_property": "email", "add_operator": "contains"},
+        {"sort": "-" + "x" * 5000},
+        {"after": "%%%garbage"},
+        {"before": "WyJhIiwxLDJd"},
+        {"size": "1000000"},
+        {"q": "x" * 100_000},
+    ],
+)
 def test_bad_list_parameters_show_a_message_not_an_error(admin_client, acme, params):
     contact(acme, first_name="Jane")
     response = admin_client.get("/objects/contacts/", params)
@@ -90,8 +107,10 @@ def test_bad_list_parameters_show_a_message_not_an_error(admin_client, acme, par
 
 
 def test_a_bad_filter_explains_itself(admin_client, acme):
-    response = admin_client.get("/objects/contacts/", {
-        "add_property": "lifecycle_stage", "add_operator": "eq_any", "add_values": "martian"})
+    response = admin_client.get(
+        "/objects/contacts/",
+        {"add_property": "lifecycle_stage", "add_operator": "eq_any", "add_values": "martian"},
+    )
     assert "is not an option of Lifecycle stage" in response.context["filter_error"]
 
 
@@ -100,9 +119,19 @@ def test_it_sorts_by_a_custom_property_with_empty_values_last(admin_client, acme
     for name, score in [("B", "20"), ("None1", None), ("A", "5"), ("C", "300"), ("None2", None)]:
         contact(acme, first_name=name, **({"score": score} if score else {}))
     assert names(admin_client.get("/objects/contacts/?sort=score")) == [
-        "A", "B", "C", "None1", "None2"]
+        "A",
+        "B",
+        "C",
+        "None1",
+        "None2",
+    ]
     assert names(admin_client.get("/objects/contacts/?sort=-score")) == [
-        "C", "B", "A", "None2", "None1"]
+        "C",
+        "B",
+        "A",
+        "None2",
+        "None1",
+    ]
 
 
 def test_it_sorts_by_name_and_by_an_enumeration(admin_client, acme):
@@ -149,8 +178,9 @@ def test_the_list_query_count_does_not_grow_with_the_page_size(
 ):
     custom_property(acme, "score", "number")
     for i in range(120):
-        contact(acme, first_name=f"P{i}", score=str(i), owner=str(admin_user.pk),
-                lifecycle_stage="lead")
+        contact(
+            acme, first_name=f"P{i}", score=str(i), owner=str(admin_user.pk), lifecycle_stage="lead"
+        )
     admin_client.get("/objects/contacts/")  # warm the session
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -188,25 +218,30 @@ def test_htmx_gets_only_the_table(admin_client, acme):
 
 def test_the_filter_editor_offers_operators_by_type(admin_client, acme):
     custom_property(acme, "score", "number")
-    html = admin_client.get("/objects/contacts/filter-fields/?add_property=score",
-                            HTTP_HX_REQUEST="true").content.decode()
+    html = admin_client.get(
+        "/objects/contacts/filter-fields/?add_property=score", HTTP_HX_REQUEST="true"
+    ).content.decode()
     assert "is greater than" in html and "contains" not in html
-    html = admin_client.get("/objects/contacts/filter-fields/?add_property=lifecycle_stage",
-                            HTTP_HX_REQUEST="true").content.decode()
+    html = admin_client.get(
+        "/objects/contacts/filter-fields/?add_property=lifecycle_stage", HTTP_HX_REQUEST="true"
+    ).content.decode()
     assert "Marketing qualified lead" in html
 
 
 def test_it_creates_a_contact_from_the_dialog(rep_client, acme):
-    response = rep_client.post("/objects/contacts/new/", {
-        "email": "NEW@Example.com", "first_name": "New", "lifecycle_stage": "lead"})
+    response = rep_client.post(
+        "/objects/contacts/new/",
+        {"email": "NEW@Example.com", "first_name": "New", "lifecycle_stage": "lead"},
+    )
     record = Record.objects.get(account=acme, email="new@example.com")
     assert response.status_code == 302
     assert response["Location"] == f"/objects/contacts/{record.pk}/"
 
 
 def test_create_shows_validation_messages_per_field(rep_client, acme):
-    response = rep_client.post("/objects/contacts/new/", {"email": "not-an-email"},
-                               HTTP_HX_REQUEST="true")
+    response = rep_client.post(
+        "/objects/contacts/new/", {"email": "not-an-email"}, HTTP_HX_REQUEST="true"
+    )
     assert response.status_code == 400
     assert "is not a valid email address" in response.content.decode()
     assert not Record.objects.filter(account=acme).exists()
@@ -220,17 +255,25 @@ def test_bulk_delete_asks_for_confirmation_first(admin_client, acme):
     assert response.status_code == 200
     assert "Delete 2 records?" in response.content.decode()
     assert Record.objects.filter(account=acme).count() == 3
-    response = admin_client.post("/objects/contacts/bulk/",
-                                 {"ids": ids, "action": "delete", "confirm": "yes"})
+    response = admin_client.post(
+        "/objects/contacts/bulk/", {"ids": ids, "action": "delete", "confirm": "yes"}
+    )
     assert response.status_code == 302
     assert list(Record.objects.filter(account=acme)) == [keep]
 
 
 def test_bulk_edit_sets_a_property_through_the_services(admin_client, acme):
     records = [contact(acme, first_name=f"C{i}") for i in range(3)]
-    response = admin_client.post("/objects/contacts/bulk/", {
-        "ids": [r.pk for r in records], "action": "edit", "property": "lead_status",
-        "value": "Connected", "confirm": "yes"})
+    response = admin_client.post(
+        "/objects/contacts/bulk/",
+        {
+            "ids": [r.pk for r in records],
+            "action": "edit",
+            "property": "lead_status",
+            "value": "Connected",
+            "confirm": "yes",
+        },
+    )
     assert response.status_code == 302
     for record in records:
         record.refresh_from_db()
@@ -240,15 +283,24 @@ def test_bulk_edit_sets_a_property_through_the_services(admin_client, acme):
 
 def test_bulk_edit_with_a_bad_value_changes_nothing(admin_client, acme):
     record = contact(acme, first_name="C")
-    admin_client.post("/objects/contacts/bulk/", {
-        "ids": [record.pk], "action": "edit", "property": "lead_status", "value": "nope",
-        "confirm": "yes"})
+    admin_client.post(
+        "/objects/contacts/bulk/",
+        {
+            "ids": [record.pk],
+            "action": "edit",
+            "property": "lead_status",
+            "value": "nope",
+            "confirm": "yes",
+        },
+    )
     record.refresh_from_db()
     assert "lead_status" not in record.properties
 
 
 def test_bulk_actions_ignore_another_accounts_ids(globex_client, acme):
     record = contact(acme, first_name="Mine")
-    globex_client.post("/objects/contacts/bulk/",
-                       {"ids": [record.pk, "abc", "-1"], "action": "delete", "confirm": "yes"})
+    globex_client.post(
+        "/objects/contacts/bulk/",
+        {"ids": [record.pk, "abc", "-1"], "action": "delete", "confirm": "yes"},
+    )
     assert Record.objects.filter(pk=record.pk).exists()

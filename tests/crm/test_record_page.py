@@ -28,8 +28,7 @@ def test_another_accounts_record_is_a_404_everywhere(globex_client, acme):
     assert globex_client.post(f"{base}/properties/first_name/", {"value": "X"}).status_code == 404
     assert globex_client.post(f"{base}/notes/", {"body": "hi"}).status_code == 404
     assert globex_client.get(f"{base}/timeline/").status_code == 404
-    assert globex_client.post(f"{base}/associations/",
-                              {"other": company.pk}).status_code == 404
+    assert globex_client.post(f"{base}/associations/", {"other": company.pk}).status_code == 404
     assert globex_client.get(f"{base}/associations/search/?type=companies").status_code == 404
     jane.refresh_from_db()
     assert jane.properties["first_name"] == "Jane"
@@ -57,7 +56,7 @@ def test_inline_edit_saves_and_records_the_change(rep_client, acme, rep_user):
     assert change.data["old"] == "Jane" and change.data["new"] == "Janet"
     assert change.actor == rep_user
     timeline = rep_client.get(f"/objects/contacts/{jane.pk}/").content.decode()
-    assert "Jane</span> → <span class=\"new-value\">Janet" in timeline
+    assert 'Jane</span> → <span class="new-value">Janet' in timeline
 
 
 def test_inline_edit_shows_the_validation_message_inline(rep_client, acme):
@@ -76,14 +75,20 @@ def test_inline_edit_shows_the_validation_message_inline(rep_client, acme):
     assert "is not a number" in response.content.decode()
 
 
-@pytest.mark.parametrize("value", ["x" * 200_000, "\x00", "2026-13-45", "9" * 30],
-                         ids=["huge", "nul", "bad-date", "huge-number"])
+@pytest.mark.parametrize(
+    "value",
+    ["x" * 200_000, "\x00", "2026-13-45", "9" * 30],
+    ids=["huge", "nul", "bad-date", "huge-number"],
+)
 def test_inline_edit_survives_hostile_input(rep_client, acme, value):
     custom_property(acme, "renewal", "date")
     jane = contact(acme, first_name="Jane")
     for name in ("first_name", "renewal", "lifecycle_stage", "owner"):
-        response = rep_client.post(f"/objects/contacts/{jane.pk}/properties/{name}/",
-                                   {"value": value}, HTTP_HX_REQUEST="true")
+        response = rep_client.post(
+            f"/objects/contacts/{jane.pk}/properties/{name}/",
+            {"value": value},
+            HTTP_HX_REQUEST="true",
+        )
         assert response.status_code == 200
 
 
@@ -94,8 +99,11 @@ def test_an_unknown_property_is_a_404(rep_client, acme):
 
 def test_inline_edit_clears_a_value(rep_client, acme):
     jane = contact(acme, first_name="Jane", lifecycle_stage="lead")
-    rep_client.post(f"/objects/contacts/{jane.pk}/properties/lifecycle_stage/", {"value": ""},
-                    HTTP_HX_REQUEST="true")
+    rep_client.post(
+        f"/objects/contacts/{jane.pk}/properties/lifecycle_stage/",
+        {"value": ""},
+        HTTP_HX_REQUEST="true",
+    )
     jane.refresh_from_db()
     assert "lifecycle_stage" not in jane.properties
 
@@ -103,8 +111,9 @@ def test_inline_edit_clears_a_value(rep_client, acme):
 def test_notes_are_added_to_the_timeline_and_shown_safely(rep_client, acme, rep_user):
     jane = contact(acme, first_name="Jane")
     body = "Called her.\nSee https://example.com/x <script>alert(1)</script>"
-    response = rep_client.post(f"/objects/contacts/{jane.pk}/notes/", {"body": body},
-                               HTTP_HX_REQUEST="true")
+    response = rep_client.post(
+        f"/objects/contacts/{jane.pk}/notes/", {"body": body}, HTTP_HX_REQUEST="true"
+    )
     html = response.content.decode()
     assert "<script>alert(1)" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
@@ -116,19 +125,25 @@ def test_notes_are_added_to_the_timeline_and_shown_safely(rep_client, acme, rep_
 
 def test_an_empty_note_is_refused(rep_client, acme):
     jane = contact(acme, first_name="Jane")
-    response = rep_client.post(f"/objects/contacts/{jane.pk}/notes/", {"body": "  "},
-                               HTTP_HX_REQUEST="true")
+    response = rep_client.post(
+        f"/objects/contacts/{jane.pk}/notes/", {"body": "  "}, HTTP_HX_REQUEST="true"
+    )
     assert "This field is required" in response.content.decode()
     assert not jane.timeline.filter(kind="note").exists()
 
 
 def test_any_timeline_kind_renders_with_its_data(rep_client, acme):
     jane = contact(acme, first_name="Jane")
-    TimelineEvent.objects.create(account=acme, record=jane, kind="workflow",
-                                 data={"workflow": "Qualify <b>visitors</b>", "step": 3},
-                                 source="workflow")
-    TimelineEvent.objects.create(account=acme, record=jane, kind="form_submitted",
-                                 data={"form": "Contact us"}, source="form")
+    TimelineEvent.objects.create(
+        account=acme,
+        record=jane,
+        kind="workflow",
+        data={"workflow": "Qualify <b>visitors</b>", "step": 3},
+        source="workflow",
+    )
+    TimelineEvent.objects.create(
+        account=acme, record=jane, kind="form_submitted", data={"form": "Contact us"}, source="form"
+    )
     html = rep_client.get(f"/objects/contacts/{jane.pk}/").content.decode()
     assert "Qualify &lt;b&gt;visitors&lt;/b&gt;" in html
     assert "Contact us" in html
@@ -139,11 +154,13 @@ def test_associations_are_added_by_search_and_removed(rep_client, acme):
     northwind = record(acme, "company", name="Northwind", domain="northwind.example")
     record(acme, "company", name="Contoso")
     base = f"/objects/contacts/{jane.pk}/associations/"
-    results = rep_client.get(base + "search/?type=companies&q=north",
-                             HTTP_HX_REQUEST="true").content.decode()
+    results = rep_client.get(
+        base + "search/?type=companies&q=north", HTTP_HX_REQUEST="true"
+    ).content.decode()
     assert "Northwind" in results and "Contoso" not in results
-    response = rep_client.post(base, {"other": northwind.pk, "action": "add"},
-                               HTTP_HX_REQUEST="true")
+    response = rep_client.post(
+        base, {"other": northwind.pk, "action": "add"}, HTTP_HX_REQUEST="true"
+    )
     assert "Northwind" in response.content.decode()
     assert list(services.associated_records(jane)) == [northwind]
     assert list(services.associated_records(northwind)) == [jane]
@@ -156,13 +173,16 @@ def test_associations_are_added_by_search_and_removed(rep_client, acme):
 def test_associating_with_another_accounts_record_is_refused(rep_client, acme, globex):
     jane = contact(acme, first_name="Jane")
     foreign = record(globex, "company", name="Globex Corp")
-    response = rep_client.post(f"/objects/contacts/{jane.pk}/associations/",
-                               {"other": foreign.pk, "action": "add"})
+    response = rep_client.post(
+        f"/objects/contacts/{jane.pk}/associations/", {"other": foreign.pk, "action": "add"}
+    )
     assert response.status_code == 302
     assert not services.associated_records(jane).exists()
-    response = rep_client.post(f"/objects/contacts/{jane.pk}/associations/",
-                               {"other": "'; drop table", "action": "add"},
-                               HTTP_HX_REQUEST="true")
+    response = rep_client.post(
+        f"/objects/contacts/{jane.pk}/associations/",
+        {"other": "'; drop table", "action": "add"},
+        HTTP_HX_REQUEST="true",
+    )
     assert response.status_code == 404
 
 

@@ -17,11 +17,19 @@ def task(account, title="Call back", **extra) -> Task:
 
 def test_a_task_created_on_a_record_is_linked_and_in_its_timeline(rep_client, acme, rep_user):
     jane = contact(acme, first_name="Jane")
-    response = rep_client.post("/tasks/new/", {
-        "title": "Send the quote", "type": "email", "priority": "high",
-        "due_at": "2026-12-01T09:30", "assignee": rep_user.pk, "notes": "Ask about\nvolume",
-        "record": jane.pk, "next": f"/objects/contacts/{jane.pk}/",
-    })
+    response = rep_client.post(
+        "/tasks/new/",
+        {
+            "title": "Send the quote",
+            "type": "email",
+            "priority": "high",
+            "due_at": "2026-12-01T09:30",
+            "assignee": rep_user.pk,
+            "notes": "Ask about\nvolume",
+            "record": jane.pk,
+            "next": f"/objects/contacts/{jane.pk}/",
+        },
+    )
     assert response.status_code == 302
     assert response["Location"] == f"/objects/contacts/{jane.pk}/"
     created = Task.objects.get(account=acme)
@@ -33,14 +41,16 @@ def test_a_task_created_on_a_record_is_linked_and_in_its_timeline(rep_client, ac
 
 
 def test_assigning_a_task_to_someone_else_notifies_them(admin_client, acme, rep_user):
-    admin_client.post("/tasks/new/", {"title": "Follow up", "type": "todo",
-                                      "priority": "none", "assignee": rep_user.pk})
+    admin_client.post(
+        "/tasks/new/",
+        {"title": "Follow up", "type": "todo", "priority": "none", "assignee": rep_user.pk},
+    )
     notification = Notification.objects.get(recipient=rep_user)
     assert "Follow up" in notification.title and notification.url == "/tasks/"
 
 
 def test_task_notes_are_escaped_and_links_made_clickable(rep_client, acme, rep_user):
-    task(acme, assignee=rep_user, notes='<img src=x onerror=alert(1)> https://example.com')
+    task(acme, assignee=rep_user, notes="<img src=x onerror=alert(1)> https://example.com")
     html = rep_client.get("/tasks/").content.decode()
     assert "<img src=x" not in html
     assert "&lt;img src=x onerror=alert(1)&gt;" in html
@@ -48,9 +58,18 @@ def test_task_notes_are_escaped_and_links_made_clickable(rep_client, acme, rep_u
 
 
 def test_a_bad_task_form_explains_itself(rep_client, acme, globex_admin):
-    response = rep_client.post("/tasks/new/", {
-        "title": "", "type": "fax", "priority": "urgent", "due_at": "tomorrow-ish",
-        "assignee": globex_admin.pk, "notes": "x" * 70_000, "record": "abc"})
+    response = rep_client.post(
+        "/tasks/new/",
+        {
+            "title": "",
+            "type": "fax",
+            "priority": "urgent",
+            "due_at": "tomorrow-ish",
+            "assignee": globex_admin.pk,
+            "notes": "x" * 70_000,
+            "record": "abc",
+        },
+    )
     assert response.status_code == 400
     errors = response.context["form"].errors
     assert set(errors) == {"title", "type", "priority", "due_at", "assignee", "notes"}
@@ -108,6 +127,7 @@ def test_another_accounts_task_is_a_404(globex_client, acme):
     item = task(acme)
     assert globex_client.post(f"/tasks/{item.pk}/complete/").status_code == 404
     jane = contact(acme, first_name="Jane")
-    globex_client.post("/tasks/new/", {"title": "Sneaky", "type": "todo", "priority": "none",
-                                       "record": jane.pk})
+    globex_client.post(
+        "/tasks/new/", {"title": "Sneaky", "type": "todo", "priority": "none", "record": jane.pk}
+    )
     assert not jane.tasks.exists()

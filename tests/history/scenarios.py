@@ -14,8 +14,8 @@ Needs the `sim` fixture of tests/assistant/conftest.py.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from crm.models import Role, User
 from openai_simulator.config import DEMO_KEY, DEMO_NO_QUOTA_KEY
@@ -64,8 +64,9 @@ def openai_assistant_workflow(account):
     return workflow
 
 
-def openai_out_of_quota(account, *, workflow=None, first_name: str = "Ann",
-                        state: str = "ohio") -> FailingScenario:
+def openai_out_of_quota(
+    account, *, workflow=None, first_name: str = "Ann", state: str = "ohio"
+) -> FailingScenario:
     workflow = workflow or openai_assistant_workflow(account)
     connect(account, DEMO_NO_QUOTA_KEY)
     record = contact(account, first_name=first_name, last_name="Doe", state=state)

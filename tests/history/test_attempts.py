@@ -88,8 +88,14 @@ def test_a_failed_step_shows_its_resolved_inputs_and_a_replay_numbers_its_attemp
 ):
     workflow = make_workflow(
         acme,
-        chain(probe(fail="permanent", fail_times=9, response="Hello {{ object.first_name }}",
-                    log=str(probe_log))),
+        chain(
+            probe(
+                fail="permanent",
+                fail_times=9,
+                response="Hello {{ object.first_name }}",
+                log=str(probe_log),
+            )
+        ),
     )
     ann = contact(acme, first_name="Ann")
     drain()
@@ -105,9 +111,7 @@ def test_a_failed_step_shows_its_resolved_inputs_and_a_replay_numbers_its_attemp
 
 
 def test_the_attempts_kept_are_capped(acme, probe_log):
-    workflow = make_workflow(
-        acme, chain(probe(fail="permanent", fail_times=9, log=str(probe_log)))
-    )
+    workflow = make_workflow(acme, chain(probe(fail="permanent", fail_times=9, log=str(probe_log))))
     contact(acme, first_name="Ann")
     drain()
     for _ in range(ATTEMPTS_KEPT + 2):

@@ -61,8 +61,9 @@ def problems_of(page) -> list[str]:
     page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
     page.on(
         "response",
-        lambda response: response.status >= 500
-        and problems.append(f"{response.status} {response.url}"),
+        lambda response: (
+            response.status >= 500 and problems.append(f"{response.status} {response.url}")
+        ),
     )
     return problems
 
@@ -74,13 +75,19 @@ def test_an_admin_reads_a_quota_error_reconnects_openai_replays_and_sees_success
     celery_worker(beat=True, env=worker_env(sim))
     # Bob's run succeeds first (it gives the replay its cost estimate) …
     bob = contact(acme, first_name="Bob", last_name="Doe", state="texas")
-    wait_for(lambda: Enrollment.objects.filter(record=bob, status="completed").exists(),
-             timeout=60, message="Bob's run to complete on the worker")
+    wait_for(
+        lambda: Enrollment.objects.filter(record=bob, status="completed").exists(),
+        timeout=60,
+        message="Bob's run to complete on the worker",
+    )
     bob_usage = ActionExecution.objects.get(enrollment__record=bob, step_id=1).usage
     # … then the account's key runs out of quota, and Ann's run fails.
     scenario = openai_out_of_quota(acme, workflow=workflow)
-    wait_for(lambda: Enrollment.objects.filter(record=scenario.record, status="failed").exists(),
-             timeout=60, message="Ann's run to fail on the worker")
+    wait_for(
+        lambda: Enrollment.objects.filter(record=scenario.record, status="failed").exists(),
+        timeout=60,
+        message="Ann's run to fail on the worker",
+    )
     problems = problems_of(page)
 
     log_in(page, "admin")

@@ -54,8 +54,9 @@ def ask_workflow(account, assistant_value: str, **config):
 def test_an_ask_step_shows_the_builders_labels_and_the_assistants_name(acme, sim, builder_client):
     connect(acme)
     assistant = workspace_assistant(acme, name="Lead qualifier")
-    workflow = ask_workflow(acme, assistant.choice_value, model="", temperature="0.20",
-                            reasoning_effort="medium")
+    workflow = ask_workflow(
+        acme, assistant.choice_value, model="", temperature="0.20", reasoning_effort="medium"
+    )
     html = builder_client.get(run_url(workflow)).content.decode()
     assert "ws:" not in html
     ask = pairs(step_html(html, 1))
@@ -78,9 +79,20 @@ def test_a_built_in_step_shows_its_form_labels(acme, sim, builder_client):
 
 
 def test_a_choice_shows_its_label_not_its_stored_value(acme, builder_client):
-    workflow = make_workflow(acme, chain(
-        {"type": "create_task", "config": {"title": "Call", "task_type": "call",
-                                           "priority": "high", "associate_with": ["company"]}}))
+    workflow = make_workflow(
+        acme,
+        chain(
+            {
+                "type": "create_task",
+                "config": {
+                    "title": "Call",
+                    "task_type": "call",
+                    "priority": "high",
+                    "associate_with": ["company"],
+                },
+            }
+        ),
+    )
     contact(acme, first_name="Ann")
     drain()
     task = pairs(step_html(builder_client.get(run_url(workflow)).content.decode(), 1))
@@ -129,17 +141,30 @@ def test_an_account_assistant_is_named_from_the_cached_list_and_the_page_asks_op
 
 def test_the_assistants_of_every_step_are_read_in_one_query(acme, sim, builder_client):
     connect(acme)
-    first, second = workspace_assistant(acme, name="First"), workspace_assistant(acme, name="Second")
-    workflow = make_workflow(acme, chain(
-        *[{"type": "ask_openai_assistant", "config": {"assistant": a.choice_value, "prompt": "ohio"}}
-          for a in (first, second, first)]
-    ))
+    first, second = (
+        workspace_assistant(acme, name="First"),
+        workspace_assistant(acme, name="Second"),
+    )
+    workflow = make_workflow(
+        acme,
+        chain(
+            *[
+                {
+                    "type": "ask_openai_assistant",
+                    "config": {"assistant": a.choice_value, "prompt": "ohio"},
+                }
+                for a in (first, second, first)
+            ]
+        ),
+    )
     contact(acme, first_name="Ann")
     drain()
     with CaptureQueriesContext(connection) as queries:
         html = builder_client.get(run_url(workflow)).content.decode()
     assert [pairs(step_html(html, n))["Assistant selection"] for n in (1, 2, 3)] == [
-        "First", "Second", "First"
+        "First",
+        "Second",
+        "First",
     ]
     assert sum("workspaceassistant" in q["sql"] for q in queries.captured_queries) == 1
 
@@ -167,8 +192,12 @@ def test_odd_stored_data_still_shows(acme, sim, builder_client):
 
 def test_the_labels_are_in_french(acme, sim, builder_user):
     connect(acme)
-    workflow = ask_workflow(acme, workspace_assistant(acme, name="Lead qualifier").choice_value,
-                            model="", reasoning_effort="medium")
+    workflow = ask_workflow(
+        acme,
+        workspace_assistant(acme, name="Lead qualifier").choice_value,
+        model="",
+        reasoning_effort="medium",
+    )
     client = client_for(builder_user)
     client.cookies["django_language"] = "fr"
     html = client.get(run_url(workflow)).content.decode()

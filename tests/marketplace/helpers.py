@@ -37,7 +37,16 @@ SIMULATOR_CONFIG = {
     "hang_seconds": 5,
 }
 
-TEXT_MODELS = ["gpt-4.1", "gpt-4.1-mini", "gpt-4o", "gpt-4o-mini", "gpt-5", "gpt-5-mini", "o3", "o4-mini"]
+TEXT_MODELS = [
+    "gpt-4.1",
+    "gpt-4.1-mini",
+    "gpt-4o",
+    "gpt-4o-mini",
+    "gpt-5",
+    "gpt-5-mini",
+    "o3",
+    "o4-mini",
+]
 
 
 def htmx(client: Client) -> Client:

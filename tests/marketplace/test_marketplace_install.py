@@ -14,7 +14,6 @@ from tests.marketplace.helpers import (
     ORGANIZATION,
     PROJECT,
     REVOKED_KEY,
-    TEXT_MODELS,
     UNKNOWN_KEY,
     VALID_KEY,
     htmx,
@@ -146,7 +145,10 @@ def test_only_super_admins_can_install(db, sim, request, user_client):
     response = connect(client, VALID_KEY)
 
     assert response.status_code == 403
-    assert "Your role does not allow this: only super admins can install, reconnect or uninstall" in response.content.decode()
+    assert (
+        "Your role does not allow this: only super admins can install, reconnect or uninstall"
+        in response.content.decode()
+    )
     assert not Connection.objects.exists()
     assert sim.requests() == []
 
@@ -191,7 +193,7 @@ def test_with_htmx_the_dialog_is_a_partial_and_success_redirects_the_page(sim, a
     client = htmx(admin_client)
 
     dialog = client.get(CONNECT).content.decode()
-    assert dialog.lstrip().startswith("<dialog id=\"connect-dialog\"")
+    assert dialog.lstrip().startswith('<dialog id="connect-dialog"')
     assert "Connect to OpenAI" in dialog and "Only organisation owners" in dialog
 
     refused = connect(client, REVOKED_KEY).content.decode()
@@ -212,7 +214,9 @@ def test_connecting_from_a_workflow_returns_to_it(sim, admin_client):
     assert response["Location"] == workflow
 
 
-@pytest.mark.parametrize("evil", ["https://evil.example/", "//evil.example/x", "javascript:alert(1)"])
+@pytest.mark.parametrize(
+    "evil", ["https://evil.example/", "//evil.example/x", "javascript:alert(1)"]
+)
 def test_an_outside_next_is_ignored(sim, admin_client, evil):
     assert evil not in admin_client.get(CONNECT, {"next": evil}).content.decode()
 

@@ -90,7 +90,9 @@ def test_uninstall_removes_the_key_keeps_the_log_and_records_the_reason(
         connection.secret()
     entry = connection.log_entries.first()
     assert (entry.event, entry.actor, entry.reason) == (
-        AppLogEvent.UNINSTALLED, admin_user, "Moving to another provider",
+        AppLogEvent.UNINSTALLED,
+        admin_user,
+        "Moving to another provider",
     )
     page = admin_client.get(APP_PAGE).content.decode()
     assert "Disconnected" in page and "is uninstalled" in page
@@ -106,7 +108,9 @@ def test_installing_again_after_uninstall_reuses_the_connection(connection, admi
     assert connection.status == ConnectionStatus.CONNECTED
     assert connection.secret() == SECOND_KEY
     assert [e.event for e in connection.log_entries.all()] == [
-        AppLogEvent.INSTALLED, AppLogEvent.UNINSTALLED, AppLogEvent.INSTALLED,
+        AppLogEvent.INSTALLED,
+        AppLogEvent.UNINSTALLED,
+        AppLogEvent.INSTALLED,
     ]
 
 
@@ -153,9 +157,10 @@ def test_connected_apps_lists_searches_and_filters_by_status(connection, admin_c
     assert found.lstrip().startswith('<section id="connected-apps-results"') and APP_PAGE in found
     assert APP_PAGE not in admin_client.get(CONNECTED_APPS, {"q": "salesforce"}).content.decode()
     assert APP_PAGE in admin_client.get(CONNECTED_APPS, {"status": "connected"}).content.decode()
-    assert APP_PAGE not in admin_client.get(
-        CONNECTED_APPS, {"status": "needs_attention"}
-    ).content.decode()
+    assert (
+        APP_PAGE
+        not in admin_client.get(CONNECTED_APPS, {"status": "needs_attention"}).content.decode()
+    )
 
 
 def test_a_key_rejected_at_run_time_needs_attention_until_reconnected(connection, admin_client):

@@ -185,9 +185,8 @@ def test_it_knows_which_models_reason(model, reasoning):
 
 def ours(simulator, settings):
     """crmflow's own client (client.py): its httpx hook tells the limiter each request."""
-    from openai_simulator.config import DEMO_KEY
-
     from marketplace.integrations.openai.client import openai_client
+    from openai_simulator.config import DEMO_KEY
 
     settings.OPENAI_BASE_URL = simulator.base_url
     return openai_client(DEMO_KEY)
@@ -222,8 +221,9 @@ def test_an_assistants_call_never_polls_past_the_limit(simulator, limiter_factor
     request = AssistantRequest(AssistantSpec(openai_assistant_id=STATE_FORMATTER), "tex.")
     permit = limiter.acquire("conn", "assistant", 10, requests=3)
 
-    with pytest.raises(AssistantError) as raised, sending(
-        limiter, permit, deadline=time.monotonic() + 8
+    with (
+        pytest.raises(AssistantError) as raised,
+        sending(limiter, permit, deadline=time.monotonic() + 8),
     ):
         AssistantsEngine().run(client, request, deadline=8)
 

@@ -310,8 +310,9 @@ def test_only_a_caller_waiting_in_place_is_promised_a_slot(limiter_factory):
 
     # Forty executions that will be put back in the database (they wait nowhere): told
     # when to come back, spread over the next seconds, but promised nothing.
-    later = [limiter.acquire("conn", MODEL, 1, waiter=f"exec:{n}", promise_within=0)
-             for n in range(40)]
+    later = [
+        limiter.acquire("conn", MODEL, 1, waiter=f"exec:{n}", promise_within=0) for n in range(40)
+    ]
     assert not any(w.promised for w in later)
     seconds = [w.seconds for w in later]
     assert all(w <= 1 for w in seconds[:20]) and all(1 < w <= 2 for w in seconds[20:])
@@ -325,7 +326,8 @@ def test_only_a_caller_waiting_in_place_is_promised_a_slot(limiter_factory):
 
 
 def test_a_promise_is_only_made_within_the_callers_wait_and_once_limits_are_learned(
-        limiter_factory):
+    limiter_factory,
+):
     limiter = limiter_factory(window_seconds=10, margin_seconds=0, default_requests=1)
     assert isinstance(limiter.acquire("conn", MODEL, 1), Permit)
     unlearned = limiter.acquire("conn", MODEL, 1, waiter="exec:1", promise_within=60)
@@ -344,8 +346,9 @@ def test_promises_never_outnumber_the_room_left_in_the_window(limiter_factory):
     limiter.record_response("conn", MODEL, sixty_rpm_headers(remaining_requests=12, rpm=12))
     assert all(isinstance(limiter.acquire("conn", MODEL, 1), Permit) for _ in range(10))
 
-    waits = [limiter.acquire("conn", MODEL, 1, waiter=f"exec:{n}", promise_within=60)
-             for n in range(3)]
+    waits = [
+        limiter.acquire("conn", MODEL, 1, waiter=f"exec:{n}", promise_within=60) for n in range(3)
+    ]
     # Two more fit in this window: promised the next paced slots. The third is not told
     # a paced slot it could not have (the window would be full): it waits for the window.
     assert all(w.promised for w in waits)

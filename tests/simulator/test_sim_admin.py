@@ -30,7 +30,9 @@ def test_the_request_log_can_be_filtered_and_cleared(simulator, openai_client, k
 
 
 def test_keys_can_be_added_at_run_time(simulator):
-    simulator.configure(keys=[{"key": "sk-test-runtime-000000000000000000000000rt01", "name": "runtime", "rpm": 1}])
+    simulator.configure(
+        keys=[{"key": "sk-test-runtime-000000000000000000000000rt01", "name": "runtime", "rpm": 1}]
+    )
     client = simulator.client("sk-test-runtime-000000000000000000000000rt01")
     assert client.models.list().data
     simulator.configure(keys=[{"name": "runtime", "kind": "revoked"}])
@@ -47,7 +49,9 @@ def test_a_yaml_config_file_is_loaded(tmp_path):
     )
     config = load_config_file(path)
     assert config.keys[0].rpm == 7 and config.latency.kind == "uniform"
-    assert any(a.name == "Lead qualifier" for a in config.assistants)  # missing sections use demo defaults
+    assert any(
+        a.name == "Lead qualifier" for a in config.assistants
+    )  # missing sections use demo defaults
 
 
 def test_the_command_line_prints_the_url_and_the_demo_key():
@@ -56,7 +60,16 @@ def test_the_command_line_prints_the_url_and_the_demo_key():
         port = probe.getsockname()[1]
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "openai_simulator", "--port", str(port), "--sunset", "--latency", "fixed:5"],
+        [
+            sys.executable,
+            "-m",
+            "openai_simulator",
+            "--port",
+            str(port),
+            "--sunset",
+            "--latency",
+            "fixed:5",
+        ],
         stdout=subprocess.PIPE,
         text=True,
         env=env,

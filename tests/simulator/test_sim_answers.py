@@ -45,23 +45,34 @@ def test_it_rates_leads(text, rating):
 
 
 def test_it_answers_only_the_rating_when_asked():
-    assert AnswerRules.answer("Rate the lead. Answer with one word only: HOT, WARM or COLD.", "pricing?") == "HOT"
+    assert (
+        AnswerRules.answer(
+            "Rate the lead. Answer with one word only: HOT, WARM or COLD.", "pricing?"
+        )
+        == "HOT"
+    )
 
 
 def test_it_drafts_an_email_with_the_names_given():
-    email = AnswerRules.answer("Draft a prospecting email.", "first_name: Jane\ncompany: Acme\nsender: Sam Lee")
+    email = AnswerRules.answer(
+        "Draft a prospecting email.", "first_name: Jane\ncompany: Acme\nsender: Sam Lee"
+    )
     assert email.startswith("Subject: A quick idea for Acme")
     assert "Hi Jane," in email
     assert email.endswith("Best regards,\nSam Lee")
 
 
 def test_it_summarises_a_record():
-    summary = AnswerRules.answer("Summarise this contact.", "Name: Jane Doe\nCompany: Acme\nStage: Lead")
+    summary = AnswerRules.answer(
+        "Summarise this contact.", "Name: Jane Doe\nCompany: Acme\nStage: Lead"
+    )
     assert summary.startswith("Record summary") and "Jane Doe" in summary
 
 
 def test_the_same_input_always_gives_the_same_answer():
-    assert AnswerRules.answer("", "What should I do next?") == AnswerRules.answer("", "What should I do next?")
+    assert AnswerRules.answer("", "What should I do next?") == AnswerRules.answer(
+        "", "What should I do next?"
+    )
 
 
 def test_structured_output_fills_every_kind_of_field():
@@ -77,7 +88,16 @@ def test_structured_output_fills_every_kind_of_field():
             "contact": {"$ref": "#/$defs/contact"},
             "note": {"anyOf": [{"type": "string"}, {"type": "null"}]},
         },
-        "required": ["rating", "reason", "score", "confidence", "qualified", "tags", "contact", "note"],
+        "required": [
+            "rating",
+            "reason",
+            "score",
+            "confidence",
+            "qualified",
+            "tags",
+            "contact",
+            "note",
+        ],
         "additionalProperties": False,
         "$defs": {
             "contact": {

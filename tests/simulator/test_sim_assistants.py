@@ -16,7 +16,10 @@ def test_it_lists_the_demo_assistants_newest_first(openai_client):
 
 def test_it_lists_assistants_oldest_first_with_order_asc(openai_client):
     page = openai_client.beta.assistants.list(order="asc", limit=2)
-    assert [a.id for a in page.data] == ["asst_demoLeadQualifier0000001", "asst_demoStateFormatter00002"]
+    assert [a.id for a in page.data] == [
+        "asst_demoLeadQualifier0000001",
+        "asst_demoStateFormatter00002",
+    ]
     assert page.has_more is True
 
 
@@ -46,7 +49,9 @@ def test_it_hides_an_assistant_the_key_cannot_see(simulator, keys):
     assert [a.id for a in narrow.beta.assistants.list()] == ["asst_demoLeadQualifier0000001"]
     with pytest.raises(openai.NotFoundError) as caught:
         narrow.beta.assistants.retrieve("asst_demoStateFormatter00002")
-    assert caught.value.body["message"] == "No assistant found with id 'asst_demoStateFormatter00002'."
+    assert (
+        caught.value.body["message"] == "No assistant found with id 'asst_demoStateFormatter00002'."
+    )
 
 
 def test_it_answers_404_for_an_unknown_assistant(openai_client):
@@ -56,7 +61,12 @@ def test_it_answers_404_for_an_unknown_assistant(openai_client):
 
 def test_auto_pagination_yields_all_130_assistants_exactly_once():
     assistants = [
-        {"id": f"asst_bulk{n:04d}", "name": f"Bulk {n}", "model": "gpt-4o-mini", "created_at": 1_700_000_000 + n}
+        {
+            "id": f"asst_bulk{n:04d}",
+            "name": f"Bulk {n}",
+            "model": "gpt-4o-mini",
+            "created_at": 1_700_000_000 + n,
+        }
         for n in range(130)
     ]
     with running_simulator({"assistants": assistants}) as sim:

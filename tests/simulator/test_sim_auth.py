@@ -17,7 +17,9 @@ def test_it_rejects_a_revoked_key(simulator, keys):
 
 def test_it_rejects_an_unknown_key(simulator, keys):
     with pytest.raises(openai.AuthenticationError) as caught:
-        simulator.client("sk-nobody-knows-this-key-1234").responses.create(model="gpt-4o", input="hi")
+        simulator.client("sk-nobody-knows-this-key-1234").responses.create(
+            model="gpt-4o", input="hi"
+        )
     assert caught.value.code == "invalid_api_key"
 
 
@@ -33,8 +35,9 @@ def test_it_names_the_missing_scope(simulator, keys):
     client = simulator.client(keys.missing_scopes)
     with pytest.raises(openai.AuthenticationError) as caught:
         client.models.list()
-    assert "You have insufficient permissions for this operation. Missing scopes: api.model.read." in str(
-        caught.value.body["message"]
+    assert (
+        "You have insufficient permissions for this operation. Missing scopes: api.model.read."
+        in str(caught.value.body["message"])
     )
     with pytest.raises(openai.AuthenticationError, match="api.responses.write"):
         client.responses.create(model="gpt-4o", input="hi")
@@ -61,14 +64,26 @@ def test_it_returns_the_keys_organization_and_project(simulator, keys):
 def test_it_lists_only_the_models_a_key_can_see(simulator, openai_client, keys):
     assert [m.id for m in simulator.client(keys.narrow).models.list()] == ["gpt-4o-mini"]
     ids = {m.id for m in openai_client.models.list()}
-    assert {"gpt-4.1", "gpt-4o", "o3", "o4-mini", "gpt-5", "text-embedding-3-small", "whisper-1", "dall-e-3"} <= ids
+    assert {
+        "gpt-4.1",
+        "gpt-4o",
+        "o3",
+        "o4-mini",
+        "gpt-5",
+        "text-embedding-3-small",
+        "whisper-1",
+        "dall-e-3",
+    } <= ids
 
 
 def test_it_hides_a_model_the_key_cannot_see(simulator, keys):
     with pytest.raises(openai.NotFoundError) as caught:
         simulator.client(keys.narrow).responses.create(model="gpt-4o", input="hi")
     assert caught.value.code == "model_not_found"
-    assert caught.value.body["message"] == "The model `gpt-4o` does not exist or you do not have access to it."
+    assert (
+        caught.value.body["message"]
+        == "The model `gpt-4o` does not exist or you do not have access to it."
+    )
 
 
 def test_it_never_logs_a_full_key(simulator, openai_client, keys):

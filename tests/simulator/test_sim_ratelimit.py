@@ -23,7 +23,9 @@ def test_a_key_with_rpm_5_gets_a_429_on_the_sixth_call(simulator, keys):
 
 
 def test_every_response_carries_rate_limit_headers(simulator, keys):
-    raw = simulator.client(keys.limited).responses.with_raw_response.create(model="gpt-4o", input="hello")
+    raw = simulator.client(keys.limited).responses.with_raw_response.create(
+        model="gpt-4o", input="hello"
+    )
     headers = raw.headers
     assert headers["x-ratelimit-limit-requests"] == "5"
     assert headers["x-ratelimit-remaining-requests"] == "4"
@@ -42,7 +44,9 @@ def test_only_model_runs_consume_tokens(simulator, keys):
 def test_a_key_over_its_tpm_gets_a_tokens_429(simulator, keys):
     client = simulator.client(keys.token_limited)
     with pytest.raises(openai.RateLimitError) as caught:
-        client.responses.create(model="gpt-4o", instructions="Summarise the record.", input="x" * 400)
+        client.responses.create(
+            model="gpt-4o", instructions="Summarise the record.", input="x" * 400
+        )
     assert caught.value.type == "tokens"
     assert "on tokens per min (TPM): Limit 50" in caught.value.body["message"]
 
@@ -64,7 +68,8 @@ def test_the_limiter_admits_exactly_the_limit_per_window():
 
 
 @pytest.mark.parametrize(
-    ("seconds", "text"), [(0.12, "120ms"), (1, "1s"), (8.64, "8.64s"), (360, "6m0s"), (3723, "1h2m3s")]
+    ("seconds", "text"),
+    [(0.12, "120ms"), (1, "1s"), (8.64, "8.64s"), (360, "6m0s"), (3723, "1h2m3s")],
 )
 def test_durations_use_openais_format(seconds, text):
     assert format_duration(seconds) == text

@@ -50,11 +50,20 @@ def test_it_accepts_a_list_of_input_messages(openai_client):
 
 
 @pytest.mark.parametrize(
-    ("value", "code"), [("california", "CA"), ("New York", "NY"), ("tex.", "TX"), ("WA", "WA"), ("Atlantis", "UNKNOWN")]
+    ("value", "code"),
+    [
+        ("california", "CA"),
+        ("New York", "NY"),
+        ("tex.", "TX"),
+        ("WA", "WA"),
+        ("Atlantis", "UNKNOWN"),
+    ],
 )
 def test_it_converts_state_names_to_codes(openai_client, value, code):
     response = openai_client.responses.create(
-        model="gpt-4o-mini", instructions="Return the two-letter code of this US state.", input=value
+        model="gpt-4o-mini",
+        instructions="Return the two-letter code of this US state.",
+        input=value,
     )
     assert response.output_text == code
 
@@ -73,9 +82,17 @@ def test_it_returns_json_matching_a_structured_output_schema(openai_client):
 
 
 def test_a_reasoning_model_reports_reasoning_tokens(openai_client):
-    low = openai_client.responses.create(model="o4-mini", input="hello", reasoning={"effort": "low"})
-    high = openai_client.responses.create(model="gpt-5", input="hello", reasoning={"effort": "high"})
-    assert 0 < low.usage.output_tokens_details.reasoning_tokens < high.usage.output_tokens_details.reasoning_tokens
+    low = openai_client.responses.create(
+        model="o4-mini", input="hello", reasoning={"effort": "low"}
+    )
+    high = openai_client.responses.create(
+        model="gpt-5", input="hello", reasoning={"effort": "high"}
+    )
+    assert (
+        0
+        < low.usage.output_tokens_details.reasoning_tokens
+        < high.usage.output_tokens_details.reasoning_tokens
+    )
     assert low.output_text
     assert low.reasoning.effort == "low"
 
@@ -85,7 +102,10 @@ def test_it_refuses_temperature_on_a_reasoning_model(openai_client):
         openai_client.responses.create(model="o3", input="hello", temperature=0.5)
     assert caught.value.code == "unsupported_parameter"
     assert caught.value.param == "temperature"
-    assert caught.value.body["message"] == "Unsupported parameter: 'temperature' is not supported with this model."
+    assert (
+        caught.value.body["message"]
+        == "Unsupported parameter: 'temperature' is not supported with this model."
+    )
 
 
 def test_it_refuses_reasoning_effort_on_a_non_reasoning_model(openai_client):
@@ -156,13 +176,18 @@ def test_a_small_max_output_tokens_makes_the_response_incomplete(openai_client):
 def test_a_repeated_long_prefix_reports_cached_tokens(openai_client):
     instructions = "Be helpful. " * 500  # ~1500 tokens by the chars/4 rule
     first = openai_client.responses.create(model="gpt-4o", instructions=instructions, input="hello")
-    second = openai_client.responses.create(model="gpt-4o", instructions=instructions, input="hello again")
+    second = openai_client.responses.create(
+        model="gpt-4o", instructions=instructions, input="hello again"
+    )
     assert first.usage.input_tokens_details.cached_tokens == 0
     assert second.usage.input_tokens_details.cached_tokens == 1408
 
 
 def test_a_broken_json_schema_is_a_bad_request(openai_client):
-    broken = {**LEAD_SCHEMA, "schema": {"type": "object", "properties": {"a": {"$ref": "#/$defs/missing"}}}}
+    broken = {
+        **LEAD_SCHEMA,
+        "schema": {"type": "object", "properties": {"a": {"$ref": "#/$defs/missing"}}},
+    }
     with pytest.raises(openai.BadRequestError) as caught:
         openai_client.responses.create(model="gpt-4o", input="hello", text={"format": broken})
     assert caught.value.code == "invalid_json_schema"

@@ -32,7 +32,9 @@ def _nullable_to_anyof(node):
 @pytest.fixture(scope="module")
 def spec_validator():
     if not SPEC_PATH.exists():
-        pytest.skip(f"OpenAPI spec not found at {SPEC_PATH} (it lives in the shared folder next to the repo)")
+        pytest.skip(
+            f"OpenAPI spec not found at {SPEC_PATH} (it lives in the shared folder next to the repo)"
+        )
     import jsonschema
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -84,17 +86,24 @@ def test_assistants_match_the_spec(simulator, spec_validator):
 
 def test_threads_runs_and_messages_match_the_spec(simulator, spec_validator):
     simulator.configure(latency="fixed:50")
-    thread = _body(simulator, "POST", "/threads", {"messages": [{"role": "user", "content": "pricing please"}]})
+    thread = _body(
+        simulator, "POST", "/threads", {"messages": [{"role": "user", "content": "pricing please"}]}
+    )
     spec_validator(thread, "ThreadObject")
     _strict(Thread, thread)
-    run = _body(simulator, "POST", f"/threads/{thread['id']}/runs", {"assistant_id": LEAD_QUALIFIER})
+    run = _body(
+        simulator, "POST", f"/threads/{thread['id']}/runs", {"assistant_id": LEAD_QUALIFIER}
+    )
     spec_validator(run, "RunObject")
     _strict(Run, run)
     created = _body(
         simulator,
         "POST",
         "/threads/runs",
-        {"assistant_id": LEAD_QUALIFIER, "thread": {"messages": [{"role": "user", "content": "hi"}]}},
+        {
+            "assistant_id": LEAD_QUALIFIER,
+            "thread": {"messages": [{"role": "user", "content": "hi"}]},
+        },
     )
     spec_validator(created, "RunObject")
     import time
@@ -117,7 +126,10 @@ def test_failed_runs_match_the_spec(simulator, spec_validator):
         simulator,
         "POST",
         "/threads/runs",
-        {"assistant_id": LEAD_QUALIFIER, "thread": {"messages": [{"role": "user", "content": "hi"}]}},
+        {
+            "assistant_id": LEAD_QUALIFIER,
+            "thread": {"messages": [{"role": "user", "content": "hi"}]},
+        },
     )
     failed = _body(simulator, "GET", f"/threads/{run['thread_id']}/runs/{run['id']}")
     assert failed["status"] == "failed"
@@ -140,7 +152,9 @@ def test_failed_runs_match_the_spec(simulator, spec_validator):
                     "strict": True,
                     "schema": {
                         "type": "object",
-                        "properties": {"rating": {"type": "string", "enum": ["HOT", "WARM", "COLD"]}},
+                        "properties": {
+                            "rating": {"type": "string", "enum": ["HOT", "WARM", "COLD"]}
+                        },
                         "required": ["rating"],
                         "additionalProperties": False,
                     },

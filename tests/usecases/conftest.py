@@ -10,8 +10,12 @@ from tests.assistant.conftest import sim, simulator_session  # noqa: F401  (fixt
 from tests.celery_worker import celery_worker  # noqa: F401  (the fixture)
 
 # Short engine timings for the worker subprocess (a retry is due in well under a second).
-FAST = {"WORKFLOWS_SWEEP_SECONDS": "1", "WORKFLOWS_RESEND_AFTER_SECONDS": "2",
-        "WORKFLOWS_BACKOFF_SECONDS": "0.5", "OPENAI_ASSISTANT_DEADLINE_SECONDS": "20"}
+FAST = {
+    "WORKFLOWS_SWEEP_SECONDS": "1",
+    "WORKFLOWS_RESEND_AFTER_SECONDS": "2",
+    "WORKFLOWS_BACKOFF_SECONDS": "0.5",
+    "OPENAI_ASSISTANT_DEADLINE_SECONDS": "20",
+}
 
 # 20 % 429s and 5 % 500s on the model endpoint. The first call is refused with a 429 and
 # the second with a 500 so that every run shows both kinds of retry in its history,
@@ -40,8 +44,9 @@ def worker(celery_worker, sim, openai_mode):  # noqa: F811  (fixtures)
 
 @pytest.fixture
 def wide_page(browser, live_server):
-    context = browser.new_context(base_url=live_server.url, locale="en-US",
-                                  viewport={"width": 1440, "height": 900})
+    context = browser.new_context(
+        base_url=live_server.url, locale="en-US", viewport={"width": 1440, "height": 900}
+    )
     page = context.new_page()
     page.set_default_timeout(30_000)  # a shared, loaded machine
     yield page

@@ -49,9 +49,14 @@ def connect_openai(page: Page, api_key: str) -> None:
     page.get_by_text("OpenAI is connected.").wait_for(timeout=30_000)
 
 
-def create_workspace_assistant(page: Page, name: str, instructions: str, *,
-                               model: str = "gpt-4o-mini",
-                               fields: list[tuple[str, str, str]] = ()) -> None:
+def create_workspace_assistant(
+    page: Page,
+    name: str,
+    instructions: str,
+    *,
+    model: str = "gpt-4o-mini",
+    fields: list[tuple[str, str, str]] = (),
+) -> None:
     """Settings → Connected apps → OpenAI → Assistants → New assistant. `fields` are
     structured output fields (name, type value, comma-separated options)."""
     page.get_by_role("link", name="Settings", exact=True).click()
@@ -106,8 +111,7 @@ def turn_on(page: Page) -> None:
     expect(page.locator("#bulk-progress")).to_contain_text("On", timeout=90_000)
 
 
-def submit_public_form(browser: Browser, base_url: str, url: str,
-                       answers: dict[str, str]) -> None:
+def submit_public_form(browser: Browser, base_url: str, url: str, answers: dict[str, str]) -> None:
     """An anonymous visitor, in a browser context of their own, fills the public form
     (answers by question label) and sends it."""
     context = browser.new_context(base_url=base_url, locale="en-US")
@@ -182,4 +186,3 @@ def create_form(page: Page, name: str, questions: list[tuple[str, str, bool]]) -
         page.get_by_role("button", name="Add question").click()
         page.get_by_text("Question added.").wait_for()
     return page.get_by_label("Public URL").input_value()
-

@@ -34,22 +34,41 @@ from tests.usecases.steps import (
     turn_on,
 )
 
-pytestmark = [pytest.mark.integration, pytest.mark.browser,
-              pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 DEAL = "Globex — 200 seats"
 
 
 def deal_with_contact_and_company(account, owner):
     """A deal at the first stage, owned by the rep, with its contact and company."""
-    deal = services.record_create(account=account, object_type=ObjectType.DEAL, values={
-        "name": DEAL, "stage": "appointmentscheduled", "amount": "48000",
-        "description": "Support seats for the whole sales floor.", "owner": owner.pk})
-    jane = services.record_create(account=account, object_type=ObjectType.CONTACT, values={
-        "first_name": "Jane", "last_name": "Doe", "email": "jane.doe@globex.example",
-        "job_title": "Head of Sales", "company_name": "Globex", "owner": owner.pk})
-    globex = services.record_create(account=account, object_type=ObjectType.COMPANY, values={
-        "name": "Globex", "domain": "globex.example", "industry": "Manufacturing"})
+    deal = services.record_create(
+        account=account,
+        object_type=ObjectType.DEAL,
+        values={
+            "name": DEAL,
+            "stage": "appointmentscheduled",
+            "amount": "48000",
+            "description": "Support seats for the whole sales floor.",
+            "owner": owner.pk,
+        },
+    )
+    jane = services.record_create(
+        account=account,
+        object_type=ObjectType.CONTACT,
+        values={
+            "first_name": "Jane",
+            "last_name": "Doe",
+            "email": "jane.doe@globex.example",
+            "job_title": "Head of Sales",
+            "company_name": "Globex",
+            "owner": owner.pk,
+        },
+    )
+    globex = services.record_create(
+        account=account,
+        object_type=ObjectType.COMPANY,
+        values={"name": "Globex", "domain": "globex.example", "industry": "Manufacturing"},
+    )
     services.association_create(record=deal, other=jane)
     services.association_create(record=deal, other=globex)
     return deal, jane
@@ -90,8 +109,11 @@ def test_a_deal_entering_the_stage_gives_its_owner_an_email_task_with_the_draft(
     expect(page.locator("#property-stage")).to_contain_text("Qualified to buy")
     screenshot(page, f"{shot}-3-stage")
 
-    wait_for(lambda: Task.objects.filter(records=deal).exists(), timeout=120,
-             message="the email task with the draft")
+    wait_for(
+        lambda: Task.objects.filter(records=deal).exists(),
+        timeout=120,
+        message="the email task with the draft",
+    )
     crm_menu(page, "Tasks")
     row = page.locator("tbody tr", has_text=f"Review and send the drafted email: {DEAL} for Jane")
     expect(row).to_have_count(1)

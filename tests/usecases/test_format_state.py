@@ -36,13 +36,20 @@ from tests.usecases.steps import (
 )
 from workflows.models import ActionExecution, Enrollment
 
-pytestmark = [pytest.mark.integration, pytest.mark.browser,
-              pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 CSV = BASE_DIR / "docs" / "demo" / "contacts-messy-states.csv"
 # What the CSV's states become; Hana's "Atlantis" is not a state and Ivy has none.
-EXPECTED = {"Ann": "CA", "Bo": "NY", "Carla": "TX", "Dev": "WA", "Eva": "CA", "Finn": "PA",
-            "Gus": "CO", "Hana": "Atlantis"}
+EXPECTED = {
+    "Ann": "CA",
+    "Bo": "NY",
+    "Carla": "TX",
+    "Dev": "WA",
+    "Eva": "CA",
+    "Finn": "PA",
+    "Gus": "CO",
+    "Hana": "Atlantis",
+}
 FAULTS = [
     # The first call is refused for sure, so a retry always shows; then 20 % / 5 %.
     {"path_prefix": "/v1/responses", "error_429": 1.0, "times": 1, "retry_after_ms": 300},
@@ -57,8 +64,9 @@ def crm_menu(page, item: str) -> None:
 
 
 @pytest.mark.parametrize("faults", [False, True], ids=["no-faults", "with-429s-and-500s"])
-def test_imported_states_become_two_letter_codes(page, live_server, sim, acme, admin_user,
-                                                 rep_user, celery_worker, faults):
+def test_imported_states_become_two_letter_codes(
+    page, live_server, sim, acme, admin_user, rep_user, celery_worker, faults
+):
     page.set_viewport_size({"width": 1440, "height": 900})
     page.set_default_timeout(30_000)  # a shared, loaded machine
     env = {**FAST, "OPENAI_BASE_URL": sim.base_url}
@@ -91,15 +99,21 @@ def test_imported_states_become_two_letter_codes(page, live_server, sim, acme, a
         return enrollments.count() == 8 and not enrollments.filter(status="active").exists()
 
     wait_for(settled, timeout=240, message="every imported contact's run to finish")
-    states = {r.properties["first_name"]: r.properties.get("state")
-              for r in Record.objects.filter(account=acme, object_type="contact")}
+    states = {
+        r.properties["first_name"]: r.properties.get("state")
+        for r in Record.objects.filter(account=acme, object_type="contact")
+    }
     assert states == {**EXPECTED, "Ivy": None}
     task = Task.objects.get()  # one, whatever was retried
     assert task.title == "Check the state of Hana Kim" and task.assignee == rep_user
     assert Enrollment.objects.filter(workflow_id=workflow_id, status="completed").count() == 8
     # One write per contact, whatever was retried: one change on each timeline.
-    assert ActionExecution.objects.filter(workflow_id=workflow_id, step_id=3,
-                                          status="succeeded").count() == 7
+    assert (
+        ActionExecution.objects.filter(
+            workflow_id=workflow_id, step_id=3, status="succeeded"
+        ).count()
+        == 7
+    )
     # (Dev's "WA" was a code already: written back unchanged, so no change to show.)
     assert TimelineEvent.objects.filter(kind="property_changed", source="workflow").count() == 6
 
@@ -112,8 +126,9 @@ def test_imported_states_become_two_letter_codes(page, live_server, sim, acme, a
     page.get_by_role("link", name="Hana Kim").click()
     expect(page.locator("#property-state")).to_contain_text("Atlantis")
     # The rep, Hana's owner, logs in: CRM > Tasks asks them to check it.
-    rep = page.context.browser.new_context(base_url=live_server.url,
-                                           viewport={"width": 1440, "height": 900})
+    rep = page.context.browser.new_context(
+        base_url=live_server.url, viewport={"width": 1440, "height": 900}
+    )
     try:
         rep_page = rep.new_page()
         rep_page.set_default_timeout(30_000)
@@ -130,8 +145,7 @@ def test_imported_states_become_two_letter_codes(page, live_server, sim, acme, a
     screenshot(page, f"{shot}-8-run")
     if faults:
         assert any(r["status"] in (429, 500) for r in sim.requests(path_prefix="/v1/responses"))
-        retried = ActionExecution.objects.filter(workflow_id=workflow_id, step_id=1,
-                                                 attempt__gt=1)
+        retried = ActionExecution.objects.filter(workflow_id=workflow_id, step_id=1, attempt__gt=1)
         assert retried.exists()
         record = retried.select_related("enrollment__record").first().enrollment.record
         open_run(page, workflow_id, str(record))

@@ -29,9 +29,17 @@ pytestmark = pytest.mark.django_db
 
 
 def contact(account, owner, first_name, state):
-    return crm.record_create(account=account, object_type=ObjectType.CONTACT, values={
-        "email": f"{first_name.lower()}@example.com", "first_name": first_name,
-        "last_name": "Doe", "state": state, "owner": owner.pk})
+    return crm.record_create(
+        account=account,
+        object_type=ObjectType.CONTACT,
+        values={
+            "email": f"{first_name.lower()}@example.com",
+            "first_name": first_name,
+            "last_name": "Doe",
+            "state": state,
+            "owner": owner.pk,
+        },
+    )
 
 
 def format_state_on(account, actor, *, re_enroll=False) -> Workflow:
@@ -68,15 +76,16 @@ def test_the_template_speaks_french_and_still_ends_with_the_value(acme, admin_us
         workflow = template_create(account=acme, key="format_state", actor=admin_user)
     steps = workflow.graph["steps"]
     assert steps["1"]["config"]["prompt"] == (
-        "Le code à deux lettres de cet État ou de cette région des États-Unis : "
-        "{{ object.state }}")
+        "Le code à deux lettres de cet État ou de cette région des États-Unis : {{ object.state }}"
+    )
     assert steps["2"]["config"]["paths"][0]["name"] == "Code d'État valide"
     assert steps["4"]["config"]["title"].startswith("Vérifier l'État de")
 
 
 @pytest.mark.parametrize("re_enroll", [False, True], ids=["re-enrollment off", "on"])
-def test_codes_are_written_back_and_anything_else_becomes_a_task(acme, admin_user, rep_user, sim,
-                                                                   re_enroll):
+def test_codes_are_written_back_and_anything_else_becomes_a_task(
+    acme, admin_user, rep_user, sim, re_enroll
+):
     connect(acme)
     workflow = format_state_on(acme, admin_user, re_enroll=re_enroll)
     ann = contact(acme, rep_user, "Ann", "california")
@@ -127,10 +136,16 @@ def test_the_branch_editor_keeps_the_list_of_codes(acme, admin_user, admin_clien
     workflow = template_create(account=acme, key="format_state", actor=admin_user)
     page = admin_client.get(f"/workflows/{workflow.pk}/steps/2/").content.decode()
     assert "AL, AK, AZ" in page
-    response = admin_client.post(f"/workflows/{workflow.pk}/steps/2/", {
-        "path_count": "1", "path-0-name": "Valid state code",
-        "path-0-source": "output:1.response", "path-0-operator": "eq_any",
-        "path-0-value": ", ".join(US_STATE_CODES)})
+    response = admin_client.post(
+        f"/workflows/{workflow.pk}/steps/2/",
+        {
+            "path_count": "1",
+            "path-0-name": "Valid state code",
+            "path-0-source": "output:1.response",
+            "path-0-operator": "eq_any",
+            "path-0-value": ", ".join(US_STATE_CODES),
+        },
+    )
     assert response.status_code in (200, 302)
     workflow.refresh_from_db()
     condition = workflow.graph["steps"]["2"]["config"]["paths"][0]["groups"][0][0]

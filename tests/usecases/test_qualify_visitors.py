@@ -38,8 +38,7 @@ from tests.usecases.steps import (
 )
 from workflows.models import Workflow
 
-pytestmark = [pytest.mark.integration, pytest.mark.browser,
-              pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 VISITOR = {
     "Email": "ann.lee@globex.example",
@@ -60,14 +59,25 @@ def test_a_hot_visitor_reaches_a_rep_as_a_notification_and_a_call_task(
 
     log_in_as(page, "admin")
     connect_openai(page, DEMO_KEY)
-    public_url = create_form(page, "Contact us", [
-        ("First name", "", True), ("Last name", "", False), ("Company name", "", False),
-        ("Job title", "", False), (FREE_TEXT_NEW_PROPERTY, "What are you looking for?", True)])
+    public_url = create_form(
+        page,
+        "Contact us",
+        [
+            ("First name", "", True),
+            ("Last name", "", False),
+            ("Company name", "", False),
+            ("Job title", "", False),
+            (FREE_TEXT_NEW_PROPERTY, "What are you looking for?", True),
+        ],
+    )
     screenshot(page, f"{shot}-0-form")
     form = Form.objects.get(account=acme, name="Contact us")
-    create_workspace_assistant(page, "Lead qualifier", LEAD_QUALIFIER_INSTRUCTIONS,
-                               fields=[("rating", "enumeration", "HOT, WARM, COLD"),
-                                       ("reason", "text", "")])
+    create_workspace_assistant(
+        page,
+        "Lead qualifier",
+        LEAD_QUALIFIER_INSTRUCTIONS,
+        fields=[("rating", "enumeration", "HOT, WARM, COLD"), ("reason", "text", "")],
+    )
     screenshot(page, f"{shot}-1-assistant")
 
     workflow_id = create_from_template(page, "Qualify visitors")
@@ -83,8 +93,11 @@ def test_a_hot_visitor_reaches_a_rep_as_a_notification_and_a_call_task(
     submit_public_form(browser, live_server.url, public_url, VISITOR)
     ann = Record.objects.get(account=acme, email="ann.lee@globex.example")
 
-    wait_for(lambda: Task.objects.filter(records=ann).exists(), timeout=120,
-             message="the hot lead's call task")
+    wait_for(
+        lambda: Task.objects.filter(records=ann).exists(),
+        timeout=120,
+        message="the hot lead's call task",
+    )
     open_run(page, workflow_id, "Ann Lee")
     screenshot(page, f"{shot}-4-run")
     attempts = step_attempts(page, "Ask OpenAI assistant")
@@ -97,7 +110,8 @@ def test_a_hot_visitor_reaches_a_rep_as_a_notification_and_a_call_task(
     page.context.clear_cookies()
     log_in_as(page, "rep")
     expect(page.locator("#notifications-bell")).to_have_attribute(
-        "aria-label", "Notifications (1 unread)")
+        "aria-label", "Notifications (1 unread)"
+    )
     open_notifications(page)
     expect(page.locator(".notification-title")).to_have_text(["Hot lead: Ann Lee"])
     expect(page.locator(".notification-body")).not_to_be_empty()

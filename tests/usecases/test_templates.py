@@ -32,8 +32,9 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def qualify(sim, acme, admin_user, rep_user):
     connect(acme)
-    qualifier = workspace_assistant_ensure(acme, "Lead qualifier", LEAD_QUALIFIER_INSTRUCTIONS,
-                                           fields=LEAD_QUALIFIER_FIELDS)
+    qualifier = workspace_assistant_ensure(
+        acme, "Lead qualifier", LEAD_QUALIFIER_INSTRUCTIONS, fields=LEAD_QUALIFIER_FIELDS
+    )
     form = contact_us_form_ensure(account=acme, actor=admin_user)
     workflow = template_create(account=acme, key="qualify_visitors", actor=admin_user)
     return workflow, form, qualifier
@@ -61,17 +62,28 @@ def test_qualify_visitors_points_at_the_contact_us_form_the_lead_qualifier_and_t
     assert review_problems(workflow, definitions=definitions) == []
 
 
-@pytest.mark.parametrize("answer, path", [
-    ("We need pricing and a demo this quarter, budget approved.", "HOT"),
-    ("Some information about your integrations.", "WARM"),
-    ("I'm a student, just browsing.", "COLD"),
-])
+@pytest.mark.parametrize(
+    "answer, path",
+    [
+        ("We need pricing and a demo this quarter, budget approved.", "HOT"),
+        ("Some information about your integrations.", "WARM"),
+        ("I'm a student, just browsing.", "COLD"),
+    ],
+)
 def test_each_rating_takes_its_path(qualify, acme, admin_user, rep_user, answer, path):
     workflow, form, _qualifier = qualify
     turn_on(workflow)
-    submission = form_submission_create(form=form, answers={
-        "email": "ann@globex.example", "first_name": "Ann", "last_name": "Lee",
-        "job_title": "VP Sales", "company_name": "Globex", "looking_for": answer})
+    submission = form_submission_create(
+        form=form,
+        answers={
+            "email": "ann@globex.example",
+            "first_name": "Ann",
+            "last_name": "Lee",
+            "job_title": "VP Sales",
+            "company_name": "Globex",
+            "looking_for": answer,
+        },
+    )
     settle()
     ann = submission.record
     ann.refresh_from_db()
@@ -95,20 +107,33 @@ def test_without_the_form_and_the_assistant_the_builder_is_left_to_choose(acme, 
     workflow = template_create(account=acme, key="qualify_visitors", actor=admin_user)
     assert workflow.form_id is None
     assert "assistant" not in workflow.graph["steps"]["1"]["config"]
-    problems = [p.message for p in review_problems(
-        workflow, definitions=crm.definitions_for(acme, ObjectType.CONTACT))]
+    problems = [
+        p.message
+        for p in review_problems(
+            workflow, definitions=crm.definitions_for(acme, ObjectType.CONTACT)
+        )
+    ]
     assert any(m.startswith("Enrollment criteria:") for m in problems)
     assert any("1. Ask OpenAI assistant is incomplete" in m for m in problems)
 
 
 @pytest.fixture
 def deal(acme, rep_user):
-    deal = crm.record_create(account=acme, object_type=ObjectType.DEAL, values={
-        "name": "Globex renewal", "stage": "appointmentscheduled", "owner": rep_user.pk})
-    jane = crm.record_create(account=acme, object_type=ObjectType.CONTACT, values={
-        "first_name": "Jane", "email": "jane@globex.example", "job_title": "CFO"})
-    globex = crm.record_create(account=acme, object_type=ObjectType.COMPANY, values={
-        "name": "Globex", "industry": "Retail"})
+    deal = crm.record_create(
+        account=acme,
+        object_type=ObjectType.DEAL,
+        values={"name": "Globex renewal", "stage": "appointmentscheduled", "owner": rep_user.pk},
+    )
+    jane = crm.record_create(
+        account=acme,
+        object_type=ObjectType.CONTACT,
+        values={"first_name": "Jane", "email": "jane@globex.example", "job_title": "CFO"},
+    )
+    globex = crm.record_create(
+        account=acme,
+        object_type=ObjectType.COMPANY,
+        values={"name": "Globex", "industry": "Retail"},
+    )
     crm.association_create(record=deal, other=jane)
     crm.association_create(record=deal, other=globex)
     return deal, jane
@@ -116,18 +141,31 @@ def deal(acme, rep_user):
 
 def test_associated_tokens_read_the_deals_contact_and_company(acme, deal):
     deal, _jane = deal
-    resolver = TokenResolver(record=deal, definitions=crm.definitions_for(acme, "deal"),
-                             earlier_outputs={})
-    assert resolver.render("{{ associated.contact.first_name }} ({{ associated.contact.job_title }})"
-                           " at {{ associated.company.name }}, {{ associated.ticket.subject }}"
-                           "{{ associated.nothing.x }}") == "Jane (CFO) at Globex, "
-    variables = picker.data_variables(graph={"start": None, "steps": {}}, step_id=1,
-                                      definitions=crm.definitions_for(acme, "deal"), account=acme)
+    resolver = TokenResolver(
+        record=deal, definitions=crm.definitions_for(acme, "deal"), earlier_outputs={}
+    )
+    assert (
+        resolver.render(
+            "{{ associated.contact.first_name }} ({{ associated.contact.job_title }})"
+            " at {{ associated.company.name }}, {{ associated.ticket.subject }}"
+            "{{ associated.nothing.x }}"
+        )
+        == "Jane (CFO) at Globex, "
+    )
+    variables = picker.data_variables(
+        graph={"start": None, "steps": {}},
+        step_id=1,
+        definitions=crm.definitions_for(acme, "deal"),
+        account=acme,
+    )
     groups = {g.title: [v.token for v in g.variables] for g in variables.associated}
     assert "{{ associated.contact.first_name }}" in groups["Contact (associated)"]
     assert "Deal (associated)" not in groups
-    labels = picker.chip_labels(graph={"start": None, "steps": {}},
-                                definitions=crm.definitions_for(acme, "deal"), account=acme)
+    labels = picker.chip_labels(
+        graph={"start": None, "steps": {}},
+        definitions=crm.definitions_for(acme, "deal"),
+        account=acme,
+    )
     assert labels["associated.company.name"] == "Company (associated): Company name"
 
 
@@ -161,4 +199,5 @@ def test_create_task_refuses_an_unknown_object_to_associate(acme):
 
     with pytest.raises(ValidationError):
         registry.get("create_task").validate_config(
-            {"title": "x", "associate_with": ["planet"]}, account=acme, object_type="deal")
+            {"title": "x", "associate_with": ["planet"]}, account=acme, object_type="deal"
+        )

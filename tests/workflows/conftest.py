@@ -25,9 +25,14 @@ def chain(*steps: dict) -> dict:
 
 
 def make_workflow(account, graph, *, criteria=None, on=True, enroll_existing=False, **extra):
-    workflow = services.workflow_create(account=account, object_type=ObjectType.CONTACT,
-                                        name="Test workflow", criteria=criteria, graph=graph,
-                                        **extra)
+    workflow = services.workflow_create(
+        account=account,
+        object_type=ObjectType.CONTACT,
+        name="Test workflow",
+        criteria=criteria,
+        graph=graph,
+        **extra,
+    )
     if on:
         services.workflow_turn_on(workflow=workflow, enroll_existing=enroll_existing)
         workflow.refresh_from_db()

@@ -41,7 +41,8 @@ class Probe(ActionType):
             from workflows.models import ActionExecution
 
             ActionExecution.objects.filter(pk=context.execution_id).update(
-                attempt=context.attempt + 1)
+                attempt=context.attempt + 1
+            )
         if config.get("sleep") and context.attempt == int(config.get("sleep_on_attempt", 1)):
             time.sleep(float(config["sleep"]))
         if config.get("fail_while_missing") and not Path(config["fail_while_missing"]).exists():
@@ -49,19 +50,23 @@ class Probe(ActionType):
         if context.attempt <= int(config.get("fail_times", 0)):
             fail = config.get("fail")
             if fail == "transient":
-                raise TransientError("The service is busy (503).",
-                                     retry_after=config.get("retry_after", 0))
+                raise TransientError(
+                    "The service is busy (503).", retry_after=config.get("retry_after", 0)
+                )
             if fail == "permanent":
                 raise PermanentError("The API key was revoked.")
             if fail == "later":
-                raise RetryLater(timezone.now() + dt.timedelta(seconds=float(config.get("retry_after", 0))))
+                raise RetryLater(
+                    timezone.now() + dt.timedelta(seconds=float(config.get("retry_after", 0)))
+                )
             if fail == "crash":
                 raise RuntimeError("boom")
         return {"response": config.get("response", "")}
 
     def apply(self, context, outputs):
         if context.config.get("apply_fail_if") and (
-                _first_name(context) == context.config["apply_fail_if"]):
+            _first_name(context) == context.config["apply_fail_if"]
+        ):
             raise PermanentError(f"Broken for {_first_name(context)}.")
         # The side effect, keyed by the execution id (like the built-in actions).
         Task.objects.get_or_create(

@@ -21,11 +21,15 @@ from workflows.models import ActionExecution, Enrollment
 pytestmark = pytest.mark.django_db
 
 THREE_STEPS = chain(
-    {"type": "create_task", "config": {"title": "Call {{ object.first_name }}",
-                                       "assignee": "owner"}},
+    {
+        "type": "create_task",
+        "config": {"title": "Call {{ object.first_name }}", "assignee": "owner"},
+    },
     {"type": "set_property", "config": {"property": "lead_status", "value": "connected"}},
-    {"type": "send_notification", "config": {"recipients": ["owner"],
-                                             "subject": "{{ actions.1.task_id }} done"}},
+    {
+        "type": "send_notification",
+        "config": {"recipients": ["owner"], "subject": "{{ actions.1.task_id }} done"},
+    },
 )
 NAMES = ("Ann", "Bob", "Cy", "Di", "Ed")
 
@@ -52,14 +56,16 @@ def test_a_batch_runs_a_multi_step_workflow_to_the_end_in_one_call(acme, rep_use
     assert list(results.values()).count("completed") == 5  # the third steps, run inline
     assert set(Enrollment.objects.values_list("status", flat=True)) == {"completed"}
     assert sorted(Task.objects.values_list("title", flat=True)) == sorted(
-        f"Call {name}" for name in NAMES)
+        f"Call {name}" for name in NAMES
+    )
     assert all(task.assignee == rep_user for task in Task.objects.all())
     for record in records:
         record.refresh_from_db()
         assert record.properties["lead_status"] == "connected"
         task = Task.objects.get(records=record)
-        note = Notification.objects.get(idempotency_key__startswith="exec:",
-                                        url__endswith=f"/{record.pk}/")
+        note = Notification.objects.get(
+            idempotency_key__startswith="exec:", url__endswith=f"/{record.pk}/"
+        )
         assert note.title == f"{task.pk} done"  # earlier outputs, read for the batch
     # One timeline entry per finished step, and "enrolled" once per run.
     assert TimelineEvent.objects.filter(kind="workflow").count() == 5 * 3 + 5
@@ -78,8 +84,7 @@ def test_without_inline_the_next_steps_wait_for_their_message(acme, rep_user):
 
 
 def test_a_lease_lost_inside_a_batch_costs_that_execution_only(acme):
-    make_workflow(acme, chain({"type": "test_probe_batchable", "config": {
-        "take_over_if": "Cy"}}))
+    make_workflow(acme, chain({"type": "test_probe_batchable", "config": {"take_over_if": "Cy"}}))
     for name in NAMES:
         contact(acme, first_name=name)
     ids = list(ActionExecution.objects.order_by("pk").values_list("pk", flat=True))
@@ -90,15 +95,19 @@ def test_a_lease_lost_inside_a_batch_costs_that_execution_only(acme):
     # The whole batch rolled back and the others completed one by one: no duplicates,
     # and nothing for the one whose claim another worker holds now.
     assert sorted(Task.objects.values_list("idempotency_key", flat=True)) == sorted(
-        f"exec:{pk}" for pk in ids if pk != taken)
+        f"exec:{pk}" for pk in ids if pk != taken
+    )
     assert ActionExecution.objects.get(pk=taken).status == "running"
 
 
-def test_a_broken_execution_fails_alone_and_the_rest_of_its_batch_completes(
-    acme, admin_user
-):
-    make_workflow(acme, chain({"type": "test_probe_batchable", "config": {
-        "apply_fail_if": "Di"}}, {"type": "create_task", "config": {"title": "Next"}}))
+def test_a_broken_execution_fails_alone_and_the_rest_of_its_batch_completes(acme, admin_user):
+    make_workflow(
+        acme,
+        chain(
+            {"type": "test_probe_batchable", "config": {"apply_fail_if": "Di"}},
+            {"type": "create_task", "config": {"title": "Next"}},
+        ),
+    )
     for name in NAMES:
         contact(acme, first_name=name)
     ids = list(ActionExecution.objects.values_list("pk", flat=True))
@@ -144,8 +153,9 @@ def test_the_sweeper_sends_batchable_ids_together(acme, settings):
     messages = queued()
     many = [args for name, args, _queue in messages if name == ledger.RUN_MANY_TASK]
     single = [args for name, args, _queue in messages if name == ledger.RUN_TASK]
-    creates = set(ActionExecution.objects.filter(action_type="create_task")
-                  .values_list("pk", flat=True))
+    creates = set(
+        ActionExecution.objects.filter(action_type="create_task").values_list("pk", flat=True)
+    )
     assert sorted(len(ids) for ids, _queue in many) == [3, 3]
     assert {pk for ids, _queue in many for pk in ids} == creates
     assert all(queue == "default" for _ids, queue in many)

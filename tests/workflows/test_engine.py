@@ -20,38 +20,72 @@ def branch_graph(rep_user):
     return {
         "start": 1,
         "steps": {
-            "1": {"type": "test_probe", "config": {"response": "Lead is HOT, call today"},
-                  "next": 2},
-            "2": {"type": "branch", "config": {
-                "paths": [{"name": "Hot", "next": 3, "groups": [
-                    [{"output": "1.response", "operator": "contains", "value": "hot"}]]}],
-                "none_next": 4}},
-            "3": {"type": "create_task", "config": {
-                "title": "Call {{ object.first_name }} ({{ actions.1.response }})",
-                "priority": "high", "due_in": 2, "due_unit": "days", "assignee": "owner"},
-                "next": 5},
-            "4": {"type": "set_property", "config": {"property": "lead_status",
-                                                     "value": "unqualified"}},
+            "1": {
+                "type": "test_probe",
+                "config": {"response": "Lead is HOT, call today"},
+                "next": 2,
+            },
+            "2": {
+                "type": "branch",
+                "config": {
+                    "paths": [
+                        {
+                            "name": "Hot",
+                            "next": 3,
+                            "groups": [
+                                [{"output": "1.response", "operator": "contains", "value": "hot"}]
+                            ],
+                        }
+                    ],
+                    "none_next": 4,
+                },
+            },
+            "3": {
+                "type": "create_task",
+                "config": {
+                    "title": "Call {{ object.first_name }} ({{ actions.1.response }})",
+                    "priority": "high",
+                    "due_in": 2,
+                    "due_unit": "days",
+                    "assignee": "owner",
+                },
+                "next": 5,
+            },
+            "4": {
+                "type": "set_property",
+                "config": {"property": "lead_status", "value": "unqualified"},
+            },
             "5": {"type": "delay", "config": {"amount": 1, "unit": "hours"}, "next": 6},
-            "6": {"type": "set_property", "config": {"property": "job_title",
-                                                     "value": "{{ object.city | default:\"somewhere\" }}"}},
+            "6": {
+                "type": "set_property",
+                "config": {
+                    "property": "job_title",
+                    "value": '{{ object.city | default:"somewhere" }}',
+                },
+            },
         },
     }
 
 
 def test_a_multi_step_workflow_with_a_branch_runs_to_the_end(acme, rep_user):
-    workflow = make_workflow(acme, branch_graph(rep_user),
-                             criteria=[[{"property": "first_name", "operator": "is_known"}]])
+    workflow = make_workflow(
+        acme,
+        branch_graph(rep_user),
+        criteria=[[{"property": "first_name", "operator": "is_known"}]],
+    )
     record = contact(acme, first_name="Ann", owner="rep")
     drain()
     # The delay made step 6 due an hour from now: nothing ran it yet.
     waiting = ActionExecution.objects.get(step_id=6)
-    assert waiting.status == "pending" and waiting.due_at > timezone.now() + dt.timedelta(minutes=59)
+    assert waiting.status == "pending" and waiting.due_at > timezone.now() + dt.timedelta(
+        minutes=59
+    )
     drain(now_shift=dt.timedelta(hours=1))
     enrollment = Enrollment.objects.get(workflow=workflow, record=record)
     assert enrollment.status == "completed"
-    steps = dict(ActionExecution.objects.filter(enrollment=enrollment)
-                 .values_list("step_id", "status"))
+    steps = dict(
+        ActionExecution.objects.filter(enrollment=enrollment).values_list("step_id", "status")
+    )
     assert steps == {1: "succeeded", 2: "succeeded", 3: "succeeded", 5: "succeeded", 6: "succeeded"}
     task = Task.objects.get(idempotency_key__startswith="exec:", title__startswith="Call")
     assert task.title == "Call Ann (Lead is HOT, call today)"
@@ -85,8 +119,15 @@ def test_a_redelivered_message_runs_the_action_once(acme, probe_log):
 
 
 def test_a_transient_error_goes_back_to_pending_with_a_due_time(acme, probe_log):
-    make_workflow(acme, chain({"type": "test_probe", "config": {
-        "fail": "transient", "fail_times": 1, "retry_after": 30}}))
+    make_workflow(
+        acme,
+        chain(
+            {
+                "type": "test_probe",
+                "config": {"fail": "transient", "fail_times": 1, "retry_after": 30},
+            }
+        ),
+    )
     contact(acme, first_name="Ann")
     execution = ActionExecution.objects.get()
     assert engine.execution_run(execution_id=execution.pk) == "retry"
@@ -116,12 +157,17 @@ def test_a_permanent_error_fails_at_once_and_replay_never_duplicates_earlier_ste
     acme, admin_user, probe_log, tmp_path
 ):
     fixed = tmp_path / "key-fixed"
-    workflow = make_workflow(acme, chain(
-        {"type": "create_task", "config": {"title": "First"}},
-        {"type": "test_probe", "config": {"fail_while_missing": str(fixed),
-                                          "log": str(probe_log)}},
-        {"type": "create_task", "config": {"title": "Last"}},
-    ))
+    workflow = make_workflow(
+        acme,
+        chain(
+            {"type": "create_task", "config": {"title": "First"}},
+            {
+                "type": "test_probe",
+                "config": {"fail_while_missing": str(fixed), "log": str(probe_log)},
+            },
+            {"type": "create_task", "config": {"title": "Last"}},
+        ),
+    )
     contact(acme, first_name="Ann")
     drain()
     failed = ActionExecution.objects.get(status="failed")
@@ -137,8 +183,12 @@ def test_a_permanent_error_fails_at_once_and_replay_never_duplicates_earlier_ste
 
 
 def test_no_permit_postpones_without_counting_an_attempt(acme):
-    make_workflow(acme, chain({"type": "test_probe", "config": {
-        "fail": "later", "fail_times": 1, "retry_after": 60}}))
+    make_workflow(
+        acme,
+        chain(
+            {"type": "test_probe", "config": {"fail": "later", "fail_times": 1, "retry_after": 60}}
+        ),
+    )
     contact(acme, first_name="Ann")
     execution = ActionExecution.objects.get()
     assert engine.execution_run(execution_id=execution.pk) == "postponed"
@@ -155,7 +205,8 @@ def test_an_expired_lease_goes_back_to_pending_and_runs_again(acme, settings):
     # A worker claimed it and died.
     assert engine.execution_claim(execution_id=execution.pk) is not None
     ActionExecution.objects.filter(pk=execution.pk).update(
-        lease_expires_at=timezone.now() - dt.timedelta(seconds=1))
+        lease_expires_at=timezone.now() - dt.timedelta(seconds=1)
+    )
     assert sweeper.executions_sweep()["requeued"] == 1
     assert sweeper.executions_sweep()["requeued"] == 0  # a second sweeper changes nothing
     assert drain() == ["completed"]
@@ -169,15 +220,20 @@ def test_a_worker_that_lost_its_lease_cannot_overwrite_the_new_owner(acme):
     execution = ActionExecution.objects.get()
     stale = engine.execution_claim(execution_id=execution.pk)
     ActionExecution.objects.filter(pk=execution.pk).update(
-        status="pending", lease_expires_at=None)  # the sweeper took it back
+        status="pending", lease_expires_at=None
+    )  # the sweeper took it back
     assert drain() == ["completed"]
     step = stale.enrollment.version.step(1)
     from workflows import registry
 
     action_type = registry.get("create_task")
     context = engine.context_build(stale, stale.enrollment.record, step, action_type)
-    assert engine.execution_complete(execution=stale, context=context, step=step,
-                                     action_type=action_type, outputs={}) == "lease lost"
+    assert (
+        engine.execution_complete(
+            execution=stale, context=context, step=step, action_type=action_type, outputs={}
+        )
+        == "lease lost"
+    )
     assert Task.objects.count() == 1
 
 
@@ -191,8 +247,15 @@ def test_unenrolling_cancels_pending_steps(acme):
 
 
 def test_set_property_writes_through_crm_services_with_the_execution_key(acme):
-    make_workflow(acme, chain({"type": "set_property", "config": {
-        "property": "job_title", "copy_from": "lifecycle_stage"}}))
+    make_workflow(
+        acme,
+        chain(
+            {
+                "type": "set_property",
+                "config": {"property": "job_title", "copy_from": "lifecycle_stage"},
+            }
+        ),
+    )
     record = contact(acme, first_name="Ann", lifecycle_stage="lead")
     drain()
     record.refresh_from_db()
@@ -204,22 +267,38 @@ def test_set_property_writes_through_crm_services_with_the_execution_key(acme):
 
 def test_set_property_refuses_incompatible_copies_when_saved(acme):
     with pytest.raises(ValidationError, match="cannot be copied"):
-        make_workflow(acme, chain({"type": "set_property", "config": {
-            "property": "owner", "copy_from": "first_name"}}))
+        make_workflow(
+            acme,
+            chain(
+                {"type": "set_property", "config": {"property": "owner", "copy_from": "first_name"}}
+            ),
+        )
 
 
 def test_a_graph_that_loops_is_refused(acme):
-    graph = chain({"type": "create_task", "config": {"title": "a"}},
-                  {"type": "create_task", "config": {"title": "b"}})
+    graph = chain(
+        {"type": "create_task", "config": {"title": "a"}},
+        {"type": "create_task", "config": {"title": "b"}},
+    )
     graph["steps"]["2"]["next"] = 1
     with pytest.raises(ValidationError, match="loop"):
         make_workflow(acme, graph)
 
 
 def test_notifications_reach_each_recipient_once(acme, rep_user, admin_user):
-    make_workflow(acme, chain({"type": "send_notification", "config": {
-        "recipients": ["owner", admin_user.pk], "subject": "New lead {{ object.first_name }}",
-        "body": "Say hi"}}))
+    make_workflow(
+        acme,
+        chain(
+            {
+                "type": "send_notification",
+                "config": {
+                    "recipients": ["owner", admin_user.pk],
+                    "subject": "New lead {{ object.first_name }}",
+                    "body": "Say hi",
+                },
+            }
+        ),
+    )
     contact(acme, first_name="Ann", owner="rep")
     drain()
     notes = Notification.objects.filter(idempotency_key__startswith="exec:")
@@ -230,8 +309,19 @@ def test_notifications_reach_each_recipient_once(acme, rep_user, admin_user):
 def test_an_email_is_sent_once_even_if_the_step_runs_again(acme, rep_user, mailoutbox=None):
     from django.core import mail
 
-    make_workflow(acme, chain({"type": "send_email", "config": {
-        "recipients": [rep_user.pk], "subject": "Hello", "body": "{{ object.email }}"}}))
+    make_workflow(
+        acme,
+        chain(
+            {
+                "type": "send_email",
+                "config": {
+                    "recipients": [rep_user.pk],
+                    "subject": "Hello",
+                    "body": "{{ object.email }}",
+                },
+            }
+        ),
+    )
     contact(acme, first_name="Ann")
     execution = ActionExecution.objects.get()
     with _locmem_email():
@@ -258,9 +348,9 @@ def _locmem_email():
 
 def test_one_action_runs_in_test_mode_without_touching_the_crm(acme):
     record = contact(acme, first_name="Ann")
-    outputs = services.action_test_run(action_key="test_probe",
-                                       config={"response": "Hi {{ object.first_name }}"},
-                                       record=record)
+    outputs = services.action_test_run(
+        action_key="test_probe", config={"response": "Hi {{ object.first_name }}"}, record=record
+    )
     assert outputs == {"response": "Hi Ann"}
     assert not Task.objects.exists()
     assert not ActionExecution.objects.exists()
@@ -268,13 +358,19 @@ def test_one_action_runs_in_test_mode_without_touching_the_crm(acme):
 
 def test_the_sweeper_resends_lost_wake_ups_once_and_leaves_future_steps_alone(acme, settings):
     settings.WORKFLOWS_RESEND_AFTER_SECONDS = 60
-    make_workflow(acme, chain({"type": "delay", "config": {"amount": 2, "unit": "hours"}},
-                              {"type": "create_task", "config": {"title": "T"}}))
+    make_workflow(
+        acme,
+        chain(
+            {"type": "delay", "config": {"amount": 2, "unit": "hours"}},
+            {"type": "create_task", "config": {"title": "T"}},
+        ),
+    )
     contact(acme, first_name="Ann")
     execution = ActionExecution.objects.get()
     assert sweeper.executions_sweep()["sent"] == 0  # published on commit just now
     ActionExecution.objects.filter(pk=execution.pk).update(
-        last_sent_at=timezone.now() - dt.timedelta(minutes=5))  # that message was lost
+        last_sent_at=timezone.now() - dt.timedelta(minutes=5)
+    )  # that message was lost
     assert sweeper.executions_sweep()["sent"] == 1
     assert sweeper.executions_sweep()["sent"] == 0
     drain()
@@ -289,7 +385,6 @@ def test_an_action_can_release_its_database_connection_while_it_waits(acme, prob
     from workflows.context import ExecutionContext
 
     record = contact(acme, first_name="Ann")
-    context = ExecutionContext(account=acme, workflow=None, record=record, config={},
-                               raw_config={})
+    context = ExecutionContext(account=acme, workflow=None, record=record, config={}, raw_config={})
     context.release_db_connection()  # inside the test's transaction: must not break it
     assert record.__class__.objects.filter(pk=record.pk).exists()

@@ -24,18 +24,27 @@ TASK = {"type": "create_task", "config": {"title": "Follow up"}}
 
 @pytest.fixture
 def score(acme):
-    PropertyDefinition.objects.create(account=acme, object_type="contact", name="score",
-                                      label="Score", type=PropertyType.NUMBER)
-    PropertyDefinition.objects.create(account=acme, object_type="contact", name="signed_up",
-                                      label="Signed up", type=PropertyType.DATE)
-    PropertyDefinition.objects.create(account=acme, object_type="contact", name="vip",
-                                      label="VIP", type=PropertyType.BOOLEAN)
+    PropertyDefinition.objects.create(
+        account=acme, object_type="contact", name="score", label="Score", type=PropertyType.NUMBER
+    )
+    PropertyDefinition.objects.create(
+        account=acme,
+        object_type="contact",
+        name="signed_up",
+        label="Signed up",
+        type=PropertyType.DATE,
+    )
+    PropertyDefinition.objects.create(
+        account=acme, object_type="contact", name="vip", label="VIP", type=PropertyType.BOOLEAN
+    )
 
 
 def enrolled_names(workflow):
-    return set(Record.objects.filter(
-        pk__in=Enrollment.objects.filter(workflow=workflow).values("record_id")
-    ).values_list("properties__first_name", flat=True))
+    return set(
+        Record.objects.filter(
+            pk__in=Enrollment.objects.filter(workflow=workflow).values("record_id")
+        ).values_list("properties__first_name", flat=True)
+    )
 
 
 RECENT = (timezone.now() - dt.timedelta(days=3)).date().isoformat()
@@ -55,16 +64,34 @@ CRITERIA = [
     ([[{"property": "signed_up", "operator": "after", "value": "2020-01-01"}]], {"Ann"}),
     ([[{"property": "vip", "operator": "eq_any", "values": ["yes"]}]], {"Cy"}),
     ([[{"property": "lifecycle_stage", "operator": "eq_any", "values": ["lead"]}]], {"Bob"}),
-    ([[{"property": "score", "operator": "gt", "value": "50"}],
-      [{"property": "vip", "operator": "eq_any", "values": ["true"]}]], {"Ann", "Cy"}),
+    (
+        [
+            [{"property": "score", "operator": "gt", "value": "50"}],
+            [{"property": "vip", "operator": "eq_any", "values": ["true"]}],
+        ],
+        {"Ann", "Cy"},
+    ),
 ]
 
 
 def people(acme):
-    contact(acme, first_name="Ann", email="ann@acme.io", state="California", score="90",
-            signed_up=RECENT)
-    contact(acme, first_name="Bob", email="bob@globex.io", state="tex.", score="20",
-            signed_up="2019-05-01", lifecycle_stage="lead")
+    contact(
+        acme,
+        first_name="Ann",
+        email="ann@acme.io",
+        state="California",
+        score="90",
+        signed_up=RECENT,
+    )
+    contact(
+        acme,
+        first_name="Bob",
+        email="bob@globex.io",
+        state="tex.",
+        score="20",
+        signed_up="2019-05-01",
+        lifecycle_stage="lead",
+    )
     contact(acme, first_name="Cy", email="cy@initech.io", vip="yes")
 
 
@@ -82,12 +109,17 @@ def test_criteria_operators_enroll_the_same_records_on_change_and_in_bulk(
 
 
 def test_turning_on_enrolls_in_bulk_with_a_constant_number_of_queries(acme):
-    crm.records_bulk_create(account=acme, object_type=ObjectType.CONTACT, rows=[
-        {"email": f"p{i}@example.com", "first_name": "P", "state": "WA" if i % 2 else ""}
-        for i in range(300)
-    ])
-    workflow = make_workflow(acme, chain(TASK), on=False,
-                             criteria=[[{"property": "state", "operator": "is_known"}]])
+    crm.records_bulk_create(
+        account=acme,
+        object_type=ObjectType.CONTACT,
+        rows=[
+            {"email": f"p{i}@example.com", "first_name": "P", "state": "WA" if i % 2 else ""}
+            for i in range(300)
+        ],
+    )
+    workflow = make_workflow(
+        acme, chain(TASK), on=False, criteria=[[{"property": "state", "operator": "is_known"}]]
+    )
     services.workflow_turn_on(workflow=workflow, enroll_existing=False)
     with CaptureQueriesContext(connection) as queries:
         assert services.workflow_enroll_existing_now(workflow=workflow) == 150
@@ -101,18 +133,28 @@ def test_turning_on_enrolls_in_bulk_with_a_constant_number_of_queries(acme):
 
 
 def test_a_bulk_import_enrolls_matching_new_records(acme):
-    workflow = make_workflow(acme, chain(TASK),
-                             criteria=[[{"property": "state", "operator": "eq_any", "values": ["WA"]}]])
-    crm.records_bulk_create(account=acme, object_type=ObjectType.CONTACT, rows=[
-        {"email": "a@x.io", "first_name": "A", "state": "WA"},
-        {"email": "b@x.io", "first_name": "B", "state": "NY"},
-    ])
+    workflow = make_workflow(
+        acme,
+        chain(TASK),
+        criteria=[[{"property": "state", "operator": "eq_any", "values": ["WA"]}]],
+    )
+    crm.records_bulk_create(
+        account=acme,
+        object_type=ObjectType.CONTACT,
+        rows=[
+            {"email": "a@x.io", "first_name": "A", "state": "WA"},
+            {"email": "b@x.io", "first_name": "B", "state": "NY"},
+        ],
+    )
     assert enrolled_names(workflow) == {"A"}
 
 
 def test_without_re_enrollment_a_record_enrolls_once(acme):
-    workflow = make_workflow(acme, chain(TASK),
-                             criteria=[[{"property": "state", "operator": "eq_any", "values": ["WA"]}]])
+    workflow = make_workflow(
+        acme,
+        chain(TASK),
+        criteria=[[{"property": "state", "operator": "eq_any", "values": ["WA"]}]],
+    )
     record = contact(acme, first_name="Ann", state="WA")
     drain()
     crm.record_update(record=record, values={"state": "NY"})
@@ -121,8 +163,12 @@ def test_without_re_enrollment_a_record_enrolls_once(acme):
 
 
 def test_re_enrollment_happens_only_when_a_record_starts_matching_again(acme):
-    workflow = make_workflow(acme, chain(TASK), re_enroll=True,
-                             criteria=[[{"property": "state", "operator": "eq_any", "values": ["WA"]}]])
+    workflow = make_workflow(
+        acme,
+        chain(TASK),
+        re_enroll=True,
+        criteria=[[{"property": "state", "operator": "eq_any", "values": ["WA"]}]],
+    )
     record = contact(acme, first_name="Ann", state="WA")
     # Still enrolled: matching again (another change while matching) does nothing.
     crm.record_update(record=record, values={"state": "NY"})
@@ -158,8 +204,9 @@ def test_a_form_submission_enrolls_in_workflows_triggered_by_that_form(acme):
 
 
 def test_manual_enrollment_refuses_a_record_already_enrolled(acme):
-    workflow = make_workflow(acme, chain(TASK),
-                             criteria=[[{"property": "state", "operator": "is_known"}]])
+    workflow = make_workflow(
+        acme, chain(TASK), criteria=[[{"property": "state", "operator": "is_known"}]]
+    )
     record = contact(acme, first_name="Ann")
     enrollment = services.enrollment_create(workflow=workflow, record=record)
     assert enrollment.source == "manual"
@@ -170,24 +217,33 @@ def test_manual_enrollment_refuses_a_record_already_enrolled(acme):
 
 
 def test_editing_a_live_workflow_leaves_runs_in_flight_on_their_version(acme):
-    workflow = make_workflow(acme, chain(
-        {"type": "delay", "config": {"amount": 1, "unit": "days"}},
-        {"type": "create_task", "config": {"title": "Old step"}},
-    ))
+    workflow = make_workflow(
+        acme,
+        chain(
+            {"type": "delay", "config": {"amount": 1, "unit": "days"}},
+            {"type": "create_task", "config": {"title": "Old step"}},
+        ),
+    )
     first = contact(acme, first_name="Ann")
     drain()  # Ann waits in the delay, on version 1
-    services.workflow_update(workflow=workflow, graph=chain(
-        {"type": "create_task", "config": {"title": "New first step"}},
-    ))
+    services.workflow_update(
+        workflow=workflow,
+        graph=chain(
+            {"type": "create_task", "config": {"title": "New first step"}},
+        ),
+    )
     workflow.refresh_from_db()
     assert workflow.version == 2
     second = contact(acme, first_name="Bob")
     drain(now_shift=dt.timedelta(days=1))
     assert Enrollment.objects.get(record=first).version.number == 1
     assert Enrollment.objects.get(record=second).version.number == 2
-    titles = {e.record.properties["first_name"]: list(
-        e.executions.order_by("step_id").values_list("action_type", flat=True))
-        for e in Enrollment.objects.select_related("record")}
+    titles = {
+        e.record.properties["first_name"]: list(
+            e.executions.order_by("step_id").values_list("action_type", flat=True)
+        )
+        for e in Enrollment.objects.select_related("record")
+    }
     assert titles == {"Ann": ["delay", "create_task"], "Bob": ["create_task"]}
     from crm.models import Task
 

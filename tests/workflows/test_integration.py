@@ -42,26 +42,56 @@ def test_a_multi_step_workflow_with_a_branch_runs_to_the_end_on_a_worker(
     acme, rep_user, celery_worker
 ):
     celery_worker(beat=True, include=PROBE, env=FAST)
-    make_workflow(acme, {
-        "start": 1,
-        "steps": {
-            "1": {"type": "test_probe", "config": {"response": "HOT lead"}, "next": 2},
-            "2": {"type": "branch", "config": {
-                "paths": [{"name": "Hot", "next": 3, "groups": [
-                    [{"output": "1.response", "operator": "contains", "value": "hot"}]]}],
-                "none_next": None}},
-            "3": {"type": "delay", "config": {"amount": 0, "unit": "minutes"}, "next": 4},
-            "4": {"type": "create_task", "config": {"title": "Call {{ object.first_name }}",
-                                                    "assignee": "owner"}, "next": 5},
-            "5": {"type": "set_property", "config": {"property": "lead_status",
-                                                     "value": "connected"}},
+    make_workflow(
+        acme,
+        {
+            "start": 1,
+            "steps": {
+                "1": {"type": "test_probe", "config": {"response": "HOT lead"}, "next": 2},
+                "2": {
+                    "type": "branch",
+                    "config": {
+                        "paths": [
+                            {
+                                "name": "Hot",
+                                "next": 3,
+                                "groups": [
+                                    [
+                                        {
+                                            "output": "1.response",
+                                            "operator": "contains",
+                                            "value": "hot",
+                                        }
+                                    ]
+                                ],
+                            }
+                        ],
+                        "none_next": None,
+                    },
+                },
+                "3": {"type": "delay", "config": {"amount": 0, "unit": "minutes"}, "next": 4},
+                "4": {
+                    "type": "create_task",
+                    "config": {"title": "Call {{ object.first_name }}", "assignee": "owner"},
+                    "next": 5,
+                },
+                "5": {
+                    "type": "set_property",
+                    "config": {"property": "lead_status", "value": "connected"},
+                },
+            },
         },
-    })
+    )
     record = contact(acme, first_name="Ann", owner="rep")
     wait_for(all_done(1), timeout=60, message="the enrollment to complete")
     statuses = list(ActionExecution.objects.order_by("step_id").values_list("step_id", "status"))
-    assert statuses == [(1, "succeeded"), (2, "succeeded"), (3, "succeeded"), (4, "succeeded"),
-                        (5, "succeeded")]
+    assert statuses == [
+        (1, "succeeded"),
+        (2, "succeeded"),
+        (3, "succeeded"),
+        (4, "succeeded"),
+        (5, "succeeded"),
+    ]
     assert Task.objects.get(title="Call Ann").assignee == rep_user
     record.refresh_from_db()
     assert record.properties["lead_status"] == "connected"
@@ -79,8 +109,11 @@ def test_a_message_delivered_twice_runs_the_action_once(acme, celery_worker, pro
     wait_for(all_done(1), timeout=30, message="the enrollment to complete")
     broker = redis.Redis.from_url(os.environ["REDIS_URL"])
     wait_for(lambda: broker.llen("default") == 0, timeout=15, message="the queue to drain")
-    wait_for(lambda: worker.log().count("'not claimed'") == 2, timeout=15,
-             message="the duplicates to be seen")
+    wait_for(
+        lambda: worker.log().count("'not claimed'") == 2,
+        timeout=15,
+        message="the duplicates to be seen",
+    )
     assert probe_log.read_text().splitlines() == [f"{execution.pk}:1"]
     assert Task.objects.filter(idempotency_key=f"exec:{execution.pk}").count() == 1
 
@@ -89,15 +122,23 @@ def test_a_worker_killed_mid_action_leaves_work_the_sweeper_finishes(
     acme, celery_worker, probe_log
 ):
     first = celery_worker(include=PROBE, env=FAST)
-    make_workflow(acme, chain(
-        {"type": "test_probe", "config": {"log": str(probe_log), "sleep": 120,
-                                          "sleep_on_attempt": 1}},
-        {"type": "create_task", "config": {"title": "After the crash"}},
-    ))
+    make_workflow(
+        acme,
+        chain(
+            {
+                "type": "test_probe",
+                "config": {"log": str(probe_log), "sleep": 120, "sleep_on_attempt": 1},
+            },
+            {"type": "create_task", "config": {"title": "After the crash"}},
+        ),
+    )
     contact(acme, first_name="Ann")
     execution = ActionExecution.objects.get(step_id=1)
-    wait_for(lambda: probe_log.exists() and probe_log.read_text(), timeout=30,
-             message="the action to start")
+    wait_for(
+        lambda: probe_log.exists() and probe_log.read_text(),
+        timeout=30,
+        message="the action to start",
+    )
     first.kill()
     assert ActionExecution.objects.get(pk=execution.pk).status == "running"
     celery_worker(beat=True, include=PROBE, env=FAST)  # with beat: the sweeper
@@ -111,15 +152,23 @@ def test_a_worker_killed_mid_action_leaves_work_the_sweeper_finishes(
 
 def test_flushing_redis_mid_run_loses_nothing(acme, celery_worker, probe_log):
     celery_worker(beat=True, include=PROBE, env=FAST, concurrency=1)
-    make_workflow(acme, chain(
-        {"type": "test_probe", "config": {"log": str(probe_log), "sleep": 0.5,
-                                          "sleep_on_attempt": 1}},
-        {"type": "create_task", "config": {"title": "Step 2"}},
-    ))
+    make_workflow(
+        acme,
+        chain(
+            {
+                "type": "test_probe",
+                "config": {"log": str(probe_log), "sleep": 0.5, "sleep_on_attempt": 1},
+            },
+            {"type": "create_task", "config": {"title": "Step 2"}},
+        ),
+    )
     for name in ("Ann", "Bob", "Cy", "Di", "Ed", "Flo"):
         contact(acme, first_name=name)
-    wait_for(lambda: probe_log.exists() and probe_log.read_text(), timeout=30,
-             message="the first action to start")
+    wait_for(
+        lambda: probe_log.exists() and probe_log.read_text(),
+        timeout=30,
+        message="the first action to start",
+    )
     redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()  # queued wake-ups are gone
     wait_for(all_done(6), timeout=90, message="every enrollment to complete")
     assert Task.objects.filter(title="Step 2").count() == 6
@@ -139,16 +188,25 @@ def test_a_bulk_enrollment_drains_in_batches_and_a_killed_batch_is_finished_once
 
     for number in range(60):
         contact(acme, first_name=f"C{number}")
-    workflow = make_workflow(acme, chain(
-        {"type": "test_probe_batchable", "config": {"log": str(probe_log), "sleep": 0.3,
-                                                    "sleep_on_attempt": 1}},
-        {"type": "create_task", "config": {"title": "After {{ object.first_name }}"}},
-    ), on=False)
+    workflow = make_workflow(
+        acme,
+        chain(
+            {
+                "type": "test_probe_batchable",
+                "config": {"log": str(probe_log), "sleep": 0.3, "sleep_on_attempt": 1},
+            },
+            {"type": "create_task", "config": {"title": "After {{ object.first_name }}"}},
+        ),
+        on=False,
+    )
     env = {**FAST, "WORKFLOWS_BATCH_SIZE": "20"}
     first = celery_worker(include=PROBE, env=env, concurrency=1)
     services.workflow_turn_on(workflow=workflow)  # the bulk enrollment runs on the worker
-    wait_for(lambda: probe_log.exists() and len(probe_log.read_text().splitlines()) >= 3,
-             timeout=60, message="a batch to start")
+    wait_for(
+        lambda: probe_log.exists() and len(probe_log.read_text().splitlines()) >= 3,
+        timeout=60,
+        message="a batch to start",
+    )
     first.kill()
     assert ActionExecution.objects.filter(status="running").exists()
     second = celery_worker(beat=True, include=PROBE, env=env)

@@ -15,8 +15,11 @@ def users_check(account, values: list) -> list:
     ids = [v for v in values if str(v) != OWNER]
     if any(not str(v).isdigit() for v in ids):
         raise ValidationError(_("Pick users of this account or the record owner."))
-    found = set(User.objects.filter(account=account, pk__in=[int(v) for v in ids],
-                                    is_active=True).values_list("pk", flat=True))
+    found = set(
+        User.objects.filter(
+            account=account, pk__in=[int(v) for v in ids], is_active=True
+        ).values_list("pk", flat=True)
+    )
     if len(found) != len({int(v) for v in ids}):
         raise ValidationError(_("Pick users of this account or the record owner."))
     return [OWNER if str(v) == OWNER else int(v) for v in values]

@@ -18,13 +18,17 @@ from workflows.context import ExecutionContext
 from workflows.criteria import branch_matches, parse_branch_groups
 from workflows.registry import ActionType, Output, Route, register
 
-UNITS = [("minutes", gettext_lazy("minutes")), ("hours", gettext_lazy("hours")),
-         ("days", gettext_lazy("days"))]
+UNITS = [
+    ("minutes", gettext_lazy("minutes")),
+    ("hours", gettext_lazy("hours")),
+    ("days", gettext_lazy("days")),
+]
 
 
 class DelayForm(forms.Form):
-    amount = forms.IntegerField(label=gettext_lazy("Delay for"), min_value=0, max_value=100000,
-                                required=False)
+    amount = forms.IntegerField(
+        label=gettext_lazy("Delay for"), min_value=0, max_value=100000, required=False
+    )
     unit = forms.ChoiceField(label=gettext_lazy("Unit"), choices=UNITS, required=False)
     # Or: until the date in this date/datetime property.
     until_property = forms.CharField(label=gettext_lazy("Until the date in"), required=False)
@@ -101,15 +105,19 @@ class Branch(ActionType):
                 raise ValidationError(_("Give each path its own name."))
             names.add(name)
             parse_branch_groups(definitions, path.get("groups"))
-            clean_paths.append({"name": name, "groups": path.get("groups") or [],
-                                "next": path.get("next")})
+            clean_paths.append(
+                {"name": name, "groups": path.get("groups") or [], "next": path.get("next")}
+            )
         return {"paths": clean_paths, "none_next": config.get("none_next")}
 
     def execute(self, context: ExecutionContext) -> dict[str, Any]:
         for path in context.raw_config["paths"]:
             groups = parse_branch_groups(context.definitions, path["groups"])
-            if branch_matches(groups, properties=context.record.properties,
-                              earlier_outputs=context.earlier_outputs):
+            if branch_matches(
+                groups,
+                properties=context.record.properties,
+                earlier_outputs=context.earlier_outputs,
+            ):
                 return {"path": path["name"]}
         return {"path": self.NONE_MET}
 

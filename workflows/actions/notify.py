@@ -36,8 +36,9 @@ class NotifyForm(forms.Form):
     # User ids and/or "owner".
     recipients = forms.JSONField(label=gettext_lazy("Recipients"))
     subject = forms.CharField(label=gettext_lazy("Subject"), max_length=255)
-    body = forms.CharField(label=gettext_lazy("Body"), widget=forms.Textarea, required=False,
-                           max_length=20000)
+    body = forms.CharField(
+        label=gettext_lazy("Body"), widget=forms.Textarea, required=False, max_length=20000
+    )
 
 
 class _Notify(ActionType):
@@ -84,9 +85,12 @@ class SendNotification(_Notify):
         Notification.objects.bulk_create(
             [
                 Notification(
-                    account=context.account, recipient=user,
-                    title=context.config["subject"][:255], body=context.config.get("body") or "",
-                    url=self._record_path(context), idempotency_key=context.idempotency_key,
+                    account=context.account,
+                    recipient=user,
+                    title=context.config["subject"][:255],
+                    body=context.config.get("body") or "",
+                    url=self._record_path(context),
+                    idempotency_key=context.idempotency_key,
                 )
                 for user in users
             ],
@@ -101,8 +105,13 @@ class SendEmailNotification(_Notify):
     label = gettext_lazy("Send internal email notification")
 
     def execute(self, context: ExecutionContext) -> dict[str, Any]:
-        users = [u for u in users_resolve(context.account, context.record,
-                                          context.raw_config["recipients"]) if u.email]
+        users = [
+            u
+            for u in users_resolve(
+                context.account, context.record, context.raw_config["recipients"]
+            )
+            if u.email
+        ]
         if context.is_test:
             return {"recipients": len(users)}
         subject = " ".join(context.config["subject"].split())[:255]
@@ -112,16 +121,19 @@ class SendEmailNotification(_Notify):
             try:
                 # Its own transaction (execute runs in autocommit): committed before sending.
                 with transaction.atomic():
-                    marker = EmailDelivery.objects.create(execution_id=context.execution_id,
-                                                          recipient=user.email)
+                    marker = EmailDelivery.objects.create(
+                        execution_id=context.execution_id, recipient=user.email
+                    )
             except IntegrityError:
                 continue  # handed to the mail server by an earlier delivery of this message
             try:
                 send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [user.email])
             except Exception as error:
                 marker.delete()
-                raise TransientError(_("The email to %(email)s could not be sent: %(error)s")
-                                     % {"email": user.email, "error": error}) from None
+                raise TransientError(
+                    _("The email to %(email)s could not be sent: %(error)s")
+                    % {"email": user.email, "error": error}
+                ) from None
             EmailDelivery.objects.filter(pk=marker.pk).update(sent_at=timezone.now())
             sent += 1
         return {"recipients": len(users), "sent_now": sent}

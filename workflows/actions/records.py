@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy
 
 from crm.models import ObjectType, PropertyType, Task, User
 from crm.services import associated_records, definitions_for, record_update, values_validate
-from workflows.actions.common import OWNER, users_check, users_resolve
+from workflows.actions.common import OWNER, users_check
 from workflows.context import ExecutionContext
 from workflows.errors import PermanentError
 from workflows.registry import ActionType, Output, OutputType, register
@@ -21,21 +21,27 @@ from workflows.registry import ActionType, Output, OutputType, register
 
 class CreateTaskForm(forms.Form):
     title = forms.CharField(label=gettext_lazy("Title"), max_length=255)
-    task_type = forms.ChoiceField(label=gettext_lazy("Type"), choices=Task.Type.choices,
-                                  required=False)
-    priority = forms.ChoiceField(label=gettext_lazy("Priority"), choices=Task.Priority.choices,
-                                 required=False)
-    due_in = forms.IntegerField(label=gettext_lazy("Due in"), min_value=0, max_value=3650,
-                                required=False)
+    task_type = forms.ChoiceField(
+        label=gettext_lazy("Type"), choices=Task.Type.choices, required=False
+    )
+    priority = forms.ChoiceField(
+        label=gettext_lazy("Priority"), choices=Task.Priority.choices, required=False
+    )
+    due_in = forms.IntegerField(
+        label=gettext_lazy("Due in"), min_value=0, max_value=3650, required=False
+    )
     due_unit = forms.ChoiceField(
-        label=gettext_lazy("Unit"), required=False,
+        label=gettext_lazy("Unit"),
+        required=False,
         choices=[("days", gettext_lazy("days")), ("hours", gettext_lazy("hours"))],
     )
     # A user id, or "owner" for the record owner.
     assignee = forms.CharField(label=gettext_lazy("Assigned to"), required=False)
     notes = forms.CharField(label=gettext_lazy("Notes"), widget=forms.Textarea, required=False)
     associate_with = forms.MultipleChoiceField(
-        label=gettext_lazy("Also associate with"), required=False, choices=ObjectType.choices,
+        label=gettext_lazy("Also associate with"),
+        required=False,
+        choices=ObjectType.choices,
         widget=forms.CheckboxSelectMultiple,
         help_text=gettext_lazy("The enrolled record's associated records of these objects."),
     )
@@ -69,10 +75,12 @@ class CreateTask(ActionType):
         for context, _outputs in items:
             assignee = context.config.get("assignee")
             if assignee not in (None, ""):
-                wanted[id(context)] = (context.record.owner_id if str(assignee) == OWNER
-                                       else int(assignee))
-        users = User.objects.filter(pk__in={pk for pk in wanted.values() if pk is not None},
-                                    is_active=True).in_bulk()
+                wanted[id(context)] = (
+                    context.record.owner_id if str(assignee) == OWNER else int(assignee)
+                )
+        users = User.objects.filter(
+            pk__in={pk for pk in wanted.values() if pk is not None}, is_active=True
+        ).in_bulk()
         tasks = []
         for context, _outputs in items:
             config = context.config
@@ -83,27 +91,42 @@ class CreateTask(ActionType):
             assignee = users.get(wanted.get(id(context)))
             if assignee is not None and assignee.account_id != context.account.pk:
                 assignee = None
-            tasks.append(Task(
-                idempotency_key=context.idempotency_key, account=context.account,
-                title=(config.get("title") or "")[:255] or _("Follow up"),
-                type=config.get("task_type") or Task.Type.TODO,
-                priority=config.get("priority") or Task.Priority.NONE,
-                due_at=due_at, assignee=assignee, notes=config.get("notes") or "",
-            ))
+            tasks.append(
+                Task(
+                    idempotency_key=context.idempotency_key,
+                    account=context.account,
+                    title=(config.get("title") or "")[:255] or _("Follow up"),
+                    type=config.get("task_type") or Task.Type.TODO,
+                    priority=config.get("priority") or Task.Priority.NONE,
+                    due_at=due_at,
+                    assignee=assignee,
+                    notes=config.get("notes") or "",
+                )
+            )
         Task.objects.bulk_create(tasks)
-        links = [Task.records.through(task_id=task.pk, record_id=context.record.pk)
-                 for task, (context, _outputs) in zip(tasks, items, strict=True)]
+        links = [
+            Task.records.through(task_id=task.pk, record_id=context.record.pk)
+            for task, (context, _outputs) in zip(tasks, items, strict=True)
+        ]
         for task, (context, _outputs) in zip(tasks, items, strict=True):
             # "Also associate with": the record's associated contacts, companies…
-            types = [t for t in context.raw_config.get("associate_with") or []
-                     if t != context.record.object_type]
+            types = [
+                t
+                for t in context.raw_config.get("associate_with") or []
+                if t != context.record.object_type
+            ]
             if types:
-                links += [Task.records.through(task_id=task.pk, record_id=pk) for pk in
-                          associated_records(context.record).filter(object_type__in=types)
-                          .values_list("pk", flat=True)]
+                links += [
+                    Task.records.through(task_id=task.pk, record_id=pk)
+                    for pk in associated_records(context.record)
+                    .filter(object_type__in=types)
+                    .values_list("pk", flat=True)
+                ]
         Task.records.through.objects.bulk_create(links)
-        return [{**outputs, "task_id": task.pk}
-                for task, (_context, outputs) in zip(tasks, items, strict=True)]
+        return [
+            {**outputs, "task_id": task.pk}
+            for task, (_context, outputs) in zip(tasks, items, strict=True)
+        ]
 
 
 # Which stored types a property of type X can take its value from.
@@ -123,8 +146,9 @@ class SetPropertyForm(forms.Form):
     property = forms.CharField(label=gettext_lazy("Property to set"), max_length=100)
     # A static value or a token ({{ object.x }}); empty clears the property.
     value = forms.CharField(label=gettext_lazy("Value"), required=False, max_length=65535)
-    copy_from = forms.CharField(label=gettext_lazy("Copy from property"), required=False,
-                                max_length=100)
+    copy_from = forms.CharField(
+        label=gettext_lazy("Copy from property"), required=False, max_length=100
+    )
 
 
 @register
@@ -155,10 +179,16 @@ class SetPropertyValue(ActionType):
                 compatible = {o["value"] for o in source.options} <= allowed
             if not compatible:
                 raise ValidationError(
-                    _("“%(source)s” (%(source_type)s) cannot be copied into “%(target)s” "
-                      "(%(target_type)s).")
-                    % {"source": source.label, "source_type": source.get_type_display(),
-                       "target": target.label, "target_type": target.get_type_display()}
+                    _(
+                        "“%(source)s” (%(source_type)s) cannot be copied into “%(target)s” "
+                        "(%(target_type)s)."
+                    )
+                    % {
+                        "source": source.label,
+                        "source_type": source.get_type_display(),
+                        "target": target.label,
+                        "target_type": target.get_type_display(),
+                    }
                 )
         return clean
 
@@ -176,11 +206,18 @@ class SetPropertyValue(ActionType):
             value = config.get("value")
         name = config["property"]
         try:
-            record_update(record=context.record, values={name: value},
-                          source="workflow", idempotency_key=context.idempotency_key)
+            record_update(
+                record=context.record,
+                values={name: value},
+                source="workflow",
+                idempotency_key=context.idempotency_key,
+            )
             # What is stored now, changed or not: the normalised value.
-            stored = values_validate(context.definitions, {name: value})[name] \
-                if name in context.definitions else None
+            stored = (
+                values_validate(context.definitions, {name: value})[name]
+                if name in context.definitions
+                else None
+            )
         except ValidationError as error:
             raise PermanentError(" ".join(error.messages)) from None
         if stored is None:

@@ -42,13 +42,18 @@ SECTIONS = [
     ("control", gettext_lazy("Flow")),
     (OPENAI, gettext_lazy("OpenAI integration")),
 ]
-ICONS = {"crm": "clipboard-document-check", "communication": "bell", "control": "arrows-right-left",
-         OPENAI: "sparkles"}
+ICONS = {
+    "crm": "clipboard-document-check",
+    "communication": "bell",
+    "control": "arrows-right-left",
+    OPENAI: "sparkles",
+}
 ASK_OPENAI_LABEL = gettext_lazy("Ask OpenAI assistant")
 RESPONSE_OUTPUT = Output("response", gettext_lazy("Response"), OutputType.TEXT)
 # Config fields of built-in actions that hold ids or names, not text: no tokens there.
-NOT_TOKEN_FIELDS = frozenset({"assignee", "property", "copy_from", "until_property", "recipients",
-                              "amount", "due_in"})
+NOT_TOKEN_FIELDS = frozenset(
+    {"assignee", "property", "copy_from", "until_property", "recipients", "amount", "due_in"}
+)
 
 
 def section_key(action_type_or_key: Any) -> str:
@@ -75,8 +80,11 @@ def openai_connection_problem(account) -> str | None:
         connection_model = apps.get_model("marketplace", "Connection")
     except LookupError:
         return _("OpenAI is not connected to this account.")
-    connected = (connection_model.objects.filter(account=account, app=OPENAI)
-                 .exclude(status="disconnected").exists())
+    connected = (
+        connection_model.objects.filter(account=account, app=OPENAI)
+        .exclude(status="disconnected")
+        .exists()
+    )
     return None if connected else _("OpenAI is not connected to this account.")
 
 
@@ -108,14 +116,26 @@ def panel_sections(account) -> list[PanelSection]:
         key = section_key(action_type)
         if key not in by_key:
             by_key[key] = PanelSection(key, key.replace("_", " ").title(), "puzzle-piece")
-        by_key[key].items.append(PanelItem(action_type.key, str(action_type.label),
-                                           str(getattr(action_type, "description", "") or "")))
+        by_key[key].items.append(
+            PanelItem(
+                action_type.key,
+                str(action_type.label),
+                str(getattr(action_type, "description", "") or ""),
+            )
+        )
     openai = by_key[OPENAI]
     problem = openai_connection_problem(account)
     if not openai.items:
-        openai.items.append(PanelItem(PLACEHOLDER, str(ASK_OPENAI_LABEL), disabled_reason=_(
-            "Not available in this version yet: the OpenAI action is being added. Templates "
-            "that use it keep a placeholder step you can configure once it is here.")))
+        openai.items.append(
+            PanelItem(
+                PLACEHOLDER,
+                str(ASK_OPENAI_LABEL),
+                disabled_reason=_(
+                    "Not available in this version yet: the OpenAI action is being added. Templates "
+                    "that use it keep a placeholder step you can configure once it is here."
+                ),
+            )
+        )
     if problem:
         openai.note = problem
         openai.connect = True
@@ -146,9 +166,11 @@ def step_section(step: dict) -> str:
 def step_outputs(step: dict, *, account) -> list[Output]:
     config = step.get("config") or {}
     if step.get("type") == PLACEHOLDER:
-        return [Output(o["name"], str(o.get("label") or o["name"]), o.get("type", OutputType.TEXT))
-                for o in config.get("outputs", [])
-                if isinstance(o, dict) and o.get("name")] or [RESPONSE_OUTPUT]
+        return [
+            Output(o["name"], str(o.get("label") or o["name"]), o.get("type", OutputType.TEXT))
+            for o in config.get("outputs", [])
+            if isinstance(o, dict) and o.get("name")
+        ] or [RESPONSE_OUTPUT]
     action_type = action_type_or_none(step.get("type", ""))
     if action_type is None:
         return []

@@ -95,11 +95,21 @@ def layout(graph: dict) -> tuple[Chain, dict[int, Node]]:
             if step.get("type") == BRANCH:
                 config = step.get("config") or {}
                 for index, path in enumerate(config.get("paths") or []):
-                    node.paths.append(Path(str(path.get("name") or ""), f"path:{node.id}:{index}",
-                                           build(path.get("next"), f"path:{node.id}:{index}")))
-                node.paths.append(Path("", f"none:{node.id}",
-                                       build(config.get("none_next"), f"none:{node.id}"),
-                                       is_none=True))
+                    node.paths.append(
+                        Path(
+                            str(path.get("name") or ""),
+                            f"path:{node.id}:{index}",
+                            build(path.get("next"), f"path:{node.id}:{index}"),
+                        )
+                    )
+                node.paths.append(
+                    Path(
+                        "",
+                        f"none:{node.id}",
+                        build(config.get("none_next"), f"none:{node.id}"),
+                        is_none=True,
+                    )
+                )
                 break
             current = step.get("next")
         return chain
@@ -314,6 +324,7 @@ def dependents(graph: dict, step_id: int) -> list[int]:
     graph = normalised(graph)
     removed = set(subtree(graph, step_id))
     return sorted(
-        int(key) for key, step in graph["steps"].items()
+        int(key)
+        for key, step in graph["steps"].items()
         if int(key) not in removed and uses_of(step.get("config") or {}) & removed
     )

@@ -81,41 +81,68 @@ def _associated_definitions(definitions: dict, account) -> list[tuple[str, str, 
     from crm.services import definitions_for
 
     own = next(iter(definitions.values())).object_type if definitions else None
-    return [(object_type, _("%(object)s (associated)") % {"object": label},
-             definitions_for(account, object_type))
-            for object_type, label in ObjectType.choices if object_type != own]
+    return [
+        (
+            object_type,
+            _("%(object)s (associated)") % {"object": label},
+            definitions_for(account, object_type),
+        )
+        for object_type, label in ObjectType.choices
+        if object_type != own
+    ]
 
 
-def data_variables(*, graph: dict, step_id: int, definitions: dict, account,
-                   target_type: str = "text") -> DataVariables:
+def data_variables(
+    *, graph: dict, step_id: int, definitions: dict, account, target_type: str = "text"
+) -> DataVariables:
     properties = [
-        Variable(f"{{{{ object.{d.name} }}}}", property_label(d), property_label(d), d.type,
-                 incompatibility(target_type, d.type))
+        Variable(
+            f"{{{{ object.{d.name} }}}}",
+            property_label(d),
+            property_label(d),
+            d.type,
+            incompatibility(target_type, d.type),
+        )
         for d in sorted(definitions.values(), key=lambda d: (d.position, property_label(d)))
     ]
     _chain, nodes = canvas.layout(graph)
     groups = []
-    for earlier in sorted(canvas.ancestors(graph, step_id),
-                          key=lambda i: nodes[i].number if i in nodes else 0):
+    for earlier in sorted(
+        canvas.ancestors(graph, step_id), key=lambda i: nodes[i].number if i in nodes else 0
+    ):
         node = nodes.get(earlier)
         if node is None:
             continue
         label = actions.step_label(node.step)
         group = VariableGroup(earlier, f"{node.number}. {label}")
         for output in actions.step_outputs(node.step, account=account):
-            group.variables.append(Variable(
-                f"{{{{ actions.{earlier}.{output.name} }}}}", str(output.label),
-                f"{label}: {output.label}", output.type,
-                incompatibility(target_type, output.type),
-            ))
+            group.variables.append(
+                Variable(
+                    f"{{{{ actions.{earlier}.{output.name} }}}}",
+                    str(output.label),
+                    f"{label}: {output.label}",
+                    output.type,
+                    incompatibility(target_type, output.type),
+                )
+            )
         if group.variables:
             groups.append(group)
     associated = []
     for object_type, title, others in _associated_definitions(definitions, account):
-        group = VariableGroup(0, title, [
-            Variable(f"{{{{ associated.{object_type}.{d.name} }}}}", property_label(d),
-                     f"{title}: {property_label(d)}", d.type, incompatibility(target_type, d.type))
-            for d in sorted(others.values(), key=lambda d: (d.position, property_label(d)))])
+        group = VariableGroup(
+            0,
+            title,
+            [
+                Variable(
+                    f"{{{{ associated.{object_type}.{d.name} }}}}",
+                    property_label(d),
+                    f"{title}: {property_label(d)}",
+                    d.type,
+                    incompatibility(target_type, d.type),
+                )
+                for d in sorted(others.values(), key=lambda d: (d.position, property_label(d)))
+            ],
+        )
         if group.variables:
             associated.append(group)
     return DataVariables(properties, groups, associated)
@@ -130,6 +157,10 @@ def chip_labels(*, graph: dict, definitions: dict, account) -> dict[str, str]:
         for output in actions.step_outputs(node.step, account=account):
             labels[f"actions.{node.id}.{output.name}"] = f"{label}: {output.label}"
     for object_type, title, others in _associated_definitions(definitions, account):
-        labels.update({f"associated.{object_type}.{name}": f"{title}: {property_label(d)}"
-                       for name, d in others.items()})
+        labels.update(
+            {
+                f"associated.{object_type}.{name}": f"{title}: {property_label(d)}"
+                for name, d in others.items()
+            }
+        )
     return labels

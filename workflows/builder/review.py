@@ -36,8 +36,9 @@ def review_problems(workflow: Workflow, *, definitions: dict) -> list[Problem]:
     try:
         filters.parse_groups(definitions, workflow.criteria)
     except ValidationError as error:
-        problems += [Problem(_("Enrollment criteria: %(message)s") % {"message": m})
-                     for m in error.messages]
+        problems += [
+            Problem(_("Enrollment criteria: %(message)s") % {"message": m}) for m in error.messages
+        ]
     _chain, nodes = canvas.layout(graph)
     if not nodes:
         problems.append(Problem(_("Add at least one action.")))
@@ -46,27 +47,45 @@ def review_problems(workflow: Workflow, *, definitions: dict) -> list[Problem]:
         step, name = node.step, f"{node.number}. {actions.step_label(node.step)}"
         config = step.get("config") or {}
         if step.get("type") == canvas.PLACEHOLDER:
-            problems.append(Problem(_("%(step)s is a placeholder: this action is not available "
-                                      "yet.") % {"step": name}, node.id))
+            problems.append(
+                Problem(
+                    _("%(step)s is a placeholder: this action is not available yet.")
+                    % {"step": name},
+                    node.id,
+                )
+            )
             continue
         action_type = actions.action_type_or_none(step.get("type", ""))
         if action_type is None:
-            problems.append(Problem(_("%(step)s: this action no longer exists.") % {"step": name},
-                                    node.id))
+            problems.append(
+                Problem(_("%(step)s: this action no longer exists.") % {"step": name}, node.id)
+            )
             continue
         try:
-            action_type.validate_config(config, account=workflow.account,
-                                        object_type=workflow.object_type)
+            action_type.validate_config(
+                config, account=workflow.account, object_type=workflow.object_type
+            )
         except ValidationError as error:
-            problems.append(Problem(_("%(step)s is incomplete: %(message)s")
-                                    % {"step": name, "message": " ".join(error.messages)},
-                                    node.id))
+            problems.append(
+                Problem(
+                    _("%(step)s is incomplete: %(message)s")
+                    % {"step": name, "message": " ".join(error.messages)},
+                    node.id,
+                )
+            )
         earlier = set(canvas.ancestors(graph, node.id))
         for used in sorted(canvas.uses_of(config) - earlier):
-            problems.append(Problem(
-                _("%(step)s uses data from an action that does not run before it.")
-                % {"step": name}, node.id) if str(used) in graph["steps"] else Problem(
-                _("%(step)s uses data from a deleted action.") % {"step": name}, node.id))
+            problems.append(
+                Problem(
+                    _("%(step)s uses data from an action that does not run before it.")
+                    % {"step": name},
+                    node.id,
+                )
+                if str(used) in graph["steps"]
+                else Problem(
+                    _("%(step)s uses data from a deleted action.") % {"step": name}, node.id
+                )
+            )
         section = actions.section_key(action_type)
         if section == actions.OPENAI and section not in connection_checked:
             connection_checked.add(section)
@@ -75,8 +94,10 @@ def review_problems(workflow: Workflow, *, definitions: dict) -> list[Problem]:
                 problems.append(Problem(problem))
         hook = getattr(action_type, "review_problems", None)
         if hook is not None:
-            problems += [Problem(f"{name}: {message}", node.id)
-                         for message in hook(config, account=workflow.account)]
+            problems += [
+                Problem(f"{name}: {message}", node.id)
+                for message in hook(config, account=workflow.account)
+            ]
     seen, unique = set(), []
     for problem in problems:
         if problem not in seen:
@@ -88,12 +109,16 @@ def review_problems(workflow: Workflow, *, definitions: dict) -> list[Problem]:
 def matching_count(workflow: Workflow, *, definitions: dict, criteria=None) -> int | None:
     """Records that match the criteria now (None if the criteria are invalid)."""
     try:
-        groups = filters.parse_groups(definitions, workflow.criteria if criteria is None
-                                      else criteria)
+        groups = filters.parse_groups(
+            definitions, workflow.criteria if criteria is None else criteria
+        )
     except ValidationError:
         return None
-    return Record.objects.filter(account=workflow.account, object_type=workflow.object_type
-                                 ).filter(filters.groups_q(groups)).count()
+    return (
+        Record.objects.filter(account=workflow.account, object_type=workflow.object_type)
+        .filter(filters.groups_q(groups))
+        .count()
+    )
 
 
 def enroll_now_count(workflow: Workflow, *, definitions: dict) -> int:
@@ -105,6 +130,9 @@ def enroll_now_count(workflow: Workflow, *, definitions: dict) -> int:
         groups = filters.parse_groups(definitions, workflow.criteria)
     except ValidationError:
         return 0
-    return (Record.objects.filter(account=workflow.account, object_type=workflow.object_type)
-            .filter(filters.groups_q(groups))
-            .exclude(pk__in=workflow.enrollments.values("record_id")).count())
+    return (
+        Record.objects.filter(account=workflow.account, object_type=workflow.object_type)
+        .filter(filters.groups_q(groups))
+        .exclude(pk__in=workflow.enrollments.values("record_id"))
+        .count()
+    )

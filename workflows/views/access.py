@@ -23,5 +23,9 @@ def workflow_for(request: HttpRequest, pk: int, *, edit: bool = False) -> Workfl
 
 def editor_check(request: HttpRequest) -> None:
     if not request.user.can_edit_workflows:
-        raise PermissionDenied(_("Sales reps can view workflows but not change them. Ask a "
-                                 "workflow builder or a super admin."))
+        raise PermissionDenied(
+            _(
+                "Sales reps can view workflows but not change them. Ask a "
+                "workflow builder or a super admin."
+            )
+        )

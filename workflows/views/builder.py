@@ -27,8 +27,15 @@ from workflows.views.canvas_context import canvas_context, graph_edit, users_by_
 PAGE = "workflows/builder.html"
 
 
-def _render(request: HttpRequest, workflow: Workflow, *, panel: dict | None = None,
-            changed: bool = False, status: int = 200, target: str = "panel") -> HttpResponse:
+def _render(
+    request: HttpRequest,
+    workflow: Workflow,
+    *,
+    panel: dict | None = None,
+    changed: bool = False,
+    status: int = 200,
+    target: str = "panel",
+) -> HttpResponse:
     context = canvas_context(request, workflow, definitions=(panel or {}).get("definitions"))
     context["panel"] = panel or {}
     if request.htmx:
@@ -66,8 +73,11 @@ def criteria_panel(request: HttpRequest, pk: int) -> HttpResponse:
         workflow.criteria = panel["criteria"]
         workflow.re_enroll = state["re_enroll"]
         if panel["forms"] is not None:  # only this account's forms
-            workflow.form_id = state["form_id"] if state["form_id"] in {
-                pk for pk, _name in panel["forms"]} else None
+            workflow.form_id = (
+                state["form_id"]
+                if state["form_id"] in {pk for pk, _name in panel["forms"]}
+                else None
+            )
         workflow.save(update_fields=["criteria", "re_enroll", "form_id", "updated_at"])
         return _render(request, workflow, changed=True)
     return _render(request, workflow, panel=panel, status=400 if "_save" in request.POST else 200)
@@ -100,8 +110,12 @@ def action_panel(request: HttpRequest, pk: int) -> HttpResponse:
         key = request.POST.get("type", "")
         action_type = actions.action_type_or_none(key)
         if action_type is None:
-            return _render(request, workflow, status=400, panel=_add_panel(request, workflow, slot, _(
-                "This action is not available.")))
+            return _render(
+                request,
+                workflow,
+                status=400,
+                panel=_add_panel(request, workflow, slot, _("This action is not available.")),
+            )
         step = {"type": key, "config": {}, "incomplete": True}
         if key == canvas.BRANCH:
             step["config"] = {"paths": [{"name": _("Branch 1"), "groups": [], "next": None}]}
@@ -120,8 +134,13 @@ def action_panel(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _add_panel(request, workflow, slot, error: str = "") -> dict:
-    return {"kind": "add", "slot": slot, "sections": actions.panel_sections(workflow.account),
-            "connect_url": _connect_url(request, workflow, slot), "error": error}
+    return {
+        "kind": "add",
+        "slot": slot,
+        "sections": actions.panel_sections(workflow.account),
+        "connect_url": _connect_url(request, workflow, slot),
+        "error": error,
+    }
 
 
 # --- Configure an action ---------------------------------------------------------------
@@ -143,15 +162,29 @@ def _config_form(action_type, config: dict, workflow: Workflow) -> forms.Form | 
     return action_type.config_form(initial=config)
 
 
-def _step_panel(request, workflow: Workflow, step_id: int, *, config: dict | None = None,
-                errors: list[str] | None = None, saved: bool = False) -> dict:
+def _step_panel(
+    request,
+    workflow: Workflow,
+    step_id: int,
+    *,
+    config: dict | None = None,
+    errors: list[str] | None = None,
+    saved: bool = False,
+) -> dict:
     step = _step(workflow, step_id)
     definitions = definitions_for(workflow.account, workflow.object_type)
     config = step.get("config") or {} if config is None else config
-    panel = {"kind": "step", "step_id": step_id, "step": step, "config": config,
-             "label": actions.step_label(step), "definitions": definitions,
-             "errors": errors if errors is not None else step.get("problems") or [],
-             "saved": saved, "placeholder": step.get("type") == canvas.PLACEHOLDER}
+    panel = {
+        "kind": "step",
+        "step_id": step_id,
+        "step": step,
+        "config": config,
+        "label": actions.step_label(step),
+        "definitions": definitions,
+        "errors": errors if errors is not None else step.get("problems") or [],
+        "saved": saved,
+        "placeholder": step.get("type") == canvas.PLACEHOLDER,
+    }
     action_type = actions.action_type_or_none(step.get("type", ""))
     if action_type is None:
         return panel
@@ -161,16 +194,23 @@ def _step_panel(request, workflow: Workflow, step_id: int, *, config: dict | Non
         return panel
     form = _config_form(action_type, config, workflow)
     token_fields = actions.token_fields(action_type, config, definitions=definitions)
-    labels = picker.chip_labels(graph=canvas.normalised(workflow.graph), definitions=definitions,
-                                account=workflow.account)
+    labels = picker.chip_labels(
+        graph=canvas.normalised(workflow.graph), definitions=definitions, account=workflow.account
+    )
     from workflows.views.canvas_context import chips_html
 
     fields = []
     for name, bound in (form and [(n, form[n]) for n in form.fields]) or []:
         value = config.get(name, "")
-        row = {"name": name, "bound": bound, "label": bound.label, "value": value,
-               "required": bound.field.required, "help": bound.help_text,
-               "id": f"step-field-{name}"}
+        row = {
+            "name": name,
+            "bound": bound,
+            "label": bound.label,
+            "value": value,
+            "required": bound.field.required,
+            "help": bound.help_text,
+            "id": f"step-field-{name}",
+        }
         if name in token_fields:
             row["widget"] = "token"
             row["multiline"] = isinstance(bound.field.widget, forms.Textarea)
@@ -183,8 +223,10 @@ def _step_panel(request, workflow: Workflow, step_id: int, *, config: dict | Non
         elif name in ("property", "copy_from", "until_property"):
             row["widget"] = "property"
             row["properties"] = [
-                (d.name, picker.property_label(d)) for d in definitions.values()
-                if name != "until_property" or d.type in ("date", "datetime")]
+                (d.name, picker.property_label(d))
+                for d in definitions.values()
+                if name != "until_property" or d.type in ("date", "datetime")
+            ]
         else:
             row["widget"] = "field"
             row["html"] = bound.as_widget(attrs={"id": row["id"]})
@@ -211,13 +253,18 @@ def _step_panel(request, workflow: Workflow, step_id: int, *, config: dict | Non
 def _step_response(request, workflow, step_id, **kwargs) -> HttpResponse:
     changed = kwargs.pop("changed", False)
     status = kwargs.pop("status", 200)
-    return _render(request, workflow, panel=_step_panel(request, workflow, step_id, **kwargs),
-                   changed=changed, status=status)
+    return _render(
+        request,
+        workflow,
+        panel=_step_panel(request, workflow, step_id, **kwargs),
+        changed=changed,
+        status=status,
+    )
 
 
 def _config_from_post(action_type, form, post) -> dict:
     config = {}
-    for name, field in (form.fields.items() if form is not None else []):
+    for name, field in form.fields.items() if form is not None else []:
         if isinstance(field, forms.MultipleChoiceField) or name == "recipients":
             config[name] = post.getlist(name)
         elif isinstance(field, forms.BooleanField):
@@ -240,17 +287,24 @@ def step_panel(request: HttpRequest, pk: int, step_id: int) -> HttpResponse:
     if step.get("type") == canvas.BRANCH:
         config = _branch_from_post(request.POST, step.get("config") or {})
         if "_add_path" in request.POST:
-            config["paths"].append({"name": _("Branch %(n)d") % {"n": len(config["paths"]) + 1},
-                                    "groups": [], "next": None})
+            config["paths"].append(
+                {
+                    "name": _("Branch %(n)d") % {"n": len(config["paths"]) + 1},
+                    "groups": [],
+                    "next": None,
+                }
+            )
             return _step_response(request, workflow, step_id, config=config, errors=[])
     else:
-        config = _config_from_post(action_type, _config_form(action_type, {}, workflow),
-                                   request.POST)
+        config = _config_from_post(
+            action_type, _config_form(action_type, {}, workflow), request.POST
+        )
         if "_refresh" in request.POST:  # a choice that changes other widgets; not saved
             return _step_response(request, workflow, step_id, config=config, errors=[])
     try:
-        clean = action_type.validate_config(config, account=workflow.account,
-                                            object_type=workflow.object_type)
+        clean = action_type.validate_config(
+            config, account=workflow.account, object_type=workflow.object_type
+        )
         problems: list[str] = []
     except ValidationError as error:
         clean, problems = config, error.messages
@@ -275,8 +329,7 @@ def step_panel(request: HttpRequest, pk: int, step_id: int) -> HttpResponse:
 
     graph_edit(workflow, save)
     if problems:
-        return _step_response(request, workflow, step_id, changed=True, errors=problems,
-                              saved=True)
+        return _step_response(request, workflow, step_id, changed=True, errors=problems, saved=True)
     if not request.htmx:
         return redirect("workflows:builder", pk=workflow.pk)
     return _render(request, workflow, changed=True)
@@ -289,8 +342,9 @@ BRANCH_OPERATORS = ["contains", "eq_any", "is_known", "is_unknown", "starts_with
 
 def _branch_rows(workflow, step_id, config, definitions) -> dict:
     graph = canvas.normalised(workflow.graph)
-    variables = picker.data_variables(graph=graph, step_id=step_id, definitions=definitions,
-                                      account=workflow.account)
+    variables = picker.data_variables(
+        graph=graph, step_id=step_id, definitions=definitions, account=workflow.account
+    )
     sources = [(f"property:{d.name}", picker.property_label(d)) for d in definitions.values()]
     for group in variables.groups:
         for variable in group.variables:
@@ -301,19 +355,35 @@ def _branch_rows(workflow, step_id, config, definitions) -> dict:
     rows = []
     for index, path in enumerate(config.get("paths") or []):
         condition = ((path.get("groups") or [[]])[0] or [{}])[0]
-        source = (f"output:{condition['output']}" if "output" in condition else
-                  f"property:{condition.get('property')}" if condition.get("property") else "")
+        source = (
+            f"output:{condition['output']}"
+            if "output" in condition
+            else f"property:{condition.get('property')}"
+            if condition.get("property")
+            else ""
+        )
         values = condition.get("values") if "values" in condition else [condition.get("value")]
-        rows.append({"index": index, "name": path.get("name", ""), "source": source,
-                     "operator": condition.get("operator", "contains"),
-                     "value": ", ".join(str(v) for v in values or [] if v not in (None, ""))})
-    return {"rows": rows, "sources": sources,
-            "operators": [(o, OPERATOR_LABELS[o]) for o in BRANCH_OPERATORS]}
+        rows.append(
+            {
+                "index": index,
+                "name": path.get("name", ""),
+                "source": source,
+                "operator": condition.get("operator", "contains"),
+                "value": ", ".join(str(v) for v in values or [] if v not in (None, "")),
+            }
+        )
+    return {
+        "rows": rows,
+        "sources": sources,
+        "operators": [(o, OPERATOR_LABELS[o]) for o in BRANCH_OPERATORS],
+    }
 
 
 def _branch_from_post(post, old: dict) -> dict:
     paths = []
-    count = min(int(post.get("path_count") or 0) if str(post.get("path_count", "")).isdigit() else 0, 20)
+    count = min(
+        int(post.get("path_count") or 0) if str(post.get("path_count", "")).isdigit() else 0, 20
+    )
     for index in range(count):
         name = post.get(f"path-{index}-name", "").strip()[:100]
         source = post.get(f"path-{index}-source", "")
@@ -344,8 +414,15 @@ def step_move(request: HttpRequest, pk: int, step_id: int) -> HttpResponse:
     try:
         graph_edit(workflow, lambda g: canvas.step_move(g, step_id=step_id, direction=direction))
     except canvas.GraphError:
-        return _render(request, workflow, status=400, panel={"kind": "message", "message": _(
-            "This action cannot move further in that direction.")})
+        return _render(
+            request,
+            workflow,
+            status=400,
+            panel={
+                "kind": "message",
+                "message": _("This action cannot move further in that direction."),
+            },
+        )
     if not request.htmx:
         return redirect("workflows:builder", pk=workflow.pk)
     return _render(request, workflow, changed=True)
@@ -361,10 +438,17 @@ def step_delete(request: HttpRequest, pk: int, step_id: int) -> HttpResponse:
     removed = canvas.subtree(graph, step_id)
     if request.method == "GET" or (users and "confirm" not in request.POST):
         _chain, nodes = canvas.layout(graph)
-        panel = {"kind": "delete", "step_id": step_id, "label": actions.step_label(step),
-                 "dependents": [f"{nodes[i].number}. {actions.step_label(nodes[i].step)}"
-                                for i in users if i in nodes],
-                 "removed_count": len(removed) - 1}
+        panel = {
+            "kind": "delete",
+            "step_id": step_id,
+            "label": actions.step_label(step),
+            "dependents": [
+                f"{nodes[i].number}. {actions.step_label(nodes[i].step)}"
+                for i in users
+                if i in nodes
+            ],
+            "removed_count": len(removed) - 1,
+        }
         return _render(request, workflow, panel=panel)
     graph_edit(workflow, lambda g: canvas.step_delete(g, step_id=step_id))
     if not request.htmx:
@@ -383,18 +467,31 @@ def step_picker(request: HttpRequest, pk: int, step_id: int) -> HttpResponse:
     definitions = definitions_for(workflow.account, workflow.object_type)
     action_type = actions.action_type_or_none(step.get("type", ""))
     field = request.GET.get("field", "")
-    config = {**(step.get("config") or {}), **{k: v for k, v in request.GET.items()
-                                             if k not in ("field", "source")}}
-    fields = actions.token_fields(action_type, config, definitions=definitions) if action_type else {}
+    config = {
+        **(step.get("config") or {}),
+        **{k: v for k, v in request.GET.items() if k not in ("field", "source")},
+    }
+    fields = (
+        actions.token_fields(action_type, config, definitions=definitions) if action_type else {}
+    )
     if field not in fields:
         raise Http404
     graph = canvas.normalised(workflow.graph)
-    variables = picker.data_variables(graph=graph, step_id=step_id, definitions=definitions,
-                                      account=workflow.account, target_type=fields[field])
-    context = {"variables": variables, "field": field, "workflow": workflow,
-               "object_label": _("%(object)s properties") % {
-                   "object": workflow.get_object_type_display()},
-               "source": request.GET.get("source", "properties"), "panel": {}}
+    variables = picker.data_variables(
+        graph=graph,
+        step_id=step_id,
+        definitions=definitions,
+        account=workflow.account,
+        target_type=fields[field],
+    )
+    context = {
+        "variables": variables,
+        "field": field,
+        "workflow": workflow,
+        "object_label": _("%(object)s properties") % {"object": workflow.get_object_type_display()},
+        "source": request.GET.get("source", "properties"),
+        "panel": {},
+    }
     return render(request, f"{PAGE}#picker", context)
 
 

@@ -30,20 +30,28 @@ def chips_html(text: str, labels: dict[str, str]) -> SafeString:
     parts, last = [], 0
     text = str(text or "")
     for match in TOKEN.finditer(text):
-        parts.append(escape(text[last:match.start()]))
+        parts.append(escape(text[last : match.start()]))
         key = f"{match['root']}.{match['path']}"
         label = labels.get(key) or _("Unknown data")
-        parts.append(format_html(
-            '<span class="token-chip" contenteditable="false" data-token="{}">{}</span>',
-            match.group(0), label))
+        parts.append(
+            format_html(
+                '<span class="token-chip" contenteditable="false" data-token="{}">{}</span>',
+                match.group(0),
+                label,
+            )
+        )
         last = match.end()
     parts.append(escape(text[last:]))
     return mark_safe("".join(parts))
 
 
 def users_by_id(account) -> dict[str, str]:
-    users = {str(u.pk): str(u) for u in User.objects.filter(account=account, is_active=True)
-             .order_by("first_name", "username")}
+    users = {
+        str(u.pk): str(u)
+        for u in User.objects.filter(account=account, is_active=True).order_by(
+            "first_name", "username"
+        )
+    }
     return {OWNER: _("Record owner"), **users}
 
 
@@ -59,8 +67,11 @@ def criteria_summary(criteria, definitions: dict) -> list[str]:
             label = picker.property_label(definition) if definition else str(item.get("property"))
             operator = str(OPERATOR_LABELS.get(item.get("operator"), item.get("operator")))
             values = item.get("values") if "values" in item else [item.get("value")]
-            values = [definition.option_label(str(v)) if definition else str(v)
-                      for v in values or [] if v not in (None, "")]
+            values = [
+                definition.option_label(str(v)) if definition else str(v)
+                for v in values or []
+                if v not in (None, "")
+            ]
             parts.append(" ".join([label, operator, ", ".join(values)]).strip())
         if parts:
             sentences.append(_(" and ").join(parts))
@@ -74,15 +85,24 @@ def step_summary(step: dict, labels: dict, users: dict, definitions: dict) -> Sa
     if kind == "delay":
         if config.get("until_property"):
             definition = definitions.get(config["until_property"])
-            bits.append(escape(_("Until %(date)s") % {"date": picker.property_label(definition)
-                                                      if definition else "?"}))
+            bits.append(
+                escape(
+                    _("Until %(date)s")
+                    % {"date": picker.property_label(definition) if definition else "?"}
+                )
+            )
         elif config.get("amount") not in (None, ""):
             bits.append(escape(f"{config.get('amount')} {config.get('unit') or 'days'}"))
     elif kind == "set_property" and config.get("property"):
         definition = definitions.get(config["property"])
-        bits.append(format_html("{} <strong>{}</strong> → {}", _("Set"),
-                                picker.property_label(definition) if definition else config["property"],
-                                chips_html(config.get("value") or "", labels)))
+        bits.append(
+            format_html(
+                "{} <strong>{}</strong> → {}",
+                _("Set"),
+                picker.property_label(definition) if definition else config["property"],
+                chips_html(config.get("value") or "", labels),
+            )
+        )
     elif kind == canvas.BRANCH:
         bits.append(escape(_("%(count)d paths") % {"count": len(config.get("paths") or []) + 1}))
     else:
@@ -91,11 +111,19 @@ def step_summary(step: dict, labels: dict, users: dict, definitions: dict) -> Sa
                 bits.append(chips_html(config[name], labels))
                 break
     if config.get("assignee") not in (None, ""):
-        bits.append(escape(_("Assigned to %(user)s") % {
-            "user": users.get(str(config["assignee"]), _("a removed user"))}))
+        bits.append(
+            escape(
+                _("Assigned to %(user)s")
+                % {"user": users.get(str(config["assignee"]), _("a removed user"))}
+            )
+        )
     if isinstance(config.get("recipients"), list) and config["recipients"]:
-        bits.append(escape(_("To %(users)s") % {"users": ", ".join(
-            users.get(str(r), "?") for r in config["recipients"])}))
+        bits.append(
+            escape(
+                _("To %(users)s")
+                % {"users": ", ".join(users.get(str(r), "?") for r in config["recipients"])}
+            )
+        )
     return mark_safe("<br>".join(bits))
 
 
@@ -120,8 +148,9 @@ def graph_edit(workflow: Workflow, change) -> dict:
     """Read-modify-write the draft under a row lock (two tabs never lose an edit)."""
     with transaction.atomic():
         locked = Workflow.objects.select_for_update().get(pk=workflow.pk)
-        graph = change(canvas.normalised(locked.graph) | {"last_id": (locked.graph or {})
-                                                          .get("last_id")})
+        graph = change(
+            canvas.normalised(locked.graph) | {"last_id": (locked.graph or {}).get("last_id")}
+        )
         draft_save(workflow, graph)
     return graph
 
@@ -135,16 +164,22 @@ def _icon(name: str, size: int) -> SafeString:
 
 def canvas_icons() -> dict[str, SafeString]:
     """The canvas's repeated icons, rendered once per process (not once per card)."""
-    return {"plus": _icon("plus", 16), "menu": _icon("ellipsis-horizontal", 18),
-            "flag": _icon("exclamation-triangle", 14),
-            **{key: _icon(name, 16) for key, name in actions.ICONS.items()},
-            "other": _icon("puzzle-piece", 16)}
+    return {
+        "plus": _icon("plus", 16),
+        "menu": _icon("ellipsis-horizontal", 18),
+        "flag": _icon("exclamation-triangle", 14),
+        **{key: _icon(name, 16) for key, name in actions.ICONS.items()},
+        "other": _icon("puzzle-piece", 16),
+    }
 
 
 def canvas_context(request, workflow: Workflow, *, definitions: dict | None = None) -> dict:
     can_edit = request.user.can_edit_workflows
-    definitions = definitions if definitions is not None else definitions_for(
-        workflow.account, workflow.object_type)
+    definitions = (
+        definitions
+        if definitions is not None
+        else definitions_for(workflow.account, workflow.object_type)
+    )
     graph = graph_upgraded(workflow, can_edit=can_edit)
     chain, nodes = canvas.layout(graph)
     labels = picker.chip_labels(graph=graph, definitions=definitions, account=workflow.account)
@@ -156,25 +191,38 @@ def canvas_context(request, workflow: Workflow, *, definitions: dict | None = No
         node.icon = icons.get(node.section, icons["other"])
         node.summary = step_summary(node.step, labels, users, definitions)
         node.incomplete = bool(node.step.get("incomplete")) or node.step.get("type") in (
-            canvas.PLACEHOLDER,)
+            canvas.PLACEHOLDER,
+        )
         node.problems = node.step.get("problems") or []
         node.after_slot = f"after:{node.id}"
     _mark_movable(chain)
     live_graph = workflow.live_version.graph if workflow.live_version_id else None
     return {
-        "workflow": workflow, "chain": chain, "nodes": nodes, "graph": graph,
-        "definitions": definitions, "can_edit": can_edit, "users": users, "labels": labels,
+        "workflow": workflow,
+        "chain": chain,
+        "nodes": nodes,
+        "graph": graph,
+        "definitions": definitions,
+        "can_edit": can_edit,
+        "users": users,
+        "labels": labels,
         "object_label": ObjectType(workflow.object_type).label,
         "criteria_sentences": criteria_summary(workflow.criteria, definitions),
         "incomplete_count": sum(1 for n in nodes.values() if n.incomplete),
-        "unpublished": workflow.is_enabled and live_graph is not None and (
+        "unpublished": workflow.is_enabled
+        and live_graph is not None
+        and (
             canvas.normalised(live_graph)["steps"] != graph["steps"]
-            or live_graph.get("start") != graph["start"]),
-        "section": "automation", "title": workflow.name,
+            or live_graph.get("start") != graph["start"]
+        ),
+        "section": "automation",
+        "title": workflow.name,
         # Reversed once: the canvas draws several links per step.
         "icons": icons,
-        "urls": {"builder": reverse("workflows:builder", args=[workflow.pk]),
-                 "add": reverse("workflows:add", args=[workflow.pk])},
+        "urls": {
+            "builder": reverse("workflows:builder", args=[workflow.pk]),
+            "add": reverse("workflows:add", args=[workflow.pk]),
+        },
     }
 
 
@@ -182,6 +230,8 @@ def _mark_movable(chain: canvas.Chain) -> None:
     for index, node in enumerate(chain.nodes):
         node.can_move_up = index > 0 and not node.is_branch
         following = chain.nodes[index + 1] if index + 1 < len(chain.nodes) else None
-        node.can_move_down = following is not None and not following.is_branch and not node.is_branch
+        node.can_move_down = (
+            following is not None and not following.is_branch and not node.is_branch
+        )
         for path in node.paths:
             _mark_movable(path.chain)

@@ -30,15 +30,20 @@ def state_from_workflow(workflow) -> dict:
         for item in group:
             values = item.get("values") if "values" in item else [item.get("value")]
             values = [str(v) for v in values or [] if v not in (None, "")]
-            rows.append({"property": item.get("property", ""), "operator": item.get("operator", ""),
-                         "values": values})
+            rows.append(
+                {
+                    "property": item.get("property", ""),
+                    "operator": item.get("operator", ""),
+                    "values": values,
+                }
+            )
         groups.append(rows)
     return {"groups": groups, "re_enroll": workflow.re_enroll, "form_id": workflow.form_id}
 
 
 def state_from_post(post) -> dict:
     found: dict[int, dict[int, dict]] = {}
-    for key in list(post.keys())[:MAX_ROWS * 4]:
+    for key in list(post.keys())[: MAX_ROWS * 4]:
         match = FIELD.match(key)
         if not match:
             continue
@@ -48,12 +53,17 @@ def state_from_post(post) -> dict:
         if post.get(prefix + "value2", "").strip():
             values.append(post.get(prefix + "value2"))
         found.setdefault(group, {})[row] = {
-            "property": post.get(key, ""), "operator": post.get(prefix + "operator", ""),
-            "values": [v[:255] for v in values]}
+            "property": post.get(key, ""),
+            "operator": post.get(prefix + "operator", ""),
+            "values": [v[:255] for v in values],
+        }
     groups = [[found[g][r] for r in sorted(found[g])] for g in sorted(found)]
     form_id = post.get("form_id", "")
-    return {"groups": groups, "re_enroll": post.get("re_enroll") == "on",
-            "form_id": int(form_id) if form_id.isdigit() else None}
+    return {
+        "groups": groups,
+        "re_enroll": post.get("re_enroll") == "on",
+        "form_id": int(form_id) if form_id.isdigit() else None,
+    }
 
 
 def apply_button(state: dict, post) -> dict:
@@ -80,8 +90,11 @@ def _forms(workflow):
         form_model = apps.get_model("crm", "Form")
     except LookupError:
         return None  # the CRM's forms are not installed: no "submitted form" trigger
-    return list(form_model.objects.filter(account=workflow.account).order_by("name")
-                .values_list("pk", "name"))
+    return list(
+        form_model.objects.filter(account=workflow.account)
+        .order_by("name")
+        .values_list("pk", "name")
+    )
 
 
 def panel(workflow, state: dict, definitions: dict) -> dict:
@@ -93,11 +106,21 @@ def panel(workflow, state: dict, definitions: dict) -> dict:
         for row in group:
             definition = definitions.get(row["property"])
             operators = OPERATORS_BY_TYPE[PropertyType(definition.type)] if definition else []
-            operator = row["operator"] if row["operator"] in operators else (
-                operators[0] if operators else "")
+            operator = (
+                row["operator"]
+                if row["operator"] in operators
+                else (operators[0] if operators else "")
+            )
             widget = _widget(definition, operator)
-            rows.append({**row, "operator": operator, "definition": definition, "widget": widget,
-                         "operators": [(o, OPERATOR_LABELS[o]) for o in operators]})
+            rows.append(
+                {
+                    **row,
+                    "operator": operator,
+                    "definition": definition,
+                    "widget": widget,
+                    "operators": [(o, OPERATOR_LABELS[o]) for o in operators],
+                }
+            )
             if definition is None:
                 continue
             item = {"property": definition.name, "operator": operator}
@@ -116,12 +139,23 @@ def panel(workflow, state: dict, definitions: dict) -> dict:
     except ValidationError as error:
         errors = error.messages
     forms = _forms(workflow)
-    count = None if errors else review.matching_count(workflow, definitions=definitions,
-                                                     criteria=criteria)
-    return {"kind": "criteria", "groups": groups, "criteria": criteria, "errors": errors,
-            "count": count, "properties": [(d.name, picker.property_label(d)) for d in properties],
-            "re_enroll": state["re_enroll"], "form_id": state["form_id"], "forms": forms,
-            "definitions": definitions}
+    count = (
+        None
+        if errors
+        else review.matching_count(workflow, definitions=definitions, criteria=criteria)
+    )
+    return {
+        "kind": "criteria",
+        "groups": groups,
+        "criteria": criteria,
+        "errors": errors,
+        "count": count,
+        "properties": [(d.name, picker.property_label(d)) for d in properties],
+        "re_enroll": state["re_enroll"],
+        "form_id": state["form_id"],
+        "forms": forms,
+        "definitions": definitions,
+    }
 
 
 def _widget(definition, operator: str) -> str:

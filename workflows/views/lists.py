@@ -20,10 +20,12 @@ PAGE = "workflows/list.html"
 def _list_context(request: HttpRequest, create_form: WorkflowCreateForm | None = None) -> dict:
     account = account_for(request)
     search = WorkflowSearchForm(request.GET or None)
-    workflows = (Workflow.objects.filter(account=account)
-                 .select_related("created_by")
-                 .annotate(enrolled=Count("enrollments"))
-                 .order_by("-updated_at"))
+    workflows = (
+        Workflow.objects.filter(account=account)
+        .select_related("created_by")
+        .annotate(enrolled=Count("enrollments"))
+        .order_by("-updated_at")
+    )
     if search.is_valid():
         data = search.cleaned_data
         if data["q"]:
@@ -33,9 +35,13 @@ def _list_context(request: HttpRequest, create_form: WorkflowCreateForm | None =
         if data["status"]:
             workflows = workflows.filter(is_enabled=data["status"] == "on")
     return {
-        "title": "Workflows", "section": "automation", "search": search,
-        "workflows": workflows[:200], "create_form": create_form or WorkflowCreateForm(),
-        "templates": TEMPLATES, "can_edit": request.user.can_edit_workflows,
+        "title": "Workflows",
+        "section": "automation",
+        "search": search,
+        "workflows": workflows[:200],
+        "create_form": create_form or WorkflowCreateForm(),
+        "templates": TEMPLATES,
+        "can_edit": request.user.can_edit_workflows,
         "create_open": create_form is not None,
     }
 
@@ -54,9 +60,12 @@ def workflow_create(request: HttpRequest) -> HttpResponse:
     form = WorkflowCreateForm(request.POST)
     if not form.is_valid():
         return render(request, PAGE, _list_context(request, form), status=400)
-    workflow = services.workflow_create(account=account_for(request), actor=request.user,
-                                        object_type=form.cleaned_data["object_type"],
-                                        name=form.cleaned_data["name"])
+    workflow = services.workflow_create(
+        account=account_for(request),
+        actor=request.user,
+        object_type=form.cleaned_data["object_type"],
+        name=form.cleaned_data["name"],
+    )
     return redirect("workflows:builder", pk=workflow.pk)
 
 

@@ -46,17 +46,27 @@ def review(request: HttpRequest, pk: int) -> HttpResponse:
     draft = canvas.normalised(workflow.graph)
     live = workflow.live_version.graph if workflow.live_version_id else None
     try:
-        if live is None or live.get("steps") != draft["steps"] or live.get("start") != draft["start"]:
+        if (
+            live is None
+            or live.get("steps") != draft["steps"]
+            or live.get("start") != draft["start"]
+        ):
             workflow.graph = draft
             services.workflow_publish(workflow=workflow)
             workflow.refresh_from_db()
         if not workflow.is_enabled:
-            services.workflow_turn_on(workflow=workflow,
-                                      enroll_existing=request.POST.get("enroll_existing") != "no")
+            services.workflow_turn_on(
+                workflow=workflow, enroll_existing=request.POST.get("enroll_existing") != "no"
+            )
             messages.success(request, _("The workflow is on."))
         else:
-            messages.success(request, _("Your changes are live. Records already enrolled finish "
-                                        "on the version they started with."))
+            messages.success(
+                request,
+                _(
+                    "Your changes are live. Records already enrolled finish "
+                    "on the version they started with."
+                ),
+            )
     except ValidationError as error:
         context["problems"] = [*context["problems"], *[Problem(m) for m in error.messages]]
         return render(request, PAGE, context, status=400)
@@ -68,6 +78,11 @@ def review(request: HttpRequest, pk: int) -> HttpResponse:
 def turn_off(request: HttpRequest, pk: int) -> HttpResponse:
     workflow = workflow_for(request, pk, edit=True)
     services.workflow_turn_off(workflow=workflow)
-    messages.success(request, _("The workflow is off: no new records enroll. Records already "
-                                "enrolled continue to the end."))
+    messages.success(
+        request,
+        _(
+            "The workflow is off: no new records enroll. Records already "
+            "enrolled continue to the end."
+        ),
+    )
     return redirect("workflows:builder", pk=workflow.pk)

@@ -72,8 +72,9 @@ class Command(BaseCommand):
             companies=max(0, companies - have.get(ObjectType.COMPANY, 0)),
         )
         with transaction.atomic():
-            demo_seeded.send(sender=self.__class__, account=account,
-                             actor=User.objects.get(username="admin"))
+            demo_seeded.send(
+                sender=self.__class__, account=account, actor=User.objects.get(username="admin")
+            )
         self.stdout.write(self.style.SUCCESS("Demo account Acme is ready."))
         for username, _first, _last, role in DEMO_USERS:
             self.stdout.write(f"  {username:<8} {Role(role).label:<17} password: {password}")

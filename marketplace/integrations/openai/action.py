@@ -105,16 +105,23 @@ class AskAssistantForm(forms.Form):
     assistant = forms.CharField(label=gettext_lazy("Assistant selection"), max_length=120)
     prompt = forms.CharField(label=gettext_lazy("Prompt"), widget=forms.Textarea, max_length=20000)
     model = forms.CharField(
-        label=gettext_lazy("Model selection"), required=False, max_length=100,
+        label=gettext_lazy("Model selection"),
+        required=False,
+        max_length=100,
         help_text=gettext_lazy("Empty: the assistant's own model."),
     )
     temperature = forms.FloatField(
-        label=gettext_lazy("Temperature"), required=False, min_value=0.0, max_value=2.0,
-        help_text=gettext_lazy("Lower is more predictable, higher more creative. "
-                               "Reasoning models ignore it."),
+        label=gettext_lazy("Temperature"),
+        required=False,
+        min_value=0.0,
+        max_value=2.0,
+        help_text=gettext_lazy(
+            "Lower is more predictable, higher more creative. Reasoning models ignore it."
+        ),
     )
     reasoning_effort = forms.ChoiceField(
-        label=gettext_lazy("Reasoning effort"), required=False,
+        label=gettext_lazy("Reasoning effort"),
+        required=False,
         choices=[("", "—"), *ReasoningEffort.choices],
         help_text=gettext_lazy("Only for reasoning models."),
     )
@@ -138,9 +145,7 @@ def _sdk_warm(client) -> None:
     process otherwise spends ~0.5 s (seconds on a loaded machine) importing them
     between its permit and its request, and the limiter's 1.5 s margin assumes a
     request reaches OpenAI promptly after its permit."""
-    client.responses
-    client.beta.threads.runs
-    client.beta.threads.messages
+    _ = client.responses, client.beta.threads.runs, client.beta.threads.messages
 
 
 def postpone_seconds(wait: Wait) -> float:
@@ -195,8 +200,9 @@ def calls_pool() -> ThreadPoolExecutor:
     global _calls_pool
     with _limiter_lock:
         if _calls_pool is None:
-            _calls_pool = ThreadPoolExecutor(max_workers=MAX_CONCURRENT_CALLS,
-                                             thread_name_prefix="openai-call")
+            _calls_pool = ThreadPoolExecutor(
+                max_workers=MAX_CONCURRENT_CALLS, thread_name_prefix="openai-call"
+            )
         return _calls_pool
 
 
@@ -228,8 +234,14 @@ def _call_run(call: _Call) -> AssistantResult | AssistantError | Wait:
         # wait a little past its patience for the next slot rather than go back to the
         # database (which would take it out of the line).
         within = max(patience + (RETURN_WAIT_SECONDS if waited else 0.0) - waited, 0.0)
-        permit = limiter().acquire(call.key, call.model, call.estimate, requests=call.requests,
-                                   waiter=waiter, promise_within=within)
+        permit = limiter().acquire(
+            call.key,
+            call.model,
+            call.estimate,
+            requests=call.requests,
+            waiter=waiter,
+            promise_within=within,
+        )
         if not isinstance(permit, Wait):
             break
         # A slot a moment away (pacing, the next to free in the window) is promised and
@@ -254,8 +266,9 @@ def _call_run(call: _Call) -> AssistantResult | AssistantError | Wait:
     except AssistantError as error:
         limiter().record_response(call.key, call.model, error.rate_limit_headers, 0, permit)
         return error
-    limiter().record_response(call.key, call.model, result.rate_limit_headers,
-                              result.usage.total_tokens, permit)
+    limiter().record_response(
+        call.key, call.model, result.rate_limit_headers, result.usage.total_tokens, permit
+    )
     return result
 
 
@@ -273,36 +286,44 @@ class _Lookups:
         return self._cache[key]
 
     def connection(self, account):
-        return self._get(("connection", account.pk),
-                         lambda: assistants_mod.connection_for_account(account))
+        return self._get(
+            ("connection", account.pk), lambda: assistants_mod.connection_for_account(account)
+        )
 
     def models(self, connection) -> list[str]:
         return self._get(("models", connection.pk), lambda: models_for_builders(connection))
 
     def budget_reached(self, connection, workflow) -> str | None:
-        return self._get(("budget", connection.pk, workflow.pk if workflow else None),
-                         lambda: budget_reached(connection=connection, workflow=workflow))
+        return self._get(
+            ("budget", connection.pk, workflow.pk if workflow else None),
+            lambda: budget_reached(connection=connection, workflow=workflow),
+        )
 
     def prices(self, account) -> dict:
         return self._get(("prices", account.pk), lambda: prices_for(account=account))
 
     def spec(self, account, connection, selection) -> AssistantSpec | None:
         """The assistant to run; None when a workspace assistant is archived or gone."""
+
         def read() -> AssistantSpec | None:
             if selection.kind == assistants_mod.WORKSPACE:
                 assistant = assistants_mod.workspace_assistant_for(account, selection)
                 if assistant is None:
                     return None
                 return AssistantSpec(
-                    model=assistant.model, instructions=assistant.instructions,
+                    model=assistant.model,
+                    instructions=assistant.instructions,
                     temperature=assistant.temperature,
                     reasoning_effort=assistant.reasoning_effort or None,
-                    output_fields=assistant.fields(), name=assistant.name,
+                    output_fields=assistant.fields(),
+                    name=assistant.name,
                 )
-            known = assistants_mod.account_assistant(connection=connection,
-                                                     assistant_id=selection.ident)
+            known = assistants_mod.account_assistant(
+                connection=connection, assistant_id=selection.ident
+            )
             return AssistantSpec(
-                model=known.model if known else "", name=known.name if known else selection.ident,
+                model=known.model if known else "",
+                name=known.name if known else selection.ident,
                 openai_assistant_id=selection.ident,
             )
 
@@ -366,8 +387,15 @@ class AskOpenAIAssistant(ActionType):
         """A template's hint `assistant_name` → that workspace assistant, if the account
         has an active one of that name (workflows.builder.catalog.placeholders_upgrade)."""
         name = (config or {}).get("assistant_name")
-        found = (WorkspaceAssistant.objects.for_account(account).active().filter(name=name)
-                 .order_by("pk").first() if name else None)
+        found = (
+            WorkspaceAssistant.objects.for_account(account)
+            .active()
+            .filter(name=name)
+            .order_by("pk")
+            .first()
+            if name
+            else None
+        )
         return {"assistant": found.choice_value} if found else {}
 
     def validate_config(self, config, *, account, object_type):
@@ -375,16 +403,21 @@ class AskOpenAIAssistant(ActionType):
         selection = assistants_mod.selection_parse(clean.get("assistant"))
         if selection is None:
             raise ValidationError(_("Choose an assistant."))
-        if selection.kind == assistants_mod.WORKSPACE and assistants_mod.workspace_assistant_for(
-            account, selection, include_archived=True
-        ) is None:
+        if (
+            selection.kind == assistants_mod.WORKSPACE
+            and assistants_mod.workspace_assistant_for(account, selection, include_archived=True)
+            is None
+        ):
             raise ValidationError(_("Choose an assistant."))
         model = (clean.get("model") or "").strip()
         clean["model"] = model
         if model:
             connection = assistants_mod.connection_for_account(account)
-            if (connection is not None and connection.is_installed
-                    and model not in models_for_builders(connection)):
+            if (
+                connection is not None
+                and connection.is_installed
+                and model not in models_for_builders(connection)
+            ):
                 raise ValidationError(
                     _("The model “%(model)s” is not allowed for workflows. Choose another one.")
                     % {"model": model}
@@ -396,7 +429,9 @@ class AskOpenAIAssistant(ActionType):
         selection = assistants_mod.selection_parse((config or {}).get("assistant"))
         if selection is None or selection.kind != assistants_mod.WORKSPACE:
             return BASE_OUTPUTS
-        assistant = assistants_mod.workspace_assistant_for(account, selection, include_archived=True)
+        assistant = assistants_mod.workspace_assistant_for(
+            account, selection, include_archived=True
+        )
         if assistant is None:
             return BASE_OUTPUTS
         return BASE_OUTPUTS + tuple(
@@ -415,23 +450,31 @@ class AskOpenAIAssistant(ActionType):
         if selection is None:
             problems.append(_("No assistant is selected."))
         elif selection.kind == assistants_mod.WORKSPACE:
-            assistant = assistants_mod.workspace_assistant_for(account, selection, include_archived=True)
+            assistant = assistants_mod.workspace_assistant_for(
+                account, selection, include_archived=True
+            )
             if assistant is None:
                 problems.append(_("The selected assistant was deleted."))
             elif assistant.is_archived:
-                problems.append(_("The assistant “%(name)s” is archived.") % {"name": assistant.name})
+                problems.append(
+                    _("The assistant “%(name)s” is archived.") % {"name": assistant.name}
+                )
         elif connection is not None and connection.is_installed:
             choices = assistants_mod.assistant_choices(account=account)
             if not choices.account_available:
-                problems.append(_("OpenAI account assistants are not available: %(why)s")
-                                % {"why": choices.account_note or "—"})
+                problems.append(
+                    _("OpenAI account assistants are not available: %(why)s")
+                    % {"why": choices.account_note or "—"}
+                )
             elif selection.value not in dict(choices.account):
                 problems.append(_("The selected OpenAI assistant no longer exists."))
         if connection is not None and connection.is_installed:
             allowed = set(models_for_builders(connection))
             for model in {(config or {}).get("model") or "", assistant.model if assistant else ""}:
                 if model and model not in allowed:
-                    problems.append(_("The model “%(model)s” is no longer allowed.") % {"model": model})
+                    problems.append(
+                        _("The model “%(model)s” is no longer allowed.") % {"model": model}
+                    )
         return problems
 
     def describe_inputs(self, config, *, account, names: dict[str, str] | None = None):
@@ -479,17 +522,23 @@ class AskOpenAIAssistant(ActionType):
     def batch_limit(self) -> int:
         return batch_size()
 
-    def _request(self, context: ExecutionContext, connection, lookups: _Lookups) -> AssistantRequest:
+    def _request(
+        self, context: ExecutionContext, connection, lookups: _Lookups
+    ) -> AssistantRequest:
         config = context.config
         selection = assistants_mod.selection_parse(config.get("assistant"))
         if selection is None:
-            raise PermanentError(_("No assistant is selected in workflow “%(workflow)s”.")
-                                 % {"workflow": _workflow_name(context)})
+            raise PermanentError(
+                _("No assistant is selected in workflow “%(workflow)s”.")
+                % {"workflow": _workflow_name(context)}
+            )
         spec = lookups.spec(context.account, connection, selection)
         if spec is None:
             raise PermanentError(
-                _("The assistant selected in workflow “%(workflow)s” was archived or deleted. "
-                  "Choose another assistant, then replay the failed runs.")
+                _(
+                    "The assistant selected in workflow “%(workflow)s” was archived or deleted. "
+                    "Choose another assistant, then replay the failed runs."
+                )
                 % {"workflow": _workflow_name(context)}
             )
         temperature = config.get("temperature")
@@ -501,8 +550,12 @@ class AskOpenAIAssistant(ActionType):
         metadata = {"crmflow_workflow": str(context.workflow.pk)} if context.workflow else {}
         if context.execution_id:
             metadata["crmflow_execution"] = str(context.execution_id)
-        return AssistantRequest(assistant=spec, prompt=config.get("prompt") or "",
-                                overrides=overrides, metadata=metadata)
+        return AssistantRequest(
+            assistant=spec,
+            prompt=config.get("prompt") or "",
+            overrides=overrides,
+            metadata=metadata,
+        )
 
     def execute(self, context: ExecutionContext) -> dict[str, Any]:
         for group in self.execute_many([context]):
@@ -512,8 +565,9 @@ class AskOpenAIAssistant(ActionType):
                 return outcome
         raise TransientError(_("The action took too long."))  # pragma: no cover - always one
 
-    def execute_many(self, contexts: list[ExecutionContext]
-                     ) -> Iterator[list[tuple[int, dict[str, Any] | Exception]]]:
+    def execute_many(
+        self, contexts: list[ExecutionContext]
+    ) -> Iterator[list[tuple[int, dict[str, Any] | Exception]]]:
         """A batch: the checks for every execution first (what they share is read once),
         then every call at once in the process's call threads, each taking its rate-limit
         permit right before it leaves; no database connection is held while they run.
@@ -535,15 +589,23 @@ class AskOpenAIAssistant(ActionType):
             yield refused
         pending = set(futures)
         # A call may first wait for its promised slot, then run until our deadline.
-        give_up = (time.monotonic() + in_call_wait_seconds() + RETURN_WAIT_SECONDS
-                   + deadline_seconds() + STUCK_GRACE_SECONDS)
+        give_up = (
+            time.monotonic()
+            + in_call_wait_seconds()
+            + RETURN_WAIT_SECONDS
+            + deadline_seconds()
+            + STUCK_GRACE_SECONDS
+        )
         while pending:
             contexts[0].release_db_connection()  # completing the last group reopened it
-            done, pending = wait(pending, timeout=max(give_up - time.monotonic(), 0),
-                                 return_when=FIRST_COMPLETED)
+            done, pending = wait(
+                pending, timeout=max(give_up - time.monotonic(), 0), return_when=FIRST_COMPLETED
+            )
             if not done:  # past our own deadline: never wait on a call forever
-                yield [(futures[f].index, TransientError(_("The action took too long.")))
-                       for f in pending]
+                yield [
+                    (futures[f].index, TransientError(_("The action took too long.")))
+                    for f in pending
+                ]
                 return
             if pending:
                 more, pending = wait(pending, timeout=GROUP_SECONDS)
@@ -558,15 +620,19 @@ class AskOpenAIAssistant(ActionType):
             raise PermanentError(NOT_CONNECTED)
         if connection.needs_attention:
             raise PermanentError(
-                _("OpenAI rejected the stored API key. A super admin must reconnect the OpenAI "
-                  "app with a valid key, then replay the failed runs.")
+                _(
+                    "OpenAI rejected the stored API key. A super admin must reconnect the OpenAI "
+                    "app with a valid key, then replay the failed runs."
+                )
             )
         request = self._request(context, connection, lookups)
         model = request.model
         if model and model not in lookups.models(connection):
             raise PermanentError(
-                _("The model “%(model)s” used by workflow “%(workflow)s” is no longer allowed "
-                  "for workflows. Choose another model or ask a super admin to allow it.")
+                _(
+                    "The model “%(model)s” used by workflow “%(workflow)s” is no longer allowed "
+                    "for workflows. Choose another model or ask a super admin to allow it."
+                )
                 % {"model": model, "workflow": _workflow_name(context)}
             )
         message = lookups.budget_reached(connection, context.workflow)
@@ -576,9 +642,15 @@ class AskOpenAIAssistant(ActionType):
         _sdk_warm(client)
         engine = engine_for(request)
         return _Call(
-            index=index, context=context, connection=connection, request=request,
-            client=client, key=assistants_mod.connection_key(connection), engine=engine,
-            model=model or "assistant", prices=lookups.prices(context.account),
+            index=index,
+            context=context,
+            connection=connection,
+            request=request,
+            client=client,
+            key=assistants_mod.connection_key(connection),
+            engine=engine,
+            model=model or "assistant",
+            prices=lookups.prices(context.account),
             estimate=estimate_tokens(request.assistant.instructions, request.prompt),
             requests=ASSISTANTS_PERMITS if engine.name == "assistants" else 1,
         )
@@ -592,19 +664,33 @@ class AskOpenAIAssistant(ActionType):
             if isinstance(outcome, Wait):
                 if context.is_test:
                     return TransientError(
-                        _("OpenAI's rate limit is in use by running workflows; "
-                          "try again in %(s).0f s.") % {"s": outcome.seconds + 0.5})
+                        _(
+                            "OpenAI's rate limit is in use by running workflows; "
+                            "try again in %(s).0f s."
+                        )
+                        % {"s": outcome.seconds + 0.5}
+                    )
                 return RetryLater(timezone.now() + dt.timedelta(seconds=postpone_seconds(outcome)))
             if isinstance(outcome, AssistantError):
                 return self._failure(context, call.connection, outcome)
             result: AssistantResult = outcome
             price = quote(result.model, result.usage, call.prices)
-            context.usage.update(_usage_dict(
-                result.usage, model=result.model, engine=result.engine,
-                connection_id=call.connection.pk, cost=price.usd, cost_note=price.reason,
-                requests=result.http_requests))
-            outputs = {"response": result.text, "model": result.model,
-                       "total_tokens": result.usage.total_tokens}
+            context.usage.update(
+                _usage_dict(
+                    result.usage,
+                    model=result.model,
+                    engine=result.engine,
+                    connection_id=call.connection.pk,
+                    cost=price.usd,
+                    cost_note=price.reason,
+                    requests=result.http_requests,
+                )
+            )
+            outputs = {
+                "response": result.text,
+                "model": result.model,
+                "total_tokens": result.usage.total_tokens,
+            }
             if result.structured:
                 outputs.update({k: v for k, v in result.structured.items() if k not in outputs})
             return outputs
@@ -642,25 +728,39 @@ class AskOpenAIAssistant(ActionType):
     def apply_many(self, items):
         """One AssistantUsage row per execution, all in one INSERT (unique per
         execution: a second completion of the same one fails and rolls back)."""
-        AssistantUsage.objects.bulk_create([
-            AssistantUsage(
-                account=context.account, connection_id=usage.get("connection_id"),
-                workflow=context.workflow, execution_id=context.execution_id,
-                engine=usage.get("engine", ""), model=usage.get("model", ""),
-                input_tokens=usage.get("input_tokens", 0),
-                output_tokens=usage.get("output_tokens", 0),
-                reasoning_tokens=usage.get("reasoning_tokens", 0),
-                cached_tokens=usage.get("cached_tokens", 0),
-                total_tokens=usage.get("total_tokens", 0), cost_usd=usage.get("cost_usd"),
-            )
-            for context, _outputs in items
-            if context.execution_id is not None and (usage := context.usage)
-        ])
+        AssistantUsage.objects.bulk_create(
+            [
+                AssistantUsage(
+                    account=context.account,
+                    connection_id=usage.get("connection_id"),
+                    workflow=context.workflow,
+                    execution_id=context.execution_id,
+                    engine=usage.get("engine", ""),
+                    model=usage.get("model", ""),
+                    input_tokens=usage.get("input_tokens", 0),
+                    output_tokens=usage.get("output_tokens", 0),
+                    reasoning_tokens=usage.get("reasoning_tokens", 0),
+                    cached_tokens=usage.get("cached_tokens", 0),
+                    total_tokens=usage.get("total_tokens", 0),
+                    cost_usd=usage.get("cost_usd"),
+                )
+                for context, _outputs in items
+                if context.execution_id is not None and (usage := context.usage)
+            ]
+        )
         return [outputs for _context, outputs in items]
 
 
-def _usage_dict(usage: Usage, *, model: str, engine: str, connection_id: int, cost, cost_note: str,
-                requests: int) -> dict[str, Any]:
+def _usage_dict(
+    usage: Usage,
+    *,
+    model: str,
+    engine: str,
+    connection_id: int,
+    cost,
+    cost_note: str,
+    requests: int,
+) -> dict[str, Any]:
     """What is stored on the execution (`ActionExecution.usage`, JSON): history shows it."""
     return {
         "model": model,
@@ -691,8 +791,12 @@ def workflows_using_openai(connection):
         WorkspaceAssistant.objects.for_account(connection.account_id).values_list("pk", "model")
     )
     usages = []
-    for workflow in Workflow.objects.filter(account_id=connection.account_id).only("id", "name", "graph"):
-        steps = [s for s in (workflow.graph or {}).get("steps", {}).values() if s.get("type") == KEY]
+    for workflow in Workflow.objects.filter(account_id=connection.account_id).only(
+        "id", "name", "graph"
+    ):
+        steps = [
+            s for s in (workflow.graph or {}).get("steps", {}).values() if s.get("type") == KEY
+        ]
         if not steps:
             continue
         models = set()
@@ -703,6 +807,11 @@ def workflows_using_openai(connection):
                 models.add(config["model"])
             elif selection is not None and selection.kind == assistants_mod.WORKSPACE:
                 models.add(assistant_models.get(int(selection.ident), ""))
-        usages.append(AppUsage(label=workflow.name, url=reverse("workflows:list"),
-                               models=frozenset(m for m in models if m)))
+        usages.append(
+            AppUsage(
+                label=workflow.name,
+                url=reverse("workflows:list"),
+                models=frozenset(m for m in models if m),
+            )
+        )
     return usages

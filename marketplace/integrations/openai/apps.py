@@ -9,7 +9,10 @@ class OpenAIIntegrationConfig(AppConfig):
 
     def ready(self) -> None:
         from crm.signals import demo_seeded
-        from marketplace.integrations.openai.action import AskOpenAIAssistant, workflows_using_openai
+        from marketplace.integrations.openai.action import (
+            AskOpenAIAssistant,
+            workflows_using_openai,
+        )
         from marketplace.integrations.openai.demo import demo_seeded_receiver
         from marketplace.integrations.openai.listing import LISTING
         from marketplace.registry import app_register, usage_provider_register

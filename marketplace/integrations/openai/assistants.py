@@ -96,8 +96,10 @@ def assistant_choices(*, account, refresh: bool = False) -> AssistantChoices:
     A 404/410 (the Assistants API is gone) hides the group and tells the admins once;
     other errors (revoked key, OpenAI down) hide it with a note, uncached."""
     result = AssistantChoices(
-        workspace=[(a.choice_value, a.name)
-                   for a in WorkspaceAssistant.objects.for_account(account).active()]
+        workspace=[
+            (a.choice_value, a.name)
+            for a in WorkspaceAssistant.objects.for_account(account).active()
+        ]
     )
     connection = connection_for_account(account)
     if connection is None or not connection.is_installed or not connection.encrypted_secret:
@@ -125,7 +127,9 @@ def account_assistant(*, connection: Connection, assistant_id: str) -> AccountAs
     """The account assistant from the (cached) listing, for its model; None if unknown
     or the listing failed (the run itself will then say what is wrong)."""
     try:
-        listing = cached_account_assistants(connection_client(connection), connection_key(connection))
+        listing = cached_account_assistants(
+            connection_client(connection), connection_key(connection)
+        )
     except AssistantError:
         return None
     return next((a for a in listing.assistants if a.id == assistant_id), None)
@@ -141,9 +145,11 @@ def selection_names(account, values: list) -> dict[str, str]:
     selections = {v: s for v, s in selections.items() if s is not None}
     workspace_ids = {int(s.ident) for s in selections.values() if s.kind == WORKSPACE}
     workspace = (
-        WorkspaceAssistant.objects.for_account(account).only("name", "archived_at")
+        WorkspaceAssistant.objects.for_account(account)
+        .only("name", "archived_at")
         .in_bulk(workspace_ids)
-        if workspace_ids else {}
+        if workspace_ids
+        else {}
     )
     listed: dict[str, str] | None = None
     if any(s.kind == ACCOUNT for s in selections.values()):
@@ -200,7 +206,9 @@ def output_fields_clean(raw: list) -> list[dict]:
             continue
         if not re.match(r"^[a-z][a-z0-9_]{0,39}$", name) or name in reserved:
             raise ValidationError(
-                _("“%(name)s”: field names use lowercase letters, digits and _ (not response, model or total_tokens).")
+                _(
+                    "“%(name)s”: field names use lowercase letters, digits and _ (not response, model or total_tokens)."
+                )
                 % {"name": name}
             )
         if name in names:
@@ -212,8 +220,13 @@ def output_fields_clean(raw: list) -> list[dict]:
         options = [o.strip() for o in item.get("options") or [] if o.strip()]
         if kind == FieldType.ENUMERATION and not options:
             raise ValidationError(_("Give the field “%(name)s” its options.") % {"name": name})
-        fields.append({"name": name, "type": str(kind),
-                       "options": options if kind == FieldType.ENUMERATION else []})
+        fields.append(
+            {
+                "name": name,
+                "type": str(kind),
+                "options": options if kind == FieldType.ENUMERATION else [],
+            }
+        )
     return fields
 
 

@@ -28,8 +28,18 @@ logger = logging.getLogger(__name__)
 
 # Model ids that are not text generation (what an assistant action can run).
 _NOT_TEXT_GENERATION = (
-    "embedding", "whisper", "dall-e", "tts", "moderation", "gpt-image", "transcribe",
-    "realtime", "audio", "davinci", "babbage", "sora",
+    "embedding",
+    "whisper",
+    "dall-e",
+    "tts",
+    "moderation",
+    "gpt-image",
+    "transcribe",
+    "realtime",
+    "audio",
+    "davinci",
+    "babbage",
+    "sora",
 )
 
 
@@ -39,8 +49,9 @@ def is_text_generation_model(model_id: str) -> bool:
 
 
 @sensitive_variables("api_key")
-def openai_client(api_key: str, *, timeout: float | None = None,
-                  ssl_context: ssl.SSLContext | None = None) -> openai.OpenAI:
+def openai_client(
+    api_key: str, *, timeout: float | None = None, ssl_context: ssl.SSLContext | None = None
+) -> openai.OpenAI:
     """The SDK client. Its httpx hook tells the rate limiter when each request leaves
     (ratelimit.request_leaving; a no-op outside a `ratelimit.sending` block).
     `ssl_context`: one already loaded (loading the CA bundle takes ~30 ms a client)."""

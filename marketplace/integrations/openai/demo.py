@@ -37,20 +37,37 @@ SALES_EMAIL_INSTRUCTIONS = (
 )
 LOOKING_FOR_LABEL = "What are you looking for?"
 # Contact us questions after the email: (property name, required).
-CONTACT_US_QUESTIONS = [("first_name", True), ("last_name", False), ("company_name", False),
-                        ("job_title", False), (catalog.LOOKING_FOR, True)]
+CONTACT_US_QUESTIONS = [
+    ("first_name", True),
+    ("last_name", False),
+    ("company_name", False),
+    ("job_title", False),
+    (catalog.LOOKING_FOR, True),
+]
 # Deals at the pipeline's first stage; moving one to "Qualified to buy" drafts an email.
 DEMO_DEALS = [
     # (deal, amount, description, contact (first, last, email, title), company (name, domain, industry))
-    ("Northwind Labs — 50 seats", "24000", "Annual plan for the support team.",
-     ("Jane", "Smith", "jane.smith@northwind-labs.example", "Head of Support"),
-     ("Northwind Labs", "northwind-labs.example", "Software")),
-    ("Contoso Health — pilot", "8000", "A three-month pilot in two clinics.",
-     ("Wei", "Chen", "wei.chen@contoso-health.example", "IT Director"),
-     ("Contoso Health", "contoso-health.example", "Healthcare")),
-    ("Initech Retail — rollout", "56000", "Roll-out to 40 stores.",
-     ("Maria", "Garcia", "maria.garcia@initech-retail.example", "Operations Manager"),
-     ("Initech Retail", "initech-retail.example", "Retail")),
+    (
+        "Northwind Labs — 50 seats",
+        "24000",
+        "Annual plan for the support team.",
+        ("Jane", "Smith", "jane.smith@northwind-labs.example", "Head of Support"),
+        ("Northwind Labs", "northwind-labs.example", "Software"),
+    ),
+    (
+        "Contoso Health — pilot",
+        "8000",
+        "A three-month pilot in two clinics.",
+        ("Wei", "Chen", "wei.chen@contoso-health.example", "IT Director"),
+        ("Contoso Health", "contoso-health.example", "Healthcare"),
+    ),
+    (
+        "Initech Retail — rollout",
+        "56000",
+        "Roll-out to 40 stores.",
+        ("Maria", "Garcia", "maria.garcia@initech-retail.example", "Operations Manager"),
+        ("Initech Retail", "initech-retail.example", "Retail"),
+    ),
 ]
 
 
@@ -62,8 +79,9 @@ def demo_seeded_receiver(sender, *, account, actor, **kwargs) -> None:
 
 def qualify_visitors_demo(*, account, actor) -> None:
     """The "Lead qualifier" assistant, the "Contact us" form and its workflow (off)."""
-    workspace_assistant_ensure(account, catalog.LEAD_QUALIFIER, LEAD_QUALIFIER_INSTRUCTIONS,
-                               fields=LEAD_QUALIFIER_FIELDS)
+    workspace_assistant_ensure(
+        account, catalog.LEAD_QUALIFIER, LEAD_QUALIFIER_INSTRUCTIONS, fields=LEAD_QUALIFIER_FIELDS
+    )
     contact_us_form_ensure(account=account, actor=actor)
     _workflow_ensure(account, "qualify_visitors", actor)
 
@@ -89,36 +107,71 @@ def draft_sales_email_demo(*, account, actor) -> None:
     """The sales email drafter assistant, deals at the first stage with their contact
     and company, and the workflow (off)."""
     workspace_assistant_ensure(account, catalog.SALES_EMAIL_DRAFTER, SALES_EMAIL_INSTRUCTIONS)
-    owner = (User.objects.filter(account=account, role=Role.SALES_REP, is_active=True)
-             .order_by("pk").first() or actor)
+    owner = (
+        User.objects.filter(account=account, role=Role.SALES_REP, is_active=True)
+        .order_by("pk")
+        .first()
+        or actor
+    )
     for deal_name, amount, description, person, company in DEMO_DEALS:
-        if Record.objects.filter(account=account, object_type=ObjectType.DEAL,
-                                 name=deal_name).exists():
+        if Record.objects.filter(
+            account=account, object_type=ObjectType.DEAL, name=deal_name
+        ).exists():
             continue
-        deal = services.record_create(account=account, object_type=ObjectType.DEAL, values={
-            "name": deal_name, "stage": "appointmentscheduled", "amount": amount,
-            "description": description, "owner": owner.pk}, source="demo")
+        deal = services.record_create(
+            account=account,
+            object_type=ObjectType.DEAL,
+            values={
+                "name": deal_name,
+                "stage": "appointmentscheduled",
+                "amount": amount,
+                "description": description,
+                "owner": owner.pk,
+            },
+            source="demo",
+        )
         first, last, email, title = person
-        contact = services.record_create(account=account, object_type=ObjectType.CONTACT, values={
-            "first_name": first, "last_name": last, "email": email, "job_title": title,
-            "company_name": company[0], "owner": owner.pk}, source="demo")
+        contact = services.record_create(
+            account=account,
+            object_type=ObjectType.CONTACT,
+            values={
+                "first_name": first,
+                "last_name": last,
+                "email": email,
+                "job_title": title,
+                "company_name": company[0],
+                "owner": owner.pk,
+            },
+            source="demo",
+        )
         organisation = services.record_create(
-            account=account, object_type=ObjectType.COMPANY,
-            values={"name": company[0], "domain": company[1], "industry": company[2],
-                    "owner": owner.pk}, source="demo")
+            account=account,
+            object_type=ObjectType.COMPANY,
+            values={
+                "name": company[0],
+                "domain": company[1],
+                "industry": company[2],
+                "owner": owner.pk,
+            },
+            source="demo",
+        )
         for other in (contact, organisation):
             services.association_create(record=deal, other=other)
         services.association_create(record=contact, other=organisation)
     _workflow_ensure(account, "draft_sales_email", actor)
 
 
-def workspace_assistant_ensure(account, name: str, instructions: str, *,
-                               fields: list | None = None) -> WorkspaceAssistant:
+def workspace_assistant_ensure(
+    account, name: str, instructions: str, *, fields: list | None = None
+) -> WorkspaceAssistant:
     existing = WorkspaceAssistant.objects.for_account(account).filter(name=name).first()
     if existing is not None:
         return existing
     return WorkspaceAssistant.objects.create(
-        account=account, name=name, instructions=instructions, model=DEMO_MODEL,
+        account=account,
+        name=name,
+        instructions=instructions,
+        model=DEMO_MODEL,
         output_format=OutputFormat.STRUCTURED if fields else OutputFormat.TEXT,
         output_fields=fields or [],
     )
@@ -130,7 +183,9 @@ def contact_us_form_ensure(*, account, actor) -> Form:
     from crm.views_forms import form_create
 
     looking_for, _created = PropertyDefinition.objects.get_or_create(
-        account=account, object_type=ObjectType.CONTACT, name=catalog.LOOKING_FOR,
+        account=account,
+        object_type=ObjectType.CONTACT,
+        name=catalog.LOOKING_FOR,
         defaults={"label": LOOKING_FOR_LABEL, "type": PropertyType.TEXTAREA, "position": 1000},
     )
     form = Form.objects.filter(account=account, name=catalog.CONTACT_US).order_by("pk").first()
@@ -142,8 +197,14 @@ def contact_us_form_ensure(*, account, actor) -> Form:
     definitions = services.definitions_for(account, ObjectType.CONTACT)
     for position, (name, required) in enumerate(CONTACT_US_QUESTIONS, start=1):
         definition = definitions[name]
-        FormField.objects.create(form=form, key=name, label=definition.label, property=definition,
-                                 required=required, position=position)
+        FormField.objects.create(
+            form=form,
+            key=name,
+            label=definition.label,
+            property=definition,
+            required=required,
+            position=position,
+        )
     return form
 
 

@@ -9,6 +9,7 @@ rate limiting and accounting belong to the caller.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any, Protocol
 
@@ -132,7 +133,8 @@ class ResponsesEngine:
             usage=Usage(
                 input_tokens=usage.get("input_tokens") or 0,
                 output_tokens=usage.get("output_tokens") or 0,
-                reasoning_tokens=_object(usage.get("output_tokens_details")).get("reasoning_tokens") or 0,
+                reasoning_tokens=_object(usage.get("output_tokens_details")).get("reasoning_tokens")
+                or 0,
                 cached_tokens=_object(usage.get("input_tokens_details")).get("cached_tokens") or 0,
             ),
             engine=self.name,
@@ -163,7 +165,8 @@ def _output_text(response: dict[str, Any]) -> str:
         for item in response.get("output") or ()
         if isinstance(item, dict) and item.get("type") == "message"
         for part in item.get("content") or ()
-        if isinstance(part, dict) and part.get("type") == "output_text"
+        if isinstance(part, dict)
+        and part.get("type") == "output_text"
         and isinstance(part.get("text"), str)
     )
 
@@ -293,12 +296,11 @@ class AssistantsEngine:
 
     @staticmethod
     def _cancel(client: openai.OpenAI, run) -> None:
-        try:
+        # Best effort: OpenAI expires abandoned runs on its own.
+        with contextlib.suppress(openai.OpenAIError, ValueError):
             client.with_options(timeout=_CANCEL_TIMEOUT_S, max_retries=0).beta.threads.runs.cancel(
                 run.id, thread_id=run.thread_id
             )
-        except (openai.OpenAIError, ValueError):
-            pass  # best effort: OpenAI expires abandoned runs on its own
 
 
 def _run_failure(run) -> RunFailed:

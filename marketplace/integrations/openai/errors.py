@@ -163,7 +163,8 @@ def classify(exc: BaseException) -> AssistantError:
         return AssistantTimeout(_("OpenAI did not answer in time. The call will be retried."))
     if isinstance(exc, openai.APIConnectionError):
         return ServerError(
-            _("Could not reach OpenAI (connection failed). The call will be retried."))
+            _("Could not reach OpenAI (connection failed). The call will be retried.")
+        )
     if isinstance(exc, openai.APIStatusError):
         return _classify_status(exc)
     if isinstance(exc, (json.JSONDecodeError, ValueError)):
@@ -201,7 +202,8 @@ def _error_for_status(exc: openai.APIStatusError) -> AssistantError:
         wait = retry_after_seconds(exc.response.headers)
         message = (
             _("OpenAI's rate limit was reached; the call will be retried in %(seconds).1f s.")
-            % {"seconds": wait} if wait is not None
+            % {"seconds": wait}
+            if wait is not None
             else _("OpenAI's rate limit was reached; the call will be retried shortly.")
         )
         return RateLimited(
@@ -211,35 +213,44 @@ def _error_for_status(exc: openai.APIStatusError) -> AssistantError:
         )
     if status in (401, 403):
         return AuthFailed(
-            _("OpenAI refused the API key (it was revoked or lacks permissions). "
-              "Enter a valid key on the OpenAI app's page."),
+            _(
+                "OpenAI refused the API key (it was revoked or lacks permissions). "
+                "Enter a valid key on the OpenAI app's page."
+            ),
             **common,
         )
     if status in (404, 410):
         if server_message.startswith("Invalid URL") or status == 410:
             return NotFound(
-                _("OpenAI no longer offers this API "
-                  "(the Assistants API was shut down on 26 Aug 2026)."),
+                _(
+                    "OpenAI no longer offers this API "
+                    "(the Assistants API was shut down on 26 Aug 2026)."
+                ),
                 route_missing=True,
                 **common,
             )
         if code == "model_not_found":
             return NotFound(
                 _("The model is not available to this OpenAI account: %(error)s")
-                % {"error": server_message}, **common
+                % {"error": server_message},
+                **common,
             )
         return NotFound(
             _("OpenAI could not find it: %(error)s Choose another assistant.")
-            % {"error": server_message}, **common
+            % {"error": server_message},
+            **common,
         )
     if status >= 500 or status in (408, 409):
         return ServerError(
             _("OpenAI had a server error (%(status)s). The call will be retried.")
-            % {"status": status}, **common
+            % {"status": status},
+            **common,
         )
     if param:
         message = _("OpenAI rejected the request (parameter '%(param)s'): %(error)s") % {
-            "param": param, "error": server_message}
+            "param": param,
+            "error": server_message,
+        }
     else:
         message = _("OpenAI rejected the request: %(error)s") % {"error": server_message}
     return BadRequest(message, **common)

@@ -25,13 +25,17 @@ class ApiKeyForm(forms.Form):
         key = self.cleaned_data["api_key"]
         if len(key) > API_KEY_MAX_LENGTH:
             raise forms.ValidationError(
-                _("This is too long to be an OpenAI API key. Copy the key again and paste "
-                  "only the key.")
+                _(
+                    "This is too long to be an OpenAI API key. Copy the key again and paste "
+                    "only the key."
+                )
             )
         if any(char.isspace() for char in key) or not key.isprintable() or not key.isascii():
             raise forms.ValidationError(
-                _("An OpenAI API key has no spaces, line breaks or special characters. "
-                  "Copy the key again and paste only the key.")
+                _(
+                    "An OpenAI API key has no spaces, line breaks or special characters. "
+                    "Copy the key again and paste only the key."
+                )
             )
         return key
 

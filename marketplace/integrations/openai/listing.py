@@ -11,9 +11,7 @@ LISTING = AppListing(
     name="OpenAI",
     vendor="OpenAI",
     category="ai",
-    summary=_(
-        "Use your own OpenAI account in workflows with the Ask OpenAI assistant action."
-    ),
+    summary=_("Use your own OpenAI account in workflows with the Ask OpenAI assistant action."),
     description=_(
         "Connect OpenAI to crmflow to use your own OpenAI account when you use the "
         "AI-powered workflow action Ask OpenAI assistant. Then use the action's response "

@@ -45,7 +45,9 @@ class WorkspaceAssistant(models.Model):
     instructions = models.TextField(_("instructions"), blank=True)
     model = models.CharField(_("model"), max_length=100)
     temperature = models.FloatField(
-        _("temperature"), null=True, blank=True,
+        _("temperature"),
+        null=True,
+        blank=True,
         validators=[MinValueValidator(0.0), MaxValueValidator(2.0)],
     )
     reasoning_effort = models.CharField(
@@ -129,12 +131,18 @@ class ModelPrice(models.Model):
 
     account = models.ForeignKey("crm.Account", on_delete=models.CASCADE, related_name="+")
     model = models.CharField(_("model"), max_length=100)
-    input = models.DecimalField(_("input"), max_digits=10, decimal_places=4,
-                                validators=[MinValueValidator(Decimal(0))])
-    cached_input = models.DecimalField(_("cached input"), max_digits=10, decimal_places=4,
-                                       validators=[MinValueValidator(Decimal(0))])
-    output = models.DecimalField(_("output"), max_digits=10, decimal_places=4,
-                                 validators=[MinValueValidator(Decimal(0))])
+    input = models.DecimalField(
+        _("input"), max_digits=10, decimal_places=4, validators=[MinValueValidator(Decimal(0))]
+    )
+    cached_input = models.DecimalField(
+        _("cached input"),
+        max_digits=10,
+        decimal_places=4,
+        validators=[MinValueValidator(Decimal(0))],
+    )
+    output = models.DecimalField(
+        _("output"), max_digits=10, decimal_places=4, validators=[MinValueValidator(Decimal(0))]
+    )
     # The date the price was verified (the defaults' date, or when an admin edited it).
     as_of = models.DateField(_("as of"))
     updated_at = models.DateTimeField(auto_now=True)
@@ -167,8 +175,12 @@ class AssistantBudget(models.Model):
         "workflows.Workflow", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
     )
     unit = models.CharField(_("unit"), max_length=10, choices=BudgetUnit, default=BudgetUnit.TOKENS)
-    monthly_limit = models.DecimalField(_("monthly limit"), max_digits=16, decimal_places=4,
-                                        validators=[MinValueValidator(Decimal(0))])
+    monthly_limit = models.DecimalField(
+        _("monthly limit"),
+        max_digits=16,
+        decimal_places=4,
+        validators=[MinValueValidator(Decimal(0))],
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -176,11 +188,13 @@ class AssistantBudget(models.Model):
         verbose_name_plural = _("AI budgets")
         constraints = [
             models.UniqueConstraint(
-                fields=["connection", "workflow"], name="one_budget_per_workflow",
+                fields=["connection", "workflow"],
+                name="one_budget_per_workflow",
                 condition=models.Q(workflow__isnull=False),
             ),
             models.UniqueConstraint(
-                fields=["connection"], name="one_budget_per_connection",
+                fields=["connection"],
+                name="one_budget_per_connection",
                 condition=models.Q(workflow__isnull=True),
             ),
         ]

@@ -471,8 +471,11 @@ class RateLimiter:
         it in place; a longer wait gives a place among those who come back later."""
         member = uuid.uuid4().hex
         keys = self._scope(connection_key, None) + self._scope(connection_key, model)
-        keys += [self._key(connection_key, "cool"), self._key(connection_key, "waiters"),
-                 self._key(connection_key, "later")]
+        keys += [
+            self._key(connection_key, "cool"),
+            self._key(connection_key, "waiters"),
+            self._key(connection_key, "later"),
+        ]
         args = [
             self.window_ms,
             self.default_requests,
@@ -497,8 +500,15 @@ class RateLimiter:
                 promised=bool(answer[4]),
             )
         self._remember(connection_key)
-        return Permit(connection_key, model, member, int(extra), int(value),
-                      requests=max(1, int(requests)), granted_monotonic=time.monotonic())
+        return Permit(
+            connection_key,
+            model,
+            member,
+            int(extra),
+            int(value),
+            requests=max(1, int(requests)),
+            granted_monotonic=time.monotonic(),
+        )
 
     def touch(self, permit: Permit, index: int = 0) -> None:
         """The `index`-th request of the permit's call is being sent now: move its entry
@@ -506,8 +516,10 @@ class RateLimiter:
         if index >= permit.requests:
             return
         member = permit.id if index == 0 else f"{permit.id}.{index + 1}"
-        keys = [self._scope(permit.connection_key, None)[0],
-                self._scope(permit.connection_key, permit.model)[0]]
+        keys = [
+            self._scope(permit.connection_key, None)[0],
+            self._scope(permit.connection_key, permit.model)[0],
+        ]
         self._touch(keys=keys, args=[member])
 
     def record_response(
@@ -538,11 +550,20 @@ class RateLimiter:
             connection_key, permit.model if settle else model
         )
         keys.append(self._key(connection_key, "models"))
-        self._settle(keys=keys, args=[
-            self.window_ms, model, *values, self._ttl_ms, uuid.uuid4().hex,
-            permit.id if settle else "", permit.tokens if settle else 0,
-            max(0, int(actual_tokens)) if settle else 0, "1" if learn else "",
-        ])
+        self._settle(
+            keys=keys,
+            args=[
+                self.window_ms,
+                model,
+                *values,
+                self._ttl_ms,
+                uuid.uuid4().hex,
+                permit.id if settle else "",
+                permit.tokens if settle else 0,
+                max(0, int(actual_tokens)) if settle else 0,
+                "1" if learn else "",
+            ],
+        )
 
     def _remember(self, connection_key: str) -> None:
         """List the connection for the status page: once a minute per process, not a

@@ -137,9 +137,13 @@ def model_access_update(*, connection: Connection, user: User, model_ids: list[s
     connection.save(update_fields=["allowed_models", "updated_at"])
     after = set(models_for_builders(connection))
     if before != after:
-        changes = [f"+{m}" for m in sorted(after - before)] + [f"-{m}" for m in sorted(before - after)]
+        changes = [f"+{m}" for m in sorted(after - before)] + [
+            f"-{m}" for m in sorted(before - after)
+        ]
         app_log_add(
-            connection=connection, event=AppLogEvent.MODELS_CHANGED, actor=user,
+            connection=connection,
+            event=AppLogEvent.MODELS_CHANGED,
+            actor=user,
             reason=", ".join(changes),
         )
     return connection

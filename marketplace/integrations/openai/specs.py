@@ -158,11 +158,11 @@ def parse_structured(text: str, fields: tuple[OutputField, ...]) -> dict:
     """
     try:
         data = json.loads(text)
-    except ValueError:
+    except ValueError as error:
         raise RunFailed(
             "The assistant did not answer with JSON as its output format asks.",
             status="invalid_output",
-        )
+        ) from error
     if not isinstance(data, dict):
         raise RunFailed("The assistant's JSON answer is not an object.", status="invalid_output")
     result: dict = {}

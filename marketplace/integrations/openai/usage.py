@@ -41,8 +41,14 @@ def prices_seed(*, account) -> None:
     as_of = dt.date.fromisoformat(pricing.PRICES_AS_OF)
     ModelPrice.objects.bulk_create(
         [
-            ModelPrice(account=account, model=model, input=p.input, cached_input=p.cached_input,
-                       output=p.output, as_of=as_of)
+            ModelPrice(
+                account=account,
+                model=model,
+                input=p.input,
+                cached_input=p.cached_input,
+                output=p.output,
+                as_of=as_of,
+            )
             for model, p in pricing.DEFAULT_PRICES.items()
         ],
         ignore_conflicts=True,
@@ -103,8 +109,14 @@ def usage_by_month(*, account, months: int = 6) -> list[dict]:
     cursor = start.date()
     for _i in range(months):
         row = found.get(cursor, {})
-        result.append({"month": cursor, "tokens": row.get("tokens") or 0,
-                       "usd": row.get("usd") or Decimal(0), "executions": row.get("executions") or 0})
+        result.append(
+            {
+                "month": cursor,
+                "tokens": row.get("tokens") or 0,
+                "usd": row.get("usd") or Decimal(0),
+                "executions": row.get("executions") or 0,
+            }
+        )
         cursor = (cursor + dt.timedelta(days=32)).replace(day=1)
     return result
 
@@ -137,10 +149,13 @@ def budget_reached(*, connection, workflow) -> str | None:
     """The message to fail with when a monthly cap of this connection or workflow is
     reached (and the admins are told, once per budget per month); None otherwise."""
     # One query on every call: the connection's budget first, then the workflow's.
-    which = Q(workflow__isnull=True) | (Q(workflow=workflow) if workflow is not None else Q(pk=None))
+    which = Q(workflow__isnull=True) | (
+        Q(workflow=workflow) if workflow is not None else Q(pk=None)
+    )
     budgets = list(
-        AssistantBudget.objects.filter(which, connection=connection)
-        .order_by(F("workflow_id").asc(nulls_first=True))
+        AssistantBudget.objects.filter(which, connection=connection).order_by(
+            F("workflow_id").asc(nulls_first=True)
+        )
     )
     for budget in budgets:
         if budget.workflow_id:
@@ -170,14 +185,22 @@ def _number(value: Decimal) -> str:
     return f"{value:,.0f}" if value == value.to_integral() else f"{value:,.2f}"
 
 
-def admins_notify(*, account_id: int, key: str, title: str, body: str, url: str | None = None) -> int:
+def admins_notify(
+    *, account_id: int, key: str, title: str, body: str, url: str | None = None
+) -> int:
     """One in-app notification per super admin per `key` (deduplicated by the database)."""
     admins = User.objects.filter(account_id=account_id, role=Role.SUPER_ADMIN, is_active=True)
     url = url if url is not None else reverse("marketplace:app_detail", args=["openai"])
     created = Notification.objects.bulk_create(
         [
-            Notification(account_id=account_id, recipient=admin, idempotency_key=key[:100],
-                         title=title[:255], body=body[:2000], url=url)
+            Notification(
+                account_id=account_id,
+                recipient=admin,
+                idempotency_key=key[:100],
+                title=title[:255],
+                body=body[:2000],
+                url=url,
+            )
             for admin in admins
         ],
         ignore_conflicts=True,

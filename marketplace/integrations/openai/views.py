@@ -36,8 +36,12 @@ def _app_url() -> str:
     return reverse("marketplace:app_detail", args=[SLUG])
 
 
-def _render_dialog(request: HttpRequest, form: ApiKeyForm, *, mode: str, error=None) -> HttpResponse:
-    action = reverse("marketplace:openai_connect" if mode == "install" else "marketplace:openai_reconnect")
+def _render_dialog(
+    request: HttpRequest, form: ApiKeyForm, *, mode: str, error=None
+) -> HttpResponse:
+    action = reverse(
+        "marketplace:openai_connect" if mode == "install" else "marketplace:openai_reconnect"
+    )
     context = {
         "title": LISTING.name,
         "listing": LISTING,
@@ -45,9 +49,8 @@ def _render_dialog(request: HttpRequest, form: ApiKeyForm, *, mode: str, error=N
         "mode": mode,
         "action": action,
         "error": error,
-        "cancel_url": safe_next(request, form["next"].value()) or (
-            reverse("marketplace:listing", args=[SLUG]) if mode == "install" else _app_url()
-        ),
+        "cancel_url": safe_next(request, form["next"].value())
+        or (reverse("marketplace:listing", args=[SLUG]) if mode == "install" else _app_url()),
     }
     return render(request, DIALOG + ("#connect-dialog" if request.htmx else ""), context)
 
@@ -85,7 +88,8 @@ def connect(request: HttpRequest) -> HttpResponse:
     if result.connection is None:
         return _render_dialog(request, form, mode="install", error=result.check.message)
     return _after_key_accepted(
-        request, result,
+        request,
+        result,
         done=_("OpenAI is connected. Its models can now be used in your workflows."),
     )
 
@@ -133,7 +137,9 @@ def model_access(request: HttpRequest) -> HttpResponse:
             removed = set(models_for_builders(connection)) - chosen
             affected = workflows_using_models(connection, removed)
             if not affected or "confirm" in request.POST:
-                model_access_update(connection=connection, user=request.user, model_ids=list(chosen))
+                model_access_update(
+                    connection=connection, user=request.user, model_ids=list(chosen)
+                )
                 messages.success(request, _("Model access is saved."))
                 return htmx_redirect(request, page_url)
     return render(

@@ -17,9 +17,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from crm.access import account_for
 from crm.listing import search_q
-from crm.views.common import parse_id
 from crm.models import ObjectType, Record
 from crm.services import definitions_for
+from crm.views.common import parse_id
 from marketplace.access import connection_for_manager
 from marketplace.integrations.openai import assistants as assistants_mod
 from marketplace.integrations.openai.action import KEY
@@ -58,14 +58,22 @@ def app_tab_context(connection, listing, tab: str) -> dict:
 class WorkspaceAssistantForm(forms.ModelForm):
     model = forms.ChoiceField(label=gettext_lazy("Model"))
     reasoning_effort = forms.ChoiceField(
-        label=gettext_lazy("Reasoning effort"), required=False,
+        label=gettext_lazy("Reasoning effort"),
+        required=False,
         choices=[("", "—"), *ReasoningEffort.choices],
         help_text=gettext_lazy("Only for reasoning models."),
     )
 
     class Meta:
         model = WorkspaceAssistant
-        fields = ["name", "instructions", "model", "temperature", "reasoning_effort", "output_format"]
+        fields = [
+            "name",
+            "instructions",
+            "model",
+            "temperature",
+            "reasoning_effort",
+            "output_format",
+        ]
         widgets = {"instructions": forms.Textarea(attrs={"rows": 6})}
 
     def __init__(self, *args, model_choices: list[str], **kwargs):
@@ -74,7 +82,9 @@ class WorkspaceAssistantForm(forms.ModelForm):
         if self.instance.model and self.instance.model not in choices:
             choices.append(self.instance.model)  # still shown; review_problems flags it
         self.fields["model"].choices = [(m, m) for m in choices]
-        self.fields["temperature"].help_text = _("0 to 2. Lower is more predictable, higher more creative. Reasoning models ignore it.")
+        self.fields["temperature"].help_text = _(
+            "0 to 2. Lower is more predictable, higher more creative. Reasoning models ignore it."
+        )
 
     def clean(self):
         data = super().clean()
@@ -89,17 +99,23 @@ class WorkspaceAssistantForm(forms.ModelForm):
     def set_output_fields(self, post) -> None:
         raw = []
         for i in range(FIELD_ROWS):
-            raw.append({
-                "name": post.get(f"field-{i}-name", ""),
-                "type": post.get(f"field-{i}-type", FieldType.TEXT),
-                "options": post.get(f"field-{i}-options", "").split(","),
-            })
+            raw.append(
+                {
+                    "name": post.get(f"field-{i}-name", ""),
+                    "type": post.get(f"field-{i}-type", FieldType.TEXT),
+                    "options": post.get(f"field-{i}-options", "").split(","),
+                }
+            )
         try:
             self._fields = assistants_mod.output_fields_clean(raw)
         except ValidationError as error:
             self._fields = []
             self.add_error(None, error)
-        if post.get("output_format") == OutputFormat.STRUCTURED and not self._fields and not self.errors:
+        if (
+            post.get("output_format") == OutputFormat.STRUCTURED
+            and not self._fields
+            and not self.errors
+        ):
             self.add_error(None, _("A structured answer needs at least one field."))
 
     _fields: list[dict] = []
@@ -110,13 +126,24 @@ def _field_rows(assistant: WorkspaceAssistant | None, post=None) -> list[dict]:
     existing = list(assistant.output_fields) if assistant else []
     for i in range(FIELD_ROWS):
         if post is not None:
-            rows.append({"i": i, "name": post.get(f"field-{i}-name", ""),
-                         "type": post.get(f"field-{i}-type", "text"),
-                         "options": post.get(f"field-{i}-options", "")})
+            rows.append(
+                {
+                    "i": i,
+                    "name": post.get(f"field-{i}-name", ""),
+                    "type": post.get(f"field-{i}-type", "text"),
+                    "options": post.get(f"field-{i}-options", ""),
+                }
+            )
         elif i < len(existing):
             f = existing[i]
-            rows.append({"i": i, "name": f["name"], "type": f["type"],
-                         "options": ", ".join(f.get("options") or [])})
+            rows.append(
+                {
+                    "i": i,
+                    "name": f["name"],
+                    "type": f["type"],
+                    "options": ", ".join(f.get("options") or []),
+                }
+            )
         else:
             rows.append({"i": i, "name": "", "type": "text", "options": ""})
     return rows
@@ -132,10 +159,12 @@ def assistants(request: HttpRequest) -> HttpResponse:
         messages.success(request, _("The list of OpenAI account assistants is up to date."))
         return htmx_redirect(request, reverse("marketplace:openai_assistants"))
     context = app_tab_context(connection, listing, "assistants")
-    context.update({
-        "workspace_assistants": WorkspaceAssistant.objects.for_account(connection.account),
-        "choices": choices,
-    })
+    context.update(
+        {
+            "workspace_assistants": WorkspaceAssistant.objects.for_account(connection.account),
+            "choices": choices,
+        }
+    )
     return render(request, "marketplace_openai/assistants.html", context)
 
 
@@ -144,20 +173,28 @@ def assistant_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     connection, listing = connection_for_manager(request, SLUG)
     assistant = None
     if pk is not None:
-        assistant = get_object_or_404(WorkspaceAssistant.objects.for_account(connection.account), pk=pk)
+        assistant = get_object_or_404(
+            WorkspaceAssistant.objects.for_account(connection.account), pk=pk
+        )
     list_url = reverse("marketplace:openai_assistants")
     if request.method == "POST" and ("archive" in request.POST or "restore" in request.POST):
         if assistant is not None:
             if "archive" in request.POST:
                 assistants_mod.workspace_assistant_archive(assistant=assistant)
-                messages.success(request, _("The assistant is archived: workflows that use it fail until they choose another one."))
+                messages.success(
+                    request,
+                    _(
+                        "The assistant is archived: workflows that use it fail until they choose another one."
+                    ),
+                )
             else:
                 assistants_mod.workspace_assistant_restore(assistant=assistant)
                 messages.success(request, _("The assistant is restored."))
         return htmx_redirect(request, list_url)
     instance = assistant or WorkspaceAssistant(account=connection.account)
     form = WorkspaceAssistantForm(
-        request.POST if request.method == "POST" else None, instance=instance,
+        request.POST if request.method == "POST" else None,
+        instance=instance,
         model_choices=models_for_builders(connection) if connection.is_installed else [],
     )
     if request.method == "POST":
@@ -167,12 +204,16 @@ def assistant_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             messages.success(request, _("The assistant is saved."))
             return htmx_redirect(request, list_url)
     context = app_tab_context(connection, listing, "assistants")
-    context.update({
-        "form": form,
-        "assistant": assistant,
-        "field_rows": _field_rows(assistant, request.POST if request.method == "POST" else None),
-        "field_types": FIELD_TYPE_CHOICES,
-    })
+    context.update(
+        {
+            "form": form,
+            "assistant": assistant,
+            "field_rows": _field_rows(
+                assistant, request.POST if request.method == "POST" else None
+            ),
+            "field_types": FIELD_TYPE_CHOICES,
+        }
+    )
     return render(request, "marketplace_openai/assistant_form.html", context)
 
 
@@ -188,8 +229,10 @@ def _config_from(request: HttpRequest) -> dict:
         except ValueError:
             config = {}
         return config if isinstance(config, dict) else {}
-    return {name: request.POST.get(name, "") for name in
-            ("assistant", "prompt", "model", "temperature", "reasoning_effort")}
+    return {
+        name: request.POST.get(name, "")
+        for name in ("assistant", "prompt", "model", "temperature", "reasoning_effort")
+    }
 
 
 TEST_RECORDS_SHOWN = 20
@@ -204,16 +247,23 @@ def _test_records(account, object_type: str, query: str = "") -> list[Record]:
 
 def action_test_panel(*, workflow) -> str:
     """The "Test" section of the action's config panel (see the template's comment)."""
-    return render_to_string("marketplace_openai/action_test.html#action-test-panel", {
-        "object_type": workflow.object_type,
-        "records": _test_records(workflow.account, workflow.object_type),
-    })
+    return render_to_string(
+        "marketplace_openai/action_test.html#action-test-panel",
+        {
+            "object_type": workflow.object_type,
+            "records": _test_records(workflow.account, workflow.object_type),
+        },
+    )
 
 
 def _test_user_account(request: HttpRequest):
     account = account_for(request)
     if not request.user.can_edit_workflows:
-        raise PermissionDenied(_("Your role does not allow this: only workflow builders and super admins can test actions."))
+        raise PermissionDenied(
+            _(
+                "Your role does not allow this: only workflow builders and super admins can test actions."
+            )
+        )
     return account
 
 
@@ -226,9 +276,14 @@ def action_test_records(request: HttpRequest) -> HttpResponse:
     if object_type not in ObjectType.values:
         object_type = ObjectType.CONTACT
     query = " ".join(request.POST.get("record_q", "").split())[:200]
-    return render(request, "marketplace_openai/action_test.html#action-test-records", {
-        "records": _test_records(account, object_type, query), "query": query,
-    })
+    return render(
+        request,
+        "marketplace_openai/action_test.html#action-test-records",
+        {
+            "records": _test_records(account, object_type, query),
+            "query": query,
+        },
+    )
 
 
 @require_POST
@@ -242,8 +297,11 @@ def action_test(request: HttpRequest) -> HttpResponse:
     record_id = parse_id(request.POST.get("record"))
     record = Record.objects.filter(account=account, pk=record_id).first() if record_id else None
     if record is None:
-        return render(request, "marketplace_openai/action_test.html#action-test-result", {
-            "result": {"prompt": None, "error": _("Choose a record to test with.")}})
+        return render(
+            request,
+            "marketplace_openai/action_test.html#action-test-result",
+            {"result": {"prompt": None, "error": _("Choose a record to test with.")}},
+        )
     config = _config_from(request)
     resolved_prompt = TokenResolver(
         record=record, definitions=definitions_for(account, record.object_type), earlier_outputs={}
@@ -257,9 +315,17 @@ def action_test(request: HttpRequest) -> HttpResponse:
         result["error"] = error.message
     else:
         usage = outputs.pop("_usage", {})
-        result.update({
-            "response": outputs.get("response", ""),
-            "fields": {k: v for k, v in outputs.items() if k not in ("response", "model", "total_tokens")},
-            "usage": usage,
-        })
-    return render(request, "marketplace_openai/action_test.html#action-test-result", {"result": result})
+        result.update(
+            {
+                "response": outputs.get("response", ""),
+                "fields": {
+                    k: v
+                    for k, v in outputs.items()
+                    if k not in ("response", "model", "total_tokens")
+                },
+                "usage": usage,
+            }
+        )
+    return render(
+        request, "marketplace_openai/action_test.html#action-test-result", {"result": result}
+    )

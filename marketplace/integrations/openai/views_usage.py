@@ -34,12 +34,18 @@ class PriceForm(forms.ModelForm):
 
 
 class BudgetForm(forms.Form):
-    workflow = forms.TypedChoiceField(label=gettext_lazy("Applies to"), required=False, coerce=int,
-                                      empty_value=None)
+    workflow = forms.TypedChoiceField(
+        label=gettext_lazy("Applies to"), required=False, coerce=int, empty_value=None
+    )
     unit = forms.ChoiceField(label=gettext_lazy("Unit"), choices=BudgetUnit.choices)
-    monthly_limit = forms.DecimalField(label=gettext_lazy("Monthly limit"), min_value=Decimal(0),
-                                       max_digits=16, decimal_places=4, required=False,
-                                       help_text=gettext_lazy("Empty removes the budget."))
+    monthly_limit = forms.DecimalField(
+        label=gettext_lazy("Monthly limit"),
+        min_value=Decimal(0),
+        max_digits=16,
+        decimal_places=4,
+        required=False,
+        help_text=gettext_lazy("Empty removes the budget."),
+    )
 
     def __init__(self, *args, workflows, **kwargs):
         super().__init__(*args, **kwargs)
@@ -55,16 +61,26 @@ def _chart(months: list[dict]) -> dict:
     top = max(values) or 1.0
     slot = CHART_WIDTH / max(len(months), 1)
     bars = []
-    for i, (month, value) in enumerate(zip(months, values)):
+    for i, (month, value) in enumerate(zip(months, values, strict=False)):
         height = round(value / top * (CHART_HEIGHT - 30), 1)
-        bars.append({
-            "x": round(i * slot + slot * 0.2, 1), "width": round(slot * 0.6, 1),
-            "y": round(CHART_HEIGHT - 20 - height, 1), "height": height,
-            "label_x": round(i * slot + slot / 2, 1), "month": month["month"],
-            "value": f"${value:,.2f}" if by_cost else f"{int(value):,}",
-        })
-    return {"bars": bars, "width": CHART_WIDTH, "height": CHART_HEIGHT, "by_cost": by_cost,
-            "baseline": CHART_HEIGHT - 20}
+        bars.append(
+            {
+                "x": round(i * slot + slot * 0.2, 1),
+                "width": round(slot * 0.6, 1),
+                "y": round(CHART_HEIGHT - 20 - height, 1),
+                "height": height,
+                "label_x": round(i * slot + slot / 2, 1),
+                "month": month["month"],
+                "value": f"${value:,.2f}" if by_cost else f"{int(value):,}",
+            }
+        )
+    return {
+        "bars": bars,
+        "width": CHART_WIDTH,
+        "height": CHART_HEIGHT,
+        "by_cost": by_cost,
+        "baseline": CHART_HEIGHT - 20,
+    }
 
 
 @require_http_methods(["GET", "POST"])
@@ -75,19 +91,28 @@ def usage_page(request: HttpRequest) -> HttpResponse:
     workflows = list(Workflow.objects.filter(account=account).order_by("name"))
     usage.prices_for(account=account)  # seeds the table on first visit
     price_form = PriceForm(request.POST if "save_price" in request.POST else None)
-    budget_form = BudgetForm(request.POST if "save_budget" in request.POST else None, workflows=workflows)
+    budget_form = BudgetForm(
+        request.POST if "save_budget" in request.POST else None, workflows=workflows
+    )
     if request.method == "POST":
         if "save_price" in request.POST and price_form.is_valid():
             data = price_form.cleaned_data
             ModelPrice.objects.update_or_create(
-                account=account, model=data["model"].strip(),
-                defaults={"input": data["input"], "cached_input": data["cached_input"],
-                          "output": data["output"], "as_of": timezone.now().date()},
+                account=account,
+                model=data["model"].strip(),
+                defaults={
+                    "input": data["input"],
+                    "cached_input": data["cached_input"],
+                    "output": data["output"],
+                    "as_of": timezone.now().date(),
+                },
             )
             messages.success(request, _("The price is saved. It applies to calls from now on."))
             return htmx_redirect(request, page_url)
         if "delete_price" in request.POST:
-            ModelPrice.objects.filter(account=account, pk=request.POST.get("delete_price") or 0).delete()
+            ModelPrice.objects.filter(
+                account=account, pk=request.POST.get("delete_price") or 0
+            ).delete()
             return htmx_redirect(request, page_url)
         if "save_budget" in request.POST and budget_form.is_valid() and connection.is_installed:
             data = budget_form.cleaned_data
@@ -97,31 +122,49 @@ def usage_page(request: HttpRequest) -> HttpResponse:
                 messages.success(request, _("The budget is removed."))
             else:
                 AssistantBudget.objects.update_or_create(
-                    connection=connection, workflow=workflow,
-                    defaults={"account": account, "unit": data["unit"],
-                              "monthly_limit": data["monthly_limit"]},
+                    connection=connection,
+                    workflow=workflow,
+                    defaults={
+                        "account": account,
+                        "unit": data["unit"],
+                        "monthly_limit": data["monthly_limit"],
+                    },
                 )
-                messages.success(request, _("The budget is saved. Replay failed runs to resume them."))
+                messages.success(
+                    request, _("The budget is saved. Replay failed runs to resume them.")
+                )
             return htmx_redirect(request, page_url)
     months = usage.usage_by_month(account=account)
     budgets = []
     for budget in AssistantBudget.objects.filter(connection=connection).select_related("workflow"):
-        spent = usage.spent_this_month(workflow=budget.workflow) if budget.workflow_id else \
-            usage.spent_this_month(connection=connection)
+        spent = (
+            usage.spent_this_month(workflow=budget.workflow)
+            if budget.workflow_id
+            else usage.spent_this_month(connection=connection)
+        )
         used = Decimal(spent.tokens) if budget.unit == BudgetUnit.TOKENS else spent.usd
-        budgets.append({"budget": budget, "used": used,
-                        "percent": min(100, int(used / budget.monthly_limit * 100)) if budget.monthly_limit else 100})
+        budgets.append(
+            {
+                "budget": budget,
+                "used": used,
+                "percent": min(100, int(used / budget.monthly_limit * 100))
+                if budget.monthly_limit
+                else 100,
+            }
+        )
     context = app_tab_context(connection, listing, "usage")
-    context.update({
-        "months": months,
-        "chart": _chart(months),
-        "this_month": months[-1],
-        "by_workflow": usage.usage_by_workflow(account=account),
-        "recent": usage.recent_usage(account=account),
-        "prices": ModelPrice.objects.filter(account=account),
-        "prices_as_of": pricing.PRICES_AS_OF,
-        "price_form": price_form,
-        "budget_form": budget_form,
-        "budgets": budgets,
-    })
+    context.update(
+        {
+            "months": months,
+            "chart": _chart(months),
+            "this_month": months[-1],
+            "by_workflow": usage.usage_by_workflow(account=account),
+            "recent": usage.recent_usage(account=account),
+            "prices": ModelPrice.objects.filter(account=account),
+            "prices_as_of": pricing.PRICES_AS_OF,
+            "price_form": price_form,
+            "budget_form": budget_form,
+            "budgets": budgets,
+        }
+    )
     return render(request, "marketplace_openai/usage.html", context)
