@@ -36,9 +36,16 @@ from crm.services import definitions_for
 from workflows import registry
 from workflows.conf import setting
 from workflows.context import ExecutionContext
-from workflows.errors import PermanentError, RetryLater, TransientError
 from workflows.ledger import executions_publish
 from workflows.models import ActionExecution, Enrollment, Workflow, WorkflowVersion
+from workflows.outcomes import (
+    Failure,
+    PermanentError,
+    Retry,
+    RetryLater,
+    Success,
+    TransientError,
+)
 from workflows.signals import execution_finished, executions_finished
 from workflows.tokens import TokenResolver
 
@@ -385,8 +392,13 @@ def _batch_run(ids: list[int], results: dict[int, str], *, inline: bool) -> list
     return _execute_and_complete(items, results, inline=inline)
 
 
-def _reraise(error: Exception):
-    raise error
+def _settle(execution: ActionExecution, outcome: Retry | Failure) -> str:
+    """What an outcome other than success makes of its execution."""
+    if isinstance(outcome, Failure):
+        return execution_fail(execution=execution, message=outcome.message)
+    if not outcome.counts_attempt and outcome.at is not None:
+        return execution_postpone(execution=execution, at=outcome.at)
+    return execution_retry(execution=execution, message=outcome.message, retry_after=outcome.after)
 
 
 def _execute_and_complete(
@@ -406,13 +418,11 @@ def _execute_and_complete(
         for finished in action_type.execute_many([item.context for item in group]):
             for index, outcome in finished:
                 item = group[index]
-                if isinstance(outcome, Exception):
-                    results[item.execution.pk] = _guarded(
-                        item.execution, lambda outcome=outcome: _reraise(outcome)
-                    )[1]
-                else:
-                    item.outputs = outcome or {}
+                if isinstance(outcome, Success):
+                    item.outputs = outcome.outputs
                     ready.append(item)
+                else:
+                    results[item.execution.pk] = _settle(item.execution, outcome)
             if action_type.concurrent and ready:
                 follow += _items_complete(ready, results, inline=inline)
                 ready = []

@@ -1,15 +1,28 @@
-"""The action registry: every action a workflow can run is an `ActionType` registered here.
+"""The seams through which an integration plugs into workflows, each a typed hook.
 
-Built-in actions register in workflows/actions/; an integration registers its own from
-its AppConfig.ready() (`from workflows.registry import ActionType, register`).
-`workflows` never imports an integration.
+An integration (e.g. `marketplace/integrations/webhooks/`) registers from its
+AppConfig.ready(); `workflows` never imports one and knows none by name:
+
+- `ActionType` (`register`): a step a workflow can run: its builder section, config
+  form, canvas summary, outputs, review problems, test panel, run-history labels, and
+  how the engine runs it (`execute` / `execute_many` → `Outcome`, `apply`, `route`).
+- `BuilderSection` (`section_register`): a group of the builder's action panel, with the
+  connection its actions need ("OpenAI is not connected" and the Connect button).
+- `TriggerType` (`trigger_register`): a way to start a workflow other than a record
+  matching its criteria (e.g. "Webhook received"): its trigger-panel HTML and card text.
+- `WorkflowTemplate` (`template_register`): a "Create from a template" workflow.
+- `HealthProvider` (`health_provider_register`): a section of the System status page.
+
+The marketplace's seams (listing, URLs, app-page tabs, usage providers) are in
+marketplace/registry.py.
 
 The life of one execution, as the engine calls an action type:
-  1. `execute(context)` — outside any transaction; may be slow (HTTP); returns outputs
-     (a dict matching `outputs`) or raises workflows.errors.TransientError /
-     PermanentError / RetryLater. A batch calls `execute_many(contexts)`, which by
-     default calls `execute` for each; an action calling an outside service may
-     override it to make the calls at once (see `batchable` and `concurrent`).
+  1. `execute_many(contexts)` — outside any transaction; may be slow (HTTP); yields
+     groups of (index, `Outcome`): `Success(outputs)`, `Retry(message, at=…)` or
+     `Failure(message)`. The default calls `execute(context)` for each, which returns
+     outputs or raises workflows.outcomes.TransientError / PermanentError / RetryLater
+     (the default turns them into outcomes: workflows/outcomes.py). An action calling an outside service
+     makes the calls of a batch at once (see `batchable` and `concurrent`).
   2. `apply(context, outputs)` — inside the short completion transaction; writes the
      database side effect keyed by `context.idempotency_key` and returns the final
      outputs. Built-in CRM actions do their work here, so the side effect, the
@@ -21,15 +34,23 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any, ClassVar
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
 from workflows.context import ExecutionContext
+from workflows.outcomes import (
+    Outcome,
+    Success,
+    outcome_of,
+)
+
+logger = logging.getLogger(__name__)
 
 
 class OutputType:
@@ -46,6 +67,26 @@ class Output:
     type: str = OutputType.TEXT
 
 
+class CanvasText(Protocol):
+    """What the canvas gives `ActionType.summary` to write a card's line with."""
+
+    def chips(self, text: str) -> str:
+        """`text` escaped, its data tokens shown as chips (safe HTML)."""
+        ...
+
+    def user(self, value: Any) -> str:
+        """A stored user choice ("owner" or a user id) as a name."""
+        ...
+
+    def property(self, name: str) -> str:
+        """A property's label (its name when it no longer exists)."""
+        ...
+
+    def option(self, name: str, value: Any) -> str:
+        """A property's stored option value as its label."""
+        ...
+
+
 @dataclass(frozen=True)
 class Route:
     """The next step (None: the enrollment is complete) and when it is due (None: now)."""
@@ -56,10 +97,11 @@ class Route:
 
 class ActionType:
     key: ClassVar[str]
-    label: ClassVar[str]
-    # Where the builder lists it: "crm", "communication", "control", "integrations"…
+    label: ClassVar[Any]  # str or a lazy translation
+    description: ClassVar[Any] = ""
+    # The builder section it is listed in (a registered `BuilderSection` key).
     section: ClassVar[str] = "crm"
-    # Celery queue its executions go to: "default", or "assistant" for slow OpenAI calls.
+    # Celery queue its executions go to: "default", or a queue of slow outside calls.
     queue: ClassVar[str] = "default"
     # True for actions whose executions may share one Celery message, one claim and one
     # completion transaction with others (a batch); a worker may also run them right
@@ -67,9 +109,9 @@ class ActionType:
     # work. Built-in CRM and control actions are batchable because `execute` is quick
     # and does no network I/O. An action that calls an outside service is batchable
     # only if its `execute_many` makes the calls of a batch concurrently, each within a
-    # deadline of its own (`concurrent`, the Ask OpenAI assistant action): a batch then
-    # lasts as long as its slowest call, not the sum. Otherwise it stays False: one
-    # execution per message, so a slow call holds no one else's lease.
+    # deadline of its own (`concurrent`): a batch then lasts as long as its slowest
+    # call, not the sum. Otherwise it stays False: one execution per message, so a
+    # slow call holds no one else's lease.
     batchable: ClassVar[bool] = False
     # True when `execute_many` runs its executions at once and yields them in groups as
     # they finish: the engine completes each group as it comes, and sizes batches of
@@ -78,6 +120,17 @@ class ActionType:
     # A Django Form class validating the config (the builder renders it).
     config_form: ClassVar[type[forms.Form] | None] = None
     outputs: ClassVar[tuple[Output, ...]] = ()
+    # Config keys whose values are not templates (ids, criteria): no token resolution,
+    # and the builder offers no data tokens in them.
+    raw_config_keys: ClassVar[frozenset[str]] = frozenset()
+
+    # --- The builder ------------------------------------------------------------------
+
+    def builder_form(
+        self, config: dict[str, Any], *, account, object_type: str
+    ) -> forms.Form | None:
+        """The config form the builder renders (choices may come from the account)."""
+        return self.config_form(initial=config) if self.config_form is not None else None
 
     def validate_config(self, config: dict[str, Any], *, account, object_type: str) -> dict:
         """Return the cleaned config or raise ValidationError (checked when saving)."""
@@ -91,6 +144,26 @@ class ActionType:
         # Keep the raw strings: they may hold tokens resolved at run time.
         return {name: config.get(name) for name in form.fields if name in config}
 
+    def token_fields(self, config: dict[str, Any], *, definitions: dict) -> dict[str, str]:
+        """The form's text fields that accept data tokens, with the type of value they
+        take ("text", or a property type such as "number"). Default: every plain
+        CharField not in `raw_config_keys`."""
+        if self.config_form is None:
+            return {}
+        return {
+            name: "text"
+            for name, form_field in self.config_form.base_fields.items()
+            if name not in self.raw_config_keys and type(form_field) is forms.CharField
+        }
+
+    def summary(self, config: dict[str, Any], *, canvas: CanvasText) -> str:
+        """The card's line on the canvas (safe HTML): by default the first of the
+        config's text fields, with its tokens as chips."""
+        for name in ("title", "subject", "prompt", "value", "body", "notes", "url"):
+            if config.get(name):
+                return canvas.chips(config[name])
+        return ""
+
     def outputs_for(self, config: dict[str, Any], account) -> tuple[Output, ...]:
         """The outputs of one configured step (the builder's data-variable picker and
         the graph's token checks use this). Override when they depend on the config,
@@ -99,15 +172,18 @@ class ActionType:
 
     def review_problems(self, config: dict[str, Any], account) -> list[str]:
         """Problems to show on the builder's review step before turning the workflow on
-        (e.g. an app not connected, a model no longer allowed). Empty: none."""
+        (e.g. a model no longer allowed). Empty: none. The section's connection is
+        checked by the builder, not here."""
         return []
 
     def builder_panel_extra(self, config: dict[str, Any], *, workflow, user) -> str:
         """Extra HTML (a safe string) for this action's config panel in the builder,
-        shown after its fields — e.g. the OpenAI action's "Test" section. It sits inside
-        the panel's form, so an htmx POST from it carries the form's fields (the config
-        being edited, saved or not) and CSRF token. Empty: nothing."""
+        shown after its fields — e.g. a "Test" section. It sits inside the panel's form,
+        so an htmx POST from it carries the form's fields (the config being edited,
+        saved or not) and CSRF token. Empty: nothing."""
         return ""
+
+    # --- The run history --------------------------------------------------------------
 
     def describe_inputs(self, config: dict[str, Any], *, account) -> list[tuple[str, str]]:
         """One step's inputs as the run history shows them: (label, text) pairs, labelled
@@ -138,26 +214,27 @@ class ActionType:
             for config in configs
         ]
 
+    # --- The engine -------------------------------------------------------------------
+
     def batch_limit(self) -> int | None:
         """The most executions of this type in one batch (None: WORKFLOWS_BATCH_SIZE)."""
         return None
 
     def execute(self, context: ExecutionContext) -> dict[str, Any]:
+        """One execution's slow part; returns outputs or raises one of the errors of
+        workflows/outcomes.py (TransientError, PermanentError, RetryLater)."""
         return {}
 
-    def execute_many(
-        self, contexts: list[ExecutionContext]
-    ) -> Iterator[list[tuple[int, dict[str, Any] | Exception]]]:
+    def execute_many(self, contexts: list[ExecutionContext]) -> Iterator[list[tuple[int, Outcome]]]:
         """`execute` for a batch, outside any transaction: yields groups of (index in
-        `contexts`, outputs or the exception `execute` raised); the engine completes
-        each group in one transaction as it arrives and handles each exception as if
-        `execute` had raised it. The default runs them one by one and yields one group."""
-        finished: list[tuple[int, dict[str, Any] | Exception]] = []
+        `contexts`, Outcome); the engine completes each group in one transaction as it
+        arrives. The default runs them one by one and yields one group."""
+        finished: list[tuple[int, Outcome]] = []
         for index, context in enumerate(contexts):
             try:
-                finished.append((index, self.execute(context) or {}))
-            except Exception as error:  # noqa: BLE001 - the engine classifies it
-                finished.append((index, error))
+                finished.append((index, Success(self.execute(context) or {})))
+            except Exception as error:  # noqa: BLE001 - outcome_of classifies it
+                finished.append((index, outcome_of(error)))
         yield finished
 
     def apply(self, context: ExecutionContext, outputs: dict[str, Any]) -> dict[str, Any]:
@@ -173,9 +250,6 @@ class ActionType:
 
     def route(self, context: ExecutionContext, step: dict, outputs: dict[str, Any]) -> Route:
         return Route(step.get("next"))
-
-    # Token resolution: config keys whose values are NOT templates (e.g. criteria).
-    raw_config_keys: ClassVar[frozenset[str]] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -210,6 +284,150 @@ def value_text(value: Any) -> str:
         return value
     return json.dumps(value, indent=2, ensure_ascii=False, default=str)
 
+
+# --- Builder sections -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BuilderSection:
+    """A group of the action panel. An integration whose actions need a connection
+    says so with `connection_problem` (shown on the panel, the step and the review,
+    which refuses to turn the workflow on) and `connect_url` (the Connect button)."""
+
+    key: str
+    label: Any  # str or a lazy translation
+    icon: str  # a heroicon name
+    order: int = 100
+    connect_label: Any = ""
+    connection_problem: Callable[[Any], str | None] = field(default=lambda account: None)
+    # (next path) -> the URL of the connect dialog that returns there, or None.
+    connect_url: Callable[[str], str | None] = field(default=lambda next_path: None)
+
+
+_SECTIONS: dict[str, BuilderSection] = {}
+
+
+def section_register(section: BuilderSection) -> BuilderSection:
+    _SECTIONS[section.key] = section
+    return section
+
+
+def sections() -> list[BuilderSection]:
+    return sorted(_SECTIONS.values(), key=lambda s: (s.order, s.key))
+
+
+def section(key: str) -> BuilderSection | None:
+    return _SECTIONS.get(key)
+
+
+# --- Triggers ---------------------------------------------------------------------
+
+
+class TriggerType:
+    """A way to start a workflow other than a record matching its criteria. A workflow
+    with `trigger = key` enrolls only when the trigger's integration calls
+    `workflows.enrollment.enrollment_trigger` (turning it on enrolls no existing
+    record, and record changes do not enroll it)."""
+
+    key: ClassVar[str]
+    label: ClassVar[Any]
+    description: ClassVar[Any] = ""
+
+    def panel_html(self, workflow, *, request) -> str:
+        """The trigger panel's settings for this trigger (safe HTML): e.g. its URL."""
+        return ""
+
+    def summary(self, workflow) -> str:
+        """The trigger card's text on the canvas."""
+        return str(self.label)
+
+    def review_problems(self, workflow) -> list[str]:
+        return []
+
+
+_TRIGGERS: dict[str, TriggerType] = {}
+
+
+def trigger_register(trigger: type[TriggerType] | TriggerType) -> type[TriggerType] | TriggerType:
+    instance = trigger() if isinstance(trigger, type) else trigger
+    _TRIGGERS[instance.key] = instance
+    return trigger
+
+
+def trigger_types() -> list[TriggerType]:
+    return sorted(_TRIGGERS.values(), key=lambda t: str(t.label))
+
+
+def trigger_type(key: str) -> TriggerType | None:
+    return _TRIGGERS.get(key)
+
+
+# --- Templates --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkflowTemplate:
+    """A "Create from a template" workflow. `build(account)` returns the new workflow's
+    fields: `criteria`, `graph` and any other Workflow field (e.g. `form_id`), fresh
+    each call, with the account's choices filled in where it has them."""
+
+    key: str
+    name: Any
+    description: Any
+    object_type: str
+    build: Callable[[Any], dict[str, Any]]
+    order: int = 100
+
+
+_TEMPLATES: dict[str, WorkflowTemplate] = {}
+
+
+def template_register(template: WorkflowTemplate) -> WorkflowTemplate:
+    _TEMPLATES[template.key] = template
+    return template
+
+
+def templates() -> list[WorkflowTemplate]:
+    return sorted(_TEMPLATES.values(), key=lambda t: (t.order, t.key))
+
+
+def template(key: str) -> WorkflowTemplate | None:
+    return _TEMPLATES.get(key)
+
+
+# --- System status ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HealthSection:
+    """A section of the System status page: a title and its body (safe HTML)."""
+
+    title: str
+    html: str
+
+
+# Returns None when it has nothing to say; must not raise (the page renders anyway).
+HealthProvider = Callable[[], HealthSection | None]
+_HEALTH: list[HealthProvider] = []
+
+
+def health_provider_register(provider: HealthProvider) -> HealthProvider:
+    if provider not in _HEALTH:
+        _HEALTH.append(provider)
+    return provider
+
+
+def health_sections() -> list[HealthSection]:
+    found = []
+    for provider in _HEALTH:
+        try:
+            found.append(provider())
+        except Exception:  # noqa: BLE001 - one provider never breaks the status page
+            logger.warning("health provider %r failed", provider, exc_info=True)
+    return [s for s in found if s is not None]
+
+
+# --- Action types -----------------------------------------------------------------
 
 _REGISTRY: dict[str, ActionType] = {}
 

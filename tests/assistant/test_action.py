@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 
 from crm.models import Notification, Task
 from marketplace.integrations.openai.action import AskOpenAIAssistant
+from marketplace.integrations.openai.builder import connection_problem
 from marketplace.integrations.openai.models import AssistantBudget, AssistantUsage
 from marketplace.models import Connection
 from openai_simulator.config import DEMO_NO_QUOTA_KEY, DEMO_REVOKED_KEY
@@ -228,8 +229,10 @@ def test_review_problems_name_what_the_builder_must_fix(acme, sim):
     action = AskOpenAIAssistant()
     assistant = workspace_assistant(acme)
     config = {"assistant": assistant.choice_value, "prompt": "x"}
-    assert action.review_problems(config, acme) == ["The OpenAI app is not connected."]
+    assert connection_problem(acme) == "OpenAI is not connected to this account."
+    assert action.review_problems(config, acme) == []
     connect(acme, allowed=["gpt-4.1"])
+    assert connection_problem(acme) is None
     assistant.archived_at = assistant.created_at
     assistant.save()
     problems = action.review_problems(config, acme)

@@ -56,20 +56,3 @@ def branched(acme):
             },
         },
     )
-
-
-@pytest.fixture
-def without_openai_actions():
-    """Take the OpenAI integration's action out of the registry for one test, to see the
-    builder as it is for an account whose crmflow has no OpenAI action type."""
-    from workflows import registry
-
-    removed = {
-        key: action
-        for key, action in registry._REGISTRY.items()
-        if str(action.section).lower() == "openai"
-    }
-    for key in removed:
-        registry._REGISTRY.pop(key)
-    yield
-    registry._REGISTRY.update(removed)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from crm.services import definitions_for
 from workflows.builder import picker
-from workflows.builder.catalog import template_create
+from workflows.builder.templates import template_create
 
 
 def offered(variables):
@@ -48,17 +48,16 @@ def test_type_incompatible_variables_are_disabled_with_the_reason(acme, branched
     assert not any(v.disabled_reason for v in into_text.properties)
 
 
-def test_a_placeholder_assistant_step_offers_its_response(
-    acme, builder_user, without_openai_actions
-):
+def test_a_template_assistant_step_offers_its_response(acme, builder_user):
     workflow = template_create(account=acme, key="format_state", actor=builder_user)
     variables = picker.data_variables(
         graph=workflow.graph, step_id=2, definitions=definitions_for(acme, "contact"), account=acme
     )
     assert variables.groups[0].title == "1. Ask OpenAI assistant"
-    assert [(v.label, v.token) for v in variables.groups[0].variables] == [
-        ("Response", "{{ actions.1.response }}")
-    ]
+    assert [(v.label, v.token) for v in variables.groups[0].variables][0] == (
+        "Response",
+        "{{ actions.1.response }}",
+    )
 
 
 def test_the_picker_endpoint_uses_the_field_type(builder_client, acme, branched):

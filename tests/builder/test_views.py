@@ -103,7 +103,7 @@ def test_the_list_filters_and_counts_without_n_plus_one(
     assert builder_client.get("/workflows/", {"object_type": "nonsense"}).status_code == 200
 
 
-def test_it_creates_a_workflow_and_from_a_template(builder_client, acme, without_openai_actions):
+def test_it_creates_a_workflow_and_from_a_template(builder_client, acme):
     response = builder_client.post("/workflows/new/", {"object_type": "contact", "name": "Leads"})
     workflow = Workflow.objects.get(name="Leads")
     assert response.url == f"/workflows/{workflow.pk}/"
@@ -113,7 +113,9 @@ def test_it_creates_a_workflow_and_from_a_template(builder_client, acme, without
     )
     response = builder_client.post("/workflows/new/draft_sales_email/")
     workflow = Workflow.objects.get(name="Draft sales emails")
-    assert workflow.object_type == "deal" and workflow.graph["steps"]["1"]["type"] == "placeholder"
+    step = workflow.graph["steps"]["1"]
+    assert workflow.object_type == "deal" and step["type"] == "ask_openai_assistant"
+    assert step["incomplete"] and "{{ associated.contact.first_name }}" in step["config"]["prompt"]
     page = builder_client.get(response.url).content.decode()
     assert "Ask OpenAI assistant" in page and "Incomplete" in page
     assert builder_client.post("/workflows/new/nope/").status_code == 404
@@ -285,15 +287,16 @@ def test_it_cannot_turn_on_while_an_action_is_incomplete(builder_client, acme, s
     assert not simple.is_enabled and simple.live_version is None
 
 
-def test_a_template_with_a_placeholder_cannot_be_turned_on(
-    builder_client, acme, builder_user, without_openai_actions
+def test_a_template_cannot_be_turned_on_before_openai_is_connected(
+    builder_client, acme, builder_user
 ):
-    from workflows.builder.catalog import template_create
+    from workflows.builder.templates import template_create
 
     workflow = template_create(account=acme, key="qualify_visitors", actor=builder_user)
     response = builder_client.post(f"/workflows/{workflow.pk}/review/")
-    assert response.status_code == 400 and b"placeholder" in response.content
-    assert b"OpenAI is not connected" in response.content or b"placeholder" in response.content
+    assert response.status_code == 400
+    assert b"OpenAI is not connected to this account." in response.content
+    assert b"1. Ask OpenAI assistant is incomplete" in response.content
 
 
 def test_review_counts_then_turns_on_and_off(builder_client, acme, simple, settings):

@@ -14,6 +14,7 @@ from crm.demo import STATES
 from crm.models import ObjectType, Record, Task
 from marketplace.integrations.openai.demo import STATE_FORMATTER_INSTRUCTIONS, format_state_demo
 from marketplace.integrations.openai.models import WorkspaceAssistant
+from marketplace.integrations.openai.workflow_templates import US_STATE_CODES
 from tests.assistant.conftest import (  # noqa: F401  (fixtures)
     connect,
     settle,
@@ -22,7 +23,7 @@ from tests.assistant.conftest import (  # noqa: F401  (fixtures)
     workspace_assistant,
 )
 from workflows import services
-from workflows.builder.catalog import US_STATE_CODES, template_create
+from workflows.builder.templates import template_create
 from workflows.models import Enrollment, Workflow
 
 pytestmark = pytest.mark.django_db

@@ -22,8 +22,8 @@ from tests.assistant.conftest import connect, settle
 from tests.conftest import make_user
 from workflows import services
 from workflows.builder import picker
-from workflows.builder.catalog import template_create
 from workflows.builder.review import review_problems
+from workflows.builder.templates import template_create
 from workflows.tokens import TokenResolver
 
 pytestmark = pytest.mark.django_db

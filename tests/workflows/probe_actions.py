@@ -21,7 +21,7 @@ from pathlib import Path
 from django.utils import timezone
 
 from crm.models import Task
-from workflows.errors import PermanentError, RetryLater, TransientError
+from workflows.outcomes import PermanentError, RetryLater, TransientError
 from workflows.registry import ActionType, Output, register
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.html import escape
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -16,7 +17,7 @@ from crm.properties import index_columns
 from crm.services import definitions_for
 from workflows.context import ExecutionContext
 from workflows.criteria import branch_matches, parse_branch_groups
-from workflows.registry import ActionType, Output, Route, register
+from workflows.registry import ActionType, CanvasText, Output, Route, register
 
 UNITS = [
     ("minutes", gettext_lazy("minutes")),
@@ -46,6 +47,15 @@ class Delay(ActionType):
     config_form = DelayForm
     outputs = (Output("until", gettext_lazy("Continued at")),)
     batchable = True
+    raw_config_keys = frozenset({"until_property"})
+
+    def summary(self, config, *, canvas: CanvasText) -> str:
+        if config.get("until_property"):
+            return escape(_("Until %(date)s") % {"date": canvas.property(config["until_property"])})
+        if config.get("amount") not in (None, ""):
+            unit = dict(UNITS).get(config.get("unit") or "days", config.get("unit"))
+            return escape(f"{config['amount']} {unit}")
+        return ""
 
     def validate_config(self, config, *, account, object_type):
         clean = super().validate_config(config, account=account, object_type=object_type)
@@ -91,6 +101,12 @@ class Branch(ActionType):
     batchable = True
     raw_config_keys = frozenset({"paths"})
     NONE_MET = "none"
+
+    def token_fields(self, config, *, definitions) -> dict[str, str]:
+        return {}
+
+    def summary(self, config, *, canvas: CanvasText) -> str:
+        return escape(_("%(count)d paths") % {"count": len(config.get("paths") or []) + 1})
 
     def validate_config(self, config, *, account, object_type):
         paths = config.get("paths")

@@ -21,15 +21,16 @@ from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.html import escape
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from crm.models import Notification
 from workflows.actions.common import users_check, users_resolve
 from workflows.context import ExecutionContext
-from workflows.errors import TransientError
 from workflows.models import EmailDelivery
-from workflows.registry import ActionType, Output, OutputType, register
+from workflows.outcomes import TransientError
+from workflows.registry import ActionType, CanvasText, Output, OutputType, register
 
 
 class NotifyForm(forms.Form):
@@ -45,6 +46,15 @@ class _Notify(ActionType):
     section = "communication"
     config_form = NotifyForm
     outputs = (Output("recipients", gettext_lazy("Recipients"), OutputType.NUMBER),)
+    raw_config_keys = frozenset({"recipients"})
+
+    def summary(self, config, *, canvas: CanvasText) -> str:
+        lines = [canvas.chips(config["subject"])] if config.get("subject") else []
+        recipients = config.get("recipients")
+        if isinstance(recipients, list) and recipients:
+            names = ", ".join(canvas.user(r) for r in recipients)
+            lines.append(escape(_("To %(users)s") % {"users": names}))
+        return "<br>".join(lines)
 
     def validate_config(self, config, *, account, object_type):
         if isinstance(config.get("recipients"), list):

@@ -8,6 +8,8 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.html import escape, format_html
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -15,8 +17,8 @@ from crm.models import ObjectType, PropertyType, Task, User
 from crm.services import associated_records, definitions_for, record_update, values_validate
 from workflows.actions.common import OWNER, users_check
 from workflows.context import ExecutionContext
-from workflows.errors import PermanentError
-from workflows.registry import ActionType, Output, OutputType, register
+from workflows.outcomes import PermanentError
+from workflows.registry import ActionType, CanvasText, Output, OutputType, register
 
 
 class CreateTaskForm(forms.Form):
@@ -55,6 +57,15 @@ class CreateTask(ActionType):
     config_form = CreateTaskForm
     outputs = (Output("task_id", gettext_lazy("Task"), OutputType.NUMBER),)
     batchable = True
+    raw_config_keys = frozenset({"assignee", "due_in"})
+
+    def summary(self, config, *, canvas: CanvasText) -> str:
+        lines = [canvas.chips(config["title"])] if config.get("title") else []
+        if config.get("assignee") not in (None, ""):
+            lines.append(
+                escape(_("Assigned to %(user)s") % {"user": canvas.user(config["assignee"])})
+            )
+        return "<br>".join(lines)
 
     def validate_config(self, config, *, account, object_type):
         clean = super().validate_config(config, account=account, object_type=object_type)
@@ -159,6 +170,28 @@ class SetPropertyValue(ActionType):
     config_form = SetPropertyForm
     outputs = (Output("value", gettext_lazy("New value")),)
     batchable = True
+    raw_config_keys = frozenset({"property", "copy_from"})
+
+    def token_fields(self, config, *, definitions) -> dict[str, str]:
+        """The value takes tokens, typed as the property it sets."""
+        target = definitions.get(config.get("property") or "")
+        return {"value": target.type if target is not None else "text"}
+
+    def summary(self, config, *, canvas: CanvasText) -> str:
+        if not config.get("property"):
+            return ""
+        value = config.get("value") or ""
+        shown = (
+            canvas.chips(value)
+            if "{{" in value
+            else escape(canvas.option(config["property"], value))
+        )
+        return format_html(
+            "{} <strong>{}</strong> → {}",
+            _("Set"),
+            canvas.property(config["property"]),
+            mark_safe(shown),  # noqa: S308 - escaped or chips (safe) above
+        )
 
     def validate_config(self, config, *, account, object_type):
         clean = super().validate_config(config, account=account, object_type=object_type)

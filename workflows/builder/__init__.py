@@ -4,5 +4,5 @@
   "+"), and the edits the canvas makes (add, move, delete, dependents of a step);
 - picker.py — what the "Select a data variable" panel offers a field;
 - review.py — what stops a workflow from being turned on;
-- catalog.py — the "create from a template" workflows.
+- templates.py — "create from a template" (the templates are registered by integrations).
 """

@@ -2,7 +2,7 @@
 
 `review_problems` lists every problem in words a builder can act on, each pointing at
 the step to fix (None for the workflow itself):
-- an action still incomplete (saved half-configured, or a template's placeholder);
+- an action still incomplete (saved half-configured);
 - an action whose config no longer validates (a deleted property, a removed user);
 - data used from a step that does not run before it on the same path;
 - an integration's own problems: a missing connection (`connection_problem`) and
@@ -46,15 +46,6 @@ def review_problems(workflow: Workflow, *, definitions: dict) -> list[Problem]:
     for node in sorted(nodes.values(), key=lambda n: n.number):
         step, name = node.step, f"{node.number}. {actions.step_label(node.step)}"
         config = step.get("config") or {}
-        if step.get("type") == canvas.PLACEHOLDER:
-            problems.append(
-                Problem(
-                    _("%(step)s is a placeholder: this action is not available yet.")
-                    % {"step": name},
-                    node.id,
-                )
-            )
-            continue
         action_type = actions.action_type_or_none(step.get("type", ""))
         if action_type is None:
             problems.append(
@@ -86,18 +77,15 @@ def review_problems(workflow: Workflow, *, definitions: dict) -> list[Problem]:
                     _("%(step)s uses data from a deleted action.") % {"step": name}, node.id
                 )
             )
-        section = actions.section_key(action_type)
-        if section == actions.OPENAI and section not in connection_checked:
-            connection_checked.add(section)
-            problem = actions.openai_connection_problem(workflow.account)
+        if action_type.section not in connection_checked:
+            connection_checked.add(action_type.section)
+            problem = actions.connection_problem(action_type.section, workflow.account)
             if problem:
                 problems.append(Problem(problem))
-        hook = getattr(action_type, "review_problems", None)
-        if hook is not None:
-            problems += [
-                Problem(f"{name}: {message}", node.id)
-                for message in hook(config, account=workflow.account)
-            ]
+        problems += [
+            Problem(f"{name}: {message}", node.id)
+            for message in action_type.review_problems(config, workflow.account)
+        ]
     seen, unique = set(), []
     for problem in problems:
         if problem not in seen:

@@ -9,7 +9,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
@@ -86,17 +86,6 @@ def criteria_panel(request: HttpRequest, pk: int) -> HttpResponse:
 # --- Add an action ---------------------------------------------------------------------
 
 
-def _connect_url(request: HttpRequest, workflow: Workflow, slot: str) -> str | None:
-    try:
-        url = reverse("marketplace:openai_connect")
-    except NoReverseMatch:
-        return None
-    back = reverse("workflows:add", args=[workflow.pk]) + f"?slot={slot}"
-    from urllib.parse import urlencode
-
-    return f"{url}?{urlencode({'next': back})}"
-
-
 @require_http_methods(["GET", "POST"])
 @require_account
 def action_panel(request: HttpRequest, pk: int) -> HttpResponse:
@@ -137,8 +126,10 @@ def _add_panel(request, workflow, slot, error: str = "") -> dict:
     return {
         "kind": "add",
         "slot": slot,
-        "sections": actions.panel_sections(workflow.account),
-        "connect_url": _connect_url(request, workflow, slot),
+        "sections": actions.panel_sections(
+            workflow.account,
+            next_path=reverse("workflows:add", args=[workflow.pk]) + f"?slot={slot}",
+        ),
         "error": error,
     }
 
@@ -154,12 +145,9 @@ def _step(workflow: Workflow, step_id: int) -> dict:
 
 
 def _config_form(action_type, config: dict, workflow: Workflow) -> forms.Form | None:
-    hook = getattr(action_type, "builder_form", None)
-    if hook is not None:
-        return hook(config, account=workflow.account, object_type=workflow.object_type)
-    if action_type.config_form is None:
-        return None
-    return action_type.config_form(initial=config)
+    return action_type.builder_form(
+        config, account=workflow.account, object_type=workflow.object_type
+    )
 
 
 def _step_panel(
@@ -183,7 +171,6 @@ def _step_panel(
         "definitions": definitions,
         "errors": errors if errors is not None else step.get("problems") or [],
         "saved": saved,
-        "placeholder": step.get("type") == canvas.PLACEHOLDER,
     }
     action_type = actions.action_type_or_none(step.get("type", ""))
     if action_type is None:
@@ -193,7 +180,7 @@ def _step_panel(
         panel["branch"] = _branch_rows(workflow, step_id, config, definitions)
         return panel
     form = _config_form(action_type, config, workflow)
-    token_fields = actions.token_fields(action_type, config, definitions=definitions)
+    token_fields = action_type.token_fields(config, definitions=definitions)
     labels = picker.chip_labels(
         graph=canvas.normalised(workflow.graph), definitions=definitions, account=workflow.account
     )
@@ -241,12 +228,16 @@ def _step_panel(
         panel["advanced_open"] = any(config.get(n) not in (None, "") for n in advanced)
     panel["fields"] = fields
     panel["users"] = users_by_id(workflow.account)
-    extra = getattr(action_type, "builder_panel_extra", None)
-    if extra is not None:
-        panel["extra"] = extra(config, workflow=workflow, user=request.user)
-    if actions.step_section(step) == actions.OPENAI:
-        panel["connection_problem"] = actions.openai_connection_problem(workflow.account)
-        panel["connect_url"] = _connect_url(request, workflow, f"after:{step_id}")
+    panel["extra"] = action_type.builder_panel_extra(config, workflow=workflow, user=request.user)
+    problem = actions.connection_problem(action_type.section, workflow.account)
+    if problem:
+        # Connecting from here comes back to this step, not to "Choose an action".
+        section = actions.section_of(action_type.section)
+        panel["connection_problem"] = problem
+        panel["connect_label"] = str(section.connect_label)
+        panel["connect_url"] = section.connect_url(
+            reverse("workflows:step", args=[workflow.pk, step_id])
+        )
     return panel
 
 
@@ -282,7 +273,7 @@ def step_panel(request: HttpRequest, pk: int, step_id: int) -> HttpResponse:
     if request.method == "GET":
         return _step_response(request, workflow, step_id)
     action_type = actions.action_type_or_none(step.get("type", ""))
-    if action_type is None:  # a placeholder: nothing to save until the action exists
+    if action_type is None:  # its integration was removed: nothing to save
         return _step_response(request, workflow, step_id, status=400)
     if step.get("type") == canvas.BRANCH:
         config = _branch_from_post(request.POST, step.get("config") or {})
@@ -471,9 +462,7 @@ def step_picker(request: HttpRequest, pk: int, step_id: int) -> HttpResponse:
         **(step.get("config") or {}),
         **{k: v for k, v in request.GET.items() if k not in ("field", "source")},
     }
-    fields = (
-        actions.token_fields(action_type, config, definitions=definitions) if action_type else {}
-    )
+    fields = action_type.token_fields(config, definitions=definitions) if action_type else {}
     if field not in fields:
         raise Http404
     graph = canvas.normalised(workflow.graph)

@@ -5,6 +5,7 @@ benchmarks/builder_pages.py): the workflow, its properties, the account's users.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 from django.db import transaction
 from django.urls import reverse
@@ -18,11 +19,8 @@ from crm.models import ObjectType, User
 from crm.services import definitions_for
 from workflows.actions.common import OWNER
 from workflows.builder import actions, canvas, picker
-from workflows.builder.catalog import placeholders_upgrade
 from workflows.models import Workflow
 from workflows.tokens import TOKEN
-
-SUMMARY_FIELDS = ("title", "subject", "prompt", "value", "body", "notes")
 
 
 def chips_html(text: str, labels: dict[str, str]) -> SafeString:
@@ -78,64 +76,35 @@ def criteria_summary(criteria, definitions: dict) -> list[str]:
     return sentences
 
 
-def step_summary(step: dict, labels: dict, users: dict, definitions: dict) -> SafeString:
-    config = step.get("config") or {}
-    kind = step.get("type")
-    bits = []
-    if kind == "delay":
-        if config.get("until_property"):
-            definition = definitions.get(config["until_property"])
-            bits.append(
-                escape(
-                    _("Until %(date)s")
-                    % {"date": picker.property_label(definition) if definition else "?"}
-                )
-            )
-        elif config.get("amount") not in (None, ""):
-            bits.append(escape(f"{config.get('amount')} {config.get('unit') or 'days'}"))
-    elif kind == "set_property" and config.get("property"):
-        definition = definitions.get(config["property"])
-        bits.append(
-            format_html(
-                "{} <strong>{}</strong> → {}",
-                _("Set"),
-                picker.property_label(definition) if definition else config["property"],
-                chips_html(config.get("value") or "", labels),
-            )
-        )
-    elif kind == canvas.BRANCH:
-        bits.append(escape(_("%(count)d paths") % {"count": len(config.get("paths") or []) + 1}))
-    else:
-        for name in SUMMARY_FIELDS:
-            if config.get(name):
-                bits.append(chips_html(config[name], labels))
-                break
-    if config.get("assignee") not in (None, ""):
-        bits.append(
-            escape(
-                _("Assigned to %(user)s")
-                % {"user": users.get(str(config["assignee"]), _("a removed user"))}
-            )
-        )
-    if isinstance(config.get("recipients"), list) and config["recipients"]:
-        bits.append(
-            escape(
-                _("To %(users)s")
-                % {"users": ", ".join(users.get(str(r), "?") for r in config["recipients"])}
-            )
-        )
-    return mark_safe("<br>".join(bits))
+@dataclass
+class _CanvasText:
+    """What `ActionType.summary` writes a card's line with (registry.CanvasText)."""
+
+    labels: dict[str, str]
+    users: dict[str, str]
+    definitions: dict
+
+    def chips(self, text: str) -> str:
+        return chips_html(text, self.labels)
+
+    def user(self, value) -> str:
+        return self.users.get(str(value), _("a removed user"))
+
+    def property(self, name: str) -> str:
+        definition = self.definitions.get(name)
+        return picker.property_label(definition) if definition else name
+
+    def option(self, name: str, value) -> str:
+        definition = self.definitions.get(name)
+        return definition.option_label(str(value)) if definition else str(value)
 
 
-def graph_upgraded(workflow: Workflow, *, can_edit: bool) -> dict:
-    """The draft with placeholders made real when their action type now exists."""
-    graph = canvas.normalised(workflow.graph) | {"last_id": (workflow.graph or {}).get("last_id")}
-    if any(s.get("type") == canvas.PLACEHOLDER for s in graph["steps"].values()):
-        upgraded = placeholders_upgrade(graph, account=workflow.account)
-        if upgraded != graph and can_edit:
-            draft_save(workflow, upgraded)
-        graph = upgraded
-    return graph
+def step_summary(step: dict, text: _CanvasText) -> SafeString:
+    """The card's line, written by its action type (safe HTML)."""
+    action_type = actions.action_type_or_none(step.get("type", ""))
+    if action_type is None:
+        return mark_safe("")
+    return mark_safe(action_type.summary(step.get("config") or {}, canvas=text))  # noqa: S308
 
 
 def draft_save(workflow: Workflow, graph: dict) -> None:
@@ -168,7 +137,7 @@ def canvas_icons() -> dict[str, SafeString]:
         "plus": _icon("plus", 16),
         "menu": _icon("ellipsis-horizontal", 18),
         "flag": _icon("exclamation-triangle", 14),
-        **{key: _icon(name, 16) for key, name in actions.ICONS.items()},
+        **{key: _icon(name, 16) for key, name in actions.icons().items()},
         "other": _icon("puzzle-piece", 16),
     }
 
@@ -180,18 +149,20 @@ def canvas_context(request, workflow: Workflow, *, definitions: dict | None = No
         if definitions is not None
         else definitions_for(workflow.account, workflow.object_type)
     )
-    graph = graph_upgraded(workflow, can_edit=can_edit)
+    graph = canvas.normalised(workflow.graph) | {"last_id": (workflow.graph or {}).get("last_id")}
     chain, nodes = canvas.layout(graph)
     labels = picker.chip_labels(graph=graph, definitions=definitions, account=workflow.account)
     users = users_by_id(workflow.account)
     icons = canvas_icons()
+    text = _CanvasText(labels, users, definitions)
     for node in nodes.values():
         node.label = actions.step_label(node.step)
         node.section = actions.step_section(node.step)
         node.icon = icons.get(node.section, icons["other"])
-        node.summary = step_summary(node.step, labels, users, definitions)
-        node.incomplete = bool(node.step.get("incomplete")) or node.step.get("type") in (
-            canvas.PLACEHOLDER,
+        node.summary = step_summary(node.step, text)
+        node.incomplete = (
+            bool(node.step.get("incomplete"))
+            or actions.action_type_or_none(node.step.get("type", "")) is None
         )
         node.problems = node.step.get("problems") or []
         node.after_slot = f"after:{node.id}"

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from django.db.models import Count
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from crm.access import account_for, require_account
-from workflows import services
-from workflows.builder.catalog import TEMPLATES, template_create
+from workflows import registry, services
+from workflows.builder.templates import template_create
 from workflows.forms import WorkflowCreateForm, WorkflowSearchForm
 from workflows.models import Workflow
 from workflows.views.access import editor_check
@@ -40,7 +40,7 @@ def _list_context(request: HttpRequest, create_form: WorkflowCreateForm | None =
         "search": search,
         "workflows": workflows[:200],
         "create_form": create_form or WorkflowCreateForm(),
-        "templates": TEMPLATES,
+        "templates": registry.templates(),
         "can_edit": request.user.can_edit_workflows,
         "create_open": create_form is not None,
     }
@@ -76,7 +76,5 @@ def workflow_from_template(request: HttpRequest, key: str) -> HttpResponse:
     try:
         workflow = template_create(account=account_for(request), key=key, actor=request.user)
     except KeyError:
-        from django.http import Http404
-
         raise Http404 from None
     return redirect("workflows:builder", pk=workflow.pk)

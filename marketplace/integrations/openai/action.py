@@ -49,12 +49,19 @@ from marketplace.integrations.openai.specs import (
 from marketplace.integrations.openai.usage import admins_notify, budget_reached, prices_for
 from workflows.conf import tunable
 from workflows.context import ExecutionContext
-from workflows.errors import PermanentError, RetryLater, TransientError
+from workflows.outcomes import (
+    Failure,
+    Outcome,
+    PermanentError,
+    Retry,
+    Success,
+    TransientError,
+    outcome_of,
+)
 from workflows.registry import ActionType, Output, OutputType, StepDescription, value_text
 
 KEY = "ask_openai_assistant"
 SECTION = "openai"
-SECTION_LABEL = gettext_lazy("OpenAI integration")
 
 # Our own deadline on one call (a run polls within it). Below the Celery soft time
 # limit (150 s). Setting or environment OPENAI_ASSISTANT_DEADLINE_SECONDS.
@@ -383,21 +390,6 @@ class AskOpenAIAssistant(ActionType):
     def token_fields(self, config, *, definitions) -> dict[str, str]:
         return {"prompt": "text"}
 
-    def placeholder_config(self, config, *, account) -> dict:
-        """A template's hint `assistant_name` → that workspace assistant, if the account
-        has an active one of that name (workflows.builder.catalog.placeholders_upgrade)."""
-        name = (config or {}).get("assistant_name")
-        found = (
-            WorkspaceAssistant.objects.for_account(account)
-            .active()
-            .filter(name=name)
-            .order_by("pk")
-            .first()
-            if name
-            else None
-        )
-        return {"assistant": found.choice_value} if found else {}
-
     def validate_config(self, config, *, account, object_type):
         clean = super().validate_config(config, account=account, object_type=object_type)
         selection = assistants_mod.selection_parse(clean.get("assistant"))
@@ -439,11 +431,10 @@ class AskOpenAIAssistant(ActionType):
         )
 
     def review_problems(self, config, account) -> list[str]:
+        """What stops this step from running (its section reports "not connected")."""
         problems: list[str] = []
         connection = assistants_mod.connection_for_account(account)
-        if connection is None or not connection.is_installed:
-            problems.append(_("The OpenAI app is not connected."))
-        elif connection.needs_attention:
+        if connection is not None and connection.is_installed and connection.needs_attention:
             problems.append(_("The OpenAI app needs attention: reconnect it with a valid key."))
         selection = assistants_mod.selection_parse((config or {}).get("assistant"))
         assistant = None
@@ -558,16 +549,17 @@ class AskOpenAIAssistant(ActionType):
         )
 
     def execute(self, context: ExecutionContext) -> dict[str, Any]:
+        """One call (the builder's Test button): outputs, or the error it ended with."""
         for group in self.execute_many([context]):
             for _index, outcome in group:
-                if isinstance(outcome, Exception):
-                    raise outcome
-                return outcome
+                if isinstance(outcome, Success):
+                    return outcome.outputs
+                if isinstance(outcome, Failure):
+                    raise PermanentError(outcome.message)
+                raise TransientError(outcome.message, retry_after=outcome.after)
         raise TransientError(_("The action took too long."))  # pragma: no cover - always one
 
-    def execute_many(
-        self, contexts: list[ExecutionContext]
-    ) -> Iterator[list[tuple[int, dict[str, Any] | Exception]]]:
+    def execute_many(self, contexts: list[ExecutionContext]) -> Iterator[list[tuple[int, Outcome]]]:
         """A batch: the checks for every execution first (what they share is read once),
         then every call at once in the process's call threads, each taking its rate-limit
         permit right before it leaves; no database connection is held while they run.
@@ -576,12 +568,12 @@ class AskOpenAIAssistant(ActionType):
         transaction)."""
         lookups = _Lookups()
         calls: list[_Call] = []
-        refused: list[tuple[int, dict[str, Any] | Exception]] = []
+        refused: list[tuple[int, Outcome]] = []
         for index, context in enumerate(contexts):
             try:
                 calls.append(self._prepare(index, context, lookups))
-            except Exception as error:  # noqa: BLE001 - the engine classifies it
-                refused.append((index, error))
+            except Exception as error:  # noqa: BLE001 - outcome_of classifies it
+                refused.append((index, outcome_of(error)))
         if calls:
             contexts[0].release_db_connection()  # no connection is held during the calls
         futures = {calls_pool().submit(_call_run, call): call for call in calls}
@@ -602,10 +594,7 @@ class AskOpenAIAssistant(ActionType):
                 pending, timeout=max(give_up - time.monotonic(), 0), return_when=FIRST_COMPLETED
             )
             if not done:  # past our own deadline: never wait on a call forever
-                yield [
-                    (futures[f].index, TransientError(_("The action took too long.")))
-                    for f in pending
-                ]
+                yield [(futures[f].index, Retry(_("The action took too long."))) for f in pending]
                 return
             if pending:
                 more, pending = wait(pending, timeout=GROUP_SECONDS)
@@ -655,22 +644,26 @@ class AskOpenAIAssistant(ActionType):
             requests=ASSISTANTS_PERMITS if engine.name == "assistants" else 1,
         )
 
-    def _finish(self, call: _Call, future: Future) -> dict[str, Any] | Exception:
-        """What one call's outcome makes of its execution: outputs, or the exception
-        the engine handles (RetryLater when no permit, Transient/PermanentError)."""
+    def _finish(self, call: _Call, future: Future) -> Outcome:
+        """What one call's answer makes of its execution: outputs, a retry (not counted
+        when no permit was had) or a failure."""
         context = call.context
         try:
             outcome = future.result()
             if isinstance(outcome, Wait):
                 if context.is_test:
-                    return TransientError(
+                    return Retry(
                         _(
                             "OpenAI's rate limit is in use by running workflows; "
                             "try again in %(s).0f s."
                         )
                         % {"s": outcome.seconds + 0.5}
                     )
-                return RetryLater(timezone.now() + dt.timedelta(seconds=postpone_seconds(outcome)))
+                return Retry(
+                    "",
+                    at=timezone.now() + dt.timedelta(seconds=postpone_seconds(outcome)),
+                    counts_attempt=False,
+                )
             if isinstance(outcome, AssistantError):
                 return self._failure(context, call.connection, outcome)
             result: AssistantResult = outcome
@@ -693,15 +686,15 @@ class AskOpenAIAssistant(ActionType):
             }
             if result.structured:
                 outputs.update({k: v for k, v in result.structured.items() if k not in outputs})
-            return outputs
-        except Exception as error:  # noqa: BLE001 - a bug or Redis down: the engine retries
-            return error
+            return Success(outputs)
+        except Exception as error:  # noqa: BLE001 - a bug or Redis down: retried
+            return outcome_of(error)
 
-    def _failure(self, context: ExecutionContext, connection, error: AssistantError) -> Exception:
+    def _failure(self, context: ExecutionContext, connection, error: AssistantError) -> Outcome:
         if error.kind == ErrorKind.RATE_LIMITED:
             limiter().cool_down(assistants_mod.connection_key(connection), error.retry_after or 5.0)
         if error.transient:
-            return TransientError(str(error), retry_after=error.retry_after)
+            return Retry(str(error), after=error.retry_after)
         if error.kind == ErrorKind.QUOTA:
             admins_notify(
                 account_id=connection.account_id,
@@ -709,18 +702,18 @@ class AskOpenAIAssistant(ActionType):
                 title=_("Your OpenAI account is out of quota"),
                 body=str(QUOTA_MESSAGE),
             )
-            return PermanentError(str(QUOTA_MESSAGE))
+            return Failure(str(QUOTA_MESSAGE))
         if error.kind == ErrorKind.AUTH:
             from marketplace.services import connection_mark_needs_attention
 
             connection_mark_needs_attention(connection=connection, reason=str(error))
-            return PermanentError(str(error))
+            return Failure(str(error))
         if error.kind in (ErrorKind.NOT_FOUND, ErrorKind.BAD_REQUEST):
-            return PermanentError(
+            return Failure(
                 _("%(error)s (workflow “%(workflow)s”)")
                 % {"error": str(error), "workflow": _workflow_name(context)}
             )
-        return PermanentError(str(error))
+        return Failure(str(error))
 
     def apply(self, context: ExecutionContext, outputs: dict[str, Any]) -> dict[str, Any]:
         return self.apply_many([(context, outputs)])[0]
@@ -783,7 +776,6 @@ def workflows_using_openai(connection):
     access list them before a change breaks them)."""
     from django.urls import reverse
 
-    from marketplace.integrations.openai.models import WorkspaceAssistant
     from marketplace.registry import AppUsage
     from workflows.models import Workflow
 

@@ -13,12 +13,17 @@ class OpenAIIntegrationConfig(AppConfig):
             AskOpenAIAssistant,
             workflows_using_openai,
         )
+        from marketplace.integrations.openai.builder import SECTION
         from marketplace.integrations.openai.demo import demo_seeded_receiver
         from marketplace.integrations.openai.listing import LISTING
+        from marketplace.integrations.openai.workflow_templates import TEMPLATES
         from marketplace.registry import app_register, usage_provider_register
-        from workflows.registry import register
+        from workflows.registry import register, section_register, template_register
 
         app_register(LISTING)
+        section_register(SECTION)
         register(AskOpenAIAssistant)
+        for template in TEMPLATES:
+            template_register(template)
         usage_provider_register(workflows_using_openai)
         demo_seeded.connect(demo_seeded_receiver, dispatch_uid="openai-demo")

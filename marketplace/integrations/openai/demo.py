@@ -18,8 +18,9 @@ from crm.models import (
     Role,
     User,
 )
+from marketplace.integrations.openai import workflow_templates as catalog
 from marketplace.integrations.openai.models import OutputFormat, WorkspaceAssistant
-from workflows.builder import catalog
+from workflows.builder.templates import template_create
 from workflows.models import Workflow
 
 DEMO_MODEL = "gpt-4o-mini"
@@ -211,4 +212,4 @@ def contact_us_form_ensure(*, account, actor) -> Form:
 def _workflow_ensure(account, key: str, actor) -> None:
     template = next(t for t in catalog.TEMPLATES if t.key == key)
     if not Workflow.objects.filter(account=account, name=str(template.name)).exists():
-        catalog.template_create(account=account, key=key, actor=actor)
+        template_create(account=account, key=key, actor=actor)

@@ -28,7 +28,7 @@ from marketplace.integrations.openai.models import OutputFormat, ReasoningEffort
 from marketplace.integrations.openai.services import models_for_builders
 from marketplace.integrations.openai.specs import FieldType, is_reasoning_model
 from marketplace.responses import htmx_redirect
-from workflows.errors import ActionError
+from workflows.outcomes import ActionError
 from workflows.services import action_test_run
 from workflows.tokens import TokenResolver
 

@@ -1,93 +1,47 @@
-""" "Create from a template": the seed's three use cases, prefilled and editable.
-
-Their "Ask OpenAI assistant" step is a placeholder while no action type is registered
-in the "openai" section; `placeholders_upgrade` turns each placeholder into the real
-action (keeping the prompt if its form has a `prompt` field) as soon as one is, the
-next time the workflow is opened in the builder.
+"""The seed's three use cases as "Create from a template" workflows, prefilled and
+editable: each starts with an "Ask OpenAI assistant" step that picks the demo's
+workspace assistant by name when the account has it (registered in apps.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from django.apps import apps
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from crm.models import ObjectType, PropertyType, Role, User
-from workflows.builder import actions, canvas
-from workflows.models import Workflow
-
-
-@dataclass(frozen=True)
-class Template:
-    key: str
-    name: str
-    description: str
-    object_type: str
-
-
-TEMPLATES = [
-    Template(
-        "qualify_visitors",
-        gettext_lazy("Qualify visitors"),
-        gettext_lazy(
-            "The assistant rates a visitor's interest from their answers; hot and warm leads "
-            "go to sales first."
-        ),
-        ObjectType.CONTACT,
-    ),
-    Template(
-        "format_state",
-        gettext_lazy("Format state codes"),
-        gettext_lazy("The assistant turns state names into two-letter codes and writes them back."),
-        ObjectType.CONTACT,
-    ),
-    Template(
-        "draft_sales_email",
-        gettext_lazy("Draft sales emails"),
-        gettext_lazy(
-            "The assistant drafts a prospecting email; a task asks the owner to review and send it."
-        ),
-        ObjectType.DEAL,
-    ),
-]
-
-
-def _assistant(prompt: str, *, assistant_name: str = "", outputs: list | None = None) -> dict:
-    """The "Ask OpenAI assistant" placeholder; `assistant_name` names the workspace
-    assistant to pre-select when the action becomes real (placeholder_config hook)."""
-    return {
-        "type": canvas.PLACEHOLDER,
-        "incomplete": True,
-        "config": {
-            "section": actions.OPENAI,
-            "label": str(actions.ASK_OPENAI_LABEL),
-            "prompt": prompt,
-            **({"assistant_name": assistant_name} if assistant_name else {}),
-            "outputs": [
-                {"name": "response", "label": str(actions.RESPONSE_OUTPUT.label), "type": "text"},
-                *(outputs or []),
-            ],
-        },
-    }
-
+from crm.models import Form, ObjectType, PropertyType, Role, User
+from marketplace.integrations.openai.action import KEY
+from marketplace.integrations.openai.models import WorkspaceAssistant
+from workflows.registry import WorkflowTemplate
 
 LEAD_QUALIFIER = "Lead qualifier"
 SALES_EMAIL_DRAFTER = "Sales email drafter"
+STATE_FORMATTER = "State formatter"
 CONTACT_US = "Contact us"
 # The demo's free-text question, when the "Contact us" form does not say otherwise.
 LOOKING_FOR = "looking_for"
 
 
+def _assistant(account, prompt: str, *, assistant_name: str) -> dict:
+    """An "Ask OpenAI assistant" step, incomplete until its assistant is chosen: the
+    account's active workspace assistant named `assistant_name`, when it has one."""
+    found = (
+        WorkspaceAssistant.objects.for_account(account)
+        .active()
+        .filter(name=assistant_name)
+        .order_by("pk")
+        .first()
+        if account is not None
+        else None
+    )
+    config = {"prompt": prompt, **({"assistant": found.choice_value} if found else {})}
+    return {"type": KEY, "incomplete": True, "config": config}
+
+
 def _contact_us(account) -> tuple[int | None, str]:
     """The account's "Contact us" form (its id) and the contact property holding its
     free-text answer (the first multi-line text question)."""
-    form_model = apps.get_model("crm", "Form")
     form = (
-        form_model.objects.filter(account=account, name=CONTACT_US, is_active=True)
-        .order_by("pk")
-        .first()
+        Form.objects.filter(account=account, name=CONTACT_US, is_active=True).order_by("pk").first()
         if account is not None
         else None
     )
@@ -111,7 +65,7 @@ def _sales_reps(account) -> list[int]:
     )
 
 
-def _qualify_visitors(account=None) -> tuple[list, dict, dict]:
+def _qualify_visitors(account) -> dict:
     """Contact us form → Lead qualifier (rating, reason) → HOT: notify the owner and the
     sales reps + a high-priority call task; WARM: a task; COLD: lead status Unqualified.
     Without a "Contact us" form the trigger is left for the builder to fix: contacts whose
@@ -130,18 +84,16 @@ def _qualify_visitors(account=None) -> tuple[list, dict, dict]:
         "Looking for: %(answer)s\nRole: {{ object.job_title }}\n"
         "Company: {{ object.company_name }}"
     ) % {"answer": f"{{{{ object.{answer} }}}}"}
-    outputs = [
-        {"name": "rating", "label": "rating", "type": "text"},
-        {"name": "reason", "label": "reason", "type": "text"},
-    ]
-    return (
-        criteria,
-        {
+    return {
+        "criteria": criteria,
+        "form_id": form_id,
+        "re_enroll": True,
+        "graph": {
             "start": 1,
             "last_id": 6,
             "steps": {
                 "1": {
-                    **_assistant(prompt, assistant_name=LEAD_QUALIFIER, outputs=outputs),
+                    **_assistant(account, prompt, assistant_name=LEAD_QUALIFIER),
                     "next": 2,
                 },
                 "2": {
@@ -195,8 +147,7 @@ def _qualify_visitors(account=None) -> tuple[list, dict, dict]:
                 },
             },
         },
-        {"form_id": form_id, "re_enroll": True},
-    )
+    }
 
 
 # The 50 states and DC: the only answers "Format state codes" writes back.
@@ -253,10 +204,9 @@ US_STATE_CODES = (
     "WI",
     "WY",
 )
-STATE_FORMATTER = "State formatter"
 
 
-def _format_state(account=None) -> tuple[list, dict]:
+def _format_state(account) -> dict:
     """Known state → "State formatter" → If the answer is a US state code: write it back;
     none met: a task for a person (the property is never overwritten with anything else).
 
@@ -264,10 +214,11 @@ def _format_state(account=None) -> tuple[list, dict]:
     after, so the contact does not enroll again — re-enrollment on or off."""
     valid = [[{"output": "1.response", "operator": "eq_any", "values": list(US_STATE_CODES)}]]
     ask = _assistant(
+        account,
         _("The two-letter US state code of this state or region: {{ object.state }}"),
         assistant_name=STATE_FORMATTER,
     )
-    return [[{"property": "state", "operator": "is_known"}]], {
+    graph = {
         "start": 1,
         "last_id": 4,
         "steps": {
@@ -302,9 +253,10 @@ def _format_state(account=None) -> tuple[list, dict]:
             },
         },
     }
+    return {"criteria": [[{"property": "state", "operator": "is_known"}]], "graph": graph}
 
 
-def _draft_sales_email(account=None) -> tuple[list, dict, dict]:
+def _draft_sales_email(account) -> dict:
     """A deal enters "Qualified to buy" (again, with re-enrollment) → the Sales email
     drafter writes from the deal's contact and company → an email task for the deal
     owner, with the draft in its notes, on the deal and its contact."""
@@ -318,13 +270,17 @@ def _draft_sales_email(account=None) -> tuple[list, dict, dict]:
         "Deal: {{ object.description }}\n"
         "Sender: {{ object.owner }}"
     )
-    return (
-        [[{"property": "stage", "operator": "eq_any", "values": ["qualifiedtobuy"]}]],
-        {
+    return {
+        "criteria": [[{"property": "stage", "operator": "eq_any", "values": ["qualifiedtobuy"]}]],
+        "re_enroll": True,
+        "graph": {
             "start": 1,
             "last_id": 2,
             "steps": {
-                "1": {**_assistant(prompt, assistant_name=SALES_EMAIL_DRAFTER), "next": 2},
+                "1": {
+                    **_assistant(account, prompt, assistant_name=SALES_EMAIL_DRAFTER),
+                    "next": 2,
+                },
                 "2": {
                     "type": "create_task",
                     "next": None,
@@ -339,62 +295,37 @@ def _draft_sales_email(account=None) -> tuple[list, dict, dict]:
                 },
             },
         },
-        {"re_enroll": True},
-    )
-
-
-# One builder function per template: (account) -> (criteria, graph[, fields]), fresh dicts
-# each time; `fields` (optional) sets other Workflow fields, e.g. the "submitted form"
-# trigger. `account` may be None (the template's shape without the account's choices).
-GRAPHS = {
-    "qualify_visitors": _qualify_visitors,
-    "format_state": _format_state,
-    "draft_sales_email": _draft_sales_email,
-}
-
-
-def template_create(*, account, key: str, actor) -> Workflow:
-    template = next((t for t in TEMPLATES if t.key == key), None)
-    if template is None:
-        raise KeyError(key)
-    criteria, graph, *fields = GRAPHS[key](account=account)
-    # A draft only: the placeholders keep it from being published until they are real.
-    return Workflow.objects.create(
-        account=account,
-        object_type=template.object_type,
-        name=str(template.name),
-        description=str(template.description),
-        criteria=criteria,
-        graph=placeholders_upgrade(graph, account=account),
-        created_by=actor,
-        **(fields[0] if fields else {}),
-    )
-
-
-def placeholders_upgrade(graph: dict, *, account=None) -> dict:
-    """Replace placeholders whose section now has a registered action type.
-
-    The action type may define `placeholder_config(config, *, account) -> dict`: config
-    entries it derives from the placeholder's hints for this account (e.g. the OpenAI
-    action turns `assistant_name` into the matching workspace assistant's selection)."""
-    graph = canvas.normalised(graph) | {
-        k: v for k, v in (graph or {}).items() if k not in ("start", "steps")
     }
-    for key, step in list(graph["steps"].items()):
-        if step.get("type") != canvas.PLACEHOLDER:
-            continue
-        config = step.get("config") or {}
-        real = actions.types_in(actions.section_key(config.get("section") or actions.OPENAI))
-        if not real:
-            continue
-        action_type = real[0]
-        fields = action_type.config_form.base_fields if action_type.config_form else {}
-        derived = getattr(action_type, "placeholder_config", None)
-        extra = derived(config, account=account) if derived and account is not None else {}
-        graph["steps"][key] = {
-            **step,
-            "type": action_type.key,
-            "incomplete": True,
-            "config": {**{k: v for k, v in config.items() if k in fields}, **extra},
-        }
-    return graph
+
+
+TEMPLATES = (
+    WorkflowTemplate(
+        "qualify_visitors",
+        gettext_lazy("Qualify visitors"),
+        gettext_lazy(
+            "The assistant rates a visitor's interest from their answers; hot and warm leads "
+            "go to sales first."
+        ),
+        ObjectType.CONTACT,
+        _qualify_visitors,
+        order=10,
+    ),
+    WorkflowTemplate(
+        "format_state",
+        gettext_lazy("Format state codes"),
+        gettext_lazy("The assistant turns state names into two-letter codes and writes them back."),
+        ObjectType.CONTACT,
+        _format_state,
+        order=20,
+    ),
+    WorkflowTemplate(
+        "draft_sales_email",
+        gettext_lazy("Draft sales emails"),
+        gettext_lazy(
+            "The assistant drafts a prospecting email; a task asks the owner to review and send it."
+        ),
+        ObjectType.DEAL,
+        _draft_sales_email,
+        order=30,
+    ),
+)

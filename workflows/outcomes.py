@@ -1,0 +1,94 @@
+"""What became of one execution's slow part: the action type says, the ledger acts.
+
+`ActionType.execute_many` yields an `Outcome` per execution:
+
+- `Success(outputs)` — complete it (`apply`, then the next step).
+- `Retry(message, after=…)` — worth trying again (429, 5xx, timeouts): pending again
+  after `after` seconds (None: the ledger's exponential backoff); counts an attempt,
+  and after the last one the execution fails with `message`.
+- `Retry(message, at=…, counts_attempt=False)` — no call was made (a rate limiter said
+  "not yet"): pending again at `at`, and the attempt is given back. Nothing is shown.
+- `Failure(message)` — retrying will not help (invalid key, quota, bad config): the
+  execution fails now and the account's super admins are told.
+
+`message` is shown to people on the run history: make it say what to do.
+
+A simple action may instead return outputs from `execute` or raise one of the errors
+below; the default `execute_many` turns them into outcomes (`outcome_of`). Anything
+else an action raises is a bug or an unclassified failure: retried, then failed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.utils.translation import gettext as _
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Success:
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Retry:
+    message: str
+    after: float | None = None
+    at: dt.datetime | None = None
+    counts_attempt: bool = True
+
+
+@dataclass(frozen=True)
+class Failure:
+    message: str
+
+
+Outcome = Success | Retry | Failure
+
+
+class ActionError(Exception):
+    """Base class of what `execute` may raise; `message` is shown on the run history."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class TransientError(ActionError):
+    """Worth retrying: becomes `Retry(message, after=retry_after)`."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentError(ActionError):
+    """Retrying will not help: becomes `Failure(message)`."""
+
+
+class RetryLater(Exception):
+    """No permit yet: becomes `Retry(at=at, counts_attempt=False)`."""
+
+    def __init__(self, at: dt.datetime):
+        super().__init__(f"retry at {at.isoformat()}")
+        self.at = at
+
+
+def outcome_of(error: Exception) -> Outcome:
+    """The outcome an error raised by `execute` stands for. Any other exception is a bug
+    or an unclassified outside failure: retried (logged), then failed with its text."""
+    if isinstance(error, RetryLater):
+        return Retry("", at=error.at, counts_attempt=False)
+    if isinstance(error, TransientError):
+        return Retry(error.message, after=error.retry_after)
+    if isinstance(error, ActionError):
+        return Failure(error.message)
+    logger.error("an action raised", exc_info=error)
+    return Retry(
+        _("Unexpected error: %(error)s") % {"error": str(error)[:500] or type(error).__name__}
+    )
