@@ -154,7 +154,11 @@ class Enrollment(models.Model):
                 name="one_active_enrollment",
             )
         ]
-        indexes = [models.Index(fields=["record", "workflow"], name="enrollment_by_record")]
+        indexes = [
+            models.Index(fields=["record", "workflow"], name="enrollment_by_record"),
+            # The Enrollment history, newest first, paged by (enrolled_at, id).
+            models.Index(fields=["workflow", "enrolled_at", "id"], name="enrollment_history"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.record_id} in {self.workflow_id}"
@@ -230,11 +234,10 @@ class ActionExecution(models.Model):
             # A step runs at most once per enrollment: a duplicated "next step" insert fails.
             models.UniqueConstraint(fields=["enrollment", "step_id"], name="one_execution_per_step")
         ]
-        # Partial indexes: each holds only the rows the sweeper and the workers look
-        # for (pending by due time, running by lease), so the millions of finished rows
-        # cost nothing in them, and a row's change of status touches one at most. By
-        # workflow: execution_history / execution_history_status (migration 0002).
         indexes = [
+            # Partial indexes: each holds only the rows the sweeper and the workers look
+            # for (pending by due time, running by lease), so the millions of finished
+            # rows cost nothing in them, and a row's change of status touches one at most.
             models.Index(
                 fields=["due_at"], name="execution_pending_due", condition=Q(status="pending")
             ),
@@ -242,6 +245,13 @@ class ActionExecution(models.Model):
                 fields=["lease_expires_at"],
                 name="execution_running_lease",
                 condition=Q(status="running"),
+            ),
+            # The Action logs of a workflow, newest first, paged by (created_at, id):
+            # unfiltered or by date range / action type, and filtered by status (which
+            # also finds the failed runs to replay). They cover the `workflow` key.
+            models.Index(fields=["workflow", "created_at", "id"], name="execution_history"),
+            models.Index(
+                fields=["workflow", "status", "created_at", "id"], name="execution_history_status"
             ),
         ]
 

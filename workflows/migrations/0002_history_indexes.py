@@ -6,11 +6,14 @@
   succeeded / failed / skipped, and replays of failed runs;
 - enrollments of a workflow by (enrolled_at, id): the Enrollment history.
 
-Plain SQL (the same on SQLite and PostgreSQL) rather than `Meta.indexes`, so the models
-module — the engine's — stays untouched; the model state does not need them.
+Replaced by 0001_squashed_0004_merge_attempts_batch_claims, where they are model
+`Meta.indexes`; this file runs only on an install that had applied 0001 but not 0002.
+The database gets the plain SQL it always got (the same on SQLite and PostgreSQL). The
+model state gets the same indexes (state_operations, added with the squash), so this
+path ends in the squashed migration's state and a later SQLite table rebuild keeps them.
 """
 
-from django.db import migrations
+from django.db import migrations, models
 
 INDEXES = [
     ("execution_history", "workflows_actionexecution", "workflow_id, created_at, id"),
@@ -29,9 +32,29 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunSQL(
-            sql=f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({columns})",
-            reverse_sql=f"DROP INDEX IF EXISTS {name}",
+        migrations.SeparateDatabaseAndState(
+            database_operations=[
+                migrations.RunSQL(
+                    sql=f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({columns})",
+                    reverse_sql=f"DROP INDEX IF EXISTS {name}",
+                )
+                for name, table, columns in INDEXES
+            ],
+            state_operations=[
+                migrations.AddIndex(
+                    model_name="actionexecution",
+                    index=models.Index(fields=["workflow", "created_at", "id"], name="execution_history"),
+                ),
+                migrations.AddIndex(
+                    model_name="actionexecution",
+                    index=models.Index(
+                        fields=["workflow", "status", "created_at", "id"], name="execution_history_status"
+                    ),
+                ),
+                migrations.AddIndex(
+                    model_name="enrollment",
+                    index=models.Index(fields=["workflow", "enrolled_at", "id"], name="enrollment_history"),
+                ),
+            ],
         )
-        for name, table, columns in INDEXES
     ]

@@ -7,7 +7,9 @@ bulk SQL inserts that do not name the column working.
 
 SQLite cannot add a NOT NULL column in place: Django rebuilds the table, which drops the
 history indexes of 0002 (they are not in the model state), so they are made again here
-(`IF NOT EXISTS`: nothing to do on PostgreSQL)."""
+(`IF NOT EXISTS`: nothing to do on PostgreSQL). Since the squash, 0002 puts them in the
+model state, so the rebuild keeps them and this is a no-op on SQLite too; it stays for
+the old path (replaced by 0001_squashed_0004_merge_attempts_batch_claims)."""
 
 from django.db import migrations, models
 

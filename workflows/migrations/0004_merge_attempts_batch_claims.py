@@ -4,7 +4,9 @@
 On SQLite both rebuild the ledger tables (a new NOT NULL column; foreign keys without
 database constraints), and a rebuild drops the raw-SQL history indexes of 0002, which
 are not in the model state: make them again whatever order the two ran in
-(`IF NOT EXISTS`: nothing to do on PostgreSQL)."""
+(`IF NOT EXISTS`: nothing to do on PostgreSQL). Since the squash, 0002 puts them in the
+model state, so the rebuilds keep them and this is a no-op on SQLite too; it stays for
+the old path (replaced by 0001_squashed_0004_merge_attempts_batch_claims)."""
 
 from django.db import migrations
 
