@@ -1,88 +1,91 @@
 """Workflow history pages: Action logs, Enrollment history, run detail, replay, and the
-live per-step counts the canvas polls. Every view loads the workflow from the user's
-account (another account's id is a 404) and narrows runs to what the role may see
-(workflows/history.py: `sees_all_runs`)."""
+live per-step counts the canvas polls. Every view starts with an access helper of
+workflows/history/access.py: another account's workflow is a 404, and a sales rep sees
+only the runs of records they own."""
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods
 
-from crm.access import require_account
-from workflows import history
+from crm.access import account_for
 from workflows import replay as replays
-from workflows.models import Enrollment
+from workflows.history import access, lists, live, run
+from workflows.history.access import HistoryRequest
+from workflows.history.events import Event
+from workflows.history.filters import HistoryFilter
+from workflows.models import Enrollment, Workflow
 
 
-def _render(request: HttpRequest, template: str, partial: str, context: dict) -> HttpResponse:
+def _render(
+    request: HistoryRequest, template: str, partial: str, context: dict[str, Any]
+) -> HttpResponse:
     """The whole page, or only its region when htmx asks for it (partial = element id)."""
     if request.htmx and request.htmx.target == partial:
         return render(request, f"{template}#{partial}", context)
     return render(request, template, context)
 
 
-def _base_context(request: HttpRequest, workflow, tab: str) -> dict:
-    filters = history.LogFilter.from_query(request.GET)
+def _list_context(request: HistoryRequest, workflow: Workflow, tab: str) -> dict[str, Any]:
     return {
         "workflow": workflow,
         "tab": tab,
-        "filters": filters,
+        "filters": HistoryFilter.from_query(request.GET),
         "section": "automation",
-        "events": history.Event.CHOICES,
-        "action_types": history.action_types_of(workflow),
+        "events": Event.CHOICES,
+        "action_types": lists.action_types_of(workflow),
         "can_replay": request.user.can_edit_workflows,
         "title": workflow.name,
-        "sees_all_runs": history.sees_all_runs(request.user),
+        "sees_all_runs": access.sees_all_runs(request.user),
+        "is_first_page": not request.GET.get("after"),
     }
 
 
 @require_GET
-@require_account
-def action_logs(request: HttpRequest, workflow_id: int) -> HttpResponse:
-    workflow = history.workflow_for(request.user, workflow_id)
-    context = _base_context(request, workflow, "logs")
-    rows, next_cursor = history.action_logs(
-        user=request.user,
+def action_logs(request: HistoryRequest, workflow_id: int) -> HttpResponse:
+    workflow = access.workflow_for(request, workflow_id)
+    context = _list_context(request, workflow, "logs")
+    context["page"] = lists.action_logs(
+        access.executions_for(request, workflow),
         workflow=workflow,
         filters=context["filters"],
         cursor=request.GET.get("after"),
     )
-    context.update(rows=rows, next_cursor=next_cursor, is_first_page=not request.GET.get("after"))
     return _render(request, "history/logs.html", "history-results", context)
 
 
 @require_GET
-@require_account
-def enrollment_history(request: HttpRequest, workflow_id: int) -> HttpResponse:
-    workflow = history.workflow_for(request.user, workflow_id)
-    context = _base_context(request, workflow, "enrollments")
-    rows, next_cursor = history.enrollment_history(
-        user=request.user,
+def enrollment_history(request: HistoryRequest, workflow_id: int) -> HttpResponse:
+    workflow = access.workflow_for(request, workflow_id)
+    context = _list_context(request, workflow, "enrollments")
+    context["page"] = lists.enrollment_history(
+        access.enrollments_for(request, workflow),
         workflow=workflow,
         filters=context["filters"],
         cursor=request.GET.get("after"),
     )
-    context.update(rows=rows, next_cursor=next_cursor, is_first_page=not request.GET.get("after"))
     return _render(request, "history/enrollments.html", "history-results", context)
 
 
 @require_GET
-@require_account
-def run_detail(request: HttpRequest, workflow_id: int, enrollment_id: int) -> HttpResponse:
-    workflow = history.workflow_for(request.user, workflow_id)
-    enrollment = history.enrollment_for(request.user, workflow, enrollment_id)
+def run_detail(request: HistoryRequest, workflow_id: int, enrollment_id: int) -> HttpResponse:
+    workflow = access.workflow_for(request, workflow_id)
+    enrollment = get_object_or_404(
+        access.enrollments_for(request, workflow).select_related("record", "version"),
+        pk=enrollment_id,
+    )
     context = {
         "workflow": workflow,
         "enrollment": enrollment,
-        "steps": history.run_steps(enrollment, account=request.user.account),
+        "steps": run.run_steps(enrollment, account=account_for(request)),
         "in_flight": enrollment.status == Enrollment.Status.ACTIVE,
         "can_replay": request.user.can_edit_workflows
         and enrollment.status == Enrollment.Status.FAILED,
@@ -92,7 +95,7 @@ def run_detail(request: HttpRequest, workflow_id: int, enrollment_id: int) -> Ht
     return _render(request, "history/run.html", "run", context)
 
 
-def _replay_selection(request: HttpRequest, workflow, params) -> tuple:
+def _replay_selection(request: HistoryRequest, workflow, params) -> tuple:
     ids = [int(v) for v in params.getlist("enrollment") if str(v).isdigit()]
     since = None
     if params.get("since"):
@@ -100,7 +103,7 @@ def _replay_selection(request: HttpRequest, workflow, params) -> tuple:
             since = dt.date.fromisoformat(params["since"])
         except ValueError:
             since = None
-    visible = history.enrollments_visible(request.user, workflow)
+    visible = access.enrollments_for(request, workflow)
     if ids:
         ids = list(visible.filter(pk__in=ids).values_list("pk", flat=True))
     failed = replays.failed_executions(workflow=workflow, enrollment_ids=ids or None, since=since)
@@ -110,11 +113,8 @@ def _replay_selection(request: HttpRequest, workflow, params) -> tuple:
 
 
 @require_http_methods(["GET", "POST"])
-@require_account
-def replay(request: HttpRequest, workflow_id: int) -> HttpResponse:
-    workflow = history.workflow_for(request.user, workflow_id)
-    if not request.user.can_edit_workflows:
-        raise PermissionDenied(_("Only workflow builders and super admins can replay runs."))
+def replay(request: HistoryRequest, workflow_id: int) -> HttpResponse:
+    workflow = access.workflow_for(request, workflow_id, replay=True)
     params = request.POST if request.method == "POST" else request.GET
     failed, ids, since = _replay_selection(request, workflow, params)
     if request.method == "POST" and "replay" in request.POST:
@@ -148,23 +148,14 @@ def replay(request: HttpRequest, workflow_id: int) -> HttpResponse:
 
 
 @require_GET
-@require_account
-def live_counts(request: HttpRequest, workflow_id: int) -> HttpResponse:
-    workflow = history.workflow_for(request.user, workflow_id)
-    counts = history.live_counts(workflow)
-    busy = history.is_busy(counts)
+def live_counts(request: HistoryRequest, workflow_id: int) -> HttpResponse:
+    workflow = access.workflow_for(request, workflow_id)
+    counts = live.live_counts(workflow)
+    busy = live.is_busy(counts)
     if request.GET.get("format") == "json":
         return JsonResponse({"busy": busy, "steps": {str(k): v for k, v in counts.items()}})
-    labels = {}
-    graph = workflow.live_version.graph if workflow.live_version else workflow.graph
-    for step_id, step in (graph or {}).get("steps", {}).items():
-        labels[int(step_id)] = history.action_label(step.get("type", ""))
-    steps = [
-        {"id": step_id, "label": labels.get(step_id, ""), **counts.get(step_id, {})}
-        for step_id in sorted(set(labels) | set(counts))
-    ]
     return render(
         request,
         "history/live.html#live-counts",
-        {"workflow": workflow, "steps": steps, "busy": busy},
+        {"workflow": workflow, "steps": live.live_steps(workflow, counts), "busy": busy},
     )

@@ -13,7 +13,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from workflows import registry, services
-from workflows.history import usage_cost, usage_tokens
+from workflows.history.usage import usage_cost, usage_tokens
 from workflows.models import ActionExecution, Enrollment, Workflow
 
 Status = ActionExecution.Status
