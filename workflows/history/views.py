@@ -1,11 +1,13 @@
-"""Workflow history pages: Action logs, Enrollment history, run detail, replay, and the
-live per-step counts the canvas polls. Every view starts with an access helper of
-workflows/history/access.py: another account's workflow is a 404, and a sales rep sees
-only the runs of records they own."""
+"""The history pages, one view each (workflows/history/urls.py): Action logs,
+Enrollment history, run detail, replay, the live per-step counts the canvas polls, and
+the System status page.
+
+Every view starts with an access helper (access.py, crm/access.py): another account's
+workflow or run is a 404, a sales rep sees only the runs of records they own, replaying
+needs the builder role and the System status the super admin role (403)."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from django.contrib import messages
@@ -16,9 +18,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods
 
-from crm.access import account_for
-from workflows import replay as replays
+from crm.access import account_for, super_admin_required
+from workflows import health
 from workflows.history import access, lists, live, run
+from workflows.history import replay as replays
 from workflows.history.access import HistoryRequest
 from workflows.history.events import Event
 from workflows.history.filters import HistoryFilter
@@ -95,30 +98,17 @@ def run_detail(request: HistoryRequest, workflow_id: int, enrollment_id: int) ->
     return _render(request, "history/run.html", "run", context)
 
 
-def _replay_selection(request: HistoryRequest, workflow, params) -> tuple:
-    ids = [int(v) for v in params.getlist("enrollment") if str(v).isdigit()]
-    since = None
-    if params.get("since"):
-        try:
-            since = dt.date.fromisoformat(params["since"])
-        except ValueError:
-            since = None
-    visible = access.enrollments_for(request, workflow)
-    if ids:
-        ids = list(visible.filter(pk__in=ids).values_list("pk", flat=True))
-    failed = replays.failed_executions(workflow=workflow, enrollment_ids=ids or None, since=since)
-    if params.getlist("enrollment") and not ids:
-        failed = failed.none()
-    return failed, ids, since
-
-
 @require_http_methods(["GET", "POST"])
 def replay(request: HistoryRequest, workflow_id: int) -> HttpResponse:
     workflow = access.workflow_for(request, workflow_id, replay=True)
-    params = request.POST if request.method == "POST" else request.GET
-    failed, ids, since = _replay_selection(request, workflow, params)
+    selection = replays.replay_selection(
+        request.POST if request.method == "POST" else request.GET,
+        workflow=workflow,
+        enrollments=access.enrollments_for(request, workflow),
+    )
+    ids = selection.enrollment_ids
     if request.method == "POST" and "replay" in request.POST:
-        replayed = replays.runs_replay(workflow=workflow, failed=failed)
+        replayed = replays.runs_replay(workflow=workflow, failed=selection.failed)
         messages.success(
             request,
             ngettext(
@@ -129,15 +119,14 @@ def replay(request: HistoryRequest, workflow_id: int) -> HttpResponse:
         if len(ids) == 1:
             return redirect("history:run", workflow.pk, ids[0])
         return redirect("history:logs", workflow.pk)
-    estimate = replays.replay_estimate(failed)
     return render(
         request,
         "history/replay.html",
         {
             "workflow": workflow,
-            "estimate": estimate,
+            "estimate": replays.replay_estimate(selection.failed),
             "ids": ids,
-            "since": since,
+            "since": selection.since,
             "section": "automation",
             "title": _("Replay failed runs"),
             "back": reverse("history:run", args=[workflow.pk, ids[0]])
@@ -159,3 +148,22 @@ def live_counts(request: HistoryRequest, workflow_id: int) -> HttpResponse:
         "history/live.html#live-counts",
         {"workflow": workflow, "steps": live.live_steps(workflow, counts), "busy": busy},
     )
+
+
+@require_GET
+@super_admin_required
+def system_status(request: HistoryRequest) -> HttpResponse:
+    """Workers, queues, sweeper lag, rate limiter, failures in the last hour. Queues and
+    workers are shared by every account; failures are the viewer's account's only."""
+    account = account_for(request)
+    context = {
+        "health": health.health_read(),
+        "limiters": health.rate_limiter_states(),
+        "failures": health.failures_last_hour(account.pk),
+        "lag_warning_seconds": health.SWEEPER_LAG_WARNING_SECONDS,
+        "heartbeat_ttl": health.HEARTBEAT_TTL_SECONDS,
+        "title": _("System status"),
+    }
+    if request.htmx:
+        return render(request, "history/status.html#status", context)
+    return render(request, "history/status.html", context)
