@@ -11,5 +11,5 @@ urlpatterns = [
     path("", include("crm.urls_intake")),
     path("", include("marketplace.urls")),
     path("", include("workflows.urls")),
-    path("", include("workflows.urls_history")),
+    path("", include("workflows.history.urls")),
 ]

@@ -1,7 +1,7 @@
 """Record timeline entries for workflow runs: "Enrolled in workflow X", "Action Y
 succeeded/failed" with a link to the run detail.
 
-Written by a receiver of the engine's `execution_finished` signal, inside the engine's
+Written by a receiver of the engine's `executions_finished` signal, inside the engine's
 completion (or failure) transaction, so an entry exists exactly when the ledger says the
 step finished. Idempotent: every entry has a unique key — the enrollment for "enrolled",
 and (execution, status, replay number) for a step — so a redelivery writes nothing new
@@ -11,48 +11,32 @@ while a replay that succeeds adds its own "succeeded" entry after the earlier "f
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from django.db import transaction
 from django.dispatch import receiver
-from django.urls import NoReverseMatch, reverse
 
 from crm.models import TimelineEvent
-from workflows.models import ActionExecution, Enrollment
+from workflows.history.events import action_label, run_urls
+from workflows.models import ActionExecution, Enrollment, Workflow
 from workflows.signals import executions_finished
 
 logger = logging.getLogger(__name__)
 
 
-def run_url(workflow_id: int, enrollment_id: int) -> str:
-    try:
-        return reverse("history:run", args=[workflow_id, enrollment_id])
-    except NoReverseMatch:
-        return ""
-
-
-_PLACEHOLDER = 987654321987
-
-
-def _run_urls(workflow_id: int):
-    """run_url for many enrollments of one workflow: reversed once (a batch writes
-    hundreds of entries)."""
-    pattern = run_url(workflow_id, _PLACEHOLDER)
-    if str(_PLACEHOLDER) not in pattern:
-        return lambda enrollment_id: run_url(workflow_id, enrollment_id)
-    head, _sep, tail = pattern.partition(str(_PLACEHOLDER))
-    return lambda enrollment_id: f"{head}{enrollment_id}{tail}"
-
-
 @receiver(executions_finished, dispatch_uid="workflows.timeline.executions_finished")
-def on_executions_finished(sender, executions: list, **kwargs) -> None:
+def on_executions_finished(
+    sender: Any, executions: list[tuple[ActionExecution, Any]], **kwargs: Any
+) -> None:
     """One savepoint and one INSERT for every execution the transaction finished (the
     engine completes executions in batches)."""
-    urls: dict[int, object] = {}
+    urls: dict[int, Callable[[int], str]] = {}
     try:
         events = []
         for execution, _finished in executions:
             if execution.workflow_id not in urls:
-                urls[execution.workflow_id] = _run_urls(execution.workflow_id)
+                urls[execution.workflow_id] = run_urls(execution.workflow_id)
             url = urls[execution.workflow_id](execution.enrollment_id)
             events += timeline_events(execution, url=url)
         with transaction.atomic():  # a savepoint: a failure here never breaks the engine's
@@ -65,13 +49,9 @@ def on_executions_finished(sender, executions: list, **kwargs) -> None:
         )
 
 
-def timeline_write(execution: ActionExecution) -> None:
-    TimelineEvent.objects.bulk_create(timeline_events(execution), ignore_conflicts=True)
-
-
-def timeline_events(execution: ActionExecution, url: str | None = None) -> list[TimelineEvent]:
-    from workflows.history import action_label
-
+def timeline_events(execution: ActionExecution, *, url: str) -> list[TimelineEvent]:
+    """The "enrolled" entry of the execution's run and the execution's own entry, `url`
+    being the run detail (both idempotent by key)."""
     if ActionExecution.enrollment.is_cached(execution):
         enrollment = execution.enrollment
         record_id = enrollment.record_id
@@ -82,8 +62,6 @@ def timeline_events(execution: ActionExecution, url: str | None = None) -> list[
     if ActionExecution.workflow.is_cached(execution):
         account_id, name = execution.workflow.account_id, execution.workflow.name
     else:
-        from workflows.models import Workflow
-
         account_id, name = Workflow.objects.values_list("account_id", "name").get(
             pk=execution.workflow_id
         )
@@ -91,7 +69,7 @@ def timeline_events(execution: ActionExecution, url: str | None = None) -> list[
         "workflow_id": execution.workflow_id,
         "workflow": name,
         "enrollment_id": execution.enrollment_id,
-        "url": run_url(execution.workflow_id, execution.enrollment_id) if url is None else url,
+        "url": url,
     }
     succeeded = execution.status == ActionExecution.Status.SUCCEEDED
     step = {

@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from tests.conftest import client_for
 from tests.workflows.conftest import chain, contact, drain, make_workflow
-from workflows import replay as replays
 from workflows.engine import ATTEMPTS_KEPT
+from workflows.history import replay as replays
 from workflows.models import ActionExecution, Enrollment
 
 pytestmark = pytest.mark.django_db

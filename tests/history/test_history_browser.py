@@ -19,7 +19,7 @@ from tests.celery_worker import celery_worker, wait_for  # noqa: F401  (fixture)
 from tests.conftest import log_in, screenshot
 from tests.history.scenarios import openai_assistant_workflow, openai_out_of_quota, owner_handover
 from tests.workflows.conftest import contact, drain
-from workflows.history import usage_cost
+from workflows.history.usage import usage_cost
 from workflows.models import ActionExecution, Enrollment
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -12,7 +12,7 @@ from django.utils import timezone
 from crm.models import Task, TimelineEvent
 from tests.history.scenarios import openai_out_of_quota, owner_handover
 from tests.workflows.conftest import drain
-from workflows import replay as replays
+from workflows.history import replay as replays
 from workflows.models import ActionExecution, Enrollment
 
 pytestmark = pytest.mark.django_db

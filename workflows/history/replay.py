@@ -10,18 +10,22 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
+from django.http import QueryDict
 from django.utils import timezone
 
 from workflows import registry, services
-from workflows.history import usage_cost, usage_tokens
+from workflows.history.usage import usage_cost, usage_tokens
 from workflows.models import ActionExecution, Enrollment, Workflow
 
 Status = ActionExecution.Status
+# The estimate of a step without usage of its own averages this many successful runs.
+AVERAGE_OF = 20
 
 
 def failed_executions(
     *, workflow: Workflow, enrollment_ids: list[int] | None = None, since: dt.date | None = None
 ) -> QuerySet[ActionExecution]:
+    """The failed steps of `workflow`, of those enrollments and/or finished since that day."""
     failed = ActionExecution.objects.filter(workflow=workflow, status=Status.FAILED)
     if enrollment_ids:
         failed = failed.filter(enrollment_id__in=enrollment_ids)
@@ -33,24 +37,55 @@ def failed_executions(
 
 
 @dataclass
+class ReplaySelection:
+    """The runs a replay asks for: `enrollment` ids (repeatable; only the runs the user
+    may see count) and/or every failed step `since` a day."""
+
+    enrollment_ids: list[int]
+    since: dt.date | None
+    failed: QuerySet[ActionExecution]
+
+
+def replay_selection(
+    params: QueryDict, *, workflow: Workflow, enrollments: QuerySet[Enrollment]
+) -> ReplaySelection:
+    """The selection in a query string or form; `enrollments` are the runs the user may
+    see (access.enrollments_for). Ids that are all hidden select nothing, not everything."""
+    asked = params.getlist("enrollment")
+    ids = [int(value) for value in asked if str(value).isdigit()]
+    try:
+        since = dt.date.fromisoformat(params.get("since") or "")
+    except ValueError:  # none, or not a date
+        since = None
+    if ids:
+        ids = list(enrollments.filter(pk__in=ids).values_list("pk", flat=True))
+    failed = failed_executions(workflow=workflow, enrollment_ids=ids or None, since=since)
+    if asked and not ids:
+        failed = failed.none()
+    return ReplaySelection(ids, since, failed)
+
+
+@dataclass
 class ReplayEstimate:
     count: int
-    tokens: int | None
-    cost: Decimal | None
+    tokens: int | None  # None: unknown
+    cost: Decimal | None  # None: unknown
 
 
 def replay_estimate(failed: QuerySet[ActionExecution]) -> ReplayEstimate:
     """How many failed steps would run again, and what they would cost: each step's own
-    last known usage, else the average of the last 20 successful runs of the same step.
-    Steps with no usage anywhere cost nothing if their action spends no tokens (built-in
-    actions); otherwise — an AI step that never succeeded, or tokens without a recorded
-    cost — the tokens or the cost are unknown (None), never a made-up $0."""
+    last known usage, else the average of the last AVERAGE_OF successful runs of the same
+    step. Steps with no usage anywhere cost nothing if their action spends no tokens
+    (built-in actions); otherwise — an AI step that never succeeded, or tokens without a
+    recorded cost — the tokens or the cost are unknown (None), never a made-up $0."""
     rows = list(failed.values("step_id", "action_type", "usage"))
+    workflow_id = failed.values_list("workflow_id", flat=True).first()
+    if workflow_id is None:
+        return ReplayEstimate(0, 0, Decimal(0))
     tokens = 0
     cost = Decimal(0)
     tokens_known = cost_known = True
     averages: dict[int, tuple[int, Decimal | None]] = {}
-    workflow_id = failed.values_list("workflow_id", flat=True).first()
     for row in rows:
         usage = row["usage"] or {}
         step_tokens = usage_tokens(usage).get("total_tokens")
@@ -84,22 +119,27 @@ def _step_average(workflow_id: int, step_id: int) -> tuple[int, Decimal | None]:
             status=Status.SUCCEEDED,
         )
         .order_by("-id")
-        .values_list("usage", flat=True)[:20]
+        .values_list("usage", flat=True)[:AVERAGE_OF]
     )
-    tokens = [usage_tokens(u or {}).get("total_tokens") for u in usages]
-    tokens = [t for t in tokens if t is not None]
+    tokens = [
+        found
+        for found in (usage_tokens(usage or {}).get("total_tokens") for usage in usages)
+        if found is not None
+    ]
     if not tokens:
         return 0, None
-    costs = [usage_cost(u or {}) for u in usages]
-    costs = [c for c in costs if c is not None]
+    costs = [found for found in (usage_cost(usage or {}) for usage in usages) if found is not None]
     average_tokens = round(sum(tokens) / len(tokens))
-    average_cost = (sum(costs) / len(costs)).quantize(Decimal("0.000001")) if costs else None
+    average_cost = (
+        (sum(costs, Decimal(0)) / len(costs)).quantize(Decimal("0.000001")) if costs else None
+    )
     return average_tokens, average_cost
 
 
 def runs_replay(*, workflow: Workflow, failed: QuerySet[ActionExecution]) -> int:
     """Replay the failed runs through the engine's replay, one enrollment at a time: each
-    restarts at its failed step; steps that succeeded are not run again."""
+    restarts at its failed step; steps that succeeded are not run again. Returns how many
+    steps will run again."""
     replayed = 0
     enrollment_ids = sorted(set(failed.values_list("enrollment_id", flat=True)))
     for enrollment in Enrollment.objects.filter(pk__in=enrollment_ids, workflow=workflow):
