@@ -69,7 +69,7 @@ class Connection(models.Model):
         verbose_name = _("connection")
         verbose_name_plural = _("connections")
         constraints = [
-            # One connection per account and app (the seed: "only one OpenAI connection
+            # One connection per account and app (the seed: "only one connection of an app
             # per account"); racing installs end in an IntegrityError, not two rows.
             models.UniqueConstraint(
                 fields=["account", "app"], name="one_connection_per_account_app"

@@ -1,8 +1,12 @@
-"""The apps crmflow can connect, declared in code by each `integrations/<slug>/` package.
+"""The marketplace's seams: the apps crmflow can connect, declared by each
+`integrations/<slug>/` package from its AppConfig.ready().
 
-An integration's AppConfig.ready() calls `app_register(AppListing(...))`. The catalog,
-the listing page and Connected apps are built from here, so a new integration is a copy
-of a sibling package plus one INSTALLED_APPS line.
+- `AppListing` (`app_register`): what the catalog, the listing page and Connected apps
+  show; its connect and reconnect dialogs; the tabs of its app page; and `urls`, the
+  module of its URL patterns, which marketplace/urls.py includes once (in the
+  `marketplace` namespace). A new integration is a copy of a sibling package plus one
+  INSTALLED_APPS line; the marketplace core names none.
+- Usage providers (`usage_provider_register`): what uses a connection.
 
 Usage providers let other apps (the workflow builder) say which of their objects use a
 connection, without marketplace importing them: the uninstall dialog and the model
@@ -24,7 +28,19 @@ if TYPE_CHECKING:
 
 CATEGORIES: dict[str, Promise] = {
     "ai": _("Artificial intelligence"),
+    "developer": _("Developer tools"),
 }
+# Where an app's pages live: `<CONNECTED_APPS><slug>/…` (its URL patterns use it).
+CONNECTED_APPS = "settings/integrations/connected-apps/"
+
+
+@dataclass(frozen=True)
+class AppTab:
+    """A tab of the app's page, after Overview: `key` is what its view passes as `tab`."""
+
+    key: str
+    label: Promise | str
+    url_name: str
 
 
 @dataclass(frozen=True)
@@ -40,8 +56,10 @@ class AppListing:
     icon: str  # static path of a square SVG logo
     connect_url_name: str  # GET: the connect dialog; POST: verify the key and install
     reconnect_url_name: str
-    settings_url_names: tuple[tuple[str, Promise | str], ...] = field(default=())
+    tabs: tuple[AppTab, ...] = field(default=())
     links: tuple[tuple[Promise | str, str], ...] = field(default=())
+    # The module holding the app's `urlpatterns` (its dialogs and pages), or "".
+    urls: str = ""
 
     @property
     def category_label(self) -> Promise | str:

@@ -1,7 +1,7 @@
 """Connection verbs every app shares: log, uninstall, runtime health.
 
 Installing and reconnecting need the app's own key check, so they live in its
-integration package (`marketplace/integrations/openai/services.py`).
+integration package (`marketplace/integrations/<slug>/services.py`).
 """
 
 from __future__ import annotations

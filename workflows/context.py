@@ -32,7 +32,7 @@ class ExecutionContext:
     _test_key: str = field(default_factory=lambda: f"test:{uuid.uuid4().hex}")
 
     def release_db_connection(self) -> None:
-        """Call right before a slow outside call (OpenAI): closes this worker's database
+        """Call right before a slow outside call (an HTTP API): closes this worker's database
         connection so hundreds of waiting calls hold none; the next query reopens it.
         A no-op inside a transaction (test mode from a request, tests)."""
         from django.db import connection

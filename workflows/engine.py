@@ -221,7 +221,7 @@ def _executions_run(ids: list[int], queue: str | None, inline: bool, steal: bool
     size = max(int(setting("WORKFLOWS_BATCH_SIZE")), 1)
     # A batch must finish well within its lease (claimed rows' leases run while it
     # does): after each batch the next one is sized from the time per execution seen.
-    # A queue of concurrent types (OpenAI calls, each with its own deadline) takes their
+    # A queue of concurrent types (outside calls, each with its own deadline) takes their
     # batch size instead: such a batch lasts as long as its slowest call, whatever its size.
     fixed = registry.queue_batch_limit(queue)
     if fixed is not None:

@@ -1,4 +1,5 @@
-"""System health: worker heartbeats, queue depths, sweeper lag, rate limiter state.
+"""System health: worker heartbeats, queue depths, sweeper lag (integrations add their
+own sections to the status page through `registry.health_provider_register`).
 
 Worker heartbeats: every Celery worker process (the main process, not the pool
 children) starts a daemon thread on `worker_ready` that writes
@@ -17,13 +18,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import importlib
 import json
 import logging
 import socket
 import threading
 from dataclasses import dataclass, field
-from typing import Any
 
 from celery.signals import worker_ready, worker_shutdown
 from django.conf import settings
@@ -176,20 +175,6 @@ def banner_health() -> Health | None:
         health = health_read()
         cache.set("history:health", health, BANNER_CACHE_SECONDS)
     return None if health.ok else health
-
-
-def rate_limiter_states() -> list[Any] | None:
-    """Per-connection state of the OpenAI rate limiter, or None when that module is not
-    installed (it belongs to the OpenAI integration)."""
-    try:
-        module = importlib.import_module("marketplace.integrations.openai.ratelimit")
-        limiter = module.RateLimiter.from_settings()
-        return [limiter.state(key) for key in limiter.connections()]
-    except ImportError:
-        return None
-    except Exception:
-        logger.warning("could not read the rate limiter", exc_info=True)
-        return None
 
 
 def failures_last_hour(account_id: int) -> list[dict]:

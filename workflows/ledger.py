@@ -32,7 +32,7 @@ def _publish(name: str, args: list, queue: str, producer=None) -> bool:
 
 
 def execution_send(execution_id: int, queue: str, *, on_commit: bool = False) -> None:
-    """One wake-up. On a queue of concurrent action types (OpenAI calls) it is a batch
+    """One wake-up. On a queue of concurrent action types (slow outside calls) it is a batch
     message of one id: the worker fills the batch with the queue's other due work."""
     from workflows import registry
 

@@ -7,7 +7,7 @@ AppConfig.ready(); `workflows` never imports one and knows none by name:
   form, canvas summary, outputs, review problems, test panel, run-history labels, and
   how the engine runs it (`execute` / `execute_many` → `Outcome`, `apply`, `route`).
 - `BuilderSection` (`section_register`): a group of the builder's action panel, with the
-  connection its actions need ("OpenAI is not connected" and the Connect button).
+  connection its actions need ("… is not connected" and the Connect button).
 - `TriggerType` (`trigger_register`): a way to start a workflow other than a record
   matching its criteria (e.g. "Webhook received"): its trigger-panel HTML and card text.
 - `WorkflowTemplate` (`template_register`): a "Create from a template" workflow.

@@ -2,7 +2,7 @@
 
 `run_execution` (one id) and `run_executions` (several ids of batchable action types,
 see workflows/ledger.py) are published with the queue their action type declares
-("default", or "assistant" for OpenAI). Acknowledged late and given back if the worker
+("default", or a queue of slow outside calls such as "assistant"). Acknowledged late and given back if the worker
 dies (see config/celery.py); the ledger makes a second delivery harmless.
 """
 

@@ -53,7 +53,7 @@ def incompatibility(target: str, source: str) -> str:
 class Variable:
     token: str
     label: str
-    chip: str  # the readable chip text, e.g. "Ask OpenAI assistant: Response"
+    chip: str  # the readable chip text, e.g. "Create task: Task"
     type: str
     disabled_reason: str = ""
 

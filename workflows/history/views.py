@@ -19,7 +19,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods
 
 from crm.access import account_for, super_admin_required
-from workflows import health
+from workflows import health, registry
 from workflows.history import access, lists, live, run
 from workflows.history import replay as replays
 from workflows.history.access import HistoryRequest
@@ -158,7 +158,7 @@ def system_status(request: HistoryRequest) -> HttpResponse:
     account = account_for(request)
     context = {
         "health": health.health_read(),
-        "limiters": health.rate_limiter_states(),
+        "health_sections": registry.health_sections(),
         "failures": health.failures_last_hour(account.pk),
         "lag_warning_seconds": health.SWEEPER_LAG_WARNING_SECONDS,
         "heartbeat_ttl": health.HEARTBEAT_TTL_SECONDS,

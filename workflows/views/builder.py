@@ -218,7 +218,7 @@ def _step_panel(
             row["widget"] = "field"
             row["html"] = bound.as_widget(attrs={"id": row["id"]})
         fields.append(row)
-    # A form may group fields under a collapsible heading, e.g. the OpenAI action's
+    # A form may group fields under a collapsible heading, e.g. an AI action's
     # "Advanced API parameters": `advanced_fields = ("model", …)`, `advanced_label`.
     advanced = set(getattr(form, "advanced_fields", ()) or ())
     for row in fields:

@@ -15,13 +15,20 @@ class OpenAIIntegrationConfig(AppConfig):
         )
         from marketplace.integrations.openai.builder import SECTION
         from marketplace.integrations.openai.demo import demo_seeded_receiver
+        from marketplace.integrations.openai.health import limiter_section
         from marketplace.integrations.openai.listing import LISTING
         from marketplace.integrations.openai.workflow_templates import TEMPLATES
         from marketplace.registry import app_register, usage_provider_register
-        from workflows.registry import register, section_register, template_register
+        from workflows.registry import (
+            health_provider_register,
+            register,
+            section_register,
+            template_register,
+        )
 
         app_register(LISTING)
         section_register(SECTION)
+        health_provider_register(limiter_section)
         register(AskOpenAIAssistant)
         for template in TEMPLATES:
             template_register(template)

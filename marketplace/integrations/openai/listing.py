@@ -2,7 +2,7 @@
 
 from django.utils.translation import gettext_lazy as _
 
-from marketplace.registry import AppListing
+from marketplace.registry import AppListing, AppTab
 
 SLUG = "openai"
 
@@ -36,7 +36,12 @@ LISTING = AppListing(
     icon="marketplace/openai.svg",
     connect_url_name="marketplace:openai_connect",
     reconnect_url_name="marketplace:openai_reconnect",
-    settings_url_names=(("marketplace:openai_models", _("Model access")),),
+    tabs=(
+        AppTab("models", _("Model access"), "marketplace:openai_models"),
+        AppTab("assistants", _("Assistants"), "marketplace:openai_assistants"),
+        AppTab("usage", _("Usage"), "marketplace:openai_usage"),
+    ),
+    urls="marketplace.integrations.openai.urls",
     links=(
         (_("OpenAI API pricing"), "https://openai.com/api/pricing/"),
         (_("Get an API key"), "https://platform.openai.com/api-keys"),
