@@ -27,7 +27,7 @@ from ninja.security import HttpBearer
 from crm import filters, services
 from crm.access import account_for, require_roles
 from crm.models import ApiToken, Form, FormSubmission, ObjectType, Record, Role
-from crm.views_forms import form_fields, form_submission_create, submission_form_class
+from crm.submissions import client_ip, form_submission_create, submission_form_class
 
 ObjectSlug = Literal["contacts", "companies", "deals", "tickets"]
 MAX_ID = 2**63 - 1
@@ -305,7 +305,7 @@ def form_list(request: HttpRequest):
                     "required": f.required,
                     "property": f.property.name if f.property else None,
                 }
-                for f in form_fields(form)
+                for f in form.fields_in_order()
             ],
         }
         for form in forms
@@ -328,8 +328,7 @@ def form_submit(
         _check_json(payload.answers)
     except ValidationError as error:
         return _refused(error)
-    fields = form_fields(form)
-    submission_form = submission_form_class(fields)(data=payload.answers)
+    submission_form = submission_form_class(form.fields_in_order())(data=payload.answers)
     if not submission_form.is_valid():
         return Status(
             400,
@@ -343,7 +342,7 @@ def form_submit(
             form=form,
             answers=submission_form.cleaned_data,
             source=FormSubmission.Source.API,
-            ip_address=request.META.get("REMOTE_ADDR") or None,
+            ip_address=client_ip(request),
             user_agent=request.headers.get("User-Agent", ""),
         )
     except ValidationError as error:

@@ -9,7 +9,7 @@ from django.urls import reverse
 from crm import services
 from crm.models import ApiToken, FormSubmission, Record, TimelineEvent
 from crm.models.api import token_hash
-from crm.views_forms import form_create
+from crm.webforms import form_create
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ from crm.models import (
     Record,
     TimelineEvent,
 )
-from crm.views_forms import RATE_LIMIT, form_create
+from crm.submissions import RATE_LIMIT
+from crm.webforms import form_create
 
 
 @pytest.fixture(autouse=True)
