@@ -1,20 +1,20 @@
-"""CSV import pages: upload → map columns → progress and results."""
+"""CSV import pages: upload → map columns → progress and results.
+
+The job's life is `crm.imports`; reading the file, `crm.import_files`.
+"""
 
 from __future__ import annotations
-
-import datetime as dt
 
 from django import forms as django_forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
-from crm import imports, services
+from crm import import_files, imports, services
 from crm.access import account_for, require_roles
 from crm.models import ImportJob, ObjectType, Role
 from crm.tasks import import_enqueue
@@ -22,8 +22,6 @@ from crm.tasks import import_enqueue
 import_admin_required = require_roles(
     Role.SUPER_ADMIN, message=gettext_lazy("Only super admins can import records.")
 )
-# A queued or running job with no progress for this long can be resumed by hand.
-STALLED_AFTER = dt.timedelta(minutes=2)
 
 
 class UploadForm(django_forms.Form):
@@ -52,24 +50,16 @@ def import_list(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = UploadForm(request.POST, request.FILES)
         if form.is_valid():
-            upload = form.cleaned_data["file"]
             try:
-                # Say so before reading a huge file into memory.
-                imports.size_check(upload.size)
-                fields = imports.file_read(upload.read())
+                job = imports.import_job_create(
+                    account=account,
+                    object_type=form.cleaned_data["object_type"],
+                    upload=form.cleaned_data["file"],
+                    created_by=request.user,
+                )
             except ValidationError as error:
                 form.add_error("file", error.messages)
             else:
-                object_type = form.cleaned_data["object_type"]
-                definitions = services.definitions_for(account, object_type)
-                job = ImportJob.objects.create(
-                    account=account,
-                    object_type=object_type,
-                    file_name=upload.name[:255],
-                    created_by=request.user,
-                    mapping=imports.mapping_guess(object_type, fields["headers"], definitions),
-                    **fields,
-                )
                 return redirect("intake:import_mapping", pk=job.pk)
     jobs = ImportJob.objects.filter(account=account).defer("content").order_by("-created_at")[:50]
     return render(
@@ -78,7 +68,7 @@ def import_list(request: HttpRequest) -> HttpResponse:
         {
             "form": form,
             "jobs": jobs,
-            "max_mb": imports.MAX_FILE_BYTES // 1024 // 1024,
+            "max_mb": import_files.MAX_FILE_BYTES // 1024 // 1024,
             "settings_section": "import",
         },
     )
@@ -98,30 +88,16 @@ def import_mapping(request: HttpRequest, pk: int) -> HttpResponse:
     if job.status != ImportJob.Status.MAPPING:
         return redirect(job)
     definitions = services.definitions_for(job.account, job.object_type)
-    choices = sorted(
-        definitions.values(),
-        key=lambda d: (not d.is_standard, d.position, d.label),
-    )
     mapping = dict(job.mapping)
     error = ""
     if request.method == "POST":
-        mapping = {}
-        for index in range(len(job.headers)):
-            name = request.POST.get(f"column_{index}", "")
-            if name in definitions:
-                mapping[str(index)] = name
-        chosen = list(mapping.values())
-        duplicates = sorted({definitions[n].label for n in chosen if chosen.count(n) > 1})
-        if not mapping:
-            error = _("Choose a property for at least one column.")
-        elif duplicates:
-            error = _("Each property can be chosen for one column only: %(labels)s.") % {
-                "labels": ", ".join(duplicates)
-            }
+        chosen = {str(i): request.POST.get(f"column_{i}", "") for i in range(len(job.headers))}
+        mapping = {index: name for index, name in chosen.items() if name in definitions}
+        try:
+            imports.import_mapping_save(job=job, mapping=mapping)
+        except ValidationError as refused:
+            error = " ".join(refused.messages)
         else:
-            job.mapping = mapping
-            job.status = ImportJob.Status.QUEUED
-            job.save(update_fields=["mapping", "status", "updated_at"])
             import_enqueue(job.pk)
             return redirect(job)
     merge_key = {ObjectType.CONTACT: "email", ObjectType.COMPANY: "domain"}[job.object_type]
@@ -133,7 +109,7 @@ def import_mapping(request: HttpRequest, pk: int) -> HttpResponse:
             "chosen": mapping.get(str(index), ""),
         }
         for index, (header, samples) in enumerate(
-            zip(job.headers, imports.samples(job), strict=False)
+            zip(job.headers, import_files.samples(job), strict=False)
         )
     ]
     return render(
@@ -142,7 +118,9 @@ def import_mapping(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "job": job,
             "columns": columns,
-            "properties": choices,
+            "properties": sorted(
+                definitions.values(), key=lambda d: (not d.is_standard, d.position, d.label)
+            ),
             "error": error,
             "merge_key_label": definitions[merge_key].label
             if merge_key in definitions
@@ -166,10 +144,7 @@ def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 request, _("The import continues from row %(row)d.") % {"row": job.rows_done + 2}
             )
         return redirect(job)
-    stalled = job.status == ImportJob.Status.FAILED or (
-        job.is_active and timezone.now() - job.updated_at > STALLED_AFTER
-    )
-    context = {"job": job, "stalled": stalled, "settings_section": "import"}
+    context = {"job": job, "stalled": job.is_stalled, "settings_section": "import"}
     if request.htmx:
         return render(request, "crm/intake/import_detail.html#import-progress", context)
     return render(request, "crm/intake/import_detail.html", context)

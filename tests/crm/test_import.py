@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from crm import imports, services
+from crm import import_files, imports, services
 from crm import tasks as crm_tasks
 from crm.models import ImportJob, Record, TimelineEvent
 from crm.signals import records_bulk_changed
@@ -178,7 +178,7 @@ def test_encodings_and_delimiters_are_detected(admin_client, acme, content):
 
 
 def test_a_file_over_the_size_limit_is_refused_with_a_clear_message(admin_client, monkeypatch):
-    monkeypatch.setattr(imports, "MAX_FILE_BYTES", 1024 * 1024)
+    monkeypatch.setattr(import_files, "MAX_FILE_BYTES", 1024 * 1024)
     response = upload(admin_client, b"email\n" + b"a@example.com\n" * 80_000)
     assert response.status_code == 200
     assert "the limit is 1 MB. Split it into smaller files." in response.content.decode()
@@ -294,7 +294,7 @@ def test_another_accounts_import_is_404(admin_client, globex_client):
 
 
 def test_file_read_says_what_it_detected():
-    fields = imports.file_read(b"Email\tName\nx@y.z\tX\n")
+    fields = import_files.file_read(b"Email\tName\nx@y.z\tX\n")
     assert (fields["delimiter"], fields["encoding"], fields["total_rows"]) == ("\t", "utf-8-sig", 1)
     with pytest.raises(ValidationError):
-        imports.file_read(b"   \n")
+        import_files.file_read(b"   \n")
