@@ -1,8 +1,9 @@
 """The JSON API (/api/v1/, django-ninja): records, properties and form submissions,
 authenticated by bearer tokens that super admins create in Settings > API tokens.
 
-Every change goes through crm.services (or the forms' own code path), exactly like
-the UI, so workflows see API changes too. Errors:
+Every change goes through crm.services, and a form submission through
+crm.submissions, exactly like the UI and the public form page, so workflows see API
+changes too. Errors:
   401 missing, unknown or revoked token · 404 not in the token's account ·
   400 refused values: {"detail": "...", "errors": {"<property>": ["<message>"]}}, the
   messages the UI shows · 422 a body that does not match the schema (django-ninja).
@@ -13,20 +14,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import HttpRequest
+from django.shortcuts import get_object_or_404
 from django.urls import URLPattern
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_http_methods
 from ninja import Field, NinjaAPI, Path, Schema, Status
 from ninja.security import HttpBearer
 
 from crm import filters, services
-from crm.access import account_for, require_roles
-from crm.models import ApiToken, Form, FormSubmission, ObjectType, Record, Role
+from crm.models import ApiToken, Form, FormSubmission, ObjectType, Record
 from crm.submissions import client_ip, form_submission_create, submission_form_class
 
 ObjectSlug = Literal["contacts", "companies", "deals", "tickets"]
@@ -366,46 +363,3 @@ def api_urls() -> tuple[list[URLPattern], str, str]:
     for pattern in patterns:
         pattern.callback.login_required = False
     return patterns, app_name, namespace
-
-
-# --- Settings > API tokens (super admins) ------------------------------------------
-
-tokens_admin_required = require_roles(
-    Role.SUPER_ADMIN, message=gettext_lazy("Only super admins can manage API tokens.")
-)
-
-
-@tokens_admin_required
-@require_http_methods(["GET", "POST"])
-def api_tokens(request: HttpRequest) -> HttpResponse:
-    account = account_for(request)
-    new_token = None
-    error = ""
-    if request.method == "POST" and "revoke" in request.POST:
-        token = get_object_or_404(ApiToken, account=account, pk=request.POST.get("token") or 0)
-        token.revoke()
-        messages.success(
-            request,
-            _("Token “%(name)s” revoked: requests using it now get 401.") % {"name": token.name},
-        )
-        return redirect("intake:api_tokens")
-    if request.method == "POST" and "create" in request.POST:
-        name = request.POST.get("name", "").strip()[:100]
-        if not name:
-            error = _("Name the token after what will use it, e.g. “Website backend”.")
-        else:
-            _token_row, new_token = ApiToken.issue(
-                account=account, name=name, created_by=request.user
-            )
-    tokens = ApiToken.objects.filter(account=account).select_related("created_by")
-    return render(
-        request,
-        "crm/intake/api_tokens.html",
-        {
-            "tokens": tokens,
-            "new_token": new_token,
-            "error": error,
-            "api_base": request.build_absolute_uri("/api/v1/"),
-            "settings_section": "api_tokens",
-        },
-    )

@@ -5,7 +5,6 @@ The job's life is `crm.imports`; reading the file, `crm.import_files`.
 
 from __future__ import annotations
 
-from django import forms as django_forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -16,30 +15,13 @@ from django.views.decorators.http import require_http_methods
 
 from crm import import_files, imports, services
 from crm.access import account_for, require_roles
+from crm.forms import UploadForm
 from crm.models import ImportJob, ObjectType, Role
 from crm.tasks import import_enqueue
 
 import_admin_required = require_roles(
     Role.SUPER_ADMIN, message=gettext_lazy("Only super admins can import records.")
 )
-
-
-class UploadForm(django_forms.Form):
-    object_type = django_forms.ChoiceField(
-        label=gettext_lazy("What are you importing?"),
-        choices=[
-            (ObjectType.CONTACT, gettext_lazy("Contacts")),
-            (ObjectType.COMPANY, gettext_lazy("Companies")),
-        ],
-    )
-    file = django_forms.FileField(
-        label=gettext_lazy("CSV file"),
-        help_text=gettext_lazy(
-            "The first line names the columns. Comma or semicolon separated, UTF-8 or "
-            "Windows (Latin-1) encoding, up to 25 MB."
-        ),
-        widget=django_forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
-    )
 
 
 @import_admin_required

@@ -22,7 +22,8 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from crm import submissions, webforms
 from crm.access import account_for, require_roles
-from crm.models import Form, FormField, PropertyDefinition, Role
+from crm.forms import AddFieldForm, FormSettingsForm
+from crm.models import Form, FormField, Role
 
 forms_admin_required = require_roles(
     Role.SUPER_ADMIN, message=gettext_lazy("Only super admins can manage forms.")
@@ -78,61 +79,6 @@ def _add_errors(django_form: django_forms.Form, error: ValidationError) -> None:
 
 
 # --- The builder (super admins) -----------------------------------------------------
-
-
-class FormSettingsForm(django_forms.ModelForm):
-    class Meta:
-        model = Form
-        fields = ["name", "title", "introduction", "submit_label", "thank_you_message", "is_active"]
-        widgets = {
-            "introduction": django_forms.Textarea(attrs={"rows": 3}),
-            "thank_you_message": django_forms.Textarea(attrs={"rows": 3}),
-        }
-
-
-class AddFieldForm(django_forms.Form):
-    """Add a question: a contact property (`source` = its id) or free text."""
-
-    source = django_forms.ChoiceField(label=gettext_lazy("Question"))
-    label = django_forms.CharField(
-        label=gettext_lazy("Label"),
-        max_length=200,
-        required=False,
-        help_text=gettext_lazy("Leave empty to use the property's label."),
-    )
-    required = django_forms.BooleanField(label=gettext_lazy("Required"), required=False)
-
-    def __init__(self, *args: Any, definitions: list[PropertyDefinition], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.definitions = {str(d.pk): d for d in definitions}
-        self.fields["source"].choices = [
-            (
-                gettext_lazy("Free-text questions"),
-                [
-                    (
-                        webforms.NEW_PROPERTY,
-                        _("Free text, saved to a new multi-line contact property"),
-                    ),
-                    (webforms.FREE_TEXT, _("Free text, kept on the submission only")),
-                ],
-            ),
-            (
-                gettext_lazy("Contact properties"),
-                [(pk, d.label) for pk, d in self.definitions.items()],
-            ),
-        ]
-
-    def clean_source(self) -> PropertyDefinition | str:
-        """The chosen contact property, or NEW_PROPERTY / FREE_TEXT."""
-        source = self.cleaned_data["source"]
-        return self.definitions.get(source, source)
-
-    def clean(self) -> dict[str, Any] | None:
-        cleaned = super().clean()
-        free_text = self.cleaned_data.get("source") in (webforms.NEW_PROPERTY, webforms.FREE_TEXT)
-        if free_text and not self.cleaned_data.get("label"):
-            self.add_error("label", _("A free-text question needs a label."))
-        return cleaned
 
 
 def _admin_form(request: HttpRequest, pk: int) -> Form:
