@@ -16,13 +16,13 @@ from typing import Any, Literal
 
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
-from django.shortcuts import get_object_or_404
 from django.urls import URLPattern
 from django.utils.translation import gettext as _
 from ninja import Field, NinjaAPI, Path, Schema, Status
 from ninja.security import HttpBearer
 
 from crm import filters, services
+from crm.access import account_for, form_for, record_for
 from crm.models import ApiToken, Form, FormSubmission, ObjectType, Record
 from crm.submissions import client_ip, form_submission_create, submission_form_class
 
@@ -33,6 +33,9 @@ MAX_ABS_INT = 10**30
 
 
 class BearerToken(HttpBearer):
+    """A live token authenticates the request; `crm.access.account_for` then answers
+    with the token's account, so the API loads objects with the views' own loaders."""
+
     def authenticate(self, request: HttpRequest, token: str) -> ApiToken | None:
         api_token = ApiToken.objects.authenticate(token)
         if api_token is not None:
@@ -185,22 +188,13 @@ def _check_json(value: Any, path: str = "") -> None:
             _check_json(item, path)
 
 
-def _record(request: HttpRequest, object_type: ObjectSlug, record_id: int) -> Record:
-    return get_object_or_404(
-        Record,
-        account=_token(request).account,
-        object_type=_object_type(object_type),
-        pk=record_id,
-    )
-
-
 # --- Endpoints ----------------------------------------------------------------------
 
 
 @api.get("/properties/{object_type}", response=list[PropertyOut], tags=["properties"])
 def property_list(request: HttpRequest, object_type: ObjectSlug):
     """The properties of an object type, standard ones first."""
-    definitions = services.definitions_for(_token(request).account, _object_type(object_type))
+    definitions = services.definitions_for(account_for(request), _object_type(object_type))
     return sorted(definitions.values(), key=lambda d: (not d.is_standard, d.position, d.label))
 
 
@@ -210,7 +204,7 @@ def record_create(request: HttpRequest, object_type: ObjectSlug, payload: Record
     try:
         _check_json(payload.properties)
         record = services.record_create(
-            account=token.account,
+            account=account_for(request),
             object_type=_object_type(object_type),
             values=payload.properties,
             actor=token.created_by,
@@ -229,7 +223,7 @@ def record_create(request: HttpRequest, object_type: ObjectSlug, payload: Record
 def record_get(
     request: HttpRequest, object_type: ObjectSlug, record_id: int = Path(..., ge=1, le=MAX_ID)
 ):
-    return _record_out(_record(request, object_type, record_id))
+    return _record_out(record_for(request, record_id, slug=object_type))
 
 
 @api.patch(
@@ -245,7 +239,7 @@ def record_update(
 ):
     """Set the given properties; the others keep their values."""
     token = _token(request)
-    record = _record(request, object_type, record_id)
+    record = record_for(request, record_id, slug=object_type)
     try:
         _check_json(payload.properties)
         services.record_update(
@@ -264,7 +258,7 @@ def record_update(
 )
 def record_search(request: HttpRequest, object_type: ObjectSlug, payload: SearchIn):
     """Records matching the filters, by id ascending, one page at a time."""
-    account = _token(request).account
+    account = account_for(request)
     kind = _object_type(object_type)
     try:
         _check_json(payload.filters, "filters")
@@ -289,7 +283,7 @@ def record_search(request: HttpRequest, object_type: ObjectSlug, payload: Search
 
 @api.get("/forms", response=list[FormOut], tags=["forms"])
 def form_list(request: HttpRequest):
-    forms = Form.objects.filter(account=_token(request).account).order_by("-created_at")
+    forms = Form.objects.filter(account=account_for(request)).order_by("-created_at")
     return [
         {
             "id": form.pk,
@@ -318,7 +312,7 @@ def form_submit(
     request: HttpRequest, payload: SubmissionIn, form_id: int = Path(..., ge=1, le=MAX_ID)
 ):
     """Submit a form as a visitor would: creates or updates the contact by email."""
-    form = get_object_or_404(Form, account=_token(request).account, pk=form_id)
+    form = form_for(request, form_id)
     if not form.is_active:
         return Status(400, {"detail": _("This form is not accepting submissions."), "errors": {}})
     try:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
-from crm.access import account_for, require_roles
+from crm.access import account_for, api_token_for, require_roles
 from crm.models import ApiToken, Role
+from crm.views.common import parse_id
 
 tokens_admin_required = require_roles(
     Role.SUPER_ADMIN, message=gettext_lazy("Only super admins can manage API tokens.")
@@ -25,7 +26,7 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
     new_token = None
     error = ""
     if request.method == "POST" and "revoke" in request.POST:
-        token = get_object_or_404(ApiToken, account=account, pk=request.POST.get("token") or 0)
+        token = api_token_for(request, parse_id(request.POST.get("token")) or 0)
         token.revoke()
         messages.success(
             request,

@@ -15,13 +15,13 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, Max
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
 from crm import submissions, webforms
-from crm.access import account_for, require_roles
+from crm.access import account_for, form_for, require_roles
 from crm.forms import AddFieldForm, FormSettingsForm
 from crm.models import Form, FormField, Role
 
@@ -36,6 +36,7 @@ forms_admin_required = require_roles(
 @login_not_required
 @require_http_methods(["GET", "POST"])
 def form_public(request: HttpRequest, key: UUID) -> HttpResponse:
+    # No account here: knowing the form's random public key is the access.
     form = Form.objects.select_related("account").filter(public_key=key).first()
     if form is None:
         raise Http404
@@ -81,10 +82,6 @@ def _add_errors(django_form: django_forms.Form, error: ValidationError) -> None:
 # --- The builder (super admins) -----------------------------------------------------
 
 
-def _admin_form(request: HttpRequest, pk: int) -> Form:
-    return get_object_or_404(Form, pk=pk, account=account_for(request))
-
-
 @forms_admin_required
 @require_http_methods(["GET", "POST"])
 def form_list(request: HttpRequest) -> HttpResponse:
@@ -112,7 +109,7 @@ def form_list(request: HttpRequest) -> HttpResponse:
 @forms_admin_required
 @require_http_methods(["GET", "POST"])
 def form_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    form = _admin_form(request, pk)
+    form = form_for(request, pk)
     fields = form.fields_in_order()
     offered = webforms.properties_offered(form=form, fields=fields)
     settings_form = FormSettingsForm(instance=form)
@@ -176,7 +173,7 @@ def _field_from_post(request: HttpRequest, fields: list[FormField]) -> FormField
 @forms_admin_required
 @require_GET
 def form_submissions(request: HttpRequest, pk: int) -> HttpResponse:
-    form = _admin_form(request, pk)
+    form = form_for(request, pk)
     fields = form.fields_in_order()
     page = Paginator(
         form.submissions.select_related("record").order_by("-created_at", "-id"), 50

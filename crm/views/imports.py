@@ -8,13 +8,13 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from crm import import_files, imports, services
-from crm.access import account_for, require_roles
+from crm.access import account_for, import_job_for, require_roles
 from crm.forms import UploadForm
 from crm.models import ImportJob, ObjectType, Role
 from crm.tasks import import_enqueue
@@ -56,17 +56,10 @@ def import_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _job(request: HttpRequest, pk: int, *, with_content: bool = False) -> ImportJob:
-    jobs = ImportJob.objects.filter(account=account_for(request))
-    if not with_content:
-        jobs = jobs.defer("content")
-    return get_object_or_404(jobs, pk=pk)
-
-
 @import_admin_required
 @require_http_methods(["GET", "POST"])
 def import_mapping(request: HttpRequest, pk: int) -> HttpResponse:
-    job = _job(request, pk, with_content=True)
+    job = import_job_for(request, pk, with_content=True)
     if job.status != ImportJob.Status.MAPPING:
         return redirect(job)
     definitions = services.definitions_for(job.account, job.object_type)
@@ -116,7 +109,7 @@ def import_mapping(request: HttpRequest, pk: int) -> HttpResponse:
 @import_admin_required
 @require_http_methods(["GET", "POST"])
 def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    job = _job(request, pk)
+    job = import_job_for(request, pk)
     if job.status == ImportJob.Status.MAPPING:
         return redirect("intake:import_mapping", pk=job.pk)
     if request.method == "POST" and "resume" in request.POST:

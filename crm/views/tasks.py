@@ -8,18 +8,18 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from crm.access import account_for, require_account
+from crm.access import account_for, record_for, require_account, task_for
 from crm.forms import TaskForm
-from crm.models import Record, Role, Task, TimelineEvent
+from crm.models import Role, Task, TimelineEvent
 from crm.notifications import notify
-from crm.views.common import parse_id, safe_next, task_for
+from crm.views.common import parse_id, safe_next
 
 TASKS_PER_PAGE = 50
 DUE_FILTERS = ("overdue", "today", "week")
@@ -77,7 +77,10 @@ def task_list(request: HttpRequest) -> HttpResponse:
 def task_create(request: HttpRequest) -> HttpResponse:
     account = account_for(request)
     record_id = parse_id(request.POST.get("record") or request.GET.get("record"))
-    record = Record.objects.filter(account=account, pk=record_id).first() if record_id else None
+    try:
+        record = record_for(request, record_id) if record_id else None
+    except Http404:
+        record = None  # deleted meanwhile, or another account's: the task is made alone
     form = TaskForm(request.POST or None, account=account, initial={"assignee": request.user})
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
