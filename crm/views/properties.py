@@ -8,7 +8,6 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
 from crm.access import account_for, property_definition_for, super_admin_required
@@ -18,19 +17,12 @@ from crm.models import OBJECT_SLUGS, ObjectType, PropertyDefinition, PropertyVal
 from crm.templatetags.crm_tags import property_label
 from crm.views.common import object_type_for
 
-PLURALS = {
-    "contacts": gettext_lazy("Contacts"),
-    "companies": gettext_lazy("Companies"),
-    "deals": gettext_lazy("Deals"),
-    "tickets": gettext_lazy("Tickets"),
-}
-
 
 def _tabs(current: str) -> list[dict]:
     return [
         {
             "slug": slug,
-            "label": PLURALS[slug],
+            "label": kind.plural_label,
             "current": slug == current,
             "url": reverse("crm:property_list") + f"?object={slug}",
         }

@@ -91,12 +91,7 @@ def _associations(record: Record) -> list[dict]:
             {
                 "type": kind,
                 "slug": OBJECT_SLUGS[kind],
-                "label": {
-                    ObjectType.CONTACT: _("Contacts"),
-                    ObjectType.COMPANY: _("Companies"),
-                    ObjectType.DEAL: _("Deals"),
-                    ObjectType.TICKET: _("Tickets"),
-                }[kind],
+                "label": kind.plural_label,
                 "records": [r for r in linked if r.object_type == kind][:ASSOCIATIONS_LIMIT],
             }
         )
@@ -125,7 +120,7 @@ def _context(request: HttpRequest, record: Record, **extra) -> dict:
         "section": "crm",
         "record": record,
         "slug": record.slug,
-        "object_label": _object_plural(record.slug),
+        "object_label": ObjectType(record.object_type).plural_label,
         "definitions": definitions,
         "users": users,
         "properties": [_property_item(d, record, users) for d in definitions.values()],
@@ -136,15 +131,6 @@ def _context(request: HttpRequest, record: Record, **extra) -> dict:
         "task_form": TaskForm(account=account, initial={"assignee": request.user}),
         **extra,
     }
-
-
-def _object_plural(slug: str) -> str:
-    return {
-        "contacts": _("Contacts"),
-        "companies": _("Companies"),
-        "deals": _("Deals"),
-        "tickets": _("Tickets"),
-    }[slug]
 
 
 @require_GET
