@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 
 from crm.models import (
@@ -50,14 +51,14 @@ def account_for(request: HttpRequest) -> Account:
 # --- Who may do what ----------------------------------------------------------------
 
 
-def require_roles(*roles: Role, message: str | None = None) -> Callable[[View], View]:
+def require_roles(*roles: Role, message: str | Promise | None = None) -> Callable[[View], View]:
     """Allow the view only to users of the account with one of `roles`."""
 
     def decorator(view: View) -> View:
         @wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             account_for(request)
-            if request.user.role not in roles:
+            if getattr(request.user, "role", None) not in roles:
                 raise PermissionDenied(
                     message or _("Your role does not allow this. Ask a super admin.")
                 )
@@ -105,7 +106,9 @@ def task_for(request: HttpRequest, pk: int) -> Task:
 def notification_for(request: HttpRequest, pk: int) -> Notification:
     """One of the user's own notifications (never a colleague's)."""
     return _one(
-        Notification.objects.filter(account=account_for(request), recipient=request.user, pk=pk)
+        Notification.objects.filter(
+            account=account_for(request), recipient_id=request.user.pk, pk=pk
+        )
     )
 
 

@@ -98,7 +98,7 @@ def delimiter_guess(text: str) -> str:
     except csv.Error:
         first_line = sample.splitlines()[0] if sample else ""
         counts = {d: first_line.count(d) for d in DELIMITERS}
-        best = max(counts, key=counts.get)
+        best = max(counts, key=lambda d: counts[d])
         return best if counts[best] else ","
 
 
@@ -178,8 +178,8 @@ def mapping_guess(
     mapping: dict[str, str] = {}
     taken: set[str] = set()
     for index, header in enumerate(headers):
-        name = lookup.get(_simple(header))
-        if name and name not in taken:
-            mapping[str(index)] = name
-            taken.add(name)
+        guessed = lookup.get(_simple(header))
+        if guessed and guessed not in taken:
+            mapping[str(index)] = guessed
+            taken.add(guessed)
     return mapping
