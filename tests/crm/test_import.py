@@ -4,10 +4,13 @@ batches that commit all-or-nothing and resume after a crash.
 The Celery task runs in-process here (called directly); no worker is started.
 """
 
+import datetime as dt
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import timezone
 
 from crm import import_files, imports, services
 from crm import tasks as crm_tasks
@@ -266,6 +269,13 @@ def test_a_crash_keeps_committed_batches_and_the_import_resumes_after_them(
     assert Record.objects.filter(account=acme).count() == 30
     existing.refresh_from_db()
     assert existing.properties["first_name"] == "User 15"
+
+
+def test_a_queued_import_without_progress_for_two_minutes_offers_resume(admin_client, acme):
+    job = start(admin_client, CONTACTS)
+    assert b"Resume import" not in admin_client.get(job.get_absolute_url()).content
+    ImportJob.objects.filter(pk=job.pk).update(updated_at=timezone.now() - dt.timedelta(minutes=3))
+    assert b"Resume import" in admin_client.get(job.get_absolute_url()).content
 
 
 def test_running_a_finished_import_again_imports_nothing_twice(admin_client, acme):
