@@ -1,8 +1,9 @@
 """The JSON API (/api/v1/, django-ninja): records, properties and form submissions,
 authenticated by bearer tokens that super admins create in Settings > API tokens.
 
-Every change goes through crm.services (or the forms' own code path), exactly like
-the UI, so workflows see API changes too. Errors:
+Every change goes through crm.services, and a form submission through
+crm.submissions, exactly like the UI and the public form page, so workflows see API
+changes too. Errors:
   401 missing, unknown or revoked token · 404 not in the token's account ·
   400 refused values: {"detail": "...", "errors": {"<property>": ["<message>"]}}, the
   messages the UI shows · 422 a body that does not match the schema (django-ninja).
@@ -13,21 +14,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import HttpRequest
 from django.urls import URLPattern
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_http_methods
 from ninja import Field, NinjaAPI, Path, Schema, Status
 from ninja.security import HttpBearer
 
 from crm import filters, services
-from crm.access import account_for, require_roles
-from crm.models import ApiToken, Form, FormSubmission, ObjectType, Record, Role
-from crm.views_forms import form_fields, form_submission_create, submission_form_class
+from crm.access import account_for, form_for, record_for
+from crm.models import ApiToken, Form, FormSubmission, ObjectType, Record
+from crm.submissions import client_ip, form_submission_create, submission_form_class
 
 ObjectSlug = Literal["contacts", "companies", "deals", "tickets"]
 MAX_ID = 2**63 - 1
@@ -36,6 +33,9 @@ MAX_ABS_INT = 10**30
 
 
 class BearerToken(HttpBearer):
+    """A live token authenticates the request; `crm.access.account_for` then answers
+    with the token's account, so the API loads objects with the views' own loaders."""
+
     def authenticate(self, request: HttpRequest, token: str) -> ApiToken | None:
         api_token = ApiToken.objects.authenticate(token)
         if api_token is not None:
@@ -188,22 +188,13 @@ def _check_json(value: Any, path: str = "") -> None:
             _check_json(item, path)
 
 
-def _record(request: HttpRequest, object_type: ObjectSlug, record_id: int) -> Record:
-    return get_object_or_404(
-        Record,
-        account=_token(request).account,
-        object_type=_object_type(object_type),
-        pk=record_id,
-    )
-
-
 # --- Endpoints ----------------------------------------------------------------------
 
 
 @api.get("/properties/{object_type}", response=list[PropertyOut], tags=["properties"])
 def property_list(request: HttpRequest, object_type: ObjectSlug):
     """The properties of an object type, standard ones first."""
-    definitions = services.definitions_for(_token(request).account, _object_type(object_type))
+    definitions = services.definitions_for(account_for(request), _object_type(object_type))
     return sorted(definitions.values(), key=lambda d: (not d.is_standard, d.position, d.label))
 
 
@@ -213,7 +204,7 @@ def record_create(request: HttpRequest, object_type: ObjectSlug, payload: Record
     try:
         _check_json(payload.properties)
         record = services.record_create(
-            account=token.account,
+            account=account_for(request),
             object_type=_object_type(object_type),
             values=payload.properties,
             actor=token.created_by,
@@ -232,7 +223,7 @@ def record_create(request: HttpRequest, object_type: ObjectSlug, payload: Record
 def record_get(
     request: HttpRequest, object_type: ObjectSlug, record_id: int = Path(..., ge=1, le=MAX_ID)
 ):
-    return _record_out(_record(request, object_type, record_id))
+    return _record_out(record_for(request, record_id, slug=object_type))
 
 
 @api.patch(
@@ -248,7 +239,7 @@ def record_update(
 ):
     """Set the given properties; the others keep their values."""
     token = _token(request)
-    record = _record(request, object_type, record_id)
+    record = record_for(request, record_id, slug=object_type)
     try:
         _check_json(payload.properties)
         services.record_update(
@@ -267,7 +258,7 @@ def record_update(
 )
 def record_search(request: HttpRequest, object_type: ObjectSlug, payload: SearchIn):
     """Records matching the filters, by id ascending, one page at a time."""
-    account = _token(request).account
+    account = account_for(request)
     kind = _object_type(object_type)
     try:
         _check_json(payload.filters, "filters")
@@ -292,7 +283,7 @@ def record_search(request: HttpRequest, object_type: ObjectSlug, payload: Search
 
 @api.get("/forms", response=list[FormOut], tags=["forms"])
 def form_list(request: HttpRequest):
-    forms = Form.objects.filter(account=_token(request).account).order_by("-created_at")
+    forms = Form.objects.filter(account=account_for(request)).order_by("-created_at")
     return [
         {
             "id": form.pk,
@@ -305,7 +296,7 @@ def form_list(request: HttpRequest):
                     "required": f.required,
                     "property": f.property.name if f.property else None,
                 }
-                for f in form_fields(form)
+                for f in form.fields_in_order()
             ],
         }
         for form in forms
@@ -321,15 +312,14 @@ def form_submit(
     request: HttpRequest, payload: SubmissionIn, form_id: int = Path(..., ge=1, le=MAX_ID)
 ):
     """Submit a form as a visitor would: creates or updates the contact by email."""
-    form = get_object_or_404(Form, account=_token(request).account, pk=form_id)
+    form = form_for(request, form_id)
     if not form.is_active:
         return Status(400, {"detail": _("This form is not accepting submissions."), "errors": {}})
     try:
         _check_json(payload.answers)
     except ValidationError as error:
         return _refused(error)
-    fields = form_fields(form)
-    submission_form = submission_form_class(fields)(data=payload.answers)
+    submission_form = submission_form_class(form.fields_in_order())(data=payload.answers)
     if not submission_form.is_valid():
         return Status(
             400,
@@ -343,7 +333,7 @@ def form_submit(
             form=form,
             answers=submission_form.cleaned_data,
             source=FormSubmission.Source.API,
-            ip_address=request.META.get("REMOTE_ADDR") or None,
+            ip_address=client_ip(request),
             user_agent=request.headers.get("User-Agent", ""),
         )
     except ValidationError as error:
@@ -367,46 +357,3 @@ def api_urls() -> tuple[list[URLPattern], str, str]:
     for pattern in patterns:
         pattern.callback.login_required = False
     return patterns, app_name, namespace
-
-
-# --- Settings > API tokens (super admins) ------------------------------------------
-
-tokens_admin_required = require_roles(
-    Role.SUPER_ADMIN, message=gettext_lazy("Only super admins can manage API tokens.")
-)
-
-
-@tokens_admin_required
-@require_http_methods(["GET", "POST"])
-def api_tokens(request: HttpRequest) -> HttpResponse:
-    account = account_for(request)
-    new_token = None
-    error = ""
-    if request.method == "POST" and "revoke" in request.POST:
-        token = get_object_or_404(ApiToken, account=account, pk=request.POST.get("token") or 0)
-        token.revoke()
-        messages.success(
-            request,
-            _("Token “%(name)s” revoked: requests using it now get 401.") % {"name": token.name},
-        )
-        return redirect("intake:api_tokens")
-    if request.method == "POST" and "create" in request.POST:
-        name = request.POST.get("name", "").strip()[:100]
-        if not name:
-            error = _("Name the token after what will use it, e.g. “Website backend”.")
-        else:
-            _token_row, new_token = ApiToken.issue(
-                account=account, name=name, created_by=request.user
-            )
-    tokens = ApiToken.objects.filter(account=account).select_related("created_by")
-    return render(
-        request,
-        "crm/intake/api_tokens.html",
-        {
-            "tokens": tokens,
-            "new_token": new_token,
-            "error": error,
-            "api_base": request.build_absolute_uri("/api/v1/"),
-            "settings_section": "api_tokens",
-        },
-    )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.db import connection, transaction
@@ -151,7 +151,7 @@ def demo_records_create(account: Account, *, contacts: int, companies: int, seed
     for i in range(start, start + contacts):
         first, last = rng.choice(FIRST), rng.choice(LAST)
         company = rng.choice(COMPANIES)
-        row = {
+        row: dict[str, Any] = {
             "email": f"{first}.{last}.{i}@{company.lower()}.example".lower(),
             "first_name": first,
             "last_name": last,
@@ -172,7 +172,7 @@ def demo_records_create(account: Account, *, contacts: int, companies: int, seed
 
 @transaction.atomic
 def records_fast_create(
-    *, account: Account, object_type: str, rows: list[Mapping[str, Any]]
+    *, account: Account, object_type: str, rows: Sequence[Mapping[str, Any]]
 ) -> list[int]:
     """`services.records_bulk_create` for already-valid generated rows, without the ORM.
 

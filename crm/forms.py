@@ -1,4 +1,6 @@
-"""Django forms behind the CRM pages (tasks, notes, property definitions).
+"""Django forms behind the CRM pages: tasks, notes, property definitions, the web-form
+builder and the CSV upload. (The form visitors fill in is built per web form, in
+`crm.submissions`.)
 
 Record property values are not Django form fields: they go through
 `crm.services.values_validate`, the one validation every channel shares.
@@ -7,13 +9,23 @@ Record property values are not Django form fields: they go through
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from django import forms
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from crm.models import Account, PropertyDefinition, PropertyType, Task
+from crm import webforms
+from crm.models import (
+    Account,
+    Form,
+    ObjectType,
+    PropertyDefinition,
+    PropertyType,
+    PropertyValue,
+    Task,
+)
 from crm.properties import MAX_TEXTAREA_LENGTH
 
 MAX_NOTE_LENGTH = MAX_TEXTAREA_LENGTH
@@ -184,8 +196,6 @@ class PropertyDefinitionForm(forms.Form):
         removed = [o for o in self.instance.options if o["value"] not in kept]
         if not removed:
             return
-        from crm.models import PropertyValue
-
         in_use = PropertyValue.objects.filter(
             property=self.instance, text_value__in=[o["value"].lower() for o in removed]
         ).exists()
@@ -225,3 +235,82 @@ class PropertyDefinitionForm(forms.Form):
             is_standard=False,
             position=(last or 0) + 1,
         )
+
+
+# --- Settings > Forms -----------------------------------------------------------------
+
+
+class FormSettingsForm(forms.ModelForm):
+    class Meta:
+        model = Form
+        fields = ["name", "title", "introduction", "submit_label", "thank_you_message", "is_active"]
+        widgets = {
+            "introduction": forms.Textarea(attrs={"rows": 3}),
+            "thank_you_message": forms.Textarea(attrs={"rows": 3}),
+        }
+
+
+class AddFieldForm(forms.Form):
+    """Add a question: a contact property (`source` = its id) or free text."""
+
+    source = forms.ChoiceField(label=gettext_lazy("Question"))
+    label = forms.CharField(
+        label=gettext_lazy("Label"),
+        max_length=200,
+        required=False,
+        help_text=gettext_lazy("Leave empty to use the property's label."),
+    )
+    required = forms.BooleanField(label=gettext_lazy("Required"), required=False)
+
+    def __init__(self, *args: Any, definitions: list[PropertyDefinition], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.definitions = {str(d.pk): d for d in definitions}
+        self.fields["source"].choices = [
+            (
+                gettext_lazy("Free-text questions"),
+                [
+                    (
+                        webforms.NEW_PROPERTY,
+                        _("Free text, saved to a new multi-line contact property"),
+                    ),
+                    (webforms.FREE_TEXT, _("Free text, kept on the submission only")),
+                ],
+            ),
+            (
+                gettext_lazy("Contact properties"),
+                [(pk, d.label) for pk, d in self.definitions.items()],
+            ),
+        ]
+
+    def clean_source(self) -> PropertyDefinition | str:
+        """The chosen contact property, or NEW_PROPERTY / FREE_TEXT."""
+        source = self.cleaned_data["source"]
+        return self.definitions.get(source, source)
+
+    def clean(self) -> dict[str, Any] | None:
+        cleaned = super().clean()
+        free_text = self.cleaned_data.get("source") in (webforms.NEW_PROPERTY, webforms.FREE_TEXT)
+        if free_text and not self.cleaned_data.get("label"):
+            self.add_error("label", _("A free-text question needs a label."))
+        return cleaned
+
+
+# --- Settings > Import ----------------------------------------------------------------
+
+
+class UploadForm(forms.Form):
+    object_type = forms.ChoiceField(
+        label=gettext_lazy("What are you importing?"),
+        choices=[
+            (ObjectType.CONTACT, gettext_lazy("Contacts")),
+            (ObjectType.COMPANY, gettext_lazy("Companies")),
+        ],
+    )
+    file = forms.FileField(
+        label=gettext_lazy("CSV file"),
+        help_text=gettext_lazy(
+            "The first line names the columns. Comma or semicolon separated, UTF-8 or "
+            "Windows (Latin-1) encoding, up to 25 MB."
+        ),
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
+    )

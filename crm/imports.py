@@ -1,5 +1,5 @@
-"""CSV import of contacts and companies: reading the file, guessing the column
-mapping, and importing it batch by batch.
+"""CSV import of contacts and companies: the job's life (uploaded, mapped, queued) and
+importing it batch by batch. Reading the file itself is `crm.import_files`.
 
 Crash safety: every batch of BATCH_SIZE rows is imported **all-or-nothing** in one
 transaction that also advances `ImportJob.rows_done`. A crash (worker killed, database
@@ -11,203 +11,81 @@ they are skipped and reported ("Row 7: …"), and the rest of their batch is imp
 
 from __future__ import annotations
 
-import csv
-import io
-import re
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm import services
+from crm import import_files, services
 from crm.models import (
+    Account,
     ImportJob,
     ObjectType,
     PropertyDefinition,
     PropertyValue,
     Record,
     TimelineEvent,
+    User,
 )
 from crm.signals import records_bulk_changed
 from crm.standard_properties import MERGE_KEYS
 
-IMPORTABLE = (ObjectType.CONTACT, ObjectType.COMPANY)
-MAX_FILE_BYTES = 25 * 1024 * 1024
-MAX_ROWS = 200_000
 BATCH_SIZE = 500
 # Errors kept for display; every error is counted.
 MAX_STORED_ERRORS = 1_000
 # A task imports batches for this long, then hands over to a new task (so that no
 # task comes near Celery's time limit, whatever the file's size).
 TASK_TIME_BUDGET_SECONDS = 60
-ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")
-DELIMITERS = ",;\t"
-
-csv.field_size_limit(1024 * 1024)
 
 
-# --- Reading the file ---------------------------------------------------------------
+# --- The job ------------------------------------------------------------------------
 
 
-def file_read(data: bytes) -> dict[str, Any]:
-    """Decode and check an uploaded CSV file; raise ValidationError saying what to fix.
+def import_job_create(
+    *, account: Account, object_type: str, upload: UploadedFile, created_by: User | None
+) -> ImportJob:
+    """A new job for an uploaded file, waiting for its column mapping (guessed).
 
-    Returns the fields of a new ImportJob: content, encoding, delimiter, headers,
-    total_rows.
+    Raises ValidationError saying what to fix in the file.
     """
-    size_check(len(data))
-    if b"\x00" in data:
+    # Say so before reading a huge file into memory.
+    import_files.size_check(upload.size or 0)
+    fields = import_files.file_read(upload.read())
+    definitions = services.definitions_for(account, object_type)
+    return ImportJob.objects.create(
+        account=account,
+        object_type=object_type,
+        file_name=(upload.name or "")[:255],
+        created_by=created_by,
+        mapping=import_files.mapping_guess(object_type, fields["headers"], definitions),
+        **fields,
+    )
+
+
+def import_mapping_save(*, job: ImportJob, mapping: dict[str, str]) -> None:
+    """Save the column mapping (column index → property name) and mark the job queued.
+
+    Raises ValidationError if no column is mapped or a property is chosen twice. The
+    caller queues the job (`crm.tasks.import_enqueue`).
+    """
+    definitions = services.definitions_for(job.account, job.object_type)
+    chosen = list(mapping.values())
+    duplicates = sorted({definitions[n].label for n in chosen if chosen.count(n) > 1})
+    if not mapping:
+        raise ValidationError(_("Choose a property for at least one column."))
+    if duplicates:
         raise ValidationError(
-            _(
-                "This is not a CSV file (it contains binary data). In your spreadsheet, "
-                "use “Save as” → CSV, then upload that file."
-            )
+            _("Each property can be chosen for one column only: %(labels)s.")
+            % {"labels": ", ".join(duplicates)}
         )
-    text, encoding = decode(data)
-    if not text.strip():
-        raise ValidationError(_("The file is empty."))
-    delimiter = delimiter_guess(text)
-    try:
-        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
-    except csv.Error as error:
-        raise ValidationError(
-            _("The file could not be read as CSV: %(error)s") % {"error": error}
-        ) from error
-    headers = [cell.strip() for cell in rows[0]] if rows else []
-    if not any(headers):
-        raise ValidationError(_("The first line must name the columns (e.g. Email, First name)."))
-    total = sum(1 for row in rows[1:] if _has_data(row))
-    if total == 0:
-        raise ValidationError(_("The file has a header line but no rows to import."))
-    if total > MAX_ROWS:
-        raise ValidationError(
-            _("The file has %(rows)d rows; the limit is %(limit)d. Split it into smaller files.")
-            % {"rows": total, "limit": MAX_ROWS}
-        )
-    return {
-        "content": text,
-        "encoding": encoding,
-        "delimiter": delimiter,
-        "headers": headers,
-        "total_rows": total,
-    }
-
-
-def size_check(size: int) -> None:
-    if size > MAX_FILE_BYTES:
-        raise ValidationError(
-            _("The file is %(size).1f MB; the limit is %(limit)d MB. Split it into smaller files.")
-            % {"size": size / 1024 / 1024, "limit": MAX_FILE_BYTES // 1024 // 1024}
-        )
-
-
-def decode(data: bytes) -> tuple[str, str]:
-    """UTF-8 (with or without the BOM Excel writes), else Windows-1252, else Latin-1."""
-    for encoding in ENCODINGS:
-        try:
-            return data.decode(encoding), encoding
-        except UnicodeDecodeError:
-            continue
-    raise AssertionError("latin-1 decodes any bytes")
-
-
-def delimiter_guess(text: str) -> str:
-    """The delimiter of the header line: `,` `;` (French Excel) or a tab."""
-    sample = text[: 64 * 1024]
-    try:
-        return csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
-    except csv.Error:
-        first_line = sample.splitlines()[0] if sample else ""
-        counts = {d: first_line.count(d) for d in DELIMITERS}
-        best = max(counts, key=counts.get)
-        return best if counts[best] else ","
-
-
-def data_rows(job: ImportJob) -> list[list[str]]:
-    """The job's rows after the header, blank lines left out."""
-    reader = csv.reader(io.StringIO(job.content, newline=""), delimiter=job.delimiter)
-    rows: list[list[str]] = []
-    next(reader, None)
-    for row in reader:
-        if _has_data(row):
-            rows.append(row)
-    return rows
-
-
-def _has_data(row: list[str]) -> bool:
-    return any(cell.strip() for cell in row)
-
-
-def samples(job: ImportJob, count: int = 3) -> list[list[str]]:
-    """Up to `count` example values per column, for the mapping screen."""
-    result: list[list[str]] = [[] for _header in job.headers]
-    for row in data_rows(job)[:50]:
-        for index, cell in enumerate(row[: len(result)]):
-            if cell.strip() and len(result[index]) < count:
-                result[index].append(cell.strip()[:60])
-    return result
-
-
-# --- Mapping columns to properties --------------------------------------------------
-
-SYNONYMS = {
-    ObjectType.CONTACT: {
-        "email": [
-            "email address",
-            "e-mail",
-            "e-mail address",
-            "mail",
-            "courriel",
-            "adresse e-mail",
-            "adresse email",
-        ],
-        "first_name": ["firstname", "given name", "prénom", "prenom"],
-        "last_name": ["lastname", "surname", "family name", "nom", "nom de famille"],
-        "phone": ["phone", "telephone", "téléphone", "mobile", "phone number"],
-        "company_name": ["company", "organization", "organisation", "société", "entreprise"],
-        "job_title": ["title", "position", "poste", "fonction"],
-        "state": ["state", "region", "région"],
-        "country": ["country", "pays"],
-        "city": ["ville"],
-    },
-    ObjectType.COMPANY: {
-        "name": ["company", "company name", "name", "nom", "société", "entreprise"],
-        "domain": ["domain", "website", "website url", "site web", "domaine", "url"],
-        "number_of_employees": ["employees", "headcount", "effectif"],
-        "annual_revenue": ["revenue", "chiffre d'affaires"],
-        "industry": ["secteur"],
-    },
-}
-
-
-def _simple(text: str) -> str:
-    return re.sub(r"[^a-z0-9éèàçôù]+", " ", text.lower()).strip()
-
-
-def mapping_guess(
-    object_type: str, headers: list[str], definitions: Mapping[str, PropertyDefinition]
-) -> dict[str, str]:
-    """Column index (as a string) → property name, for the headers that say which."""
-    lookup: dict[str, str] = {}
-    for name, definition in definitions.items():
-        lookup.setdefault(_simple(name), name)
-        lookup.setdefault(_simple(definition.label), name)
-    for name, words in SYNONYMS.get(ObjectType(object_type), {}).items():
-        if name in definitions:
-            for word in words:
-                lookup.setdefault(_simple(word), name)
-    mapping: dict[str, str] = {}
-    taken: set[str] = set()
-    for index, header in enumerate(headers):
-        name = lookup.get(_simple(header))
-        if name and name not in taken:
-            mapping[str(index)] = name
-            taken.add(name)
-    return mapping
+    job.mapping = mapping
+    job.status = ImportJob.Status.QUEUED
+    job.save(update_fields=["mapping", "status", "updated_at"])
 
 
 # --- Importing ----------------------------------------------------------------------
@@ -225,7 +103,7 @@ def import_run(job_id: int, *, time_budget: float = TASK_TIME_BUDGET_SECONDS) ->
     if not claimed:
         return False
     job = ImportJob.objects.get(pk=job_id)
-    rows = data_rows(job)
+    rows = import_files.data_rows(job)
     deadline = time.monotonic() + time_budget
     try:
         while _import_batch(job_id, rows):
@@ -290,7 +168,10 @@ def _import_batch(job_id: int, rows: list[list[str]]) -> bool:
     return more
 
 
-def _import_rows(job: ImportJob, batch: list[list[str]], *, first_index: int):
+def _import_rows(
+    job: ImportJob, batch: list[list[str]], *, first_index: int
+) -> tuple[int, int, list[dict[str, Any]]]:
+    """Import one batch's rows: (records created, records merged, rows refused)."""
     definitions = services.definitions_for(job.account, job.object_type)
     merge_key = MERGE_KEYS.get(ObjectType(job.object_type))
     columns = [(int(index), name) for index, name in job.mapping.items() if name in definitions]

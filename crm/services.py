@@ -7,7 +7,7 @@ the timeline, and announced (crm.signals) inside the same transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -178,7 +178,7 @@ def records_bulk_create(
     *,
     account: Account,
     object_type: str,
-    rows: list[Mapping[str, Any]],
+    rows: Sequence[Mapping[str, Any]],
     source: str = "import",
     validated: bool = False,
 ) -> list[int]:

@@ -7,6 +7,7 @@ a second task or notification.
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -62,6 +63,17 @@ class Task(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    def complete(self) -> None:
+        # Conditional update: completing twice keeps the first completion time.
+        Task.objects.filter(pk=self.pk, status=Task.Status.OPEN).update(
+            status=Task.Status.COMPLETED, completed_at=timezone.now()
+        )
+        self.refresh_from_db(fields=["status", "completed_at"])
+
+    def reopen(self) -> None:
+        Task.objects.filter(pk=self.pk).update(status=Task.Status.OPEN, completed_at=None)
+        self.refresh_from_db(fields=["status", "completed_at"])
 
 
 class Notification(models.Model):

@@ -60,6 +60,10 @@ class Form(models.Model):
     def display_title(self) -> str:
         return self.title or self.name
 
+    def fields_in_order(self) -> list[FormField]:
+        """The questions in the order visitors see them, each with its property loaded."""
+        return list(self.fields.select_related("property").order_by("position", "id"))
+
 
 class FormField(models.Model):
     """One question. With a property, the answer is written to the contact too."""

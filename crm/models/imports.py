@@ -7,10 +7,16 @@ flight, and the import resumes from the last committed batch.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+# A queued or running job with no progress for this long can be resumed by hand.
+STALLED_AFTER = dt.timedelta(minutes=2)
 
 
 class ImportJob(models.Model):
@@ -73,3 +79,10 @@ class ImportJob(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+    @property
+    def is_stalled(self) -> bool:
+        """Stopped by an error, or without progress for a while: its page offers "Resume"."""
+        return self.status == self.Status.FAILED or (
+            self.is_active and timezone.now() - self.updated_at > STALLED_AFTER
+        )

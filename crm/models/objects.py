@@ -26,6 +26,11 @@ class ObjectType(models.TextChoices):
         """The plural used in URLs: /objects/contacts/."""
         return OBJECT_SLUGS[self]
 
+    @property
+    def plural_label(self) -> str:
+        """The plural people read: "Contacts"."""
+        return str(OBJECT_PLURALS[self])
+
     @classmethod
     def from_slug(cls, slug: str) -> ObjectType | None:
         return {value: key for key, value in OBJECT_SLUGS.items()}.get(slug)
@@ -36,6 +41,12 @@ OBJECT_SLUGS = {
     ObjectType.COMPANY: "companies",
     ObjectType.DEAL: "deals",
     ObjectType.TICKET: "tickets",
+}
+OBJECT_PLURALS = {
+    ObjectType.CONTACT: _("Contacts"),
+    ObjectType.COMPANY: _("Companies"),
+    ObjectType.DEAL: _("Deals"),
+    ObjectType.TICKET: _("Tickets"),
 }
 
 

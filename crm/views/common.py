@@ -1,4 +1,5 @@
-"""Loaders shared by the CRM views: always from the user's account, 404 otherwise."""
+"""What the CRM views share: list columns, the create dialog's fields, and parsing
+user input (object slugs, ids, `next` URLs). Objects are loaded with crm.access."""
 
 from __future__ import annotations
 
@@ -7,8 +8,7 @@ from typing import Any
 from django.http import Http404, HttpRequest
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from crm.access import account_for
-from crm.models import Account, ObjectType, PropertyDefinition, Record, Task
+from crm.models import Account, ObjectType, PropertyDefinition
 from crm.services import definitions_for
 
 # What the list shows first, and what the "Create" dialog asks, per object type.
@@ -49,27 +49,6 @@ def parse_id(raw: Any) -> int | None:
     if not text.isdigit() or len(text) > 18:
         return None
     return int(text)
-
-
-def record_for(request: HttpRequest, slug: str, pk: int) -> Record:
-    account = account_for(request)
-    object_type = object_type_for(slug)
-    record = (
-        Record.objects.filter(account=account, object_type=object_type, pk=pk)
-        .select_related("owner", "account")
-        .first()
-    )
-    if record is None:
-        raise Http404
-    return record
-
-
-def task_for(request: HttpRequest, pk: int) -> Task:
-    account = account_for(request)
-    task = Task.objects.filter(account=account, pk=pk).select_related("assignee").first()
-    if task is None:
-        raise Http404
-    return task
 
 
 def ordered_definitions(account: Account, object_type: str) -> dict[str, PropertyDefinition]:

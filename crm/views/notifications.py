@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from crm.access import account_for, require_account
+from crm.access import account_for, notification_for, require_account
 from crm.models import Notification
 from crm.notifications import mark_read
 from crm.views.common import safe_next
@@ -40,12 +40,7 @@ def notification_list(request: HttpRequest) -> HttpResponse:
 @require_account
 def notification_open(request: HttpRequest, pk: int) -> HttpResponse:
     """Mark one notification read, then go where it points (always a local path)."""
-    account = account_for(request)
-    notification = Notification.objects.filter(
-        account=account, recipient=request.user, pk=pk
-    ).first()
-    if notification is None:
-        raise Http404
+    notification = notification_for(request, pk)
     mark_read(request.user, [notification.pk])
     return redirect(notification.url or "crm:notification_list")
 

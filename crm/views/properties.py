@@ -4,45 +4,30 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.db.models import Count
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
-from crm.access import account_for, super_admin_required
+from crm.access import account_for, property_definition_for, super_admin_required
 from crm.definitions import property_definition_delete
 from crm.forms import PropertyDefinitionForm
 from crm.models import OBJECT_SLUGS, ObjectType, PropertyDefinition, PropertyValue
 from crm.templatetags.crm_tags import property_label
 from crm.views.common import object_type_for
 
-PLURALS = {
-    "contacts": gettext_lazy("Contacts"),
-    "companies": gettext_lazy("Companies"),
-    "deals": gettext_lazy("Deals"),
-    "tickets": gettext_lazy("Tickets"),
-}
-
 
 def _tabs(current: str) -> list[dict]:
     return [
         {
             "slug": slug,
-            "label": PLURALS[slug],
+            "label": kind.plural_label,
             "current": slug == current,
             "url": reverse("crm:property_list") + f"?object={slug}",
         }
         for kind, slug in OBJECT_SLUGS.items()
     ]
-
-
-def _definition_for(request: HttpRequest, pk: int) -> PropertyDefinition:
-    definition = PropertyDefinition.objects.filter(account=account_for(request), pk=pk).first()
-    if definition is None:
-        raise Http404
-    return definition
 
 
 def _list_url(object_type: str) -> str:
@@ -104,7 +89,7 @@ def property_create(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @super_admin_required
 def property_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    definition = _definition_for(request, pk)
+    definition = property_definition_for(request, pk)
     form = PropertyDefinitionForm(
         request.POST or None,
         account=account_for(request),
@@ -134,7 +119,7 @@ def property_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @super_admin_required
 def property_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    definition = _definition_for(request, pk)
+    definition = property_definition_for(request, pk)
     if definition.is_standard:
         messages.error(request, _("Standard properties cannot be deleted."))
         return redirect(_list_url(definition.object_type))

@@ -15,12 +15,12 @@ from django_htmx.http import trigger_client_event
 
 from crm import properties as props
 from crm import services
-from crm.access import require_account
+from crm.access import record_for, require_account
 from crm.forms import NoteForm, TaskForm
 from crm.listing import search_q
 from crm.models import OBJECT_SLUGS, ObjectType, Record, Task, TimelineEvent
 from crm.templatetags.crm_tags import property_label
-from crm.views.common import ordered_definitions, parse_id, record_for
+from crm.views.common import ordered_definitions, parse_id
 
 TIMELINE_LIMIT = 100
 ASSOCIATIONS_LIMIT = 50
@@ -91,12 +91,7 @@ def _associations(record: Record) -> list[dict]:
             {
                 "type": kind,
                 "slug": OBJECT_SLUGS[kind],
-                "label": {
-                    ObjectType.CONTACT: _("Contacts"),
-                    ObjectType.COMPANY: _("Companies"),
-                    ObjectType.DEAL: _("Deals"),
-                    ObjectType.TICKET: _("Tickets"),
-                }[kind],
+                "label": kind.plural_label,
                 "records": [r for r in linked if r.object_type == kind][:ASSOCIATIONS_LIMIT],
             }
         )
@@ -125,7 +120,7 @@ def _context(request: HttpRequest, record: Record, **extra) -> dict:
         "section": "crm",
         "record": record,
         "slug": record.slug,
-        "object_label": _object_plural(record.slug),
+        "object_label": ObjectType(record.object_type).plural_label,
         "definitions": definitions,
         "users": users,
         "properties": [_property_item(d, record, users) for d in definitions.values()],
@@ -138,19 +133,10 @@ def _context(request: HttpRequest, record: Record, **extra) -> dict:
     }
 
 
-def _object_plural(slug: str) -> str:
-    return {
-        "contacts": _("Contacts"),
-        "companies": _("Companies"),
-        "deals": _("Deals"),
-        "tickets": _("Tickets"),
-    }[slug]
-
-
 @require_GET
 @require_account
 def record_detail(request: HttpRequest, object_type: str, pk: int) -> HttpResponse:
-    record = record_for(request, object_type, pk)
+    record = record_for(request, pk, slug=object_type)
     return render(request, "crm/record_detail.html", _context(request, record))
 
 
@@ -158,7 +144,7 @@ def record_detail(request: HttpRequest, object_type: str, pk: int) -> HttpRespon
 @require_account
 def record_property(request: HttpRequest, object_type: str, pk: int, name: str) -> HttpResponse:
     """One property row: GET ?edit=1 shows its input; POST saves it (errors inline)."""
-    record = record_for(request, object_type, pk)
+    record = record_for(request, pk, slug=object_type)
     definitions = ordered_definitions(record.account, record.object_type)
     definition = definitions.get(name)
     if definition is None:
@@ -218,7 +204,7 @@ def record_property(request: HttpRequest, object_type: str, pk: int, name: str) 
 @require_GET
 @require_account
 def record_timeline(request: HttpRequest, object_type: str, pk: int) -> HttpResponse:
-    record = record_for(request, object_type, pk)
+    record = record_for(request, pk, slug=object_type)
     definitions = ordered_definitions(record.account, record.object_type)
     return render(
         request,
@@ -235,7 +221,7 @@ def record_timeline(request: HttpRequest, object_type: str, pk: int) -> HttpResp
 @require_POST
 @require_account
 def record_note(request: HttpRequest, object_type: str, pk: int) -> HttpResponse:
-    record = record_for(request, object_type, pk)
+    record = record_for(request, pk, slug=object_type)
     form = NoteForm(request.POST)
     if form.is_valid():
         TimelineEvent.objects.create(
@@ -267,7 +253,7 @@ def record_note(request: HttpRequest, object_type: str, pk: int) -> HttpResponse
 @require_GET
 @require_account
 def record_association_search(request: HttpRequest, object_type: str, pk: int) -> HttpResponse:
-    record = record_for(request, object_type, pk)
+    record = record_for(request, pk, slug=object_type)
     kind = ObjectType.from_slug(request.GET.get("type", ""))
     query = " ".join(request.GET.get("q", "").split())[:200]
     results = []
@@ -296,9 +282,12 @@ def record_association_search(request: HttpRequest, object_type: str, pk: int) -
 @require_account
 def record_associations(request: HttpRequest, object_type: str, pk: int) -> HttpResponse:
     """Add or remove an association with another record of the same account."""
-    record = record_for(request, object_type, pk)
+    record = record_for(request, pk, slug=object_type)
     other_id = parse_id(request.POST.get("other"))
-    other = Record.objects.filter(account=record.account, pk=other_id).first() if other_id else None
+    try:
+        other = record_for(request, other_id) if other_id else None
+    except Http404:
+        other = None  # deleted meanwhile, or another account's: said below
     error = None
     if other is None:
         error = _("That record does not exist (it may have been deleted).")

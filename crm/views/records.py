@@ -172,7 +172,7 @@ def record_list(request: HttpRequest, object_type: str) -> HttpResponse:
         "section": "crm",
         "slug": object_type,
         "object_type": kind,
-        "object_label": _plural_label(object_type),
+        "object_label": kind.plural_label,
         "singular_label": kind.label,
         "definitions": definitions,
         "filterable": [d for d in definitions.values()],
@@ -202,15 +202,6 @@ def record_list(request: HttpRequest, object_type: str) -> HttpResponse:
             response = push_url(response, context["canonical_url"])
         return response
     return render(request, "crm/record_list.html", context)
-
-
-def _plural_label(slug: str) -> str:
-    return {
-        "contacts": _("Contacts"),
-        "companies": _("Companies"),
-        "deals": _("Deals"),
-        "tickets": _("Tickets"),
-    }[slug]
 
 
 @require_GET
@@ -265,7 +256,7 @@ def record_create(request: HttpRequest, object_type: str) -> HttpResponse:
         "section": "crm",
         "slug": object_type,
         "singular_label": kind.label,
-        "object_label": _plural_label(object_type),
+        "object_label": kind.plural_label,
         "create_fields": fields,
         "values": values,
         "errors": errors,
@@ -319,7 +310,7 @@ def record_bulk(request: HttpRequest, object_type: str) -> HttpResponse:
                 "definition": definition,
                 "value": value,
                 "back": back,
-                "object_label": _plural_label(object_type),
+                "object_label": kind.plural_label,
             },
         )
     if action == "delete":

@@ -7,19 +7,18 @@ import datetime as dt
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from crm.access import account_for, require_account
+from crm import activities
+from crm.access import account_for, record_for, require_account, task_for
 from crm.forms import TaskForm
-from crm.models import Record, Role, Task, TimelineEvent
-from crm.notifications import notify
-from crm.views.common import parse_id, safe_next, task_for
+from crm.models import Role, Task
+from crm.views.common import parse_id, safe_next
 
 TASKS_PER_PAGE = 50
 DUE_FILTERS = ("overdue", "today", "week")
@@ -77,34 +76,15 @@ def task_list(request: HttpRequest) -> HttpResponse:
 def task_create(request: HttpRequest) -> HttpResponse:
     account = account_for(request)
     record_id = parse_id(request.POST.get("record") or request.GET.get("record"))
-    record = Record.objects.filter(account=account, pk=record_id).first() if record_id else None
+    try:
+        record = record_for(request, record_id) if record_id else None
+    except Http404:
+        record = None  # deleted meanwhile, or another account's: the task is made alone
     form = TaskForm(request.POST or None, account=account, initial={"assignee": request.user})
     if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            task = form.save(commit=False)
-            task.account = account
-            task.created_by = request.user
-            task.save()
-            if record is not None:
-                task.records.add(record)
-                TimelineEvent.objects.create(
-                    account=account,
-                    record=record,
-                    kind=TimelineEvent.Kind.TASK,
-                    data={"task_id": task.pk, "title": task.title},
-                    actor=request.user,
-                    source="ui",
-                )
-            if task.assignee_id and task.assignee_id != request.user.pk:
-                notify(
-                    account=account,
-                    recipients=[task.assignee],
-                    title=_("%(user)s assigned you a task: %(title)s")
-                    % {"user": request.user, "title": task.title},
-                    body=task.notes,
-                    url=reverse("crm:task_list"),
-                    idempotency_key=f"task-assigned:{task.pk}",
-                )
+        task = activities.task_create(
+            account=account, actor=request.user, record=record, **form.cleaned_data
+        )
         messages.success(request, _("Task “%(title)s” was created.") % {"title": task.title})
         fallback = (
             reverse("crm:record_detail", args=[record.slug, record.pk])
@@ -131,15 +111,10 @@ def task_complete(request: HttpRequest, pk: int) -> HttpResponse:
     task = task_for(request, pk)
     if not _can_change(request.user, task):
         raise PermissionDenied(_("Only the assignee or the creator can change this task."))
-    reopen = request.POST.get("action") == "reopen"
-    if reopen:
-        Task.objects.filter(pk=task.pk).update(status=Task.Status.OPEN, completed_at=None)
+    if request.POST.get("action") == "reopen":
+        task.reopen()
     else:
-        # Conditional update: completing twice keeps the first completion time.
-        Task.objects.filter(pk=task.pk, status=Task.Status.OPEN).update(
-            status=Task.Status.COMPLETED, completed_at=timezone.now()
-        )
-    task.refresh_from_db()
+        task.complete()
     if request.htmx:
         return render(request, "crm/task_list.html#task_row", {"task": task, "now": timezone.now()})
     return redirect(safe_next(request, reverse("crm:task_list")))

@@ -9,7 +9,7 @@ from django.urls import reverse
 from crm import services
 from crm.models import ApiToken, FormSubmission, Record, TimelineEvent
 from crm.models.api import token_hash
-from crm.views_forms import form_create
+from crm.webforms import form_create
 
 
 @pytest.fixture
@@ -139,6 +139,21 @@ def test_another_accounts_record_is_404(api, globex):
     assert other.pk not in [r["id"] for r in results]
 
 
+def test_the_token_decides_the_account_even_with_another_accounts_session(
+    token, acme, globex, globex_admin
+):
+    ours = services.record_create(
+        account=acme, object_type="contact", values={"email": "ours@example.com"}
+    )
+    theirs = services.record_create(
+        account=globex, object_type="contact", values={"email": "theirs@globex.example"}
+    )
+    api = ApiClient(token)
+    api.client.force_login(globex_admin)  # a browser logged in to Globex sends its cookie too
+    assert api.get(f"/objects/contacts/{ours.pk}").status_code == 200
+    assert api.get(f"/objects/contacts/{theirs.pk}").status_code == 404
+
+
 def test_a_record_of_another_object_type_is_404(api, acme):
     company = services.record_create(account=acme, object_type="company", values={"name": "A"})
     assert api.get(f"/objects/contacts/{company.pk}").status_code == 404
@@ -241,6 +256,12 @@ def test_another_accounts_token_cannot_be_revoked(globex_client, token):
     assert response.status_code == 404
     row.refresh_from_db()
     assert not row.is_revoked
+
+
+def test_revoking_a_token_id_that_is_not_a_number_is_404(admin_client, token):
+    response = admin_client.post(reverse("intake:api_tokens"), {"revoke": "", "token": "1 or 1"})
+    assert response.status_code == 404
+    assert not ApiToken.objects.get().is_revoked
 
 
 def test_sales_reps_cannot_manage_tokens(rep_client):

@@ -17,7 +17,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from config.wsgi import application
 from crm import services
 from crm.models import ApiToken
-from crm.views_forms import form_create
+from crm.webforms import form_create
 
 schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", application)
 MAX_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))

@@ -14,7 +14,8 @@ from crm.models import (
     Record,
     TimelineEvent,
 )
-from crm.views_forms import RATE_LIMIT, form_create
+from crm.submissions import RATE_LIMIT
+from crm.webforms import form_create
 
 
 @pytest.fixture(autouse=True)
@@ -269,6 +270,28 @@ def test_the_email_question_cannot_be_removed(admin_client, contact_form):
         {"remove_field": "", "field": str(email.pk)},
     )
     assert contact_form.fields.filter(key="email").exists()
+
+
+def test_the_email_question_stays_required(admin_client, contact_form):
+    email = contact_form.fields.get(key="email")
+    admin_client.post(
+        reverse("intake:form_edit", args=[contact_form.pk]),
+        {"toggle_required": "", "field": str(email.pk)},
+    )
+    email.refresh_from_db()
+    assert email.required
+
+
+def test_a_free_text_question_cannot_reuse_a_property_of_another_type(admin_client, contact_form):
+    response = admin_client.post(
+        reverse("intake:form_edit", args=[contact_form.pk]),
+        {"add_field": "", "source": "__new__", "label": "Job title"},
+    )
+    assert response.status_code == 200
+    assert "A contact property “Job title” already exists and is not multi-line text." in (
+        response.content.decode()
+    )
+    assert not contact_form.fields.filter(key="job_title").exists()
 
 
 def test_questions_can_be_reordered_and_removed(admin_client, contact_form):

@@ -4,12 +4,15 @@ batches that commit all-or-nothing and resume after a crash.
 The Celery task runs in-process here (called directly); no worker is started.
 """
 
+import datetime as dt
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import timezone
 
-from crm import imports, services
+from crm import import_files, imports, services
 from crm import tasks as crm_tasks
 from crm.models import ImportJob, Record, TimelineEvent
 from crm.signals import records_bulk_changed
@@ -178,7 +181,7 @@ def test_encodings_and_delimiters_are_detected(admin_client, acme, content):
 
 
 def test_a_file_over_the_size_limit_is_refused_with_a_clear_message(admin_client, monkeypatch):
-    monkeypatch.setattr(imports, "MAX_FILE_BYTES", 1024 * 1024)
+    monkeypatch.setattr(import_files, "MAX_FILE_BYTES", 1024 * 1024)
     response = upload(admin_client, b"email\n" + b"a@example.com\n" * 80_000)
     assert response.status_code == 200
     assert "the limit is 1 MB. Split it into smaller files." in response.content.decode()
@@ -268,6 +271,13 @@ def test_a_crash_keeps_committed_batches_and_the_import_resumes_after_them(
     assert existing.properties["first_name"] == "User 15"
 
 
+def test_a_queued_import_without_progress_for_two_minutes_offers_resume(admin_client, acme):
+    job = start(admin_client, CONTACTS)
+    assert b"Resume import" not in admin_client.get(job.get_absolute_url()).content
+    ImportJob.objects.filter(pk=job.pk).update(updated_at=timezone.now() - dt.timedelta(minutes=3))
+    assert b"Resume import" in admin_client.get(job.get_absolute_url()).content
+
+
 def test_running_a_finished_import_again_imports_nothing_twice(admin_client, acme):
     job = run(start(admin_client, CONTACTS))
     crm_tasks.import_run(job.pk)  # a redelivered Celery message
@@ -294,7 +304,7 @@ def test_another_accounts_import_is_404(admin_client, globex_client):
 
 
 def test_file_read_says_what_it_detected():
-    fields = imports.file_read(b"Email\tName\nx@y.z\tX\n")
+    fields = import_files.file_read(b"Email\tName\nx@y.z\tX\n")
     assert (fields["delimiter"], fields["encoding"], fields["total_rows"]) == ("\t", "utf-8-sig", 1)
     with pytest.raises(ValidationError):
-        imports.file_read(b"   \n")
+        import_files.file_read(b"   \n")

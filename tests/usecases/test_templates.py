@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 
 from crm import services as crm
 from crm.models import Notification, ObjectType, Role, Task
-from crm.views_forms import form_submission_create
+from crm.submissions import form_submission_create
 from marketplace.integrations.openai.demo import (
     LEAD_QUALIFIER_FIELDS,
     LEAD_QUALIFIER_INSTRUCTIONS,

@@ -1,7 +1,8 @@
 """Load the demo data `make run` shows a newcomer. Safe to run again: it converges.
 
-The account "Acme" with three users (one per role); the CRM, marketplace and
-workflow parts add their demo records through `crm.demo` as they are built.
+The account "Acme" with three users (one per role) and generated contacts and
+companies (`crm.demo`); then `crm.signals.demo_seeded` lets the other apps add theirs
+(an integration adds its assistants, forms and example workflows, say).
 """
 
 import secrets

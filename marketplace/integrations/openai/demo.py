@@ -181,7 +181,7 @@ def workspace_assistant_ensure(
 def contact_us_form_ensure(*, account, actor) -> Form:
     """The public "Contact us" form: email, name, company, job title and the free-text
     "What are you looking for?" (a multi-line contact property)."""
-    from crm.views_forms import form_create
+    from crm.webforms import form_create
 
     looking_for, _created = PropertyDefinition.objects.get_or_create(
         account=account,
