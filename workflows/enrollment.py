@@ -6,7 +6,8 @@ Rules (documented in docs/engine.md):
   workflow. With re-enrollment on, it enrolls again only on a change from
   not-matching to matching, and never while it is already enrolled (a partial unique
   constraint backs that up).
-- A workflow with a "submitted form" trigger enrolls on that form's submissions only.
+- A workflow with a "submitted form" trigger enrolls on that form's submissions only; one
+  with an app's trigger (`Workflow.trigger`) when that app calls `enrollment_trigger`.
 - Bulk paths (turning on, bulk imports) enroll records never enrolled before: they do
   not know previous values, so they never re-enroll.
 """
@@ -95,7 +96,9 @@ def _queue(action_key: str) -> str:
 
 
 def enrollments_for_change(*, record: Record, created: bool, changes: dict) -> list[Enrollment]:
-    workflows = [w for w in live_workflows(record.account_id, record.object_type) if not w.form_id]
+    workflows = [
+        w for w in live_workflows(record.account_id, record.object_type) if not w.enrolls_on_events
+    ]
     if not workflows:
         return []
     definitions = definitions_for(record.account, record.object_type)
@@ -140,6 +143,23 @@ def enrollments_for_form(*, record: Record, form_id: int) -> list[Enrollment]:
     return enrolled
 
 
+def enrollment_trigger(*, workflow: Workflow, record: Record) -> Enrollment | None:
+    """An app's trigger fired for `record` (e.g. a webhook was received): enroll it in
+    the caller's transaction if the workflow is live with that trigger and the record
+    meets its criteria. Each event is new: with re-enrollment on, it enrolls again
+    (never while it is enrolled). None: not enrolled."""
+    if not workflow.trigger or not workflow.is_enabled or workflow.live_version_id is None:
+        return None
+    if record.account_id != workflow.account_id or record.object_type != workflow.object_type:
+        return None
+    groups = _criteria(workflow, definitions_for(record.account, record.object_type))
+    if groups is None or not filters.record_matches(record.properties, groups):
+        return None
+    if not _may_enroll(workflow, record, newly_matching=True):
+        return None
+    return enrollment_start(workflow=workflow, record=record, source=Enrollment.Source.EVENT)
+
+
 def _may_enroll(workflow: Workflow, record: Record, *, newly_matching: bool) -> bool:
     past = Enrollment.objects.filter(workflow=workflow, record=record)
     if not past.exists():
@@ -157,7 +177,7 @@ def enrollments_bulk_create(
     together. Returns how many enrolled. Publishing is left to the sweeper (kicked on
     commit): 100k messages are its job, not this transaction's."""
     workflow = Workflow.objects.select_related("live_version").get(pk=workflow.pk)
-    if not workflow.is_enabled or workflow.live_version is None or workflow.form_id:
+    if not workflow.is_enabled or workflow.live_version is None or workflow.enrolls_on_events:
         return 0
     definitions = definitions_for(workflow.account, workflow.object_type)
     groups = _criteria(workflow, definitions)

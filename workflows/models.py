@@ -39,6 +39,9 @@ class Workflow(models.Model):
     # "Submitted form X" trigger: the crm Form's id. When set, the workflow enrolls on
     # that form's submissions only (and the criteria, if any, must also match).
     form_id = models.BigIntegerField(_("submitted form"), null=True, blank=True)
+    # Or the key of a registered TriggerType (e.g. "Webhook received"): the workflow then
+    # enrolls when that trigger's integration says so (the criteria, if any, must match).
+    trigger = models.CharField(_("trigger"), max_length=40, blank=True, default="")
     re_enroll = models.BooleanField(
         _("re-enroll records that match again"),
         default=False,
@@ -74,6 +77,12 @@ class Workflow(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def enrolls_on_events(self) -> bool:
+        """True when records enroll on an event (a form submission, an app's trigger)
+        only: record changes and turning it on enroll nobody."""
+        return bool(self.form_id or self.trigger)
+
 
 class WorkflowVersion(models.Model):
     """An immutable snapshot of a workflow's graph; never updated once created."""
@@ -108,6 +117,7 @@ class Enrollment(models.Model):
         TRIGGER = "trigger", _("Met the criteria")
         BULK = "bulk", _("Matched when turned on")
         FORM = "form", _("Submitted the form")
+        EVENT = "event", _("Triggered by an app")
         MANUAL = "manual", _("Enrolled manually")
 
     # Indexes and constraints are chosen for the bulk fan-out (docs/engine.md, "Indexes

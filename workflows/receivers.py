@@ -19,7 +19,7 @@ def on_records_bulk_changed(
     if not ids:
         return
     for workflow in enrollment.live_workflows(account.pk, object_type):
-        if not workflow.form_id:
+        if not workflow.enrolls_on_events:
             enrollment.enrollments_bulk_create(workflow=workflow, record_ids=ids)
 
 

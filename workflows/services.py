@@ -112,7 +112,7 @@ def workflow_turn_on(*, workflow: Workflow, enroll_existing: bool = True) -> Non
         workflow_publish(workflow=workflow)
     Workflow.objects.filter(pk=workflow.pk).update(is_enabled=True)
     workflow.refresh_from_db()
-    if enroll_existing and not workflow.form_id:
+    if enroll_existing and not workflow.enrolls_on_events:
         Workflow.objects.filter(pk=workflow.pk).update(
             bulk_total=None, bulk_done=0, bulk_finished_at=None
         )

@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 
 from crm import filters
 from crm.models import Record
+from workflows import registry
 from workflows.builder import actions, canvas
 from workflows.models import Workflow
 
@@ -39,6 +40,12 @@ def review_problems(workflow: Workflow, *, definitions: dict) -> list[Problem]:
         problems += [
             Problem(_("Enrollment criteria: %(message)s") % {"message": m}) for m in error.messages
         ]
+    if workflow.trigger:
+        trigger = registry.trigger_type(workflow.trigger)
+        if trigger is None:
+            problems.append(Problem(_("The trigger is no longer available: choose another.")))
+        else:
+            problems += [Problem(message) for message in trigger.review_problems(workflow)]
     _chain, nodes = canvas.layout(graph)
     if not nodes:
         problems.append(Problem(_("Add at least one action.")))
@@ -111,8 +118,8 @@ def matching_count(workflow: Workflow, *, definitions: dict, criteria=None) -> i
 
 def enroll_now_count(workflow: Workflow, *, definitions: dict) -> int:
     """How many records turning on enrolls now: matching records never enrolled before
-    (a form-triggered workflow enrolls on submissions only)."""
-    if workflow.form_id:
+    (a form- or app-triggered workflow enrolls on its events only)."""
+    if workflow.enrolls_on_events:
         return 0
     try:
         groups = filters.parse_groups(definitions, workflow.criteria)

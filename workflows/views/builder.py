@@ -16,6 +16,7 @@ from django_htmx.http import trigger_client_event
 
 from crm.access import require_account
 from crm.services import definitions_for
+from workflows import registry
 from workflows.actions.common import OWNER
 from workflows.builder import actions, canvas, picker
 from workflows.criteria import OUTPUT_OPERATORS
@@ -58,6 +59,12 @@ def builder(request: HttpRequest, pk: int) -> HttpResponse:
 # --- Enrollment criteria ---------------------------------------------------------------
 
 
+def _trigger_html(request: HttpRequest, workflow: Workflow, key: str) -> str:
+    """The chosen app trigger's settings for the trigger panel (its URL, …)."""
+    trigger = registry.trigger_type(key) if key else None
+    return trigger.panel_html(workflow, request=request) if trigger is not None else ""
+
+
 @require_http_methods(["GET", "POST"])
 @require_account
 def criteria_panel(request: HttpRequest, pk: int) -> HttpResponse:
@@ -65,10 +72,13 @@ def criteria_panel(request: HttpRequest, pk: int) -> HttpResponse:
     definitions = definitions_for(workflow.account, workflow.object_type)
     if request.method == "GET":
         state = criteria_form.state_from_workflow(workflow)
-        return _render(request, workflow, panel=criteria_form.panel(workflow, state, definitions))
+        panel = criteria_form.panel(workflow, state, definitions)
+        panel["trigger_html"] = _trigger_html(request, workflow, state["trigger"])
+        return _render(request, workflow, panel=panel)
     state = criteria_form.state_from_post(request.POST)
     state = criteria_form.apply_button(state, request.POST)
     panel = criteria_form.panel(workflow, state, definitions)
+    panel["trigger_html"] = _trigger_html(request, workflow, state["trigger"])
     if "_save" in request.POST and not panel["errors"]:
         workflow.criteria = panel["criteria"]
         workflow.re_enroll = state["re_enroll"]
@@ -78,7 +88,11 @@ def criteria_panel(request: HttpRequest, pk: int) -> HttpResponse:
                 if state["form_id"] in {pk for pk, _name in panel["forms"]}
                 else None
             )
-        workflow.save(update_fields=["criteria", "re_enroll", "form_id", "updated_at"])
+        # An app's trigger or a form: one event starts the workflow, not both.
+        workflow.trigger = state["trigger"]
+        if workflow.trigger:
+            workflow.form_id = None
+        workflow.save(update_fields=["criteria", "re_enroll", "form_id", "trigger", "updated_at"])
         return _render(request, workflow, changed=True)
     return _render(request, workflow, panel=panel, status=400 if "_save" in request.POST else 200)
 

@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from crm.filters import OPERATOR_LABELS
 from crm.models import ObjectType, User
 from crm.services import definitions_for
+from workflows import registry
 from workflows.actions.common import OWNER
 from workflows.builder import actions, canvas, picker
 from workflows.models import Workflow
@@ -155,6 +156,7 @@ def canvas_context(request, workflow: Workflow, *, definitions: dict | None = No
     users = users_by_id(workflow.account)
     icons = canvas_icons()
     text = _CanvasText(labels, users, definitions)
+    trigger = registry.trigger_type(workflow.trigger) if workflow.trigger else None
     for node in nodes.values():
         node.label = actions.step_label(node.step)
         node.section = actions.step_section(node.step)
@@ -179,6 +181,8 @@ def canvas_context(request, workflow: Workflow, *, definitions: dict | None = No
         "labels": labels,
         "object_label": ObjectType(workflow.object_type).label,
         "criteria_sentences": criteria_summary(workflow.criteria, definitions),
+        "trigger": trigger,
+        "trigger_summary": trigger.summary(workflow) if trigger is not None else "",
         "incomplete_count": sum(1 for n in nodes.values() if n.incomplete),
         "unpublished": workflow.is_enabled
         and live_graph is not None

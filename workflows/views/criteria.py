@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from crm import filters
 from crm.filters import OPERATOR_LABELS, OPERATORS_BY_TYPE
 from crm.models import PropertyType
+from workflows import registry
 from workflows.builder import picker, review
 
 FIELD = re.compile(r"^c-(\d{1,2})-(\d{1,2})-property$")
@@ -38,7 +39,12 @@ def state_from_workflow(workflow) -> dict:
                 }
             )
         groups.append(rows)
-    return {"groups": groups, "re_enroll": workflow.re_enroll, "form_id": workflow.form_id}
+    return {
+        "groups": groups,
+        "re_enroll": workflow.re_enroll,
+        "form_id": workflow.form_id,
+        "trigger": workflow.trigger,
+    }
 
 
 def state_from_post(post) -> dict:
@@ -59,10 +65,12 @@ def state_from_post(post) -> dict:
         }
     groups = [[found[g][r] for r in sorted(found[g])] for g in sorted(found)]
     form_id = post.get("form_id", "")
+    trigger = post.get("trigger", "")
     return {
         "groups": groups,
         "re_enroll": post.get("re_enroll") == "on",
         "form_id": int(form_id) if form_id.isdigit() else None,
+        "trigger": trigger if registry.trigger_type(trigger) is not None else "",
     }
 
 
@@ -154,6 +162,8 @@ def panel(workflow, state: dict, definitions: dict) -> dict:
         "re_enroll": state["re_enroll"],
         "form_id": state["form_id"],
         "forms": forms,
+        "trigger": state["trigger"],
+        "triggers": [(t.key, str(t.label)) for t in registry.trigger_types()],
         "definitions": definitions,
     }
 
