@@ -7,7 +7,8 @@ Rules (documented in docs/engine.md):
   not-matching to matching, and never while it is already enrolled (a partial unique
   constraint backs that up).
 - A workflow with a "submitted form" trigger enrolls on that form's submissions only; one
-  with an app's trigger (`Workflow.trigger`) when that app calls `enrollment_trigger`.
+  with an app's trigger (`Workflow.trigger`) when that app calls
+  `workflows.services.enrollment_trigger`.
 - Bulk paths (turning on, bulk imports) enroll records never enrolled before: they do
   not know previous values, so they never re-enroll.
 """
@@ -43,7 +44,7 @@ def live_workflows(account_id: int, object_type: str):
     ).select_related("live_version")
 
 
-def _criteria(workflow: Workflow, definitions: dict) -> list | None:
+def criteria_of(workflow: Workflow, definitions: dict) -> list | None:
     try:
         return filters.parse_groups(definitions, workflow.criteria)
     except ValidationError:
@@ -110,11 +111,11 @@ def enrollments_for_change(*, record: Record, created: bool, changes: dict) -> l
             before[name] = old
     enrolled = []
     for workflow in workflows:
-        groups = _criteria(workflow, definitions)
+        groups = criteria_of(workflow, definitions)
         if groups is None or not filters.record_matches(record.properties, groups):
             continue
         matched_before = not created and filters.record_matches(before, groups)
-        if _may_enroll(workflow, record, newly_matching=not matched_before):
+        if may_enroll(workflow, record, newly_matching=not matched_before):
             enrollment = enrollment_start(workflow=workflow, record=record)
             if enrollment:
                 enrolled.append(enrollment)
@@ -130,11 +131,11 @@ def enrollments_for_form(*, record: Record, form_id: int) -> list[Enrollment]:
     definitions = definitions_for(record.account, record.object_type)
     enrolled = []
     for workflow in workflows:
-        groups = _criteria(workflow, definitions)
+        groups = criteria_of(workflow, definitions)
         if groups is None or not filters.record_matches(record.properties, groups):
             continue
         # Each submission is a new event: with re-enrollment on, it enrolls again.
-        if _may_enroll(workflow, record, newly_matching=True):
+        if may_enroll(workflow, record, newly_matching=True):
             enrollment = enrollment_start(
                 workflow=workflow, record=record, source=Enrollment.Source.FORM
             )
@@ -143,24 +144,7 @@ def enrollments_for_form(*, record: Record, form_id: int) -> list[Enrollment]:
     return enrolled
 
 
-def enrollment_trigger(*, workflow: Workflow, record: Record) -> Enrollment | None:
-    """An app's trigger fired for `record` (e.g. a webhook was received): enroll it in
-    the caller's transaction if the workflow is live with that trigger and the record
-    meets its criteria. Each event is new: with re-enrollment on, it enrolls again
-    (never while it is enrolled). None: not enrolled."""
-    if not workflow.trigger or not workflow.is_enabled or workflow.live_version_id is None:
-        return None
-    if record.account_id != workflow.account_id or record.object_type != workflow.object_type:
-        return None
-    groups = _criteria(workflow, definitions_for(record.account, record.object_type))
-    if groups is None or not filters.record_matches(record.properties, groups):
-        return None
-    if not _may_enroll(workflow, record, newly_matching=True):
-        return None
-    return enrollment_start(workflow=workflow, record=record, source=Enrollment.Source.EVENT)
-
-
-def _may_enroll(workflow: Workflow, record: Record, *, newly_matching: bool) -> bool:
+def may_enroll(workflow: Workflow, record: Record, *, newly_matching: bool) -> bool:
     past = Enrollment.objects.filter(workflow=workflow, record=record)
     if not past.exists():
         return True
@@ -180,7 +164,7 @@ def enrollments_bulk_create(
     if not workflow.is_enabled or workflow.live_version is None or workflow.enrolls_on_events:
         return 0
     definitions = definitions_for(workflow.account, workflow.object_type)
-    groups = _criteria(workflow, definitions)
+    groups = criteria_of(workflow, definitions)
     if groups is None:
         return 0
     candidates = Record.objects.filter(

@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from crm import filters
 from crm.models import Record, User
 from crm.services import definitions_for
-from workflows import registry
+from workflows import enrollment, registry
 from workflows.context import ExecutionContext
 from workflows.enrollment import enrollment_start, enrollments_bulk_create
 from workflows.graph import graph_validate
@@ -224,3 +224,22 @@ def action_test_run(
     if context.usage:
         outputs = {**outputs, "_usage": context.usage}
     return outputs
+
+
+def enrollment_trigger(*, workflow: Workflow, record: Record) -> Enrollment | None:
+    """An app's trigger fired for `record` (e.g. a webhook was received): enroll it in
+    the caller's transaction if the workflow is live with that trigger and the record
+    meets its criteria. Each event is new: with re-enrollment on, it enrolls again
+    (never while it is enrolled). None: not enrolled."""
+    if not workflow.trigger or not workflow.is_enabled or workflow.live_version_id is None:
+        return None
+    if record.account_id != workflow.account_id or record.object_type != workflow.object_type:
+        return None
+    groups = enrollment.criteria_of(workflow, definitions_for(record.account, record.object_type))
+    if groups is None or not filters.record_matches(record.properties, groups):
+        return None
+    if not enrollment.may_enroll(workflow, record, newly_matching=True):
+        return None
+    return enrollment.enrollment_start(
+        workflow=workflow, record=record, source=Enrollment.Source.EVENT
+    )
