@@ -63,7 +63,7 @@ class OutputType:
 @dataclass(frozen=True)
 class Output:
     name: str
-    label: str
+    label: Any  # str or a lazy translation
     type: str = OutputType.TEXT
 
 
@@ -139,7 +139,10 @@ class ActionType:
         form = self.config_form(data=config)
         if not form.is_valid():
             raise ValidationError(
-                [f"{field}: {' '.join(errors)}" for field, errors in form.errors.items()]
+                [
+                    f"{field}: {' '.join(str(e) for e in errors)}"
+                    for field, errors in form.errors.items()
+                ]
             )
         # Keep the raw strings: they may hold tokens resolved at run time.
         return {name: config.get(name) for name in form.fields if name in config}
