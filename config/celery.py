@@ -52,7 +52,7 @@ app.conf.update(
     timezone="UTC",
     # Periodic jobs; each is safe to run twice. Apps add theirs in their tasks modules.
     beat_schedule={
-        # The workflow ledger's sweeper (workflows/sweeper.py): re-sends lost wake-ups,
+        # The workflow ledger's sweeper (workflows/engine/sweeper.py): re-sends lost wake-ups,
         # recovers expired leases, publishes delays that fell due. On its own queue, which
         # every worker also consumes; expires so ticks never pile up.
         "workflows-sweep": {

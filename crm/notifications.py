@@ -16,7 +16,7 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from crm.models import Account, Notification, User
+from crm.models import Account, Notification, Role, User
 
 logger = logging.getLogger(__name__)
 
@@ -124,3 +124,19 @@ def mark_read(user: User, notification_ids: Iterable[int] | None = None) -> int:
     if notification_ids is not None:
         unread = unread.filter(pk__in=list(notification_ids))
     return unread.update(read_at=timezone.now())
+
+
+def super_admins_notify(
+    *, account: Account, title: str, body: str = "", url: str = "", idempotency_key: str
+) -> list[Notification]:
+    """Tell every active super admin of `account` (in-app), once per key: the one way a
+    workflow failure, an app's quota or a budget reaches the people who can act."""
+    admins = User.objects.filter(account=account, role=Role.SUPER_ADMIN, is_active=True)
+    return notify(
+        account=account,
+        recipients=admins,
+        title=title,
+        body=body,
+        url=url,
+        idempotency_key=idempotency_key,
+    )

@@ -7,4 +7,6 @@ class WorkflowsConfig(AppConfig):
     verbose_name = _("Workflows")
 
     def ready(self) -> None:
-        from workflows import actions, health, receivers, timeline  # noqa: F401  (register, subscribe)  # noqa: F401  (heartbeat, record timeline)
+        # Registers built-in actions, subscribes receivers, starts worker heartbeats.
+        from workflows import actions, receivers, timeline  # noqa: F401
+        from workflows.engine import health  # noqa: F401

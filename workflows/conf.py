@@ -31,7 +31,7 @@ DEFAULTS = {
     "WORKFLOWS_BACKOFF_SECONDS": 10.0,
     "WORKFLOWS_BACKOFF_MAX_SECONDS": 3600.0,
     # Executions of batchable action types per Celery message, per claim and per
-    # completion transaction (workflows/engine.py, "Batches").
+    # completion transaction (workflows/engine/runner.py, "Batches").
     "WORKFLOWS_BATCH_SIZE": 300,
     # How long one message's task keeps running next steps inline and claiming further
     # due batchable work of its queue before it returns (well under the Celery soft time

@@ -8,7 +8,7 @@ def health_banner(request: HttpRequest) -> dict:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated or getattr(user, "account", None) is None:
         return {}
-    from workflows.health import banner_health
+    from workflows.engine.health import banner_health
 
     try:
         return {"system_health": banner_health()}

@@ -3,7 +3,7 @@
 from django.dispatch import receiver
 
 from crm.signals import form_submitted, record_changed, records_bulk_changed
-from workflows import enrollment
+from workflows.engine import enrollment
 
 
 @receiver(record_changed, dispatch_uid="workflows.record_changed")

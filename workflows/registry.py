@@ -329,7 +329,7 @@ def section(key: str) -> BuilderSection | None:
 class TriggerType:
     """A way to start a workflow other than a record matching its criteria. A workflow
     with `trigger = key` enrolls only when the trigger's integration calls
-    `workflows.enrollment.enrollment_trigger` (turning it on enrolls no existing
+    `workflows.services.enrollment_trigger` (turning it on enrolls no existing
     record, and record changes do not enroll it)."""
 
     key: ClassVar[str]

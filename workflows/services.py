@@ -13,11 +13,12 @@ from django.utils.translation import gettext as _
 from crm import filters
 from crm.models import Record, User
 from crm.services import definitions_for
-from workflows import enrollment, registry
+from workflows import registry
 from workflows.context import ExecutionContext
-from workflows.enrollment import enrollment_start, enrollments_bulk_create
+from workflows.engine import enrollment
+from workflows.engine.enrollment import enrollment_start, enrollments_bulk_create
+from workflows.engine.publish import enroll_existing_send, execution_send
 from workflows.graph import graph_validate
-from workflows.ledger import enroll_existing_send, execution_send
 from workflows.models import ActionExecution, Enrollment, Workflow, WorkflowVersion
 from workflows.tokens import TokenResolver
 

@@ -1,42 +1,42 @@
 """Celery tasks: thin adapters that take ids and call one engine function.
 
 `run_execution` (one id) and `run_executions` (several ids of batchable action types,
-see workflows/ledger.py) are published with the queue their action type declares
-("default", or a queue of slow outside calls such as "assistant"). Acknowledged late and given back if the worker
-dies (see config/celery.py); the ledger makes a second delivery harmless.
+see workflows/engine/publish.py) are published with the queue their action type declares
+("default", or a queue of slow outside calls such as "assistant"). Acknowledged
+late and given back if the worker dies (see config/celery.py); the ledger makes a second delivery harmless.
 """
 
 from collections import Counter
 
 from celery import shared_task
 
-from workflows import engine, enrollment, ledger, sweeper
+from workflows.engine import enrollment, publish, runner, sweeper
 from workflows.models import Workflow
 
 
-@shared_task(name=ledger.RUN_TASK)
+@shared_task(name=publish.RUN_TASK)
 def run_execution(execution_id: int) -> str:
     """What happened to this execution; next steps due now on the same queue run here
-    too (see engine.executions_run)."""
-    return engine.execution_run(execution_id=execution_id, inline=True)
+    too (see runner.executions_run)."""
+    return runner.execution_run(execution_id=execution_id, inline=True)
 
 
-@shared_task(name=ledger.RUN_MANY_TASK)
+@shared_task(name=publish.RUN_MANY_TASK)
 def run_executions(execution_ids: list[int], queue: str | None = None) -> dict:
     """A batch; then further due batchable work of `queue` nobody published recently,
     for up to WORKFLOWS_BATCH_SECONDS. Returns counts by outcome."""
-    results = engine.executions_run(
+    results = runner.executions_run(
         execution_ids=execution_ids, queue=queue, inline=True, steal=queue is not None
     )
     return dict(Counter(results.values()))
 
 
-@shared_task(name=ledger.SWEEP_TASK)
+@shared_task(name=publish.SWEEP_TASK)
 def sweep() -> dict:
     return sweeper.executions_sweep()
 
 
-@shared_task(name=ledger.ENROLL_EXISTING_TASK)
+@shared_task(name=publish.ENROLL_EXISTING_TASK)
 def enroll_existing(workflow_id: int) -> int:
     workflow = Workflow.objects.filter(pk=workflow_id).first()
     if workflow is None:

@@ -155,7 +155,7 @@ def settle(timeout: float = 30) -> None:
     postponed rows due at once (what worker + sweeper do, without the waits)."""
     import time
 
-    from workflows import engine
+    from workflows.engine import runner
     from workflows.models import ActionExecution
 
     deadline = time.monotonic() + timeout
@@ -165,6 +165,6 @@ def settle(timeout: float = 30) -> None:
             return
         pending.update(due_at=timezone.now())
         for pk in list(ActionExecution.objects.due().values_list("pk", flat=True)):
-            engine.execution_run(execution_id=pk)
+            runner.execution_run(execution_id=pk)
         time.sleep(0.05)
     raise AssertionError("the ledger did not settle")

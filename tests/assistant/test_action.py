@@ -260,7 +260,7 @@ def test_temperature_is_validated(acme, sim):
 def test_a_batch_of_ask_steps_makes_its_calls_at_once_and_each_ends_on_its_own(acme, sim, settings):
     from django.utils import timezone
 
-    from workflows import engine
+    from workflows.engine import runner
 
     settings.OPENAI_ASSISTANT_DEADLINE_SECONDS = 30
     sim.configure(latency="fixed:2000")
@@ -275,7 +275,7 @@ def test_a_batch_of_ask_steps_makes_its_calls_at_once_and_each_ends_on_its_own(a
     first = ActionExecution.objects.filter(step_id=1).earliest("pk")
 
     # One wake-up for one Ask step: the worker fills its batch with the other due ones.
-    results = engine.executions_run(execution_ids=[first.pk], queue="assistant", steal=True)
+    results = runner.executions_run(execution_ids=[first.pk], queue="assistant", steal=True)
 
     assert sorted(results.values()) == 4 * ["failed"] + 4 * ["succeeded"]
     failed = ActionExecution.objects.filter(step_id=1, status="failed")
@@ -314,7 +314,7 @@ def _key_learned(connection, *, rpm: int, remaining: int) -> None:
 def test_a_step_whose_slot_is_far_goes_back_to_pending_a_little_before_it(acme, sim, settings):
     from django.utils import timezone
 
-    from workflows import engine
+    from workflows.engine import runner
 
     settings.OPENAI_IN_CALL_WAIT_SECONDS = 4
     connection = connect(acme)
@@ -325,7 +325,7 @@ def test_a_step_whose_slot_is_far_goes_back_to_pending_a_little_before_it(acme, 
     execution = ActionExecution.objects.get(step_id=1)
 
     before = timezone.now()
-    assert engine.execution_run(execution_id=execution.pk) == "postponed"
+    assert runner.execution_run(execution_id=execution.pk) == "postponed"
 
     execution.refresh_from_db()
     assert execution.status == "pending" and execution.attempt == 0
@@ -338,7 +338,7 @@ def test_a_step_whose_slot_is_far_goes_back_to_pending_a_little_before_it(acme, 
 
 
 def test_steps_whose_slots_are_near_wait_for_them_in_place(acme, sim, settings):
-    from workflows import engine
+    from workflows.engine import runner
 
     settings.OPENAI_IN_CALL_WAIT_SECONDS = 4
     settings.OPENAI_ASSISTANT_DEADLINE_SECONDS = 10
@@ -350,7 +350,7 @@ def test_steps_whose_slots_are_near_wait_for_them_in_place(acme, sim, settings):
     _key_learned(connection, rpm=600, remaining=590)
     first = ActionExecution.objects.filter(step_id=1).earliest("pk")
 
-    results = engine.executions_run(execution_ids=[first.pk], queue="assistant", steal=True)
+    results = runner.executions_run(execution_ids=[first.pk], queue="assistant", steal=True)
 
     # Refused at first, each was promised a slot a second away and waited for it: no
     # step went back to pending.
@@ -375,7 +375,7 @@ def _window_spent_before_any_answer(connection) -> None:
 def test_steps_refused_before_the_limits_are_learned_ask_again_in_place(acme, sim, settings):
     import threading
 
-    from workflows import engine
+    from workflows.engine import runner
 
     settings.OPENAI_IN_CALL_WAIT_SECONDS = 6
     settings.OPENAI_ASSISTANT_DEADLINE_SECONDS = 10
@@ -391,7 +391,7 @@ def test_steps_refused_before_the_limits_are_learned_ask_again_in_place(acme, si
     )
     answers.start()
 
-    results = engine.executions_run(execution_ids=[first.pk], queue="assistant", steal=True)
+    results = runner.executions_run(execution_ids=[first.pk], queue="assistant", steal=True)
     answers.join()
 
     # Refused at first, both asked again from their call threads once the limits were
@@ -407,7 +407,7 @@ def test_steps_refused_before_the_limits_are_learned_ask_again_in_place(acme, si
 def test_a_step_refused_while_nothing_is_learned_goes_back_to_pending_after_its_wait(
     acme, sim, settings
 ):
-    from workflows import engine
+    from workflows.engine import runner
 
     settings.OPENAI_IN_CALL_WAIT_SECONDS = 2.5
     connection = connect(acme)
@@ -416,7 +416,7 @@ def test_a_step_refused_while_nothing_is_learned_goes_back_to_pending_after_its_
     _window_spent_before_any_answer(connection)
     execution = ActionExecution.objects.get(step_id=1)
 
-    assert engine.execution_run(execution_id=execution.pk) == "postponed"
+    assert runner.execution_run(execution_id=execution.pk) == "postponed"
 
     # No answer taught anything within its in-call wait: back to pending, soon due
     # (the limits are a guess until an answer comes), and nothing was sent.

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from tests.conftest import client_for
 from tests.workflows.conftest import chain, contact, drain, make_workflow
-from workflows.engine import ATTEMPTS_KEPT
+from workflows.engine.ledger import ATTEMPTS_KEPT
 from workflows.history import replay as replays
 from workflows.models import ActionExecution, Enrollment
 

@@ -9,7 +9,7 @@ from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
-from workflows import health
+from workflows.engine import health
 from workflows.models import ActionExecution
 
 pytestmark = pytest.mark.django_db

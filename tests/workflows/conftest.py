@@ -12,7 +12,8 @@ from crm import services as crm
 from crm.models import ObjectType
 from tests.celery_worker import celery_worker  # noqa: F401  (a fixture for these tests)
 from tests.workflows import probe_actions  # noqa: F401  (registers test_probe)
-from workflows import engine, services
+from workflows import services
+from workflows.engine import runner
 from workflows.models import ActionExecution
 
 
@@ -55,7 +56,7 @@ def drain(*, now_shift: dt.timedelta | None = None, limit: int = 200) -> list[st
         if not due:
             return results
         for pk in due:
-            results.append(engine.execution_run(execution_id=pk))
+            results.append(runner.execution_run(execution_id=pk))
     raise AssertionError("the ledger did not drain")
 
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 from crm.models import Notification, Task, TimelineEvent
 from tests.celery_worker import queues_purge
 from tests.workflows.conftest import chain, contact, make_workflow
-from workflows import engine, ledger, sweeper
+from workflows.engine import publish, runner, sweeper
 from workflows.models import ActionExecution, Enrollment
 
 pytestmark = pytest.mark.django_db
@@ -51,7 +51,7 @@ def test_a_batch_runs_a_multi_step_workflow_to_the_end_in_one_call(acme, rep_use
     make_workflow(acme, THREE_STEPS)
     records = [contact(acme, first_name=name, owner="rep") for name in NAMES]
     first = list(ActionExecution.objects.values_list("pk", flat=True))
-    results = engine.executions_run(execution_ids=first)
+    results = runner.executions_run(execution_ids=first)
     assert [results[pk] for pk in first] == ["succeeded"] * 5
     assert list(results.values()).count("completed") == 5  # the third steps, run inline
     assert set(Enrollment.objects.values_list("status", flat=True)) == {"completed"}
@@ -69,7 +69,7 @@ def test_a_batch_runs_a_multi_step_workflow_to_the_end_in_one_call(acme, rep_use
         assert note.title == f"{task.pk} done"  # earlier outputs, read for the batch
     # One timeline entry per finished step, and "enrolled" once per run.
     assert TimelineEvent.objects.filter(kind="workflow").count() == 5 * 3 + 5
-    assert engine.executions_run(execution_ids=first) == dict.fromkeys(first, "not claimed")
+    assert runner.executions_run(execution_ids=first) == dict.fromkeys(first, "not claimed")
 
 
 def test_without_inline_the_next_steps_wait_for_their_message(acme, rep_user):
@@ -77,7 +77,7 @@ def test_without_inline_the_next_steps_wait_for_their_message(acme, rep_user):
     for name in NAMES:
         contact(acme, first_name=name, owner="rep")
     first = list(ActionExecution.objects.values_list("pk", flat=True))
-    results = engine.executions_run(execution_ids=first, inline=False)
+    results = runner.executions_run(execution_ids=first, inline=False)
     assert set(results.values()) == {"succeeded"}
     second = ActionExecution.objects.filter(step_id=2)
     assert second.count() == 5 and set(second.values_list("status", flat=True)) == {"pending"}
@@ -89,7 +89,7 @@ def test_a_lease_lost_inside_a_batch_costs_that_execution_only(acme):
         contact(acme, first_name=name)
     ids = list(ActionExecution.objects.order_by("pk").values_list("pk", flat=True))
     taken = ActionExecution.objects.get(enrollment__record__properties__first_name="Cy").pk
-    results = engine.executions_run(execution_ids=ids, inline=False)
+    results = runner.executions_run(execution_ids=ids, inline=False)
     assert results[taken] == "lease lost"
     assert [results[pk] for pk in ids if pk != taken] == ["completed"] * 4
     # The whole batch rolled back and the others completed one by one: no duplicates,
@@ -111,7 +111,7 @@ def test_a_broken_execution_fails_alone_and_the_rest_of_its_batch_completes(acme
     for name in NAMES:
         contact(acme, first_name=name)
     ids = list(ActionExecution.objects.values_list("pk", flat=True))
-    results = engine.executions_run(execution_ids=ids)
+    results = runner.executions_run(execution_ids=ids)
     broken = ActionExecution.objects.get(step_id=1, enrollment__record__properties__first_name="Di")
     assert results[broken.pk] == "failed"
     broken.refresh_from_db()
@@ -132,7 +132,7 @@ def test_a_worker_claims_due_batchable_work_nobody_published(acme):
     make_workflow(acme, chain({"type": "test_probe", "config": {}}))
     contact(acme, first_name="Flo")  # enrolls in both (its create_task is published now)
     ActionExecution.objects.filter(action_type="test_probe").update(last_sent_at=None)
-    results = engine.executions_run(execution_ids=[], queue="default", steal=True)
+    results = runner.executions_run(execution_ids=[], queue="default", steal=True)
     # Rows published a moment ago wait for their message; the probe is not batchable.
     assert sorted(results) == sorted(unsent)
     assert set(results.values()) == {"completed"}
@@ -151,8 +151,8 @@ def test_the_sweeper_sends_batchable_ids_together(acme, settings):
     ActionExecution.objects.update(last_sent_at=timezone.now() - dt.timedelta(hours=1))
     assert sweeper.executions_sweep()["sent"] == 7
     messages = queued()
-    many = [args for name, args, _queue in messages if name == ledger.RUN_MANY_TASK]
-    single = [args for name, args, _queue in messages if name == ledger.RUN_TASK]
+    many = [args for name, args, _queue in messages if name == publish.RUN_MANY_TASK]
+    single = [args for name, args, _queue in messages if name == publish.RUN_TASK]
     creates = set(
         ActionExecution.objects.filter(action_type="create_task").values_list("pk", flat=True)
     )

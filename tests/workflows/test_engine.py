@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from crm.models import Notification, Task, TimelineEvent
 from tests.workflows.conftest import chain, contact, drain, make_workflow
-from workflows import engine, services, sweeper
+from workflows import services
+from workflows.engine import ledger, runner, sweeper
 from workflows.models import ActionExecution, Enrollment
 
 pytestmark = pytest.mark.django_db
@@ -112,8 +113,8 @@ def test_a_redelivered_message_runs_the_action_once(acme, probe_log):
     make_workflow(acme, chain({"type": "test_probe", "config": {"log": str(probe_log)}}))
     contact(acme, first_name="Ann")
     execution = ActionExecution.objects.get()
-    assert engine.execution_run(execution_id=execution.pk) == "completed"
-    assert engine.execution_run(execution_id=execution.pk) == "not claimed"
+    assert runner.execution_run(execution_id=execution.pk) == "completed"
+    assert runner.execution_run(execution_id=execution.pk) == "not claimed"
     assert probe_log.read_text().count("\n") == 1
     assert Task.objects.filter(idempotency_key=f"exec:{execution.pk}").count() == 1
 
@@ -130,7 +131,7 @@ def test_a_transient_error_goes_back_to_pending_with_a_due_time(acme, probe_log)
     )
     contact(acme, first_name="Ann")
     execution = ActionExecution.objects.get()
-    assert engine.execution_run(execution_id=execution.pk) == "retry"
+    assert runner.execution_run(execution_id=execution.pk) == "retry"
     execution.refresh_from_db()
     assert execution.status == "pending" and execution.attempt == 1
     assert execution.error == "The service is busy (503)."
@@ -191,7 +192,7 @@ def test_no_permit_postpones_without_counting_an_attempt(acme):
     )
     contact(acme, first_name="Ann")
     execution = ActionExecution.objects.get()
-    assert engine.execution_run(execution_id=execution.pk) == "postponed"
+    assert runner.execution_run(execution_id=execution.pk) == "postponed"
     execution.refresh_from_db()
     assert execution.status == "pending" and execution.attempt == 0
     assert execution.due_at > timezone.now() + dt.timedelta(seconds=50)
@@ -203,7 +204,7 @@ def test_an_expired_lease_goes_back_to_pending_and_runs_again(acme, settings):
     contact(acme, first_name="Ann")
     execution = ActionExecution.objects.get()
     # A worker claimed it and died.
-    assert engine.execution_claim(execution_id=execution.pk) is not None
+    assert ledger.executions_claim_many(execution_ids=[execution.pk]) == [execution.pk]
     ActionExecution.objects.filter(pk=execution.pk).update(
         lease_expires_at=timezone.now() - dt.timedelta(seconds=1)
     )
@@ -218,7 +219,10 @@ def test_a_worker_that_lost_its_lease_cannot_overwrite_the_new_owner(acme):
     make_workflow(acme, chain({"type": "create_task", "config": {"title": "T"}}))
     contact(acme, first_name="Ann")
     execution = ActionExecution.objects.get()
-    stale = engine.execution_claim(execution_id=execution.pk)
+    assert ledger.executions_claim_many(execution_ids=[execution.pk]) == [execution.pk]
+    stale = ActionExecution.objects.select_related("enrollment__version", "workflow").get(
+        pk=execution.pk
+    )
     ActionExecution.objects.filter(pk=execution.pk).update(
         status="pending", lease_expires_at=None
     )  # the sweeper took it back
@@ -227,13 +231,9 @@ def test_a_worker_that_lost_its_lease_cannot_overwrite_the_new_owner(acme):
     from workflows import registry
 
     action_type = registry.get("create_task")
-    context = engine.context_build(stale, stale.enrollment.record, step, action_type)
-    assert (
-        engine.execution_complete(
-            execution=stale, context=context, step=step, action_type=action_type, outputs={}
-        )
-        == "lease lost"
-    )
+    context = runner.context_build(stale, stale.enrollment.record, step, action_type)
+    item = runner.Item(stale, step, action_type, context)
+    assert runner.execution_complete(item) == ("lease lost", [])
     assert Task.objects.count() == 1
 
 
@@ -325,14 +325,14 @@ def test_an_email_is_sent_once_even_if_the_step_runs_again(acme, rep_user, mailo
     contact(acme, first_name="Ann")
     execution = ActionExecution.objects.get()
     with _locmem_email():
-        engine.execution_claim(execution_id=execution.pk)
+        ledger.executions_claim_many(execution_ids=[execution.pk])
         from workflows import registry
         from workflows.models import EmailDelivery
 
         execution.refresh_from_db()
         action_type = registry.get("send_email")
         step = execution.enrollment.version.step(1)
-        context = engine.context_build(execution, execution.enrollment.record, step, action_type)
+        context = runner.context_build(execution, execution.enrollment.record, step, action_type)
         action_type.execute(context)  # a first delivery that died before completing
         ActionExecution.objects.filter(pk=execution.pk).update(status="pending")
         assert drain() == ["completed"]

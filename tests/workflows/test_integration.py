@@ -14,7 +14,7 @@ import redis
 from crm.models import Task
 from tests.celery_worker import wait_for
 from tests.workflows.conftest import chain, contact, make_workflow
-from workflows.ledger import RUN_TASK
+from workflows.engine.publish import RUN_TASK
 from workflows.models import ActionExecution, Enrollment
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

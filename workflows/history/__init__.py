@@ -15,5 +15,5 @@
 
 Read-only except `replay.runs_replay`, which goes through the engine's
 `executions_replay`. The System status page (views.system_status) reads
-workflows/health.py; the record timeline entries are written by workflows/timeline.py.
+workflows/engine/health.py; the record timeline entries are written by workflows/timeline.py.
 """

@@ -19,7 +19,8 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods
 
 from crm.access import account_for, super_admin_required
-from workflows import health, registry
+from workflows import registry
+from workflows.engine import health
 from workflows.history import access, lists, live, run
 from workflows.history import replay as replays
 from workflows.history.access import HistoryRequest

@@ -27,7 +27,7 @@ from crm import filters
 from crm.models import Record
 from crm.services import definitions_for
 from workflows import registry
-from workflows.ledger import execution_send, executions_kick
+from workflows.engine.publish import execution_send, executions_kick
 from workflows.models import ActionExecution, Enrollment, Workflow
 
 logger = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ conditional UPDATE, and a duplicate wake-up is harmless (the claim takes one).
    that many (a message of batchable executions counts as WORKFLOWS_BATCH_SIZE), so a
    big backlog is fed steadily instead of duplicated. Batchable executions go
    WORKFLOWS_BATCH_SIZE ids per message; the worker that takes one also claims further
-   due work nobody published (workflows/engine.py), so the sweeper only starts a
+   due work nobody published (runner.py), so the sweeper only starts a
    backlog, it does not have to feed all of it.
 """
 
@@ -22,12 +22,11 @@ import logging
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from workflows import registry
 from workflows.conf import setting
-from workflows.engine import execution_fail
-from workflows.ledger import executions_publish
+from workflows.engine.ledger import leases_recover
+from workflows.engine.publish import executions_publish
 from workflows.models import ActionExecution
 
 logger = logging.getLogger(__name__)
@@ -66,33 +65,6 @@ def executions_sweep() -> dict[str, int]:
             "sweep: %d lease(s) expired, %d given up, %d message(s) sent", requeued, given_up, sent
         )
     return {"requeued": requeued, "given_up": given_up, "sent": sent}
-
-
-def leases_recover(now) -> tuple[int, int]:
-    """`running` rows whose lease expired (worker killed) → `pending`, due now and never
-    published (so the sweeper or a worker claiming due work picks them up), or `failed`
-    once out of attempts. Returns (requeued, given up). Batch workers call it too
-    (workflows/engine.py): beat's sweep can wait behind a busy queue."""
-    max_attempts = setting("WORKFLOWS_MAX_ATTEMPTS")
-    expired = ActionExecution.objects.lease_expired(now)
-    given_up = 0
-    for execution in expired.filter(attempt__gte=max_attempts):
-        given_up += (
-            execution_fail(
-                execution=execution,
-                message=_("The worker running this action stopped %(n)d times.")
-                % {"n": execution.attempt},
-            )
-            == "failed"
-        )
-    requeued = expired.filter(attempt__lt=max_attempts).update(
-        status=Status.PENDING,
-        lease_expires_at=None,
-        last_sent_at=None,
-        due_at=now,
-        error=_("The worker running this action stopped; retrying."),
-    )
-    return requeued, given_up
 
 
 def _queue_depth(queue: str) -> int:

@@ -1,0 +1,347 @@
+"""The execution ledger's state changes: every write of an `ActionExecution` row's status
+is here, and nowhere else. The runner (runner.py) and the sweeper (sweeper.py) call
+these; tests drive the same functions.
+
+Invariants (docs/engine.md):
+1. The row is the truth; a Celery message only says "look at row N". Losing a message
+   costs time (the sweeper re-sends due rows), never work.
+2. Every change is a conditional UPDATE on (id, status, attempt): `pending` → `running`
+   (a claim: attempt + 1, a lease), then from that claim only → `succeeded`, `pending`
+   (retry, postponed) or `failed`. A worker that lost its lease (the sweeper gave the
+   row back, another worker claimed it) matches nothing, so it can never overwrite
+   the new owner's result, and its completion transaction rolls back whole.
+3. A step succeeds, its side effect is written and its next step is inserted in one
+   transaction (runner.py): all or none. Side effects are keyed by the execution
+   (`exec:<id>`), so a second completion of the same execution collides and rolls back.
+4. An attempt is counted when claimed; a postponement (no rate-limit permit: no call
+   was made) gives it back. After WORKFLOWS_MAX_ATTEMPTS the execution fails.
+5. A `running` row whose lease expired (its worker died) goes back to `pending`, or
+   fails once out of attempts (`leases_recover`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import F, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from crm.notifications import super_admins_notify
+from workflows import registry
+from workflows.conf import setting
+from workflows.models import ActionExecution, Enrollment, Workflow
+from workflows.outcomes import Failure, Retry
+from workflows.signals import execution_finished, executions_finished
+
+Status = ActionExecution.Status
+TABLE = ActionExecution._meta.db_table
+
+
+class LeaseLost(Exception):
+    """A row of the batch is no longer this attempt's claim: roll the batch back."""
+
+
+# --- Claims ----------------------------------------------------------------------
+
+
+def _claim_sql(where: str) -> str:
+    return (
+        f"UPDATE {TABLE} SET status = %s, attempt = attempt + 1, lease_expires_at = %s, "
+        f"started_at = %s, finished_at = NULL WHERE {where} RETURNING id"
+    )
+
+
+def executions_claim_many(*, execution_ids: list[int]) -> list[int]:
+    """Claim every due `pending` row among `execution_ids` with ONE conditional UPDATE
+    (pending and due); returns the ids claimed."""
+    if not execution_ids:
+        return []
+    now = timezone.now()
+    adapt = connection.ops.adapt_datetimefield_value
+    lease = now + dt.timedelta(seconds=setting("WORKFLOWS_LEASE_SECONDS"))
+    marks = ", ".join(["%s"] * len(execution_ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _claim_sql(f"id IN ({marks}) AND status = %s AND due_at <= %s"),
+            [
+                Status.RUNNING.value,
+                adapt(lease),
+                adapt(now),
+                *execution_ids,
+                Status.PENDING.value,
+                adapt(now),
+            ],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def executions_claim_due(*, queue: str, limit: int, published_too: bool = False) -> list[int]:
+    """Claim up to `limit` due `pending` rows of batchable action types on `queue` that
+    no message is about to bring (never sent, or sent longer than
+    WORKFLOWS_STEAL_AFTER_SECONDS ago: lost, or waiting behind a backlog of messages),
+    or any due row with `published_too`. PostgreSQL: `FOR UPDATE SKIP LOCKED`, so
+    concurrent workers take different rows; the outer condition re-checks `pending`
+    either way. A message that finds its rows taken does nothing."""
+    keys = registry.batchable_keys()
+    if not keys or limit <= 0:
+        return []
+    now = timezone.now()
+    adapt = connection.ops.adapt_datetimefield_value
+    stale = now - dt.timedelta(seconds=setting("WORKFLOWS_STEAL_AFTER_SECONDS"))
+    lease = now + dt.timedelta(seconds=setting("WORKFLOWS_LEASE_SECONDS"))
+    lock = (
+        " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    )
+    marks = ", ".join(["%s"] * len(keys))
+    unsent = "" if published_too else " AND (last_sent_at IS NULL OR last_sent_at < %s)"
+    inner = (
+        f"SELECT id FROM {TABLE} WHERE status = %s AND due_at <= %s AND queue = %s "
+        f"AND action_type IN ({marks}){unsent} ORDER BY due_at LIMIT %s{lock}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _claim_sql(f"id IN ({inner}) AND status = %s"),
+            [
+                Status.RUNNING.value,
+                adapt(lease),
+                adapt(now),
+                Status.PENDING.value,
+                adapt(now),
+                queue,
+                *keys,
+                *([] if published_too else [adapt(stale)]),
+                int(limit),
+                Status.PENDING.value,
+            ],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def mine(execution: ActionExecution) -> QuerySet[ActionExecution]:
+    """The row, only while it is still this attempt's claim."""
+    return ActionExecution.objects.filter(
+        pk=execution.pk, status=Status.RUNNING, attempt=execution.attempt
+    )
+
+
+# --- Completion ------------------------------------------------------------------
+
+
+def _json(field_name: str, value: Any) -> Any:
+    return ActionExecution._meta.get_field(field_name).get_db_prep_save(value, connection)
+
+
+def executions_mark_succeeded(
+    rows: list[tuple[ActionExecution, dict[str, Any], dict[str, Any], dict[str, Any]]],
+    now: dt.datetime,
+) -> None:
+    """(execution, outputs, inputs, usage) → `succeeded`, with ONE conditional UPDATE
+    per row, inside the completion transaction; raises LeaseLost (rolling the batch
+    back) unless each row is still this attempt's claim."""
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    params = [
+        (
+            Status.SUCCEEDED.value,
+            _json("outputs", outputs),
+            _json("inputs", inputs),
+            _json("usage", usage),
+            stamp,
+            execution.pk,
+            Status.RUNNING.value,
+            execution.attempt,
+        )
+        for execution, outputs, inputs, usage in rows
+    ]
+    sql = (
+        f"UPDATE {TABLE} SET status = %s, outputs = %s, inputs = %s, usage = %s, "
+        f"error = '', finished_at = %s, lease_expires_at = NULL "
+        f"WHERE id = %s AND status = %s AND attempt = %s"
+    )
+    with connection.cursor() as cursor:
+        if len(params) == 1:
+            cursor.execute(sql, params[0])
+        else:
+            cursor.executemany(sql, params)
+        if cursor.rowcount != len(params):
+            raise LeaseLost
+
+
+def finished_announce(finished: list[tuple[ActionExecution, bool]]) -> None:
+    """workflows.signals for executions that finished (and whether their enrollment
+    did), inside the transaction that finished them."""
+    for execution, enrollment_finished in finished:
+        execution_finished.send(
+            ActionExecution, execution=execution, enrollment_finished=enrollment_finished
+        )
+    executions_finished.send(ActionExecution, executions=finished)
+
+
+def execution_cancel(execution: ActionExecution) -> str:
+    """A claimed row whose enrollment is no longer active (unenrolled, failed)."""
+    mine(execution).update(
+        status=Status.CANCELLED, finished_at=timezone.now(), lease_expires_at=None
+    )
+    return "cancelled"
+
+
+# --- Other outcomes ---------------------------------------------------------------
+
+
+def execution_settle(execution: ActionExecution, outcome: Retry | Failure) -> str:
+    """What an outcome other than success makes of a claimed execution."""
+    if isinstance(outcome, Failure):
+        return execution_fail(execution=execution, message=outcome.message)
+    if not outcome.counts_attempt and outcome.at is not None:
+        return execution_postpone(execution=execution, at=outcome.at)
+    return execution_retry(execution=execution, message=outcome.message, retry_after=outcome.after)
+
+
+def backoff_seconds(attempt: int) -> float:
+    base = setting("WORKFLOWS_BACKOFF_SECONDS") * 2 ** max(attempt - 1, 0)
+    # Full jitter on half the delay spreads retries of a burst of failures.
+    return min(base, setting("WORKFLOWS_BACKOFF_MAX_SECONDS")) * random.uniform(0.5, 1.0)
+
+
+def execution_retry(
+    *, execution: ActionExecution, message: str, retry_after: float | None = None
+) -> str:
+    if execution.attempt >= setting("WORKFLOWS_MAX_ATTEMPTS"):
+        return execution_fail(
+            execution=execution,
+            message=_("Gave up after %(n)d attempts. Last error: %(error)s")
+            % {"n": execution.attempt, "error": message},
+        )
+    delay = max(retry_after if retry_after is not None else backoff_seconds(execution.attempt), 0)
+    mine(execution).update(
+        status=Status.PENDING,
+        error=message,
+        lease_expires_at=None,
+        last_sent_at=None,
+        due_at=timezone.now() + dt.timedelta(seconds=delay),
+        inputs=execution.inputs,
+        attempts=attempt_record(execution, "retry", message, delay),
+    )
+    return "retry"
+
+
+def execution_postpone(*, execution: ActionExecution, at: dt.datetime) -> str:
+    """No permit yet: pending again at `at`, and this attempt does not count."""
+    mine(execution).update(
+        status=Status.PENDING,
+        attempt=F("attempt") - 1,
+        lease_expires_at=None,
+        last_sent_at=None,
+        due_at=at,
+        attempts=attempt_record(
+            execution, "rate_limited", "", max((at - timezone.now()).total_seconds(), 0)
+        ),
+    )
+    return "postponed"
+
+
+@transaction.atomic
+def execution_fail(
+    *, execution: ActionExecution, message: str, expected_status: str = Status.RUNNING
+) -> str:
+    now = timezone.now()
+    updated = ActionExecution.objects.filter(
+        pk=execution.pk, status=expected_status, attempt=execution.attempt
+    ).update(
+        status=Status.FAILED,
+        error=message[:5000],
+        finished_at=now,
+        lease_expires_at=None,
+        inputs=execution.inputs,
+        attempts=attempt_record(execution, "failed", message),
+    )
+    if not updated:
+        return "lease lost"
+    Enrollment.objects.filter(pk=execution.enrollment_id, status=Enrollment.Status.ACTIVE).update(
+        status=Enrollment.Status.FAILED, finished_at=now
+    )
+    execution.status, execution.error = Status.FAILED, message[:5000]
+    finished_announce([(execution, True)])
+    _admins_notify_failure(Workflow.objects.get(pk=execution.workflow_id), message)
+    return "failed"
+
+
+ATTEMPTS_KEPT = 20
+
+
+def attempt_record(
+    execution: ActionExecution, kind: str, error: str, wait_seconds: float | None = None
+) -> list[dict]:
+    """`execution.attempts` plus this attempt, for the UPDATE that hands the row back.
+    Only the claim holder writes the row, so read-modify-write is safe. Consecutive
+    rate-limit waits of one attempt fold into one entry (`times`)."""
+    attempts = list(execution.attempts or [])
+    entry = {
+        "n": execution.attempt,
+        "at": timezone.now().isoformat(),
+        "kind": kind,
+        "error": error[:1000],
+    }
+    if wait_seconds is not None:
+        entry["wait_seconds"] = round(wait_seconds, 3)
+    if execution.replays:
+        entry["replay"] = execution.replays
+    last = attempts[-1] if attempts else None
+    if (
+        kind == "rate_limited"
+        and last
+        and last.get("kind") == kind
+        and last.get("n") == entry["n"]
+        and last.get("replay") == entry.get("replay")
+    ):
+        entry["times"] = last.get("times", 1) + 1
+        entry["wait_seconds"] = round(last.get("wait_seconds", 0) + wait_seconds, 3)
+        entry["at"] = last["at"]
+        attempts[-1] = entry
+    else:
+        attempts.append(entry)
+    execution.attempts = attempts[-ATTEMPTS_KEPT:]
+    return execution.attempts
+
+
+def _admins_notify_failure(workflow: Workflow, message: str) -> None:
+    """One notification per super admin, per workflow, per day — not one per failure."""
+    super_admins_notify(
+        account=workflow.account,
+        title=_("Workflow “%(name)s” has failed actions") % {"name": workflow.name},
+        body=message[:2000],
+        idempotency_key=f"workflow-failed:{workflow.pk}:{timezone.now().date().isoformat()}",
+    )
+
+
+# --- Lost workers ------------------------------------------------------------------
+
+
+def leases_recover(now: dt.datetime) -> tuple[int, int]:
+    """`running` rows whose lease expired (worker killed) → `pending`, due now and never
+    published (so the sweeper or a worker claiming due work picks them up), or `failed`
+    once out of attempts. Returns (requeued, given up). The sweeper calls it, and so do
+    busy batch workers (runner.py): beat's sweep can wait behind a busy queue."""
+    max_attempts = setting("WORKFLOWS_MAX_ATTEMPTS")
+    expired = ActionExecution.objects.lease_expired(now)
+    given_up = 0
+    for execution in expired.filter(attempt__gte=max_attempts):
+        given_up += (
+            execution_fail(
+                execution=execution,
+                message=_("The worker running this action stopped %(n)d times.")
+                % {"n": execution.attempt},
+            )
+            == "failed"
+        )
+    requeued = expired.filter(attempt__lt=max_attempts).update(
+        status=Status.PENDING,
+        lease_expires_at=None,
+        last_sent_at=None,
+        due_at=now,
+        error=_("The worker running this action stopped; retrying."),
+    )
+    return requeued, given_up
