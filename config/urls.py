@@ -10,6 +10,6 @@ urlpatterns = [
     path("", include("crm.urls")),
     path("", include("crm.urls_intake")),
     path("", include("marketplace.urls")),
-    path("", include("workflows.urls")),
+    path("", include("workflows.builder.urls")),
     path("", include("workflows.history.urls")),
 ]

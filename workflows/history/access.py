@@ -1,5 +1,6 @@
-"""Who sees what in the history: every history view starts with one of these helpers,
-one per object, as crm/access.py's do. They load from `request.user.account`: another
+"""Who sees what in the history: every history view starts with `workflows.access.
+workflow_for` (the one loader of a workflow) and then one of these, one per object, as
+crm/access.py's do. They load from `request.user.account`: another
 account's workflow or run is a 404; replaying without the builder role is a 403 that
 says why.
 
@@ -9,10 +10,8 @@ records they own (prompts and responses hold other people's customer data).
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
-from django.utils.translation import gettext as _
 from django_htmx.middleware import HtmxDetails
 
 from crm.access import account_for
@@ -30,22 +29,6 @@ class HistoryRequest(HttpRequest):
 
 def sees_all_runs(user: User) -> bool:
     return user.can_edit_workflows
-
-
-def workflow_for(request: HistoryRequest, workflow_id: int, *, replay: bool = False) -> Workflow:
-    """The account's workflow (with its live version, which the pages read); with
-    `replay`, only for a builder or a super admin."""
-    account = account_for(request)
-    workflow = (
-        Workflow.objects.select_related("live_version")
-        .filter(account=account, pk=workflow_id)
-        .first()
-    )
-    if workflow is None:
-        raise Http404
-    if replay and not request.user.can_edit_workflows:
-        raise PermissionDenied(_("Only workflow builders and super admins can replay runs."))
-    return workflow
 
 
 def _check_account(request: HistoryRequest, workflow: Workflow) -> None:

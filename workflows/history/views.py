@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from crm.access import account_for, super_admin_required
 from workflows import registry
+from workflows.access import workflow_for
 from workflows.engine import health
 from workflows.history import access, lists, live, run
 from workflows.history import replay as replays
@@ -55,7 +56,7 @@ def _list_context(request: HistoryRequest, workflow: Workflow, tab: str) -> dict
 
 @require_GET
 def action_logs(request: HistoryRequest, workflow_id: int) -> HttpResponse:
-    workflow = access.workflow_for(request, workflow_id)
+    workflow = workflow_for(request, workflow_id)
     context = _list_context(request, workflow, "logs")
     context["page"] = lists.action_logs(
         access.executions_for(request, workflow),
@@ -68,7 +69,7 @@ def action_logs(request: HistoryRequest, workflow_id: int) -> HttpResponse:
 
 @require_GET
 def enrollment_history(request: HistoryRequest, workflow_id: int) -> HttpResponse:
-    workflow = access.workflow_for(request, workflow_id)
+    workflow = workflow_for(request, workflow_id)
     context = _list_context(request, workflow, "enrollments")
     context["page"] = lists.enrollment_history(
         access.enrollments_for(request, workflow),
@@ -81,7 +82,7 @@ def enrollment_history(request: HistoryRequest, workflow_id: int) -> HttpRespons
 
 @require_GET
 def run_detail(request: HistoryRequest, workflow_id: int, enrollment_id: int) -> HttpResponse:
-    workflow = access.workflow_for(request, workflow_id)
+    workflow = workflow_for(request, workflow_id)
     enrollment = get_object_or_404(
         access.enrollments_for(request, workflow).select_related("record", "version"),
         pk=enrollment_id,
@@ -101,7 +102,7 @@ def run_detail(request: HistoryRequest, workflow_id: int, enrollment_id: int) ->
 
 @require_http_methods(["GET", "POST"])
 def replay(request: HistoryRequest, workflow_id: int) -> HttpResponse:
-    workflow = access.workflow_for(request, workflow_id, replay=True)
+    workflow = workflow_for(request, workflow_id, edit=True)
     selection = replays.replay_selection(
         request.POST if request.method == "POST" else request.GET,
         workflow=workflow,
@@ -139,7 +140,7 @@ def replay(request: HistoryRequest, workflow_id: int) -> HttpResponse:
 
 @require_GET
 def live_counts(request: HistoryRequest, workflow_id: int) -> HttpResponse:
-    workflow = access.workflow_for(request, workflow_id)
+    workflow = workflow_for(request, workflow_id)
     counts = live.live_counts(workflow)
     busy = live.is_busy(counts)
     if request.GET.get("format") == "json":

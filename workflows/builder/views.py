@@ -17,13 +17,13 @@ from django_htmx.http import trigger_client_event
 from crm.access import require_account
 from crm.services import definitions_for
 from workflows import registry
+from workflows.access import workflow_for
 from workflows.actions.common import OWNER
 from workflows.builder import actions, canvas, picker
+from workflows.builder import criteria_panel as criteria_form
+from workflows.builder.canvas_context import canvas_context, graph_edit, users_by_id
 from workflows.criteria import OUTPUT_OPERATORS
 from workflows.models import Workflow
-from workflows.views import criteria as criteria_form
-from workflows.views.access import workflow_for
-from workflows.views.canvas_context import canvas_context, graph_edit, users_by_id
 
 PAGE = "workflows/builder.html"
 
@@ -198,7 +198,7 @@ def _step_panel(
     labels = picker.chip_labels(
         graph=canvas.normalised(workflow.graph), definitions=definitions, account=workflow.account
     )
-    from workflows.views.canvas_context import chips_html
+    from workflows.builder.canvas_context import chips_html
 
     fields = []
     for name, bound in (form and [(n, form[n]) for n in form.fields]) or []:

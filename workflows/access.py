@@ -1,5 +1,6 @@
-"""Loading a workflow for the user: another account's workflow is a 404, and editing
-needs the builder role (a 403 that says why)."""
+"""Loading a workflow for the user — the one helper every builder and history view
+starts with: another account's workflow is a 404, and changing it (editing, turning
+on, replaying runs) needs the builder role: a 403 that says why."""
 
 from __future__ import annotations
 
@@ -12,8 +13,13 @@ from workflows.models import Workflow
 
 
 def workflow_for(request: HttpRequest, pk: int, *, edit: bool = False) -> Workflow:
+    """The account's workflow (with its account and live version, which the pages read)."""
     account = account_for(request)
-    workflow = Workflow.objects.filter(account=account, pk=pk).select_related("account").first()
+    workflow = (
+        Workflow.objects.filter(account=account, pk=pk)
+        .select_related("account", "live_version")
+        .first()
+    )
     if workflow is None:
         raise Http404
     if edit:
@@ -22,7 +28,7 @@ def workflow_for(request: HttpRequest, pk: int, *, edit: bool = False) -> Workfl
 
 
 def editor_check(request: HttpRequest) -> None:
-    if not request.user.can_edit_workflows:
+    if not getattr(request.user, "can_edit_workflows", False):
         raise PermissionDenied(
             _(
                 "Sales reps can view workflows but not change them. Ask a "

@@ -9,10 +9,10 @@ from django.views.decorators.http import require_GET, require_POST
 
 from crm.access import account_for, require_account
 from workflows import registry, services
+from workflows.access import editor_check
 from workflows.builder.templates import template_create
 from workflows.forms import WorkflowCreateForm, WorkflowSearchForm
 from workflows.models import Workflow
-from workflows.views.access import editor_check
 
 PAGE = "workflows/list.html"
 

@@ -12,11 +12,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 from crm.access import require_account
 from crm.services import definitions_for
 from workflows import services
+from workflows.access import workflow_for
 from workflows.builder import canvas
+from workflows.builder.canvas_context import canvas_context
 from workflows.builder.review import Problem, enroll_now_count, review_problems
 from workflows.models import Workflow
-from workflows.views.access import workflow_for
-from workflows.views.canvas_context import canvas_context
 
 PAGE = "workflows/review.html"
 
