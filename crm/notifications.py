@@ -127,10 +127,17 @@ def mark_read(user: User, notification_ids: Iterable[int] | None = None) -> int:
 
 
 def super_admins_notify(
-    *, account: Account, title: str, body: str = "", url: str = "", idempotency_key: str
+    *,
+    account: Account,
+    title: str,
+    body: str = "",
+    url: str = "",
+    idempotency_key: str,
+    email: bool = False,
 ) -> list[Notification]:
-    """Tell every active super admin of `account` (in-app), once per key: the one way a
-    workflow failure, an app's quota or a budget reaches the people who can act."""
+    """Tell every active super admin of `account` (in-app, and by email with `email`),
+    once per key: the one way a workflow failure, an app needing attention, a quota or
+    a budget reaches the people who can act."""
     admins = User.objects.filter(account=account, role=Role.SUPER_ADMIN, is_active=True)
     return notify(
         account=account,
@@ -139,4 +146,5 @@ def super_admins_notify(
         body=body,
         url=url,
         idempotency_key=idempotency_key,
+        email=email,
     )

@@ -12,8 +12,8 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from crm.models import Account, Role, User
-from crm.notifications import notify
+from crm.models import Account, User
+from crm.notifications import super_admins_notify
 from marketplace.models import AppLogEntry, AppLogEvent, Connection, ConnectionStatus
 from marketplace.registry import app_listing
 from marketplace.signals import connection_needs_attention, connection_uninstalled
@@ -89,9 +89,8 @@ def connection_mark_needs_attention(*, connection: Connection, reason: str) -> b
 def super_admins_notify_needs_attention(*, connection: Connection) -> None:
     """Tell every super admin of the account, once per flagging, in the bell and by email."""
     listing = app_listing(connection.app)
-    notify(
+    super_admins_notify(
         account=connection.account,
-        recipients=User.objects.filter(account=connection.account, role=Role.SUPER_ADMIN),
         title=_("%(app)s needs attention: reconnect the app")
         % {"app": listing.name if listing else connection.app},
         body=connection.status_reason,
