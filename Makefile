@@ -13,13 +13,15 @@ run: $(INSTALLED) .env
 test: $(INSTALLED)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# Lint and format checks (CI runs them before the tests); `ruff format .` fixes format.
+# Lint, format and type checks, and no model change without its migration (CI runs
+# them before the tests); `ruff format .` fixes the format.
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(TYPECHECK_ENV) $(BIN)/mypy
+	$(TYPECHECK_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
 
-# mypy's Django plugin loads the settings: throwaway values, for the type checker only.
+# mypy's Django plugin and manage.py load the settings: throwaway values, for checks only.
 TYPECHECK_ENV := CRMFLOW_ENV_FILE= SECRET_KEY=typecheck-only-not-a-secret-0123456789abcdefghijklmnop \
 	FIELD_ENCRYPTION_KEYS=dHlwZWNoZWNrLW9ubHktbm90LWEtc2VjcmV0LWtleSE=
 
