@@ -20,7 +20,7 @@ from collections.abc import Iterable
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Max, Min
+from django.db.models import Count, F, Max, Min, QuerySet
 from django.utils import timezone
 
 from crm import filters
@@ -28,7 +28,7 @@ from crm.models import Record
 from crm.services import definitions_for
 from workflows import registry
 from workflows.engine.publish import execution_send, executions_kick
-from workflows.models import ActionExecution, Enrollment, Workflow
+from workflows.models import ActionExecution, Enrollment, Workflow, WorkflowVersion
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +60,8 @@ def enrollment_start(
     """Enroll `record` on the live version and queue its first step, in the caller's
     transaction. None if it is already enrolled."""
     version = workflow.live_version
+    if version is None:  # callers enroll only in live workflows
+        raise ValueError(f"workflow {workflow.pk} has no live version")
     start = version.graph.get("start")
     now = timezone.now()
     try:
@@ -75,7 +77,7 @@ def enrollment_start(
     except IntegrityError:
         return None
     if start:
-        step = version.step(start)
+        step = _first_step(version, start)
         execution = ActionExecution.objects.create(
             enrollment=enrollment,
             workflow=workflow,
@@ -87,6 +89,14 @@ def enrollment_start(
         )
         execution_send(execution.pk, execution.queue, on_commit=True)
     return enrollment
+
+
+def _first_step(version: WorkflowVersion, start: int) -> dict:
+    """The version's first step; a published graph always has it (graph_validate)."""
+    step = version.step(start)
+    if step is None:
+        raise ValueError(f"version {version.pk} has no step {start}")
+    return step
 
 
 def _queue(action_key: str) -> str:
@@ -161,7 +171,8 @@ def enrollments_bulk_create(
     together. Returns how many enrolled. Publishing is left to the sweeper (kicked on
     commit): 100k messages are its job, not this transaction's."""
     workflow = Workflow.objects.select_related("live_version").get(pk=workflow.pk)
-    if not workflow.is_enabled or workflow.live_version is None or workflow.enrolls_on_events:
+    version = workflow.live_version
+    if not workflow.is_enabled or version is None or workflow.enrolls_on_events:
         return 0
     definitions = definitions_for(workflow.account, workflow.object_type)
     groups = criteria_of(workflow, definitions)
@@ -201,7 +212,7 @@ def enrollments_bulk_create(
             if relaxed:
                 with connection.cursor() as cursor:
                     cursor.execute("SET LOCAL synchronous_commit TO OFF")
-            total += _insert_window(workflow, selection)
+            total += _insert_window(workflow, version, selection)
             if track_progress:
                 Workflow.objects.filter(pk=workflow.pk).update(bulk_done=total)
     if track_progress:  # a synchronous commit (see `relaxed`)
@@ -211,8 +222,9 @@ def enrollments_bulk_create(
     return total
 
 
-def _insert_window(workflow: Workflow, selection) -> int:
-    version = workflow.live_version
+def _insert_window(
+    workflow: Workflow, version: WorkflowVersion, selection: QuerySet[Record]
+) -> int:
     start = version.graph.get("start")
     # Raw SQL: adapt the timestamp the way the ORM stores it (SQLite keeps text).
     stamp = connection.ops.adapt_datetimefield_value(timezone.now())
@@ -243,7 +255,7 @@ def _insert_window(workflow: Workflow, selection) -> int:
         "inputs, outputs, usage, error, replays, created_at"
     )
     execution_values = "%s, %s, %s, %s, 0, %s, '{}', '{}', '{}', '', 0, %s"
-    step = version.step(start) if start else None
+    step = _first_step(version, start) if start else None
     execution_params = (
         [
             start,

@@ -26,7 +26,7 @@ import random
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import F, QuerySet
+from django.db.models import F, JSONField, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -132,7 +132,10 @@ def mine(execution: ActionExecution) -> QuerySet[ActionExecution]:
 
 
 def _json(field_name: str, value: Any) -> Any:
-    return ActionExecution._meta.get_field(field_name).get_db_prep_save(value, connection)
+    field = ActionExecution._meta.get_field(field_name)
+    if not isinstance(field, JSONField):
+        raise TypeError(f"ActionExecution.{field_name} is not a JSON field")
+    return field.get_db_prep_save(value, connection)
 
 
 def executions_mark_succeeded(

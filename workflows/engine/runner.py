@@ -312,15 +312,15 @@ def _items_complete(items: list[Item], results: dict[int, str], *, inline: bool)
     if len(items) > 1:
         try:
             with transaction.atomic():
-                outcome = _complete(items, inline=inline)
+                completed = _complete(items, inline=inline)
         except Exception as error:
             # Rolled back as a whole: complete each on its own (a lease lost, a duplicate
             # side effect or a permanent error then concerns that one execution only).
             logger.info("batch of %d completed one by one: %r", len(items), error)
         else:
             for item in items:
-                results[item.execution.pk] = outcome[item.execution.pk]
-            return outcome.follow
+                results[item.execution.pk] = completed.results[item.execution.pk]
+            return completed.follow
     for item in items:
         ok, value = _guarded(
             item.execution, lambda item=item: execution_complete(item, inline=inline)
@@ -358,21 +358,26 @@ def execution_complete(item: Item, *, inline: bool = False) -> tuple[str, list[i
     workers completing at once collide on the side effect's unique key instead."""
     try:
         with transaction.atomic():
-            outcome = _complete([item], inline=inline)
+            completed = _complete([item], inline=inline)
     except ledger.LeaseLost:
         return "lease lost", []
     except IntegrityError:
         if ledger.mine(item.execution).exists():
             raise
         return "lease lost", []
-    return outcome[item.execution.pk], outcome.follow
+    return completed.results[item.execution.pk], completed.follow
 
 
-class _Outcome(dict):
-    follow: list[int]
+@dataclass
+class _Completed:
+    """What a completion transaction made of each execution ({execution id: "succeeded"
+    or "completed"}), and the ids of the next steps to run inline."""
+
+    results: dict[int, str] = field(default_factory=dict)
+    follow: list[int] = field(default_factory=list)
 
 
-def _complete(items: list[Item], *, inline: bool) -> _Outcome:
+def _complete(items: list[Item], *, inline: bool) -> _Completed:
     """The completion transaction of a batch (called inside `transaction.atomic`)."""
     by_type: dict[str, list[Item]] = defaultdict(list)
     for item in items:
@@ -396,10 +401,10 @@ def _complete(items: list[Item], *, inline: bool) -> _Outcome:
         ],
         now,
     )
-    outcome = _Outcome()
-    outcome.follow = []
+    completed = _Completed()
     finished: list[int] = []
     successors: list[ActionExecution] = []
+    run_inline: list[ActionExecution] = []
     publish: list[ActionExecution] = []
     for item, route in zip(items, routes, strict=True):
         execution = item.execution
@@ -409,11 +414,11 @@ def _complete(items: list[Item], *, inline: bool) -> _Outcome:
         # An enrollment unenrolled meanwhile is not re-checked here: its next step, if
         # any, is cancelled when a worker picks it up (the batch checks the status).
         next_step = execution.enrollment.version.step(route.next_step)
-        if next_step is None:
+        if route.next_step is None or next_step is None:
             finished.append(execution.enrollment_id)
-            outcome[execution.pk] = "completed"
+            completed.results[execution.pk] = "completed"
             continue
-        outcome[execution.pk] = "succeeded"
+        completed.results[execution.pk] = "succeeded"
         due_at = route.due_at if route.due_at and route.due_at > now else now
         action_type = _type_of(next_step["type"])
         successor = ActionExecution(
@@ -434,21 +439,21 @@ def _complete(items: list[Item], *, inline: bool) -> _Outcome:
                 and action_type.batchable
                 and successor.queue == execution.queue
             )
-            (outcome.follow if run_here else publish).append(successor)
+            (run_inline if run_here else publish).append(successor)
     if finished:
         Enrollment.objects.filter(pk__in=finished, status=Enrollment.Status.ACTIVE).update(
             status=Enrollment.Status.COMPLETED, finished_at=now
         )
     if successors:
         ActionExecution.objects.bulk_create(successors)
-        outcome.follow = [s.pk for s in outcome.follow]
+        completed.follow = [s.pk for s in run_inline]
     if publish:
         rows = [(s.pk, s.queue, s.action_type) for s in publish]
         transaction.on_commit(lambda: executions_publish(rows))
     ledger.finished_announce(
         [(item.execution, item.execution.enrollment_id in finished) for item in items]
     )
-    return outcome
+    return completed
 
 
 def _type_of(key: str) -> registry.ActionType | None:
