@@ -79,7 +79,7 @@ def graph_validate(graph: Any, *, account, object_type: str) -> dict:
         errors.append(_("The actions loop back on themselves; a workflow must end."))
     if errors:
         raise ValidationError(errors)
-    return {"start": int(start) if steps else None, "steps": steps}
+    return {"start": int(start) if steps and start is not None else None, "steps": steps}
 
 
 def _has_output(step: dict, name: str, account) -> bool:

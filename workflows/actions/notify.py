@@ -122,7 +122,8 @@ class SendEmailNotification(_Notify):
             )
             if u.email
         ]
-        if context.is_test:
+        execution_id = context.execution_id
+        if context.is_test or execution_id is None:  # no ledger row to key the markers by
             return {"recipients": len(users)}
         subject = " ".join(context.config["subject"].split())[:255]
         body = context.config.get("body") or ""
@@ -132,7 +133,7 @@ class SendEmailNotification(_Notify):
                 # Its own transaction (execute runs in autocommit): committed before sending.
                 with transaction.atomic():
                     marker = EmailDelivery.objects.create(
-                        execution_id=context.execution_id, recipient=user.email
+                        execution_id=execution_id, recipient=user.email
                     )
             except IntegrityError:
                 continue  # handed to the mail server by an earlier delivery of this message

@@ -141,7 +141,7 @@ class CreateTask(ActionType):
 
 
 # Which stored types a property of type X can take its value from.
-_COMPATIBLE = {
+_COMPATIBLE: dict[str, set[str]] = {
     PropertyType.TEXT: set(PropertyType.values),
     PropertyType.TEXTAREA: set(PropertyType.values),
     PropertyType.NUMBER: {PropertyType.NUMBER},
