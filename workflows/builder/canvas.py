@@ -63,10 +63,22 @@ class Node:
     step: dict
     # Set for branches: one Path per named path, then "None met".
     paths: list[Path] = field(default_factory=list)
+    # How the card is drawn (safe HTML for `icon` and `summary`): set by canvas_context.
+    label: str = ""
+    section: str = ""
+    icon: str = ""
+    summary: str = ""
+    incomplete: bool = False
+    can_move_up: bool = False
+    can_move_down: bool = False
 
     @property
     def is_branch(self) -> bool:
         return self.step.get("type") == BRANCH
+
+    @property
+    def after_slot(self) -> str:
+        return f"after:{self.id}"
 
 
 @dataclass
@@ -148,9 +160,9 @@ def ancestors(graph: dict, step_id: int) -> list[int]:
     up = parents(graph)
     found: list[int] = []
     current = up.get(step_id)
-    while current is not None and current != "start":
+    while current is not None:
         owner = slot_owner(current)
-        if owner in found or owner == step_id:
+        if owner is None or owner in found or owner == step_id:
             break  # a malformed, looping draft: stop rather than spin
         found.append(owner)
         current = up.get(owner)
@@ -242,9 +254,9 @@ def step_move(graph: dict, *, step_id: int, direction: str) -> dict:
         raise GraphError(step_id)
     slot = parents(graph).get(step_id)
     if direction == "up":
-        if slot is None or not slot.startswith("after:"):
+        previous = slot_owner(slot) if slot is not None and slot.startswith("after:") else None
+        if previous is None:
             raise GraphError("first")
-        previous = slot_owner(slot)
         previous_slot = parents(graph)[previous]
         _detach(graph, step_id)
         step["next"] = previous

@@ -64,14 +64,15 @@ def criteria_summary(criteria, definitions: dict) -> list[str]:
                 continue
             definition = definitions.get(item.get("property"))
             label = picker.property_label(definition) if definition else str(item.get("property"))
-            operator = str(OPERATOR_LABELS.get(item.get("operator"), item.get("operator")))
+            operator = item.get("operator")
+            operator_label = str(OPERATOR_LABELS.get(str(operator), operator))
             values = item.get("values") if "values" in item else [item.get("value")]
-            values = [
+            texts = [
                 definition.option_label(str(v)) if definition else str(v)
                 for v in values or []
                 if v not in (None, "")
             ]
-            parts.append(" ".join([label, operator, ", ".join(values)]).strip())
+            parts.append(" ".join([label, operator_label, ", ".join(texts)]).strip())
         if parts:
             sentences.append(_(" and ").join(parts))
     return sentences
@@ -129,7 +130,7 @@ def graph_edit(workflow: Workflow, change) -> dict:
 def _icon(name: str, size: int) -> SafeString:
     from heroicons.templatetags.heroicons import heroicon_mini
 
-    return heroicon_mini(name, size=size)
+    return mark_safe(heroicon_mini(name, size=size))  # safe already, but typed as str
 
 
 def canvas_icons() -> dict[str, SafeString]:
@@ -166,10 +167,8 @@ def canvas_context(request, workflow: Workflow, *, definitions: dict | None = No
             bool(node.step.get("incomplete"))
             or actions.action_type_or_none(node.step.get("type", "")) is None
         )
-        node.problems = node.step.get("problems") or []
-        node.after_slot = f"after:{node.id}"
     _mark_movable(chain)
-    live_graph = workflow.live_version.graph if workflow.live_version_id else None
+    live_graph = workflow.live_version.graph if workflow.live_version is not None else None
     return {
         "workflow": workflow,
         "chain": chain,

@@ -13,6 +13,7 @@ Rules (tested in tests/builder/test_picker.py):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.utils.translation import gettext as _
 
@@ -22,7 +23,7 @@ from workflows.registry import OutputType
 
 # The kinds of value a target accepts (targets and sources are property types, or
 # output types: text, number, boolean, json).
-_ACCEPTS = {
+_ACCEPTS: dict[str, set[str]] = {
     PropertyType.NUMBER: {PropertyType.NUMBER, OutputType.NUMBER},
     PropertyType.BOOLEAN: {PropertyType.BOOLEAN, OutputType.BOOLEAN},
     PropertyType.DATE: {PropertyType.DATE},
@@ -31,7 +32,7 @@ _ACCEPTS = {
     PropertyType.ENUMERATION: {PropertyType.ENUMERATION, PropertyType.TEXT, OutputType.TEXT},
     PropertyType.OWNER: {PropertyType.OWNER, OutputType.NUMBER},
 }
-TYPE_LABELS = {
+TYPE_LABELS: dict[str, Any] = {  # str or a lazy translation
     **{value: label for value, label in PropertyType.choices},
     OutputType.TEXT: PropertyType.TEXT.label,
     OutputType.JSON: "JSON",

@@ -86,14 +86,15 @@ def review_problems(workflow: Workflow, *, definitions: dict) -> list[Problem]:
             )
         if action_type.section not in connection_checked:
             connection_checked.add(action_type.section)
-            problem = actions.connection_problem(action_type.section, workflow.account)
-            if problem:
-                problems.append(Problem(problem))
+            connection = actions.connection_problem(action_type.section, workflow.account)
+            if connection:
+                problems.append(Problem(connection))
         problems += [
             Problem(f"{name}: {message}", node.id)
             for message in action_type.review_problems(config, workflow.account)
         ]
-    seen, unique = set(), []
+    seen: set[Problem] = set()
+    unique: list[Problem] = []
     for problem in problems:
         if problem not in seen:
             seen.add(problem)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -17,7 +17,7 @@ from django_htmx.http import trigger_client_event
 from crm.access import require_account
 from crm.services import definitions_for
 from workflows import registry
-from workflows.access import workflow_for
+from workflows.access import BuilderRequest, workflow_for
 from workflows.actions.common import OWNER
 from workflows.builder import actions, canvas, picker
 from workflows.builder import criteria_panel as criteria_form
@@ -29,7 +29,7 @@ PAGE = "workflows/builder.html"
 
 
 def _render(
-    request: HttpRequest,
+    request: BuilderRequest,
     workflow: Workflow,
     *,
     panel: dict | None = None,
@@ -50,7 +50,7 @@ def _render(
 
 @require_GET
 @require_account
-def builder(request: HttpRequest, pk: int) -> HttpResponse:
+def builder(request: BuilderRequest, pk: int) -> HttpResponse:
     workflow = workflow_for(request, pk)
     target = "canvas" if request.htmx and request.htmx.target == "canvas" else "panel"
     return _render(request, workflow, target=target)
@@ -59,7 +59,7 @@ def builder(request: HttpRequest, pk: int) -> HttpResponse:
 # --- Enrollment criteria ---------------------------------------------------------------
 
 
-def _trigger_html(request: HttpRequest, workflow: Workflow, key: str) -> str:
+def _trigger_html(request: BuilderRequest, workflow: Workflow, key: str) -> str:
     """The chosen app trigger's settings for the trigger panel (its URL, …)."""
     trigger = registry.trigger_type(key) if key else None
     return trigger.panel_html(workflow, request=request) if trigger is not None else ""
@@ -67,7 +67,7 @@ def _trigger_html(request: HttpRequest, workflow: Workflow, key: str) -> str:
 
 @require_http_methods(["GET", "POST"])
 @require_account
-def criteria_panel(request: HttpRequest, pk: int) -> HttpResponse:
+def criteria_panel(request: BuilderRequest, pk: int) -> HttpResponse:
     workflow = workflow_for(request, pk, edit=request.method == "POST")
     definitions = definitions_for(workflow.account, workflow.object_type)
     if request.method == "GET":
@@ -102,7 +102,7 @@ def criteria_panel(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @require_account
-def action_panel(request: HttpRequest, pk: int) -> HttpResponse:
+def action_panel(request: BuilderRequest, pk: int) -> HttpResponse:
     workflow = workflow_for(request, pk, edit=True)
     slot = (request.POST if request.method == "POST" else request.GET).get("slot", "start")
     try:
@@ -281,7 +281,7 @@ def _config_from_post(action_type, form, post) -> dict:
 
 @require_http_methods(["GET", "POST"])
 @require_account
-def step_panel(request: HttpRequest, pk: int, step_id: int) -> HttpResponse:
+def step_panel(request: BuilderRequest, pk: int, step_id: int) -> HttpResponse:
     workflow = workflow_for(request, pk, edit=request.method == "POST")
     step = _step(workflow, step_id)
     if request.method == "GET":
@@ -412,7 +412,7 @@ def _branch_from_post(post, old: dict) -> dict:
 
 @require_POST
 @require_account
-def step_move(request: HttpRequest, pk: int, step_id: int) -> HttpResponse:
+def step_move(request: BuilderRequest, pk: int, step_id: int) -> HttpResponse:
     workflow = workflow_for(request, pk, edit=True)
     _step(workflow, step_id)
     direction = request.POST.get("direction", "")
@@ -435,7 +435,7 @@ def step_move(request: HttpRequest, pk: int, step_id: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @require_account
-def step_delete(request: HttpRequest, pk: int, step_id: int) -> HttpResponse:
+def step_delete(request: BuilderRequest, pk: int, step_id: int) -> HttpResponse:
     workflow = workflow_for(request, pk, edit=True)
     step = _step(workflow, step_id)
     graph = canvas.normalised(workflow.graph)
@@ -466,7 +466,7 @@ def step_delete(request: HttpRequest, pk: int, step_id: int) -> HttpResponse:
 
 @require_GET
 @require_account
-def step_picker(request: HttpRequest, pk: int, step_id: int) -> HttpResponse:
+def step_picker(request: BuilderRequest, pk: int, step_id: int) -> HttpResponse:
     workflow = workflow_for(request, pk)
     step = _step(workflow, step_id)
     definitions = definitions_for(workflow.account, workflow.object_type)
