@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
@@ -24,7 +25,7 @@ from django.db.models import Count, F, Max, Min, QuerySet
 from django.utils import timezone
 
 from crm import filters
-from crm.models import Record
+from crm.models import PropertyDefinition, Record
 from crm.services import definitions_for
 from workflows import registry
 from workflows.engine.publish import execution_send, executions_kick
@@ -35,7 +36,7 @@ logger = logging.getLogger(__name__)
 BULK_WINDOW = 20_000  # record ids per bulk transaction (also the progress granularity)
 
 
-def live_workflows(account_id: int, object_type: str):
+def live_workflows(account_id: int, object_type: str) -> QuerySet[Workflow]:
     return Workflow.objects.filter(
         account_id=account_id,
         object_type=object_type,
@@ -44,7 +45,9 @@ def live_workflows(account_id: int, object_type: str):
     ).select_related("live_version")
 
 
-def criteria_of(workflow: Workflow, definitions: dict) -> list | None:
+def criteria_of(
+    workflow: Workflow, definitions: dict[str, PropertyDefinition]
+) -> list[list[filters.Condition]] | None:
     try:
         return filters.parse_groups(definitions, workflow.criteria)
     except ValidationError:
@@ -91,7 +94,7 @@ def enrollment_start(
     return enrollment
 
 
-def _first_step(version: WorkflowVersion, start: int) -> dict:
+def _first_step(version: WorkflowVersion, start: int) -> dict[str, Any]:
     """The version's first step; a published graph always has it (graph_validate)."""
     step = version.step(start)
     if step is None:
@@ -106,7 +109,9 @@ def _queue(action_key: str) -> str:
         return "default"  # the engine fails it with a readable message when it runs
 
 
-def enrollments_for_change(*, record: Record, created: bool, changes: dict) -> list[Enrollment]:
+def enrollments_for_change(
+    *, record: Record, created: bool, changes: dict[str, tuple[Any, Any]]
+) -> list[Enrollment]:
     workflows = [
         w for w in live_workflows(record.account_id, record.object_type) if not w.enrolls_on_events
     ]
@@ -279,9 +284,10 @@ def _insert_window(
                 f"SELECT new.id, new.workflow_id, {execution_values} FROM new",
                 [*enrollment_params, *execution_params],
             )
-            return cursor.rowcount
+            created: int = cursor.rowcount
+            return created
         cursor.execute(insert_enrollments, enrollment_params)
-        inserted = cursor.rowcount
+        inserted: int = cursor.rowcount
         if not step or not inserted:
             return max(inserted, 0)
         cursor.execute(

@@ -83,7 +83,6 @@ def _beat_forever(hostname: str, queues: list[str]) -> None:
         _stop.wait(HEARTBEAT_SECONDS)
 
 
-@worker_ready.connect(dispatch_uid="workflows.health.worker_ready")
 def on_worker_ready(sender: Any = None, **kwargs: Any) -> None:
     hostname = getattr(sender, "hostname", None) or socket.gethostname()
     try:
@@ -96,13 +95,17 @@ def on_worker_ready(sender: Any = None, **kwargs: Any) -> None:
     ).start()
 
 
-@worker_shutdown.connect(dispatch_uid="workflows.health.worker_shutdown")
 def on_worker_shutdown(sender: Any = None, **kwargs: Any) -> None:
     _stop.set()
     hostname = getattr(sender, "hostname", None)
     if hostname:
         with contextlib.suppress(Exception):
             redis_client().delete(f"{HEARTBEAT_PREFIX}{hostname}")
+
+
+# Connected by a call, not as decorators: Celery's signals are untyped.
+worker_ready.connect(on_worker_ready, dispatch_uid="workflows.health.worker_ready")
+worker_shutdown.connect(on_worker_shutdown, dispatch_uid="workflows.health.worker_shutdown")
 
 
 # --- Reading ---------------------------------------------------------------------------

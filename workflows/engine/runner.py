@@ -18,7 +18,9 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -46,11 +48,11 @@ Status = ActionExecution.Status
 def context_build(
     execution: ActionExecution,
     record: Record,
-    step: dict,
+    step: dict[str, Any],
     action_type: registry.ActionType,
     *,
     definitions: dict[str, PropertyDefinition] | None = None,
-    earlier: dict[int, dict] | None = None,
+    earlier: dict[int, dict[str, Any]] | None = None,
 ) -> ExecutionContext:
     """What `execute` sees. A batch passes the definitions and earlier outputs it read
     for all its executions at once."""
@@ -185,13 +187,13 @@ def _leases_recover() -> None:
 @dataclass
 class Item:
     execution: ActionExecution
-    step: dict
+    step: dict[str, Any]
     action_type: registry.ActionType
     context: ExecutionContext
     outputs: dict[str, Any] = field(default_factory=dict)
 
 
-def _guarded(execution: ActionExecution, call) -> tuple[bool, Any]:
+def _guarded(execution: ActionExecution, call: Callable[[], Any]) -> tuple[bool, Any]:
     """(True, value) or (False, what the failure made of the execution)."""
     try:
         return True, call()
@@ -239,12 +241,12 @@ def _batch_run(ids: list[int], results: dict[int, str], *, inline: bool) -> list
         else:
             runnable.append(execution)
     records = Record.objects.in_bulk({e.enrollment.record_id for e in runnable})
-    definitions: dict[tuple[int, str], dict] = {}
+    definitions: dict[tuple[int, str], dict[str, PropertyDefinition]] = {}
     earlier = _earlier_outputs(runnable)
     items: list[Item] = []
     for execution in runnable:
 
-        def prepare(execution=execution) -> Item:
+        def prepare(execution: ActionExecution = execution) -> Item:
             enrollment = execution.enrollment
             step = enrollment.version.step(execution.step_id)
             if step is None:
@@ -322,23 +324,23 @@ def _items_complete(items: list[Item], results: dict[int, str], *, inline: bool)
                 results[item.execution.pk] = completed.results[item.execution.pk]
             return completed.follow
     for item in items:
-        ok, value = _guarded(
-            item.execution, lambda item=item: execution_complete(item, inline=inline)
-        )
+        ok, value = _guarded(item.execution, partial(execution_complete, item, inline=inline))
         result, more = value if ok else (value, [])
         results[item.execution.pk] = result
         follow += more
     return follow
 
 
-def _earlier_outputs(executions: list[ActionExecution]) -> dict[int, dict[int, dict]]:
+def _earlier_outputs(
+    executions: list[ActionExecution],
+) -> dict[int, dict[int, dict[str, Any]]]:
     """{enrollment id: {step id: outputs}} of succeeded steps, in one query. A run's
     first step has none (a step runs at most once per enrollment), so first steps cost
     nothing."""
     wanted = [
         e.enrollment_id for e in executions if e.step_id != e.enrollment.version.graph.get("start")
     ]
-    found: dict[int, dict[int, dict]] = defaultdict(dict)
+    found: dict[int, dict[int, dict[str, Any]]] = defaultdict(dict)
     for start in range(0, len(wanted), 1000):
         rows = ActionExecution.objects.filter(
             enrollment_id__in=wanted[start : start + 1000], status=Status.SUCCEEDED
