@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
@@ -21,7 +23,7 @@ from workflows.models import Workflow
 PAGE = "workflows/review.html"
 
 
-def _context(request, workflow: Workflow) -> dict:
+def _context(request: BuilderRequest, workflow: Workflow) -> dict[str, Any]:
     definitions = definitions_for(workflow.account, workflow.object_type)
     context = canvas_context(request, workflow, definitions=definitions)
     context.update(
