@@ -224,7 +224,7 @@ class ActionExecution(models.Model):
     error = models.TextField(blank=True)
     # Failed, retried and postponed attempts, oldest first, at most ATTEMPTS_KEPT:
     # [{"n": 1, "at": iso, "kind": "retry|rate_limited|failed", "error": "…",
-    #   "wait_seconds": 2.5, "replay": 1, "times": 3}] (see engine.attempt_record).
+    #   "wait_seconds": 2.5, "replay": 1, "times": 3}] (engine/ledger.py, attempt_record).
     # Written in the UPDATE that hands the row back, so a first-time success costs nothing.
     # The database default too, so bulk SQL inserts that do not name it keep working.
     attempts = models.JSONField(

@@ -266,6 +266,3 @@ class SetPropertyValue(ActionType):
         else:
             context.record.properties[name] = stored
         return {**outputs, "value": "" if stored is None else str(stored)}
-
-
-__all__ = ["OWNER"]

@@ -2,8 +2,8 @@
 
 The builder edits `Workflow.graph` (the draft) directly, without the engine's full
 validation, so that an action can be saved half-configured: such a step carries
-`"incomplete": true` and `"problems": [...]`, and a step whose action type is not
-registered (a template's placeholder) has the type `"placeholder"`. Turning on (and
+`"incomplete": true` and `"problems": [...]`; a step whose action type is no longer
+registered (its integration was removed) is drawn incomplete too. Turning on (and
 publishing an edit of a live workflow) goes through `workflows.services`, which
 validates everything, so an incomplete draft can never become a live version.
 
@@ -25,7 +25,6 @@ from typing import Any
 from workflows.tokens import TOKEN
 
 BRANCH = "branch"
-PLACEHOLDER = "placeholder"
 
 
 class GraphError(ValueError):

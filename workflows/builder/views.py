@@ -22,11 +22,9 @@ from crm.models import PropertyDefinition
 from crm.services import definitions_for
 from workflows import registry
 from workflows.access import BuilderRequest, workflow_for
-from workflows.actions.common import OWNER
 from workflows.builder import actions, canvas, picker
 from workflows.builder import criteria_panel as criteria_form
 from workflows.builder.canvas_context import canvas_context, chips_html, graph_edit, users_by_id
-from workflows.criteria import OUTPUT_OPERATORS
 from workflows.models import Workflow
 from workflows.registry import ActionType
 
@@ -513,6 +511,3 @@ def step_picker(request: BuilderRequest, pk: int, step_id: int) -> HttpResponse:
         "panel": {},
     }
     return render(request, f"{PAGE}#picker", context)
-
-
-__all__ = ["OUTPUT_OPERATORS", "OWNER"]

@@ -48,20 +48,6 @@ def execution_send(execution_id: int, queue: str, *, on_commit: bool = False) ->
         _publish(name, args, queue)
 
 
-def executions_send_many(rows: list[tuple[int, str]]) -> int:
-    """Publish many wake-ups over one broker connection; returns how many went out."""
-    from config.celery import app
-
-    sent = 0
-    try:
-        with app.producer_or_acquire() as producer:
-            for execution_id, queue in rows:
-                sent += _publish(RUN_TASK, [execution_id], queue, producer=producer)
-    except Exception:
-        logger.warning("could not publish wake-ups; the sweeper will re-send", exc_info=True)
-    return sent
-
-
 def executions_publish(rows: list[tuple[int, str, str]]) -> int:
     """Publish wake-ups for (execution id, queue, action type) rows over one broker
     connection: ids of batchable action types go together, WORKFLOWS_BATCH_SIZE (or the
