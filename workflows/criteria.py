@@ -36,9 +36,10 @@ class OutputCondition:
     step_id: int
     output: str
     operator: str
-    operands: tuple = ()
+    # Lower-cased texts to compare with, or one Decimal for gt/lt.
+    operands: tuple[Any, ...] = ()
 
-    def holds(self, earlier_outputs: dict[int, dict]) -> bool:
+    def holds(self, earlier_outputs: dict[int, dict[str, Any]]) -> bool:
         value = earlier_outputs.get(self.step_id, {}).get(self.output)
         text = "" if value is None else str(value).strip().lower()
         op = self.operator
@@ -53,7 +54,8 @@ class OutputCondition:
         number = _number(text)
         if number is None:
             return False
-        return number > self.operands[0] if op == "gt" else number < self.operands[0]
+        bound: Decimal = self.operands[0]
+        return number > bound if op == "gt" else number < bound
 
 
 def _number(text: str) -> Decimal | None:
@@ -87,7 +89,7 @@ def parse_branch_groups(
     return parsed
 
 
-def _parse_output_condition(item: dict) -> OutputCondition:
+def _parse_output_condition(item: dict[str, Any]) -> OutputCondition:
     step, _sep, output = str(item.get("output", "")).partition(".")
     operator = item.get("operator")
     if not step.isdigit() or not output:

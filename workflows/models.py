@@ -19,6 +19,7 @@ pointing at the same step when steps move.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from django.db import models
 from django.db.models import Q, Value
@@ -100,10 +101,11 @@ class WorkflowVersion(models.Model):
     def __str__(self) -> str:
         return f"{self.workflow} v{self.number}"
 
-    def step(self, step_id: int | None) -> dict | None:
+    def step(self, step_id: int | None) -> dict[str, Any] | None:
         if step_id is None:
             return None
-        return self.graph.get("steps", {}).get(str(step_id))
+        step: dict[str, Any] | None = self.graph.get("steps", {}).get(str(step_id))
+        return step
 
 
 class Enrollment(models.Model):
@@ -174,7 +176,7 @@ class Enrollment(models.Model):
         return f"{self.record_id} in {self.workflow_id}"
 
 
-class ExecutionQuerySet(models.QuerySet):
+class ExecutionQuerySet(models.QuerySet["ActionExecution"]):
     def due(self, now: dt.datetime | None = None) -> ExecutionQuerySet:
         return self.filter(status=ActionExecution.Status.PENDING, due_at__lte=now or timezone.now())
 

@@ -31,11 +31,11 @@ class GraphError(ValueError):
     """A canvas edit that cannot be made (unknown step or slot, nothing to move past)."""
 
 
-def empty_graph() -> dict:
+def empty_graph() -> dict[str, Any]:
     return {"start": None, "steps": {}}
 
 
-def normalised(graph: Any) -> dict:
+def normalised(graph: Any) -> dict[str, Any]:
     if not isinstance(graph, dict) or not isinstance(graph.get("steps"), dict):
         return empty_graph()
     found = {"start": graph.get("start"), "steps": graph["steps"]}
@@ -59,7 +59,7 @@ class Path:
 class Node:
     id: int
     number: int
-    step: dict
+    step: dict[str, Any]
     # Set for branches: one Path per named path, then "None met".
     paths: list[Path] = field(default_factory=list)
     # How the card is drawn (safe HTML for `icon` and `summary`): set by canvas_context.
@@ -86,7 +86,7 @@ class Chain:
     nodes: list[Node] = field(default_factory=list)
 
 
-def layout(graph: dict) -> tuple[Chain, dict[int, Node]]:
+def layout(graph: dict[str, Any]) -> tuple[Chain, dict[int, Node]]:
     """The canvas: the main chain (nested chains for branch paths) and every node by id,
     numbered in reading order (top to bottom, branch paths left to right)."""
     graph = normalised(graph)
@@ -128,7 +128,7 @@ def layout(graph: dict) -> tuple[Chain, dict[int, Node]]:
     return build(graph["start"], "start"), nodes
 
 
-def parents(graph: dict) -> dict[int, str]:
+def parents(graph: dict[str, Any]) -> dict[int, str]:
     """The slot each step hangs from."""
     graph = normalised(graph)
     found: dict[int, str] = {}
@@ -154,7 +154,7 @@ def slot_owner(slot: str) -> int | None:
     return int(slot.split(":")[1])
 
 
-def ancestors(graph: dict, step_id: int) -> list[int]:
+def ancestors(graph: dict[str, Any], step_id: int) -> list[int]:
     """The steps that run before `step_id` on its path, nearest first."""
     up = parents(graph)
     found: list[int] = []
@@ -171,7 +171,7 @@ def ancestors(graph: dict, step_id: int) -> list[int]:
 # --- Writing: add, move, delete --------------------------------------------------------
 
 
-def _target(graph: dict, slot: str) -> Any:
+def _target(graph: dict[str, Any], slot: str) -> Any:
     """The step currently at `slot` (None if the slot is empty)."""
     if slot == "start":
         return graph["start"]
@@ -195,7 +195,7 @@ def _target(graph: dict, slot: str) -> Any:
         raise GraphError(slot) from None
 
 
-def _link(graph: dict, slot: str, target: Any) -> None:
+def _link(graph: dict[str, Any], slot: str, target: Any) -> None:
     _target(graph, slot)  # validates the slot
     if slot == "start":
         graph["start"] = target
@@ -211,13 +211,15 @@ def _link(graph: dict, slot: str, target: Any) -> None:
         step["config"]["paths"][int(index)]["next"] = target
 
 
-def next_id(graph: dict) -> int:
+def next_id(graph: dict[str, Any]) -> int:
     """Ids are never reused, even after a delete (tokens keep pointing at the right step)."""
     used = [int(key) for key in graph["steps"]] + [int(graph.get("last_id") or 0)]
     return max(used, default=0) + 1
 
 
-def step_add(graph: dict, *, slot: str, step: dict) -> tuple[dict, int]:
+def step_add(
+    graph: dict[str, Any], *, slot: str, step: dict[str, Any]
+) -> tuple[dict[str, Any], int]:
     """A copy of `graph` with `step` inserted at `slot`; returns (graph, new id)."""
     graph = copy.deepcopy(normalised(graph))
     following = _target(graph, slot)
@@ -236,7 +238,7 @@ def step_add(graph: dict, *, slot: str, step: dict) -> tuple[dict, int]:
     return graph, new_id
 
 
-def _detach(graph: dict, step_id: int) -> str:
+def _detach(graph: dict[str, Any], step_id: int) -> str:
     """Unlink a non-branch step (its successor takes its place); return its old slot."""
     slot = parents(graph).get(step_id)
     if slot is None:
@@ -245,7 +247,7 @@ def _detach(graph: dict, step_id: int) -> str:
     return slot
 
 
-def step_move(graph: dict, *, step_id: int, direction: str) -> dict:
+def step_move(graph: dict[str, Any], *, step_id: int, direction: str) -> dict[str, Any]:
     """Swap a step with its neighbour in the same chain ("up" or "down")."""
     graph = copy.deepcopy(normalised(graph))
     step = graph["steps"].get(str(step_id))
@@ -273,7 +275,7 @@ def step_move(graph: dict, *, step_id: int, direction: str) -> dict:
     return graph
 
 
-def subtree(graph: dict, step_id: int) -> list[int]:
+def subtree(graph: dict[str, Any], step_id: int) -> list[int]:
     """`step_id` and, for a branch, every step on its paths."""
     graph = normalised(graph)
     step = graph["steps"].get(str(step_id))
@@ -291,7 +293,7 @@ def subtree(graph: dict, step_id: int) -> list[int]:
     return found
 
 
-def step_delete(graph: dict, *, step_id: int) -> dict:
+def step_delete(graph: dict[str, Any], *, step_id: int) -> dict[str, Any]:
     """Remove a step (a branch goes with every step on its paths)."""
     graph = copy.deepcopy(normalised(graph))
     step = graph["steps"].get(str(step_id))
@@ -329,7 +331,7 @@ def uses_of(config: Any) -> set[int]:
     return found
 
 
-def dependents(graph: dict, step_id: int) -> list[int]:
+def dependents(graph: dict[str, Any], step_id: int) -> list[int]:
     """Steps (outside what the delete removes) that use the outputs of `step_id` or of a
     step removed with it."""
     graph = normalised(graph)

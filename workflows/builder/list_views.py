@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import Count
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -17,7 +19,9 @@ from workflows.models import Workflow
 PAGE = "workflows/list.html"
 
 
-def _list_context(request: BuilderRequest, create_form: WorkflowCreateForm | None = None) -> dict:
+def _list_context(
+    request: BuilderRequest, create_form: WorkflowCreateForm | None = None
+) -> dict[str, Any]:
     account = account_for(request)
     search = WorkflowSearchForm(request.GET or None)
     workflows = (

@@ -155,7 +155,7 @@ def _add_panel(workflow: Workflow, slot: str, error: str = "") -> dict[str, Any]
 
 
 def _step(workflow: Workflow, step_id: int) -> dict[str, Any]:
-    step = canvas.normalised(workflow.graph)["steps"].get(str(step_id))
+    step: dict[str, Any] | None = canvas.normalised(workflow.graph)["steps"].get(str(step_id))
     if step is None:
         raise Http404
     return step
