@@ -7,9 +7,19 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
 from django.utils.translation import gettext as _
+from django_htmx.middleware import HtmxDetails
 
 from crm.access import account_for
+from crm.models import User
 from workflows.models import Workflow
+
+
+class BuilderRequest(HttpRequest):
+    """The request of a builder view: a signed-in user (LoginRequiredMiddleware) and
+    `htmx` (HtmxMiddleware)."""
+
+    user: User
+    htmx: HtmxDetails
 
 
 def workflow_for(request: HttpRequest, pk: int, *, edit: bool = False) -> Workflow:

@@ -5,10 +5,13 @@ subprocesses started by tests get short values that way), then the default."""
 from __future__ import annotations
 
 import os
+from typing import TypeVar
 
 from django.conf import settings
 
-DEFAULTS = {
+T = TypeVar("T", int, float)
+
+DEFAULTS: dict[str, float] = {
     # A claimed execution not finished within the lease is presumed lost (worker killed)
     # and handed out again. Above the Celery hard time limit (180 s) so a live worker is
     # never overtaken.
@@ -40,7 +43,7 @@ DEFAULTS = {
 }
 
 
-def tunable(name: str, default):
+def tunable(name: str, default: T) -> T:
     """A tunable read as described above, converted to the default's type (other apps'
     tunables use it with their own defaults)."""
     value = getattr(settings, name, None)

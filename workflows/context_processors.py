@@ -1,7 +1,9 @@
+from typing import Any
+
 from django.http import HttpRequest
 
 
-def health_banner(request: HttpRequest) -> dict:
+def health_banner(request: HttpRequest) -> dict[str, Any]:
     """`system_health` for the banner on every page (base.html's `banner` block): set only
     when workers are down or the sweeper is behind, for signed-in account users. Cached a
     few seconds; never raises."""

@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
 from crm import filters
+from crm.models import PropertyDefinition
 
 OUTPUT_OPERATORS = [
     "is_known",
@@ -35,9 +36,10 @@ class OutputCondition:
     step_id: int
     output: str
     operator: str
-    operands: tuple = ()
+    # Lower-cased texts to compare with, or one Decimal for gt/lt.
+    operands: tuple[Any, ...] = ()
 
-    def holds(self, earlier_outputs: dict[int, dict]) -> bool:
+    def holds(self, earlier_outputs: dict[int, dict[str, Any]]) -> bool:
         value = earlier_outputs.get(self.step_id, {}).get(self.output)
         text = "" if value is None else str(value).strip().lower()
         op = self.operator
@@ -52,7 +54,8 @@ class OutputCondition:
         number = _number(text)
         if number is None:
             return False
-        return number > self.operands[0] if op == "gt" else number < self.operands[0]
+        bound: Decimal = self.operands[0]
+        return number > bound if op == "gt" else number < bound
 
 
 def _number(text: str) -> Decimal | None:
@@ -62,14 +65,20 @@ def _number(text: str) -> Decimal | None:
         return None
 
 
-def parse_branch_groups(definitions: dict, raw: Any) -> list[list[Any]]:
+# A branch path's condition: on an earlier step's output, or on a record property.
+BranchCondition = OutputCondition | filters.Condition
+
+
+def parse_branch_groups(
+    definitions: dict[str, PropertyDefinition], raw: Any
+) -> list[list[BranchCondition]]:
     if raw in (None, "", []):
         return []
     if not isinstance(raw, list) or not all(isinstance(group, list) for group in raw):
         raise ValidationError(_("Branch criteria must be a list of groups of conditions."))
     parsed = []
     for group in raw:
-        conditions = []
+        conditions: list[BranchCondition] = []
         for item in group:
             if isinstance(item, dict) and "output" in item:
                 conditions.append(_parse_output_condition(item))
@@ -80,7 +89,7 @@ def parse_branch_groups(definitions: dict, raw: Any) -> list[list[Any]]:
     return parsed
 
 
-def _parse_output_condition(item: dict) -> OutputCondition:
+def _parse_output_condition(item: dict[str, Any]) -> OutputCondition:
     step, _sep, output = str(item.get("output", "")).partition(".")
     operator = item.get("operator")
     if not step.isdigit() or not output:
@@ -107,7 +116,12 @@ def _parse_output_condition(item: dict) -> OutputCondition:
     )
 
 
-def branch_matches(groups: list[list[Any]], *, properties: dict, earlier_outputs: dict) -> bool:
+def branch_matches(
+    groups: list[list[BranchCondition]],
+    *,
+    properties: dict[str, Any],
+    earlier_outputs: dict[int, dict[str, Any]],
+) -> bool:
     if not groups:
         return False  # a path without conditions never matches; "none met" is the default
     for group in groups:

@@ -13,11 +13,12 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
+from crm.models import Account
 from workflows import registry
 from workflows.tokens import tokens_in
 
 
-def successors(step: dict) -> list[int]:
+def successors(step: dict[str, Any]) -> list[int]:
     found = []
     if step.get("next") is not None:
         found.append(step["next"])
@@ -29,13 +30,13 @@ def successors(step: dict) -> list[int]:
     return found
 
 
-def graph_validate(graph: Any, *, account, object_type: str) -> dict:
+def graph_validate(graph: Any, *, account: Account, object_type: str) -> dict[str, Any]:
     """Return the normalised graph or raise ValidationError listing every mistake."""
     if not graph:
         return {"start": None, "steps": {}}
     if not isinstance(graph, dict) or not isinstance(graph.get("steps"), dict):
         raise ValidationError(_("The workflow's actions are malformed."))
-    steps: dict[str, dict] = {}
+    steps: dict[str, dict[str, Any]] = {}
     errors: list[str] = []
     for key, step in graph["steps"].items():
         if not str(key).isdigit() or not isinstance(step, dict):
@@ -79,10 +80,10 @@ def graph_validate(graph: Any, *, account, object_type: str) -> dict:
         errors.append(_("The actions loop back on themselves; a workflow must end."))
     if errors:
         raise ValidationError(errors)
-    return {"start": int(start) if steps else None, "steps": steps}
+    return {"start": int(start) if steps and start is not None else None, "steps": steps}
 
 
-def _has_output(step: dict, name: str, account) -> bool:
+def _has_output(step: dict[str, Any], name: str, account: Account) -> bool:
     """Whether the step's action declares output `name` (for its config). Action types
     that declare no outputs at all are not checked."""
     declared = registry.get(step["type"]).outputs_for(step["config"], account)
@@ -99,7 +100,7 @@ def _tokens(config: Any) -> list[tuple[str, str]]:
     return []
 
 
-def _has_cycle(steps: dict[str, dict]) -> bool:
+def _has_cycle(steps: dict[str, dict[str, Any]]) -> bool:
     state: dict[str, int] = {}  # 1 = on the current path, 2 = done
 
     def visit(key: str) -> bool:

@@ -19,6 +19,7 @@ pointing at the same step when steps move.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from django.db import models
 from django.db.models import Q, Value
@@ -100,10 +101,11 @@ class WorkflowVersion(models.Model):
     def __str__(self) -> str:
         return f"{self.workflow} v{self.number}"
 
-    def step(self, step_id: int | None) -> dict | None:
+    def step(self, step_id: int | None) -> dict[str, Any] | None:
         if step_id is None:
             return None
-        return self.graph.get("steps", {}).get(str(step_id))
+        step: dict[str, Any] | None = self.graph.get("steps", {}).get(str(step_id))
+        return step
 
 
 class Enrollment(models.Model):
@@ -174,7 +176,7 @@ class Enrollment(models.Model):
         return f"{self.record_id} in {self.workflow_id}"
 
 
-class ExecutionQuerySet(models.QuerySet):
+class ExecutionQuerySet(models.QuerySet["ActionExecution"]):
     def due(self, now: dt.datetime | None = None) -> ExecutionQuerySet:
         return self.filter(status=ActionExecution.Status.PENDING, due_at__lte=now or timezone.now())
 
@@ -224,7 +226,7 @@ class ActionExecution(models.Model):
     error = models.TextField(blank=True)
     # Failed, retried and postponed attempts, oldest first, at most ATTEMPTS_KEPT:
     # [{"n": 1, "at": iso, "kind": "retry|rate_limited|failed", "error": "…",
-    #   "wait_seconds": 2.5, "replay": 1, "times": 3}] (see engine.attempt_record).
+    #   "wait_seconds": 2.5, "replay": 1, "times": 3}] (engine/ledger.py, attempt_record).
     # Written in the UPDATE that hands the row back, so a first-time success costs nothing.
     # The database default too, so bulk SQL inserts that do not name it keep working.
     attempts = models.JSONField(

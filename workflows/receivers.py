@@ -1,19 +1,33 @@
 """Subscribers to crm.signals: enroll inside the transaction of the change."""
 
+from typing import Any
+
 from django.dispatch import receiver
 
+from crm.models import Account, Form, Record
 from crm.signals import form_submitted, record_changed, records_bulk_changed
 from workflows.engine import enrollment
 
 
 @receiver(record_changed, dispatch_uid="workflows.record_changed")
-def on_record_changed(sender, record, created, changes, **kwargs) -> None:
+def on_record_changed(
+    sender: Any,
+    record: Record,
+    created: bool,
+    changes: dict[str, tuple[Any, Any]],
+    **kwargs: Any,
+) -> None:
     enrollment.enrollments_for_change(record=record, created=created, changes=changes)
 
 
 @receiver(records_bulk_changed, dispatch_uid="workflows.records_bulk_changed")
 def on_records_bulk_changed(
-    sender, account, object_type, created_ids, updated_ids, **kwargs
+    sender: Any,
+    account: Account,
+    object_type: str,
+    created_ids: list[int],
+    updated_ids: list[int],
+    **kwargs: Any,
 ) -> None:
     ids = [*created_ids, *updated_ids]
     if not ids:
@@ -24,5 +38,5 @@ def on_records_bulk_changed(
 
 
 @receiver(form_submitted, dispatch_uid="workflows.form_submitted")
-def on_form_submitted(sender, record, form, **kwargs) -> None:
+def on_form_submitted(sender: Any, record: Record, form: Form, **kwargs: Any) -> None:
     enrollment.enrollments_for_form(record=record, form_id=form.pk)

@@ -37,7 +37,7 @@ import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -49,6 +49,12 @@ from workflows.outcomes import (
     Success,
     outcome_of,
 )
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+    from crm.models import Account, PropertyDefinition, User
+    from workflows.models import Workflow
 
 logger = logging.getLogger(__name__)
 
@@ -127,12 +133,14 @@ class ActionType:
     # --- The builder ------------------------------------------------------------------
 
     def builder_form(
-        self, config: dict[str, Any], *, account, object_type: str
+        self, config: dict[str, Any], *, account: Account, object_type: str
     ) -> forms.Form | None:
         """The config form the builder renders (choices may come from the account)."""
         return self.config_form(initial=config) if self.config_form is not None else None
 
-    def validate_config(self, config: dict[str, Any], *, account, object_type: str) -> dict:
+    def validate_config(
+        self, config: dict[str, Any], *, account: Account, object_type: str
+    ) -> dict[str, Any]:
         """Return the cleaned config or raise ValidationError (checked when saving)."""
         if self.config_form is None:
             return dict(config)
@@ -147,7 +155,9 @@ class ActionType:
         # Keep the raw strings: they may hold tokens resolved at run time.
         return {name: config.get(name) for name in form.fields if name in config}
 
-    def token_fields(self, config: dict[str, Any], *, definitions: dict) -> dict[str, str]:
+    def token_fields(
+        self, config: dict[str, Any], *, definitions: dict[str, PropertyDefinition]
+    ) -> dict[str, str]:
         """The form's text fields that accept data tokens, with the type of value they
         take ("text", or a property type such as "number"). Default: every plain
         CharField not in `raw_config_keys`."""
@@ -167,19 +177,19 @@ class ActionType:
                 return canvas.chips(config[name])
         return ""
 
-    def outputs_for(self, config: dict[str, Any], account) -> tuple[Output, ...]:
+    def outputs_for(self, config: dict[str, Any], account: Account) -> tuple[Output, ...]:
         """The outputs of one configured step (the builder's data-variable picker and
         the graph's token checks use this). Override when they depend on the config,
         e.g. the structured fields of the chosen assistant; defaults to `outputs`."""
         return self.outputs
 
-    def review_problems(self, config: dict[str, Any], account) -> list[str]:
+    def review_problems(self, config: dict[str, Any], account: Account) -> list[str]:
         """Problems to show on the builder's review step before turning the workflow on
         (e.g. a model no longer allowed). Empty: none. The section's connection is
         checked by the builder, not here."""
         return []
 
-    def builder_panel_extra(self, config: dict[str, Any], *, workflow, user) -> str:
+    def builder_panel_extra(self, config: dict[str, Any], *, workflow: Workflow, user: User) -> str:
         """Extra HTML (a safe string) for this action's config panel in the builder,
         shown after its fields — e.g. a "Test" section. It sits inside the panel's form,
         so an htmx POST from it carries the form's fields (the config being edited,
@@ -188,14 +198,14 @@ class ActionType:
 
     # --- The run history --------------------------------------------------------------
 
-    def describe_inputs(self, config: dict[str, Any], *, account) -> list[tuple[str, str]]:
+    def describe_inputs(self, config: dict[str, Any], *, account: Account) -> list[tuple[str, str]]:
         """One step's inputs as the run history shows them: (label, text) pairs, labelled
         as in the builder (the config form's labels; the key itself for a key the form
         does not know), a choice by its label ("To-do", not "todo"), other values as
         stored (JSON for structured ones). Override to name what an id stands for. Keys
         starting with "_" are internal and left out."""
         fields = self.config_form.base_fields if self.config_form is not None else {}
-        described = []
+        described: list[tuple[str, str]] = []
         for key, value in config.items():
             key = str(key)
             if key.startswith("_"):
@@ -205,7 +215,9 @@ class ActionType:
             described.append((str(label), _choice_text(field, value)))
         return described
 
-    def describe_steps(self, configs: list[dict[str, Any]], *, account) -> list[StepDescription]:
+    def describe_steps(
+        self, configs: list[dict[str, Any]], *, account: Account
+    ) -> list[StepDescription]:
         """Every step of this type on one history page, described at once: override to
         read what their configs name in one query, not one per step. The default asks
         `describe_inputs` and `outputs_for` for each config."""
@@ -251,7 +263,9 @@ class ActionType:
         effects in bulk; the default applies them one by one."""
         return [self.apply(context, outputs) for context, outputs in items]
 
-    def route(self, context: ExecutionContext, step: dict, outputs: dict[str, Any]) -> Route:
+    def route(
+        self, context: ExecutionContext, step: dict[str, Any], outputs: dict[str, Any]
+    ) -> Route:
         return Route(step.get("next"))
 
 
@@ -264,7 +278,7 @@ class StepDescription:
     output_labels: dict[str, str]
 
 
-def _choice_text(field, value: Any) -> str:
+def _choice_text(field: forms.Field | None, value: Any) -> str:
     """A choice field's stored value (or list of values) as its labels; anything else,
     or a value the choices no longer hold, as `value_text` shows it."""
     choices = getattr(field, "choices", None)
@@ -302,7 +316,7 @@ class BuilderSection:
     icon: str  # a heroicon name
     order: int = 100
     connect_label: Any = ""
-    connection_problem: Callable[[Any], str | None] = field(default=lambda account: None)
+    connection_problem: Callable[[Account], str | None] = field(default=lambda account: None)
     # (next path) -> the URL of the connect dialog that returns there, or None.
     connect_url: Callable[[str], str | None] = field(default=lambda next_path: None)
 
@@ -336,22 +350,26 @@ class TriggerType:
     label: ClassVar[Any]
     description: ClassVar[Any] = ""
 
-    def panel_html(self, workflow, *, request) -> str:
+    def panel_html(self, workflow: Workflow, *, request: HttpRequest) -> str:
         """The trigger panel's settings for this trigger (safe HTML): e.g. its URL."""
         return ""
 
-    def summary(self, workflow) -> str:
+    def summary(self, workflow: Workflow) -> str:
         """The trigger card's text on the canvas."""
         return str(self.label)
 
-    def review_problems(self, workflow) -> list[str]:
+    def review_problems(self, workflow: Workflow) -> list[str]:
         return []
 
 
 _TRIGGERS: dict[str, TriggerType] = {}
 
 
-def trigger_register(trigger: type[TriggerType] | TriggerType) -> type[TriggerType] | TriggerType:
+TriggerT = TypeVar("TriggerT", bound=type[TriggerType] | TriggerType)
+
+
+def trigger_register(trigger: TriggerT) -> TriggerT:
+    """Register a trigger type (usable as a class decorator)."""
     instance = trigger() if isinstance(trigger, type) else trigger
     _TRIGGERS[instance.key] = instance
     return trigger
@@ -378,7 +396,7 @@ class WorkflowTemplate:
     name: Any
     description: Any
     object_type: str
-    build: Callable[[Any], dict[str, Any]]
+    build: Callable[[Account], dict[str, Any]]
     order: int = 100
 
 
@@ -435,7 +453,10 @@ def health_sections() -> list[HealthSection]:
 _REGISTRY: dict[str, ActionType] = {}
 
 
-def register(action_type: type[ActionType] | ActionType) -> type[ActionType] | ActionType:
+ActionT = TypeVar("ActionT", bound=type[ActionType] | ActionType)
+
+
+def register(action_type: ActionT) -> ActionT:
     """Register an action type (usable as a class decorator). Re-registering a key
     replaces it, so module reloads in development do not fail."""
     instance = action_type() if isinstance(action_type, type) else action_type

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm import filters
-from crm.models import Record, User
+from crm.models import Account, Record, User
 from crm.services import definitions_for
 from workflows import registry
 from workflows.context import ExecutionContext
@@ -27,7 +27,7 @@ Status = ActionExecution.Status
 
 def workflow_create(
     *,
-    account,
+    account: Account,
     object_type: str,
     name: str,
     actor: User | None = None,
@@ -198,7 +198,7 @@ def action_test_run(
     config: dict[str, Any],
     record: Record,
     workflow: Workflow | None = None,
-    earlier_outputs: dict[int, dict] | None = None,
+    earlier_outputs: dict[int, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Run one action on a record outside the ledger (the builder's "Test" button):
     tokens resolved, `execute()` called with `is_test=True`, outputs returned. `apply()`

@@ -22,7 +22,7 @@ def run_execution(execution_id: int) -> str:
 
 
 @shared_task(name=publish.RUN_MANY_TASK)
-def run_executions(execution_ids: list[int], queue: str | None = None) -> dict:
+def run_executions(execution_ids: list[int], queue: str | None = None) -> dict[str, int]:
     """A batch; then further due batchable work of `queue` nobody published recently,
     for up to WORKFLOWS_BATCH_SECONDS. Returns counts by outcome."""
     results = runner.executions_run(
@@ -32,7 +32,7 @@ def run_executions(execution_ids: list[int], queue: str | None = None) -> dict:
 
 
 @shared_task(name=publish.SWEEP_TASK)
-def sweep() -> dict:
+def sweep() -> dict[str, int]:
     return sweeper.executions_sweep()
 
 

@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 from crm import properties as props
+from crm.models import PropertyDefinition, Record
 
 TOKEN = re.compile(
     r"\{\{\s*(?P<root>object|actions|associated)\.(?P<path>[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)?)\s*"
@@ -24,13 +25,21 @@ TOKEN = re.compile(
 
 
 class TokenResolver:
-    def __init__(self, *, record, definitions: dict, earlier_outputs: dict[int, dict]):
+    def __init__(
+        self,
+        *,
+        record: Record,
+        definitions: dict[str, PropertyDefinition],
+        earlier_outputs: dict[int, dict[str, Any]],
+    ):
         self.record = record
         self.definitions = definitions
         self.earlier_outputs = earlier_outputs
-        self._associated: dict[str, tuple] = {}
+        self._associated: dict[str, tuple[Record | None, dict[str, PropertyDefinition]]] = {}
 
-    def _associated_record(self, object_type: str) -> tuple:
+    def _associated_record(
+        self, object_type: str
+    ) -> tuple[Record | None, dict[str, PropertyDefinition]]:
         """(record, definitions) of the first record of `object_type` associated with
         the enrolled record, or (None, {})."""
         if object_type not in self._associated:
@@ -38,7 +47,7 @@ class TokenResolver:
 
             other = (
                 associated_records(self.record, object_type).order_by("pk").first()
-                if self.record is not None and self.record.pk
+                if self.record.pk
                 else None
             )
             self._associated[object_type] = (
@@ -46,7 +55,9 @@ class TokenResolver:
             )
         return self._associated[object_type]
 
-    def _property(self, record, definitions: dict, name: str) -> str:
+    def _property(
+        self, record: Record, definitions: dict[str, PropertyDefinition], name: str
+    ) -> str:
         definition = definitions.get(name)
         if definition is None:
             return ""
@@ -78,7 +89,7 @@ class TokenResolver:
         return str(value)
 
     def render(self, text: str) -> str:
-        def substitute(match: re.Match) -> str:
+        def substitute(match: re.Match[str]) -> str:
             value = self.value(match["root"], match["path"])
             if value == "" and match["default"] is not None:
                 return match["default"]

@@ -12,7 +12,7 @@ from django.utils.html import escape
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from crm.models import PropertyType
+from crm.models import Account, PropertyDefinition, PropertyType
 from crm.properties import index_columns
 from crm.services import definitions_for
 from workflows.context import ExecutionContext
@@ -49,7 +49,7 @@ class Delay(ActionType):
     batchable = True
     raw_config_keys = frozenset({"until_property"})
 
-    def summary(self, config, *, canvas: CanvasText) -> str:
+    def summary(self, config: dict[str, Any], *, canvas: CanvasText) -> str:
         if config.get("until_property"):
             return escape(_("Until %(date)s") % {"date": canvas.property(config["until_property"])})
         if config.get("amount") not in (None, ""):
@@ -57,7 +57,9 @@ class Delay(ActionType):
             return escape(f"{config['amount']} {unit}")
         return ""
 
-    def validate_config(self, config, *, account, object_type):
+    def validate_config(
+        self, config: dict[str, Any], *, account: Account, object_type: str
+    ) -> dict[str, Any]:
         clean = super().validate_config(config, account=account, object_type=object_type)
         name = clean.get("until_property")
         if name:
@@ -84,7 +86,9 @@ class Delay(ActionType):
     def execute(self, context: ExecutionContext) -> dict[str, Any]:
         return {"until": self._until(context).isoformat()}
 
-    def route(self, context, step, outputs) -> Route:
+    def route(
+        self, context: ExecutionContext, step: dict[str, Any], outputs: dict[str, Any]
+    ) -> Route:
         return Route(step.get("next"), dt.datetime.fromisoformat(outputs["until"]))
 
 
@@ -102,13 +106,17 @@ class Branch(ActionType):
     raw_config_keys = frozenset({"paths"})
     NONE_MET = "none"
 
-    def token_fields(self, config, *, definitions) -> dict[str, str]:
+    def token_fields(
+        self, config: dict[str, Any], *, definitions: dict[str, PropertyDefinition]
+    ) -> dict[str, str]:
         return {}
 
-    def summary(self, config, *, canvas: CanvasText) -> str:
+    def summary(self, config: dict[str, Any], *, canvas: CanvasText) -> str:
         return escape(_("%(count)d paths") % {"count": len(config.get("paths") or []) + 1})
 
-    def validate_config(self, config, *, account, object_type):
+    def validate_config(
+        self, config: dict[str, Any], *, account: Account, object_type: str
+    ) -> dict[str, Any]:
         paths = config.get("paths")
         if not isinstance(paths, list) or not paths:
             raise ValidationError(_("A branch needs at least one path."))
@@ -137,7 +145,9 @@ class Branch(ActionType):
                 return {"path": path["name"]}
         return {"path": self.NONE_MET}
 
-    def route(self, context, step, outputs) -> Route:
+    def route(
+        self, context: ExecutionContext, step: dict[str, Any], outputs: dict[str, Any]
+    ) -> Route:
         config = step.get("config") or {}
         for path in config.get("paths", []):
             if path["name"] == outputs.get("path"):

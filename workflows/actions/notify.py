@@ -25,7 +25,7 @@ from django.utils.html import escape
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from crm.models import Notification
+from crm.models import Account, Notification
 from workflows.actions.common import users_check, users_resolve
 from workflows.context import ExecutionContext
 from workflows.models import EmailDelivery
@@ -48,7 +48,7 @@ class _Notify(ActionType):
     outputs = (Output("recipients", gettext_lazy("Recipients"), OutputType.NUMBER),)
     raw_config_keys = frozenset({"recipients"})
 
-    def summary(self, config, *, canvas: CanvasText) -> str:
+    def summary(self, config: dict[str, Any], *, canvas: CanvasText) -> str:
         lines = [canvas.chips(config["subject"])] if config.get("subject") else []
         recipients = config.get("recipients")
         if isinstance(recipients, list) and recipients:
@@ -56,7 +56,9 @@ class _Notify(ActionType):
             lines.append(escape(_("To %(users)s") % {"users": names}))
         return "<br>".join(lines)
 
-    def validate_config(self, config, *, account, object_type):
+    def validate_config(
+        self, config: dict[str, Any], *, account: Account, object_type: str
+    ) -> dict[str, Any]:
         if isinstance(config.get("recipients"), list):
             import json
 
@@ -73,7 +75,7 @@ class _Notify(ActionType):
         return f"/objects/{context.record.slug}/{context.record.pk}/"
 
 
-def json_list(value: Any) -> list:
+def json_list(value: Any) -> list[Any]:
     if isinstance(value, str):
         import json
 
@@ -122,7 +124,8 @@ class SendEmailNotification(_Notify):
             )
             if u.email
         ]
-        if context.is_test:
+        execution_id = context.execution_id
+        if context.is_test or execution_id is None:  # no ledger row to key the markers by
             return {"recipients": len(users)}
         subject = " ".join(context.config["subject"].split())[:255]
         body = context.config.get("body") or ""
@@ -132,7 +135,7 @@ class SendEmailNotification(_Notify):
                 # Its own transaction (execute runs in autocommit): committed before sending.
                 with transaction.atomic():
                     marker = EmailDelivery.objects.create(
-                        execution_id=context.execution_id, recipient=user.email
+                        execution_id=execution_id, recipient=user.email
                     )
             except IntegrityError:
                 continue  # handed to the mail server by an earlier delivery of this message

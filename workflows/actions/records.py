@@ -13,7 +13,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from crm.models import ObjectType, PropertyType, Task, User
+from crm.models import Account, ObjectType, PropertyDefinition, PropertyType, Task, User
 from crm.services import associated_records, definitions_for, record_update, values_validate
 from workflows.actions.common import OWNER, users_check
 from workflows.context import ExecutionContext
@@ -59,7 +59,7 @@ class CreateTask(ActionType):
     batchable = True
     raw_config_keys = frozenset({"assignee", "due_in"})
 
-    def summary(self, config, *, canvas: CanvasText) -> str:
+    def summary(self, config: dict[str, Any], *, canvas: CanvasText) -> str:
         lines = [canvas.chips(config["title"])] if config.get("title") else []
         if config.get("assignee") not in (None, ""):
             lines.append(
@@ -67,7 +67,9 @@ class CreateTask(ActionType):
             )
         return "<br>".join(lines)
 
-    def validate_config(self, config, *, account, object_type):
+    def validate_config(
+        self, config: dict[str, Any], *, account: Account, object_type: str
+    ) -> dict[str, Any]:
         clean = super().validate_config(config, account=account, object_type=object_type)
         if clean.get("assignee") not in (None, ""):
             clean["assignee"] = users_check(account, [clean["assignee"]])[0]
@@ -76,7 +78,9 @@ class CreateTask(ActionType):
     def apply(self, context: ExecutionContext, outputs: dict[str, Any]) -> dict[str, Any]:
         return self.apply_many([(context, outputs)])[0]
 
-    def apply_many(self, items):
+    def apply_many(
+        self, items: list[tuple[ExecutionContext, dict[str, Any]]]
+    ) -> list[dict[str, Any]]:
         """Every task of a batch in two INSERTs (tasks, then their record links) after
         one query for the assignees. Runs in the completion transaction, which commits
         only if this attempt still owns each execution; the unique key stops a second
@@ -141,7 +145,7 @@ class CreateTask(ActionType):
 
 
 # Which stored types a property of type X can take its value from.
-_COMPATIBLE = {
+_COMPATIBLE: dict[str, set[str]] = {
     PropertyType.TEXT: set(PropertyType.values),
     PropertyType.TEXTAREA: set(PropertyType.values),
     PropertyType.NUMBER: {PropertyType.NUMBER},
@@ -172,12 +176,14 @@ class SetPropertyValue(ActionType):
     batchable = True
     raw_config_keys = frozenset({"property", "copy_from"})
 
-    def token_fields(self, config, *, definitions) -> dict[str, str]:
+    def token_fields(
+        self, config: dict[str, Any], *, definitions: dict[str, PropertyDefinition]
+    ) -> dict[str, str]:
         """The value takes tokens, typed as the property it sets."""
         target = definitions.get(config.get("property") or "")
         return {"value": target.type if target is not None else "text"}
 
-    def summary(self, config, *, canvas: CanvasText) -> str:
+    def summary(self, config: dict[str, Any], *, canvas: CanvasText) -> str:
         if not config.get("property"):
             return ""
         value = config.get("value") or ""
@@ -193,7 +199,9 @@ class SetPropertyValue(ActionType):
             mark_safe(shown),  # noqa: S308 - escaped or chips (safe) above
         )
 
-    def validate_config(self, config, *, account, object_type):
+    def validate_config(
+        self, config: dict[str, Any], *, account: Account, object_type: str
+    ) -> dict[str, Any]:
         clean = super().validate_config(config, account=account, object_type=object_type)
         definitions = definitions_for(account, object_type)
         target = definitions.get(clean["property"])
@@ -258,6 +266,3 @@ class SetPropertyValue(ActionType):
         else:
             context.record.properties[name] = stored
         return {**outputs, "value": "" if stored is None else str(stored)}
-
-
-__all__ = ["OWNER"]

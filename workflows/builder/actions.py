@@ -7,10 +7,12 @@ section show up by registering themselves (docs/architecture.md, "Seams").
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
+from crm.models import Account
 from workflows import registry
 from workflows.registry import ActionType, BuilderSection, Output
 
@@ -41,7 +43,7 @@ def section_of(key: str) -> BuilderSection:
     return registry.section(key) or BuilderSection(key, key.replace("_", " ").title(), OTHER_ICON)
 
 
-def connection_problem(section_key: str, account) -> str | None:
+def connection_problem(section_key: str, account: Account) -> str | None:
     """Why the section's actions cannot run for `account` (None: they can)."""
     return section_of(section_key).connection_problem(account)
 
@@ -51,7 +53,7 @@ def connect_url(section_key: str, next_path: str) -> str | None:
     return section_of(section_key).connect_url(next_path)
 
 
-def panel_sections(account, *, next_path: str) -> list[PanelSection]:
+def panel_sections(account: Account, *, next_path: str) -> list[PanelSection]:
     """The action panel: every registered section with its action types, in order; a
     section with a connection problem says so and offers its Connect button."""
     found: dict[str, PanelSection] = {}
@@ -87,17 +89,17 @@ def action_type_or_none(key: str) -> ActionType | None:
         return None
 
 
-def step_label(step: dict) -> str:
+def step_label(step: dict[str, Any]) -> str:
     action_type = action_type_or_none(step.get("type", ""))
     return str(action_type.label) if action_type else _("Unknown action")
 
 
-def step_section(step: dict) -> str:
+def step_section(step: dict[str, Any]) -> str:
     action_type = action_type_or_none(step.get("type", ""))
     return action_type.section if action_type else ""
 
 
-def step_outputs(step: dict, *, account) -> list[Output]:
+def step_outputs(step: dict[str, Any], *, account: Account) -> list[Output]:
     action_type = action_type_or_none(step.get("type", ""))
     if action_type is None:
         return []

@@ -2,8 +2,8 @@
 
 The builder edits `Workflow.graph` (the draft) directly, without the engine's full
 validation, so that an action can be saved half-configured: such a step carries
-`"incomplete": true` and `"problems": [...]`, and a step whose action type is not
-registered (a template's placeholder) has the type `"placeholder"`. Turning on (and
+`"incomplete": true` and `"problems": [...]`; a step whose action type is no longer
+registered (its integration was removed) is drawn incomplete too. Turning on (and
 publishing an edit of a live workflow) goes through `workflows.services`, which
 validates everything, so an incomplete draft can never become a live version.
 
@@ -25,18 +25,17 @@ from typing import Any
 from workflows.tokens import TOKEN
 
 BRANCH = "branch"
-PLACEHOLDER = "placeholder"
 
 
 class GraphError(ValueError):
     """A canvas edit that cannot be made (unknown step or slot, nothing to move past)."""
 
 
-def empty_graph() -> dict:
+def empty_graph() -> dict[str, Any]:
     return {"start": None, "steps": {}}
 
 
-def normalised(graph: Any) -> dict:
+def normalised(graph: Any) -> dict[str, Any]:
     if not isinstance(graph, dict) or not isinstance(graph.get("steps"), dict):
         return empty_graph()
     found = {"start": graph.get("start"), "steps": graph["steps"]}
@@ -60,13 +59,25 @@ class Path:
 class Node:
     id: int
     number: int
-    step: dict
+    step: dict[str, Any]
     # Set for branches: one Path per named path, then "None met".
     paths: list[Path] = field(default_factory=list)
+    # How the card is drawn (safe HTML for `icon` and `summary`): set by canvas_context.
+    label: str = ""
+    section: str = ""
+    icon: str = ""
+    summary: str = ""
+    incomplete: bool = False
+    can_move_up: bool = False
+    can_move_down: bool = False
 
     @property
     def is_branch(self) -> bool:
         return self.step.get("type") == BRANCH
+
+    @property
+    def after_slot(self) -> str:
+        return f"after:{self.id}"
 
 
 @dataclass
@@ -75,7 +86,7 @@ class Chain:
     nodes: list[Node] = field(default_factory=list)
 
 
-def layout(graph: dict) -> tuple[Chain, dict[int, Node]]:
+def layout(graph: dict[str, Any]) -> tuple[Chain, dict[int, Node]]:
     """The canvas: the main chain (nested chains for branch paths) and every node by id,
     numbered in reading order (top to bottom, branch paths left to right)."""
     graph = normalised(graph)
@@ -117,7 +128,7 @@ def layout(graph: dict) -> tuple[Chain, dict[int, Node]]:
     return build(graph["start"], "start"), nodes
 
 
-def parents(graph: dict) -> dict[int, str]:
+def parents(graph: dict[str, Any]) -> dict[int, str]:
     """The slot each step hangs from."""
     graph = normalised(graph)
     found: dict[int, str] = {}
@@ -143,14 +154,14 @@ def slot_owner(slot: str) -> int | None:
     return int(slot.split(":")[1])
 
 
-def ancestors(graph: dict, step_id: int) -> list[int]:
+def ancestors(graph: dict[str, Any], step_id: int) -> list[int]:
     """The steps that run before `step_id` on its path, nearest first."""
     up = parents(graph)
     found: list[int] = []
     current = up.get(step_id)
-    while current is not None and current != "start":
+    while current is not None:
         owner = slot_owner(current)
-        if owner in found or owner == step_id:
+        if owner is None or owner in found or owner == step_id:
             break  # a malformed, looping draft: stop rather than spin
         found.append(owner)
         current = up.get(owner)
@@ -160,7 +171,7 @@ def ancestors(graph: dict, step_id: int) -> list[int]:
 # --- Writing: add, move, delete --------------------------------------------------------
 
 
-def _target(graph: dict, slot: str) -> Any:
+def _target(graph: dict[str, Any], slot: str) -> Any:
     """The step currently at `slot` (None if the slot is empty)."""
     if slot == "start":
         return graph["start"]
@@ -184,7 +195,7 @@ def _target(graph: dict, slot: str) -> Any:
         raise GraphError(slot) from None
 
 
-def _link(graph: dict, slot: str, target: Any) -> None:
+def _link(graph: dict[str, Any], slot: str, target: Any) -> None:
     _target(graph, slot)  # validates the slot
     if slot == "start":
         graph["start"] = target
@@ -200,13 +211,15 @@ def _link(graph: dict, slot: str, target: Any) -> None:
         step["config"]["paths"][int(index)]["next"] = target
 
 
-def next_id(graph: dict) -> int:
+def next_id(graph: dict[str, Any]) -> int:
     """Ids are never reused, even after a delete (tokens keep pointing at the right step)."""
     used = [int(key) for key in graph["steps"]] + [int(graph.get("last_id") or 0)]
     return max(used, default=0) + 1
 
 
-def step_add(graph: dict, *, slot: str, step: dict) -> tuple[dict, int]:
+def step_add(
+    graph: dict[str, Any], *, slot: str, step: dict[str, Any]
+) -> tuple[dict[str, Any], int]:
     """A copy of `graph` with `step` inserted at `slot`; returns (graph, new id)."""
     graph = copy.deepcopy(normalised(graph))
     following = _target(graph, slot)
@@ -225,7 +238,7 @@ def step_add(graph: dict, *, slot: str, step: dict) -> tuple[dict, int]:
     return graph, new_id
 
 
-def _detach(graph: dict, step_id: int) -> str:
+def _detach(graph: dict[str, Any], step_id: int) -> str:
     """Unlink a non-branch step (its successor takes its place); return its old slot."""
     slot = parents(graph).get(step_id)
     if slot is None:
@@ -234,7 +247,7 @@ def _detach(graph: dict, step_id: int) -> str:
     return slot
 
 
-def step_move(graph: dict, *, step_id: int, direction: str) -> dict:
+def step_move(graph: dict[str, Any], *, step_id: int, direction: str) -> dict[str, Any]:
     """Swap a step with its neighbour in the same chain ("up" or "down")."""
     graph = copy.deepcopy(normalised(graph))
     step = graph["steps"].get(str(step_id))
@@ -242,9 +255,9 @@ def step_move(graph: dict, *, step_id: int, direction: str) -> dict:
         raise GraphError(step_id)
     slot = parents(graph).get(step_id)
     if direction == "up":
-        if slot is None or not slot.startswith("after:"):
+        previous = slot_owner(slot) if slot is not None and slot.startswith("after:") else None
+        if previous is None:
             raise GraphError("first")
-        previous = slot_owner(slot)
         previous_slot = parents(graph)[previous]
         _detach(graph, step_id)
         step["next"] = previous
@@ -262,7 +275,7 @@ def step_move(graph: dict, *, step_id: int, direction: str) -> dict:
     return graph
 
 
-def subtree(graph: dict, step_id: int) -> list[int]:
+def subtree(graph: dict[str, Any], step_id: int) -> list[int]:
     """`step_id` and, for a branch, every step on its paths."""
     graph = normalised(graph)
     step = graph["steps"].get(str(step_id))
@@ -280,7 +293,7 @@ def subtree(graph: dict, step_id: int) -> list[int]:
     return found
 
 
-def step_delete(graph: dict, *, step_id: int) -> dict:
+def step_delete(graph: dict[str, Any], *, step_id: int) -> dict[str, Any]:
     """Remove a step (a branch goes with every step on its paths)."""
     graph = copy.deepcopy(normalised(graph))
     step = graph["steps"].get(str(step_id))
@@ -318,7 +331,7 @@ def uses_of(config: Any) -> set[int]:
     return found
 
 
-def dependents(graph: dict, step_id: int) -> list[int]:
+def dependents(graph: dict[str, Any], step_id: int) -> list[int]:
     """Steps (outside what the delete removes) that use the outputs of `step_id` or of a
     step removed with it."""
     graph = normalised(graph)

@@ -5,7 +5,9 @@ benchmarks/builder_pages.py): the workflow, its properties, the account's users.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import transaction
 from django.urls import reverse
@@ -15,9 +17,10 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
 from crm.filters import OPERATOR_LABELS
-from crm.models import ObjectType, User
+from crm.models import Account, ObjectType, PropertyDefinition, User
 from crm.services import definitions_for
 from workflows import registry
+from workflows.access import BuilderRequest
 from workflows.actions.common import OWNER
 from workflows.builder import actions, canvas, picker
 from workflows.models import Workflow
@@ -44,7 +47,7 @@ def chips_html(text: str, labels: dict[str, str]) -> SafeString:
     return mark_safe("".join(parts))
 
 
-def users_by_id(account) -> dict[str, str]:
+def users_by_id(account: Account) -> dict[str, str]:
     users = {
         str(u.pk): str(u)
         for u in User.objects.filter(account=account, is_active=True).order_by(
@@ -54,7 +57,7 @@ def users_by_id(account) -> dict[str, str]:
     return {OWNER: _("Record owner"), **users}
 
 
-def criteria_summary(criteria, definitions: dict) -> list[str]:
+def criteria_summary(criteria: Any, definitions: dict[str, PropertyDefinition]) -> list[str]:
     """One sentence per OR group, e.g. "State/Region is known and Lead status is …"."""
     sentences = []
     for group in criteria or []:
@@ -62,16 +65,18 @@ def criteria_summary(criteria, definitions: dict) -> list[str]:
         for item in group if isinstance(group, list) else []:
             if not isinstance(item, dict):
                 continue
-            definition = definitions.get(item.get("property"))
-            label = picker.property_label(definition) if definition else str(item.get("property"))
-            operator = str(OPERATOR_LABELS.get(item.get("operator"), item.get("operator")))
+            name = item.get("property")
+            definition = definitions.get(name) if isinstance(name, str) else None
+            label = picker.property_label(definition) if definition else str(name)
+            operator = item.get("operator")
+            operator_label = str(OPERATOR_LABELS.get(str(operator), operator))
             values = item.get("values") if "values" in item else [item.get("value")]
-            values = [
+            texts = [
                 definition.option_label(str(v)) if definition else str(v)
                 for v in values or []
                 if v not in (None, "")
             ]
-            parts.append(" ".join([label, operator, ", ".join(values)]).strip())
+            parts.append(" ".join([label, operator_label, ", ".join(texts)]).strip())
         if parts:
             sentences.append(_(" and ").join(parts))
     return sentences
@@ -83,24 +88,24 @@ class _CanvasText:
 
     labels: dict[str, str]
     users: dict[str, str]
-    definitions: dict
+    definitions: dict[str, PropertyDefinition]
 
     def chips(self, text: str) -> str:
         return chips_html(text, self.labels)
 
-    def user(self, value) -> str:
+    def user(self, value: Any) -> str:
         return self.users.get(str(value), _("a removed user"))
 
     def property(self, name: str) -> str:
         definition = self.definitions.get(name)
         return picker.property_label(definition) if definition else name
 
-    def option(self, name: str, value) -> str:
+    def option(self, name: str, value: Any) -> str:
         definition = self.definitions.get(name)
         return definition.option_label(str(value)) if definition else str(value)
 
 
-def step_summary(step: dict, text: _CanvasText) -> SafeString:
+def step_summary(step: dict[str, Any], text: _CanvasText) -> SafeString:
     """The card's line, written by its action type (safe HTML)."""
     action_type = actions.action_type_or_none(step.get("type", ""))
     if action_type is None:
@@ -108,13 +113,15 @@ def step_summary(step: dict, text: _CanvasText) -> SafeString:
     return mark_safe(action_type.summary(step.get("config") or {}, canvas=text))  # noqa: S308
 
 
-def draft_save(workflow: Workflow, graph: dict) -> None:
+def draft_save(workflow: Workflow, graph: dict[str, Any]) -> None:
     workflow.graph = graph
     workflow.updated_at = timezone.now()
     Workflow.objects.filter(pk=workflow.pk).update(graph=graph, updated_at=workflow.updated_at)
 
 
-def graph_edit(workflow: Workflow, change) -> dict:
+def graph_edit(
+    workflow: Workflow, change: Callable[[dict[str, Any]], dict[str, Any]]
+) -> dict[str, Any]:
     """Read-modify-write the draft under a row lock (two tabs never lose an edit)."""
     with transaction.atomic():
         locked = Workflow.objects.select_for_update().get(pk=workflow.pk)
@@ -129,7 +136,7 @@ def graph_edit(workflow: Workflow, change) -> dict:
 def _icon(name: str, size: int) -> SafeString:
     from heroicons.templatetags.heroicons import heroicon_mini
 
-    return heroicon_mini(name, size=size)
+    return mark_safe(heroicon_mini(name, size=size))  # safe already, but typed as str
 
 
 def canvas_icons() -> dict[str, SafeString]:
@@ -143,7 +150,12 @@ def canvas_icons() -> dict[str, SafeString]:
     }
 
 
-def canvas_context(request, workflow: Workflow, *, definitions: dict | None = None) -> dict:
+def canvas_context(
+    request: BuilderRequest,
+    workflow: Workflow,
+    *,
+    definitions: dict[str, PropertyDefinition] | None = None,
+) -> dict[str, Any]:
     can_edit = request.user.can_edit_workflows
     definitions = (
         definitions
@@ -166,10 +178,8 @@ def canvas_context(request, workflow: Workflow, *, definitions: dict | None = No
             bool(node.step.get("incomplete"))
             or actions.action_type_or_none(node.step.get("type", "")) is None
         )
-        node.problems = node.step.get("problems") or []
-        node.after_slot = f"after:{node.id}"
     _mark_movable(chain)
-    live_graph = workflow.live_version.graph if workflow.live_version_id else None
+    live_graph = workflow.live_version.graph if workflow.live_version is not None else None
     return {
         "workflow": workflow,
         "chain": chain,

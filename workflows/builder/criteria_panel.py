@@ -10,24 +10,44 @@ live count.
 from __future__ import annotations
 
 import re
+from typing import Any, TypedDict
 
 from django.apps import apps
 from django.core.exceptions import ValidationError
+from django.http import QueryDict
 
 from crm import filters
 from crm.filters import OPERATOR_LABELS, OPERATORS_BY_TYPE
-from crm.models import PropertyType
+from crm.models import PropertyDefinition, PropertyType
 from workflows import registry
 from workflows.builder import picker, review
+from workflows.models import Workflow
 
 FIELD = re.compile(r"^c-(\d{1,2})-(\d{1,2})-property$")
 MAX_ROWS = 50
 
 
-def state_from_workflow(workflow) -> dict:
+class Row(TypedDict):
+    """One condition as the panel edits it (values as typed, not yet validated)."""
+
+    property: str
+    operator: str
+    values: list[str]
+
+
+class State(TypedDict):
+    """The panel's state: from the workflow (GET) or from the posted form."""
+
+    groups: list[list[Row]]  # OR of AND groups
+    re_enroll: bool
+    form_id: int | None
+    trigger: str
+
+
+def state_from_workflow(workflow: Workflow) -> State:
     groups = []
     for group in workflow.criteria or []:
-        rows = []
+        rows: list[Row] = []
         for item in group:
             values = item.get("values") if "values" in item else [item.get("value")]
             values = [str(v) for v in values or [] if v not in (None, "")]
@@ -47,8 +67,8 @@ def state_from_workflow(workflow) -> dict:
     }
 
 
-def state_from_post(post) -> dict:
-    found: dict[int, dict[int, dict]] = {}
+def state_from_post(post: QueryDict) -> State:
+    found: dict[int, dict[int, Row]] = {}
     for key in list(post.keys())[: MAX_ROWS * 4]:
         match = FIELD.match(key)
         if not match:
@@ -56,8 +76,9 @@ def state_from_post(post) -> dict:
         group, row = int(match[1]), int(match[2])
         prefix = f"c-{group}-{row}-"
         values = [v for v in post.getlist(prefix + "value") if v.strip()]
-        if post.get(prefix + "value2", "").strip():
-            values.append(post.get(prefix + "value2"))
+        second = post.get(prefix + "value2") or ""
+        if second.strip():
+            values.append(second)
         found.setdefault(group, {})[row] = {
             "property": post.get(key, ""),
             "operator": post.get(prefix + "operator", ""),
@@ -74,12 +95,13 @@ def state_from_post(post) -> dict:
     }
 
 
-def apply_button(state: dict, post) -> dict:
+def apply_button(state: State, post: QueryDict) -> State:
     groups = state["groups"]
+    add_and = str(post.get("_add_and", ""))
     if "_add_or" in post or (not groups and "_add_and" in post):
         groups.append([{"property": "", "operator": "", "values": []}])
-    elif "_add_and" in post and str(post["_add_and"]).isdigit():
-        index = int(post["_add_and"])
+    elif add_and.isdigit():
+        index = int(add_and)
         if index < len(groups):
             groups[index].append({"property": "", "operator": "", "values": []})
     elif "_remove" in post:
@@ -93,7 +115,7 @@ def apply_button(state: dict, post) -> dict:
     return state
 
 
-def _forms(workflow):
+def _forms(workflow: Workflow) -> list[tuple[int, str]] | None:
     try:
         form_model = apps.get_model("crm", "Form")
     except LookupError:
@@ -105,7 +127,9 @@ def _forms(workflow):
     )
 
 
-def panel(workflow, state: dict, definitions: dict) -> dict:
+def panel(
+    workflow: Workflow, state: State, definitions: dict[str, PropertyDefinition]
+) -> dict[str, Any]:
     """The panel's rows with their widgets, the criteria JSON and the live count."""
     properties = sorted(definitions.values(), key=lambda d: (d.position, picker.property_label(d)))
     criteria, errors, groups = [], [], []
@@ -131,7 +155,7 @@ def panel(workflow, state: dict, definitions: dict) -> dict:
             )
             if definition is None:
                 continue
-            item = {"property": definition.name, "operator": operator}
+            item: dict[str, Any] = {"property": definition.name, "operator": operator}
             if widget == "multi" or (operator == "eq_any" and len(row["values"]) > 1):
                 item["values"] = row["values"]
             elif widget == "between":
@@ -168,7 +192,7 @@ def panel(workflow, state: dict, definitions: dict) -> dict:
     }
 
 
-def _widget(definition, operator: str) -> str:
+def _widget(definition: PropertyDefinition | None, operator: str) -> str:
     if definition is None or operator in ("is_known", "is_unknown"):
         return "none"
     if operator == "between":

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import Count
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from crm.access import account_for, require_account
 from workflows import registry, services
-from workflows.access import editor_check
+from workflows.access import BuilderRequest, editor_check
 from workflows.builder.templates import template_create
 from workflows.forms import WorkflowCreateForm, WorkflowSearchForm
 from workflows.models import Workflow
@@ -17,7 +19,9 @@ from workflows.models import Workflow
 PAGE = "workflows/list.html"
 
 
-def _list_context(request: HttpRequest, create_form: WorkflowCreateForm | None = None) -> dict:
+def _list_context(
+    request: BuilderRequest, create_form: WorkflowCreateForm | None = None
+) -> dict[str, Any]:
     account = account_for(request)
     search = WorkflowSearchForm(request.GET or None)
     workflows = (
@@ -48,14 +52,14 @@ def _list_context(request: HttpRequest, create_form: WorkflowCreateForm | None =
 
 @require_GET
 @require_account
-def workflow_list(request: HttpRequest) -> HttpResponse:
+def workflow_list(request: BuilderRequest) -> HttpResponse:
     template = PAGE + ("#workflow-rows" if request.htmx else "")
     return render(request, template, _list_context(request))
 
 
 @require_POST
 @require_account
-def workflow_create(request: HttpRequest) -> HttpResponse:
+def workflow_create(request: BuilderRequest) -> HttpResponse:
     editor_check(request)
     form = WorkflowCreateForm(request.POST)
     if not form.is_valid():
@@ -71,7 +75,7 @@ def workflow_create(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @require_account
-def workflow_from_template(request: HttpRequest, key: str) -> HttpResponse:
+def workflow_from_template(request: BuilderRequest, key: str) -> HttpResponse:
     editor_check(request)
     try:
         workflow = template_create(account=account_for(request), key=key, actor=request.user)

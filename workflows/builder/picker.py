@@ -13,16 +13,17 @@ Rules (tested in tests/builder/test_picker.py):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.utils.translation import gettext as _
 
-from crm.models import ObjectType, PropertyType
+from crm.models import Account, ObjectType, PropertyDefinition, PropertyType
 from workflows.builder import actions, canvas
 from workflows.registry import OutputType
 
 # The kinds of value a target accepts (targets and sources are property types, or
 # output types: text, number, boolean, json).
-_ACCEPTS = {
+_ACCEPTS: dict[str, set[str]] = {
     PropertyType.NUMBER: {PropertyType.NUMBER, OutputType.NUMBER},
     PropertyType.BOOLEAN: {PropertyType.BOOLEAN, OutputType.BOOLEAN},
     PropertyType.DATE: {PropertyType.DATE},
@@ -31,7 +32,7 @@ _ACCEPTS = {
     PropertyType.ENUMERATION: {PropertyType.ENUMERATION, PropertyType.TEXT, OutputType.TEXT},
     PropertyType.OWNER: {PropertyType.OWNER, OutputType.NUMBER},
 }
-TYPE_LABELS = {
+TYPE_LABELS: dict[str, Any] = {  # str or a lazy translation
     **{value: label for value, label in PropertyType.choices},
     OutputType.TEXT: PropertyType.TEXT.label,
     OutputType.JSON: "JSON",
@@ -72,11 +73,13 @@ class DataVariables:
     associated: list[VariableGroup] = field(default_factory=list)
 
 
-def property_label(definition) -> str:
+def property_label(definition: PropertyDefinition) -> str:
     return _(definition.label) if definition.is_standard else definition.label
 
 
-def _associated_definitions(definitions: dict, account) -> list[tuple[str, str, dict]]:
+def _associated_definitions(
+    definitions: dict[str, PropertyDefinition], account: Account
+) -> list[tuple[str, str, dict[str, PropertyDefinition]]]:
     """(object type, group title, definitions) for each object other than the enrolled one."""
     from crm.services import definitions_for
 
@@ -93,7 +96,12 @@ def _associated_definitions(definitions: dict, account) -> list[tuple[str, str, 
 
 
 def data_variables(
-    *, graph: dict, step_id: int, definitions: dict, account, target_type: str = "text"
+    *,
+    graph: dict[str, Any],
+    step_id: int,
+    definitions: dict[str, PropertyDefinition],
+    account: Account,
+    target_type: str = "text",
 ) -> DataVariables:
     properties = [
         Variable(
@@ -148,7 +156,9 @@ def data_variables(
     return DataVariables(properties, groups, associated)
 
 
-def chip_labels(*, graph: dict, definitions: dict, account) -> dict[str, str]:
+def chip_labels(
+    *, graph: dict[str, Any], definitions: dict[str, PropertyDefinition], account: Account
+) -> dict[str, str]:
     """Readable text for every token the draft can hold, keyed by "root.path"."""
     labels = {f"object.{name}": property_label(d) for name, d in definitions.items()}
     _chain, nodes = canvas.layout(graph)

@@ -14,12 +14,13 @@ the step to fix (None for the workflow itself):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
 from crm import filters
-from crm.models import Record
+from crm.models import PropertyDefinition, Record
 from workflows import registry
 from workflows.builder import actions, canvas
 from workflows.models import Workflow
@@ -31,7 +32,9 @@ class Problem:
     step_id: int | None = None
 
 
-def review_problems(workflow: Workflow, *, definitions: dict) -> list[Problem]:
+def review_problems(
+    workflow: Workflow, *, definitions: dict[str, PropertyDefinition]
+) -> list[Problem]:
     graph = canvas.normalised(workflow.graph)
     problems: list[Problem] = []
     try:
@@ -86,14 +89,15 @@ def review_problems(workflow: Workflow, *, definitions: dict) -> list[Problem]:
             )
         if action_type.section not in connection_checked:
             connection_checked.add(action_type.section)
-            problem = actions.connection_problem(action_type.section, workflow.account)
-            if problem:
-                problems.append(Problem(problem))
+            connection = actions.connection_problem(action_type.section, workflow.account)
+            if connection:
+                problems.append(Problem(connection))
         problems += [
             Problem(f"{name}: {message}", node.id)
             for message in action_type.review_problems(config, workflow.account)
         ]
-    seen, unique = set(), []
+    seen: set[Problem] = set()
+    unique: list[Problem] = []
     for problem in problems:
         if problem not in seen:
             seen.add(problem)
@@ -101,7 +105,9 @@ def review_problems(workflow: Workflow, *, definitions: dict) -> list[Problem]:
     return unique
 
 
-def matching_count(workflow: Workflow, *, definitions: dict, criteria=None) -> int | None:
+def matching_count(
+    workflow: Workflow, *, definitions: dict[str, PropertyDefinition], criteria: Any = None
+) -> int | None:
     """Records that match the criteria now (None if the criteria are invalid)."""
     try:
         groups = filters.parse_groups(
@@ -116,7 +122,7 @@ def matching_count(workflow: Workflow, *, definitions: dict, criteria=None) -> i
     )
 
 
-def enroll_now_count(workflow: Workflow, *, definitions: dict) -> int:
+def enroll_now_count(workflow: Workflow, *, definitions: dict[str, PropertyDefinition]) -> int:
     """How many records turning on enrolls now: matching records never enrolled before
     (a form- or app-triggered workflow enrolls on its events only)."""
     if workflow.enrolls_on_events:

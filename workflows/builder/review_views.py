@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
@@ -12,7 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from crm.access import require_account
 from crm.services import definitions_for
 from workflows import services
-from workflows.access import workflow_for
+from workflows.access import BuilderRequest, workflow_for
 from workflows.builder import canvas
 from workflows.builder.canvas_context import canvas_context
 from workflows.builder.review import Problem, enroll_now_count, review_problems
@@ -21,7 +23,7 @@ from workflows.models import Workflow
 PAGE = "workflows/review.html"
 
 
-def _context(request, workflow: Workflow) -> dict:
+def _context(request: BuilderRequest, workflow: Workflow) -> dict[str, Any]:
     definitions = definitions_for(workflow.account, workflow.object_type)
     context = canvas_context(request, workflow, definitions=definitions)
     context.update(
@@ -34,7 +36,7 @@ def _context(request, workflow: Workflow) -> dict:
 
 @require_http_methods(["GET", "POST"])
 @require_account
-def review(request: HttpRequest, pk: int) -> HttpResponse:
+def review(request: BuilderRequest, pk: int) -> HttpResponse:
     workflow = workflow_for(request, pk, edit=request.method == "POST")
     if request.method == "GET":
         if request.htmx and request.htmx.target == "bulk-progress":
@@ -44,7 +46,7 @@ def review(request: HttpRequest, pk: int) -> HttpResponse:
     if context["problems"]:
         return render(request, PAGE, context, status=400)
     draft = canvas.normalised(workflow.graph)
-    live = workflow.live_version.graph if workflow.live_version_id else None
+    live = workflow.live_version.graph if workflow.live_version is not None else None
     try:
         if (
             live is None
@@ -75,7 +77,7 @@ def review(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @require_account
-def turn_off(request: HttpRequest, pk: int) -> HttpResponse:
+def turn_off(request: BuilderRequest, pk: int) -> HttpResponse:
     workflow = workflow_for(request, pk, edit=True)
     services.workflow_turn_off(workflow=workflow)
     messages.success(

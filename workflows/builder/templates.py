@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from crm.models import Account, User
 from workflows import registry
 from workflows.models import Workflow
 
 
-def template_create(*, account, key: str, actor) -> Workflow:
+def template_create(*, account: Account, key: str, actor: User | None) -> Workflow:
     """A draft made from the template `key` for `account` (KeyError: no such template).
     Steps the template could not complete (e.g. no matching assistant) stay incomplete,
     so the workflow cannot be turned on until the builder finishes them."""

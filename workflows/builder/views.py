@@ -5,9 +5,11 @@ page with that panel open, or just `#panel` for htmx; an edit also triggers
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -15,24 +17,25 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import trigger_client_event
 
 from crm.access import require_account
+from crm.filters import OPERATOR_LABELS
+from crm.models import PropertyDefinition
 from crm.services import definitions_for
 from workflows import registry
-from workflows.access import workflow_for
-from workflows.actions.common import OWNER
+from workflows.access import BuilderRequest, workflow_for
 from workflows.builder import actions, canvas, picker
 from workflows.builder import criteria_panel as criteria_form
-from workflows.builder.canvas_context import canvas_context, graph_edit, users_by_id
-from workflows.criteria import OUTPUT_OPERATORS
+from workflows.builder.canvas_context import canvas_context, chips_html, graph_edit, users_by_id
 from workflows.models import Workflow
+from workflows.registry import ActionType
 
 PAGE = "workflows/builder.html"
 
 
 def _render(
-    request: HttpRequest,
+    request: BuilderRequest,
     workflow: Workflow,
     *,
-    panel: dict | None = None,
+    panel: dict[str, Any] | None = None,
     changed: bool = False,
     status: int = 200,
     target: str = "panel",
@@ -50,7 +53,7 @@ def _render(
 
 @require_GET
 @require_account
-def builder(request: HttpRequest, pk: int) -> HttpResponse:
+def builder(request: BuilderRequest, pk: int) -> HttpResponse:
     workflow = workflow_for(request, pk)
     target = "canvas" if request.htmx and request.htmx.target == "canvas" else "panel"
     return _render(request, workflow, target=target)
@@ -59,7 +62,7 @@ def builder(request: HttpRequest, pk: int) -> HttpResponse:
 # --- Enrollment criteria ---------------------------------------------------------------
 
 
-def _trigger_html(request: HttpRequest, workflow: Workflow, key: str) -> str:
+def _trigger_html(request: BuilderRequest, workflow: Workflow, key: str) -> str:
     """The chosen app trigger's settings for the trigger panel (its URL, …)."""
     trigger = registry.trigger_type(key) if key else None
     return trigger.panel_html(workflow, request=request) if trigger is not None else ""
@@ -67,7 +70,7 @@ def _trigger_html(request: HttpRequest, workflow: Workflow, key: str) -> str:
 
 @require_http_methods(["GET", "POST"])
 @require_account
-def criteria_panel(request: HttpRequest, pk: int) -> HttpResponse:
+def criteria_panel(request: BuilderRequest, pk: int) -> HttpResponse:
     workflow = workflow_for(request, pk, edit=request.method == "POST")
     definitions = definitions_for(workflow.account, workflow.object_type)
     if request.method == "GET":
@@ -102,7 +105,7 @@ def criteria_panel(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @require_account
-def action_panel(request: HttpRequest, pk: int) -> HttpResponse:
+def action_panel(request: BuilderRequest, pk: int) -> HttpResponse:
     workflow = workflow_for(request, pk, edit=True)
     slot = (request.POST if request.method == "POST" else request.GET).get("slot", "start")
     try:
@@ -117,14 +120,14 @@ def action_panel(request: HttpRequest, pk: int) -> HttpResponse:
                 request,
                 workflow,
                 status=400,
-                panel=_add_panel(request, workflow, slot, _("This action is not available.")),
+                panel=_add_panel(workflow, slot, _("This action is not available.")),
             )
-        step = {"type": key, "config": {}, "incomplete": True}
+        step: dict[str, Any] = {"type": key, "config": {}, "incomplete": True}
         if key == canvas.BRANCH:
             step["config"] = {"paths": [{"name": _("Branch 1"), "groups": [], "next": None}]}
-        new_id = None
+        new_id = 0  # set by add(), under the draft's row lock
 
-        def add(graph):
+        def add(graph: dict[str, Any]) -> dict[str, Any]:
             nonlocal new_id
             graph, new_id = canvas.step_add(graph, slot=slot, step=step)
             return graph
@@ -133,10 +136,10 @@ def action_panel(request: HttpRequest, pk: int) -> HttpResponse:
         if not request.htmx:
             return redirect(reverse("workflows:step", args=[workflow.pk, new_id]))
         return _step_response(request, workflow, new_id, changed=True)
-    return _render(request, workflow, panel=_add_panel(request, workflow, slot))
+    return _render(request, workflow, panel=_add_panel(workflow, slot))
 
 
-def _add_panel(request, workflow, slot, error: str = "") -> dict:
+def _add_panel(workflow: Workflow, slot: str, error: str = "") -> dict[str, Any]:
     return {
         "kind": "add",
         "slot": slot,
@@ -151,32 +154,34 @@ def _add_panel(request, workflow, slot, error: str = "") -> dict:
 # --- Configure an action ---------------------------------------------------------------
 
 
-def _step(workflow: Workflow, step_id: int) -> dict:
-    step = canvas.normalised(workflow.graph)["steps"].get(str(step_id))
+def _step(workflow: Workflow, step_id: int) -> dict[str, Any]:
+    step: dict[str, Any] | None = canvas.normalised(workflow.graph)["steps"].get(str(step_id))
     if step is None:
         raise Http404
     return step
 
 
-def _config_form(action_type, config: dict, workflow: Workflow) -> forms.Form | None:
+def _config_form(
+    action_type: ActionType, config: dict[str, Any], workflow: Workflow
+) -> forms.Form | None:
     return action_type.builder_form(
         config, account=workflow.account, object_type=workflow.object_type
     )
 
 
 def _step_panel(
-    request,
+    request: BuilderRequest,
     workflow: Workflow,
     step_id: int,
     *,
-    config: dict | None = None,
+    config: dict[str, Any] | None = None,
     errors: list[str] | None = None,
     saved: bool = False,
-) -> dict:
+) -> dict[str, Any]:
     step = _step(workflow, step_id)
     definitions = definitions_for(workflow.account, workflow.object_type)
     config = step.get("config") or {} if config is None else config
-    panel = {
+    panel: dict[str, Any] = {
         "kind": "step",
         "step_id": step_id,
         "step": step,
@@ -198,8 +203,6 @@ def _step_panel(
     labels = picker.chip_labels(
         graph=canvas.normalised(workflow.graph), definitions=definitions, account=workflow.account
     )
-    from workflows.builder.canvas_context import chips_html
-
     fields = []
     for name, bound in (form and [(n, form[n]) for n in form.fields]) or []:
         value = config.get(name, "")
@@ -255,20 +258,28 @@ def _step_panel(
     return panel
 
 
-def _step_response(request, workflow, step_id, **kwargs) -> HttpResponse:
-    changed = kwargs.pop("changed", False)
-    status = kwargs.pop("status", 200)
+def _step_response(
+    request: BuilderRequest,
+    workflow: Workflow,
+    step_id: int,
+    *,
+    changed: bool = False,
+    status: int = 200,
+    config: dict[str, Any] | None = None,
+    errors: list[str] | None = None,
+    saved: bool = False,
+) -> HttpResponse:
     return _render(
         request,
         workflow,
-        panel=_step_panel(request, workflow, step_id, **kwargs),
+        panel=_step_panel(request, workflow, step_id, config=config, errors=errors, saved=saved),
         changed=changed,
         status=status,
     )
 
 
-def _config_from_post(action_type, form, post) -> dict:
-    config = {}
+def _config_from_post(form: forms.Form | None, post: QueryDict) -> dict[str, Any]:
+    config: dict[str, Any] = {}
     for name, field in form.fields.items() if form is not None else []:
         if isinstance(field, forms.MultipleChoiceField) or name == "recipients":
             config[name] = post.getlist(name)
@@ -281,7 +292,7 @@ def _config_from_post(action_type, form, post) -> dict:
 
 @require_http_methods(["GET", "POST"])
 @require_account
-def step_panel(request: HttpRequest, pk: int, step_id: int) -> HttpResponse:
+def step_panel(request: BuilderRequest, pk: int, step_id: int) -> HttpResponse:
     workflow = workflow_for(request, pk, edit=request.method == "POST")
     step = _step(workflow, step_id)
     if request.method == "GET":
@@ -301,9 +312,7 @@ def step_panel(request: HttpRequest, pk: int, step_id: int) -> HttpResponse:
             )
             return _step_response(request, workflow, step_id, config=config, errors=[])
     else:
-        config = _config_from_post(
-            action_type, _config_form(action_type, {}, workflow), request.POST
-        )
+        config = _config_from_post(_config_form(action_type, {}, workflow), request.POST)
         if "_refresh" in request.POST:  # a choice that changes other widgets; not saved
             return _step_response(request, workflow, step_id, config=config, errors=[])
     try:
@@ -316,7 +325,7 @@ def step_panel(request: HttpRequest, pk: int, step_id: int) -> HttpResponse:
     except (TypeError, ValueError, KeyError, AttributeError):
         clean, problems = config, [_("Some values are not valid; check each field.")]
 
-    def save(graph):
+    def save(graph: dict[str, Any]) -> dict[str, Any]:
         saved = graph["steps"].get(str(step_id))
         if saved is None:
             raise Http404
@@ -345,7 +354,12 @@ def step_panel(request: HttpRequest, pk: int, step_id: int) -> HttpResponse:
 BRANCH_OPERATORS = ["contains", "eq_any", "is_known", "is_unknown", "starts_with", "gt", "lt"]
 
 
-def _branch_rows(workflow, step_id, config, definitions) -> dict:
+def _branch_rows(
+    workflow: Workflow,
+    step_id: int,
+    config: dict[str, Any],
+    definitions: dict[str, PropertyDefinition],
+) -> dict[str, Any]:
     graph = canvas.normalised(workflow.graph)
     variables = picker.data_variables(
         graph=graph, step_id=step_id, definitions=definitions, account=workflow.account
@@ -355,8 +369,6 @@ def _branch_rows(workflow, step_id, config, definitions) -> dict:
         for variable in group.variables:
             step, output = variable.token.split("actions.")[1].rstrip(" }").split(".")
             sources.append((f"output:{step}.{output}", f"{group.title}: {variable.label}"))
-    from crm.filters import OPERATOR_LABELS
-
     rows = []
     for index, path in enumerate(config.get("paths") or []):
         condition = ((path.get("groups") or [[]])[0] or [{}])[0]
@@ -384,7 +396,7 @@ def _branch_rows(workflow, step_id, config, definitions) -> dict:
     }
 
 
-def _branch_from_post(post, old: dict) -> dict:
+def _branch_from_post(post: QueryDict, old: dict[str, Any]) -> dict[str, Any]:
     paths = []
     count = min(
         int(post.get("path_count") or 0) if str(post.get("path_count", "")).isdigit() else 0, 20
@@ -397,7 +409,10 @@ def _branch_from_post(post, old: dict) -> dict:
         groups = []
         if source.startswith(("property:", "output:")):
             kind, _sep, ref = source.partition(":")
-            condition = {"output" if kind == "output" else "property": ref, "operator": operator}
+            condition: dict[str, Any] = {
+                "output" if kind == "output" else "property": ref,
+                "operator": operator,
+            }
             if operator in ("eq_any", "neq_any"):  # shown as "CA, NY": one value each
                 condition["values"] = [v.strip() for v in value.split(",") if v.strip()]
             elif operator not in ("is_known", "is_unknown"):
@@ -412,7 +427,7 @@ def _branch_from_post(post, old: dict) -> dict:
 
 @require_POST
 @require_account
-def step_move(request: HttpRequest, pk: int, step_id: int) -> HttpResponse:
+def step_move(request: BuilderRequest, pk: int, step_id: int) -> HttpResponse:
     workflow = workflow_for(request, pk, edit=True)
     _step(workflow, step_id)
     direction = request.POST.get("direction", "")
@@ -435,7 +450,7 @@ def step_move(request: HttpRequest, pk: int, step_id: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @require_account
-def step_delete(request: HttpRequest, pk: int, step_id: int) -> HttpResponse:
+def step_delete(request: BuilderRequest, pk: int, step_id: int) -> HttpResponse:
     workflow = workflow_for(request, pk, edit=True)
     step = _step(workflow, step_id)
     graph = canvas.normalised(workflow.graph)
@@ -466,7 +481,7 @@ def step_delete(request: HttpRequest, pk: int, step_id: int) -> HttpResponse:
 
 @require_GET
 @require_account
-def step_picker(request: HttpRequest, pk: int, step_id: int) -> HttpResponse:
+def step_picker(request: BuilderRequest, pk: int, step_id: int) -> HttpResponse:
     workflow = workflow_for(request, pk)
     step = _step(workflow, step_id)
     definitions = definitions_for(workflow.account, workflow.object_type)
@@ -496,6 +511,3 @@ def step_picker(request: HttpRequest, pk: int, step_id: int) -> HttpResponse:
         "panel": {},
     }
     return render(request, f"{PAGE}#picker", context)
-
-
-__all__ = ["OUTPUT_OPERATORS", "OWNER"]

@@ -17,25 +17,26 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Max, Min
+from django.db.models import Count, F, Max, Min, QuerySet
 from django.utils import timezone
 
 from crm import filters
-from crm.models import Record
+from crm.models import PropertyDefinition, Record
 from crm.services import definitions_for
 from workflows import registry
 from workflows.engine.publish import execution_send, executions_kick
-from workflows.models import ActionExecution, Enrollment, Workflow
+from workflows.models import ActionExecution, Enrollment, Workflow, WorkflowVersion
 
 logger = logging.getLogger(__name__)
 
 BULK_WINDOW = 20_000  # record ids per bulk transaction (also the progress granularity)
 
 
-def live_workflows(account_id: int, object_type: str):
+def live_workflows(account_id: int, object_type: str) -> QuerySet[Workflow]:
     return Workflow.objects.filter(
         account_id=account_id,
         object_type=object_type,
@@ -44,7 +45,9 @@ def live_workflows(account_id: int, object_type: str):
     ).select_related("live_version")
 
 
-def criteria_of(workflow: Workflow, definitions: dict) -> list | None:
+def criteria_of(
+    workflow: Workflow, definitions: dict[str, PropertyDefinition]
+) -> list[list[filters.Condition]] | None:
     try:
         return filters.parse_groups(definitions, workflow.criteria)
     except ValidationError:
@@ -60,6 +63,8 @@ def enrollment_start(
     """Enroll `record` on the live version and queue its first step, in the caller's
     transaction. None if it is already enrolled."""
     version = workflow.live_version
+    if version is None:  # callers enroll only in live workflows
+        raise ValueError(f"workflow {workflow.pk} has no live version")
     start = version.graph.get("start")
     now = timezone.now()
     try:
@@ -75,7 +80,7 @@ def enrollment_start(
     except IntegrityError:
         return None
     if start:
-        step = version.step(start)
+        step = _first_step(version, start)
         execution = ActionExecution.objects.create(
             enrollment=enrollment,
             workflow=workflow,
@@ -89,6 +94,14 @@ def enrollment_start(
     return enrollment
 
 
+def _first_step(version: WorkflowVersion, start: int) -> dict[str, Any]:
+    """The version's first step; a published graph always has it (graph_validate)."""
+    step = version.step(start)
+    if step is None:
+        raise ValueError(f"version {version.pk} has no step {start}")
+    return step
+
+
 def _queue(action_key: str) -> str:
     try:
         return registry.get(action_key).queue
@@ -96,7 +109,9 @@ def _queue(action_key: str) -> str:
         return "default"  # the engine fails it with a readable message when it runs
 
 
-def enrollments_for_change(*, record: Record, created: bool, changes: dict) -> list[Enrollment]:
+def enrollments_for_change(
+    *, record: Record, created: bool, changes: dict[str, tuple[Any, Any]]
+) -> list[Enrollment]:
     workflows = [
         w for w in live_workflows(record.account_id, record.object_type) if not w.enrolls_on_events
     ]
@@ -161,7 +176,8 @@ def enrollments_bulk_create(
     together. Returns how many enrolled. Publishing is left to the sweeper (kicked on
     commit): 100k messages are its job, not this transaction's."""
     workflow = Workflow.objects.select_related("live_version").get(pk=workflow.pk)
-    if not workflow.is_enabled or workflow.live_version is None or workflow.enrolls_on_events:
+    version = workflow.live_version
+    if not workflow.is_enabled or version is None or workflow.enrolls_on_events:
         return 0
     definitions = definitions_for(workflow.account, workflow.object_type)
     groups = criteria_of(workflow, definitions)
@@ -201,7 +217,7 @@ def enrollments_bulk_create(
             if relaxed:
                 with connection.cursor() as cursor:
                     cursor.execute("SET LOCAL synchronous_commit TO OFF")
-            total += _insert_window(workflow, selection)
+            total += _insert_window(workflow, version, selection)
             if track_progress:
                 Workflow.objects.filter(pk=workflow.pk).update(bulk_done=total)
     if track_progress:  # a synchronous commit (see `relaxed`)
@@ -211,8 +227,9 @@ def enrollments_bulk_create(
     return total
 
 
-def _insert_window(workflow: Workflow, selection) -> int:
-    version = workflow.live_version
+def _insert_window(
+    workflow: Workflow, version: WorkflowVersion, selection: QuerySet[Record]
+) -> int:
     start = version.graph.get("start")
     # Raw SQL: adapt the timestamp the way the ORM stores it (SQLite keeps text).
     stamp = connection.ops.adapt_datetimefield_value(timezone.now())
@@ -243,7 +260,7 @@ def _insert_window(workflow: Workflow, selection) -> int:
         "inputs, outputs, usage, error, replays, created_at"
     )
     execution_values = "%s, %s, %s, %s, 0, %s, '{}', '{}', '{}', '', 0, %s"
-    step = version.step(start) if start else None
+    step = _first_step(version, start) if start else None
     execution_params = (
         [
             start,
@@ -267,9 +284,10 @@ def _insert_window(workflow: Workflow, selection) -> int:
                 f"SELECT new.id, new.workflow_id, {execution_values} FROM new",
                 [*enrollment_params, *execution_params],
             )
-            return cursor.rowcount
+            created: int = cursor.rowcount
+            return created
         cursor.execute(insert_enrollments, enrollment_params)
-        inserted = cursor.rowcount
+        inserted: int = cursor.rowcount
         if not step or not inserted:
             return max(inserted, 0)
         cursor.execute(

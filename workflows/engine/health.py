@@ -23,13 +23,19 @@ import logging
 import socket
 import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from celery.signals import worker_ready, worker_shutdown
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import ImproperlyConfigured
+from django.db.models import Count
 from django.utils import timezone
 
 from workflows.models import ActionExecution
+
+if TYPE_CHECKING:
+    import redis
 
 logger = logging.getLogger(__name__)
 
@@ -42,12 +48,18 @@ BANNER_CACHE_SECONDS = 5
 QUEUES = ("default", "assistant", "sweep")
 
 
-def redis_client():
+def broker_url() -> str:
+    """The Celery broker's URL (Redis: the queues and the heartbeats live there)."""
+    url = settings.CELERY_BROKER_URL
+    if not url:
+        raise ImproperlyConfigured("CELERY_BROKER_URL is not set.")
+    return url
+
+
+def redis_client() -> redis.Redis:
     import redis
 
-    return redis.Redis.from_url(
-        settings.CELERY_BROKER_URL, socket_timeout=0.5, socket_connect_timeout=0.5
-    )
+    return redis.Redis.from_url(broker_url(), socket_timeout=0.5, socket_connect_timeout=0.5)
 
 
 # --- Writing heartbeats (in worker processes) ----------------------------------------
@@ -55,7 +67,7 @@ def redis_client():
 _stop = threading.Event()
 
 
-def heartbeat_write(hostname: str, queues: list[str], client=None) -> None:
+def heartbeat_write(hostname: str, queues: list[str], client: redis.Redis | None = None) -> None:
     client = client or redis_client()
     payload = json.dumps({"hostname": hostname, "queues": queues, "at": timezone.now().isoformat()})
     client.set(f"{HEARTBEAT_PREFIX}{hostname}", payload, ex=HEARTBEAT_TTL_SECONDS)
@@ -71,8 +83,7 @@ def _beat_forever(hostname: str, queues: list[str]) -> None:
         _stop.wait(HEARTBEAT_SECONDS)
 
 
-@worker_ready.connect(dispatch_uid="workflows.health.worker_ready")
-def on_worker_ready(sender=None, **kwargs) -> None:
+def on_worker_ready(sender: Any = None, **kwargs: Any) -> None:
     hostname = getattr(sender, "hostname", None) or socket.gethostname()
     try:
         queues = sorted(q.name for q in sender.app.amqp.queues.consume_from.values())
@@ -84,13 +95,17 @@ def on_worker_ready(sender=None, **kwargs) -> None:
     ).start()
 
 
-@worker_shutdown.connect(dispatch_uid="workflows.health.worker_shutdown")
-def on_worker_shutdown(sender=None, **kwargs) -> None:
+def on_worker_shutdown(sender: Any = None, **kwargs: Any) -> None:
     _stop.set()
     hostname = getattr(sender, "hostname", None)
     if hostname:
         with contextlib.suppress(Exception):
             redis_client().delete(f"{HEARTBEAT_PREFIX}{hostname}")
+
+
+# Connected by a call, not as decorators: Celery's signals are untyped.
+worker_ready.connect(on_worker_ready, dispatch_uid="workflows.health.worker_ready")
+worker_shutdown.connect(on_worker_shutdown, dispatch_uid="workflows.health.worker_shutdown")
 
 
 # --- Reading ---------------------------------------------------------------------------
@@ -130,10 +145,12 @@ class Health:
         return self.redis_ok and not self.workers_down and not self.sweeper_behind
 
 
-def workers_alive(client) -> list[Worker]:
+def workers_alive(client: redis.Redis) -> list[Worker]:
     workers = []
     keys = sorted(client.scan_iter(match=f"{HEARTBEAT_PREFIX}*", count=100))
-    for value in client.mget(keys) if keys else []:
+    # redis-py types the sync and asyncio clients' results as one union.
+    values = cast(list[bytes | None], client.mget(keys)) if keys else []
+    for value in values:
         if not value:
             continue
         try:
@@ -152,7 +169,8 @@ def health_read() -> Health:
         with client:
             health.workers = workers_alive(client)
             for queue in QUEUES:
-                health.queue_depths[queue] = int(client.llen(queue))
+                # redis-py types the sync and asyncio clients' results as one union.
+                health.queue_depths[queue] = cast(int, client.llen(queue))
     except Exception:
         health.redis_ok = False
         health.queue_depths = dict.fromkeys(QUEUES)
@@ -177,10 +195,16 @@ def banner_health() -> Health | None:
     return None if health.ok else health
 
 
-def failures_last_hour(account_id: int) -> list[dict]:
-    since = timezone.now() - dt.timedelta(hours=1)
-    from django.db.models import Count
+class WorkflowFailures(TypedDict):
+    workflow_id: int
+    workflow__name: str
+    n: int
 
+
+def failures_last_hour(account_id: int) -> list[WorkflowFailures]:
+    """Failed executions of the account's workflows in the last hour, by workflow, most
+    first."""
+    since = timezone.now() - dt.timedelta(hours=1)
     return list(
         ActionExecution.objects.filter(
             status=ActionExecution.Status.FAILED,

@@ -26,7 +26,7 @@ import random
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import F, QuerySet
+from django.db.models import F, JSONField, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -132,7 +132,10 @@ def mine(execution: ActionExecution) -> QuerySet[ActionExecution]:
 
 
 def _json(field_name: str, value: Any) -> Any:
-    return ActionExecution._meta.get_field(field_name).get_db_prep_save(value, connection)
+    field = ActionExecution._meta.get_field(field_name)
+    if not isinstance(field, JSONField):
+        raise TypeError(f"ActionExecution.{field_name} is not a JSON field")
+    return field.get_db_prep_save(value, connection)
 
 
 def executions_mark_succeeded(
@@ -201,7 +204,7 @@ def execution_settle(execution: ActionExecution, outcome: Retry | Failure) -> st
 
 
 def backoff_seconds(attempt: int) -> float:
-    base = setting("WORKFLOWS_BACKOFF_SECONDS") * 2 ** max(attempt - 1, 0)
+    base = setting("WORKFLOWS_BACKOFF_SECONDS") * 2.0 ** max(attempt - 1, 0)
     # Full jitter on half the delay spreads retries of a burst of failures.
     return min(base, setting("WORKFLOWS_BACKOFF_MAX_SECONDS")) * random.uniform(0.5, 1.0)
 
@@ -274,12 +277,12 @@ ATTEMPTS_KEPT = 20
 
 def attempt_record(
     execution: ActionExecution, kind: str, error: str, wait_seconds: float | None = None
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """`execution.attempts` plus this attempt, for the UPDATE that hands the row back.
     Only the claim holder writes the row, so read-modify-write is safe. Consecutive
     rate-limit waits of one attempt fold into one entry (`times`)."""
-    attempts = list(execution.attempts or [])
-    entry = {
+    attempts: list[dict[str, Any]] = list(execution.attempts or [])
+    entry: dict[str, Any] = {
         "n": execution.attempt,
         "at": timezone.now().isoformat(),
         "kind": kind,
@@ -303,8 +306,9 @@ def attempt_record(
         attempts[-1] = entry
     else:
         attempts.append(entry)
-    execution.attempts = attempts[-ATTEMPTS_KEPT:]
-    return execution.attempts
+    kept = attempts[-ATTEMPTS_KEPT:]
+    execution.attempts = kept
+    return kept
 
 
 def _admins_notify_failure(workflow: Workflow, message: str) -> None:

@@ -7,6 +7,7 @@ WORKFLOWS_RESEND_AFTER_SECONDS."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.db import transaction
 
@@ -18,7 +19,7 @@ SWEEP_TASK = "workflows.sweep"
 ENROLL_EXISTING_TASK = "workflows.enroll_existing"
 
 
-def _publish(name: str, args: list, queue: str, producer=None) -> bool:
+def _publish(name: str, args: list[Any], queue: str, producer: Any = None) -> bool:
     from config.celery import app
 
     try:
@@ -36,6 +37,7 @@ def execution_send(execution_id: int, queue: str, *, on_commit: bool = False) ->
     message of one id: the worker fills the batch with the queue's other due work."""
     from workflows import registry
 
+    args: list[Any]
     if registry.queue_batch_limit(queue) is not None:
         name, args = RUN_MANY_TASK, [[execution_id], queue]
     else:
@@ -44,20 +46,6 @@ def execution_send(execution_id: int, queue: str, *, on_commit: bool = False) ->
         transaction.on_commit(lambda: _publish(name, args, queue))
     else:
         _publish(name, args, queue)
-
-
-def executions_send_many(rows: list[tuple[int, str]]) -> int:
-    """Publish many wake-ups over one broker connection; returns how many went out."""
-    from config.celery import app
-
-    sent = 0
-    try:
-        with app.producer_or_acquire() as producer:
-            for execution_id, queue in rows:
-                sent += _publish(RUN_TASK, [execution_id], queue, producer=producer)
-    except Exception:
-        logger.warning("could not publish wake-ups; the sweeper will re-send", exc_info=True)
-    return sent
 
 
 def executions_publish(rows: list[tuple[int, str, str]]) -> int:
@@ -72,7 +60,7 @@ def executions_publish(rows: list[tuple[int, str, str]]) -> int:
     size = max(int(setting("WORKFLOWS_BATCH_SIZE")), 1)
     batchable = set(registry.batchable_keys())
     grouped: dict[tuple[str, int], list[int]] = {}
-    messages: list[tuple[str, list, str, int]] = []
+    messages: list[tuple[str, list[Any], str, int]] = []
     for execution_id, queue, action_type in rows:
         if action_type in batchable and size > 1:
             grouped.setdefault((queue, registry.batch_size(action_type, size)), []).append(

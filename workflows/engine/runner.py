@@ -18,7 +18,9 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -46,11 +48,11 @@ Status = ActionExecution.Status
 def context_build(
     execution: ActionExecution,
     record: Record,
-    step: dict,
+    step: dict[str, Any],
     action_type: registry.ActionType,
     *,
     definitions: dict[str, PropertyDefinition] | None = None,
-    earlier: dict[int, dict] | None = None,
+    earlier: dict[int, dict[str, Any]] | None = None,
 ) -> ExecutionContext:
     """What `execute` sees. A batch passes the definitions and earlier outputs it read
     for all its executions at once."""
@@ -185,13 +187,13 @@ def _leases_recover() -> None:
 @dataclass
 class Item:
     execution: ActionExecution
-    step: dict
+    step: dict[str, Any]
     action_type: registry.ActionType
     context: ExecutionContext
     outputs: dict[str, Any] = field(default_factory=dict)
 
 
-def _guarded(execution: ActionExecution, call) -> tuple[bool, Any]:
+def _guarded(execution: ActionExecution, call: Callable[[], Any]) -> tuple[bool, Any]:
     """(True, value) or (False, what the failure made of the execution)."""
     try:
         return True, call()
@@ -239,12 +241,12 @@ def _batch_run(ids: list[int], results: dict[int, str], *, inline: bool) -> list
         else:
             runnable.append(execution)
     records = Record.objects.in_bulk({e.enrollment.record_id for e in runnable})
-    definitions: dict[tuple[int, str], dict] = {}
+    definitions: dict[tuple[int, str], dict[str, PropertyDefinition]] = {}
     earlier = _earlier_outputs(runnable)
     items: list[Item] = []
     for execution in runnable:
 
-        def prepare(execution=execution) -> Item:
+        def prepare(execution: ActionExecution = execution) -> Item:
             enrollment = execution.enrollment
             step = enrollment.version.step(execution.step_id)
             if step is None:
@@ -312,33 +314,33 @@ def _items_complete(items: list[Item], results: dict[int, str], *, inline: bool)
     if len(items) > 1:
         try:
             with transaction.atomic():
-                outcome = _complete(items, inline=inline)
+                completed = _complete(items, inline=inline)
         except Exception as error:
             # Rolled back as a whole: complete each on its own (a lease lost, a duplicate
             # side effect or a permanent error then concerns that one execution only).
             logger.info("batch of %d completed one by one: %r", len(items), error)
         else:
             for item in items:
-                results[item.execution.pk] = outcome[item.execution.pk]
-            return outcome.follow
+                results[item.execution.pk] = completed.results[item.execution.pk]
+            return completed.follow
     for item in items:
-        ok, value = _guarded(
-            item.execution, lambda item=item: execution_complete(item, inline=inline)
-        )
+        ok, value = _guarded(item.execution, partial(execution_complete, item, inline=inline))
         result, more = value if ok else (value, [])
         results[item.execution.pk] = result
         follow += more
     return follow
 
 
-def _earlier_outputs(executions: list[ActionExecution]) -> dict[int, dict[int, dict]]:
+def _earlier_outputs(
+    executions: list[ActionExecution],
+) -> dict[int, dict[int, dict[str, Any]]]:
     """{enrollment id: {step id: outputs}} of succeeded steps, in one query. A run's
     first step has none (a step runs at most once per enrollment), so first steps cost
     nothing."""
     wanted = [
         e.enrollment_id for e in executions if e.step_id != e.enrollment.version.graph.get("start")
     ]
-    found: dict[int, dict[int, dict]] = defaultdict(dict)
+    found: dict[int, dict[int, dict[str, Any]]] = defaultdict(dict)
     for start in range(0, len(wanted), 1000):
         rows = ActionExecution.objects.filter(
             enrollment_id__in=wanted[start : start + 1000], status=Status.SUCCEEDED
@@ -358,21 +360,26 @@ def execution_complete(item: Item, *, inline: bool = False) -> tuple[str, list[i
     workers completing at once collide on the side effect's unique key instead."""
     try:
         with transaction.atomic():
-            outcome = _complete([item], inline=inline)
+            completed = _complete([item], inline=inline)
     except ledger.LeaseLost:
         return "lease lost", []
     except IntegrityError:
         if ledger.mine(item.execution).exists():
             raise
         return "lease lost", []
-    return outcome[item.execution.pk], outcome.follow
+    return completed.results[item.execution.pk], completed.follow
 
 
-class _Outcome(dict):
-    follow: list[int]
+@dataclass
+class _Completed:
+    """What a completion transaction made of each execution ({execution id: "succeeded"
+    or "completed"}), and the ids of the next steps to run inline."""
+
+    results: dict[int, str] = field(default_factory=dict)
+    follow: list[int] = field(default_factory=list)
 
 
-def _complete(items: list[Item], *, inline: bool) -> _Outcome:
+def _complete(items: list[Item], *, inline: bool) -> _Completed:
     """The completion transaction of a batch (called inside `transaction.atomic`)."""
     by_type: dict[str, list[Item]] = defaultdict(list)
     for item in items:
@@ -396,10 +403,10 @@ def _complete(items: list[Item], *, inline: bool) -> _Outcome:
         ],
         now,
     )
-    outcome = _Outcome()
-    outcome.follow = []
+    completed = _Completed()
     finished: list[int] = []
     successors: list[ActionExecution] = []
+    run_inline: list[ActionExecution] = []
     publish: list[ActionExecution] = []
     for item, route in zip(items, routes, strict=True):
         execution = item.execution
@@ -409,11 +416,11 @@ def _complete(items: list[Item], *, inline: bool) -> _Outcome:
         # An enrollment unenrolled meanwhile is not re-checked here: its next step, if
         # any, is cancelled when a worker picks it up (the batch checks the status).
         next_step = execution.enrollment.version.step(route.next_step)
-        if next_step is None:
+        if route.next_step is None or next_step is None:
             finished.append(execution.enrollment_id)
-            outcome[execution.pk] = "completed"
+            completed.results[execution.pk] = "completed"
             continue
-        outcome[execution.pk] = "succeeded"
+        completed.results[execution.pk] = "succeeded"
         due_at = route.due_at if route.due_at and route.due_at > now else now
         action_type = _type_of(next_step["type"])
         successor = ActionExecution(
@@ -434,21 +441,21 @@ def _complete(items: list[Item], *, inline: bool) -> _Outcome:
                 and action_type.batchable
                 and successor.queue == execution.queue
             )
-            (outcome.follow if run_here else publish).append(successor)
+            (run_inline if run_here else publish).append(successor)
     if finished:
         Enrollment.objects.filter(pk__in=finished, status=Enrollment.Status.ACTIVE).update(
             status=Enrollment.Status.COMPLETED, finished_at=now
         )
     if successors:
         ActionExecution.objects.bulk_create(successors)
-        outcome.follow = [s.pk for s in outcome.follow]
+        completed.follow = [s.pk for s in run_inline]
     if publish:
         rows = [(s.pk, s.queue, s.action_type) for s in publish]
         transaction.on_commit(lambda: executions_publish(rows))
     ledger.finished_announce(
         [(item.execution, item.execution.enrollment_id in finished) for item in items]
     )
-    return outcome
+    return completed
 
 
 def _type_of(key: str) -> registry.ActionType | None:

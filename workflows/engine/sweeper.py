@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from typing import cast
 
-from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
 from workflows import registry
 from workflows.conf import setting
+from workflows.engine.health import broker_url
 from workflows.engine.ledger import leases_recover
 from workflows.engine.publish import executions_publish
 from workflows.models import ActionExecution
@@ -72,8 +73,9 @@ def _queue_depth(queue: str) -> int:
     import redis
 
     try:
-        client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=2)
+        client = redis.Redis.from_url(broker_url(), socket_timeout=2)
         with client:
-            return int(client.llen(queue))
+            # redis-py types the sync and asyncio clients' results as one union.
+            return cast(int, client.llen(queue))
     except Exception:
         return 0

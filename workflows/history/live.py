@@ -50,7 +50,8 @@ def grouped_counts(
         )
         found = {(step_id, status): n for step_id, status, n in rows}
         cache.set(key, found, seconds)
-    return found
+    counts: dict[tuple[int, str], int] = found
+    return counts
 
 
 def is_busy(counts: dict[int, dict[str, int]]) -> bool:
