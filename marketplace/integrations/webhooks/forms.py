@@ -84,6 +84,12 @@ class SendWebhookForm(forms.Form):
     )
 
 
+# The builder's token editor puts a space after each data token it inserts (right for
+# prose): in a URL, and before the quote closing a JSON string, it is never wanted.
+_SPACE_AFTER_TOKEN = re.compile(r"(\{\{[^{}]*\}\}) ")
+_SPACE_BEFORE_QUOTE = re.compile(r'(\{\{[^{}]*\}\}) (?=")')
+
+
 def _without_tokens(text: str) -> str:
     return TOKEN.sub("x", text)
 
@@ -200,9 +206,9 @@ def config_clean(config: dict[str, Any]) -> dict[str, Any]:
     method = str(config.get("method") or "POST").upper()
     clean = {
         "method": method,
-        "url": str(config.get("url") or "").strip(),
+        "url": _SPACE_AFTER_TOKEN.sub(r"\1", str(config.get("url") or "").strip()),
         "headers": str(config.get("headers") or ""),
-        "body": str(config.get("body") or ""),
+        "body": _SPACE_BEFORE_QUOTE.sub(r"\1", str(config.get("body") or "")),
         "response_fields": str(config.get("response_fields") or ""),
     }
     problems = url_problems(clean["url"])

@@ -281,3 +281,21 @@ def test_the_canvas_and_the_run_history_say_it_in_words(
     assert "Authorization: ••••" in text and "X-Team: sales" in text
     assert "s3cret" not in text
     assert "{&quot;who&quot;:&quot;Ann&quot;}" in text
+
+
+def test_the_space_the_editor_puts_after_a_token_is_dropped_where_json_and_urls_refuse_it(
+    acme,
+):
+    clean = registry.get("send_webhook").validate_config(
+        {
+            "method": "POST",
+            "url": "https://example.com/leads/{{ object.id }} /notes",
+            "body": '{"who": "{{ object.first_name }} ", "note": "{{ object.city }} and more"}',
+        },
+        account=acme,
+        object_type="contact",
+    )
+    assert clean["url"] == "https://example.com/leads/{{ object.id }}/notes"
+    assert (
+        clean["body"] == '{"who": "{{ object.first_name }}", "note": "{{ object.city }} and more"}'
+    )
