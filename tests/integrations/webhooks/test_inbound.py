@@ -226,3 +226,19 @@ def test_review_asks_for_a_mapping_and_the_app(acme, builder_user):
     ]
     assert any("not installed" in m for m in messages)
     assert any("Map at least one field" in m for m in messages)
+
+
+def test_it_speaks_french_from_its_own_catalogue(acme, hook):
+    from django.utils import translation
+
+    from workflows import registry
+
+    workflow, path = hook
+    with translation.override("fr"):
+        assert str(registry.trigger_type("webhook_received").label) == "Webhook reçu"
+        assert str(registry.get("send_webhook").label) == "Envoyer un webhook"
+    services.workflow_turn_off(workflow=workflow)
+    response = post(path, {"email": "ann@example.com"}, HTTP_ACCEPT_LANGUAGE="fr")
+    assert response.json()["error"] == (
+        "Le workflow « Inbound » est désactivé : activez-le pour accepter des requêtes."
+    )
