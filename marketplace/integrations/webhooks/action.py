@@ -43,7 +43,15 @@ from marketplace.integrations.webhooks.forms import (
 )
 from marketplace.integrations.webhooks.services import connection_for_account
 from workflows.context import ExecutionContext
-from workflows.outcomes import Failure, Outcome, PermanentError, Retry, Success, TransientError
+from workflows.outcomes import (
+    Failure,
+    Outcome,
+    PermanentError,
+    Retry,
+    Success,
+    TransientError,
+    outcome_of,
+)
 from workflows.registry import ActionType, CanvasText, Output, OutputType
 from workflows.tokens import TokenResolver
 
@@ -125,8 +133,13 @@ class SendWebhook(ActionType):
         raise TransientError(outcome.message, retry_after=outcome.after)
 
     def execute_many(self, contexts: list[ExecutionContext]) -> Iterator[list[tuple[int, Outcome]]]:
+        """One group per execution, as each request ends."""
         for index, context in enumerate(contexts):
-            yield [(index, self._deliver(context))]
+            try:
+                outcome = self._deliver(context)
+            except Exception as error:  # noqa: BLE001 - a bug or the database: outcome_of retries it
+                outcome = outcome_of(error)
+            yield [(index, outcome)]
 
     def _deliver(self, context: ExecutionContext) -> Outcome:
         connection = connection_for_account(context.account)

@@ -57,7 +57,7 @@ def test_a_request_carries_the_resolved_json_its_signature_and_its_delivery_id(
 
     [request] = receiver.requests
     assert (request.method, request.path) == ("POST", "/leads?src=crm")
-    # A value with quotes and a line break stays valid JSON.
+    # A value with quotes stays valid JSON.
     assert request.json() == {"name": "Ann", "note": 'The "Best" line two', "n": 1}
     assert request.headers["content-type"] == "application/json"
     assert request.headers["x-lead"] == "Ann"
