@@ -144,3 +144,32 @@ def test_a_builder_sends_an_assistants_answer_on_from_a_received_webhook(
     assert asked.outputs["response"]
     assert request.json() == {"lead": "Ann", "rating": asked.outputs["response"]}
     assert request.headers["x-crmflow-signature"].startswith("t=")
+
+
+def test_a_super_admin_installs_webhooks_copies_the_secret_once_and_rolls_it(
+    page, acme, admin_user
+):
+    from marketplace.models import Connection
+
+    log_in_as(page, "admin")
+    page.goto("/marketplace/")
+    page.get_by_role("link", name=re.compile("Webhooks")).first.click()
+    page.get_by_role("link", name="Install").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("Before you begin")
+    dialog.get_by_role("button", name="Install").click()
+    secret = dialog.get_by_label("Signing secret").input_value()
+    connection = Connection.objects.get(account=acme, app="webhooks")
+    assert secret.startswith("whsec_") and connection.secret() == secret
+    screenshot(page, "webhooks-4-secret")
+    dialog.get_by_role("link", name="I have copied it").click()
+
+    expect(page.get_by_role("heading", name="Verify a request")).to_be_visible()
+    expect(page.locator("main")).to_contain_text(f"whsec_…{secret[-4:]}")
+    expect(page.locator("main")).not_to_contain_text(secret)
+    page.get_by_role("link", name="Roll the secret").click()
+    page.get_by_role("dialog").get_by_role("button", name="Roll the secret").click()
+    rolled = page.get_by_role("dialog").get_by_label("Signing secret").input_value()
+    assert rolled != secret
+    connection.refresh_from_db()
+    assert connection.secret() == rolled
