@@ -299,3 +299,52 @@ def test_the_space_the_editor_puts_after_a_token_is_dropped_where_json_and_urls_
     assert (
         clean["body"] == '{"who": "{{ object.first_name }}", "note": "{{ object.city }} and more"}'
     )
+
+
+@pytest.fixture
+def dns(monkeypatch):
+    """The outside world's DNS, faked: names in the returned dict resolve to its lists."""
+    import socket
+
+    answers: dict[str, list[str]] = {}
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host not in answers:
+            return real(host, port, *args, **kwargs)
+        return [
+            (socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port))
+            for a in answers[host]
+        ]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return answers
+
+
+def test_a_name_is_sent_to_the_address_that_was_checked_with_its_host_header(
+    acme, installed, receiver, local_allowed, dns
+):
+    dns["hooks.example.test"] = ["127.0.0.1"]
+    make_workflow(acme, chain(send_step(f"http://hooks.example.test:{receiver.port}/in")))
+    contact(acme, first_name="Ann")
+    drain()
+    [request] = receiver.requests
+    assert request.headers["host"] == f"hooks.example.test:{receiver.port}"
+    assert the_execution().status == "succeeded"
+
+
+def test_a_name_with_any_private_address_among_its_answers_is_refused(
+    acme, installed, receiver, local_allowed, dns
+):
+    dns["mixed.example.test"] = ["93.184.216.34", "10.1.2.3"]
+    dns["mapped.example.test"] = ["::ffff:169.254.169.254"]
+    make_workflow(acme, chain(send_step("http://mixed.example.test/in")))
+    make_workflow(acme, chain(send_step("http://mapped.example.test/in")))
+    contact(acme, first_name="Ann")
+    drain()
+    errors = sorted(ActionExecution.objects.values_list("error", flat=True))
+    assert (
+        "mapped.example.test is a private or reserved address (::ffff:169.254.169.254)" in errors[0]
+    )
+    assert "mixed.example.test is a private or reserved address (10.1.2.3)" in errors[1]
+    assert receiver.requests == []
