@@ -2,7 +2,7 @@ from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
 
-class WebhooksIntegrationConfig(AppConfig):
+class WebhooksConfig(AppConfig):
     name = "marketplace.integrations.webhooks"
     label = "marketplace_webhooks"
     verbose_name = _("Webhooks integration")
