@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "crm",
     "marketplace",
     "marketplace.integrations.openai",
+    "marketplace.integrations.webhooks",
     "workflows",
 ]
 
