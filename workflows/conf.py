@@ -9,7 +9,7 @@ from typing import TypeVar
 
 from django.conf import settings
 
-T = TypeVar("T", int, float)
+T = TypeVar("T", int, float, str)
 
 DEFAULTS: dict[str, float] = {
     # A claimed execution not finished within the lease is presumed lost (worker killed)
