@@ -60,6 +60,10 @@ class AppListing:
     links: tuple[tuple[Promise | str, str], ...] = field(default=())
     # The module holding the app's `urlpatterns` (its dialogs and pages), or "".
     urls: str = ""
+    # What the app's stored secret is called on its page ("API key", "Signing secret").
+    secret_label: Promise | str = _("API key")
+    # A template of more <dt>/<dd> facts for the app page's Connection panel, or "".
+    overview_template: str = ""
 
     @property
     def category_label(self) -> Promise | str:
@@ -102,28 +106,27 @@ class AppUsage:
 
 
 UsageProvider = Callable[["Connection"], Iterable[AppUsage]]
-_usage_providers: list[UsageProvider] = []
+_usage_providers: dict[str, list[UsageProvider]] = {}
 
 
-def usage_provider_register(provider: UsageProvider) -> UsageProvider:
-    """Register `provider(connection) -> Iterable[AppUsage]`; usable as a decorator.
-
-    The workflows app registers one from its AppConfig.ready() returning the workflows
-    whose actions use the connection's app. Until it does, nothing uses any app.
-    """
-    if provider not in _usage_providers:
-        _usage_providers.append(provider)
+def usage_provider_register(app: str, provider: UsageProvider) -> UsageProvider:
+    """Register `provider(connection) -> Iterable[AppUsage]` for connections of the app
+    `app` (its slug): an integration returns the workflows whose steps use it."""
+    providers = _usage_providers.setdefault(app, [])
+    if provider not in providers:
+        providers.append(provider)
     return provider
 
 
-def usage_provider_unregister(provider: UsageProvider) -> None:
-    if provider in _usage_providers:
-        _usage_providers.remove(provider)
+def usage_provider_unregister(app: str, provider: UsageProvider) -> None:
+    if provider in _usage_providers.get(app, []):
+        _usage_providers[app].remove(provider)
 
 
 def workflows_using_connection(connection: Connection) -> list[AppUsage]:
+    """What uses this connection, as its own app's providers say (never another app's)."""
     usages: list[AppUsage] = []
-    for provider in _usage_providers:
+    for provider in _usage_providers.get(connection.app, []):
         usages.extend(provider(connection))
     return sorted(usages, key=lambda usage: usage.label.casefold())
 

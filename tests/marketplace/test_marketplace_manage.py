@@ -10,7 +10,12 @@ from django.urls import reverse
 
 from marketplace.encryption import secret_decrypt
 from marketplace.models import AppLogEntry, AppLogEvent, Connection, ConnectionStatus
-from marketplace.registry import AppUsage, usage_provider_register, usage_provider_unregister
+from marketplace.registry import (
+    AppUsage,
+    usage_provider_register,
+    usage_provider_unregister,
+    workflows_using_connection,
+)
 from marketplace.services import connection_mark_needs_attention
 from tests.marketplace.helpers import (
     NO_QUOTA_KEY,
@@ -44,9 +49,9 @@ def usage_provider():
     def provider(connection):
         return list(usages)
 
-    usage_provider_register(provider)
+    usage_provider_register("openai", provider)
     yield usages
-    usage_provider_unregister(provider)
+    usage_provider_unregister("openai", provider)
 
 
 def test_reconnect_replaces_the_key_and_logs_it(connection, admin_client, admin_user):
@@ -308,3 +313,10 @@ def test_super_admins_are_told_in_the_bell_and_by_email_when_a_key_is_rejected(
     assert notes[0].url == APP_PAGE
     assert not rep_user.notifications.exists()
     assert [m.to for m in mailoutbox] == [[admin_user.email]]
+
+
+def test_an_apps_usage_providers_speak_only_of_its_own_connections(connection, usage_provider):
+    usage_provider.append(AppUsage(label="Qualify leads"))
+    assert [u.label for u in workflows_using_connection(connection)] == ["Qualify leads"]
+    other_app = Connection(account=connection.account, app="webhooks")
+    assert workflows_using_connection(other_app) == []

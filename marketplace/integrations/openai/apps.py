@@ -32,5 +32,5 @@ class OpenAIIntegrationConfig(AppConfig):
         register(AskOpenAIAssistant)
         for template in TEMPLATES:
             template_register(template)
-        usage_provider_register(workflows_using_openai)
+        usage_provider_register(LISTING.slug, workflows_using_openai)
         demo_seeded.connect(demo_seeded_receiver, dispatch_uid="openai-demo")

@@ -42,6 +42,7 @@ LISTING = AppListing(
         AppTab("usage", _("Usage"), "marketplace:openai_usage"),
     ),
     urls="marketplace.integrations.openai.urls",
+    overview_template="marketplace_openai/overview_facts.html",
     links=(
         (_("OpenAI API pricing"), "https://openai.com/api/pricing/"),
         (_("Get an API key"), "https://platform.openai.com/api-keys"),

@@ -21,4 +21,4 @@ class WebhooksConfig(AppConfig):
         section_register(SECTION)
         register(SendWebhook)
         trigger_register(WebhookReceived)
-        usage_provider_register(workflows_using_webhooks)
+        usage_provider_register(LISTING.slug, workflows_using_webhooks)

@@ -43,6 +43,7 @@ LISTING = AppListing(
     reconnect_url_name="marketplace:webhooks_roll",
     tabs=(AppTab("signatures", _("Signatures"), "marketplace:webhooks_signatures"),),
     urls="marketplace.integrations.webhooks.urls",
+    secret_label=_("Signing secret"),
     links=(
         # The signature scheme crmflow's follows, for whoever writes a receiver.
         (_("How Stripe signs webhooks"), "https://docs.stripe.com/webhooks#verify-manually"),

@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from marketplace.models import AppLogEntry, Connection
 from tests.integrations.webhooks.conftest import send_step, webhook_workflow
+from workflows.models import Workflow
 
 
 def shown_secret(html: str) -> str:
@@ -32,12 +33,12 @@ def test_installing_shows_the_signing_secret_once_then_only_its_mask(acme, admin
     page = admin_client.get(reverse("marketplace:webhooks_signatures")).content.decode()
     assert connection.secret_mask in page and secret not in page
     assert "X-Crmflow-Signature" in page and "hmac.compare_digest" in page
-    assert (
-        secret
-        not in admin_client.get(
-            reverse("marketplace:app_detail", args=["webhooks"])
-        ).content.decode()
-    )
+    app_page = admin_client.get(reverse("marketplace:app_detail", args=["webhooks"]))
+    app_page = app_page.content.decode()
+    assert secret not in app_page and connection.secret_mask in app_page
+    # Its own facts: a signing secret, not an OpenAI key's models.
+    assert "Signing secret" in app_page and "API key" not in app_page
+    assert "available to this key" not in app_page
 
     # Installing again goes to the app instead.
     again = admin_client.post(reverse("marketplace:webhooks_connect"))
@@ -84,5 +85,14 @@ def test_the_builder_offers_to_install_the_app_from_the_step(acme, builder_clien
 
 def test_uninstalling_lists_the_workflows_that_use_it(acme, admin_client, installed):
     webhook_workflow(acme, {"start": 1, "steps": {"1": send_step("https://example.com/")}})
+    ask = {"type": "ask_openai_assistant", "config": {"prompt": "Hi"}, "next": None}
+    Workflow.objects.create(
+        account=acme,
+        object_type="contact",
+        name="Ask only",
+        graph={"start": 1, "steps": {"1": ask}},
+    )
     dialog = admin_client.get(reverse("marketplace:app_uninstall", args=["webhooks"]))
     assert "Inbound" in dialog.content.decode()
+    # Only workflows that use webhooks: an Ask-only workflow is OpenAI's concern.
+    assert "Ask only" not in dialog.content.decode()
