@@ -55,6 +55,7 @@ if TYPE_CHECKING:
 
     from crm.models import Account, PropertyDefinition, User
     from workflows.models import Workflow
+    from workflows.tokens import TokenResolver
 
 logger = logging.getLogger(__name__)
 
@@ -176,6 +177,13 @@ class ActionType:
             if config.get(name):
                 return canvas.chips(config[name])
         return ""
+
+    def resolve_config(self, config: dict[str, Any], resolver: TokenResolver) -> dict[str, Any]:
+        """The config with its data tokens resolved: what `execute` sees and the run
+        history shows. By default every value but `raw_config_keys` as plain text;
+        override for values that need escaping (a JSON body, a one-line header). A
+        ValidationError fails the execution with its message."""
+        return dict(resolver.resolve(config, skip=self.raw_config_keys))
 
     def outputs_for(self, config: dict[str, Any], account: Account) -> tuple[Output, ...]:
         """The outputs of one configured step (the builder's data-variable picker and

@@ -215,7 +215,7 @@ def action_test_run(
         account=record.account,
         workflow=workflow,
         record=record,
-        config=resolver.resolve(config, skip=action_type.raw_config_keys),
+        config=action_type.resolve_config(config, resolver),
         raw_config=config,
         earlier_outputs=earlier,
         definitions=definitions,

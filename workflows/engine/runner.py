@@ -71,7 +71,7 @@ def context_build(
         account=workflow.account,
         workflow=workflow,
         record=record,
-        config=resolver.resolve(raw, skip=action_type.raw_config_keys),
+        config=action_type.resolve_config(raw, resolver),
         raw_config=raw,
         earlier_outputs=earlier,
         step_id=execution.step_id,

@@ -86,9 +86,6 @@ class SendWebhook(ActionType):
     section = SECTION_KEY
     config_form = SendWebhookForm
     outputs = BASE_OUTPUTS
-    # The headers and the body are templates too, but their tokens are resolved here,
-    # not as plain text by the engine: in a header's value with line breaks removed (a
-    # value never adds a header), in the body inside its JSON strings (escaped for JSON).
     raw_config_keys = frozenset({"method", "headers", "body", "response_fields"})
 
     # --- The builder ----------------------------------------------------------------
@@ -123,6 +120,19 @@ class SendWebhook(ActionType):
 
     # --- The run --------------------------------------------------------------------
 
+    def resolve_config(self, config: dict[str, Any], resolver: TokenResolver) -> dict[str, Any]:
+        """The URL as text; a header's value with its line breaks removed (a value never
+        adds a header); the body's tokens inside its JSON strings, escaped for JSON. The
+        result is what is sent, and what the run history shows."""
+        resolved = super().resolve_config(config, resolver)
+        headers = [
+            (name, " ".join(resolver.render(value).splitlines()))
+            for name, value in headers_parse(str(config.get("headers") or ""))
+        ]
+        resolved["headers"] = "\n".join(f"{name}: {value}" for name, value in headers)
+        resolved["body"] = _body(str(config.get("body") or ""), resolver).decode()
+        return resolved
+
     def execute(self, context: ExecutionContext) -> dict[str, Any]:
         """One request (the builder's test runs): outputs, or the error it ended with."""
         outcome = self._deliver(context)
@@ -153,22 +163,8 @@ class SendWebhook(ActionType):
             return Failure(
                 _("The URL “%(url)s”: %(problem)s") % {"url": url, "problem": problems[0]}
             )
-        resolver = TokenResolver(
-            record=context.record,
-            definitions=context.definitions,
-            earlier_outputs=context.earlier_outputs,
-        )
-        try:
-            headers = [
-                (name, " ".join(resolver.render(value).splitlines()))
-                for name, value in headers_parse(str(context.raw_config.get("headers") or ""))
-            ]
-            body = _body(str(context.raw_config.get("body") or ""), resolver)
-        except ValidationError as error:  # a config saved before a check existed
-            return Failure(" ".join(error.messages))
-        # `config` is what the run history shows: what was sent.
-        config["headers"] = "\n".join(f"{name}: {value}" for name, value in headers)
-        config["body"] = body.decode()
+        headers = headers_parse(str(config.get("headers") or ""))
+        body = str(config.get("body") or "").encode()
         request = transport.Delivery(method, url, headers, body, context.idempotency_key)
         secret = connection.secret()
         context.release_db_connection()  # none is held while the receiver thinks
