@@ -30,13 +30,18 @@ from marketplace.integrations.openai import assistants as assistants_mod
 from marketplace.integrations.openai.client import connection_client
 from marketplace.integrations.openai.engines import engine_for
 from marketplace.integrations.openai.errors import QUOTA_MESSAGE, AssistantError, ErrorKind
+from marketplace.integrations.openai.limiter.window import (
+    RateLimiter,
+    Wait,
+    estimate_tokens,
+    sending,
+)
 from marketplace.integrations.openai.models import (
     AssistantUsage,
     ReasoningEffort,
     WorkspaceAssistant,
 )
 from marketplace.integrations.openai.pricing import quote
-from marketplace.integrations.openai.ratelimit import RateLimiter, Wait, estimate_tokens, sending
 from marketplace.integrations.openai.services import models_for_builders
 from marketplace.integrations.openai.specs import (
     AssistantRequest,
@@ -79,7 +84,7 @@ UNLEARNED_RETRY_SECONDS = 2.0
 DEFAULT_BATCH_SIZE = 64
 MAX_CONCURRENT_CALLS = 1024
 GROUP_SECONDS = 0.2
-# Longest a call thread waits for its rate-limit slot (promised to it: see ratelimit.py)
+# Longest a call thread waits for its rate-limit slot (promised to it: see limiter/window.py)
 # before the execution goes back to `pending` instead (its lease and its batch's Celery
 # thread are held meanwhile). Setting or environment OPENAI_IN_CALL_WAIT_SECONDS; with
 # the deadline it must stay under the Celery soft time limit (150 s).

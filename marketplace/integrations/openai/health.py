@@ -7,7 +7,7 @@ import logging
 from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
 
-from marketplace.integrations.openai.ratelimit import RateLimiter
+from marketplace.integrations.openai.limiter.window import RateLimiter
 from workflows.registry import HealthSection
 
 logger = logging.getLogger(__name__)
