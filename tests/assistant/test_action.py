@@ -297,7 +297,7 @@ def test_a_batch_of_ask_steps_makes_its_calls_at_once_and_each_ends_on_its_own(a
 def _key_learned(connection, *, rpm: int, remaining: int) -> None:
     """The shared limiter has learned the key's limit from an answer (as after a call)."""
     from marketplace.integrations.openai import assistants as assistants_mod
-    from marketplace.integrations.openai.action import limiter
+    from marketplace.integrations.openai.limiter.policy import limiter
 
     limiter().record_response(
         assistants_mod.connection_key(connection),
@@ -366,7 +366,7 @@ def _window_spent_before_any_answer(connection) -> None:
     """The key's first calls are out and nothing is learned yet: the default limit (60
     requests a window) is spent, so the next call is refused for about a minute."""
     from marketplace.integrations.openai import assistants as assistants_mod
-    from marketplace.integrations.openai.action import limiter
+    from marketplace.integrations.openai.limiter.policy import limiter
 
     for _ in range(60):
         assert limiter().acquire(assistants_mod.connection_key(connection), "gpt-4o-mini", 1)

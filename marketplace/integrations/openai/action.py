@@ -4,10 +4,10 @@ The engine runs it in batches (`execute_many`, outside any transaction): the che
 every execution first — connection, assistant, model, budgets, read once per batch —
 then the worker's database connection is released and every call starts at once in the
 process's call threads; each takes a permit from the shared rate limiter right before
-it leaves (none → back to `pending`, never a sleep) and runs through an engine with our
-own deadline. What finished is handed back in groups; `apply_many` writes their
-AssistantUsage rows in the completion transaction. `execute` is a batch of one (the
-builder's Test button).
+it leaves (limiter/policy.py decides when it waits, where, and for how long) and runs
+through an engine with our own deadline. What finished is handed back in groups;
+`apply_many` writes their AssistantUsage rows in the completion transaction. `execute`
+is a batch of one (the builder's Test button).
 """
 
 from __future__ import annotations
@@ -30,12 +30,8 @@ from marketplace.integrations.openai import assistants as assistants_mod
 from marketplace.integrations.openai.client import connection_client
 from marketplace.integrations.openai.engines import engine_for
 from marketplace.integrations.openai.errors import QUOTA_MESSAGE, AssistantError, ErrorKind
-from marketplace.integrations.openai.limiter.window import (
-    RateLimiter,
-    Wait,
-    estimate_tokens,
-    sending,
-)
+from marketplace.integrations.openai.limiter import policy
+from marketplace.integrations.openai.limiter.window import Wait, estimate_tokens
 from marketplace.integrations.openai.models import (
     AssistantUsage,
     ReasoningEffort,
@@ -71,25 +67,13 @@ SECTION = "openai"
 # Our own deadline on one call (a run polls within it). Below the Celery soft time
 # limit (150 s). Setting or environment OPENAI_ASSISTANT_DEADLINE_SECONDS.
 DEFAULT_DEADLINE_SECONDS = 120.0
-# An Assistants v2 call makes several requests (create and run, polls, messages); each
-# counts against the key's RPM, so it takes this many permits up front.
-ASSISTANTS_PERMITS = 3
-# While a key's limits are not learned yet: how often a refused call asks again in its
-# call thread (within its in-call wait), and its longest postponement after that (see
-# postpone_seconds).
-UNLEARNED_RETRY_SECONDS = 2.0
 # Batches (execute_many): executions run at once per batch (OPENAI_BATCH_SIZE), threads
 # for calls per process, how long after a batch's first answer the others are awaited
-# before what finished is completed, and how long past our deadline a call is awaited.
+# before what finished is completed, and how long past our deadline (and the longest
+# permit wait) a call is awaited.
 DEFAULT_BATCH_SIZE = 64
 MAX_CONCURRENT_CALLS = 1024
 GROUP_SECONDS = 0.2
-# Longest a call thread waits for its rate-limit slot (promised to it: see limiter/window.py)
-# before the execution goes back to `pending` instead (its lease and its batch's Celery
-# thread are held meanwhile). Setting or environment OPENAI_IN_CALL_WAIT_SECONDS; with
-# the deadline it must stay under the Celery soft time limit (150 s).
-DEFAULT_IN_CALL_WAIT_SECONDS = 10.0
-RETURN_WAIT_SECONDS = 1.5
 STUCK_GRACE_SECONDS = 15.0
 
 NOT_CONNECTED = (
@@ -139,17 +123,7 @@ class AskAssistantForm(forms.Form):
     )
 
 
-_limiter: RateLimiter | None = None
-_limiter_lock = threading.Lock()
-
-
-def limiter() -> RateLimiter:
-    """One limiter (Redis client) per process, shared by every thread."""
-    global _limiter
-    with _limiter_lock:
-        if _limiter is None:
-            _limiter = RateLimiter.from_settings()
-        return _limiter
+_calls_pool_lock = threading.Lock()
 
 
 def _sdk_warm(client) -> None:
@@ -160,26 +134,8 @@ def _sdk_warm(client) -> None:
     _ = client.responses, client.beta.threads.runs, client.beta.threads.messages
 
 
-def postpone_seconds(wait: Wait) -> float:
-    """How long an execution refused a permit goes back to `pending`. While the limits
-    are still the defaults (no answer from this key yet) the refusal says little: the
-    first answers, a second away, usually raise them a lot. So come back soon and ask
-    again rather than sleep a whole window on a guess (a 60-RPM default would park a
-    burst of executions for a minute on a 3,000-RPM key). Once they are learned, come
-    back half an in-call wait before the slot: the execution is then promised its slot
-    and waits for it in a call thread, so a worker claiming it a little late (a message
-    behind others, the sweeper's interval) does not leave the slot unused."""
-    if not wait.learned:
-        return max(min(wait.seconds, UNLEARNED_RETRY_SECONDS), 0.05)
-    return max(wait.seconds - in_call_wait_seconds() / 2, 0.05)
-
-
 def deadline_seconds() -> float:
     return tunable("OPENAI_ASSISTANT_DEADLINE_SECONDS", DEFAULT_DEADLINE_SECONDS)
-
-
-def in_call_wait_seconds() -> float:
-    return tunable("OPENAI_IN_CALL_WAIT_SECONDS", DEFAULT_IN_CALL_WAIT_SECONDS)
 
 
 def _number_text(value) -> str:
@@ -210,7 +166,7 @@ def calls_pool() -> ThreadPoolExecutor:
     """The process's threads for OpenAI calls, shared by every batch. They never touch
     the database (only HTTP and the Redis rate limiter); idle ones are reused."""
     global _calls_pool
-    with _limiter_lock:
+    with _calls_pool_lock:
         if _calls_pool is None:
             _calls_pool = ThreadPoolExecutor(
                 max_workers=MAX_CONCURRENT_CALLS, thread_name_prefix="openai-call"
@@ -239,47 +195,30 @@ def _call_run(call: _Call) -> AssistantResult | AssistantError | Wait:
     """In a call thread: a permit (or how long to wait), then the call, then what its
     answer taught the limiter. No database access here."""
     context = call.context
-    waiter = f"exec:{context.execution_id}" if context.execution_id else None
-    waited, patience = 0.0, in_call_wait_seconds()
-    while True:
-        # A waiter woken a moment before those promised just before it were served may
-        # wait a little past its patience for the next slot rather than go back to the
-        # database (which would take it out of the line).
-        within = max(patience + (RETURN_WAIT_SECONDS if waited else 0.0) - waited, 0.0)
-        permit = limiter().acquire(
-            call.key,
-            call.model,
-            call.estimate,
-            requests=call.requests,
-            waiter=waiter,
-            promise_within=within,
-        )
-        if not isinstance(permit, Wait):
-            break
-        # A slot a moment away (pacing, the next to free in the window) is promised and
-        # waited for here, in a thread holding nothing; a longer wait sends the execution
-        # back to `pending` until its time, so this thread and the batch are not held.
-        # While the key's limits are unlearned (its first calls are out: a burst is
-        # refused beyond the default), ask again here soon: their answers usually raise
-        # the limits (sending hundreds of executions back to the database and claiming
-        # them again cost more than the calls).
-        if permit.promised or (waiter is None and permit.learned and permit.seconds <= within):
-            pause = permit.seconds
-        elif not permit.learned and waited + UNLEARNED_RETRY_SECONDS <= patience:
-            pause = min(max(permit.seconds, 0.05), UNLEARNED_RETRY_SECONDS)
-        else:
-            return permit
-        time.sleep(pause)
-        waited += pause
+    permit = policy.permit_take(
+        key=call.key,
+        model=call.model,
+        tokens=call.estimate,
+        requests=call.requests,
+        waiter=f"exec:{context.execution_id}" if context.execution_id else None,
+    )
+    if isinstance(permit, Wait):
+        return permit
     seconds = deadline_seconds()
     try:
-        with sending(limiter(), permit, deadline=time.monotonic() + seconds):
+        with policy.sending(policy.limiter(), permit, deadline=time.monotonic() + seconds):
             result = call.engine.run(call.client, call.request, deadline=seconds)
     except AssistantError as error:
-        limiter().record_response(call.key, call.model, error.rate_limit_headers, 0, permit)
+        policy.answer_record(
+            permit, key=call.key, model=call.model, headers=error.rate_limit_headers, tokens=0
+        )
         return error
-    limiter().record_response(
-        call.key, call.model, result.rate_limit_headers, result.usage.total_tokens, permit
+    policy.answer_record(
+        permit,
+        key=call.key,
+        model=call.model,
+        headers=result.rate_limit_headers,
+        tokens=result.usage.total_tokens,
     )
     return result
 
@@ -588,8 +527,7 @@ class AskOpenAIAssistant(ActionType):
         # A call may first wait for its promised slot, then run until our deadline.
         give_up = (
             time.monotonic()
-            + in_call_wait_seconds()
-            + RETURN_WAIT_SECONDS
+            + policy.longest_wait_seconds()
             + deadline_seconds()
             + STUCK_GRACE_SECONDS
         )
@@ -646,7 +584,7 @@ class AskOpenAIAssistant(ActionType):
             model=model or "assistant",
             prices=lookups.prices(context.account),
             estimate=estimate_tokens(request.assistant.instructions, request.prompt),
-            requests=ASSISTANTS_PERMITS if engine.name == "assistants" else 1,
+            requests=policy.permits_for(engine.name),
         )
 
     def _finish(self, call: _Call, future: Future) -> Outcome:
@@ -666,7 +604,7 @@ class AskOpenAIAssistant(ActionType):
                     )
                 return Retry(
                     "",
-                    at=timezone.now() + dt.timedelta(seconds=postpone_seconds(outcome)),
+                    at=timezone.now() + dt.timedelta(seconds=policy.postpone_seconds(outcome)),
                     counts_attempt=False,
                 )
             if isinstance(outcome, AssistantError):
@@ -697,7 +635,7 @@ class AskOpenAIAssistant(ActionType):
 
     def _failure(self, context: ExecutionContext, connection, error: AssistantError) -> Outcome:
         if error.kind == ErrorKind.RATE_LIMITED:
-            limiter().cool_down(assistants_mod.connection_key(connection), error.retry_after or 5.0)
+            policy.rate_limited(assistants_mod.connection_key(connection), error.retry_after)
         if error.transient:
             return Retry(str(error), after=error.retry_after)
         if error.kind == ErrorKind.QUOTA:

@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 
 from marketplace.encryption import secret_fingerprint
-from marketplace.integrations.openai.limiter.window import request_leaving
+from marketplace.integrations.openai.limiter.policy import request_leaving
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def openai_client(
     api_key: str, *, timeout: float | None = None, ssl_context: ssl.SSLContext | None = None
 ) -> openai.OpenAI:
     """The SDK client. Its httpx hook tells the rate limiter when each request leaves
-    (limiter/window.py `request_leaving`; a no-op outside a `sending` block).
+    (limiter/policy.py `request_leaving`; a no-op outside a `sending` block).
     `ssl_context`: one already loaded (loading the CA bundle takes ~30 ms a client)."""
     http_options: dict = {"event_hooks": {"request": [request_leaving]}}
     if ssl_context is not None:
