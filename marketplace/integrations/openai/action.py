@@ -37,6 +37,7 @@ from marketplace.integrations.openai.models import (
     ReasoningEffort,
     WorkspaceAssistant,
 )
+from marketplace.integrations.openai.notifications import admins_notify
 from marketplace.integrations.openai.pricing import quote
 from marketplace.integrations.openai.services import models_for_builders
 from marketplace.integrations.openai.specs import (
@@ -47,7 +48,7 @@ from marketplace.integrations.openai.specs import (
     Overrides,
     Usage,
 )
-from marketplace.integrations.openai.usage import admins_notify, budget_reached, prices_for
+from marketplace.integrations.openai.usage import budget_reached, prices_for
 from workflows.conf import tunable
 from workflows.context import ExecutionContext
 from workflows.outcomes import (
@@ -640,7 +641,7 @@ class AskOpenAIAssistant(ActionType):
             return Retry(str(error), after=error.retry_after)
         if error.kind == ErrorKind.QUOTA:
             admins_notify(
-                account_id=connection.account_id,
+                connection=connection,
                 key=f"openai-quota:{connection.pk}:{timezone.now():%Y-%m-%d}",
                 title=_("Your OpenAI account is out of quota"),
                 body=str(QUOTA_MESSAGE),

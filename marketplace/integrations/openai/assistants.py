@@ -22,6 +22,7 @@ from marketplace.integrations.openai.client import connection_client
 from marketplace.integrations.openai.errors import AssistantError
 from marketplace.integrations.openai.listing import SLUG
 from marketplace.integrations.openai.models import OutputFormat, WorkspaceAssistant
+from marketplace.integrations.openai.notifications import admins_notify
 from marketplace.integrations.openai.specs import FieldType
 from marketplace.models import Connection
 
@@ -180,10 +181,8 @@ def selection_names(account, values: list) -> dict[str, str]:
 
 
 def account_assistants_unavailable_notify(*, connection: Connection, reason: str) -> None:
-    from marketplace.integrations.openai.usage import admins_notify
-
     admins_notify(
-        account_id=connection.account_id,
+        connection=connection,
         key=f"openai-assistants-gone:{connection.pk}",
         title=_("OpenAI account assistants are no longer available"),
         body=reason,

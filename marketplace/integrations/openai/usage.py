@@ -13,11 +13,9 @@ from decimal import Decimal
 
 from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import TruncMonth
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm.models import Notification, Role, User
 from marketplace.integrations.openai import pricing
 from marketplace.integrations.openai.models import (
     AssistantBudget,
@@ -25,6 +23,7 @@ from marketplace.integrations.openai.models import (
     BudgetUnit,
     ModelPrice,
 )
+from marketplace.integrations.openai.notifications import admins_notify
 
 BUDGET_MESSAGE = (
     "Monthly AI budget reached ({scope}: {used} of {limit} {unit} this month). No call "
@@ -171,7 +170,7 @@ def budget_reached(*, connection, workflow) -> str | None:
                 scope=scope, used=_number(used), limit=_number(budget.monthly_limit), unit=unit
             )
             admins_notify(
-                account_id=connection.account_id,
+                connection=connection,
                 key=f"openai-budget:{budget.pk}:{budget.monthly_limit}:{month_start():%Y-%m}",
                 title=_("Monthly AI budget reached"),
                 body=message,
@@ -183,26 +182,3 @@ def budget_reached(*, connection, workflow) -> str | None:
 def _number(value: Decimal) -> str:
     value = Decimal(value)
     return f"{value:,.0f}" if value == value.to_integral() else f"{value:,.2f}"
-
-
-def admins_notify(
-    *, account_id: int, key: str, title: str, body: str, url: str | None = None
-) -> int:
-    """One in-app notification per super admin per `key` (deduplicated by the database)."""
-    admins = User.objects.filter(account_id=account_id, role=Role.SUPER_ADMIN, is_active=True)
-    url = url if url is not None else reverse("marketplace:app_detail", args=["openai"])
-    created = Notification.objects.bulk_create(
-        [
-            Notification(
-                account_id=account_id,
-                recipient=admin,
-                idempotency_key=key[:100],
-                title=title[:255],
-                body=body[:2000],
-                url=url,
-            )
-            for admin in admins
-        ],
-        ignore_conflicts=True,
-    )
-    return len(created)
