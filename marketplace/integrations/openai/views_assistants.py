@@ -1,4 +1,5 @@
-"""The OpenAI app's Assistants tab (super admins) and the action's Test button (builders)."""
+"""The OpenAI app's Assistants tab (super admins) and the endpoints of the action's Test
+section in the builder (builders; its HTML is test_panel.py's)."""
 
 from __future__ import annotations
 
@@ -9,24 +10,22 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from crm.access import account_for
-from crm.listing import search_q
 from crm.models import ObjectType, Record
 from crm.services import definitions_for
 from crm.views.common import parse_id
 from marketplace.access import connection_for_manager
 from marketplace.integrations.openai import assistants as assistants_mod
-from marketplace.integrations.openai.action import KEY
-from marketplace.integrations.openai.listing import SLUG
+from marketplace.integrations.openai.listing import ACTION_KEY, SLUG
 from marketplace.integrations.openai.models import OutputFormat, ReasoningEffort, WorkspaceAssistant
 from marketplace.integrations.openai.services import models_for_builders
 from marketplace.integrations.openai.specs import FieldType, is_reasoning_model
+from marketplace.integrations.openai.test_panel import records_for
 from marketplace.responses import htmx_redirect
 from workflows.outcomes import ActionError
 from workflows.services import action_test_run
@@ -235,27 +234,6 @@ def _config_from(request: HttpRequest) -> dict:
     }
 
 
-TEST_RECORDS_SHOWN = 20
-
-
-def _test_records(account, object_type: str, query: str = "") -> list[Record]:
-    records = Record.objects.filter(account=account, object_type=object_type)
-    if query:
-        records = records.filter(search_q(query))
-    return list(records.order_by("name", "id")[:TEST_RECORDS_SHOWN])
-
-
-def action_test_panel(*, workflow) -> str:
-    """The "Test" section of the action's config panel (see the template's comment)."""
-    return render_to_string(
-        "marketplace_openai/action_test.html#action-test-panel",
-        {
-            "object_type": workflow.object_type,
-            "records": _test_records(workflow.account, workflow.object_type),
-        },
-    )
-
-
 def _test_user_account(request: HttpRequest):
     account = account_for(request)
     if not request.user.can_edit_workflows:
@@ -280,7 +258,7 @@ def action_test_records(request: HttpRequest) -> HttpResponse:
         request,
         "marketplace_openai/action_test.html#action-test-records",
         {
-            "records": _test_records(account, object_type, query),
+            "records": records_for(account, object_type, query),
             "query": query,
         },
     )
@@ -308,7 +286,7 @@ def action_test(request: HttpRequest) -> HttpResponse:
     ).resolve({"prompt": config.get("prompt") or ""})["prompt"]
     result: dict = {"prompt": resolved_prompt, "record": record}
     try:
-        outputs = action_test_run(action_key=KEY, config=config, record=record)
+        outputs = action_test_run(action_key=ACTION_KEY, config=config, record=record)
     except ValidationError as error:
         result["error"] = " ".join(error.messages)
     except ActionError as error:

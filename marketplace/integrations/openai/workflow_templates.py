@@ -9,7 +9,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from crm.models import Form, ObjectType, PropertyType, Role, User
-from marketplace.integrations.openai.action import KEY
+from marketplace.integrations.openai.listing import ACTION_KEY
 from marketplace.integrations.openai.models import WorkspaceAssistant
 from workflows.registry import WorkflowTemplate
 
@@ -34,7 +34,7 @@ def _assistant(account, prompt: str, *, assistant_name: str) -> dict:
         else None
     )
     config = {"prompt": prompt, **({"assistant": found.choice_value} if found else {})}
-    return {"type": KEY, "incomplete": True, "config": config}
+    return {"type": ACTION_KEY, "incomplete": True, "config": config}
 
 
 def _contact_us(account) -> tuple[int | None, str]:
