@@ -4,7 +4,9 @@ workflow builder's entry point), and its pages under Connected apps."""
 
 from django.urls import path
 
-from marketplace.integrations.openai import views, views_assistants, views_usage
+from marketplace.integrations.openai.views import assistants as views_assistants
+from marketplace.integrations.openai.views import connect as views
+from marketplace.integrations.openai.views import usage as views_usage
 from marketplace.registry import CONNECTED_APPS
 
 APP = f"{CONNECTED_APPS}openai/"

@@ -19,7 +19,7 @@ from marketplace.access import connection_for_manager
 from marketplace.integrations.openai import pricing, usage
 from marketplace.integrations.openai.listing import SLUG
 from marketplace.integrations.openai.models import AssistantBudget, BudgetUnit, ModelPrice
-from marketplace.integrations.openai.views_assistants import app_tab_context
+from marketplace.integrations.openai.views.assistants import app_tab_context
 from marketplace.responses import htmx_redirect
 from workflows.models import Workflow
 

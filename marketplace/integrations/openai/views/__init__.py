@@ -1,0 +1,1 @@
+"""The OpenAI app's pages."""
