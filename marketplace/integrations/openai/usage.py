@@ -202,6 +202,72 @@ def _number(value: Decimal) -> str:
     return f"{value:,.0f}" if value == value.to_integral() else f"{value:,.2f}"
 
 
+# --- Prices and budgets: the Usage tab's verbs ------------------------------------------
+
+
+def price_save(
+    *, account: Account, model: str, input: Decimal, cached_input: Decimal, output: Decimal
+) -> ModelPrice:
+    """Add or change a model's price; dated today, it applies to calls from now on
+    (stored costs are not recomputed)."""
+    price, _created = ModelPrice.objects.update_or_create(
+        account=account,
+        model=model.strip(),
+        defaults={
+            "input": input,
+            "cached_input": cached_input,
+            "output": output,
+            "as_of": timezone.now().date(),
+        },
+    )
+    return price
+
+
+def price_remove(*, account: Account, price_id: int) -> None:
+    ModelPrice.objects.filter(account=account, pk=price_id).delete()
+
+
+def budget_set(
+    *,
+    connection: Connection,
+    workflow: Workflow | None,
+    unit: str,
+    monthly_limit: Decimal | None,
+) -> AssistantBudget | None:
+    """The connection's budget (`workflow` None) or a workflow's; no limit removes it."""
+    if monthly_limit is None:
+        AssistantBudget.objects.filter(connection=connection, workflow=workflow).delete()
+        return None
+    budget, _created = AssistantBudget.objects.update_or_create(
+        connection=connection,
+        workflow=workflow,
+        defaults={"account": connection.account, "unit": unit, "monthly_limit": monthly_limit},
+    )
+    return budget
+
+
+def budgets_progress(*, connection: Connection) -> list[dict[str, Any]]:
+    """Each budget of the connection with what is used of it this month (percent)."""
+    progress = []
+    for budget in AssistantBudget.objects.filter(connection=connection).select_related("workflow"):
+        spent = (
+            spent_this_month(workflow=budget.workflow)
+            if budget.workflow_id
+            else spent_this_month(connection=connection)
+        )
+        used = _amount(budget, spent)
+        progress.append(
+            {
+                "budget": budget,
+                "used": used,
+                "percent": min(100, int(used / budget.monthly_limit * 100))
+                if budget.monthly_limit
+                else 100,
+            }
+        )
+    return progress
+
+
 # --- What a succeeded call stores -------------------------------------------------------
 
 
