@@ -142,8 +142,8 @@ def selection_names(account, values: list) -> dict[str, str]:
     `acct:asst_…` → the account assistant's name from the cached listing, its id when
     nothing is cached (no request to OpenAI from a page). One query for all the
     workspace assistants; values that are no selection are left out."""
-    selections = {v: selection_parse(v) for v in values if isinstance(v, str)}
-    selections = {v: s for v, s in selections.items() if s is not None}
+    parsed = {v: selection_parse(v) for v in values if isinstance(v, str)}
+    selections = {v: s for v, s in parsed.items() if s is not None}
     workspace_ids = {int(s.ident) for s in selections.values() if s.kind == WORKSPACE}
     workspace = (
         WorkspaceAssistant.objects.for_account(account)

@@ -1,7 +1,7 @@
 """OpenAI clients and the live key check.
 
-One client per connection per process, built from the decrypted key with explicit
-timeouts and SDK retries off (the execution ledger owns retries). The key check lists
+CLIENT_SHARDS clients per connection per process, built from the decrypted key with
+explicit timeouts and SDK retries off (the execution ledger owns retries). The key check lists
 the key's models before anything is stored and turns each SDK failure into one
 outcome a person can act on.
 """
@@ -73,7 +73,7 @@ def openai_client(
 # flight (hundreds) cost 0.7-1.5 ms of CPU per call (benchmarks/openai_call.py).
 CLIENT_SHARDS = 16
 
-_clients: dict[tuple[int, str, str], tuple[list[openai.OpenAI], itertools.count]] = {}
+_clients: dict[tuple[int, str, str | None], tuple[list[openai.OpenAI], itertools.count]] = {}
 _clients_lock = threading.Lock()
 
 

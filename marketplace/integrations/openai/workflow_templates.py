@@ -50,7 +50,7 @@ def _contact_us(account) -> tuple[int | None, str]:
     field = (
         form.fields.filter(property__type=PropertyType.TEXTAREA).select_related("property").first()
     )
-    return form.pk, field.property.name if field else LOOKING_FOR
+    return form.pk, field.property.name if field and field.property else LOOKING_FOR
 
 
 def _sales_reps(account) -> list[int]:
