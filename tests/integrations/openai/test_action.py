@@ -1,6 +1,6 @@
 """The "Ask OpenAI assistant" action in-process (the ledger drained in this process):
 engines end to end, errors, budgets, structured output and the builder's hooks. The
-same scenarios on a real Celery worker are in test_integration.py."""
+same scenarios on a real Celery worker are in test_on_celery_workers.py."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from marketplace.integrations.openai.builder import connection_problem
 from marketplace.integrations.openai.models import AssistantBudget, AssistantUsage
 from marketplace.models import Connection
 from openai_simulator.config import DEMO_NO_QUOTA_KEY, DEMO_REVOKED_KEY
-from tests.assistant.conftest import (
+from tests.integrations.openai.conftest import (
     FLAKY_KEY,
     LEAD_QUALIFIER,
     SLOW_KEY,
