@@ -40,12 +40,14 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from config.embedded_redis import free_port, start_redis  # noqa: E402 - after sys.path
-from marketplace.integrations.openai.ratelimit import (  # noqa: E402 - after sys.path
+from marketplace.integrations.openai.limiter.policy import (  # noqa: E402 - after sys.path
+    request_leaving,
+    sending,
+)
+from marketplace.integrations.openai.limiter.window import (  # noqa: E402 - after sys.path
     Permit,
     RateLimiter,
     estimate_tokens,
-    request_leaving,
-    sending,
 )
 
 BENCH_KEY = "sk-bench-ratelimit-000000000000000000000000bench"

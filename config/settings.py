@@ -183,7 +183,7 @@ OPENAI_BASE_URL = env_url(
 )
 # Seconds before an OpenAI request gives up (connect, read, write each).
 OPENAI_TIMEOUT = env.float("OPENAI_TIMEOUT", default=30.0)
-# Spread a key's requests over the minute once its limit is learned (ratelimit.py).
+# Spread a key's requests over the minute once its limit is learned (limiter/policy.py).
 OPENAI_RATE_LIMIT_PACE = env_bool("OPENAI_RATE_LIMIT_PACE", default=True)
 
 # Cache shared by every process (form rate limits, health banner, assistant lists):

@@ -11,12 +11,6 @@ from __future__ import annotations
 import pytest
 
 from crm.models import Task
-from tests.assistant.conftest import (  # noqa: F401  (fixtures)
-    connect,
-    sim,
-    simulator_session,
-    workspace_assistant,
-)
 from tests.builder.conftest import contact
 from tests.builder.steps import (
     add_action,
@@ -34,6 +28,12 @@ from tests.builder.steps import (
 from tests.builder.test_build_in_browser import FAST, localized_page  # noqa: F401
 from tests.celery_worker import wait_for
 from tests.conftest import screenshot
+from tests.integrations.openai.conftest import (  # noqa: F401  (fixtures)
+    connect,
+    sim,
+    simulator_session,
+    workspace_assistant,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

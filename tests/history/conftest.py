@@ -15,4 +15,4 @@ def _clear_cache():
 
 # The OpenAI simulator (session) and `sim` (reset, crmflow pointed at it) for the
 # quota scenario; started only by the tests that ask for `sim`.
-from tests.assistant.conftest import sim, simulator_session  # noqa: E402, F401
+from tests.integrations.openai.conftest import sim, simulator_session  # noqa: E402, F401

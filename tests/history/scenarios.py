@@ -9,7 +9,7 @@ reactivate the user, then replay.
 answer; the account's OpenAI key has no quota, so the simulator answers 429
 insufficient_quota and the step fails (permanent, one attempt). The fix: reconnect with
 a valid key (the browser test does it through the Marketplace pages instead).
-Needs the `sim` fixture of tests/assistant/conftest.py.
+Needs the `sim` fixture of tests/integrations/openai/conftest.py.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 from crm.models import Role, User
 from openai_simulator.config import DEMO_KEY, DEMO_NO_QUOTA_KEY
-from tests.assistant.conftest import ask_then_task, connect, workspace_assistant
 from tests.conftest import make_user
+from tests.integrations.openai.conftest import ask_then_task, connect, workspace_assistant
 from tests.workflows.conftest import chain, contact, make_workflow
 
 

@@ -14,10 +14,10 @@ import pytest
 
 from crm.models import Task
 from openai_simulator.config import DEMO_KEY
-from tests.assistant.test_integration import worker_env
 from tests.celery_worker import celery_worker, wait_for  # noqa: F401  (fixture)
 from tests.conftest import log_in, screenshot
 from tests.history.scenarios import openai_assistant_workflow, openai_out_of_quota, owner_handover
+from tests.integrations.openai.test_on_celery_workers import worker_env
 from tests.workflows.conftest import contact, drain
 from workflows.history.usage import usage_cost
 from workflows.models import ActionExecution, Enrollment

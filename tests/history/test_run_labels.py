@@ -13,14 +13,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from marketplace.integrations.openai.models import WorkspaceAssistant
-from tests.assistant.conftest import (
+from tests.conftest import client_for
+from tests.integrations.openai.conftest import (
     LEAD_QUALIFIER,
     ask_then_task,
     connect,
     lead_rater,
     workspace_assistant,
 )
-from tests.conftest import client_for
 from tests.workflows.conftest import chain, contact, drain, make_workflow
 from workflows.models import ActionExecution, Enrollment
 

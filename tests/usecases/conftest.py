@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.assistant.conftest import sim, simulator_session  # noqa: F401  (fixtures)
 from tests.celery_worker import celery_worker  # noqa: F401  (the fixture)
+from tests.integrations.openai.conftest import sim, simulator_session  # noqa: F401  (fixtures)
 
 # Short engine timings for the worker subprocess (a retry is due in well under a second).
 FAST = {

@@ -20,11 +20,11 @@ from playwright.sync_api import expect
 from crm.models import Record, Task, TimelineEvent
 from marketplace.integrations.openai.demo import STATE_FORMATTER_INSTRUCTIONS
 from openai_simulator.config import DEMO_KEY
-from tests.assistant.conftest import sim, simulator_session  # noqa: F401  (fixtures)
 from tests.builder.test_build_in_browser import FAST
 from tests.celery_worker import celery_worker, wait_for  # noqa: F401  (a fixture)
 from tests.conftest import BASE_DIR, log_in, screenshot
 from tests.crm.test_import_browser import import_csv
+from tests.integrations.openai.conftest import sim, simulator_session  # noqa: F401  (fixtures)
 from tests.usecases.steps import (
     complete_step,
     connect_openai,

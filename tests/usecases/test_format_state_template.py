@@ -15,7 +15,7 @@ from crm.models import ObjectType, Record, Task
 from marketplace.integrations.openai.demo import STATE_FORMATTER_INSTRUCTIONS, format_state_demo
 from marketplace.integrations.openai.models import WorkspaceAssistant
 from marketplace.integrations.openai.workflow_templates import US_STATE_CODES
-from tests.assistant.conftest import (  # noqa: F401  (fixtures)
+from tests.integrations.openai.conftest import (  # noqa: F401  (fixtures)
     connect,
     settle,
     sim,

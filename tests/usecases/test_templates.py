@@ -18,8 +18,8 @@ from marketplace.integrations.openai.demo import (
     contact_us_form_ensure,
     workspace_assistant_ensure,
 )
-from tests.assistant.conftest import connect, settle
 from tests.conftest import make_user
+from tests.integrations.openai.conftest import connect, settle
 from workflows import services
 from workflows.builder import picker
 from workflows.builder.review import review_problems

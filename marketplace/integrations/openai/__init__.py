@@ -1,4 +1,6 @@
-"""The OpenAI app: listing, key verification, client factory, connect/reconnect/model access.
+"""The OpenAI integration: the app (listing, connect, Model access, Assistants and Usage
+tabs), the "Ask OpenAI assistant" workflow action, and the runtime that calls OpenAI.
+docs/openai-runtime.md and docs/assistant-action.md map its modules.
 
 Tests reach OpenAI only through `openai_simulator` over real HTTP, so the real SDK runs.
 """

@@ -9,14 +9,12 @@ class OpenAIIntegrationConfig(AppConfig):
 
     def ready(self) -> None:
         from crm.signals import demo_seeded
-        from marketplace.integrations.openai.action import (
-            AskOpenAIAssistant,
-            workflows_using_openai,
-        )
+        from marketplace.integrations.openai.action import AskOpenAIAssistant
         from marketplace.integrations.openai.builder import SECTION
         from marketplace.integrations.openai.demo import demo_seeded_receiver
         from marketplace.integrations.openai.health import limiter_section
         from marketplace.integrations.openai.listing import LISTING
+        from marketplace.integrations.openai.usage import workflows_using_openai
         from marketplace.integrations.openai.workflow_templates import TEMPLATES
         from marketplace.registry import app_register, usage_provider_register
         from workflows.registry import (

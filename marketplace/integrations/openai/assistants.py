@@ -22,6 +22,7 @@ from marketplace.integrations.openai.client import connection_client
 from marketplace.integrations.openai.errors import AssistantError
 from marketplace.integrations.openai.listing import SLUG
 from marketplace.integrations.openai.models import OutputFormat, WorkspaceAssistant
+from marketplace.integrations.openai.notifications import admins_notify
 from marketplace.integrations.openai.specs import FieldType
 from marketplace.models import Connection
 
@@ -141,8 +142,8 @@ def selection_names(account, values: list) -> dict[str, str]:
     `acct:asst_…` → the account assistant's name from the cached listing, its id when
     nothing is cached (no request to OpenAI from a page). One query for all the
     workspace assistants; values that are no selection are left out."""
-    selections = {v: selection_parse(v) for v in values if isinstance(v, str)}
-    selections = {v: s for v, s in selections.items() if s is not None}
+    parsed = {v: selection_parse(v) for v in values if isinstance(v, str)}
+    selections = {v: s for v, s in parsed.items() if s is not None}
     workspace_ids = {int(s.ident) for s in selections.values() if s.kind == WORKSPACE}
     workspace = (
         WorkspaceAssistant.objects.for_account(account)
@@ -180,10 +181,8 @@ def selection_names(account, values: list) -> dict[str, str]:
 
 
 def account_assistants_unavailable_notify(*, connection: Connection, reason: str) -> None:
-    from marketplace.integrations.openai.usage import admins_notify
-
     admins_notify(
-        account_id=connection.account_id,
+        connection=connection,
         key=f"openai-assistants-gone:{connection.pk}",
         title=_("OpenAI account assistants are no longer available"),
         body=reason,

@@ -99,10 +99,3 @@ def cached_listing(connection_key: str) -> AccountAssistants | None:
         assistants=[AccountAssistant(**a) for a in cached["assistants"]],
         reason=cached["reason"],
     )
-
-
-def forget_account_assistants(connection_key: str) -> None:
-    """Drop the cached listing (e.g. when the connection's key changes)."""
-    from django.core.cache import cache
-
-    cache.delete(_cache_key(connection_key))

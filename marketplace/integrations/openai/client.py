@@ -1,7 +1,7 @@
 """OpenAI clients and the live key check.
 
-One client per connection per process, built from the decrypted key with explicit
-timeouts and SDK retries off (the execution ledger owns retries). The key check lists
+CLIENT_SHARDS clients per connection per process, built from the decrypted key with
+explicit timeouts and SDK retries off (the execution ledger owns retries). The key check lists
 the key's models before anything is stored and turns each SDK failure into one
 outcome a person can act on.
 """
@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 
 from marketplace.encryption import secret_fingerprint
-from marketplace.integrations.openai.ratelimit import request_leaving
+from marketplace.integrations.openai.limiter.policy import request_leaving
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def openai_client(
     api_key: str, *, timeout: float | None = None, ssl_context: ssl.SSLContext | None = None
 ) -> openai.OpenAI:
     """The SDK client. Its httpx hook tells the rate limiter when each request leaves
-    (ratelimit.request_leaving; a no-op outside a `ratelimit.sending` block).
+    (limiter/policy.py `request_leaving`; a no-op outside a `sending` block).
     `ssl_context`: one already loaded (loading the CA bundle takes ~30 ms a client)."""
     http_options: dict = {"event_hooks": {"request": [request_leaving]}}
     if ssl_context is not None:
@@ -73,7 +73,7 @@ def openai_client(
 # flight (hundreds) cost 0.7-1.5 ms of CPU per call (benchmarks/openai_call.py).
 CLIENT_SHARDS = 16
 
-_clients: dict[tuple[int, str, str], tuple[list[openai.OpenAI], itertools.count]] = {}
+_clients: dict[tuple[int, str, str | None], tuple[list[openai.OpenAI], itertools.count]] = {}
 _clients_lock = threading.Lock()
 
 

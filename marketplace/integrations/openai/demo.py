@@ -18,7 +18,7 @@ from crm.models import (
     Role,
     User,
 )
-from marketplace.integrations.openai import workflow_templates as catalog
+from marketplace.integrations.openai import workflow_templates
 from marketplace.integrations.openai.models import OutputFormat, WorkspaceAssistant
 from workflows.builder.templates import template_create
 from workflows.models import Workflow
@@ -43,7 +43,7 @@ CONTACT_US_QUESTIONS = [
     ("last_name", False),
     ("company_name", False),
     ("job_title", False),
-    (catalog.LOOKING_FOR, True),
+    (workflow_templates.LOOKING_FOR, True),
 ]
 # Deals at the pipeline's first stage; moving one to "Qualified to buy" drafts an email.
 DEMO_DEALS = [
@@ -81,7 +81,10 @@ def demo_seeded_receiver(sender, *, account, actor, **kwargs) -> None:
 def qualify_visitors_demo(*, account, actor) -> None:
     """The "Lead qualifier" assistant, the "Contact us" form and its workflow (off)."""
     workspace_assistant_ensure(
-        account, catalog.LEAD_QUALIFIER, LEAD_QUALIFIER_INSTRUCTIONS, fields=LEAD_QUALIFIER_FIELDS
+        account,
+        workflow_templates.LEAD_QUALIFIER,
+        LEAD_QUALIFIER_INSTRUCTIONS,
+        fields=LEAD_QUALIFIER_FIELDS,
     )
     contact_us_form_ensure(account=account, actor=actor)
     _workflow_ensure(account, "qualify_visitors", actor)
@@ -100,14 +103,18 @@ def format_state_demo(*, account, actor) -> None:
     The demo contacts carry states typed every which way (crm/demo.py STATES); turning
     the workflow on writes their two-letter codes back (the template pre-selects the
     assistant by name)."""
-    workspace_assistant_ensure(account, catalog.STATE_FORMATTER, STATE_FORMATTER_INSTRUCTIONS)
+    workspace_assistant_ensure(
+        account, workflow_templates.STATE_FORMATTER, STATE_FORMATTER_INSTRUCTIONS
+    )
     _workflow_ensure(account, "format_state", actor)
 
 
 def draft_sales_email_demo(*, account, actor) -> None:
     """The sales email drafter assistant, deals at the first stage with their contact
     and company, and the workflow (off)."""
-    workspace_assistant_ensure(account, catalog.SALES_EMAIL_DRAFTER, SALES_EMAIL_INSTRUCTIONS)
+    workspace_assistant_ensure(
+        account, workflow_templates.SALES_EMAIL_DRAFTER, SALES_EMAIL_INSTRUCTIONS
+    )
     owner = (
         User.objects.filter(account=account, role=Role.SALES_REP, is_active=True)
         .order_by("pk")
@@ -186,13 +193,17 @@ def contact_us_form_ensure(*, account, actor) -> Form:
     looking_for, _created = PropertyDefinition.objects.get_or_create(
         account=account,
         object_type=ObjectType.CONTACT,
-        name=catalog.LOOKING_FOR,
+        name=workflow_templates.LOOKING_FOR,
         defaults={"label": LOOKING_FOR_LABEL, "type": PropertyType.TEXTAREA, "position": 1000},
     )
-    form = Form.objects.filter(account=account, name=catalog.CONTACT_US).order_by("pk").first()
+    form = (
+        Form.objects.filter(account=account, name=workflow_templates.CONTACT_US)
+        .order_by("pk")
+        .first()
+    )
     if form is not None:
         return form
-    form = form_create(account=account, name=catalog.CONTACT_US, created_by=actor)
+    form = form_create(account=account, name=workflow_templates.CONTACT_US, created_by=actor)
     form.introduction = "Tell us what you need and a member of our team will get back to you."
     form.save(update_fields=["introduction"])
     definitions = services.definitions_for(account, ObjectType.CONTACT)
@@ -210,6 +221,6 @@ def contact_us_form_ensure(*, account, actor) -> Form:
 
 
 def _workflow_ensure(account, key: str, actor) -> None:
-    template = next(t for t in catalog.TEMPLATES if t.key == key)
+    template = next(t for t in workflow_templates.TEMPLATES if t.key == key)
     if not Workflow.objects.filter(account=account, name=str(template.name)).exists():
         template_create(account=account, key=key, actor=actor)

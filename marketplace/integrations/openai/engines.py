@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import httpx2
 import openai
 
-from .errors import AssistantError, AssistantTimeout, RunFailed, classify
+from .errors import AssistantTimeout, RunFailed, classify
 from .specs import (
     AssistantRequest,
     AssistantResult,
@@ -342,13 +342,3 @@ def _run_failure(run) -> RunFailed:
             reason="requires_action",
         )
     return RunFailed(f"The OpenAI assistant run ended with status '{status}'.", status=str(status))
-
-
-__all__ = [
-    "RUN_TERMINAL",
-    "AssistantEngine",
-    "AssistantError",
-    "AssistantsEngine",
-    "ResponsesEngine",
-    "engine_for",
-]

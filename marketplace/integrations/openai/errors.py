@@ -1,9 +1,10 @@
 """What went wrong when calling OpenAI, in terms the ledger and a person can act on.
 
 Every failure of an engine call ends up as one `AssistantError` with a `kind`. The
-ledger decides from `transient` whether to retry (with `retry_after` when OpenAI
-said how long to wait) and the UI shows `str(error)`, a sentence that must never
-contain the API key: text copied from OpenAI goes through `redact()` first.
+action's run (run.py) makes it the step's outcome: a `transient` one is retried (after
+`retry_after` when OpenAI said how long to wait), the others fail. People see
+`str(error)`, a sentence that must never contain the API key: text copied from OpenAI
+goes through `redact()` first.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from enum import StrEnum
+from typing import Any
 
 import openai
 from django.utils.translation import gettext as _
@@ -190,7 +192,7 @@ def _error_for_status(exc: openai.APIStatusError) -> AssistantError:
     param = exc.param if isinstance(exc.param, str) else error.get("param")
     server_message = redact(error.get("message") or exc.message)
     status = exc.status_code
-    common = {
+    common: dict[str, Any] = {
         "status_code": status,
         "code": code,
         "param": param,

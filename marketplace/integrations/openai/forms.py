@@ -1,7 +1,27 @@
+"""The OpenAI app's forms: the API key (connect, reconnect), Model access, a workspace
+assistant (Assistants tab), a price and a budget (Usage tab). The Ask step's config form
+is the builder's (builder.py)."""
+
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import Any, cast
+
 from django import forms
-from django.utils.translation import gettext_lazy as _
+from django.http import QueryDict
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from marketplace.integrations.openai import assistants as assistants_mod
+from marketplace.integrations.openai.models import (
+    BudgetUnit,
+    ModelPrice,
+    OutputFormat,
+    ReasoningEffort,
+    WorkspaceAssistant,
+)
+from marketplace.integrations.openai.specs import FieldType, is_reasoning_model
+from workflows.models import Workflow
 
 # Real keys are ~50–170 characters; anything far longer is a paste gone wrong.
 API_KEY_MAX_LENGTH = 400
@@ -11,28 +31,28 @@ class ApiKeyForm(forms.Form):
     # PasswordInput never renders the value back, so a refused key is not echoed into
     # the page that explains why it was refused.
     api_key = forms.CharField(
-        label=_("API key"),
+        label=gettext_lazy("API key"),
         strip=True,
         widget=forms.PasswordInput(
             render_value=False,
             attrs={"autocomplete": "off", "spellcheck": "false", "placeholder": "sk-…"},
         ),
-        error_messages={"required": _("Paste your OpenAI API key.")},
+        error_messages={"required": gettext_lazy("Paste your OpenAI API key.")},
     )
     next = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def clean_api_key(self) -> str:
-        key = self.cleaned_data["api_key"]
+        key: str = self.cleaned_data["api_key"]
         if len(key) > API_KEY_MAX_LENGTH:
             raise forms.ValidationError(
-                _(
+                gettext_lazy(
                     "This is too long to be an OpenAI API key. Copy the key again and paste "
                     "only the key."
                 )
             )
         if any(char.isspace() for char in key) or not key.isprintable() or not key.isascii():
             raise forms.ValidationError(
-                _(
+                gettext_lazy(
                     "An OpenAI API key has no spaces, line breaks or special characters. "
                     "Copy the key again and paste only the key."
                 )
@@ -42,11 +62,152 @@ class ApiKeyForm(forms.Form):
 
 class ModelAccessForm(forms.Form):
     models = forms.MultipleChoiceField(
-        label=_("Models workflow builders can select"),
+        label=gettext_lazy("Models workflow builders can select"),
         required=False,
         widget=forms.CheckboxSelectMultiple,
     )
 
-    def __init__(self, *args, choices: list[str], **kwargs) -> None:
+    def __init__(self, *args: Any, choices: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["models"].choices = [(model, model) for model in choices]
+        cast(forms.ChoiceField, self.fields["models"]).choices = [(m, m) for m in choices]
+
+
+# --- A workspace assistant ------------------------------------------------------------
+
+# Rows of structured output fields the form offers.
+FIELD_ROWS = 6
+# The type dropdown of a structured output field (FieldType is a plain enum, no labels).
+FIELD_TYPE_CHOICES = [
+    (FieldType.TEXT.value, gettext_lazy("Text")),
+    (FieldType.NUMBER.value, gettext_lazy("Number")),
+    (FieldType.BOOLEAN.value, gettext_lazy("Yes/No")),
+    (FieldType.ENUMERATION.value, gettext_lazy("Enumeration (one of the options)")),
+]
+
+
+class WorkspaceAssistantForm(forms.ModelForm):
+    model = forms.ChoiceField(label=gettext_lazy("Model"))
+    reasoning_effort = forms.ChoiceField(
+        label=gettext_lazy("Reasoning effort"),
+        required=False,
+        choices=[("", "—"), *ReasoningEffort.choices],
+        help_text=gettext_lazy("Only for reasoning models."),
+    )
+
+    class Meta:
+        model = WorkspaceAssistant
+        fields = [
+            "name",
+            "instructions",
+            "model",
+            "temperature",
+            "reasoning_effort",
+            "output_format",
+        ]
+        widgets = {"instructions": forms.Textarea(attrs={"rows": 6})}
+
+    def __init__(self, *args: Any, model_choices: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        choices = list(model_choices)
+        if self.instance.model and self.instance.model not in choices:
+            choices.append(self.instance.model)  # still shown; review_problems flags it
+        cast(forms.ChoiceField, self.fields["model"]).choices = [(m, m) for m in choices]
+        self.fields["temperature"].help_text = _(
+            "0 to 2. Lower is more predictable, higher more creative. Reasoning models ignore it."
+        )
+        self._fields: list[dict[str, Any]] = []
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        model = data.get("model") or ""
+        if is_reasoning_model(model):
+            data["temperature"] = None
+        else:
+            data["reasoning_effort"] = ""
+        self.instance.output_fields = self._fields
+        return data
+
+    def set_output_fields(self, post: QueryDict) -> None:
+        """Read the structured output fields' rows (`field-<i>-name|type|options`)."""
+        raw = []
+        for i in range(FIELD_ROWS):
+            raw.append(
+                {
+                    "name": post.get(f"field-{i}-name", ""),
+                    "type": post.get(f"field-{i}-type", FieldType.TEXT),
+                    "options": post.get(f"field-{i}-options", "").split(","),
+                }
+            )
+        try:
+            self._fields = assistants_mod.output_fields_clean(raw)
+        except forms.ValidationError as error:
+            self._fields = []
+            self.add_error(None, error)
+        if (
+            post.get("output_format") == OutputFormat.STRUCTURED
+            and not self._fields
+            and not self.errors
+        ):
+            self.add_error(None, _("A structured answer needs at least one field."))
+
+
+def field_rows(
+    assistant: WorkspaceAssistant | None, post: QueryDict | None = None
+) -> list[dict[str, Any]]:
+    """The structured output fields' rows to show: as posted, else the assistant's."""
+    rows = []
+    existing = list(assistant.output_fields) if assistant else []
+    for i in range(FIELD_ROWS):
+        if post is not None:
+            rows.append(
+                {
+                    "i": i,
+                    "name": post.get(f"field-{i}-name", ""),
+                    "type": post.get(f"field-{i}-type", "text"),
+                    "options": post.get(f"field-{i}-options", ""),
+                }
+            )
+        elif i < len(existing):
+            f = existing[i]
+            rows.append(
+                {
+                    "i": i,
+                    "name": f["name"],
+                    "type": f["type"],
+                    "options": ", ".join(f.get("options") or []),
+                }
+            )
+        else:
+            rows.append({"i": i, "name": "", "type": "text", "options": ""})
+    return rows
+
+
+# --- Usage tab ----------------------------------------------------------------------
+
+
+class PriceForm(forms.ModelForm):
+    class Meta:
+        model = ModelPrice
+        fields = ["model", "input", "cached_input", "output"]
+
+
+class BudgetForm(forms.Form):
+    workflow = forms.TypedChoiceField(
+        label=gettext_lazy("Applies to"), required=False, coerce=int, empty_value=None
+    )
+    unit = forms.ChoiceField(label=gettext_lazy("Unit"), choices=BudgetUnit.choices)
+    monthly_limit = forms.DecimalField(
+        label=gettext_lazy("Monthly limit"),
+        min_value=Decimal(0),
+        max_digits=16,
+        decimal_places=4,
+        required=False,
+        help_text=gettext_lazy("Empty removes the budget."),
+    )
+
+    def __init__(self, *args: Any, workflows: list[Workflow], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        cast(forms.ChoiceField, self.fields["workflow"]).choices = [
+            ("", _("The whole OpenAI connection")),
+            *[(w.pk, w.name) for w in workflows],
+        ]

@@ -7,7 +7,7 @@ import logging
 from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
 
-from marketplace.integrations.openai.ratelimit import RateLimiter
+from marketplace.integrations.openai.limiter.policy import limiter
 from workflows.registry import HealthSection
 
 logger = logging.getLogger(__name__)
@@ -16,8 +16,8 @@ logger = logging.getLogger(__name__)
 def limiter_section() -> HealthSection:
     """Per-connection limits and use; "Not available." when Redis cannot be read."""
     try:
-        limiter = RateLimiter.from_settings()
-        limiters = [limiter.state(key) for key in limiter.connections()]
+        shared = limiter()
+        limiters = [shared.state(key) for key in shared.connections()]
     except Exception:  # noqa: BLE001 - the status page renders with Redis down
         logger.warning("could not read the rate limiter", exc_info=True)
         limiters = None

@@ -1,10 +1,13 @@
-"""What the App Marketplace says about OpenAI (wording from the seed article)."""
+"""What the App Marketplace says about OpenAI (wording from the seed article), and the
+names the integration goes by: its app slug and its action's key (what workflow graphs
+store), which every other module of the package may use."""
 
 from django.utils.translation import gettext_lazy as _
 
 from marketplace.registry import AppListing, AppTab
 
 SLUG = "openai"
+ACTION_KEY = "ask_openai_assistant"
 
 LISTING = AppListing(
     slug=SLUG,

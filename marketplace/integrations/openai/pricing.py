@@ -1,7 +1,7 @@
 """What a call cost, from its token usage and a price table.
 
-DEFAULT_PRICES seeds the price table; admins edit the real one (a database table the
-lead adds on top of this, read into the same `ModelPrice` shape). Prices change:
+DEFAULT_PRICES seeds each account's price table (models.ModelPrice, read into this
+module's `ModelPrice` shape by usage.prices_for); admins edit it on the Usage tab. Prices change:
 never trust these numbers without checking https://openai.com/api/pricing.
 """
 
@@ -77,10 +77,3 @@ def quote(model: str, usage: Usage, prices: Mapping[str, ModelPrice] = DEFAULT_P
         + usage.output_tokens * price.output
     ) / _PER_TOKEN
     return CostQuote(usd.quantize(Decimal("0.000001")))
-
-
-def cost(
-    model: str, usage: Usage, prices: Mapping[str, ModelPrice] = DEFAULT_PRICES
-) -> Decimal | None:
-    """USD to 6 decimals, or None when the model has no price (see `quote` for why)."""
-    return quote(model, usage, prices).usd

@@ -1,7 +1,8 @@
 """The values an engine call takes and returns, and the output-schema rules.
 
-Plain frozen dataclasses, no Django: the workflow action builds an `AssistantRequest`
-from its config and the resolved prompt, an engine answers with an `AssistantResult`.
+Plain frozen dataclasses, no Django: the action's run (run.py) builds an
+`AssistantRequest` from a step's config and resolved prompt, an engine answers with an
+`AssistantResult`.
 """
 
 from __future__ import annotations

@@ -1,31 +1,24 @@
 """The OpenAI app's URLs, included by marketplace/urls.py (names in the `marketplace`
 namespace): the connect dialog (`?next=<path>` returns there once connected, the
-workflow builder's entry point), and its pages under Connected apps."""
+workflow builder's entry point), its pages under Connected apps, and the builder's
+Test section."""
 
 from django.urls import path
 
-from marketplace.integrations.openai import views, views_assistants, views_usage
+from marketplace.integrations.openai.views import assistants, connect, test_panel, usage
 from marketplace.registry import CONNECTED_APPS
 
 APP = f"{CONNECTED_APPS}openai/"
 
 urlpatterns = [
-    path("marketplace/openai/connect/", views.connect, name="openai_connect"),
-    path(f"{APP}reconnect/", views.reconnect, name="openai_reconnect"),
-    path(f"{APP}models/", views.model_access, name="openai_models"),
-    path(f"{APP}assistants/", views_assistants.assistants, name="openai_assistants"),
-    path(f"{APP}assistants/new/", views_assistants.assistant_edit, name="openai_assistant_new"),
-    path(
-        f"{APP}assistants/<int:pk>/",
-        views_assistants.assistant_edit,
-        name="openai_assistant_edit",
-    ),
-    path(f"{APP}usage/", views_usage.usage_page, name="openai_usage"),
-    # The builder's Test button: POST record + config → htmx partial.
-    path(f"{APP}test/", views_assistants.action_test, name="openai_action_test"),
-    path(
-        f"{APP}test/records/",
-        views_assistants.action_test_records,
-        name="openai_action_test_records",
-    ),
+    path("marketplace/openai/connect/", connect.connect, name="openai_connect"),
+    path(f"{APP}reconnect/", connect.reconnect, name="openai_reconnect"),
+    path(f"{APP}models/", connect.model_access, name="openai_models"),
+    path(f"{APP}assistants/", assistants.assistants, name="openai_assistants"),
+    path(f"{APP}assistants/new/", assistants.assistant_edit, name="openai_assistant_new"),
+    path(f"{APP}assistants/<int:pk>/", assistants.assistant_edit, name="openai_assistant_edit"),
+    path(f"{APP}usage/", usage.usage_page, name="openai_usage"),
+    # The builder's Test section: POST record + config → htmx partial.
+    path(f"{APP}test/", test_panel.action_test, name="openai_action_test"),
+    path(f"{APP}test/records/", test_panel.action_test_records, name="openai_action_test_records"),
 ]

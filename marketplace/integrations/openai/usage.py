@@ -1,30 +1,44 @@
-"""Usage, cost and budgets of the "Ask OpenAI assistant" action.
+"""Usage, cost and budgets of the "Ask OpenAI assistant" action, and which workflows use it.
 
-Reads are indexed sums over `AssistantUsage` (one row per succeeded execution). A
-budget is checked before a call is made; it is a soft cap — calls already in flight
-when it is reached still finish (and count).
+A succeeded call's usage is stored twice for now, in its completion transaction: as
+JSON on the execution (`execution_usage`, what run history shows) and as one
+`AssistantUsage` row (`usage_rows_add`, unique per execution). Reads are indexed sums
+over those rows. A budget is checked before a call is made; it is a soft cap — calls
+already in flight when it is reached still finish (and count). `workflows_using_openai`
+is the marketplace's usage provider (registered in apps.py).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import TruncMonth
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm.models import Notification, Role, User
+from crm.models import Account
 from marketplace.integrations.openai import pricing
+from marketplace.integrations.openai.assistants import WORKSPACE, selection_parse
+from marketplace.integrations.openai.listing import ACTION_KEY
 from marketplace.integrations.openai.models import (
     AssistantBudget,
     AssistantUsage,
     BudgetUnit,
     ModelPrice,
+    WorkspaceAssistant,
 )
+from marketplace.integrations.openai.notifications import admins_notify
+from marketplace.integrations.openai.specs import Usage
+from marketplace.models import Connection
+from marketplace.registry import AppUsage
+from workflows.context import ExecutionContext
+from workflows.models import Workflow
 
 BUDGET_MESSAGE = (
     "Monthly AI budget reached ({scope}: {used} of {limit} {unit} this month). No call "
@@ -36,7 +50,7 @@ BUDGET_MESSAGE = (
 # --- Prices ------------------------------------------------------------------------
 
 
-def prices_seed(*, account) -> None:
+def prices_seed(*, account: Account) -> None:
     """Give the account the default price table (once; admins edit it afterwards)."""
     as_of = dt.date.fromisoformat(pricing.PRICES_AS_OF)
     ModelPrice.objects.bulk_create(
@@ -55,7 +69,7 @@ def prices_seed(*, account) -> None:
     )
 
 
-def prices_for(*, account) -> dict[str, pricing.ModelPrice]:
+def prices_for(*, account: Account) -> dict[str, pricing.ModelPrice]:
     rows = list(ModelPrice.objects.filter(account=account))
     if not rows:
         prices_seed(account=account)
@@ -78,12 +92,14 @@ class Spent:
     executions: int
 
 
-def _spent(queryset) -> Spent:
+def _spent(queryset: QuerySet[AssistantUsage]) -> Spent:
     sums = queryset.aggregate(t=Sum("total_tokens"), c=Sum("cost_usd"), n=Count("id"))
     return Spent(sums["t"] or 0, sums["c"] or Decimal(0), sums["n"] or 0)
 
 
-def spent_this_month(*, connection=None, workflow=None) -> Spent:
+def spent_this_month(
+    *, connection: Connection | None = None, workflow: Workflow | None = None
+) -> Spent:
     rows = AssistantUsage.objects.filter(created_at__gte=month_start())
     if workflow is not None:
         rows = rows.filter(workflow=workflow)
@@ -92,7 +108,7 @@ def spent_this_month(*, connection=None, workflow=None) -> Spent:
     return _spent(rows)
 
 
-def usage_by_month(*, account, months: int = 6) -> list[dict]:
+def usage_by_month(*, account: Account, months: int = 6) -> list[dict[str, Any]]:
     """[{month, tokens, usd, executions}] oldest first, the last `months` months."""
     start = month_start()
     for _i in range(months - 1):
@@ -104,7 +120,7 @@ def usage_by_month(*, account, months: int = 6) -> list[dict]:
         .annotate(tokens=Sum("total_tokens"), usd=Sum("cost_usd"), executions=Count("id"))
         .order_by("month")
     )
-    found = {r["month"].date().replace(day=1): r for r in rows}
+    found: dict[dt.date, Mapping[str, Any]] = {r["month"].date().replace(day=1): r for r in rows}
     result = []
     cursor = start.date()
     for _i in range(months):
@@ -121,7 +137,8 @@ def usage_by_month(*, account, months: int = 6) -> list[dict]:
     return result
 
 
-def usage_by_workflow(*, account, since: dt.datetime | None = None) -> list[dict]:
+def usage_by_workflow(*, account: Account, since: dt.datetime | None = None) -> list[Any]:
+    """[{workflow_id, workflow__name, tokens, usd, executions}], the costliest first."""
     rows = AssistantUsage.objects.filter(account=account, created_at__gte=since or month_start())
     return list(
         rows.values("workflow_id", "workflow__name")
@@ -130,7 +147,7 @@ def usage_by_workflow(*, account, since: dt.datetime | None = None) -> list[dict
     )
 
 
-def recent_usage(*, account, limit: int = 50):
+def recent_usage(*, account: Account, limit: int = 50) -> QuerySet[AssistantUsage]:
     return (
         AssistantUsage.objects.filter(account=account)
         .select_related("workflow")
@@ -145,7 +162,7 @@ def _amount(budget: AssistantBudget, spent: Spent) -> Decimal:
     return Decimal(spent.tokens) if budget.unit == BudgetUnit.TOKENS else spent.usd
 
 
-def budget_reached(*, connection, workflow) -> str | None:
+def budget_reached(*, connection: Connection, workflow: Workflow | None) -> str | None:
     """The message to fail with when a monthly cap of this connection or workflow is
     reached (and the admins are told, once per budget per month); None otherwise."""
     # One query on every call: the connection's budget first, then the workflow's.
@@ -158,7 +175,7 @@ def budget_reached(*, connection, workflow) -> str | None:
         )
     )
     for budget in budgets:
-        if budget.workflow_id:
+        if budget.workflow_id and workflow is not None:  # only its workflow's is read
             spent = spent_this_month(workflow=workflow)
             scope = _("workflow “%(name)s”") % {"name": workflow.name}
         else:
@@ -171,7 +188,7 @@ def budget_reached(*, connection, workflow) -> str | None:
                 scope=scope, used=_number(used), limit=_number(budget.monthly_limit), unit=unit
             )
             admins_notify(
-                account_id=connection.account_id,
+                connection=connection,
                 key=f"openai-budget:{budget.pk}:{budget.monthly_limit}:{month_start():%Y-%m}",
                 title=_("Monthly AI budget reached"),
                 body=message,
@@ -185,24 +202,160 @@ def _number(value: Decimal) -> str:
     return f"{value:,.0f}" if value == value.to_integral() else f"{value:,.2f}"
 
 
-def admins_notify(
-    *, account_id: int, key: str, title: str, body: str, url: str | None = None
-) -> int:
-    """One in-app notification per super admin per `key` (deduplicated by the database)."""
-    admins = User.objects.filter(account_id=account_id, role=Role.SUPER_ADMIN, is_active=True)
-    url = url if url is not None else reverse("marketplace:app_detail", args=["openai"])
-    created = Notification.objects.bulk_create(
-        [
-            Notification(
-                account_id=account_id,
-                recipient=admin,
-                idempotency_key=key[:100],
-                title=title[:255],
-                body=body[:2000],
-                url=url,
-            )
-            for admin in admins
-        ],
-        ignore_conflicts=True,
+# --- Prices and budgets: the Usage tab's verbs ------------------------------------------
+
+
+def price_save(
+    *, account: Account, model: str, input: Decimal, cached_input: Decimal, output: Decimal
+) -> ModelPrice:
+    """Add or change a model's price; dated today, it applies to calls from now on
+    (stored costs are not recomputed)."""
+    price, _created = ModelPrice.objects.update_or_create(
+        account=account,
+        model=model.strip(),
+        defaults={
+            "input": input,
+            "cached_input": cached_input,
+            "output": output,
+            "as_of": timezone.now().date(),
+        },
     )
-    return len(created)
+    return price
+
+
+def price_remove(*, account: Account, price_id: int) -> None:
+    ModelPrice.objects.filter(account=account, pk=price_id).delete()
+
+
+def budget_set(
+    *,
+    connection: Connection,
+    workflow: Workflow | None,
+    unit: str,
+    monthly_limit: Decimal | None,
+) -> AssistantBudget | None:
+    """The connection's budget (`workflow` None) or a workflow's; no limit removes it."""
+    if monthly_limit is None:
+        AssistantBudget.objects.filter(connection=connection, workflow=workflow).delete()
+        return None
+    budget, _created = AssistantBudget.objects.update_or_create(
+        connection=connection,
+        workflow=workflow,
+        defaults={"account": connection.account, "unit": unit, "monthly_limit": monthly_limit},
+    )
+    return budget
+
+
+def budgets_progress(*, connection: Connection) -> list[dict[str, Any]]:
+    """Each budget of the connection with what is used of it this month (percent)."""
+    progress = []
+    for budget in AssistantBudget.objects.filter(connection=connection).select_related("workflow"):
+        spent = (
+            spent_this_month(workflow=budget.workflow)
+            if budget.workflow_id
+            else spent_this_month(connection=connection)
+        )
+        used = _amount(budget, spent)
+        progress.append(
+            {
+                "budget": budget,
+                "used": used,
+                "percent": min(100, int(used / budget.monthly_limit * 100))
+                if budget.monthly_limit
+                else 100,
+            }
+        )
+    return progress
+
+
+# --- What a succeeded call stores -------------------------------------------------------
+
+
+def execution_usage(
+    usage: Usage,
+    *,
+    model: str,
+    engine: str,
+    connection_id: int,
+    cost: Decimal | None,
+    cost_note: str,
+    requests: int,
+) -> dict[str, Any]:
+    """What is stored on the execution (`ActionExecution.usage`, JSON): history shows it."""
+    return {
+        "model": model,
+        "engine": engine,
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "reasoning_tokens": usage.reasoning_tokens,
+        "cached_tokens": usage.cached_tokens,
+        "total_tokens": usage.total_tokens,
+        "cost_usd": str(cost) if cost is not None else None,
+        "cost_note": cost_note,
+        "connection_id": connection_id,
+        "http_requests": requests,
+    }
+
+
+def usage_rows_add(contexts: list[ExecutionContext]) -> None:
+    """One AssistantUsage row per execution with usage, all in one INSERT, in the
+    completion transaction (unique per execution: a second completion of the same one
+    fails and rolls back)."""
+    AssistantUsage.objects.bulk_create(
+        [
+            AssistantUsage(
+                account=context.account,
+                connection_id=usage.get("connection_id"),
+                workflow=context.workflow,
+                execution_id=context.execution_id,
+                engine=usage.get("engine", ""),
+                model=usage.get("model", ""),
+                input_tokens=usage.get("input_tokens", 0),
+                output_tokens=usage.get("output_tokens", 0),
+                reasoning_tokens=usage.get("reasoning_tokens", 0),
+                cached_tokens=usage.get("cached_tokens", 0),
+                total_tokens=usage.get("total_tokens", 0),
+                cost_usd=usage.get("cost_usd"),
+            )
+            for context in contexts
+            if context.execution_id is not None and (usage := context.usage)
+        ]
+    )
+
+
+# --- The marketplace's usage provider ---------------------------------------------------
+
+
+def workflows_using_openai(connection: Connection) -> list[AppUsage]:
+    """The account's workflows with an Ask OpenAI assistant step and the models they run
+    (the uninstall dialog and Model access list them before a change breaks them)."""
+    assistant_models = dict(
+        WorkspaceAssistant.objects.for_account(connection.account_id).values_list("pk", "model")
+    )
+    usages = []
+    for workflow in Workflow.objects.filter(account_id=connection.account_id).only(
+        "id", "name", "graph"
+    ):
+        steps = [
+            s
+            for s in (workflow.graph or {}).get("steps", {}).values()
+            if s.get("type") == ACTION_KEY
+        ]
+        if not steps:
+            continue
+        models = set()
+        for step in steps:
+            config = step.get("config") or {}
+            selection = selection_parse(config.get("assistant"))
+            if config.get("model"):
+                models.add(config["model"])
+            elif selection is not None and selection.kind == WORKSPACE:
+                models.add(assistant_models.get(int(selection.ident), ""))
+        usages.append(
+            AppUsage(
+                label=workflow.name,
+                url=reverse("workflows:list"),
+                models=frozenset(m for m in models if m),
+            )
+        )
+    return usages

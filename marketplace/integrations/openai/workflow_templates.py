@@ -9,7 +9,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from crm.models import Form, ObjectType, PropertyType, Role, User
-from marketplace.integrations.openai.action import KEY
+from marketplace.integrations.openai.listing import ACTION_KEY
 from marketplace.integrations.openai.models import WorkspaceAssistant
 from workflows.registry import WorkflowTemplate
 
@@ -34,7 +34,7 @@ def _assistant(account, prompt: str, *, assistant_name: str) -> dict:
         else None
     )
     config = {"prompt": prompt, **({"assistant": found.choice_value} if found else {})}
-    return {"type": KEY, "incomplete": True, "config": config}
+    return {"type": ACTION_KEY, "incomplete": True, "config": config}
 
 
 def _contact_us(account) -> tuple[int | None, str]:
@@ -50,7 +50,7 @@ def _contact_us(account) -> tuple[int | None, str]:
     field = (
         form.fields.filter(property__type=PropertyType.TEXTAREA).select_related("property").first()
     )
-    return form.pk, field.property.name if field else LOOKING_FOR
+    return form.pk, field.property.name if field and field.property else LOOKING_FOR
 
 
 def _sales_reps(account) -> list[int]:

@@ -17,7 +17,7 @@ import openai.types.responses
 
 from marketplace.integrations.openai.engines import ResponsesEngine
 from marketplace.integrations.openai.errors import AssistantError, ErrorKind
-from marketplace.integrations.openai.ratelimit import Permit, RateLimiter, estimate_tokens
+from marketplace.integrations.openai.limiter.window import Permit, RateLimiter, estimate_tokens
 from marketplace.integrations.openai.specs import AssistantRequest, AssistantSpec
 
 

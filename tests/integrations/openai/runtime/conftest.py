@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 from django.conf import settings
 
-from marketplace.integrations.openai.ratelimit import RateLimiter
+from marketplace.integrations.openai.limiter.window import RateLimiter
 from openai_simulator.config import DEMO_KEY, DEMO_NO_QUOTA_KEY, DEMO_REVOKED_KEY
 from openai_simulator.testing import running_simulator
 

@@ -1,4 +1,9 @@
-"""Fixtures for the "Ask OpenAI assistant" action: one simulator per session (reset
+"""Tests of the OpenAI integration (marketplace/integrations/openai): here the app and
+the "Ask OpenAI assistant" action through the ledger, the views and real Celery
+workers; in runtime/ the engines, errors, rate limiter, prices and the account
+assistants' listing on their own (with fixtures of their own).
+
+These fixtures (other test folders use them too): one simulator per session (reset
 before each test, crmflow pointed at it), connections of each key kind, workflows.
 
 OpenAI is faked only by the simulator over real HTTP, so the real SDK runs; nothing of

@@ -9,7 +9,7 @@ from django.urls import reverse
 from crm.models import Notification, Task
 from marketplace.integrations.openai.assistants import assistant_choices
 from marketplace.integrations.openai.models import AssistantBudget, ModelPrice, WorkspaceAssistant
-from tests.assistant.conftest import (
+from tests.integrations.openai.conftest import (
     SUNSET_KEY,
     ask_then_task,
     connect,

@@ -9,17 +9,17 @@ import pytest
 from playwright.sync_api import expect
 
 from crm.models import Task
-from tests.assistant.conftest import (  # noqa: F401  (fixtures)
+from tests.builder.conftest import contact, draft
+from tests.builder.steps import labels, log_in_as, panel, type_into
+from tests.builder.test_build_in_browser import localized_page  # noqa: F401
+from tests.conftest import screenshot
+from tests.integrations.openai.conftest import (  # noqa: F401  (fixtures)
     ask_then_task,
     connect,
     sim,
     simulator_session,
     workspace_assistant,
 )
-from tests.builder.conftest import contact, draft
-from tests.builder.steps import labels, log_in_as, panel, type_into
-from tests.builder.test_build_in_browser import localized_page  # noqa: F401
-from tests.conftest import screenshot
 from workflows.models import ActionExecution
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

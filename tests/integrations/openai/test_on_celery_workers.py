@@ -11,7 +11,8 @@ import pytest
 from crm.models import Account, Task
 from marketplace.models import Connection
 from openai_simulator.config import DEMO_NO_QUOTA_KEY, DEMO_REVOKED_KEY
-from tests.assistant.conftest import (
+from tests.celery_worker import celery_worker, wait_for  # noqa: F401  (fixture)
+from tests.integrations.openai.conftest import (
     FLAKY_KEY,
     LEAD_QUALIFIER,
     SIXTY_KEY,
@@ -22,7 +23,6 @@ from tests.assistant.conftest import (
     make_workflow,
     workspace_assistant,
 )
-from tests.celery_worker import celery_worker, wait_for  # noqa: F401  (fixture)
 from workflows.models import ActionExecution, Enrollment
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -148,7 +148,7 @@ def test_structured_output_branches_and_the_budget_stops_calls_on_a_worker(
     acme, admin_user, sim, celery_worker
 ):
     from marketplace.integrations.openai.models import AssistantBudget
-    from tests.assistant.conftest import lead_rater
+    from tests.integrations.openai.conftest import lead_rater
 
     connection = connect(acme)
     rater = lead_rater(acme)

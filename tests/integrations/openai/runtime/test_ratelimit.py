@@ -7,7 +7,7 @@ import uuid
 import pytest
 from django.conf import settings
 
-from marketplace.integrations.openai.ratelimit import (
+from marketplace.integrations.openai.limiter.window import (
     PROMISE_GRACE_SECONDS,
     Permit,
     Wait,
@@ -102,7 +102,7 @@ def test_a_wait_says_whether_the_limits_were_learned(limiter_factory):
 def test_a_request_that_leaves_late_is_counted_from_when_it_leaves(limiter_factory):
     import time
 
-    from marketplace.integrations.openai.ratelimit import request_leaving, sending
+    from marketplace.integrations.openai.limiter.policy import request_leaving, sending
 
     limiter = limiter_factory(window_seconds=10, margin_seconds=0, default_requests=1)
     permit = limiter.acquire("conn", MODEL, 1)

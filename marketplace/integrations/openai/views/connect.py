@@ -1,11 +1,13 @@
-"""OpenAI: the connect dialog (install and reconnect) and Model access."""
+"""The OpenAI app's connect dialog (install, and Reconnect) and its Model access tab
+(super admins)."""
 
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
@@ -25,6 +27,7 @@ from marketplace.integrations.openai.services import (
     models_refresh,
     text_generation_models,
 )
+from marketplace.integrations.openai.views.app_page import AppRequest, app_tab_context
 from marketplace.models import Connection
 from marketplace.registry import workflows_using_models
 from marketplace.responses import htmx_redirect
@@ -37,7 +40,7 @@ def _app_url() -> str:
 
 
 def _render_dialog(
-    request: HttpRequest, form: ApiKeyForm, *, mode: str, error=None
+    request: AppRequest, form: ApiKeyForm, *, mode: str, error: str | Promise | None = None
 ) -> HttpResponse:
     action = reverse(
         "marketplace:openai_connect" if mode == "install" else "marketplace:openai_reconnect"
@@ -55,7 +58,7 @@ def _render_dialog(
     return render(request, DIALOG + ("#connect-dialog" if request.htmx else ""), context)
 
 
-def _after_key_accepted(request: HttpRequest, result: KeyResult, *, done: str) -> HttpResponse:
+def _after_key_accepted(request: AppRequest, result: KeyResult, *, done: str) -> HttpResponse:
     messages.success(request, done)
     if result.check.outcome is KeyOutcome.QUOTA_EXHAUSTED:
         messages.warning(request, result.check.message)
@@ -64,7 +67,7 @@ def _after_key_accepted(request: HttpRequest, result: KeyResult, *, done: str) -
 
 @sensitive_post_parameters("api_key")
 @require_http_methods(["GET", "POST"])
-def connect(request: HttpRequest) -> HttpResponse:
+def connect(request: AppRequest) -> HttpResponse:
     """Install: the dialog behind Install (and behind "connect" in a workflow, with ?next=)."""
     require_app_manager(request)
     account = account_for(request)
@@ -96,7 +99,7 @@ def connect(request: HttpRequest) -> HttpResponse:
 
 @sensitive_post_parameters("api_key")
 @require_http_methods(["GET", "POST"])
-def reconnect(request: HttpRequest) -> HttpResponse:
+def reconnect(request: AppRequest) -> HttpResponse:
     connection, _listing = connection_for_manager(request, SLUG)
     if not connection.is_installed:
         return htmx_redirect(request, reverse("marketplace:openai_connect"))
@@ -114,7 +117,7 @@ def reconnect(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def model_access(request: HttpRequest) -> HttpResponse:
+def model_access(request: AppRequest) -> HttpResponse:
     connection, listing = connection_for_manager(request, SLUG)
     page_url = reverse("marketplace:openai_models")
     choices = text_generation_models(connection)
@@ -142,19 +145,12 @@ def model_access(request: HttpRequest) -> HttpResponse:
                 )
                 messages.success(request, _("Model access is saved."))
                 return htmx_redirect(request, page_url)
-    return render(
-        request,
-        "marketplace_openai/model_access.html",
+    context = app_tab_context(connection, listing, "models")
+    context.update(
         {
-            "title": listing.name,
-            "settings_section": "connected_apps",
-            "connection": connection,
-            "listing": listing,
-            "tab": "models",
             "form": form,
             "affected": affected,
             "other_models": [m for m in connection.available_models if m not in choices],
-            "reconnect_url": reverse(listing.reconnect_url_name),
-            "connect_url": reverse(listing.connect_url_name),
-        },
+        }
     )
+    return render(request, "marketplace_openai/model_access.html", context)

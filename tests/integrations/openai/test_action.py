@@ -1,6 +1,6 @@
 """The "Ask OpenAI assistant" action in-process (the ledger drained in this process):
 engines end to end, errors, budgets, structured output and the builder's hooks. The
-same scenarios on a real Celery worker are in test_integration.py."""
+same scenarios on a real Celery worker are in test_on_celery_workers.py."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from marketplace.integrations.openai.builder import connection_problem
 from marketplace.integrations.openai.models import AssistantBudget, AssistantUsage
 from marketplace.models import Connection
 from openai_simulator.config import DEMO_NO_QUOTA_KEY, DEMO_REVOKED_KEY
-from tests.assistant.conftest import (
+from tests.integrations.openai.conftest import (
     FLAKY_KEY,
     LEAD_QUALIFIER,
     SLOW_KEY,
@@ -297,7 +297,7 @@ def test_a_batch_of_ask_steps_makes_its_calls_at_once_and_each_ends_on_its_own(a
 def _key_learned(connection, *, rpm: int, remaining: int) -> None:
     """The shared limiter has learned the key's limit from an answer (as after a call)."""
     from marketplace.integrations.openai import assistants as assistants_mod
-    from marketplace.integrations.openai.action import limiter
+    from marketplace.integrations.openai.limiter.policy import limiter
 
     limiter().record_response(
         assistants_mod.connection_key(connection),
@@ -366,7 +366,7 @@ def _window_spent_before_any_answer(connection) -> None:
     """The key's first calls are out and nothing is learned yet: the default limit (60
     requests a window) is spent, so the next call is refused for about a minute."""
     from marketplace.integrations.openai import assistants as assistants_mod
-    from marketplace.integrations.openai.action import limiter
+    from marketplace.integrations.openai.limiter.policy import limiter
 
     for _ in range(60):
         assert limiter().acquire(assistants_mod.connection_key(connection), "gpt-4o-mini", 1)

@@ -195,7 +195,7 @@ def ours(simulator, settings):
 def test_an_assistants_call_counts_every_request_it_makes_against_the_limit(
     simulator, limiter_factory, settings
 ):
-    from marketplace.integrations.openai.ratelimit import sending
+    from marketplace.integrations.openai.limiter.policy import sending
 
     client = ours(simulator, settings)
     simulator.configure(latency="fixed:2500")  # create, two polls, another, messages
@@ -213,7 +213,7 @@ def test_an_assistants_call_counts_every_request_it_makes_against_the_limit(
 
 def test_an_assistants_call_never_polls_past_the_limit(simulator, limiter_factory, settings):
     from marketplace.integrations.openai.errors import AssistantError
-    from marketplace.integrations.openai.ratelimit import sending
+    from marketplace.integrations.openai.limiter.policy import sending
 
     client = ours(simulator, settings)
     simulator.configure(latency="fixed:2500")

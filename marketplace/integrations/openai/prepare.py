@@ -1,0 +1,207 @@
+"""Before a batch's calls (run.py, step 1): each execution's checks, with what the batch
+shares read once (`Lookups`), turn it into a ready `Call` or the `Failure` it ends with
+(no call is made). Database reads happen here, never in the call threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar, cast
+
+import openai
+from django.utils.translation import gettext as _
+
+from crm.models import Account
+from marketplace.integrations.openai import assistants as assistants_mod
+from marketplace.integrations.openai import pricing
+from marketplace.integrations.openai.client import connection_client
+from marketplace.integrations.openai.engines import AssistantEngine, engine_for
+from marketplace.integrations.openai.limiter import policy
+from marketplace.integrations.openai.limiter.window import estimate_tokens
+from marketplace.integrations.openai.services import models_for_builders
+from marketplace.integrations.openai.specs import AssistantRequest, AssistantSpec, Overrides
+from marketplace.integrations.openai.usage import budget_reached, prices_for
+from marketplace.models import Connection
+from workflows.context import ExecutionContext
+from workflows.models import Workflow
+from workflows.outcomes import Failure
+
+NOT_CONNECTED = (
+    "OpenAI app is not connected. A super admin can install it from the App Marketplace "
+    "(Settings › Integrations › Connected apps), then replay the failed runs."
+)
+
+
+T = TypeVar("T")
+
+
+def workflow_name(context: ExecutionContext) -> str:
+    return str(context.workflow.name) if context.workflow is not None else _("(test)")
+
+
+class Lookups:
+    """What the executions of one batch share, read once: connections, allowed models,
+    assistants, budgets and prices. A budget is checked once per batch, so a batch
+    started under its cap may pass it by at most one batch of calls."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[object, ...], object] = {}
+
+    def _get(self, key: tuple[object, ...], read: Callable[[], T]) -> T:
+        if key not in self._cache:
+            self._cache[key] = read()
+        return cast(T, self._cache[key])
+
+    def connection(self, account: Account) -> Connection | None:
+        return self._get(
+            ("connection", account.pk), lambda: assistants_mod.connection_for_account(account)
+        )
+
+    def models(self, connection: Connection) -> list[str]:
+        return self._get(("models", connection.pk), lambda: models_for_builders(connection))
+
+    def budget_reached(self, connection: Connection, workflow: Workflow | None) -> str | None:
+        return self._get(
+            ("budget", connection.pk, workflow.pk if workflow else None),
+            lambda: budget_reached(connection=connection, workflow=workflow),
+        )
+
+    def prices(self, account: Account) -> dict[str, pricing.ModelPrice]:
+        return self._get(("prices", account.pk), lambda: prices_for(account=account))
+
+    def spec(
+        self, account: Account, connection: Connection, selection: assistants_mod.Selection
+    ) -> AssistantSpec | None:
+        """The assistant to run; None when a workspace assistant is archived or gone."""
+
+        def read() -> AssistantSpec | None:
+            if selection.kind == assistants_mod.WORKSPACE:
+                assistant = assistants_mod.workspace_assistant_for(account, selection)
+                if assistant is None:
+                    return None
+                return AssistantSpec(
+                    model=assistant.model,
+                    instructions=assistant.instructions,
+                    temperature=assistant.temperature,
+                    reasoning_effort=assistant.reasoning_effort or None,
+                    output_fields=assistant.fields(),
+                    name=assistant.name,
+                )
+            known = assistants_mod.account_assistant(
+                connection=connection, assistant_id=selection.ident
+            )
+            return AssistantSpec(
+                model=known.model if known else "",
+                name=known.name if known else selection.ident,
+                openai_assistant_id=selection.ident,
+            )
+
+        return self._get(("spec", account.pk, connection.pk, selection.value), read)
+
+
+@dataclass
+class Call:
+    """One execution's call, ready to go."""
+
+    index: int
+    context: ExecutionContext
+    connection: Connection
+    request: AssistantRequest
+    client: openai.OpenAI
+    key: str
+    engine: AssistantEngine
+    model: str
+    prices: dict[str, pricing.ModelPrice]
+    estimate: int
+    requests: int
+
+
+def _request(
+    context: ExecutionContext, connection: Connection, lookups: Lookups
+) -> AssistantRequest | Failure:
+    config = context.config
+    selection = assistants_mod.selection_parse(config.get("assistant"))
+    if selection is None:
+        return Failure(
+            _("No assistant is selected in workflow “%(workflow)s”.")
+            % {"workflow": workflow_name(context)}
+        )
+    spec = lookups.spec(context.account, connection, selection)
+    if spec is None:
+        return Failure(
+            _(
+                "The assistant selected in workflow “%(workflow)s” was archived or deleted. "
+                "Choose another assistant, then replay the failed runs."
+            )
+            % {"workflow": workflow_name(context)}
+        )
+    temperature = config.get("temperature")
+    overrides = Overrides(
+        model=(config.get("model") or "").strip() or None,
+        temperature=float(temperature) if temperature not in (None, "") else None,
+        reasoning_effort=config.get("reasoning_effort") or None,
+    )
+    metadata = {"crmflow_workflow": str(context.workflow.pk)} if context.workflow else {}
+    if context.execution_id:
+        metadata["crmflow_execution"] = str(context.execution_id)
+    return AssistantRequest(
+        assistant=spec,
+        prompt=config.get("prompt") or "",
+        overrides=overrides,
+        metadata=metadata,
+    )
+
+
+def _sdk_warm(client: openai.OpenAI) -> None:
+    """Load the SDK's resource modules before taking a permit: the first call in a
+    process otherwise spends ~0.5 s (seconds on a loaded machine) importing them
+    between its permit and its request, and the limiter's 1.5 s margin assumes a
+    request reaches OpenAI promptly after its permit."""
+    _ = client.responses, client.beta.threads.runs, client.beta.threads.messages
+
+
+def call_prepare(index: int, context: ExecutionContext, lookups: Lookups) -> Call | Failure:
+    """Everything before the call (database reads, checks): the call, or the failure
+    the execution ends with."""
+    connection = lookups.connection(context.account)
+    if connection is None or not connection.is_installed or not connection.encrypted_secret:
+        return Failure(NOT_CONNECTED)
+    if connection.needs_attention:
+        return Failure(
+            _(
+                "OpenAI rejected the stored API key. A super admin must reconnect the OpenAI "
+                "app with a valid key, then replay the failed runs."
+            )
+        )
+    request = _request(context, connection, lookups)
+    if isinstance(request, Failure):
+        return request
+    model = request.model
+    if model and model not in lookups.models(connection):
+        return Failure(
+            _(
+                "The model “%(model)s” used by workflow “%(workflow)s” is no longer allowed "
+                "for workflows. Choose another model or ask a super admin to allow it."
+            )
+            % {"model": model, "workflow": workflow_name(context)}
+        )
+    message = lookups.budget_reached(connection, context.workflow)
+    if message:
+        return Failure(message)
+    client = connection_client(connection)
+    _sdk_warm(client)
+    engine = engine_for(request)
+    return Call(
+        index=index,
+        context=context,
+        connection=connection,
+        request=request,
+        client=client,
+        key=assistants_mod.connection_key(connection),
+        engine=engine,
+        model=model or "assistant",
+        prices=lookups.prices(context.account),
+        estimate=estimate_tokens(request.assistant.instructions, request.prompt),
+        requests=policy.permits_for(engine.name),
+    )

@@ -1,0 +1,256 @@
+"""How a batch of Ask OpenAI assistant steps runs (the action type's `execute_many`).
+
+The engine hands over up to `batch_size()` claimed executions, outside any transaction:
+
+1. Every execution's checks first, with what the batch shares read once (prepare.py):
+   connection, allowed models, assistants, budgets, prices. What fails a check is a
+   `Failure` now, with no call made.
+2. The worker's database connection is released: none is held while calls run.
+3. Every call starts at once in the process's call threads (`calls_pool()`; they never
+   touch the database). Each takes its rate-limit permit right before it leaves and
+   runs through its engine within our own deadline (limiter/policy.py decides when it
+   waits and where).
+4. What finished is yielded in groups — the first call to finish and whatever finishes
+   within GROUP_SECONDS after it — and the engine completes each group in one
+   transaction. A call still unfinished long past our deadline is given up (retried).
+
+`execute_one` is a batch of one (the builder's Test button).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Any
+
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from marketplace.integrations.openai import assistants as assistants_mod
+from marketplace.integrations.openai import pricing
+from marketplace.integrations.openai.errors import QUOTA_MESSAGE, AssistantError, ErrorKind
+from marketplace.integrations.openai.limiter import policy
+from marketplace.integrations.openai.limiter.window import Wait
+from marketplace.integrations.openai.notifications import admins_notify
+from marketplace.integrations.openai.prepare import Call, Lookups, call_prepare, workflow_name
+from marketplace.integrations.openai.specs import AssistantResult
+from marketplace.integrations.openai.usage import execution_usage
+from marketplace.models import Connection
+from marketplace.services import connection_mark_needs_attention
+from workflows.conf import tunable
+from workflows.context import ExecutionContext
+from workflows.outcomes import (
+    Failure,
+    Outcome,
+    PermanentError,
+    Retry,
+    Success,
+    TransientError,
+    outcome_of,
+)
+
+# Our own deadline on one call (a run polls within it). Below the Celery soft time
+# limit (150 s). Setting or environment OPENAI_ASSISTANT_DEADLINE_SECONDS.
+DEFAULT_DEADLINE_SECONDS = 120.0
+# Executions one batch runs at once (OPENAI_BATCH_SIZE), threads for calls per process,
+# how long after a batch's first answer the others are awaited before what finished is
+# completed, and how long past our deadline (and the longest permit wait) a call is
+# awaited.
+DEFAULT_BATCH_SIZE = 64
+MAX_CONCURRENT_CALLS = 1024
+GROUP_SECONDS = 0.2
+STUCK_GRACE_SECONDS = 15.0
+
+
+def deadline_seconds() -> float:
+    return float(tunable("OPENAI_ASSISTANT_DEADLINE_SECONDS", DEFAULT_DEADLINE_SECONDS))
+
+
+def batch_size() -> int:
+    """Executions of this action one batch runs at once (setting or environment
+    OPENAI_BATCH_SIZE). A worker thread runs one batch at a time, so an `assistant`
+    worker keeps up to its concurrency × this many calls in flight."""
+    return max(int(tunable("OPENAI_BATCH_SIZE", DEFAULT_BATCH_SIZE)), 1)
+
+
+_calls_pool: ThreadPoolExecutor | None = None
+_calls_pool_lock = threading.Lock()
+
+
+def calls_pool() -> ThreadPoolExecutor:
+    """The process's threads for OpenAI calls, shared by every batch. They never touch
+    the database (only HTTP and the Redis rate limiter); idle ones are reused."""
+    global _calls_pool
+    with _calls_pool_lock:
+        if _calls_pool is None:
+            _calls_pool = ThreadPoolExecutor(
+                max_workers=MAX_CONCURRENT_CALLS, thread_name_prefix="openai-call"
+            )
+        return _calls_pool
+
+
+# --- In a call thread (step 3) -------------------------------------------------------
+
+
+def _call_run(call: Call) -> AssistantResult | AssistantError | Wait:
+    """A permit (or how long to wait), then the call, then what its answer taught the
+    limiter. No database access here."""
+    context = call.context
+    permit = policy.permit_take(
+        key=call.key,
+        model=call.model,
+        tokens=call.estimate,
+        requests=call.requests,
+        waiter=f"exec:{context.execution_id}" if context.execution_id else None,
+    )
+    if isinstance(permit, Wait):
+        return permit
+    seconds = deadline_seconds()
+    try:
+        with policy.sending(policy.limiter(), permit, deadline=time.monotonic() + seconds):
+            result = call.engine.run(call.client, call.request, deadline=seconds)
+    except AssistantError as error:
+        policy.answer_record(
+            permit, key=call.key, model=call.model, headers=error.rate_limit_headers, tokens=0
+        )
+        return error
+    policy.answer_record(
+        permit,
+        key=call.key,
+        model=call.model,
+        headers=result.rate_limit_headers,
+        tokens=result.usage.total_tokens,
+    )
+    return result
+
+
+# --- The batch (steps 1-4) ----------------------------------------------------------
+
+
+def batch_run(contexts: list[ExecutionContext]) -> Iterator[list[tuple[int, Outcome]]]:
+    """A batch: the checks for every execution first (what they share is read once),
+    then every call at once in the process's call threads, each taking its rate-limit
+    permit right before it leaves; no database connection is held while they run.
+    Yields what finished in groups: the first finished call and whatever finishes
+    within GROUP_SECONDS after it (the engine completes each group in one
+    transaction)."""
+    lookups = Lookups()
+    calls: list[Call] = []
+    refused: list[tuple[int, Outcome]] = []
+    for index, context in enumerate(contexts):
+        try:
+            prepared = call_prepare(index, context, lookups)
+        except Exception as error:  # noqa: BLE001 - outcome_of classifies it
+            refused.append((index, outcome_of(error)))
+            continue
+        if isinstance(prepared, Failure):
+            refused.append((index, prepared))
+        else:
+            calls.append(prepared)
+    if calls:
+        contexts[0].release_db_connection()  # no connection is held during the calls
+    futures = {calls_pool().submit(_call_run, call): call for call in calls}
+    if refused:
+        yield refused
+    pending = set(futures)
+    # A call may first wait for its promised slot, then run until our deadline.
+    give_up = (
+        time.monotonic() + policy.longest_wait_seconds() + deadline_seconds() + STUCK_GRACE_SECONDS
+    )
+    while pending:
+        contexts[0].release_db_connection()  # completing the last group reopened it
+        done, pending = wait(
+            pending, timeout=max(give_up - time.monotonic(), 0), return_when=FIRST_COMPLETED
+        )
+        if not done:  # past our own deadline: never wait on a call forever
+            yield [(futures[f].index, Retry(_("The action took too long."))) for f in pending]
+            return
+        if pending:
+            more, pending = wait(pending, timeout=GROUP_SECONDS)
+            done |= more
+        yield [(futures[f].index, _finish(futures[f], f)) for f in done]
+
+
+def execute_one(context: ExecutionContext) -> dict[str, Any]:
+    """One call (the builder's Test button): outputs, or the error it ended with."""
+    for group in batch_run([context]):
+        for _index, outcome in group:
+            if isinstance(outcome, Success):
+                return outcome.outputs
+            if isinstance(outcome, Failure):
+                raise PermanentError(outcome.message)
+            raise TransientError(outcome.message, retry_after=outcome.after)
+    raise TransientError(_("The action took too long."))  # pragma: no cover - always one
+
+
+# --- What a call's answer makes of its execution (step 4) ----------------------------
+
+
+def _finish(call: Call, future: Future[AssistantResult | AssistantError | Wait]) -> Outcome:
+    """Outputs, a retry (not counted when no permit was had) or a failure."""
+    context = call.context
+    try:
+        outcome = future.result()
+        if isinstance(outcome, Wait):
+            if context.is_test:
+                return Retry(
+                    _("OpenAI's rate limit is in use by running workflows; try again in %(s).0f s.")
+                    % {"s": outcome.seconds + 0.5}
+                )
+            return Retry(
+                "",
+                at=timezone.now() + dt.timedelta(seconds=policy.postpone_seconds(outcome)),
+                counts_attempt=False,
+            )
+        if isinstance(outcome, AssistantError):
+            return _failure(context, call.connection, outcome)
+        result = outcome
+        price = pricing.quote(result.model, result.usage, call.prices)
+        context.usage.update(
+            execution_usage(
+                result.usage,
+                model=result.model,
+                engine=result.engine,
+                connection_id=call.connection.pk,
+                cost=price.usd,
+                cost_note=price.reason,
+                requests=result.http_requests,
+            )
+        )
+        outputs: dict[str, Any] = {
+            "response": result.text,
+            "model": result.model,
+            "total_tokens": result.usage.total_tokens,
+        }
+        if result.structured:
+            outputs.update({k: v for k, v in result.structured.items() if k not in outputs})
+        return Success(outputs)
+    except Exception as error:  # noqa: BLE001 - a bug or Redis down: retried
+        return outcome_of(error)
+
+
+def _failure(context: ExecutionContext, connection: Connection, error: AssistantError) -> Outcome:
+    if error.kind == ErrorKind.RATE_LIMITED:
+        policy.rate_limited(assistants_mod.connection_key(connection), error.retry_after)
+    if error.transient:
+        return Retry(str(error), after=error.retry_after)
+    if error.kind == ErrorKind.QUOTA:
+        admins_notify(
+            connection=connection,
+            key=f"openai-quota:{connection.pk}:{timezone.now():%Y-%m-%d}",
+            title=_("Your OpenAI account is out of quota"),
+            body=str(QUOTA_MESSAGE),
+        )
+        return Failure(str(QUOTA_MESSAGE))
+    if error.kind == ErrorKind.AUTH:
+        connection_mark_needs_attention(connection=connection, reason=str(error))
+        return Failure(str(error))
+    if error.kind in (ErrorKind.NOT_FOUND, ErrorKind.BAD_REQUEST):
+        return Failure(
+            _("%(error)s (workflow “%(workflow)s”)")
+            % {"error": str(error), "workflow": workflow_name(context)}
+        )
+    return Failure(str(error))

@@ -1,0 +1,91 @@
+"""The OpenAI app's Assistants tab (super admins): the workspace assistants (list,
+create, edit, archive, restore) and the account's own assistants (read-only,
+refreshable)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+from marketplace.access import connection_for_manager
+from marketplace.integrations.openai import assistants as assistants_mod
+from marketplace.integrations.openai.forms import (
+    FIELD_TYPE_CHOICES,
+    WorkspaceAssistantForm,
+    field_rows,
+)
+from marketplace.integrations.openai.listing import SLUG
+from marketplace.integrations.openai.models import WorkspaceAssistant
+from marketplace.integrations.openai.services import models_for_builders
+from marketplace.integrations.openai.views.app_page import AppRequest, app_tab_context
+from marketplace.responses import htmx_redirect
+
+
+@require_http_methods(["GET", "POST"])
+def assistants(request: AppRequest) -> HttpResponse:
+    """Workspace assistants, and the account's own assistants (read-only, refreshable)."""
+    connection, listing = connection_for_manager(request, SLUG)
+    refresh = request.method == "POST" and "refresh" in request.POST
+    choices = assistants_mod.assistant_choices(account=connection.account, refresh=refresh)
+    if refresh:
+        messages.success(request, _("The list of OpenAI account assistants is up to date."))
+        return htmx_redirect(request, reverse("marketplace:openai_assistants"))
+    context = app_tab_context(connection, listing, "assistants")
+    context.update(
+        {
+            "workspace_assistants": WorkspaceAssistant.objects.for_account(connection.account),
+            "choices": choices,
+        }
+    )
+    return render(request, "marketplace_openai/assistants.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def assistant_edit(request: AppRequest, pk: int | None = None) -> HttpResponse:
+    connection, listing = connection_for_manager(request, SLUG)
+    assistant = None
+    if pk is not None:
+        assistant = get_object_or_404(
+            WorkspaceAssistant.objects.for_account(connection.account), pk=pk
+        )
+    list_url = reverse("marketplace:openai_assistants")
+    if request.method == "POST" and ("archive" in request.POST or "restore" in request.POST):
+        if assistant is not None:
+            if "archive" in request.POST:
+                assistants_mod.workspace_assistant_archive(assistant=assistant)
+                messages.success(
+                    request,
+                    _(
+                        "The assistant is archived: workflows that use it fail until they choose another one."
+                    ),
+                )
+            else:
+                assistants_mod.workspace_assistant_restore(assistant=assistant)
+                messages.success(request, _("The assistant is restored."))
+        return htmx_redirect(request, list_url)
+    instance = assistant or WorkspaceAssistant(account=connection.account)
+    form = WorkspaceAssistantForm(
+        request.POST if request.method == "POST" else None,
+        instance=instance,
+        model_choices=models_for_builders(connection) if connection.is_installed else [],
+    )
+    if request.method == "POST":
+        form.set_output_fields(request.POST)
+        if form.is_valid():
+            assistants_mod.workspace_assistant_save(assistant=form.save(commit=False))
+            messages.success(request, _("The assistant is saved."))
+            return htmx_redirect(request, list_url)
+    context = app_tab_context(connection, listing, "assistants")
+    context.update(
+        {
+            "form": form,
+            "assistant": assistant,
+            "field_rows": field_rows(assistant, request.POST if request.method == "POST" else None),
+            "field_types": FIELD_TYPE_CHOICES,
+        }
+    )
+    return render(request, "marketplace_openai/assistant_form.html", context)
