@@ -187,6 +187,7 @@ def test_failed_responses_match_the_spec(simulator, spec_validator):
         ("GET", "/assistants?limit=0", None, None),
         ("POST", "/responses", {"model": "gpt-9", "input": "x"}, None),
         ("POST", "/responses", {"model": "o3", "input": "x", "temperature": 1}, None),
+        ("POST", "/responses", {"model": "gpt-4o", "input": "x", "temperature": 9}, None),
         ("GET", "/nope", None, None),
     ],
 )
