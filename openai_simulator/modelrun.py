@@ -10,7 +10,7 @@ import json
 
 from .answers import AnswerRules
 from .config import ModelSpec
-from .errors import ApiError, model_not_found, unsupported_parameter
+from .errors import ApiError, model_not_found
 from .keys import can_see_model
 from .structured import build_from_schema
 
@@ -34,21 +34,6 @@ def require_chat_model(sim, key, model_id: object, *, param: str = "model") -> M
             code="unsupported_model",
         )
     return spec
-
-
-def check_sampling_params(model: ModelSpec, body: dict) -> None:
-    """Reasoning models refuse temperature/top_p; other models refuse reasoning effort."""
-    if model.reasoning:
-        for param in ("temperature", "top_p"):
-            if body.get(param) is not None:
-                raise unsupported_parameter(param)
-    else:
-        reasoning = body.get("reasoning")
-        effort = reasoning.get("effort") if isinstance(reasoning, dict) else None
-        if effort is not None or body.get("reasoning_effort") is not None:
-            raise unsupported_parameter(
-                "reasoning.effort" if effort is not None else "reasoning_effort"
-            )
 
 
 def answer_for(
@@ -85,17 +70,3 @@ def content_text(content: object) -> str:
                 parts.append(part)
         return "\n".join(parts)
     return ""
-
-
-def metadata_of(body: dict) -> dict:
-    metadata = body.get("metadata")
-    if metadata is None:
-        return {}
-    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
-        raise ApiError(
-            400,
-            "Invalid type for 'metadata': expected an object with string values.",
-            param="metadata",
-            code="invalid_type",
-        )
-    return metadata

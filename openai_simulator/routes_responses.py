@@ -5,14 +5,9 @@ from __future__ import annotations
 import asyncio
 import time
 
+from .checks import check_metadata, check_model_parameters, check_text_format
 from .errors import ApiError, not_found
-from .modelrun import (
-    answer_for,
-    check_sampling_params,
-    content_text,
-    metadata_of,
-    require_chat_model,
-)
+from .modelrun import answer_for, content_text, require_chat_model
 from .objects import REASONING_TOKENS_BY_EFFORT, estimate_tokens, new_id, response_usage
 from .store import ResponseRecord
 
@@ -86,8 +81,9 @@ async def create_response(ctx):
             400, "Streaming is not supported by the crmflow OpenAI simulator.", param="stream"
         )
     model = require_chat_model(sim, key, body.get("model"))
-    check_sampling_params(model, body)
-    metadata = metadata_of(body)
+    check_model_parameters(model, body)
+    check_metadata(body.get("metadata"))
+    metadata = body.get("metadata") or {}
     if "input" not in body and not body.get("instructions"):
         raise ApiError(
             400,
@@ -105,6 +101,7 @@ async def create_response(ctx):
     instructions = body.get("instructions") or ""
     full_instructions = "\n".join(t for t in (instructions, system_text) if t)
     fmt = text_format(body)
+    check_text_format(fmt, "\n".join((system_text, prompt)))
     schema = fmt.get("schema") if fmt["type"] == "json_schema" else None
     answer = answer_for(full_instructions, prompt, schema, fmt["type"] == "json_object")
 

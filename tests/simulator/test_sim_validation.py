@@ -96,6 +96,27 @@ def test_it_accepts_the_edges_of_every_range(openai_client, params):
             "Invalid type for 'store': expected a boolean, but got a string instead.",
         ),
         (
+            {"metadata": {f"k{n}": "v" for n in range(17)}},
+            "metadata",
+            "object_above_max_properties",
+            "Invalid 'metadata': too many properties. Expected an object with at most 16 "
+            "properties, but got an object with 17 properties instead.",
+        ),
+        (
+            {"metadata": {"k": "v" * 513}},
+            "metadata.k",
+            "string_above_max_length",
+            "Invalid 'metadata.k': string too long. Expected a string with maximum length 512, "
+            "but got a string with length 513 instead.",
+        ),
+        (
+            {"metadata": {"k" * 65: "v"}},
+            "metadata." + "k" * 65,
+            "property_name_above_max_length",
+            f"Invalid property name in 'metadata': '{'k' * 65}' is too long. Expected a string "
+            "with maximum length 64, but got a string with length 65 instead.",
+        ),
+        (
             {"metadata": {"count": 3}},
             "metadata.count",
             "invalid_type",
@@ -156,6 +177,79 @@ def test_an_unknown_reasoning_effort_lists_the_supported_values(openai_client):
     error = _refusal(openai_client, model="o3", input="hello", reasoning={"effort": "huge"})
     assert (error.param, error.code) == ("reasoning.effort", "invalid_value")
     assert error.body["message"].startswith("Invalid value: 'huge'. Supported values are: 'none',")
+
+
+def test_a_reasoning_summary_is_refused_on_a_model_that_does_not_reason(openai_client):
+    error = _refusal(openai_client, model="gpt-4.1", input="hi", reasoning={"summary": "auto"})
+    assert (error.param, error.code) == ("reasoning.summary", "unsupported_parameter")
+
+
+LOOSE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "rating": {"type": "string"},
+        "contact": {
+            "type": "object",
+            "properties": {"email": {"type": "string"}, "name": {"type": "string"}},
+            "required": ["name"],
+            "additionalProperties": False,
+        },
+    },
+    "required": ["rating", "contact"],
+}
+
+
+def _format(schema: dict, strict: bool) -> dict:
+    return {"format": {"type": "json_schema", "name": "lead", "schema": schema, "strict": strict}}
+
+
+def test_a_strict_schema_needs_additional_properties_false_on_every_object(openai_client):
+    error = _refusal(
+        openai_client, model="gpt-4o", input="hi", text=_format(LOOSE_SCHEMA, strict=True)
+    )
+    assert (error.param, error.code) == ("text.format.schema", "invalid_json_schema")
+    assert error.body["message"] == (
+        "Invalid schema for response_format 'lead': In context=(), 'additionalProperties' "
+        "is required to be supplied and to be false."
+    )
+
+
+def test_a_strict_schema_needs_every_property_required_at_every_depth(openai_client):
+    schema = {**LOOSE_SCHEMA, "additionalProperties": False}
+    error = _refusal(openai_client, model="gpt-4o", input="hi", text=_format(schema, strict=True))
+    assert error.body["message"] == (
+        "Invalid schema for response_format 'lead': In context=('properties', 'contact'), "
+        "'required' is required to be supplied and to be an array including every key in "
+        "properties. Missing 'email'."
+    )
+
+
+def test_the_same_schema_is_accepted_without_strict(openai_client):
+    response = openai_client.responses.create(
+        model="gpt-4o", input="hi", text=_format(LOOSE_SCHEMA, strict=False)
+    )
+    assert set(json.loads(response.output_text)) == {"rating", "contact"}
+
+
+def test_a_schema_must_describe_an_object(openai_client):
+    error = _refusal(
+        openai_client, model="gpt-4o", input="hi", text=_format({"type": "array"}, strict=False)
+    )
+    assert error.body["message"] == (
+        "Invalid schema for response_format 'lead': schema must be a JSON Schema of "
+        "'type: \"object\"', got 'type: \"array\"'."
+    )
+
+
+def test_json_object_output_needs_the_word_json_in_the_input(openai_client):
+    json_object = {"format": {"type": "json_object"}}
+    error = _refusal(openai_client, model="gpt-4o", input="Rate this lead", text=json_object)
+    assert error.param == "input"
+    assert "must contain the word 'json'" in error.body["message"]
+    response = openai_client.responses.create(
+        model="gpt-4o", input="Rate this lead, answer in JSON", text=json_object
+    )
+    assert isinstance(json.loads(response.output_text), dict)
 
 
 def test_assistants_request_bodies_are_checked_too(openai_client):
