@@ -1,4 +1,4 @@
-"""What running a model means here: input text in, a rule answer and token counts out.
+"""What running a model means here: a chat model the key may use, and a rule answer.
 
 Shared by the Responses API and Assistants runs so both answer the same prompt the
 same way.
@@ -55,18 +55,3 @@ def answer_for(
     if json_object:
         return json.dumps({"answer": facts.answer_text()}, ensure_ascii=False)
     return facts.answer_text()
-
-
-def content_text(content: object) -> str:
-    """Text of a message's content: a string or a list of text parts."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = []
-        for part in content:
-            if isinstance(part, dict) and isinstance(part.get("text"), str):
-                parts.append(part["text"])
-            elif isinstance(part, str):
-                parts.append(part)
-        return "\n".join(parts)
-    return ""

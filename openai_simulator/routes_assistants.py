@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 
 from .checks import check_metadata, check_model_parameters
+from .conversation import content_text
 from .errors import ApiError, not_found
 from .keys import can_see_assistant, can_see_model
-from .modelrun import answer_for, content_text, require_chat_model
+from .modelrun import answer_for, require_chat_model
 from .objects import assistant_object, estimate_tokens, model_object, new_id, thread_object
 from .store import RUN_TERMINAL, RunRecord, list_body, paginate
 

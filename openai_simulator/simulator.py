@@ -24,6 +24,7 @@ from .errors import ApiError, invalid_url, mask_key, overloaded, server_error
 from .faults import FaultInjector
 from .keys import KeyRegistry, key_headers
 from .objects import new_id
+from .promptcache import PromptCache
 from .ratelimit import RateLimiter
 from .requestlog import RequestLog
 from .store import Store
@@ -87,6 +88,7 @@ class Simulator:
         self.faults = FaultInjector(config.faults, config.seed)
         self.latency_rng = random.Random(config.seed + 1)
         self.limiter = RateLimiter()
+        self.prompt_cache = PromptCache()
         self.store = Store()
         self.log = RequestLog(config.request_log_size)
 
