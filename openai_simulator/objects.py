@@ -18,6 +18,7 @@ REASONING_TOKENS_BY_EFFORT = {
     "medium": 192,
     "high": 512,
     "xhigh": 1024,
+    "max": 2048,
 }
 
 

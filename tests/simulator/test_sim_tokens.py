@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 
-@pytest.mark.parametrize(("model", "effort"), [("o4-mini", "low"), ("gpt-5", "high")])
+@pytest.mark.parametrize(
+    ("model", "effort"), [("o4-mini", "low"), ("gpt-5", "high"), ("gpt-5", "max")]
+)
 def test_reasoning_tokens_are_part_of_the_output_tokens(openai_client, model, effort):
     response = openai_client.responses.create(
         model=model, input="hello there", reasoning={"effort": effort}
