@@ -20,8 +20,20 @@ from .errors import ApiError, unsupported_parameter
 METADATA_MAX_KEYS = 16
 METADATA_MAX_KEY_LENGTH = 64
 METADATA_MAX_VALUE_LENGTH = 512
-# Function names, as the function-calling guide and Chat Completions' schema give them.
-FUNCTION_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+# Function and response-format names: "a-z, A-Z, 0-9, or underscores and dashes, with
+# a maximum length of 64" (the spec's descriptions of both `name` members).
+NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+
+
+def _check_name(name: str, param: str) -> None:
+    if not NAME.match(name):
+        raise ApiError(
+            400,
+            f"Invalid '{param}': string does not match pattern. Expected a string that "
+            "matches the pattern '^[a-zA-Z0-9_-]{1,64}$'.",
+            param=param,
+            code="invalid_value",
+        )
 
 
 def check_metadata(metadata: object, param: str = "metadata") -> None:
@@ -140,6 +152,7 @@ def _schema_fault_of(schema_json: str, strict: bool) -> str | None:
 
 def check_text_format(fmt: dict, input_text: str) -> None:
     if fmt.get("type") == "json_schema":
+        _check_name(fmt["name"], "text.format.name")
         fault = _schema_fault(fmt["schema"], strict=fmt.get("strict") is True)
         if fault:
             raise ApiError(
@@ -162,14 +175,7 @@ def check_function_tools(tools: list) -> None:
         if tool.get("type") != "function":
             continue
         name = tool["name"]
-        if not FUNCTION_NAME.match(name):
-            raise ApiError(
-                400,
-                f"Invalid 'tools[{index}].name': string does not match pattern. Expected a "
-                "string that matches the pattern '^[a-zA-Z0-9_-]{1,64}$'.",
-                param=f"tools[{index}].name",
-                code="invalid_value",
-            )
+        _check_name(name, f"tools[{index}].name")
         parameters = tool.get("parameters")
         if parameters is None:
             continue

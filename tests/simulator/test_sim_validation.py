@@ -241,6 +241,17 @@ def test_a_schema_must_describe_an_object(openai_client):
     )
 
 
+def test_a_response_format_name_is_letters_digits_underscores_and_dashes(openai_client):
+    text = _format({"type": "object"}, strict=False)
+    text["format"]["name"] = "lead rating"
+    error = _refusal(openai_client, model="gpt-4o", input="hi", text=text)
+    assert (error.param, error.code) == ("text.format.name", "invalid_value")
+    assert error.body["message"] == (
+        "Invalid 'text.format.name': string does not match pattern. Expected a string that "
+        "matches the pattern '^[a-zA-Z0-9_-]{1,64}$'."
+    )
+
+
 def test_json_object_output_needs_the_word_json_in_the_input(openai_client):
     json_object = {"format": {"type": "json_object"}}
     error = _refusal(openai_client, model="gpt-4o", input="Rate this lead", text=json_object)
