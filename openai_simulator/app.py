@@ -15,8 +15,8 @@ from .simulator import EndpointPolicy, Simulator
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
-def _endpoint(handler, scope: str, *, sunset_group: bool = False):
-    policy = EndpointPolicy(scope=scope, sunset_group=sunset_group)
+def _endpoint(handler, scope: str, *, sunset_group: bool = False, operation: str | None = None):
+    policy = EndpointPolicy(scope=scope, sunset_group=sunset_group, operation=operation)
 
     async def endpoint(request):
         return await request.app.state.simulator.handle(request, handler, policy)
@@ -33,7 +33,12 @@ def _api_routes() -> list[Route]:
     a, r = assistants, responses
 
     def assistants_api(path, handler, method, scope):
-        return Route(path, _endpoint(handler, scope, sunset_group=True), methods=[method])
+        # Bodies are checked against the spec's request schema of the same operation.
+        operation = f"POST {path.removeprefix('/v1')}" if method == "POST" else None
+        if path.endswith("/cancel"):
+            operation = None  # no request body
+        endpoint = _endpoint(handler, scope, sunset_group=True, operation=operation)
+        return Route(path, endpoint, methods=[method])
 
     return [
         Route("/v1/models", _endpoint(a.list_models, "api.model.read"), methods=["GET"]),
@@ -66,7 +71,9 @@ def _api_routes() -> list[Route]:
             "api.threads.write",
         ),
         Route(
-            "/v1/responses", _endpoint(r.create_response, "api.responses.write"), methods=["POST"]
+            "/v1/responses",
+            _endpoint(r.create_response, "api.responses.write", operation="POST /responses"),
+            methods=["POST"],
         ),
         Route(
             "/v1/responses/{response_id}",

@@ -8,7 +8,8 @@ complete config.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import re
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -68,12 +69,48 @@ class KeySpec:
 
 
 @dataclass
+class ToolCallRule:
+    """A scripted round of function calling in /v1/responses (see tools.py): when a
+    request matches every pattern given, the model calls `calls` (those among the
+    request's tools); once their outputs are in, it answers `answer` if given."""
+
+    calls: list[dict] = field(default_factory=list)  # [{"name": ..., "arguments": {...}}]
+    instructions: str | None = None  # regex searched in the instructions (any case)
+    input: str | None = None  # regex searched in the user's latest message (any case)
+    key: str | None = None  # key name or the key itself
+    model: str | None = None
+    answer: str | None = None  # "{output}" stands for the function outputs
+
+    @classmethod
+    def from_mapping(cls, raw: dict) -> ToolCallRule:
+        unknown = set(raw) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown tool_calls fields: {sorted(unknown)}")
+        rule = cls(**raw)
+        for call in rule.calls:
+            if not isinstance(call, dict) or not isinstance(call.get("name"), str):
+                raise ValueError("tool_calls: each call needs a function 'name'")
+            if not isinstance(call.get("arguments", {}), (dict, str)):
+                raise ValueError("tool_calls: 'arguments' is an object or a JSON string")
+        for pattern in (rule.instructions, rule.input):
+            try:
+                re.compile(pattern or "")
+            except re.error as error:
+                raise ValueError(f"tool_calls: bad pattern {pattern!r}: {error}") from None
+        return rule
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
 class SimulatorConfig:
     keys: list[KeySpec]
     models: list[ModelSpec]
     assistants: list[AssistantSpec]
     latency: LatencySpec = field(default_factory=LatencySpec)
     faults: list[FaultRule] = field(default_factory=list)
+    tool_calls: list[ToolCallRule] = field(default_factory=list)
     sunset: bool = False
     seed: int = 0
     hang_seconds: float = 30.0
@@ -180,8 +217,14 @@ def config_from_mapping(raw: dict | None) -> SimulatorConfig:
     assistants = [AssistantSpec(**a) for a in raw.pop("assistants", [])] or demo_assistants()
     latency = LatencySpec.from_value(raw.pop("latency", None))
     faults = [FaultRule.from_mapping(f) for f in raw.pop("faults", [])]
+    tool_calls = [ToolCallRule.from_mapping(r) for r in raw.pop("tool_calls", [])]
     config = SimulatorConfig(
-        keys=keys, models=models, assistants=assistants, latency=latency, faults=faults
+        keys=keys,
+        models=models,
+        assistants=assistants,
+        latency=latency,
+        faults=faults,
+        tool_calls=tool_calls,
     )
     for name in ("sunset", "seed", "hang_seconds", "request_log_size"):
         if name in raw:

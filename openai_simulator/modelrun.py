@@ -1,4 +1,4 @@
-"""What running a model means here: input text in, a rule answer and token counts out.
+"""What running a model means here: a chat model the key may use, and a rule answer.
 
 Shared by the Responses API and Assistants runs so both answer the same prompt the
 same way.
@@ -10,7 +10,7 @@ import json
 
 from .answers import AnswerRules
 from .config import ModelSpec
-from .errors import ApiError, model_not_found, unsupported_parameter
+from .errors import ApiError, model_not_found
 from .keys import can_see_model
 from .structured import build_from_schema
 
@@ -36,21 +36,6 @@ def require_chat_model(sim, key, model_id: object, *, param: str = "model") -> M
     return spec
 
 
-def check_sampling_params(model: ModelSpec, body: dict) -> None:
-    """Reasoning models refuse temperature/top_p; other models refuse reasoning effort."""
-    if model.reasoning:
-        for param in ("temperature", "top_p"):
-            if body.get(param) is not None:
-                raise unsupported_parameter(param)
-    else:
-        reasoning = body.get("reasoning")
-        effort = reasoning.get("effort") if isinstance(reasoning, dict) else None
-        if effort is not None or body.get("reasoning_effort") is not None:
-            raise unsupported_parameter(
-                "reasoning.effort" if effort is not None else "reasoning_effort"
-            )
-
-
 def answer_for(
     instructions: str, prompt: str, json_schema: dict | None, json_object: bool = False
 ) -> str:
@@ -70,32 +55,3 @@ def answer_for(
     if json_object:
         return json.dumps({"answer": facts.answer_text()}, ensure_ascii=False)
     return facts.answer_text()
-
-
-def content_text(content: object) -> str:
-    """Text of a message's content: a string or a list of text parts."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = []
-        for part in content:
-            if isinstance(part, dict) and isinstance(part.get("text"), str):
-                parts.append(part["text"])
-            elif isinstance(part, str):
-                parts.append(part)
-        return "\n".join(parts)
-    return ""
-
-
-def metadata_of(body: dict) -> dict:
-    metadata = body.get("metadata")
-    if metadata is None:
-        return {}
-    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
-        raise ApiError(
-            400,
-            "Invalid type for 'metadata': expected an object with string values.",
-            param="metadata",
-            code="invalid_type",
-        )
-    return metadata

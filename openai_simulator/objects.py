@@ -18,6 +18,7 @@ REASONING_TOKENS_BY_EFFORT = {
     "medium": 192,
     "high": 512,
     "xhigh": 1024,
+    "max": 2048,
 }
 
 
@@ -129,3 +130,14 @@ def output_message_item(text: str, status: str = "completed") -> dict:
 
 def reasoning_item() -> dict:
     return {"id": new_id("rs"), "type": "reasoning", "summary": []}
+
+
+def function_call_item(name: str, arguments: str) -> dict:
+    return {
+        "id": new_id("fc"),
+        "type": "function_call",
+        "status": "completed",
+        "call_id": new_id("call"),
+        "name": name,
+        "arguments": arguments,
+    }

@@ -12,7 +12,7 @@ import json
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from .config import AssistantSpec, key_from_mapping
+from .config import AssistantSpec, ToolCallRule, key_from_mapping
 from .errors import mask_key
 from .faults import FaultInjector, FaultRule, LatencySpec
 
@@ -26,6 +26,7 @@ def config_view(sim) -> dict:
     return {
         "latency": config.latency.to_dict(),
         "faults": [rule.to_dict() for rule in sim.faults.rules],
+        "tool_calls": [rule.to_dict() for rule in config.tool_calls],
         "sunset": config.sunset,
         "seed": config.seed,
         "hang_seconds": config.hang_seconds,
@@ -55,7 +56,8 @@ async def get_config(request: Request) -> JSONResponse:
 
 def apply_patch(sim, patch: dict) -> None:
     """Change the running simulator. Keys and assistants are upserted (a key can be
-    updated by name alone); faults replace the current rules; seed reseeds the RNGs."""
+    updated by name alone); faults and tool_calls replace the current rules; seed
+    reseeds the RNGs."""
     config = sim.config
     unknown = set(patch) - {
         "latency",
@@ -65,6 +67,7 @@ def apply_patch(sim, patch: dict) -> None:
         "hang_seconds",
         "keys",
         "assistants",
+        "tool_calls",
     }
     if unknown:
         raise ValueError(f"unknown config fields: {sorted(unknown)}")
@@ -82,6 +85,8 @@ def apply_patch(sim, patch: dict) -> None:
         rules = [FaultRule.from_mapping(r) for r in patch["faults"]]
         config.faults = rules
         sim.faults = FaultInjector(rules, config.seed)
+    if "tool_calls" in patch:
+        config.tool_calls = [ToolCallRule.from_mapping(r) for r in patch["tool_calls"]]
     for raw in patch.get("keys", []):
         existing = sim.keys.by_name_or_secret(raw.get("key") or raw.get("name", ""))
         merged = {**dataclasses.asdict(existing), **raw} if existing else raw

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import time
 
+from .checks import check_metadata, check_model_parameters
+from .conversation import content_text
 from .errors import ApiError, not_found
 from .keys import can_see_assistant, can_see_model
-from .modelrun import (
-    answer_for,
-    check_sampling_params,
-    content_text,
-    metadata_of,
-    require_chat_model,
-)
+from .modelrun import answer_for, require_chat_model
 from .objects import assistant_object, estimate_tokens, model_object, new_id, thread_object
 from .store import RUN_TERMINAL, RunRecord, list_body, paginate
 
@@ -112,8 +108,9 @@ def _add_messages(ctx, thread, messages: object) -> None:
         )
 
 
-def _new_thread(ctx, spec: object):
+def _new_thread(ctx, spec: object, metadata_param: str = "metadata"):
     spec = spec if isinstance(spec, dict) else {}
+    check_metadata(spec.get("metadata"), metadata_param)
     thread = ctx.sim.store.add_thread(ctx.key.name, spec.get("metadata") or {})
     _add_messages(ctx, thread, spec.get("messages"))
     return thread
@@ -131,6 +128,7 @@ async def retrieve_thread(ctx):
 
 async def create_message(ctx):
     thread = _thread(ctx, ctx.request.path_params["thread_id"])
+    check_metadata(ctx.body.get("metadata"))
     role = ctx.body.get("role", "user")
     if role not in ("user", "assistant"):
         raise ApiError(
@@ -169,8 +167,9 @@ def _start_run(ctx, thread, body: dict):
         )
     assistant = _assistant(ctx, assistant_id)
     model = require_chat_model(sim, key, body.get("model") or assistant.model)
-    check_sampling_params(model, body)
-    metadata = metadata_of(body)
+    check_model_parameters(model, body)
+    check_metadata(body.get("metadata"))
+    metadata = body.get("metadata") or {}
     now = time.time()
     active = sim.store.active_run(thread, now)
     if active is not None:
@@ -237,7 +236,7 @@ def _reject_streaming(body: dict) -> None:
 
 async def create_thread_and_run(ctx):
     _reject_streaming(ctx.body)
-    thread = _new_thread(ctx, ctx.body.get("thread"))
+    thread = _new_thread(ctx, ctx.body.get("thread"), "thread.metadata")
     return _start_run(ctx, thread, ctx.body)
 
 

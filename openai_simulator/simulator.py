@@ -1,8 +1,9 @@
 """The simulator's state and the request pipeline every /v1 endpoint goes through.
 
 Pipeline, in the order the real API applies it: authenticate (key kind, scope,
-quota) -> sunset -> count the request against RPM -> injected fault -> endpoint
-(which charges tokens against TPM when it runs a model) -> log.
+quota) -> sunset -> count the request against RPM -> check the body against the
+operation's request schema in openapi.yaml (validation.py) -> injected fault ->
+endpoint (which charges tokens against TPM when it runs a model) -> log.
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ from .errors import ApiError, invalid_url, mask_key, overloaded, server_error
 from .faults import FaultInjector
 from .keys import KeyRegistry, key_headers
 from .objects import new_id
+from .promptcache import PromptCache
 from .ratelimit import RateLimiter
 from .requestlog import RequestLog
 from .store import Store
+from .validation import request_validators
 
 MAX_HANG_SECONDS = 600.0
 logger = logging.getLogger(__name__)
@@ -66,12 +69,14 @@ class CallContext:
 class EndpointPolicy:
     scope: str
     sunset_group: bool = False
+    operation: str | None = None  # "POST /responses": whose request schema the body meets
 
 
 class Simulator:
     def __init__(self, config: SimulatorConfig) -> None:
         self.initial_config = copy.deepcopy(config)
         self.stopping = False
+        self.validators = request_validators()  # compiled once per process
         self.apply(copy.deepcopy(config))
 
     def apply(self, config: SimulatorConfig) -> None:
@@ -83,6 +88,7 @@ class Simulator:
         self.faults = FaultInjector(config.faults, config.seed)
         self.latency_rng = random.Random(config.seed + 1)
         self.limiter = RateLimiter()
+        self.prompt_cache = PromptCache()
         self.store = Store()
         self.log = RequestLog(config.request_log_size)
 
@@ -122,6 +128,8 @@ class Simulator:
                     organization=key.organization,
                 )
             )
+            if policy.operation is not None:
+                self.validators[policy.operation].check(ctx.body)
             hit = self.faults.http_fault(method, path, key.name, key.key)
             if hit:
                 fault_name, rule = hit

@@ -12,7 +12,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from .objects import message_object, new_id, output_message_item, reasoning_item, run_usage
+from .objects import message_object, new_id, run_usage
 
 RUN_TERMINAL = ("completed", "failed", "incomplete", "expired", "cancelled")
 QUEUED_SHARE = 0.2  # share of the duration a run/background response spends queued
@@ -91,6 +91,13 @@ class RunRecord:
             return "in_progress"
         return self.outcome
 
+    def started_at(self, status: str) -> int | None:
+        """When the run left the queue; None if it has not, or was cancelled before."""
+        started = self.created_at + self.duration * QUEUED_SHARE
+        if status == "queued" or (self.cancelled_at is not None and self.cancelled_at < started):
+            return None
+        return int(started)
+
     def finished_at(self) -> int:
         return int(
             self.cancelled_at if self.cancelled_at is not None else self.created_at + self.duration
@@ -118,9 +125,7 @@ class RunRecord:
             "assistant_id": self.assistant_id,
             "thread_id": self.thread_id,
             "status": status,
-            "started_at": None
-            if status == "queued"
-            else int(self.created_at + self.duration * QUEUED_SHARE),
+            "started_at": self.started_at(status),
             "expires_at": None if terminal else int(self.created_at) + RUN_EXPIRY_SECONDS,
             "cancelled_at": ended if status == "cancelled" else None,
             "failed_at": ended if status == "failed" else None,
@@ -155,13 +160,14 @@ class ResponseRecord:
     background: bool
     store: bool
     model: str
-    reasoning_model: bool
-    answer: str
+    input_items: list  # conversation.Item: what this request added to the conversation
+    output_items: list  # conversation.Item: what the model added (continuations read it)
+    output: list[dict]  # the `output` array once finished
     usage: dict
     echo: dict  # request parameters the response object repeats back
+    previous: ResponseRecord | None = None
     outcome: str = "completed"
     error_code: str | None = None
-    output_ids: tuple[str, str] = field(default_factory=lambda: (new_id("msg"), new_id("rs")))
 
     def status(self, now: float) -> str:
         if not self.background:
@@ -173,18 +179,22 @@ class ResponseRecord:
             return "in_progress"
         return self.outcome
 
-    def to_object(self, now: float) -> dict:
-        status = self.status(now)
-        output: list[dict] = []
-        if status in ("completed", "incomplete"):
-            if self.reasoning_model:
-                output.append(reasoning_item() | {"id": self.output_ids[1]})
-            text = (
-                self.answer
-                if status == "completed"
-                else self.answer[: max(1, len(self.answer) // 2)]
-            )
-            output.append(output_message_item(text, status) | {"id": self.output_ids[0]})
+    def conversation(self, now: float) -> list:
+        """Every item of the stored chain up to and including this response."""
+        chain = []
+        record: ResponseRecord | None = self
+        while record is not None:
+            chain.append(record)
+            record = record.previous
+        items: list = []
+        for record in reversed(chain):
+            items.extend(record.input_items)
+            if record.status(now) in ("completed", "incomplete"):
+                items.extend(record.output_items)
+        return items
+
+    def to_object(self, now: float, status: str | None = None) -> dict:
+        status = status or self.status(now)
         terminal = status in ("completed", "failed", "incomplete", "cancelled")
         body = {
             "id": self.id,
@@ -202,12 +212,9 @@ class ResponseRecord:
             "incomplete_details": {"reason": "max_output_tokens"}
             if status == "incomplete"
             else None,
-            "output": output,
-            "parallel_tool_calls": True,
-            "previous_response_id": None,
+            "output": self.output if status in ("completed", "incomplete") else [],
+            "previous_response_id": self.previous.id if self.previous else None,
             "service_tier": "default",
-            "tool_choice": "auto",
-            "tools": [],
             "top_logprobs": 0,
             "truncation": "disabled",
             **self.echo,

@@ -191,9 +191,3 @@ def test_a_broken_json_schema_is_a_bad_request(openai_client):
     with pytest.raises(openai.BadRequestError) as caught:
         openai_client.responses.create(model="gpt-4o", input="hello", text={"format": broken})
     assert caught.value.code == "invalid_json_schema"
-
-
-def test_metadata_must_be_a_map_of_strings(openai_client):
-    with pytest.raises(openai.BadRequestError) as caught:
-        openai_client.responses.create(model="gpt-4o", input="hello", metadata={"count": 3})
-    assert caught.value.param == "metadata"

@@ -163,6 +163,24 @@ def test_failed_runs_match_the_spec(simulator, spec_validator):
         },
         {"model": "gpt-4o", "input": "hello", "background": True},
         {"model": "gpt-4o", "input": "hello", "max_output_tokens": 16},
+        {"model": "o3", "input": "hello", "max_output_tokens": 100},
+        {
+            "model": "gpt-4o-mini",
+            "input": "Use lookup_contact.\nemail: jane@example.com",
+            "tools": [
+                {
+                    "type": "function",
+                    "name": "lookup_contact",
+                    "parameters": {
+                        "type": "object",
+                        "properties": {"email": {"type": "string"}},
+                        "required": ["email"],
+                        "additionalProperties": False,
+                    },
+                }
+            ],
+            "tool_choice": "required",
+        },
     ],
 )
 def test_responses_match_the_spec(simulator, spec_validator, request_body):
@@ -170,6 +188,29 @@ def test_responses_match_the_spec(simulator, spec_validator, request_body):
     spec_validator(body, "Response")
     _strict(Response, body)
     spec_validator(_body(simulator, "GET", f"/responses/{body['id']}"), "Response")
+
+
+def test_a_continued_round_trip_matches_the_spec(simulator, spec_validator):
+    tools = [{"type": "function", "name": "f", "parameters": {"type": "object"}, "strict": False}]
+    first = _body(
+        simulator, "POST", "/responses", {"model": "gpt-4o", "input": "call f", "tools": tools}
+    )
+    output = {"type": "function_call_output", "call_id": first["output"][0]["call_id"]}
+    second = _body(
+        simulator,
+        "POST",
+        "/responses",
+        {
+            "model": "gpt-4o",
+            "previous_response_id": first["id"],
+            "input": [output | {"output": "done"}],
+            "tools": tools,
+        },
+    )
+    for body in (first, second):
+        spec_validator(body, "Response")
+        _strict(Response, body)
+    assert second["previous_response_id"] == first["id"]
 
 
 def test_failed_responses_match_the_spec(simulator, spec_validator):
@@ -187,6 +228,13 @@ def test_failed_responses_match_the_spec(simulator, spec_validator):
         ("GET", "/assistants?limit=0", None, None),
         ("POST", "/responses", {"model": "gpt-9", "input": "x"}, None),
         ("POST", "/responses", {"model": "o3", "input": "x", "temperature": 1}, None),
+        ("POST", "/responses", {"model": "gpt-4o", "input": "x", "temperature": 9}, None),
+        (
+            "POST",
+            "/responses",
+            {"model": "gpt-4o", "input": "x", "previous_response_id": "r"},
+            None,
+        ),
         ("GET", "/nope", None, None),
     ],
 )
