@@ -212,8 +212,9 @@ class AssistantsEngine:
         if overrides.temperature is not None and request.temperature is not None:
             params["temperature"] = overrides.temperature
         if overrides.reasoning_effort and request.reasoning_effort:
-            # create_and_run has no typed argument for it; the API accepts it.
-            params["extra_body"] = {"reasoning_effort": overrides.reasoning_effort}
+            # Only a run on an existing thread takes it (CreateRunRequest; create-and-run
+            # answers 400 unknown_parameter): `run` then makes the thread first.
+            params["reasoning_effort"] = overrides.reasoning_effort
         if spec.output_fields:
             params["response_format"] = {
                 "type": "json_schema",
@@ -235,7 +236,14 @@ class AssistantsEngine:
         requests_made = 0
         run = None
         try:
-            raw = clock.client(client).beta.threads.with_raw_response.create_and_run(**params)
+            if "reasoning_effort" in params:
+                thread = clock.client(client).beta.threads.create(**params.pop("thread"))
+                requests_made += 1
+                raw = clock.client(client).beta.threads.runs.with_raw_response.create(
+                    thread.id, **params
+                )
+            else:
+                raw = clock.client(client).beta.threads.with_raw_response.create_and_run(**params)
             requests_made += 1
             run = raw.parse()
             headers = _rate_limit_headers(raw.headers)
