@@ -37,7 +37,7 @@ $(INSTALLED): pyproject.toml
 # Regenerate translation catalogues (needs GNU gettext); the compiled .mo files are
 # committed so that a fresh machine needs no gettext.
 messages: $(INSTALLED)
-	scripts/messages.sh
+	$(TYPECHECK_ENV) scripts/messages.sh
 
 # The user guide's images (docs/images/, referenced by docs/user-guide.md): the browser
 # tests of the seed's steps and use cases screenshot each step there, window-sized.
