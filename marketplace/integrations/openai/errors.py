@@ -255,4 +255,41 @@ def _error_for_status(exc: openai.APIStatusError) -> AssistantError:
         }
     else:
         message = _("OpenAI rejected the request: %(error)s") % {"error": server_message}
-    return BadRequest(message, **common)
+    advice = _fix_advice(param or "", code or "")
+    return BadRequest(f"{message} {advice}" if advice else message, **common)
+
+
+def _fix_advice(param: str, code: str) -> str:
+    """What the builder can change for a 400 (a configuration error: never retried)."""
+    root = param.split(".")[0].split("[")[0]
+    if root == "temperature":
+        return str(
+            _(
+                "Set the temperature between 0 and 2 in the step's Advanced API parameters "
+                "(or leave it empty); reasoning models take none."
+            )
+        )
+    if root == "reasoning" or param == "reasoning_effort":
+        return str(
+            _(
+                "Reasoning effort applies to reasoning models only: clear it in the step's "
+                "Advanced API parameters or choose a reasoning model."
+            )
+        )
+    if root == "text" or code == "invalid_json_schema":
+        return str(
+            _(
+                "Check the assistant's output fields on its page (names of letters, digits, "
+                "_ or -; choices for choice fields)."
+            )
+        )
+    if root == "model":
+        return str(_("Choose another model in the step or on the assistant."))
+    if code == "unknown_parameter":
+        return str(
+            _(
+                "The endpoint does not accept this parameter: if the connection points at an "
+                "OpenAI-compatible server, it may not support it."
+            )
+        )
+    return ""

@@ -27,6 +27,7 @@ from marketplace.integrations.openai.specs import (
     AssistantSpec,
     FieldType,
     OutputField,
+    Overrides,
     parse_structured,
 )
 
@@ -231,6 +232,22 @@ def test_a_refused_parameter_is_a_bad_request_naming_it(client):
 
     assert caught.value.kind == ErrorKind.BAD_REQUEST and not caught.value.transient
     assert caught.value.param == "model" and "'model'" in str(caught.value)
+
+
+def test_a_parameter_out_of_range_fails_at_once_saying_what_to_change(client):
+    """The simulator refuses what OpenAI refuses (temperature above 2): a configuration
+    error, never retried, that tells the builder where to fix it."""
+    request = AssistantRequest(
+        AssistantSpec(model="gpt-4o-mini", instructions="Rate."),
+        "hi",
+        overrides=Overrides(temperature=2.5),
+    )
+    with pytest.raises(BadRequest) as caught:
+        ResponsesEngine().run(client, request, deadline=10)
+
+    assert caught.value.kind == ErrorKind.BAD_REQUEST and not caught.value.transient
+    assert caught.value.param == "temperature"
+    assert "between 0 and 2" in str(caught.value) and "Advanced API parameters" in str(caught.value)
 
 
 @pytest.mark.parametrize(
