@@ -8,7 +8,7 @@ with a million executions in one workflow.
 PostgreSQL. The database is migrated, then filled once with bulk SQL (`INSERT … SELECT
 generate_series`): one account, one 4-step workflow, executions/4 contacts each enrolled
 once with 4 executions spread over 90 days (2 % of runs failed at step 4, 5 % retried at
-step 2, step 3 carries token usage and cost). A later run reuses the data when the
+step 2, step 3 is an Ask OpenAI assistant step whose usage rows carry tokens and cost). A later run reuses the data when the
 workflow already has that many executions (--regenerate to start again).
 
 Each page is requested --repeat times (after 3 warm-ups) through Django's test client,
@@ -39,8 +39,8 @@ STEPS = {
         "next": 3,
     },
     "3": {
-        "type": "send_notification",
-        "config": {"recipients": ["owner"], "message": "Hot lead"},
+        "type": "ask_openai_assistant",
+        "config": {"prompt": "Is this a hot lead? {{ object.first_name }}"},
         "next": 4,
     },
     "4": {"type": "create_task", "config": {"title": "Follow up"}, "next": None},
@@ -92,6 +92,10 @@ def data_ensure(executions: int, regenerate: bool):
         account = workflow.account
         say("deleting the previous data…")
         with connection.cursor() as cursor:
+            cursor.execute(
+                "DELETE FROM marketplace_openai_assistantusage WHERE workflow_id = %s",
+                [workflow.pk],
+            )
             cursor.execute(
                 "DELETE FROM workflows_actionexecution WHERE workflow_id = %s", [workflow.pk]
             )
@@ -154,26 +158,22 @@ def data_ensure(executions: int, regenerate: bool):
             """
             INSERT INTO workflows_actionexecution (
                 enrollment_id, workflow_id, step_id, action_type, queue, status, attempt,
-                due_at, lease_expires_at, last_sent_at, inputs, outputs, usage, error, replays,
+                due_at, lease_expires_at, last_sent_at, inputs, outputs, error, replays,
                 created_at, started_at, finished_at)
             SELECT e.id, e.workflow_id, s,
                    CASE s WHEN 1 THEN 'create_task' WHEN 2 THEN 'set_property'
-                          WHEN 3 THEN 'send_notification' ELSE 'create_task' END,
+                          WHEN 3 THEN 'ask_openai_assistant' ELSE 'create_task' END,
                    'default',
                    CASE WHEN s = 4 AND e.status = 'failed' THEN 'failed' ELSE 'succeeded' END,
                    CASE WHEN s = 2 AND e.id %% 20 = 0 THEN 2 ELSE 1 END,
                    e.enrolled_at + s * interval '500 milliseconds', NULL,
                    e.enrolled_at + s * interval '500 milliseconds',
                    CASE s WHEN 3 THEN jsonb_build_object(
-                            'message',
-                            'Hot lead: Contact ' || e.record_id || ' ' || repeat('details ', 40))
+                            'prompt',
+                            'Is this a hot lead? Contact ' || e.record_id || ' ' || repeat('details ', 40))
                           ELSE jsonb_build_object('title', 'Call Contact ' || e.record_id) END,
                    CASE WHEN s = 4 AND e.status = 'failed' THEN '{}'::jsonb
                         ELSE jsonb_build_object('task_id', e.id * 4 + s) END,
-                   CASE s WHEN 3 THEN jsonb_build_object(
-                            'model', 'gpt-4.1-mini', 'input_tokens', 420 + e.id %% 100,
-                            'output_tokens', 180, 'cost_usd', '0.000456')
-                          ELSE '{}'::jsonb END,
                    CASE WHEN s = 4 AND e.status = 'failed'
                         THEN 'The OpenAI quota of this account is exhausted (insufficient_quota).'
                         ELSE '' END,
@@ -185,6 +185,21 @@ def data_ensure(executions: int, regenerate: bool):
             WHERE e.workflow_id = %s
         """,
             [workflow.pk],
+        )
+        say("inserting the Ask steps' usage rows…")
+        cursor.execute(
+            """
+            INSERT INTO marketplace_openai_assistantusage (
+                account_id, connection_id, workflow_id, execution_id, engine, model,
+                input_tokens, output_tokens, reasoning_tokens, cached_tokens, total_tokens,
+                cost_usd, created_at)
+            SELECT %s, NULL, x.workflow_id, x.id, 'responses', 'gpt-4.1-mini',
+                   420 + x.enrollment_id %% 100, 180, 0, 0, 600 + x.enrollment_id %% 100,
+                   0.000456, x.finished_at
+            FROM workflows_actionexecution x
+            WHERE x.workflow_id = %s AND x.step_id = 3 AND x.status = 'succeeded'
+        """,
+            [account.pk, workflow.pk],
         )
         say("analyzing…")
         cursor.execute("ANALYZE crm_record")

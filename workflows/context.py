@@ -23,8 +23,9 @@ class ExecutionContext:
     attempt: int = 1
     # The record's property definitions by name (tokens, criteria, property writes).
     definitions: dict[str, Any] = field(default_factory=dict)
-    # Filled by actions that consume metered resources, e.g. {"input_tokens": 812,
-    # "output_tokens": 95, "model": "gpt-4.1-mini"}; stored on the execution.
+    # What a metered call spent, e.g. {"input_tokens": 812, "output_tokens": 95, "model":
+    # "gpt-4.1-mini"}: the action writes it to its own store in `apply_many` (and the
+    # Test button shows it); the ledger keeps none of it.
     usage: dict[str, Any] = field(default_factory=dict)
     # True when run from the builder's "Test" button: show the result, change nothing
     # outside (the engine never calls `apply` in test mode).

@@ -222,7 +222,8 @@ class ActionExecution(models.Model):
     last_sent_at = models.DateTimeField(null=True, blank=True)
     inputs = models.JSONField(default=dict, blank=True)
     outputs = models.JSONField(default=dict, blank=True)
-    usage = models.JSONField(default=dict, blank=True)
+    # What a step spent (tokens, cost) is its action's own store, read through
+    # `ActionType.usage_of` (the OpenAI package's usage rows): not a column here.
     error = models.TextField(blank=True)
     # Failed, retried and postponed attempts, oldest first, at most ATTEMPTS_KEPT:
     # [{"n": 1, "at": iso, "kind": "retry|rate_limited|failed", "error": "…",

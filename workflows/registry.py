@@ -37,6 +37,7 @@ import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 from django import forms
@@ -239,6 +240,12 @@ class ActionType:
 
     # --- The engine -------------------------------------------------------------------
 
+    def usage_of(self, execution_ids: list[int]) -> dict[int, StepUsage]:
+        """What these executions of this type spent, by execution id, read in one query
+        from the action's own store (e.g. the OpenAI package's usage rows); executions
+        that spent nothing are left out. Default: actions that spend nothing."""
+        return {}
+
     def batch_limit(self) -> int | None:
         """The most executions of this type in one batch (None: WORKFLOWS_BATCH_SIZE)."""
         return None
@@ -275,6 +282,17 @@ class ActionType:
         self, context: ExecutionContext, step: dict[str, Any], outputs: dict[str, Any]
     ) -> Route:
         return Route(step.get("next"))
+
+
+@dataclass(frozen=True)
+class StepUsage:
+    """What one succeeded step spent, as its action type recorded it (the run detail and
+    the replay estimate show it): token counts by name ("input_tokens", "output_tokens",
+    "reasoning_tokens", "total_tokens") and the cost in USD (None: not priced)."""
+
+    model: str = ""
+    tokens: dict[str, int] = field(default_factory=dict)
+    cost: Decimal | None = None
 
 
 @dataclass(frozen=True)

@@ -13,14 +13,14 @@ from decimal import Decimal
 import pytest
 
 from crm.models import Task
+from marketplace.integrations.openai.models import AssistantUsage
 from openai_simulator.config import DEMO_KEY
 from tests.celery_worker import celery_worker, wait_for  # noqa: F401  (fixture)
 from tests.conftest import log_in, screenshot
 from tests.history.scenarios import openai_assistant_workflow, openai_out_of_quota, owner_handover
 from tests.integrations.openai.test_on_celery_workers import worker_env
 from tests.workflows.conftest import contact, drain
-from workflows.history.usage import usage_cost
-from workflows.models import ActionExecution, Enrollment
+from workflows.models import Enrollment
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -80,7 +80,7 @@ def test_an_admin_reads_a_quota_error_reconnects_openai_replays_and_sees_success
         timeout=60,
         message="Bob's run to complete on the worker",
     )
-    bob_usage = ActionExecution.objects.get(enrollment__record=bob, step_id=1).usage
+    bob_usage = AssistantUsage.objects.get(execution__enrollment__record=bob)
     # … then the account's key runs out of quota, and Ann's run fails.
     scenario = openai_out_of_quota(acme, workflow=workflow)
     wait_for(
@@ -125,9 +125,9 @@ def test_an_admin_reads_a_quota_error_reconnects_openai_replays_and_sees_success
     page.locator("#history-results tbody tr").get_by_role("link", name="Failed").click()
     page.get_by_role("link", name="Replay from the failed step").click()
     page.get_by_text("1 failed step will run again").wait_for()
-    expected = Decimal(str(usage_cost(bob_usage))).quantize(Decimal("0.000001"))
+    expected = Decimal(bob_usage.cost_usd).quantize(Decimal("0.000001"))
     assert page.locator("[data-estimated-cost]").inner_text() == f"${expected}"
-    assert page.locator("[data-estimated-tokens]").inner_text() == str(bob_usage["total_tokens"])
+    assert page.locator("[data-estimated-tokens]").inner_text() == str(bob_usage.total_tokens)
     screenshot(page, "history-quota-replay-confirm")
     page.get_by_role("button", name="Replay 1 step").click()
 

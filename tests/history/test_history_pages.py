@@ -201,12 +201,12 @@ def test_enrollment_history_shows_outcome(scenario, acme, builder_client):
     assert "Dana Doe" in html and "Failed at 2. Set property value" in html
 
 
-def test_run_detail_shows_inputs_outputs_and_escapes(acme, builder_client, builder_user):
+def test_run_detail_shows_inputs_outputs_and_escapes(acme, builder_client, builder_user, metered):
     workflow = make_workflow(
         acme,
         chain(
             {
-                "type": "create_task",
+                "type": "test_metered",
                 "config": {"title": "Call {{ object.first_name }}", "notes": "x" * 300},
             },
         ),
@@ -214,9 +214,8 @@ def test_run_detail_shows_inputs_outputs_and_escapes(acme, builder_client, build
     record = contact(acme, first_name="<script>alert(1)</script>", email="x@example.com")
     drain()
     enrollment = Enrollment.objects.get(workflow=workflow, record=record)
-    ActionExecution.objects.filter(enrollment=enrollment).update(
-        usage={"model": "gpt-4.1-mini", "input_tokens": 12, "output_tokens": 30}
-    )
+    # What the step spent, from its action's own store.
+    metered(enrollment.executions.get().pk, {"input_tokens": 12, "output_tokens": 30}, None)
     html = builder_client.get(
         reverse("history:run", args=[workflow.pk, enrollment.pk])
     ).content.decode()

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from crm.models import Task, TimelineEvent
 from tests.history.scenarios import openai_out_of_quota, owner_handover
-from tests.workflows.conftest import drain
+from tests.workflows.conftest import chain, contact, drain, make_workflow
 from workflows.history import replay as replays
 from workflows.models import ActionExecution, Enrollment
 
@@ -37,15 +37,28 @@ def test_the_confirmation_shows_how_many_and_the_cost(scenario, builder_client):
 def test_estimate_uses_the_last_known_usage_and_says_unknown_without_a_price(scenario):
     failed = ActionExecution.objects.filter(workflow=scenario.workflow, status="failed")
     assert replays.replay_estimate(failed).cost == 0  # built-in actions: no tokens, no cost
-    failed.update(usage={"input_tokens": 100, "output_tokens": 50, "cost_usd": "0.0015"})
-    estimate = replays.replay_estimate(failed)
-    assert (estimate.count, estimate.tokens, str(estimate.cost)) == (1, 150, "0.0015")
-    failed.update(usage={"input_tokens": 100, "output_tokens": 50})
-    assert replays.replay_estimate(failed).cost is None
     # An AI step that never succeeded anywhere: unknown, not $0.
-    failed.update(usage={}, action_type="ask_openai_assistant")
+    failed.update(action_type="ask_openai_assistant")
     estimate = replays.replay_estimate(failed)
     assert (estimate.count, estimate.tokens, estimate.cost) == (1, None, None)
+
+
+def test_estimate_averages_what_the_steps_successful_runs_spent(acme, metered):
+    workflow = make_workflow(acme, chain({"type": "test_metered", "config": {"title": "T"}}))
+    for name in ("Ann", "Bob", "Fail"):
+        contact(acme, first_name=name)
+    drain()
+    done = list(ActionExecution.objects.filter(workflow=workflow, status="succeeded"))
+    failed = ActionExecution.objects.filter(workflow=workflow, status="failed")
+    assert len(done) == 2 and failed.count() == 1
+    metered(done[0].pk, {"input_tokens": 100, "output_tokens": 50}, "0.0015")
+    metered(done[1].pk, {"input_tokens": 200, "output_tokens": 50}, "0.0025")
+    estimate = replays.replay_estimate(failed)
+    assert (estimate.count, estimate.tokens, str(estimate.cost)) == (1, 200, "0.002000")
+    # Tokens recorded without a price: the cost is unknown, never $0.
+    metered(done[0].pk, {"input_tokens": 100, "output_tokens": 50}, None)
+    metered(done[1].pk, {"input_tokens": 200, "output_tokens": 50}, None)
+    assert replays.replay_estimate(failed).cost is None
 
 
 def test_replay_runs_the_failed_step_once_and_never_repeats_the_succeeded_one(

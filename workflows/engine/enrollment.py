@@ -257,9 +257,9 @@ def _insert_window(
     ]
     execution_columns = (
         "enrollment_id, workflow_id, step_id, action_type, queue, status, attempt, due_at, "
-        "inputs, outputs, usage, error, replays, created_at"
+        "inputs, outputs, error, replays, created_at"
     )
-    execution_values = "%s, %s, %s, %s, 0, %s, '{}', '{}', '{}', '', 0, %s"
+    execution_values = "%s, %s, %s, %s, 0, %s, '{}', '{}', '', 0, %s"
     step = _first_step(version, start) if start else None
     execution_params = (
         [

@@ -139,10 +139,10 @@ def _json(field_name: str, value: Any) -> Any:
 
 
 def executions_mark_succeeded(
-    rows: list[tuple[ActionExecution, dict[str, Any], dict[str, Any], dict[str, Any]]],
+    rows: list[tuple[ActionExecution, dict[str, Any], dict[str, Any]]],
     now: dt.datetime,
 ) -> None:
-    """(execution, outputs, inputs, usage) → `succeeded`, with ONE conditional UPDATE
+    """(execution, outputs, inputs) → `succeeded`, with ONE conditional UPDATE
     per row, inside the completion transaction; raises LeaseLost (rolling the batch
     back) unless each row is still this attempt's claim."""
     stamp = connection.ops.adapt_datetimefield_value(now)
@@ -151,16 +151,15 @@ def executions_mark_succeeded(
             Status.SUCCEEDED.value,
             _json("outputs", outputs),
             _json("inputs", inputs),
-            _json("usage", usage),
             stamp,
             execution.pk,
             Status.RUNNING.value,
             execution.attempt,
         )
-        for execution, outputs, inputs, usage in rows
+        for execution, outputs, inputs in rows
     ]
     sql = (
-        f"UPDATE {TABLE} SET status = %s, outputs = %s, inputs = %s, usage = %s, "
+        f"UPDATE {TABLE} SET status = %s, outputs = %s, inputs = %s, "
         f"error = '', finished_at = %s, lease_expires_at = NULL "
         f"WHERE id = %s AND status = %s AND attempt = %s"
     )

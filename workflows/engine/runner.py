@@ -397,10 +397,7 @@ def _complete(items: list[Item], *, inline: bool) -> _Completed:
     ]
     now = timezone.now()
     ledger.executions_mark_succeeded(
-        [
-            (item.execution, final[item.execution.pk], item.context.config, item.context.usage)
-            for item in items
-        ],
+        [(item.execution, final[item.execution.pk], item.context.config) for item in items],
         now,
     )
     completed = _Completed()

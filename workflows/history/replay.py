@@ -14,7 +14,7 @@ from django.http import QueryDict
 from django.utils import timezone
 
 from workflows import registry, services
-from workflows.history.usage import usage_cost, usage_tokens
+from workflows.history.usage import total_tokens, usages_of
 from workflows.models import ActionExecution, Enrollment, Workflow
 
 Status = ActionExecution.Status
@@ -73,12 +73,13 @@ class ReplayEstimate:
 
 
 def replay_estimate(failed: QuerySet[ActionExecution]) -> ReplayEstimate:
-    """How many failed steps would run again, and what they would cost: each step's own
-    last known usage, else the average of the last AVERAGE_OF successful runs of the same
-    step. Steps with no usage anywhere cost nothing if their action spends no tokens
-    (built-in actions); otherwise — an AI step that never succeeded, or tokens without a
-    recorded cost — the tokens or the cost are unknown (None), never a made-up $0."""
-    rows = list(failed.values("step_id", "action_type", "usage"))
+    """How many failed steps would run again, and what they would cost: the average of
+    the last AVERAGE_OF successful runs of the same step (what its action recorded,
+    `ActionType.usage_of`). Steps with no usage anywhere cost nothing if their action
+    spends no tokens (built-in actions); otherwise — an AI step that never succeeded, or
+    tokens without a recorded cost — the tokens or the cost are unknown (None), never a
+    made-up $0."""
+    rows = list(failed.values("step_id", "action_type"))
     workflow_id = failed.values_list("workflow_id", flat=True).first()
     if workflow_id is None:
         return ReplayEstimate(0, 0, Decimal(0))
@@ -87,15 +88,11 @@ def replay_estimate(failed: QuerySet[ActionExecution]) -> ReplayEstimate:
     tokens_known = cost_known = True
     averages: dict[int, tuple[int, Decimal | None]] = {}
     for row in rows:
-        usage = row["usage"] or {}
-        step_tokens = usage_tokens(usage).get("total_tokens")
-        step_cost = usage_cost(usage)
-        if step_tokens is None:
-            if row["step_id"] not in averages:
-                averages[row["step_id"]] = _step_average(workflow_id, row["step_id"])
-            step_tokens, step_cost = averages[row["step_id"]]
-            if not step_tokens and _spends_tokens(row["action_type"]):
-                tokens_known = cost_known = False
+        if row["step_id"] not in averages:
+            averages[row["step_id"]] = _step_average(workflow_id, row["step_id"])
+        step_tokens, step_cost = averages[row["step_id"]]
+        if not step_tokens and _spends_tokens(row["action_type"]):
+            tokens_known = cost_known = False
         tokens += step_tokens
         if step_tokens and step_cost is None:
             cost_known = False
@@ -112,23 +109,20 @@ def _spends_tokens(action_type: str) -> bool:
 
 
 def _step_average(workflow_id: int, step_id: int) -> tuple[int, Decimal | None]:
-    usages = list(
+    recent = list(
         ActionExecution.objects.filter(
             workflow_id=workflow_id,
             step_id=step_id,
             status=Status.SUCCEEDED,
         )
         .order_by("-id")
-        .values_list("usage", flat=True)[:AVERAGE_OF]
+        .values_list("pk", "action_type")[:AVERAGE_OF]
     )
-    tokens = [
-        found
-        for found in (usage_tokens(usage or {}).get("total_tokens") for usage in usages)
-        if found is not None
-    ]
+    usages = list(usages_of(recent).values())
+    tokens = [found for found in (total_tokens(usage) for usage in usages) if found is not None]
     if not tokens:
         return 0, None
-    costs = [found for found in (usage_cost(usage or {}) for usage in usages) if found is not None]
+    costs = [usage.cost for usage in usages if usage.cost is not None]
     average_tokens = round(sum(tokens) / len(tokens))
     average_cost = (
         (sum(costs, Decimal(0)) / len(costs)).quantize(Decimal("0.000001")) if costs else None

@@ -23,7 +23,7 @@ from django.utils.translation import gettext_lazy
 from crm.models import Account
 from workflows import registry
 from workflows.history.events import event_of, step_label, time_text
-from workflows.history.usage import usage_cost, usage_tokens
+from workflows.history.usage import total_tokens, usages_of
 from workflows.models import ActionExecution, Enrollment
 
 Status = ActionExecution.Status
@@ -182,8 +182,10 @@ def run_steps(enrollment: Enrollment, *, account: Account) -> list[StepRun]:
     descriptions = _descriptions(
         executions, [c if isinstance(c, dict) else {} for c in configs], account=account
     )
+    usages = usages_of((e.pk, e.action_type) for e in executions)
     steps = []
     for execution, config, description in zip(executions, configs, descriptions, strict=True):
+        usage = usages.get(execution.pk)
         state, event = event_of(execution)
         duration = None
         if execution.started_at and execution.finished_at:
@@ -203,9 +205,11 @@ def run_steps(enrollment: Enrollment, *, account: Account) -> list[StepRun]:
                 outputs=_outputs(outputs, description)
                 if isinstance(outputs, dict)
                 else _unnamed(outputs),
-                model=str(execution.usage.get("model") or ""),
-                tokens=usage_tokens(execution.usage),
-                cost=usage_cost(execution.usage),
+                model=usage.model if usage else "",
+                tokens={**usage.tokens, "total_tokens": total_tokens(usage) or 0}
+                if usage and usage.tokens
+                else {},
+                cost=usage.cost if usage else None,
                 duration=duration,
                 wait=wait,
                 attempts=_attempts(execution),

@@ -1,34 +1,37 @@
-"""Reading what a step spent from its `usage` JSON (written by the action): the run
-detail shows it, the replay estimate sums it. Any action may leave it empty."""
+"""What steps spent, read from their action types (`ActionType.usage_of`): the run
+detail shows it, the replay estimate sums it. One query per action type that records
+usage, whatever the number of steps; built-in actions spend nothing."""
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
-from typing import Any
+from collections import defaultdict
+from collections.abc import Iterable
 
-TOKEN_NAMES = ("input_tokens", "output_tokens", "reasoning_tokens", "total_tokens")
+from django.core.exceptions import ValidationError
+
+from workflows import registry
+from workflows.registry import StepUsage
 
 
-def usage_tokens(usage: dict[str, Any]) -> dict[str, int]:
-    """The token counts the action recorded; `total_tokens` = input + output when it
-    recorded counts but no total."""
-    found = {}
-    for name in TOKEN_NAMES:
-        value = usage.get(name)
-        if isinstance(value, int | float):
-            found[name] = int(value)
-    if found and "total_tokens" not in found:
-        found["total_tokens"] = found.get("input_tokens", 0) + found.get("output_tokens", 0)
+def usages_of(executions: Iterable[tuple[int, str]]) -> dict[int, StepUsage]:
+    """{execution id: StepUsage} for (execution id, action type key) pairs."""
+    by_type: dict[str, list[int]] = defaultdict(list)
+    for execution_id, action_type in executions:
+        by_type[action_type].append(execution_id)
+    found: dict[int, StepUsage] = {}
+    for key, ids in by_type.items():
+        try:
+            action = registry.get(key)
+        except ValidationError:  # its integration was removed
+            continue
+        found.update(action.usage_of(ids))
     return found
 
 
-def usage_cost(usage: dict[str, Any]) -> Decimal | None:
-    """The cost the action recorded (`cost_usd`, or `cost`), if it did."""
-    for name in ("cost_usd", "cost"):
-        value = usage.get(name)
-        if value not in (None, ""):
-            try:
-                return Decimal(str(value))
-            except (InvalidOperation, ValueError):
-                return None
-    return None
+def total_tokens(usage: StepUsage | None) -> int | None:
+    """The step's total tokens: its `total_tokens`, else input + output (None: unknown)."""
+    if usage is None or not usage.tokens:
+        return None
+    if "total_tokens" in usage.tokens:
+        return usage.tokens["total_tokens"]
+    return usage.tokens.get("input_tokens", 0) + usage.tokens.get("output_tokens", 0)

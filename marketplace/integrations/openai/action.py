@@ -17,7 +17,7 @@ from marketplace.integrations.openai.listing import ACTION_KEY
 from workflows.context import ExecutionContext
 from workflows.models import Workflow
 from workflows.outcomes import Outcome
-from workflows.registry import ActionType, Output, StepDescription
+from workflows.registry import ActionType, Output, StepDescription, StepUsage
 
 
 class AskOpenAIAssistant(ActionType):
@@ -108,3 +108,6 @@ class AskOpenAIAssistant(ActionType):
     ) -> list[dict[str, Any]]:
         usage.usage_rows_add([context for context, _outputs in items])
         return [outputs for _context, outputs in items]
+
+    def usage_of(self, execution_ids: list[int]) -> dict[int, StepUsage]:
+        return usage.step_usages(execution_ids)

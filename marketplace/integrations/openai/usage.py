@@ -39,6 +39,7 @@ from marketplace.models import Connection
 from marketplace.registry import AppUsage
 from workflows.context import ExecutionContext
 from workflows.models import Workflow
+from workflows.registry import StepUsage
 
 BUDGET_MESSAGE = (
     "Monthly AI budget reached ({scope}: {used} of {limit} {unit} this month). No call "
@@ -281,7 +282,8 @@ def execution_usage(
     cost_note: str,
     requests: int,
 ) -> dict[str, Any]:
-    """What is stored on the execution (`ActionExecution.usage`, JSON): history shows it."""
+    """What one call spent (`ExecutionContext.usage`): `usage_rows_add` stores it, the
+    Test button shows it."""
     return {
         "model": model,
         "engine": engine,
@@ -321,6 +323,31 @@ def usage_rows_add(contexts: list[ExecutionContext]) -> None:
             if context.execution_id is not None and (usage := context.usage)
         ]
     )
+
+
+def step_usages(execution_ids: list[int]) -> dict[int, StepUsage]:
+    """What these executions spent, from their usage rows, in one query: the run
+    history's source (the ledger keeps no copy)."""
+    rows = AssistantUsage.objects.filter(execution_id__in=execution_ids).values(
+        "execution_id",
+        "model",
+        "input_tokens",
+        "output_tokens",
+        "reasoning_tokens",
+        "total_tokens",
+        "cost_usd",
+    )
+    return {
+        row["execution_id"]: StepUsage(
+            model=row["model"],
+            tokens={
+                name: row[name]
+                for name in ("input_tokens", "output_tokens", "reasoning_tokens", "total_tokens")
+            },
+            cost=row["cost_usd"],
+        )
+        for row in rows
+    }
 
 
 # --- The marketplace's usage provider ---------------------------------------------------

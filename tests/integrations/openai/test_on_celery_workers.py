@@ -9,6 +9,7 @@ import time
 import pytest
 
 from crm.models import Account, Task
+from marketplace.integrations.openai.models import AssistantUsage
 from marketplace.models import Connection
 from openai_simulator.config import DEMO_NO_QUOTA_KEY, DEMO_REVOKED_KEY
 from tests.celery_worker import celery_worker, wait_for  # noqa: F401  (fixture)
@@ -57,7 +58,7 @@ def test_both_engines_run_end_to_end_on_a_worker(acme, sim, celery_worker):
     wait_for(settled(2), timeout=60, message="both runs to finish")
     titles = sorted(Task.objects.values_list("title", flat=True))
     assert titles[0] == "Code: CA" and titles[1].startswith("Code: HOT")
-    engines = sorted(e.usage["engine"] for e in ActionExecution.objects.filter(step_id=1))
+    engines = sorted(AssistantUsage.objects.values_list("engine", flat=True))
     assert engines == ["assistants", "responses"]
 
 
