@@ -280,7 +280,9 @@ def test_a_batch_of_ask_steps_makes_its_calls_at_once_and_each_ends_on_its_own(a
     calls = sim.requests(key="demo", path_prefix="/v1/responses")
     assert len(calls) == 4
     # Made at once: every call reached OpenAI before the first one was answered.
-    assert max(c["time"] - c["duration_ms"] / 1000 for c in calls) < min(c["time"] for c in calls)
+    last_sent = max(c["time"] - c["duration_ms"] / 1000 for c in calls)
+    first_answered = min(c["time"] for c in calls)
+    assert last_sent < first_answered  # not a speed target: the calls overlap
     drain()
     assert sorted(Task.objects.values_list("title", flat=True)) == [
         "Code: IA",
