@@ -13,6 +13,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from crm import filters
 from crm import properties as props
 from crm.models import (
     Account,
@@ -171,6 +172,41 @@ def record_update(
         sender=Record, record=record, created=False, changes=changes, source=source, actor=actor
     )
     return changes
+
+
+def record_upsert(
+    *,
+    account: Account,
+    object_type: str,
+    match: str,
+    values: Mapping[str, Any],
+    actor: User | None = None,
+    source: str = "ui",
+) -> tuple[Record, bool]:
+    """The oldest record of `object_type` whose property `match` equals `values[match]`
+    (as the record list's "is equal to" filter compares them), updated with `values`;
+    else a new one. Returns (record, created). Every refused value is named at once
+    (ValidationError) before anything is looked up or written. The caller holds the
+    transaction (and serialises concurrent calls for the same value if it must)."""
+    definitions = definitions_for(account, object_type)
+    values_validate(definitions, values)
+    groups = filters.parse_groups(
+        definitions, [[{"property": match, "operator": "eq_any", "values": [values[match]]}]]
+    )
+    record = (
+        Record.objects.filter(account=account, object_type=object_type)
+        .filter(filters.groups_q(groups))
+        .order_by("pk")
+        .first()
+    )
+    if record is None:
+        created = record_create(
+            account=account, object_type=object_type, values=values, actor=actor, source=source
+        )
+        return created, True
+    record_update(record=record, values=values, actor=actor, source=source)
+    record.refresh_from_db()
+    return record, False
 
 
 @transaction.atomic

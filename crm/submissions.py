@@ -25,9 +25,7 @@ from crm.models import (
     FormField,
     FormSubmission,
     ObjectType,
-    PropertyDefinition,
     PropertyType,
-    Record,
     TimelineEvent,
 )
 from crm.signals import form_submitted
@@ -154,25 +152,13 @@ def form_submission_create(
         raise ValidationError({"email": [_("Enter your email address.")]})
     by_key = {field.property.name: field.key for field in fields if field.property}
     try:
-        email = props.normalize(_definition(fields, "email"), values["email"])
-        contact = (
-            Record.objects.filter(
-                account_id=form.account_id, object_type=ObjectType.CONTACT, email=email
-            )
-            .order_by("id")
-            .first()
+        contact, created = services.record_upsert(
+            account=form.account,
+            object_type=ObjectType.CONTACT,
+            match="email",
+            values=values,
+            source=source,
         )
-        created = contact is None
-        if contact is None:
-            contact = services.record_create(
-                account=form.account,
-                object_type=ObjectType.CONTACT,
-                values=values,
-                source=source,
-            )
-        else:
-            services.record_update(record=contact, values=values, source=source)
-            contact.refresh_from_db()
     except ValidationError as error:
         if hasattr(error, "error_dict"):
             raise ValidationError(
@@ -212,16 +198,6 @@ def form_submission_create(
     )
     form_submitted.send(sender=Form, record=contact, form=form, submission=submission)
     return submission
-
-
-def _definition(fields: list[FormField], name: str) -> PropertyDefinition:
-    for field in fields:
-        if field.property is not None and field.property.name == name:
-            return field.property
-    raise ValidationError({"email": [_("This form has no email field.")]})
-
-
-# --- Abuse limits --------------------------------------------------------------------
 
 
 def client_ip(request: HttpRequest) -> str | None:

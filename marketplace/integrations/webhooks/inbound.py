@@ -15,10 +15,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from crm import filters
 from crm import services as crm
 from crm.models import Record
-from crm.services import definitions_for
 from marketplace.integrations.webhooks.models import WebhookEndpoint
 from marketplace.integrations.webhooks.services import connection_for_account
 from workflows.services import enrollment_trigger
@@ -63,22 +61,14 @@ def webhook_receive(*, endpoint: WebhookEndpoint, payload: Any) -> Received:
                 _("The body has no value for “%(field)s”, which finds the record.")
                 % {"field": fields.get(endpoint.match_property, endpoint.match_property)},
             )
-        definitions = definitions_for(workflow.account, workflow.object_type)
         try:
-            # Every refused value named at once, before anything is looked up or written.
-            clean = crm.values_validate(definitions, values)
-            record = _record_find(workflow, definitions, endpoint.match_property, clean)
-            created = record is None
-            if record is None:
-                record = crm.record_create(
-                    account=workflow.account,
-                    object_type=workflow.object_type,
-                    values=values,
-                    source=SOURCE,
-                )
-            else:
-                crm.record_update(record=record, values=values, source=SOURCE)
-                record.refresh_from_db()
+            record, created = crm.record_upsert(
+                account=workflow.account,
+                object_type=workflow.object_type,
+                match=endpoint.match_property,
+                values=values,
+                source=SOURCE,
+            )
         except ValidationError as error:
             raise Refused(400, _refusal(error, fields)) from None
         enrollment = enrollment_trigger(workflow=workflow, record=record)
@@ -138,22 +128,6 @@ def _dig(payload: dict[str, Any], path: str) -> Any:
             return None
         value = value.get(name)
     return value
-
-
-def _record_find(
-    workflow: Any, definitions: dict[str, Any], name: str, values: dict[str, Any]
-) -> Record | None:
-    """The oldest record of the workflow's object whose property `name` equals the one
-    in `values` (as the record list's "is equal to" filter compares them)."""
-    groups = filters.parse_groups(
-        definitions, [[{"property": name, "operator": "eq_any", "values": [values[name]]}]]
-    )
-    return (
-        Record.objects.filter(account=workflow.account, object_type=workflow.object_type)
-        .filter(filters.groups_q(groups))
-        .order_by("pk")
-        .first()
-    )
 
 
 def _refusal(error: ValidationError, fields: dict[str, str]) -> str:
