@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -13,7 +15,12 @@ from crm.access import account_for, require_account
 from marketplace.access import connection_for_manager, listing_or_404, require_app_manager
 from marketplace.forms import UninstallForm
 from marketplace.models import AppLogEvent, Connection, ConnectionStatus
-from marketplace.registry import CATEGORIES, app_listings, workflows_using_connection
+from marketplace.registry import (
+    CATEGORIES,
+    AppListing,
+    app_listings,
+    workflows_using_connection,
+)
 from marketplace.registry import app_listing as app_listing_for
 from marketplace.responses import htmx_redirect
 from marketplace.services import connection_uninstall
@@ -96,7 +103,9 @@ def connected_apps(request: HttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
-def _app_page_context(connection: Connection, listing, tab: str) -> dict:
+def app_page_context(connection: Connection, listing: AppListing, tab: str) -> dict[str, Any]:
+    """What the app page's header (marketplace/_app_header.html) needs: every tab of an
+    app's page, the core's and its integration's, starts its context with this."""
     return {
         "title": listing.name,
         "settings_section": "connected_apps",
@@ -111,7 +120,7 @@ def _app_page_context(connection: Connection, listing, tab: str) -> dict:
 @require_GET
 def app_detail(request: HttpRequest, slug: str) -> HttpResponse:
     connection, listing = connection_for_manager(request, slug)
-    context = _app_page_context(connection, listing, "overview")
+    context = app_page_context(connection, listing, "overview")
     context["recent_log"] = connection.log_entries.select_related("actor")[:5]
     return render(request, "marketplace/app_detail.html", context)
 
@@ -123,7 +132,7 @@ def app_log(request: HttpRequest, slug: str) -> HttpResponse:
     entries = connection.log_entries.select_related("actor")
     if event in AppLogEvent.values:
         entries = entries.filter(event=event)
-    context = _app_page_context(connection, listing, "log")
+    context = app_page_context(connection, listing, "log")
     context.update({"entries": entries[:200], "event": event, "events": AppLogEvent.choices})
     template = "marketplace/app_log.html"
     if request.htmx:
@@ -148,7 +157,7 @@ def app_uninstall(request: HttpRequest, slug: str) -> HttpResponse:
             % {"app": listing.name},
         )
         return htmx_redirect(request, detail_url)
-    context = _app_page_context(connection, listing, "overview")
+    context = app_page_context(connection, listing, "overview")
     context.update({"form": form, "usages": workflows_using_connection(connection)})
     template = "marketplace/uninstall_dialog.html"
     if request.htmx:

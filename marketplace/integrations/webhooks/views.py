@@ -44,6 +44,7 @@ from marketplace.integrations.webhooks.signing import (
     TOLERANCE_SECONDS,
 )
 from marketplace.responses import htmx_redirect
+from marketplace.views import app_page_context
 
 DIALOG = "marketplace_webhooks/connect_dialog.html"
 # Larger request bodies are refused (413) before they are read.
@@ -125,13 +126,7 @@ def signatures(request: HttpRequest) -> HttpResponse:
         request,
         "marketplace_webhooks/signatures.html",
         {
-            "title": listing.name,
-            "settings_section": "connected_apps",
-            "connection": connection,
-            "listing": listing,
-            "tab": "signatures",
-            "reconnect_url": reverse(listing.reconnect_url_name),
-            "connect_url": reverse(listing.connect_url_name),
+            **app_page_context(connection, listing, "signatures"),
             "signature_header": SIGNATURE_HEADER,
             "delivery_header": DELIVERY_HEADER,
             "tolerance": TOLERANCE_SECONDS,

@@ -21,8 +21,9 @@ from marketplace.integrations.openai.forms import (
 from marketplace.integrations.openai.listing import SLUG
 from marketplace.integrations.openai.models import WorkspaceAssistant
 from marketplace.integrations.openai.services import models_for_builders
-from marketplace.integrations.openai.views.app_page import AppRequest, app_tab_context
+from marketplace.integrations.openai.views.app_page import AppRequest
 from marketplace.responses import htmx_redirect
+from marketplace.views import app_page_context
 
 
 @require_http_methods(["GET", "POST"])
@@ -34,7 +35,7 @@ def assistants(request: AppRequest) -> HttpResponse:
     if refresh:
         messages.success(request, _("The list of OpenAI account assistants is up to date."))
         return htmx_redirect(request, reverse("marketplace:openai_assistants"))
-    context = app_tab_context(connection, listing, "assistants")
+    context = app_page_context(connection, listing, "assistants")
     context.update(
         {
             "workspace_assistants": WorkspaceAssistant.objects.for_account(connection.account),
@@ -79,7 +80,7 @@ def assistant_edit(request: AppRequest, pk: int | None = None) -> HttpResponse:
             assistants_mod.workspace_assistant_save(assistant=form.save(commit=False))
             messages.success(request, _("The assistant is saved."))
             return htmx_redirect(request, list_url)
-    context = app_tab_context(connection, listing, "assistants")
+    context = app_page_context(connection, listing, "assistants")
     context.update(
         {
             "form": form,

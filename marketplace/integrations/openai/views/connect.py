@@ -27,10 +27,11 @@ from marketplace.integrations.openai.services import (
     models_refresh,
     text_generation_models,
 )
-from marketplace.integrations.openai.views.app_page import AppRequest, app_tab_context
+from marketplace.integrations.openai.views.app_page import AppRequest
 from marketplace.models import Connection
 from marketplace.registry import workflows_using_models
 from marketplace.responses import htmx_redirect
+from marketplace.views import app_page_context
 
 DIALOG = "marketplace_openai/connect_dialog.html"
 
@@ -145,7 +146,7 @@ def model_access(request: AppRequest) -> HttpResponse:
                 )
                 messages.success(request, _("Model access is saved."))
                 return htmx_redirect(request, page_url)
-    context = app_tab_context(connection, listing, "models")
+    context = app_page_context(connection, listing, "models")
     context.update(
         {
             "form": form,

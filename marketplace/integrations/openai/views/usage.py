@@ -18,8 +18,9 @@ from marketplace.integrations.openai import pricing, usage
 from marketplace.integrations.openai.forms import BudgetForm, PriceForm
 from marketplace.integrations.openai.listing import SLUG
 from marketplace.integrations.openai.models import ModelPrice
-from marketplace.integrations.openai.views.app_page import AppRequest, app_tab_context
+from marketplace.integrations.openai.views.app_page import AppRequest
 from marketplace.responses import htmx_redirect
+from marketplace.views import app_page_context
 from workflows.models import Workflow
 
 CHART_WIDTH = 560
@@ -100,7 +101,7 @@ def usage_page(request: AppRequest) -> HttpResponse:
                 )
             return htmx_redirect(request, page_url)
     months = usage.usage_by_month(account=account)
-    context = app_tab_context(connection, listing, "usage")
+    context = app_page_context(connection, listing, "usage")
     context.update(
         {
             "months": months,
