@@ -62,7 +62,7 @@ class TokenResolver:
         if definition is None:
             return ""
         try:
-            return props.display(definition, record.properties.get(name))
+            return props.token_text(definition, record.properties.get(name))
         except (ValueError, TypeError):  # a malformed stored value must not crash a run
             return ""
 

@@ -4,6 +4,7 @@ from crm.models.api import ApiToken
 from crm.models.forms import Form, FormField, FormSubmission
 from crm.models.imports import ImportJob
 from crm.models.objects import (
+    OBJECT_CREATE_LABELS,
     OBJECT_SLUGS,
     Association,
     ObjectType,
@@ -15,6 +16,7 @@ from crm.models.objects import (
 )
 
 __all__ = [
+    "OBJECT_CREATE_LABELS",
     "OBJECT_SLUGS",
     "Account",
     "ApiToken",
