@@ -28,7 +28,15 @@ ASSISTANT_DB_POOL = "8"
 
 
 def _prepare() -> None:
+    """The .env file (CRMFLOW_ENV_FILE, else ./.env) into the environment, without
+    overriding what is set: gunicorn's and celery's own settings read it too."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    env_file = os.environ.get("CRMFLOW_ENV_FILE", os.path.join(os.getcwd(), ".env"))
+    if env_file and os.path.isfile(env_file):
+        import environ
+
+        environ.Env.read_env(env_file)
+        os.environ["CRMFLOW_ENV_FILE"] = env_file
 
 
 def _manage(*args: str) -> None:
@@ -86,8 +94,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             + ["-P", "threads", "--concurrency", ASSISTANT_THREADS, *rest]
         )
     elif command == "beat":
-        schedule = os.path.join(_var_dir(), "celerybeat-schedule")
-        _exec(_celery("beat", "-l", "INFO", "-s", schedule, *rest))
+        if not {"-s", "--schedule"} & set(rest):
+            rest = ["-s", os.path.join(_var_dir(), "celerybeat-schedule"), *rest]
+        _exec(_celery("beat", "-l", "INFO", *rest))
     else:
         print(f"crmflow: unknown command {command!r}.\n\nusage: crmflow COMMAND [ARGS…]\n\n{USAGE}")
         return 2
