@@ -13,8 +13,8 @@
    `crmflow beat` TWICE (the second must stand by);
 6. waits for /readyz 200 through gunicorn, then runs the three use cases of PRODUCT.md
    §1.7 on those processes: the demo account connects OpenAI (the simulator), its three
-   demo workflows are turned on, a visitor sends the "Contact us" form over HTTP to
-   gunicorn; then it waits for a hot-lead call task, the contacts' states written back as
+   demo workflows are turned on (the states of its contacts enroll), its demo deals move
+   to "Qualified to buy", a visitor sends the "Contact us" form over HTTP to gunicorn; then it waits for a hot-lead call task, the contacts' states written back as
    two-letter codes, and a drafted email on a task of each demo deal, with no failed step
    and no step run twice.
 
@@ -64,6 +64,11 @@ SETUP = textwrap.dedent(
     for workflow in Workflow.objects.filter(account=acme):
         services.workflow_publish(workflow=workflow)
         services.workflow_turn_on(workflow=workflow, enroll_existing=True)
+    # Draft sales emails starts when a deal enters "Qualified to buy".
+    from crm import services as crm
+    from crm.models import ObjectType, Record
+    for deal in Record.objects.filter(account=acme, object_type=ObjectType.DEAL):
+        crm.record_update(record=deal, values={"stage": "qualifiedtobuy"})
     print("FORM", Form.objects.get(account=acme, name="Contact us").public_key)
     """
 )
@@ -254,8 +259,21 @@ def main() -> int:
                 break
             time.sleep(3)
         summary["use_cases"] = state
+        # Exactly one beat holds the lock now; the other stands by (a beat that lost the
+        # lock, e.g. to a Redis flush, logs it and stands by: tests/ops/test_beat.py
+        # checks that two beats never both send).
+        holder = subprocess.run(
+            ["redis-cli", "-u", f"{redis_base}/{REDIS_DB}", "GET", "crmflow:beat:lock"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        pids = {str(p.pid) for p in processes[-2:]}
+        parts = holder.split(":")  # host:pid:random
+        summary["beat_lock_held_by_one_of_the_beats"] = len(parts) == 3 and parts[1] in pids
         beats = [(work / f"{b}.log").read_text() for b in ("beat", "beat2")]
-        summary["beats_holding_the_lock"] = sum("holds the lock" in log for log in beats)
+        summary["beats_that_held_the_lock_during_the_run"] = sum(
+            "holds the lock" in log for log in beats
+        )
         summary["ok"] = bool(
             state
             and state["unfinished"] == 0
@@ -263,8 +281,9 @@ def main() -> int:
             and state["hot_lead_task"] == 1
             and state["deals_with_draft"] == state["deals"] > 0
             and state["states_coded"] == state["states"] > 0
-            and summary["beats_holding_the_lock"] == 1
+            and summary["beat_lock_held_by_one_of_the_beats"]
         )
+        options.keep = options.keep or not summary["ok"]
     except Exception as error:  # reported in the summary, with the logs kept
         summary["error"] = f"{type(error).__name__}: {error}"
         options.keep = True
