@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "marketplace",
     "marketplace.integrations.openai",
     "marketplace.integrations.webhooks",
+    "marketplace.integrations.email",
     "workflows",
 ]
 
@@ -173,6 +174,8 @@ MEDIA_ROOT = VAR_DIR / "media"
 # Email: console in development, a directory of files in tests, SMTP in production.
 vars().update(env_email("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", default="crmflow <crmflow@localhost>")
+# The address people reach crmflow at: links in emails (unsubscribe, approvals) start with it.
+SITE_URL = env_url("SITE_URL", schemes={"http", "https"}, default="http://localhost:8000")
 
 # Redis: Celery's broker, the shared OpenAI rate limiter and the cache.
 REDIS_URL = env_url(
