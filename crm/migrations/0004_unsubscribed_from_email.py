@@ -30,6 +30,6 @@ def add_property(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("crm", "0002_intake_forms_import_api")]
+    dependencies = [("crm", "0003_search_trigram_indexes")]
 
     operations = [migrations.RunPython(add_property, migrations.RunPython.noop)]
