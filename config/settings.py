@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "marketplace",
     "marketplace.integrations.openai",
     "marketplace.integrations.webhooks",
+    "marketplace.integrations.email",
     "workflows",
     "ops",
 ]
@@ -186,6 +187,8 @@ MEDIA_ROOT = VAR_DIR / "media"
 # Email: console in development, a directory of files in tests, SMTP in production.
 vars().update(env_email("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", default="crmflow <crmflow@localhost>")
+# The address people reach crmflow at: links in emails (unsubscribe, approvals) start with it.
+SITE_URL = env_url("SITE_URL", schemes={"http", "https"}, default="http://localhost:8000")
 
 # Redis: Celery's broker, the shared OpenAI rate limiter and the cache.
 REDIS_URL = env_url(
@@ -194,6 +197,11 @@ REDIS_URL = env_url(
 OPENAI_BASE_URL = env_url(
     "OPENAI_BASE_URL", schemes={"http", "https"}, default="https://api.openai.com/v1"
 )
+# A connection's own endpoint (Azure OpenAI, an OpenAI-compatible server): allow http://
+# addresses, and private, loopback or link-local ones (a model on your own network).
+# Both are on in development (DEBUG), where the simulator runs on 127.0.0.1.
+OPENAI_ENDPOINT_ALLOW_HTTP = env_bool("OPENAI_ENDPOINT_ALLOW_HTTP", default=DEBUG)
+OPENAI_ENDPOINT_ALLOW_PRIVATE = env_bool("OPENAI_ENDPOINT_ALLOW_PRIVATE", default=DEBUG)
 # Seconds before an OpenAI request gives up (connect, read, write each).
 OPENAI_TIMEOUT = env.float("OPENAI_TIMEOUT", default=30.0)
 # Spread a key's requests over the minute once its limit is learned (limiter/policy.py).
