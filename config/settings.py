@@ -16,6 +16,7 @@ from config.env import (
     env_email,
     env_fernet_keys,
     env_list,
+    env_networks,
     env_str,
     env_time_zone,
     env_url,
@@ -39,6 +40,9 @@ DEBUG = env_bool("DEBUG", default=False)
 SECRET_KEY = env_str("SECRET_KEY", required_hint=_SECRETS_HINT)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", default=[])
+# Reverse proxies (CIDRs) whose X-Forwarded-For hops are believed; empty: none is, and
+# the client address is the TCP peer (config/client_address.py).
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
 
 # Field encryption (API keys at rest): newest key first; older keys still decrypt.
 FIELD_ENCRYPTION_KEYS = env_fernet_keys("FIELD_ENCRYPTION_KEYS", required_hint=_SECRETS_HINT)
@@ -65,6 +69,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # The client's address from X-Forwarded-For behind TRUSTED_PROXIES, before anything
+    # reads REMOTE_ADDR (config/client_address.py).
+    "config.client_address.ClientAddressMiddleware",
     # /healthz and /readyz, before the HTTPS redirect and the host check (ops/views.py).
     "ops.views.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
