@@ -22,9 +22,9 @@ urlpatterns = [
     path(f"{APP}models/", connect.model_access, name="openai_models"),
     path(f"{APP}assistants/", assistants.assistants, name="openai_assistants"),
     path(f"{APP}assistants/new/", assistants.assistant_edit, name="openai_assistant_new"),
-    path(f"{APP}assistants/<int:pk>/", assistants.assistant_edit, name="openai_assistant_edit"),
+    path(f"{APP}assistants/<id:pk>/", assistants.assistant_edit, name="openai_assistant_edit"),
     path(
-        "marketplace/openai/workflows/<int:pk>/steps/<int:step_id>/adopt/",
+        "marketplace/openai/workflows/<id:pk>/steps/<id:step_id>/adopt/",
         versions.step_adopt,
         name="openai_step_adopt",
     ),

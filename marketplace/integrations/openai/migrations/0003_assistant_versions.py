@@ -29,7 +29,7 @@ def first_versions(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('marketplace_openai', '0001_initial'),
+        ('marketplace_openai', '0002_connection_endpoint'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
