@@ -427,7 +427,7 @@ def main() -> int:
 
             started = time.monotonic()
             services.workflow_enroll_existing_now(workflow=workflow)
-            cut_at = restored_at = None
+            cut_at = restored_at = done_at = None
             deadline = started + args.timeout
             while time.monotonic() < deadline:
                 state = progress(workflow)
@@ -443,10 +443,12 @@ def main() -> int:
                     machines[0].link(True)
                     restored_at = time.monotonic()
                     say(f"{phase}: machine 1 back")
-                if done >= args.enrollments and (not cut or restored_at):
+                if done >= args.enrollments and done_at is None:
+                    done_at = time.monotonic()
+                if done_at and (not cut or restored_at):
                     break
                 time.sleep(2)
-            drain = time.monotonic() - started
+            drain = (done_at or time.monotonic()) - started
             if cut and restored_at is None:
                 machines[0].link(True)
             time.sleep(3)
