@@ -277,7 +277,7 @@ def main() -> int:
         summary["beat_lock_changes"] = [
             f"{name} {line['time'][11:19]} {line['message'][6:30]}"
             for name, log in zip(("beat1", "beat2"), beats, strict=True)
-            for line in map(json.loads, filter(None, log.splitlines()))
+            for line in (json.loads(x) for x in log.splitlines() if x.startswith("{"))
             if line.get("logger") == "ops.beat"
         ]
         summary["ok"] = bool(
