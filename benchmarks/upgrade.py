@@ -6,7 +6,9 @@ REV (default 76029e0: main before issues 19-27, the last schema before this wave
 project has no release tags yet) is checked out into a temporary folder and runs as the
 "old version" on a throwaway PostgreSQL database `crmflow_upgrade_<pid>` (DATABASE_URL
 names the server, default postgres://postgres@127.0.0.1:5432/postgres), Redis database
-8 and the OpenAI simulator (200-1500 ms per call). The procedure of docs/operations.md:
+8 and the OpenAI simulator (200-1500 ms per call, a key limited to 180 requests a
+minute, so that steps are pending, postponed and running when the upgrade starts). The
+procedure of docs/operations.md:
 
 1. old version: migrate, an account with the OpenAI connection, a workflow
    (Ask OpenAI assistant → Create task) with --enrollments contacts enrolled at once;
@@ -125,13 +127,15 @@ def main() -> int:
         capture_output=True,
     )
     sim_port = free_port()
+    # 180 requests a minute: the rate limiter spreads the calls over minutes, so steps are
+    # pending, postponed and running when the upgrade starts.
     config = work / "simulator.json"
     config.write_text(
         json.dumps(
             {
                 "seed": 5,
                 "latency": "uniform:200:1500",
-                "keys": [{"key": KEY, "name": "upgrade", "rpm": 1_000_000, "tpm": 1_000_000_000}],
+                "keys": [{"key": KEY, "name": "upgrade", "rpm": 180, "tpm": 1_000_000_000}],
             }
         )
     )
