@@ -115,6 +115,9 @@ class SimulatorConfig:
     seed: int = 0
     hang_seconds: float = 30.0
     request_log_size: int = 100_000
+    # Keep each POST's parsed JSON body in the request log (its `body`): for tests that
+    # assert on what was sent. Off by default (memory).
+    log_bodies: bool = False
 
 
 def demo_models() -> list[ModelSpec]:
@@ -226,7 +229,7 @@ def config_from_mapping(raw: dict | None) -> SimulatorConfig:
         faults=faults,
         tool_calls=tool_calls,
     )
-    for name in ("sunset", "seed", "hang_seconds", "request_log_size"):
+    for name in ("sunset", "seed", "hang_seconds", "request_log_size", "log_bodies"):
         if name in raw:
             setattr(config, name, type(getattr(config, name))(raw.pop(name)))
     if raw:

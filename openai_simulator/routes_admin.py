@@ -68,6 +68,7 @@ def apply_patch(sim, patch: dict) -> None:
         "keys",
         "assistants",
         "tool_calls",
+        "log_bodies",
     }
     if unknown:
         raise ValueError(f"unknown config fields: {sorted(unknown)}")
@@ -77,6 +78,8 @@ def apply_patch(sim, patch: dict) -> None:
         config.sunset = bool(patch["sunset"])
     if "hang_seconds" in patch:
         config.hang_seconds = float(patch["hang_seconds"])
+    if "log_bodies" in patch:
+        config.log_bodies = bool(patch["log_bodies"])
     if "seed" in patch:
         config.seed = int(patch["seed"])
         sim.faults.rng.seed(config.seed)

@@ -194,6 +194,7 @@ class Simulator:
                 status,
                 (time.perf_counter() - started) * 1000,
                 fault,
+                ctx.body if self.config.log_bodies and ctx.body else None,
             )
         )
 
