@@ -48,6 +48,13 @@ def env_str(name: str, *, default: str | None = None, required_hint: str = "") -
     raise ImproperlyConfigured(f"{name} is not set. {required_hint}".strip())
 
 
+def env_choice(name: str, *, choices: tuple[str, ...], default: str) -> str:
+    value = (_raw(name) or default).lower()
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name}={value!r} is not one of: {', '.join(choices)}.")
+    return value
+
+
 def env_list(name: str, *, default: list[str]) -> list[str]:
     value = _raw(name)
     if value is None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from config.env import (
     env,
     env_bool,
+    env_choice,
     env_database,
     env_email,
     env_fernet_keys,
@@ -19,6 +20,7 @@ from config.env import (
     env_time_zone,
     env_url,
 )
+from ops.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -58,9 +60,12 @@ INSTALLED_APPS = [
     "marketplace.integrations.openai",
     "marketplace.integrations.webhooks",
     "workflows",
+    "ops",
 ]
 
 MIDDLEWARE = [
+    # /healthz and /readyz, before the HTTPS redirect and the host check (ops/views.py).
+    "ops.views.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -68,6 +73,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "ops.logs.RequestContextMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -217,14 +223,13 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.server": {"level": "WARNING"}},
-}
+# Log lines in plain text or one JSON object per line, each with the request id, account
+# id and execution id of what wrote it (ops/logs.py).
+LOG_FORMAT = env_choice("LOG_FORMAT", choices=("plain", "json"), default="plain")
+LOGGING = logging_config(fmt=LOG_FORMAT, level=env_str("LOG_LEVEL", default="INFO"))
+
+# Bearer token of the Prometheus endpoint /metrics; unset, /metrics answers 404.
+METRICS_TOKEN = env_str("METRICS_TOKEN", default="")
 
 # Password for the demo users `seed_demo` creates (development only; see scripts/dev_env.py).
 DEMO_PASSWORD = env_str("CRMFLOW_DEMO_PASSWORD", default="")

@@ -138,9 +138,9 @@ def form_submission_create(
     `answers` are the cleaned answers of `submission_form_class`, by field key.
     Raises ValidationError (by field key) if a value is refused.
     """
-    # One submission of a form at a time: two visitors sending the same new email at
-    # once then make one contact, not two.
-    form = Form.objects.select_for_update().get(pk=form.pk)
+    # Two visitors sending the same new email at once make one contact, not two:
+    # record_upsert serialises them by that email (not by form: visitors with different
+    # emails are not queued behind each other).
     fields = form.fields_in_order()
     values: dict[str, Any] = {}
     for field in fields:

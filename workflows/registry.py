@@ -35,7 +35,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
@@ -44,6 +44,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
+from ops.logs import log_context
 from workflows.context import ExecutionContext
 from workflows.outcomes import (
     Outcome,
@@ -267,10 +268,12 @@ class ActionType:
         arrives. The default runs them one by one and yields one group."""
         finished: list[tuple[int, Outcome]] = []
         for index, context in enumerate(contexts):
-            try:
-                finished.append((index, Success(self.execute(context) or {})))
-            except Exception as error:  # noqa: BLE001 - outcome_of classifies it
-                finished.append((index, outcome_of(error)))
+            # Lines logged meanwhile carry the execution's id and account (ops/logs.py).
+            with log_context(execution_id=context.execution_id, account_id=context.account.pk):
+                try:
+                    finished.append((index, Success(self.execute(context) or {})))
+                except Exception as error:  # noqa: BLE001 - outcome_of classifies it
+                    finished.append((index, outcome_of(error)))
         yield finished
 
     def apply(self, context: ExecutionContext, outputs: dict[str, Any]) -> dict[str, Any]:
@@ -478,6 +481,25 @@ def health_sections() -> list[HealthSection]:
         except Exception:  # noqa: BLE001 - one provider never breaks the status page
             logger.warning("health provider %r failed", provider, exc_info=True)
     return [s for s in found if s is not None]
+
+
+# --- Metrics ------------------------------------------------------------------------
+
+# Prometheus metric families (prometheus_client `Metric` objects) computed when /metrics
+# is scraped, from the database and Redis, so that every process reports the same
+# figures. Must be cheap (a few indexed queries) and must not raise.
+MetricsProvider = Callable[[], Iterable[Any]]
+_METRICS: list[MetricsProvider] = []
+
+
+def metrics_provider_register(provider: MetricsProvider) -> MetricsProvider:
+    if provider not in _METRICS:
+        _METRICS.append(provider)
+    return provider
+
+
+def metrics_providers() -> list[MetricsProvider]:
+    return list(_METRICS)
 
 
 # --- Action types -----------------------------------------------------------------

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from typing import cast
 
 from django.db.models import Q
@@ -25,7 +26,7 @@ from django.utils import timezone
 
 from workflows import registry
 from workflows.conf import setting
-from workflows.engine.health import broker_url
+from workflows.engine.health import broker_url, metrics_add
 from workflows.engine.ledger import leases_recover
 from workflows.engine.publish import executions_publish
 from workflows.models import ActionExecution
@@ -61,6 +62,10 @@ def executions_sweep() -> dict[str, int]:
             chunk = ids[start : start + 1000]
             ActionExecution.objects.filter(pk__in=chunk).update(last_sent_at=now)
         sent += executions_publish([(pk, queue, action_type) for pk, action_type in rows])
+    metrics_add(
+        {"sweeps": 1, "leases_recovered": requeued, "leases_given_up": given_up},
+        values={"sweep_at": time.time()},
+    )
     if requeued or given_up or sent:
         logger.info(
             "sweep: %d lease(s) expired, %d given up, %d message(s) sent", requeued, given_up, sent
