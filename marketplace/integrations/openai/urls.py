@@ -16,7 +16,7 @@ urlpatterns = [
     path(f"{APP}models/", connect.model_access, name="openai_models"),
     path(f"{APP}assistants/", assistants.assistants, name="openai_assistants"),
     path(f"{APP}assistants/new/", assistants.assistant_edit, name="openai_assistant_new"),
-    path(f"{APP}assistants/<int:pk>/", assistants.assistant_edit, name="openai_assistant_edit"),
+    path(f"{APP}assistants/<id:pk>/", assistants.assistant_edit, name="openai_assistant_edit"),
     path(f"{APP}usage/", usage.usage_page, name="openai_usage"),
     # The builder's Test section: POST record + config → htmx partial.
     path(f"{APP}test/", test_panel.action_test, name="openai_action_test"),

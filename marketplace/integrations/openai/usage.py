@@ -224,8 +224,10 @@ def price_save(
     return price
 
 
-def price_remove(*, account: Account, price_id: int) -> None:
-    ModelPrice.objects.filter(account=account, pk=price_id).delete()
+def price_remove(*, account: Account, price_id: int) -> bool:
+    """Remove the account's price `price_id`; False when there is none."""
+    deleted, _rows = ModelPrice.objects.filter(account=account, pk=price_id).delete()
+    return deleted > 0
 
 
 def budget_set(
