@@ -187,6 +187,11 @@ REDIS_URL = env_url(
 OPENAI_BASE_URL = env_url(
     "OPENAI_BASE_URL", schemes={"http", "https"}, default="https://api.openai.com/v1"
 )
+# A connection's own endpoint (Azure OpenAI, an OpenAI-compatible server): allow http://
+# addresses, and private, loopback or link-local ones (a model on your own network).
+# Both are on in development (DEBUG), where the simulator runs on 127.0.0.1.
+OPENAI_ENDPOINT_ALLOW_HTTP = env_bool("OPENAI_ENDPOINT_ALLOW_HTTP", default=DEBUG)
+OPENAI_ENDPOINT_ALLOW_PRIVATE = env_bool("OPENAI_ENDPOINT_ALLOW_PRIVATE", default=DEBUG)
 # Seconds before an OpenAI request gives up (connect, read, write each).
 OPENAI_TIMEOUT = env.float("OPENAI_TIMEOUT", default=30.0)
 # Spread a key's requests over the minute once its limit is learned (limiter/policy.py).

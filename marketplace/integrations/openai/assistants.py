@@ -63,7 +63,12 @@ def workspace_assistant_for(account, selection: Selection, *, include_archived=F
 
 
 def connection_for_account(account) -> Connection | None:
-    return Connection.objects.for_account(account).filter(app=SLUG).first()
+    return (
+        Connection.objects.for_account(account)
+        .filter(app=SLUG)
+        .select_related("openai_endpoint")
+        .first()
+    )
 
 
 def connection_key(connection: Connection) -> str:

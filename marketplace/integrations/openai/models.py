@@ -6,6 +6,8 @@
   is an indexed sum.
 - `ModelPrice`: the account's editable price table (USD per 1M tokens).
 - `AssistantBudget`: a monthly cap (tokens or USD) per connection or per workflow.
+- `ConnectionEndpoint`: where the connection's calls go when it is not OpenAI itself
+  (Azure OpenAI, an OpenAI-compatible server); no row = OpenAI.
 """
 
 from __future__ import annotations
@@ -209,3 +211,33 @@ class AssistantBudget(models.Model):
 
     def __str__(self) -> str:
         return f"{self.monthly_limit} {self.unit}"
+
+
+class EndpointKind(models.TextChoices):
+    OPENAI = "openai", _("OpenAI")
+    AZURE = "azure", _("Azure OpenAI")
+    COMPATIBLE = "compatible", _("OpenAI-compatible server")
+
+
+class ConnectionEndpoint(models.Model):
+    """The endpoint of the account's OpenAI connection, chosen in the connect dialog and
+    in Reconnect. `url`: the Azure resource URL, or the compatible server's base URL."""
+
+    connection = models.OneToOneField(
+        "marketplace.Connection",
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="openai_endpoint",
+    )
+    kind = models.CharField(
+        _("endpoint"), max_length=12, choices=EndpointKind, default=EndpointKind.OPENAI
+    )
+    url = models.URLField(_("endpoint URL"), max_length=300, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("connection endpoint")
+        verbose_name_plural = _("connection endpoints")
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.url}".strip()

@@ -2,8 +2,8 @@
 JSON body's fields to properties, find the record by the match property or create it,
 then enroll it — in one transaction, so a refused value leaves nothing half-written.
 
-Requests to one URL are handled one at a time (the endpoint row is locked): two
-requests with the same new email make one record, not two.
+Requests to one URL run side by side; two bringing the same new value (e.g. email) at
+once make one record, not two (crm.services.record_upsert serialises them by value).
 """
 
 from __future__ import annotations
