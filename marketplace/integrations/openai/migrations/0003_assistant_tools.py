@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('marketplace_openai', '0001_initial'),
+        ('marketplace_openai', '0002_connection_endpoint'),
     ]
 
     operations = [
