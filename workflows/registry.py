@@ -35,7 +35,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
@@ -49,6 +49,8 @@ from workflows.context import ExecutionContext
 from workflows.outcomes import (
     Outcome,
     Success,
+    Wait,
+    WaitUntil,
     outcome_of,
 )
 
@@ -262,16 +264,20 @@ class ActionType:
         workflows/outcomes.py (TransientError, PermanentError, RetryLater)."""
         return {}
 
-    def execute_many(self, contexts: list[ExecutionContext]) -> Iterator[list[tuple[int, Outcome]]]:
+    def execute_many(
+        self, contexts: list[ExecutionContext]
+    ) -> Iterator[Sequence[tuple[int, Outcome | Wait]]]:
         """`execute` for a batch, outside any transaction: yields groups of (index in
         `contexts`, Outcome); the engine completes each group in one transaction as it
         arrives. The default runs them one by one and yields one group."""
-        finished: list[tuple[int, Outcome]] = []
+        finished: list[tuple[int, Outcome | Wait]] = []
         for index, context in enumerate(contexts):
             # Lines logged meanwhile carry the execution's id and account (ops/logs.py).
             with log_context(execution_id=context.execution_id, account_id=context.account.pk):
                 try:
                     finished.append((index, Success(self.execute(context) or {})))
+                except WaitUntil as wait:
+                    finished.append((index, Wait(wait.at)))
                 except Exception as error:  # noqa: BLE001 - outcome_of classifies it
                     finished.append((index, outcome_of(error)))
         yield finished
