@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("crm", "0003_search_trigram_indexes"),
+        ("crm", "0004_unsubscribed_from_email"),
     ]
 
     operations = [
