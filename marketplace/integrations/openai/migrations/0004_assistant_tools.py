@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('marketplace_openai', '0002_connection_endpoint'),
+        ('marketplace_openai', '0003_assistant_versions'),
     ]
 
     operations = [
