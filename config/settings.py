@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "marketplace.integrations.openai",
     "marketplace.integrations.webhooks",
     "marketplace.integrations.email",
+    "marketplace.integrations.approvals",
     "workflows",
     "ops",
 ]
