@@ -6,27 +6,39 @@ production set the variables in the service's environment instead.
 """
 
 import os
+import sys
 from pathlib import Path
 
 from config.env import (
     env,
     env_bool,
+    env_choice,
     env_database,
     env_email,
     env_fernet_keys,
     env_list,
+    env_networks,
     env_str,
     env_time_zone,
     env_url,
 )
+from ops.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = BASE_DIR / "var"
+# A source checkout keeps templates/, static/ and locale/ next to the packages; an
+# installed copy (`pip install .`, the `crmflow` command) has them in
+# <prefix>/share/crmflow (setup.py), and keeps its .env and var/ in the working directory.
+SOURCE_CHECKOUT = (BASE_DIR / "templates").is_dir()
+SHARE_DIR = BASE_DIR if SOURCE_CHECKOUT else Path(sys.prefix) / "share" / "crmflow"
+_HOME = BASE_DIR if SOURCE_CHECKOUT else Path.cwd()
 
 # A .env file never overrides a variable that is already set in the environment.
-_env_file = os.environ.get("CRMFLOW_ENV_FILE", str(BASE_DIR / ".env"))
+_env_file = os.environ.get("CRMFLOW_ENV_FILE", str(_HOME / ".env"))
 if _env_file and Path(_env_file).is_file():
     env.read_env(_env_file)
+
+# The SQLite database (when DATABASE_URL is unset), beat's schedule, collected static files.
+VAR_DIR = Path(env_str("CRMFLOW_VAR_DIR", default=str(_HOME / "var")))
 
 _SECRETS_HINT = (
     "Run `make run` once (it writes a development .env with generated secrets), "
@@ -37,6 +49,9 @@ DEBUG = env_bool("DEBUG", default=False)
 SECRET_KEY = env_str("SECRET_KEY", required_hint=_SECRETS_HINT)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", default=[])
+# Reverse proxies (CIDRs) whose X-Forwarded-For hops are believed; empty: none is, and
+# the client address is the TCP peer (config/client_address.py).
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
 
 # Field encryption (API keys at rest): newest key first; older keys still decrypt.
 FIELD_ENCRYPTION_KEYS = env_fernet_keys("FIELD_ENCRYPTION_KEYS", required_hint=_SECRETS_HINT)
@@ -57,10 +72,18 @@ INSTALLED_APPS = [
     "marketplace",
     "marketplace.integrations.openai",
     "marketplace.integrations.webhooks",
+    "marketplace.integrations.email",
+    "marketplace.integrations.approvals",
     "workflows",
+    "ops",
 ]
 
 MIDDLEWARE = [
+    # The client's address from X-Forwarded-For behind TRUSTED_PROXIES, before anything
+    # reads REMOTE_ADDR (config/client_address.py).
+    "config.client_address.ClientAddressMiddleware",
+    # /healthz and /readyz, before the HTTPS redirect and the host check (ops/views.py).
+    "ops.views.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -68,6 +91,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "ops.logs.RequestContextMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -81,7 +105,7 @@ ASGI_APPLICATION = "config.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        "DIRS": [SHARE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -103,7 +127,7 @@ DATABASES = {
     "default": env_database("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'crmflow.sqlite3'}")
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    VAR_DIR.mkdir(exist_ok=True)
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
             "timeout": 20,
@@ -148,7 +172,7 @@ AUTH_PASSWORD_VALIDATORS = [
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("fr", "Français")]
-LOCALE_PATHS = [BASE_DIR / "locale"]
+LOCALE_PATHS = [SHARE_DIR / "locale"]
 TIME_ZONE = env_time_zone("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
@@ -156,8 +180,8 @@ USE_TZ = True
 FORMAT_MODULE_PATH = ["config.formats"]
 
 STATIC_URL = "/static/"
-STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "static_collected"
+STATICFILES_DIRS = [SHARE_DIR / "static"]
+STATIC_ROOT = (BASE_DIR if SOURCE_CHECKOUT else VAR_DIR) / "static_collected"
 # Hashed file names once `collectstatic` has run (production); plain files otherwise.
 _manifest = env_bool("STATIC_MANIFEST", default=(STATIC_ROOT / "staticfiles.json").is_file())
 STORAGES = {
@@ -175,6 +199,8 @@ MEDIA_ROOT = VAR_DIR / "media"
 # Email: console in development, a directory of files in tests, SMTP in production.
 vars().update(env_email("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", default="crmflow <crmflow@localhost>")
+# The address people reach crmflow at: links in emails (unsubscribe, approvals) start with it.
+SITE_URL = env_url("SITE_URL", schemes={"http", "https"}, default="http://localhost:8000")
 
 # Redis: Celery's broker, the shared OpenAI rate limiter and the cache.
 REDIS_URL = env_url(
@@ -183,6 +209,11 @@ REDIS_URL = env_url(
 OPENAI_BASE_URL = env_url(
     "OPENAI_BASE_URL", schemes={"http", "https"}, default="https://api.openai.com/v1"
 )
+# A connection's own endpoint (Azure OpenAI, an OpenAI-compatible server): allow http://
+# addresses, and private, loopback or link-local ones (a model on your own network).
+# Both are on in development (DEBUG), where the simulator runs on 127.0.0.1.
+OPENAI_ENDPOINT_ALLOW_HTTP = env_bool("OPENAI_ENDPOINT_ALLOW_HTTP", default=DEBUG)
+OPENAI_ENDPOINT_ALLOW_PRIVATE = env_bool("OPENAI_ENDPOINT_ALLOW_PRIVATE", default=DEBUG)
 # Seconds before an OpenAI request gives up (connect, read, write each).
 OPENAI_TIMEOUT = env.float("OPENAI_TIMEOUT", default=30.0)
 # Spread a key's requests over the minute once its limit is learned (limiter/policy.py).
@@ -219,14 +250,13 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.server": {"level": "WARNING"}},
-}
+# Log lines in plain text or one JSON object per line, each with the request id, account
+# id and execution id of what wrote it (ops/logs.py).
+LOG_FORMAT = env_choice("LOG_FORMAT", choices=("plain", "json"), default="plain")
+LOGGING = logging_config(fmt=LOG_FORMAT, level=env_str("LOG_LEVEL", default="INFO"))
+
+# Bearer token of the Prometheus endpoint /metrics; unset, /metrics answers 404.
+METRICS_TOKEN = env_str("METRICS_TOKEN", default="")
 
 # Password for the demo users `seed_demo` creates (development only; see scripts/dev_env.py).
 DEMO_PASSWORD = env_str("CRMFLOW_DEMO_PASSWORD", default="")

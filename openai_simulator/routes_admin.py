@@ -28,6 +28,7 @@ def config_view(sim) -> dict:
         "faults": [rule.to_dict() for rule in sim.faults.rules],
         "tool_calls": [rule.to_dict() for rule in config.tool_calls],
         "sunset": config.sunset,
+        "bare": config.bare,
         "seed": config.seed,
         "hang_seconds": config.hang_seconds,
         "keys": [{**dataclasses.asdict(k), "key": mask_key(k.key)} for k in sim.keys.all()],
@@ -63,11 +64,13 @@ def apply_patch(sim, patch: dict) -> None:
         "latency",
         "faults",
         "sunset",
+        "bare",
         "seed",
         "hang_seconds",
         "keys",
         "assistants",
         "tool_calls",
+        "log_bodies",
     }
     if unknown:
         raise ValueError(f"unknown config fields: {sorted(unknown)}")
@@ -75,8 +78,12 @@ def apply_patch(sim, patch: dict) -> None:
         config.latency = LatencySpec.from_value(patch["latency"])
     if "sunset" in patch:
         config.sunset = bool(patch["sunset"])
+    if "bare" in patch:
+        config.bare = bool(patch["bare"])
     if "hang_seconds" in patch:
         config.hang_seconds = float(patch["hang_seconds"])
+    if "log_bodies" in patch:
+        config.log_bodies = bool(patch["log_bodies"])
     if "seed" in patch:
         config.seed = int(patch["seed"])
         sim.faults.rng.seed(config.seed)

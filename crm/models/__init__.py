@@ -6,6 +6,7 @@ from crm.models.imports import ImportJob
 from crm.models.objects import (
     OBJECT_CREATE_LABELS,
     OBJECT_SLUGS,
+    WITHHELD,
     Association,
     ObjectType,
     PropertyDefinition,
@@ -18,6 +19,7 @@ from crm.models.objects import (
 __all__ = [
     "OBJECT_CREATE_LABELS",
     "OBJECT_SLUGS",
+    "WITHHELD",
     "Account",
     "ApiToken",
     "Association",
