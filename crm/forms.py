@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from crm import webforms
+from crm.display import property_label
 from crm.models import (
     Account,
     Form,
@@ -283,7 +284,7 @@ class AddFieldForm(forms.Form):
             ),
             (
                 gettext_lazy("Contact properties"),
-                [(pk, d.label) for pk, d in self.definitions.items()],
+                [(pk, property_label(d)) for pk, d in self.definitions.items()],
             ),
         ]
 
