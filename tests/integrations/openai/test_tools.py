@@ -8,15 +8,18 @@ import datetime as dt
 import json
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from crm import services as crm
 from crm.models import ObjectType, PropertyDefinition
 from marketplace.integrations.openai import retention
+from marketplace.integrations.openai.action import AskOpenAIAssistant
 from marketplace.integrations.openai.assistants import connection_key
 from marketplace.integrations.openai.limiter import policy
 from marketplace.integrations.openai.models import AssistantUsage
 from marketplace.models import Connection
+from tests.conftest import client_for
 from tests.integrations.openai.conftest import (
     chain,
     connect,
@@ -288,3 +291,33 @@ def test_retention_follows_each_accounts_setting(acme, sim):
     assert retention.run_history_text_delete() == 0
     execution.refresh_from_db()
     assert "Initech" in json.dumps(execution.outputs)
+
+
+@pytest.fixture
+def client_for_rep(rep_user):
+    return client_for(rep_user)
+
+
+def test_admins_choose_what_may_be_sent_and_the_review_warns(acme, admin_client, client_for_rep):
+    email = PropertyDefinition.objects.get(account=acme, object_type="contact", name="email")
+    state = PropertyDefinition.objects.get(account=acme, object_type="contact", name="state")
+    page = admin_client.get(reverse("crm:ai_data"))
+    assert page.status_code == 200 and b"Properties that may be sent" in page.content
+    sent = [str(d.pk) for d in PropertyDefinition.objects.filter(account=acme) if d != email]
+    response = admin_client.post(
+        reverse("crm:ai_data"),
+        {"save": "1", "sent": sent, "ai_retention_days": "30", "ai_mask_text": "on"},
+    )
+    assert response.status_code == 302
+    email.refresh_from_db()
+    state.refresh_from_db()
+    acme.refresh_from_db()
+    assert email.sensitive and not state.sensitive
+    assert acme.ai_retention_days == 30 and acme.ai_mask_text
+    bad = admin_client.post(reverse("crm:ai_data"), {"save": "1", "ai_retention_days": "0"})
+    assert bad.status_code == 200 and "ai_retention_days" in bad.context["form"].errors
+    problems = AskOpenAIAssistant().review_problems(
+        {"prompt": "Write to {{ object.email }} in {{ object.state }}"}, acme
+    )
+    assert any("email" in p and "withheld" in p for p in problems)
+    assert client_for_rep.get(reverse("crm:ai_data")).status_code == 403
