@@ -201,12 +201,21 @@ class ActionType:
         checked by the builder, not here."""
         return []
 
-    def builder_panel_extra(self, config: dict[str, Any], *, workflow: Workflow, user: User) -> str:
-        """Extra HTML (a safe string) for this action's config panel in the builder,
+    def builder_panel_extra(
+        self, config: dict[str, Any], *, workflow: Workflow, user: User, step_id: int
+    ) -> str:
+        """Extra HTML (a safe string) for step `step_id`'s config panel in the builder,
         shown after its fields — e.g. a "Test" section. It sits inside the panel's form,
         so an htmx POST from it carries the form's fields (the config being edited,
         saved or not) and CSRF token. Empty: nothing."""
         return ""
+
+    def config_pin(self, config: dict[str, Any], *, account: Account) -> dict[str, Any]:
+        """The config as publishing freezes it into a workflow version (after
+        validation): an action whose config names something that changes on its own
+        (e.g. an assistant that is edited) pins the version it will run, so a live
+        workflow never changes behind its builder's back. Default: as is."""
+        return config
 
     # --- The run history --------------------------------------------------------------
 

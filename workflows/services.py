@@ -18,7 +18,7 @@ from workflows.context import ExecutionContext
 from workflows.engine import enrollment, ledger
 from workflows.engine.enrollment import enrollment_start, enrollments_bulk_create
 from workflows.engine.publish import enroll_existing_send, execution_send, executions_publish
-from workflows.graph import graph_validate
+from workflows.graph import graph_pin, graph_validate
 from workflows.models import ActionExecution, Enrollment, Workflow, WorkflowVersion
 from workflows.tokens import TokenResolver
 
@@ -69,8 +69,9 @@ def workflow_publish(*, workflow: Workflow) -> WorkflowVersion:
     """Freeze the draft graph as a new version; new enrollments run it, runs in flight
     keep the version they started on."""
     workflow = Workflow.objects.select_for_update().get(pk=workflow.pk)
-    graph = graph_validate(
-        workflow.graph, account=workflow.account, object_type=workflow.object_type
+    graph = graph_pin(
+        graph_validate(workflow.graph, account=workflow.account, object_type=workflow.object_type),
+        account=workflow.account,
     )
     number = (workflow.versions.aggregate(n=Max("number"))["n"] or 0) + 1
     version = WorkflowVersion.objects.create(workflow=workflow, number=number, graph=graph)
