@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('crm', '0004_unsubscribed_from_email'),
+        ('crm', '0005_ai_data_controls'),
     ]
 
     operations = [
