@@ -5,9 +5,11 @@ Each value can be changed through the environment:
   terminates TLS (deploy/Caddyfile, deploy/nginx.conf);
 - WEB_CONCURRENCY (2 × cores + 1): worker processes; the pages are short database
   reads, so a sync worker per request in flight is enough;
-- WEB_TIMEOUT (30): seconds before a stuck request's worker is restarted;
-- TRUSTED_PROXIES (127.0.0.1,::1): the addresses whose X-Forwarded-* headers gunicorn
-  believes (the same setting Django's proxy handling reads, docs/operations.md).
+- WEB_TIMEOUT (30): seconds before a stuck request's worker is restarted.
+
+The client's address and scheme behind the proxy are Django's business (TRUSTED_PROXIES,
+config/client_address.py; SECURE_PROXY_SSL_HEADER): gunicorn's own
+FORWARDED_ALLOW_IPS keeps its default.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ keepalive = 5
 # A worker is replaced after this many requests (with jitter, so not all at once).
 max_requests = 2000
 max_requests_jitter = 200
-forwarded_allow_ips = os.environ.get("TRUSTED_PROXIES", "127.0.0.1,::1")
 # Heartbeat files of the workers in memory rather than on a disk that may stall.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 accesslog = "-"

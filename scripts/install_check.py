@@ -274,6 +274,12 @@ def main() -> int:
         summary["beats_that_held_the_lock_during_the_run"] = sum(
             "holds the lock" in log for log in beats
         )
+        summary["beat_lock_changes"] = [
+            f"{name} {line['time'][11:19]} {line['message'][6:30]}"
+            for name, log in zip(("beat1", "beat2"), beats, strict=True)
+            for line in (json.loads(x) for x in log.splitlines() if x.startswith("{"))
+            if line.get("logger") == "ops.beat"
+        ]
         summary["ok"] = bool(
             state
             and state["unfinished"] == 0
