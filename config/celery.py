@@ -49,6 +49,8 @@ app.conf.update(
     task_publish_retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2},
     worker_send_task_events=False,
     worker_hijack_root_logger=False,
+    # One beat sends, however many are started (ops/beat.py).
+    beat_scheduler="ops.beat:LockedScheduler",
     timezone="UTC",
     # Periodic jobs; each is safe to run twice. Apps add theirs in their tasks modules.
     beat_schedule={

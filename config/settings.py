@@ -11,14 +11,17 @@ from pathlib import Path
 from config.env import (
     env,
     env_bool,
+    env_choice,
     env_database,
     env_email,
     env_fernet_keys,
     env_list,
+    env_networks,
     env_str,
     env_time_zone,
     env_url,
 )
+from ops.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -37,6 +40,9 @@ DEBUG = env_bool("DEBUG", default=False)
 SECRET_KEY = env_str("SECRET_KEY", required_hint=_SECRETS_HINT)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", default=[])
+# Reverse proxies (CIDRs) whose X-Forwarded-For hops are believed; empty: none is, and
+# the client address is the TCP peer (config/client_address.py).
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
 
 # Field encryption (API keys at rest): newest key first; older keys still decrypt.
 FIELD_ENCRYPTION_KEYS = env_fernet_keys("FIELD_ENCRYPTION_KEYS", required_hint=_SECRETS_HINT)
@@ -57,10 +63,17 @@ INSTALLED_APPS = [
     "marketplace",
     "marketplace.integrations.openai",
     "marketplace.integrations.webhooks",
+    "marketplace.integrations.email",
     "workflows",
+    "ops",
 ]
 
 MIDDLEWARE = [
+    # The client's address from X-Forwarded-For behind TRUSTED_PROXIES, before anything
+    # reads REMOTE_ADDR (config/client_address.py).
+    "config.client_address.ClientAddressMiddleware",
+    # /healthz and /readyz, before the HTTPS redirect and the host check (ops/views.py).
+    "ops.views.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -68,6 +81,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "ops.logs.RequestContextMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -173,6 +187,8 @@ MEDIA_ROOT = VAR_DIR / "media"
 # Email: console in development, a directory of files in tests, SMTP in production.
 vars().update(env_email("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", default="crmflow <crmflow@localhost>")
+# The address people reach crmflow at: links in emails (unsubscribe, approvals) start with it.
+SITE_URL = env_url("SITE_URL", schemes={"http", "https"}, default="http://localhost:8000")
 
 # Redis: Celery's broker, the shared OpenAI rate limiter and the cache.
 REDIS_URL = env_url(
@@ -181,6 +197,11 @@ REDIS_URL = env_url(
 OPENAI_BASE_URL = env_url(
     "OPENAI_BASE_URL", schemes={"http", "https"}, default="https://api.openai.com/v1"
 )
+# A connection's own endpoint (Azure OpenAI, an OpenAI-compatible server): allow http://
+# addresses, and private, loopback or link-local ones (a model on your own network).
+# Both are on in development (DEBUG), where the simulator runs on 127.0.0.1.
+OPENAI_ENDPOINT_ALLOW_HTTP = env_bool("OPENAI_ENDPOINT_ALLOW_HTTP", default=DEBUG)
+OPENAI_ENDPOINT_ALLOW_PRIVATE = env_bool("OPENAI_ENDPOINT_ALLOW_PRIVATE", default=DEBUG)
 # Seconds before an OpenAI request gives up (connect, read, write each).
 OPENAI_TIMEOUT = env.float("OPENAI_TIMEOUT", default=30.0)
 # Spread a key's requests over the minute once its limit is learned (limiter/policy.py).
@@ -217,14 +238,13 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.server": {"level": "WARNING"}},
-}
+# Log lines in plain text or one JSON object per line, each with the request id, account
+# id and execution id of what wrote it (ops/logs.py).
+LOG_FORMAT = env_choice("LOG_FORMAT", choices=("plain", "json"), default="plain")
+LOGGING = logging_config(fmt=LOG_FORMAT, level=env_str("LOG_LEVEL", default="INFO"))
+
+# Bearer token of the Prometheus endpoint /metrics; unset, /metrics answers 404.
+METRICS_TOKEN = env_str("METRICS_TOKEN", default="")
 
 # Password for the demo users `seed_demo` creates (development only; see scripts/dev_env.py).
 DEMO_PASSWORD = env_str("CRMFLOW_DEMO_PASSWORD", default="")

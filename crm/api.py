@@ -14,8 +14,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from django.core.exceptions import ValidationError
-from django.http import HttpRequest
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, ValidationError
+from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern
 from django.utils.translation import gettext as _
 from ninja import Field, NinjaAPI, Path, Schema, Status
@@ -23,11 +24,11 @@ from ninja.security import HttpBearer
 
 from crm import filters, services
 from crm.access import account_for, form_for, record_for
+from crm.ids import MAX_ID
 from crm.models import ApiToken, Form, FormSubmission, ObjectType, Record
 from crm.submissions import client_ip, form_submission_create, submission_form_class
 
 ObjectSlug = Literal["contacts", "companies", "deals", "tickets"]
-MAX_ID = 2**63 - 1
 # Beyond this an integer is no CRM value, and turning it into text is refused by Python.
 MAX_ABS_INT = 10**30
 
@@ -55,6 +56,21 @@ api = NinjaAPI(
     urls_namespace="api",
     auth=BearerToken(),
 )
+
+
+@api.exception_handler(RequestDataTooBig)
+def body_too_large(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    """A body over DATA_UPLOAD_MAX_MEMORY_SIZE is a 413 with a message, not a 400 page."""
+    limit_mb = settings.DATA_UPLOAD_MAX_MEMORY_SIZE / (1024 * 1024)
+    return api.create_response(
+        request,
+        {
+            "detail": _("The request body is over %(size)s MB; send less data per request.")
+            % {"size": f"{limit_mb:g}"},
+            "errors": {},
+        },
+        status=413,
+    )
 
 
 # --- Schemas ------------------------------------------------------------------------

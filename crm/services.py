@@ -7,11 +7,12 @@ the timeline, and announced (crm.signals) inside the same transaction.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 
 from crm import filters
 from crm import properties as props
@@ -186,10 +187,14 @@ def record_upsert(
     """The oldest record of `object_type` whose property `match` equals `values[match]`
     (as the record list's "is equal to" filter compares them), updated with `values`;
     else a new one. Returns (record, created). Every refused value is named at once
-    (ValidationError) before anything is looked up or written. The caller holds the
-    transaction (and serialises concurrent calls for the same value if it must)."""
+    (ValidationError) before anything is looked up or written. Called inside the
+    caller's transaction, which then holds `_upsert_lock` until it ends: two requests
+    bringing the same new value at once make one record, not two — while requests for
+    different values run side by side (a lock on the form or the webhook would queue
+    every request behind the one before)."""
     definitions = definitions_for(account, object_type)
     values_validate(definitions, values)
+    _upsert_lock(account=account, object_type=object_type, match=match, value=values[match])
     groups = filters.parse_groups(
         definitions, [[{"property": match, "operator": "eq_any", "values": [values[match]]}]]
     )
@@ -207,6 +212,18 @@ def record_upsert(
     record_update(record=record, values=values, actor=actor, source=source)
     record.refresh_from_db()
     return record, False
+
+
+def _upsert_lock(*, account: Account, object_type: str, match: str, value: Any) -> None:
+    """PostgreSQL: a transaction-scoped advisory lock on (account, object, property,
+    value as "is equal to" compares it: case-insensitive). SQLite has no concurrent
+    writers to serialise (one write transaction at a time)."""
+    if connection.vendor != "postgresql":
+        return
+    name = f"record_upsert:{account.pk}:{object_type}:{match}:{str(value).casefold()}"
+    key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
 
 
 @transaction.atomic

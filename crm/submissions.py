@@ -18,6 +18,7 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 
+from config.client_address import request_client_address
 from crm import properties as props
 from crm import services
 from crm.models import (
@@ -138,9 +139,9 @@ def form_submission_create(
     `answers` are the cleaned answers of `submission_form_class`, by field key.
     Raises ValidationError (by field key) if a value is refused.
     """
-    # One submission of a form at a time: two visitors sending the same new email at
-    # once then make one contact, not two.
-    form = Form.objects.select_for_update().get(pk=form.pk)
+    # Two visitors sending the same new email at once make one contact, not two:
+    # record_upsert serialises them by that email (not by form: visitors with different
+    # emails are not queued behind each other).
     fields = form.fields_in_order()
     values: dict[str, Any] = {}
     for field in fields:
@@ -201,12 +202,9 @@ def form_submission_create(
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    """The address a submission is stored with and rate-limited by.
-
-    REMOTE_ADDR: behind a reverse proxy, make the proxy set it (docs/crm-intake.md);
-    X-Forwarded-For is not trusted here, since a visitor can write it.
-    """
-    return request.META.get("REMOTE_ADDR") or None
+    """The address a submission is stored with and rate-limited by: the client's,
+    read behind TRUSTED_PROXIES by config.client_address."""
+    return request_client_address(request)
 
 
 def rate_limited(*, form: Form, ip: str | None) -> bool:

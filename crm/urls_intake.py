@@ -11,14 +11,14 @@ urlpatterns = [
     path("f/<uuid:key>/", forms.form_public, name="form_public"),
     # Settings (super admins).
     path("settings/forms/", forms.form_list, name="form_list"),
-    path("settings/forms/<int:pk>/", forms.form_edit, name="form_edit"),
+    path("settings/forms/<id:pk>/", forms.form_edit, name="form_edit"),
     path(
-        "settings/forms/<int:pk>/submissions/",
+        "settings/forms/<id:pk>/submissions/",
         forms.form_submissions,
         name="form_submissions",
     ),
     path("settings/import/", imports.import_list, name="import_list"),
-    path("settings/import/<int:pk>/", imports.import_detail, name="import_detail"),
-    path("settings/import/<int:pk>/mapping/", imports.import_mapping, name="import_mapping"),
+    path("settings/import/<id:pk>/", imports.import_detail, name="import_detail"),
+    path("settings/import/<id:pk>/mapping/", imports.import_mapping, name="import_mapping"),
     path("settings/api-tokens/", api_tokens.api_tokens, name="api_tokens"),
 ]

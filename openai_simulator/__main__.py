@@ -24,6 +24,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--sunset", action="store_true", help="answer /v1/assistants* and /v1/threads* with 404"
     )
+    parser.add_argument(
+        "--bare",
+        action="store_true",
+        help="a bare OpenAI-compatible server: no rate-limit headers, a key is optional",
+    )
     parser.add_argument("--seed", type=int, help="seed for latency and fault randomness")
     parser.add_argument(
         "--hang-seconds", type=float, help="how long a 'hang' fault holds the request"
@@ -43,6 +48,8 @@ def main(argv: list[str] | None = None) -> None:
         config.latency = LatencySpec.from_value(args.latency)
     if args.sunset:
         config.sunset = True
+    if args.bare:
+        config.bare = True
     if args.seed is not None:
         config.seed = args.seed
     if args.hang_seconds is not None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from . import routes_admin
+from . import azure, routes_admin
 from . import routes_assistants as assistants
 from . import routes_responses as responses
 from .config import SimulatorConfig, as_config
@@ -85,6 +86,11 @@ def _api_routes() -> list[Route]:
             _endpoint(r.cancel_response, "api.responses.write"),
             methods=["POST"],
         ),
+        Route(
+            azure.DEPLOYMENTS_PATH,
+            _endpoint(azure.list_deployments, "api.model.read"),
+            methods=["GET"],
+        ),
         # Anything else under /v1 answers like the real API does for a route it lacks.
         Route("/v1/{rest:path}", _endpoint(_unknown_route, "api.model.read"), methods=ALL_METHODS),
     ]
@@ -103,6 +109,8 @@ def _admin_routes() -> list[Route]:
 
 
 def create_app(config: SimulatorConfig | dict | str | None = None) -> Starlette:
-    app = Starlette(routes=_api_routes() + _admin_routes())
+    app = Starlette(
+        routes=_api_routes() + _admin_routes(), middleware=[Middleware(azure.AzurePaths)]
+    )
     app.state.simulator = Simulator(as_config(config))
     return app

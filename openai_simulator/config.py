@@ -104,6 +104,16 @@ class ToolCallRule:
 
 
 @dataclass
+class DeploymentSpec:
+    """An Azure OpenAI deployment: the name a request sends as `model` under /openai/v1,
+    and the model it runs."""
+
+    id: str
+    model: str
+    created: int = _DEMO_CREATED
+
+
+@dataclass
 class SimulatorConfig:
     keys: list[KeySpec]
     models: list[ModelSpec]
@@ -115,6 +125,18 @@ class SimulatorConfig:
     seed: int = 0
     hang_seconds: float = 30.0
     request_log_size: int = 100_000
+    deployments: list[DeploymentSpec] = field(default_factory=list)
+    # A bare OpenAI-compatible server (vLLM, Ollama, LiteLLM): no rate-limit or
+    # openai-* headers, and a request without a key is let in as the first valid key.
+    bare: bool = False
+
+
+def demo_deployments() -> list[DeploymentSpec]:
+    return [
+        DeploymentSpec(id="crm-gpt-4o-mini", model="gpt-4o-mini"),
+        DeploymentSpec(id="crm-gpt-4o", model="gpt-4o"),
+        DeploymentSpec(id="crm-o4-mini", model="o4-mini"),
+    ]
 
 
 def demo_models() -> list[ModelSpec]:
@@ -218,6 +240,7 @@ def config_from_mapping(raw: dict | None) -> SimulatorConfig:
     latency = LatencySpec.from_value(raw.pop("latency", None))
     faults = [FaultRule.from_mapping(f) for f in raw.pop("faults", [])]
     tool_calls = [ToolCallRule.from_mapping(r) for r in raw.pop("tool_calls", [])]
+    deployments = [DeploymentSpec(**d) for d in raw.pop("deployments", [])] or demo_deployments()
     config = SimulatorConfig(
         keys=keys,
         models=models,
@@ -225,8 +248,9 @@ def config_from_mapping(raw: dict | None) -> SimulatorConfig:
         latency=latency,
         faults=faults,
         tool_calls=tool_calls,
+        deployments=deployments,
     )
-    for name in ("sunset", "seed", "hang_seconds", "request_log_size"):
+    for name in ("sunset", "seed", "hang_seconds", "request_log_size", "bare"):
         if name in raw:
             setattr(config, name, type(getattr(config, name))(raw.pop(name)))
     if raw:

@@ -28,6 +28,7 @@ def config_view(sim) -> dict:
         "faults": [rule.to_dict() for rule in sim.faults.rules],
         "tool_calls": [rule.to_dict() for rule in config.tool_calls],
         "sunset": config.sunset,
+        "bare": config.bare,
         "seed": config.seed,
         "hang_seconds": config.hang_seconds,
         "keys": [{**dataclasses.asdict(k), "key": mask_key(k.key)} for k in sim.keys.all()],
@@ -63,6 +64,7 @@ def apply_patch(sim, patch: dict) -> None:
         "latency",
         "faults",
         "sunset",
+        "bare",
         "seed",
         "hang_seconds",
         "keys",
@@ -75,6 +77,8 @@ def apply_patch(sim, patch: dict) -> None:
         config.latency = LatencySpec.from_value(patch["latency"])
     if "sunset" in patch:
         config.sunset = bool(patch["sunset"])
+    if "bare" in patch:
+        config.bare = bool(patch["bare"])
     if "hang_seconds" in patch:
         config.hang_seconds = float(patch["hang_seconds"])
     if "seed" in patch:

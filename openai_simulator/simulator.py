@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import Response
 
+from . import azure
 from .config import SimulatorConfig
 from .errors import ApiError, invalid_url, mask_key, overloaded, server_error
 from .faults import FaultInjector
@@ -108,15 +109,16 @@ class Simulator:
         headers = {"x-request-id": new_id("req"), "openai-version": "2020-10-01"}
         ctx = CallContext(self, request, headers)
         fault_name = None
+        via_azure = azure.is_azure(request)
         try:
-            key = ctx.key = self.keys.authenticate(
-                request.headers.get("authorization"), policy.scope
-            )
+            key = ctx.key = self._authenticate(request, policy.scope, via_azure)
             headers.update(key_headers(key))
             if policy.sunset_group and self.is_sunset_for(key):
                 raise invalid_url(method, path)
             if method == "POST":
                 ctx.body = await _parse_json(request)
+                if via_azure:
+                    azure.resolve_deployment(self, ctx.body)
                 model = ctx.body.get("model")
                 ctx.model = model if isinstance(model, str) else None
             headers.update(
@@ -149,13 +151,38 @@ class Simulator:
             error = server_error()
             status, body = error.status, error.body()
         payload = dump_json(body)
+        if self.config.bare:
+            headers = {
+                name: value
+                for name, value in headers.items()
+                if not name.startswith(("x-ratelimit-", "openai-"))
+            }
         if fault_name == "truncated":
             # Cut mid-JSON with a matching Content-Length: the transport succeeds and
             # the client's JSON decoding is what fails, as with a broken proxy.
             payload = payload[: max(1, len(payload) // 2)]
-        self._log(ctx, method, path, status, started, fault_name)
-        headers["openai-processing-ms"] = str(int((time.perf_counter() - started) * 1000))
+        self._log(ctx, method, azure.original_path(request), status, started, fault_name)
+        if not self.config.bare:
+            headers["openai-processing-ms"] = str(int((time.perf_counter() - started) * 1000))
         return Response(payload, status_code=status, headers=headers, media_type="application/json")
+
+    def _authenticate(self, request: Request, scope: str, via_azure: bool):
+        """The calling key: `api-key` under /openai (Azure's 401 when refused), the
+        Bearer key otherwise; a bare server lets a request without a key in."""
+        if via_azure:
+            authorization = azure.authorization(request)
+            try:
+                return self.keys.authenticate(authorization, scope)
+            except ApiError as error:
+                if authorization is None or error.code == "invalid_api_key":
+                    raise azure.access_denied() from None
+                raise
+        authorization = request.headers.get("authorization")
+        if self.config.bare and not authorization:
+            anonymous = next((k for k in self.keys.all() if k.kind == "valid"), None)
+            if anonymous is not None:
+                return anonymous
+        return self.keys.authenticate(authorization, scope)
 
     async def _hang(self, ctx: CallContext, method: str, path: str, started: float) -> Response:
         # Logged before sleeping so a test can see the call while the client waits.

@@ -201,6 +201,9 @@ def celery_worker(transactional_db, tmp_path):
     """Factory: `celery_worker(**CeleryWorker options)` → a started CeleryWorker."""
     workers: list[CeleryWorker] = []
     queues_purge()
+    # A beat killed by an earlier test left its single-instance lock (ops/beat.py) to
+    # expire: free it, so this test's beat sends at once.
+    queues_purge(["crmflow:beat:lock"])
 
     def start(**options) -> CeleryWorker:
         worker = CeleryWorker(workdir=tmp_path, **options)

@@ -19,7 +19,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
-PRODUCT = ("config", "crm", "marketplace", "workflows", "openai_simulator")
+PRODUCT = ("config", "crm", "marketplace", "workflows", "openai_simulator", "ops")
 
 
 def _declared() -> set[str]:

@@ -35,7 +35,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
@@ -44,10 +44,13 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
+from ops.logs import log_context
 from workflows.context import ExecutionContext
 from workflows.outcomes import (
     Outcome,
     Success,
+    Wait,
+    WaitUntil,
     outcome_of,
 )
 
@@ -198,12 +201,21 @@ class ActionType:
         checked by the builder, not here."""
         return []
 
-    def builder_panel_extra(self, config: dict[str, Any], *, workflow: Workflow, user: User) -> str:
-        """Extra HTML (a safe string) for this action's config panel in the builder,
+    def builder_panel_extra(
+        self, config: dict[str, Any], *, workflow: Workflow, user: User, step_id: int
+    ) -> str:
+        """Extra HTML (a safe string) for step `step_id`'s config panel in the builder,
         shown after its fields — e.g. a "Test" section. It sits inside the panel's form,
         so an htmx POST from it carries the form's fields (the config being edited,
         saved or not) and CSRF token. Empty: nothing."""
         return ""
+
+    def config_pin(self, config: dict[str, Any], *, account: Account) -> dict[str, Any]:
+        """The config as publishing freezes it into a workflow version (after
+        validation): an action whose config names something that changes on its own
+        (e.g. an assistant that is edited) pins the version it will run, so a live
+        workflow never changes behind its builder's back. Default: as is."""
+        return config
 
     # --- The run history --------------------------------------------------------------
 
@@ -255,16 +267,22 @@ class ActionType:
         workflows/outcomes.py (TransientError, PermanentError, RetryLater)."""
         return {}
 
-    def execute_many(self, contexts: list[ExecutionContext]) -> Iterator[list[tuple[int, Outcome]]]:
+    def execute_many(
+        self, contexts: list[ExecutionContext]
+    ) -> Iterator[Sequence[tuple[int, Outcome | Wait]]]:
         """`execute` for a batch, outside any transaction: yields groups of (index in
         `contexts`, Outcome); the engine completes each group in one transaction as it
         arrives. The default runs them one by one and yields one group."""
-        finished: list[tuple[int, Outcome]] = []
+        finished: list[tuple[int, Outcome | Wait]] = []
         for index, context in enumerate(contexts):
-            try:
-                finished.append((index, Success(self.execute(context) or {})))
-            except Exception as error:  # noqa: BLE001 - outcome_of classifies it
-                finished.append((index, outcome_of(error)))
+            # Lines logged meanwhile carry the execution's id and account (ops/logs.py).
+            with log_context(execution_id=context.execution_id, account_id=context.account.pk):
+                try:
+                    finished.append((index, Success(self.execute(context) or {})))
+                except WaitUntil as wait:
+                    finished.append((index, Wait(wait.at)))
+                except Exception as error:  # noqa: BLE001 - outcome_of classifies it
+                    finished.append((index, outcome_of(error)))
         yield finished
 
     def apply(self, context: ExecutionContext, outputs: dict[str, Any]) -> dict[str, Any]:
@@ -472,6 +490,25 @@ def health_sections() -> list[HealthSection]:
         except Exception:  # noqa: BLE001 - one provider never breaks the status page
             logger.warning("health provider %r failed", provider, exc_info=True)
     return [s for s in found if s is not None]
+
+
+# --- Metrics ------------------------------------------------------------------------
+
+# Prometheus metric families (prometheus_client `Metric` objects) computed when /metrics
+# is scraped, from the database and Redis, so that every process reports the same
+# figures. Must be cheap (a few indexed queries) and must not raise.
+MetricsProvider = Callable[[], Iterable[Any]]
+_METRICS: list[MetricsProvider] = []
+
+
+def metrics_provider_register(provider: MetricsProvider) -> MetricsProvider:
+    if provider not in _METRICS:
+        _METRICS.append(provider)
+    return provider
+
+
+def metrics_providers() -> list[MetricsProvider]:
+    return list(_METRICS)
 
 
 # --- Action types -----------------------------------------------------------------

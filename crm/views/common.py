@@ -3,11 +3,10 @@ user input (object slugs, ids, `next` URLs). Objects are loaded with crm.access.
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.http import Http404, HttpRequest
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from crm.ids import parse_id as parse_id  # re-exported for the views
 from crm.models import Account, ObjectType, PropertyDefinition
 from crm.services import definitions_for
 
@@ -41,14 +40,6 @@ def object_type_for(slug: str) -> ObjectType:
     if object_type is None:
         raise Http404
     return object_type
-
-
-def parse_id(raw: Any) -> int | None:
-    """A database id from user input, or None (never an exception)."""
-    text = str(raw or "").strip()
-    if not text.isdigit() or len(text) > 18:
-        return None
-    return int(text)
 
 
 def ordered_definitions(account: Account, object_type: str) -> dict[str, PropertyDefinition]:

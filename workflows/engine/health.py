@@ -62,6 +62,45 @@ def redis_client() -> redis.Redis:
     return redis.Redis.from_url(broker_url(), socket_timeout=0.5, socket_connect_timeout=0.5)
 
 
+# --- Counters for /metrics (ops/metrics.py) ----------------------------------------
+
+# One Redis hash of counters every process adds to (HINCRBY/HINCRBYFLOAT are atomic), so
+# /metrics served by any web process reports the whole installation's totals. Lost with
+# Redis (a flush resets them): Prometheus treats that as a counter reset.
+METRICS_KEY = "crmflow:metrics"
+_metrics_client: redis.Redis | None = None
+
+
+def metrics_client() -> redis.Redis:
+    """A process-wide client (redis-py's pool is thread-safe and reset after a fork)."""
+    global _metrics_client
+    if _metrics_client is None:
+        _metrics_client = redis_client()
+    return _metrics_client
+
+
+def metrics_add(amounts: dict[str, float], *, values: dict[str, float] | None = None) -> None:
+    """Add `amounts` to counters of the metrics hash and set `values` (gauges such as a
+    time), in one round trip; never raises."""
+    try:
+        pipe = metrics_client().pipeline(transaction=False)
+        if values:
+            pipe.hset(METRICS_KEY, mapping=values)
+        for name, amount in amounts.items():
+            if isinstance(amount, int):
+                pipe.hincrby(METRICS_KEY, name, amount)
+            else:
+                pipe.hincrbyfloat(METRICS_KEY, name, amount)
+        pipe.execute()
+    except Exception:  # metrics never break the work they count
+        logger.debug("could not add to the metrics counters", exc_info=True)
+
+
+def metrics_read() -> dict[str, float]:
+    raw = cast(dict[bytes, bytes], metrics_client().hgetall(METRICS_KEY))
+    return {k.decode(): float(v) for k, v in raw.items()}
+
+
 # --- Writing heartbeats (in worker processes) ----------------------------------------
 
 _stop = threading.Event()

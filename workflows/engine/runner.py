@@ -32,6 +32,7 @@ from django.utils.translation import gettext as _
 
 from crm.models import PropertyDefinition, Record
 from crm.services import definitions_for
+from ops.logs import log_context_of
 from workflows import registry
 from workflows.conf import setting
 from workflows.context import ExecutionContext
@@ -213,7 +214,13 @@ class Item:
 
 
 def _guarded(execution: ActionExecution, call: Callable[[], Any]) -> tuple[bool, Any]:
-    """(True, value) or (False, what the failure made of the execution)."""
+    """(True, value) or (False, what the failure made of the execution). Lines logged
+    meanwhile carry the execution's id and account (ops/logs.py)."""
+    with log_context_of(execution):
+        return _guarded_run(execution, call)
+
+
+def _guarded_run(execution: ActionExecution, call: Callable[[], Any]) -> tuple[bool, Any]:
     try:
         return True, call()
     except RetryLater as later:

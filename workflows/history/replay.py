@@ -13,6 +13,7 @@ from django.db.models import QuerySet
 from django.http import QueryDict
 from django.utils import timezone
 
+from crm.ids import parse_id
 from workflows import registry, services
 from workflows.history.usage import total_tokens, usages_of
 from workflows.models import ActionExecution, Enrollment, Workflow
@@ -52,7 +53,7 @@ def replay_selection(
     """The selection in a query string or form; `enrollments` are the runs the user may
     see (access.enrollments_for). Ids that are all hidden select nothing, not everything."""
     asked = params.getlist("enrollment")
-    ids = [int(value) for value in asked if str(value).isdigit()]
+    ids = [pk for pk in (parse_id(value) for value in asked) if pk is not None]
     try:
         since = dt.date.fromisoformat(params.get("since") or "")
     except ValueError:  # none, or not a date

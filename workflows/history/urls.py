@@ -7,18 +7,18 @@ from workflows.history import views
 app_name = "history"
 
 urlpatterns = [
-    path("workflows/<int:workflow_id>/history/", views.action_logs, name="logs"),
+    path("workflows/<id:workflow_id>/history/", views.action_logs, name="logs"),
     path(
-        "workflows/<int:workflow_id>/history/enrollments/",
+        "workflows/<id:workflow_id>/history/enrollments/",
         views.enrollment_history,
         name="enrollments",
     ),
     path(
-        "workflows/<int:workflow_id>/history/runs/<int:enrollment_id>/",
+        "workflows/<id:workflow_id>/history/runs/<id:enrollment_id>/",
         views.run_detail,
         name="run",
     ),
-    path("workflows/<int:workflow_id>/history/replay/", views.replay, name="replay"),
-    path("workflows/<int:workflow_id>/live/", views.live_counts, name="live"),
+    path("workflows/<id:workflow_id>/history/replay/", views.replay, name="replay"),
+    path("workflows/<id:workflow_id>/live/", views.live_counts, name="live"),
     path("system/status/", views.system_status, name="status"),
 ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 from django import forms
 from django.http import QueryDict
@@ -13,8 +14,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from marketplace.integrations.openai import assistants as assistants_mod
+from marketplace.integrations.openai.endpoints import URL_MAX_LENGTH, Endpoint
 from marketplace.integrations.openai.models import (
     BudgetUnit,
+    EndpointKind,
     ModelPrice,
     OutputFormat,
     ReasoningEffort,
@@ -28,21 +31,89 @@ API_KEY_MAX_LENGTH = 400
 
 
 class ApiKeyForm(forms.Form):
+    endpoint_kind = forms.ChoiceField(
+        label=gettext_lazy("Where calls go"),
+        choices=EndpointKind.choices,
+        initial=EndpointKind.OPENAI,
+        required=False,  # left out: OpenAI
+        widget=forms.RadioSelect,
+    )
+    endpoint_url = forms.CharField(
+        label=gettext_lazy("Address"),
+        required=False,
+        strip=True,
+        max_length=URL_MAX_LENGTH,
+        widget=forms.URLInput(
+            attrs={"autocomplete": "off", "spellcheck": "false", "inputmode": "url"}
+        ),
+        help_text=gettext_lazy(
+            "Azure OpenAI: your resource’s address, e.g. https://my-resource.openai.azure.com. "
+            "OpenAI-compatible server: its base URL, e.g. https://llm.example.com/v1. "
+            "Not needed for OpenAI."
+        ),
+    )
     # PasswordInput never renders the value back, so a refused key is not echoed into
     # the page that explains why it was refused.
     api_key = forms.CharField(
         label=gettext_lazy("API key"),
+        required=False,
         strip=True,
         widget=forms.PasswordInput(
             render_value=False,
             attrs={"autocomplete": "off", "spellcheck": "false", "placeholder": "sk-…"},
         ),
-        error_messages={"required": gettext_lazy("Paste your OpenAI API key.")},
+        help_text=gettext_lazy("Optional for an OpenAI-compatible server that needs none."),
     )
     next = forms.CharField(required=False, widget=forms.HiddenInput)
 
+    def __init__(self, *args: Any, endpoint: Endpoint | None = None, **kwargs: Any) -> None:
+        if endpoint is not None:
+            kwargs.setdefault("initial", {})
+            kwargs["initial"].setdefault("endpoint_kind", endpoint.kind)
+            kwargs["initial"].setdefault("endpoint_url", endpoint.url)
+        super().__init__(*args, **kwargs)
+
+    @property
+    def endpoint(self) -> Endpoint:
+        """The endpoint chosen (after is_valid())."""
+        kind = self.cleaned_data["endpoint_kind"]
+        url = self.cleaned_data.get("endpoint_url", "") if kind != EndpointKind.OPENAI else ""
+        return Endpoint(kind=kind, url=url)
+
+    def clean_endpoint_kind(self) -> str:
+        return self.cleaned_data["endpoint_kind"] or EndpointKind.OPENAI
+
+    def clean_endpoint_url(self) -> str:
+        url: str = self.cleaned_data["endpoint_url"]
+        kind = self.cleaned_data.get("endpoint_kind")
+        if kind == EndpointKind.OPENAI:
+            return ""
+        if not url:
+            raise forms.ValidationError(
+                gettext_lazy("Enter the address of your Azure OpenAI resource.")
+                if kind == EndpointKind.AZURE
+                else gettext_lazy("Enter the base URL of your OpenAI-compatible server.")
+            )
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise forms.ValidationError(
+                gettext_lazy("Enter the full address, starting with https://.")
+            )
+        if kind == EndpointKind.AZURE:
+            # The resource, not a path inside it: crmflow adds /openai/v1 itself.
+            return f"{parts.scheme}://{parts.netloc}"
+        return url.rstrip("/")
+
     def clean_api_key(self) -> str:
         key: str = self.cleaned_data["api_key"]
+        if not key:
+            if self.cleaned_data.get("endpoint_kind") == EndpointKind.COMPATIBLE:
+                return ""
+            raise forms.ValidationError(
+                gettext_lazy("Paste your Azure OpenAI key.")
+                if self.cleaned_data.get("endpoint_kind") == EndpointKind.AZURE
+                else gettext_lazy("Paste your OpenAI API key.")
+            )
         if len(key) > API_KEY_MAX_LENGTH:
             raise forms.ValidationError(
                 gettext_lazy(
@@ -92,6 +163,13 @@ class WorkspaceAssistantForm(forms.ModelForm):
         required=False,
         choices=[("", "—"), *ReasoningEffort.choices],
         help_text=gettext_lazy("Only for reasoning models."),
+    )
+    # Not stored on the assistant: the note of the version this save makes.
+    note = forms.CharField(
+        label=gettext_lazy("Version note"),
+        required=False,
+        max_length=200,
+        help_text=gettext_lazy("Optional: what changed and why (shown in the version history)."),
     )
 
     class Meta:

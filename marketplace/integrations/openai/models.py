@@ -1,11 +1,15 @@
 """What the "Ask OpenAI assistant" action keeps in the database.
 
 - `WorkspaceAssistant`: an assistant defined in crmflow (run with the Responses API).
+- `AssistantVersion`: an immutable, numbered snapshot of what a workspace assistant
+  sends to OpenAI (versions.py builds it); a published workflow's Ask steps pin one.
 - `AssistantUsage`: one row per succeeded execution (tokens, model, cost), written in
   the execution's completion transaction, so usage per execution, workflow and month
   is an indexed sum.
 - `ModelPrice`: the account's editable price table (USD per 1M tokens).
 - `AssistantBudget`: a monthly cap (tokens or USD) per connection or per workflow.
+- `ConnectionEndpoint`: where the connection's calls go when it is not OpenAI itself
+  (Azure OpenAI, an OpenAI-compatible server); no row = OpenAI.
 """
 
 from __future__ import annotations
@@ -90,6 +94,34 @@ class WorkspaceAssistant(models.Model):
         )
 
 
+class AssistantVersion(models.Model):
+    """What a workspace assistant sent to OpenAI from one save on: never updated once
+    created (a restore adds a new version with an old snapshot). `snapshot` holds the
+    fields of versions.SNAPSHOT_FIELDS."""
+
+    assistant = models.ForeignKey(
+        WorkspaceAssistant, on_delete=models.CASCADE, related_name="versions"
+    )
+    number = models.PositiveIntegerField()
+    snapshot = models.JSONField()
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        "crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("assistant version")
+        verbose_name_plural = _("assistant versions")
+        ordering = ["-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["assistant", "number"], name="unique_assistant_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.assistant_id} v{self.number}"
+
+
 class AssistantUsage(models.Model):
     """Tokens and cost of one succeeded execution; unique per execution (a redelivered
     completion cannot count twice)."""
@@ -101,6 +133,10 @@ class AssistantUsage(models.Model):
     workflow = models.ForeignKey("workflows.Workflow", on_delete=models.CASCADE, related_name="+")
     execution = models.OneToOneField(
         "workflows.ActionExecution", on_delete=models.CASCADE, related_name="assistant_usage"
+    )
+    # The workspace assistant version the call ran (None: an account assistant).
+    assistant_version = models.ForeignKey(
+        AssistantVersion, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     engine = models.CharField(max_length=20)
     model = models.CharField(max_length=100)
@@ -201,3 +237,33 @@ class AssistantBudget(models.Model):
 
     def __str__(self) -> str:
         return f"{self.monthly_limit} {self.unit}"
+
+
+class EndpointKind(models.TextChoices):
+    OPENAI = "openai", _("OpenAI")
+    AZURE = "azure", _("Azure OpenAI")
+    COMPATIBLE = "compatible", _("OpenAI-compatible server")
+
+
+class ConnectionEndpoint(models.Model):
+    """The endpoint of the account's OpenAI connection, chosen in the connect dialog and
+    in Reconnect. `url`: the Azure resource URL, or the compatible server's base URL."""
+
+    connection = models.OneToOneField(
+        "marketplace.Connection",
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="openai_endpoint",
+    )
+    kind = models.CharField(
+        _("endpoint"), max_length=12, choices=EndpointKind, default=EndpointKind.OPENAI
+    )
+    url = models.URLField(_("endpoint URL"), max_length=300, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("connection endpoint")
+        verbose_name_plural = _("connection endpoints")
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.url}".strip()

@@ -34,12 +34,14 @@ from marketplace.integrations.openai import pricing
 from marketplace.integrations.openai.errors import QUOTA_MESSAGE, AssistantError, ErrorKind
 from marketplace.integrations.openai.limiter import policy
 from marketplace.integrations.openai.limiter.window import Wait
+from marketplace.integrations.openai.metrics import call_record
 from marketplace.integrations.openai.notifications import admins_notify
 from marketplace.integrations.openai.prepare import Call, Lookups, call_prepare, workflow_name
 from marketplace.integrations.openai.specs import AssistantResult
 from marketplace.integrations.openai.usage import execution_usage
 from marketplace.models import Connection
 from marketplace.services import connection_mark_needs_attention
+from ops.logs import log_context
 from workflows.conf import tunable
 from workflows.context import ExecutionContext
 from workflows.engine.heartbeat import grace_seconds as shutdown_grace_seconds
@@ -102,7 +104,12 @@ def calls_pool() -> ThreadPoolExecutor:
 
 def _call_run(call: Call) -> AssistantResult | AssistantError | Wait:
     """A permit (or how long to wait), then the call, then what its answer taught the
-    limiter. No database access here."""
+    limiter. No database access here. Lines logged carry the execution's id."""
+    with log_context(execution_id=call.context.execution_id, account_id=call.context.account.pk):
+        return _call_run_logged(call)
+
+
+def _call_run_logged(call: Call) -> AssistantResult | AssistantError | Wait:
     context = call.context
     permit = policy.permit_take(
         key=call.key,
@@ -114,14 +121,17 @@ def _call_run(call: Call) -> AssistantResult | AssistantError | Wait:
     if isinstance(permit, Wait):
         return permit
     seconds = deadline_seconds()
+    started = time.monotonic()
     try:
         with policy.sending(policy.limiter(), permit, deadline=time.monotonic() + seconds):
             result = call.engine.run(call.client, call.request, deadline=seconds)
     except AssistantError as error:
+        call_record(error.kind.value, time.monotonic() - started)
         policy.answer_record(
             permit, key=call.key, model=call.model, headers=error.rate_limit_headers, tokens=0
         )
         return error
+    call_record("ok", time.monotonic() - started)
     policy.answer_record(
         permit,
         key=call.key,
@@ -242,6 +252,7 @@ def _finish(call: Call, future: Future[AssistantResult | AssistantError | Wait])
                 cost=price.usd,
                 cost_note=price.reason,
                 requests=result.http_requests,
+                assistant_version_id=call.assistant_version_id,
             )
         )
         outputs: dict[str, Any] = {

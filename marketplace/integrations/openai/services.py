@@ -1,7 +1,8 @@
 """Install, reconnect and model access for the OpenAI app.
 
-The key is checked live (outside any transaction: it is a slow network call) before
-anything is written; then one short transaction stores it encrypted and logs the event.
+The endpoint's address and the key are checked live (outside any transaction: slow
+network calls) before anything is written; then one short transaction stores the key
+encrypted and the endpoint, and logs the event.
 """
 
 from __future__ import annotations
@@ -19,6 +20,13 @@ from marketplace.integrations.openai.client import (
     KeyOutcome,
     is_text_generation_model,
     key_check,
+)
+from marketplace.integrations.openai.endpoints import (
+    OPENAI,
+    Endpoint,
+    endpoint_for,
+    endpoint_store,
+    endpoint_url_problem,
 )
 from marketplace.integrations.openai.listing import SLUG
 from marketplace.models import AppLogEvent, Connection, ConnectionStatus
@@ -57,8 +65,25 @@ def _store_key(connection: Connection, *, api_key: str, check: KeyCheck, user: U
 
 
 @sensitive_variables("api_key")
-def connection_install(*, account: Account, user: User, api_key: str) -> KeyResult:
-    """Check `api_key` and connect OpenAI for `account`.
+def endpoint_key_check(api_key: str, endpoint: Endpoint) -> KeyCheck:
+    """The endpoint's address (nothing is sent to a refused one), then the key."""
+    if endpoint.kind != OPENAI.kind:
+        problem = endpoint_url_problem(endpoint.url)
+        if problem:
+            return KeyCheck(
+                KeyOutcome.ADDRESS_REFUSED,
+                secret_fingerprint(api_key),
+                endpoint=endpoint,
+                detail=problem,
+            )
+    return key_check(api_key, endpoint)
+
+
+@sensitive_variables("api_key")
+def connection_install(
+    *, account: Account, user: User, api_key: str, endpoint: Endpoint = OPENAI
+) -> KeyResult:
+    """Check `endpoint` and `api_key`, and connect OpenAI for `account`.
 
     Raises ConnectionExists when the account is already connected — also when another
     request installs between our check and our insert (the unique constraint decides).
@@ -66,7 +91,7 @@ def connection_install(*, account: Account, user: User, api_key: str) -> KeyResu
     existing = Connection.objects.for_account(account).filter(app=SLUG).first()
     if existing is not None and existing.is_installed:
         raise ConnectionExists(existing)
-    check = key_check(api_key)
+    check = endpoint_key_check(api_key, endpoint)
     if not check.outcome.connectable:
         return KeyResult(check)
     try:
@@ -82,6 +107,7 @@ def connection_install(*, account: Account, user: User, api_key: str) -> KeyResu
             if not check.model_ids:
                 connection.available_models = []
             connection.save()
+            endpoint_store(connection=connection, endpoint=endpoint)
             app_log_add(connection=connection, event=AppLogEvent.INSTALLED, actor=user)
     except IntegrityError:
         raise ConnectionExists(Connection.objects.get(account=account, app=SLUG)) from None
@@ -89,22 +115,31 @@ def connection_install(*, account: Account, user: User, api_key: str) -> KeyResu
 
 
 @sensitive_variables("api_key")
-def connection_reconnect(*, connection: Connection, user: User, api_key: str) -> KeyResult:
-    """Replace the stored key with `api_key` once OpenAI accepts it; clears Needs attention."""
-    check = key_check(api_key)
+def connection_reconnect(
+    *, connection: Connection, user: User, api_key: str, endpoint: Endpoint = OPENAI
+) -> KeyResult:
+    """Replace the stored key and endpoint once the endpoint accepts `api_key`; clears
+    Needs attention. A new endpoint lists its own models: Model access starts again
+    from every text-generation model."""
+    check = endpoint_key_check(api_key, endpoint)
     if not check.outcome.connectable:
         return KeyResult(check)
     with transaction.atomic():
         connection = Connection.objects.select_for_update().get(pk=connection.pk)
+        moved = endpoint_for(connection) != endpoint
         _store_key(connection, api_key=api_key, check=check, user=user)
+        if moved:
+            connection.allowed_models = None
+            connection.available_models = list(check.model_ids)
         connection.save()
+        endpoint_store(connection=connection, endpoint=endpoint)
         app_log_add(connection=connection, event=AppLogEvent.RECONNECTED, actor=user)
     return KeyResult(check, connection)
 
 
 def models_refresh(*, connection: Connection) -> KeyCheck:
-    """Re-list the key's models from OpenAI; a refused key flags the connection."""
-    check = key_check(connection.secret())
+    """Re-list the key's models from its endpoint."""
+    check = endpoint_key_check(connection.secret(), endpoint_for(connection))
     if check.model_ids:
         Connection.objects.filter(pk=connection.pk).update(
             available_models=list(check.model_ids), models_refreshed_at=timezone.now()

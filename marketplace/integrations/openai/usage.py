@@ -224,8 +224,10 @@ def price_save(
     return price
 
 
-def price_remove(*, account: Account, price_id: int) -> None:
-    ModelPrice.objects.filter(account=account, pk=price_id).delete()
+def price_remove(*, account: Account, price_id: int) -> bool:
+    """Remove the account's price `price_id`; False when there is none."""
+    deleted, _rows = ModelPrice.objects.filter(account=account, pk=price_id).delete()
+    return deleted > 0
 
 
 def budget_set(
@@ -281,6 +283,7 @@ def execution_usage(
     cost: Decimal | None,
     cost_note: str,
     requests: int,
+    assistant_version_id: int | None = None,
 ) -> dict[str, Any]:
     """What one call spent (`ExecutionContext.usage`): `usage_rows_add` stores it, the
     Test button shows it."""
@@ -296,6 +299,7 @@ def execution_usage(
         "cost_note": cost_note,
         "connection_id": connection_id,
         "http_requests": requests,
+        "assistant_version_id": assistant_version_id,
     }
 
 
@@ -310,6 +314,7 @@ def usage_rows_add(contexts: list[ExecutionContext]) -> None:
                 connection_id=usage.get("connection_id"),
                 workflow=context.workflow,
                 execution_id=context.execution_id,
+                assistant_version_id=usage.get("assistant_version_id"),
                 engine=usage.get("engine", ""),
                 model=usage.get("model", ""),
                 input_tokens=usage.get("input_tokens", 0),

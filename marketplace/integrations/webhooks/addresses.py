@@ -18,6 +18,7 @@ import socket
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext as _
 
+from marketplace.netaddress import is_public
 from workflows.conf import tunable
 
 SETTING = "WEBHOOKS_ALLOW_PRIVATE_ADDRESSES"
@@ -57,19 +58,6 @@ def allowed_networks() -> list[IPNetwork]:
                 f"{SETTING}: {item.strip()!r} is not a network (e.g. 127.0.0.1/32)"
             ) from None
     return networks
-
-
-def is_public(address: IPAddress) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped  # ::ffff:10.0.0.1 is 10.0.0.1
-    return address.is_global and not (
-        address.is_private
-        or address.is_loopback
-        or address.is_link_local
-        or address.is_reserved
-        or address.is_multicast
-        or address.is_unspecified
-    )
 
 
 def address_allowed(address: IPAddress, networks: list[IPNetwork] | None = None) -> bool:

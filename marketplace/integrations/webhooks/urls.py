@@ -15,7 +15,7 @@ urlpatterns = [
     path(f"{APP}reconnect/", views.roll, name="webhooks_roll"),
     path(f"{APP}signatures/", views.signatures, name="webhooks_signatures"),
     path(
-        "marketplace/webhooks/workflows/<int:pk>/trigger/",
+        "marketplace/webhooks/workflows/<id:pk>/trigger/",
         views.trigger_panel,
         name="webhooks_trigger",
     ),

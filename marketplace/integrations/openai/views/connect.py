@@ -15,8 +15,10 @@ from django.views.decorators.http import require_http_methods
 from crm.access import account_for
 from marketplace.access import connection_for_manager, require_app_manager, safe_next
 from marketplace.integrations.openai.client import KeyOutcome
+from marketplace.integrations.openai.endpoints import endpoint_for
 from marketplace.integrations.openai.forms import ApiKeyForm, ModelAccessForm
 from marketplace.integrations.openai.listing import LISTING, SLUG
+from marketplace.integrations.openai.models import EndpointKind
 from marketplace.integrations.openai.services import (
     ConnectionExists,
     KeyResult,
@@ -84,7 +86,10 @@ def connect(request: AppRequest) -> HttpResponse:
         return _render_dialog(request, form, mode="install")
     try:
         result = connection_install(
-            account=account, user=request.user, api_key=form.cleaned_data["api_key"]
+            account=account,
+            user=request.user,
+            api_key=form.cleaned_data["api_key"],
+            endpoint=form.endpoint,
         )
     except ConnectionExists:
         messages.info(request, _("OpenAI is already connected to this account."))
@@ -105,16 +110,24 @@ def reconnect(request: AppRequest) -> HttpResponse:
     if not connection.is_installed:
         return htmx_redirect(request, reverse("marketplace:openai_connect"))
     if request.method == "GET":
-        return _render_dialog(request, ApiKeyForm(), mode="reconnect")
+        form = ApiKeyForm(endpoint=endpoint_for(connection))
+        return _render_dialog(request, form, mode="reconnect")
     form = ApiKeyForm(request.POST)
     if not form.is_valid():
         return _render_dialog(request, form, mode="reconnect")
     result = connection_reconnect(
-        connection=connection, user=request.user, api_key=form.cleaned_data["api_key"]
+        connection=connection,
+        user=request.user,
+        api_key=form.cleaned_data["api_key"],
+        endpoint=form.endpoint,
     )
     if result.connection is None:
         return _render_dialog(request, form, mode="reconnect", error=result.check.message)
-    return _after_key_accepted(request, result, done=_("OpenAI is reconnected with the new key."))
+    if form.endpoint.kind == EndpointKind.OPENAI:
+        done = _("OpenAI is reconnected with the new key.")
+    else:
+        done = _("OpenAI is reconnected through %(endpoint)s.") % {"endpoint": form.endpoint.label}
+    return _after_key_accepted(request, result, done=done)
 
 
 @require_http_methods(["GET", "POST"])

@@ -82,8 +82,8 @@ def usage_page(request: AppRequest) -> HttpResponse:
             return htmx_redirect(request, page_url)
         if "delete_price" in request.POST:
             price_id = parse_id(request.POST.get("delete_price"))
-            if price_id is not None:
-                usage.price_remove(account=account, price_id=price_id)
+            if price_id is None or not usage.price_remove(account=account, price_id=price_id):
+                messages.error(request, _("This price is already gone: reload the page."))
             return htmx_redirect(request, page_url)
         if "save_budget" in request.POST and budget_form.is_valid() and connection.is_installed:
             data = budget_form.cleaned_data

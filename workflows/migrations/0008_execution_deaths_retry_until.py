@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('workflows', '0006_usage_is_the_actions_own'),
+        ('workflows', '0007_execution_waiting'),
     ]
 
     operations = [
