@@ -5,9 +5,10 @@ shares read once (`Lookups`), turn it into a ready `Call` or the `Failure` it en
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TypeVar, cast
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
 
 import openai
 from django.utils.translation import gettext as _
@@ -16,11 +17,18 @@ from crm.models import Account
 from marketplace.integrations.openai import assistants as assistants_mod
 from marketplace.integrations.openai import pricing, versions
 from marketplace.integrations.openai.client import connection_client
+from marketplace.integrations.openai.datacontrols import masking_on
 from marketplace.integrations.openai.engines import AssistantEngine, engine_for
 from marketplace.integrations.openai.limiter import policy
 from marketplace.integrations.openai.limiter.window import estimate_tokens
 from marketplace.integrations.openai.services import models_for_builders
-from marketplace.integrations.openai.specs import AssistantRequest, AssistantSpec, Overrides
+from marketplace.integrations.openai.specs import (
+    AssistantRequest,
+    AssistantSpec,
+    Overrides,
+    Usage,
+)
+from marketplace.integrations.openai.tools import ToolScope, functions_for
 from marketplace.integrations.openai.usage import budget_reached, prices_for
 from marketplace.models import Connection
 from workflows.context import ExecutionContext
@@ -118,6 +126,25 @@ class Call:
     prices: dict[str, pricing.ModelPrice]
     estimate: int
     requests: int
+    # The tool loop (run.py): what the tools may read (None: no tools), the rounds made
+    # so far as the run history shows them, and what they spent.
+    tool_scope: ToolScope | None = None
+    rounds: list[dict[str, Any]] = field(default_factory=list)
+    spent: list[Usage] = field(default_factory=list)
+    requests_made: int = 0
+    ends_at: float | None = None  # time.monotonic() of the deadline all rounds share
+
+    def next_round(self, request: AssistantRequest) -> None:
+        """Go on with `request` (the conversation so far): its permit's estimate grows
+        with what is sent again."""
+        self.request = request
+        self.estimate = estimate_tokens(
+            request.assistant.instructions,
+            request.prompt,
+            json.dumps(list(request.functions)),
+            json.dumps(list(request.conversation)),
+        )
+
     assistant_version_id: int | None = None
 
 
@@ -150,11 +177,14 @@ def _request(
     metadata = {"crmflow_workflow": str(context.workflow.pk)} if context.workflow else {}
     if context.execution_id:
         metadata["crmflow_execution"] = str(context.execution_id)
+    functions = functions_for(spec.tools) if not spec.openai_assistant_id else ()
     request = AssistantRequest(
         assistant=spec,
         prompt=config.get("prompt") or "",
         overrides=overrides,
         metadata=metadata,
+        functions=functions,
+        tool_choice="none" if functions and spec.max_tool_rounds <= 1 else None,
     )
     return request, version_id
 
@@ -199,6 +229,13 @@ def call_prepare(index: int, context: ExecutionContext, lookups: Lookups) -> Cal
     client = connection_client(connection)
     _sdk_warm(client)
     engine = engine_for(request)
+    scope = None
+    if request.functions:
+        scope = ToolScope(
+            account=context.account,
+            allowed_tools=frozenset(request.assistant.tools),
+            mask=masking_on(context.account),
+        )
     return Call(
         index=index,
         context=context,
@@ -209,7 +246,10 @@ def call_prepare(index: int, context: ExecutionContext, lookups: Lookups) -> Cal
         engine=engine,
         model=model or "assistant",
         prices=lookups.prices(context.account),
-        estimate=estimate_tokens(request.assistant.instructions, request.prompt),
+        estimate=estimate_tokens(
+            request.assistant.instructions, request.prompt, json.dumps(list(request.functions))
+        ),
         requests=policy.permits_for(engine.name),
+        tool_scope=scope,
         assistant_version_id=version_id,
     )
