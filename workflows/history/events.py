@@ -99,6 +99,8 @@ def event_of(execution: ActionExecution) -> tuple[str, str]:
         return "off", _("Waiting")
     if status == Status.RUNNING:
         return "running", _("Running")
+    if status == Status.WAITING:  # paused without a worker, e.g. for a person's decision
+        return "running", _("Waiting")
     if status == Status.SKIPPED:
         return "off", _("Skipped")
     return "off", _("Cancelled")

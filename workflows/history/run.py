@@ -217,7 +217,7 @@ def run_steps(enrollment: Enrollment, *, account: Account) -> list[StepRun]:
         if execution.started_at and execution.finished_at:
             duration = execution.finished_at - execution.started_at
         wait = None
-        if execution.status == Status.PENDING and execution.due_at > now:
+        if execution.status in (Status.PENDING, Status.WAITING) and execution.due_at > now:
             wait = execution.due_at - now
         outputs = execution.outputs
         steps.append(
