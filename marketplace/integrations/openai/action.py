@@ -84,6 +84,7 @@ class AskOpenAIAssistant(ActionType):
         outputs' labels suffice (and need no query per step)."""
         names = assistants.selection_names(account, [c.get("assistant") for c in configs])
         labels = {output.name: str(output.label) for output in builder.BASE_OUTPUTS}
+        labels["input_note"] = str(builder.INPUT_NOTE_LABEL)
         return [
             StepDescription(self.describe_inputs(c, account=account, names=names), labels)
             for c in configs

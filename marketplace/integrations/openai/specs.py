@@ -54,6 +54,7 @@ class Overrides:
     model: str | None = None
     temperature: float | None = None
     reasoning_effort: str | None = None
+    max_output_tokens: int | None = None  # the step's hard cap on the answer
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class AssistantRequest:
     metadata: Mapping[str, str] = field(
         default_factory=dict
     )  # e.g. workflow/execution ids (≤ 16, short)
+    input_cut: int = 0  # characters of the prompt left out (the step's max input characters)
 
     @property
     def model(self) -> str:
