@@ -8,6 +8,7 @@ of failing later in a request or a worker.
 
 from __future__ import annotations
 
+import ipaddress
 import zoneinfo
 from urllib.parse import urlsplit
 
@@ -60,6 +61,20 @@ def env_list(name: str, *, default: list[str]) -> list[str]:
     if value is None:
         return default
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def env_networks(name: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """Comma-separated CIDRs (a bare address is a /32 or /128); empty by default."""
+    networks = []
+    for item in env_list(name, default=[]):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError as exc:
+            raise ImproperlyConfigured(
+                f"{name}: {item!r} is not an address or a network. "
+                "Use CIDRs separated by commas, e.g. 127.0.0.1/32,10.0.0.0/8."
+            ) from exc
+    return networks
 
 
 def env_database(name: str, *, default: str) -> dict:

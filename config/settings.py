@@ -16,6 +16,7 @@ from config.env import (
     env_email,
     env_fernet_keys,
     env_list,
+    env_networks,
     env_str,
     env_time_zone,
     env_url,
@@ -39,6 +40,9 @@ DEBUG = env_bool("DEBUG", default=False)
 SECRET_KEY = env_str("SECRET_KEY", required_hint=_SECRETS_HINT)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", default=[])
+# Reverse proxies (CIDRs) whose X-Forwarded-For hops are believed; empty: none is, and
+# the client address is the TCP peer (config/client_address.py).
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
 
 # Field encryption (API keys at rest): newest key first; older keys still decrypt.
 FIELD_ENCRYPTION_KEYS = env_fernet_keys("FIELD_ENCRYPTION_KEYS", required_hint=_SECRETS_HINT)
@@ -59,11 +63,15 @@ INSTALLED_APPS = [
     "marketplace",
     "marketplace.integrations.openai",
     "marketplace.integrations.webhooks",
+    "marketplace.integrations.email",
     "workflows",
     "ops",
 ]
 
 MIDDLEWARE = [
+    # The client's address from X-Forwarded-For behind TRUSTED_PROXIES, before anything
+    # reads REMOTE_ADDR (config/client_address.py).
+    "config.client_address.ClientAddressMiddleware",
     # /healthz and /readyz, before the HTTPS redirect and the host check (ops/views.py).
     "ops.views.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -179,6 +187,8 @@ MEDIA_ROOT = VAR_DIR / "media"
 # Email: console in development, a directory of files in tests, SMTP in production.
 vars().update(env_email("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", default="crmflow <crmflow@localhost>")
+# The address people reach crmflow at: links in emails (unsubscribe, approvals) start with it.
+SITE_URL = env_url("SITE_URL", schemes={"http", "https"}, default="http://localhost:8000")
 
 # Redis: Celery's broker, the shared OpenAI rate limiter and the cache.
 REDIS_URL = env_url(

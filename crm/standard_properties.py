@@ -6,13 +6,14 @@ from django.utils.translation import gettext_noop
 
 from crm.models import Account, ObjectType, PropertyDefinition, PropertyType
 
-T, TA, NUM, DATE, ENUM, OWNER = (
+T, TA, NUM, DATE, ENUM, OWNER, BOOL = (
     PropertyType.TEXT,
     PropertyType.TEXTAREA,
     PropertyType.NUMBER,
     PropertyType.DATE,
     PropertyType.ENUMERATION,
     PropertyType.OWNER,
+    PropertyType.BOOLEAN,
 )
 
 
@@ -70,6 +71,14 @@ STANDARD_PROPERTIES: list[tuple[str, str, str, str, list]] = [
     ),
     (ObjectType.CONTACT, "lead_status", gettext_noop("Lead status"), ENUM, LEAD_STATUSES),
     (ObjectType.CONTACT, "owner", gettext_noop("Contact owner"), OWNER, []),
+    # Set by the unsubscribe link of emails sent to the contact; "Send email" skips them.
+    (
+        ObjectType.CONTACT,
+        "unsubscribed_from_email",
+        gettext_noop("Unsubscribed from email"),
+        BOOL,
+        [],
+    ),
     (ObjectType.COMPANY, "name", gettext_noop("Company name"), T, []),
     (ObjectType.COMPANY, "domain", gettext_noop("Company domain name"), T, []),
     (ObjectType.COMPANY, "industry", gettext_noop("Industry"), T, []),

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 
+from config.client_address import request_client_address
 from crm import properties as props
 from crm import services
 from crm.models import (
@@ -201,12 +202,9 @@ def form_submission_create(
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    """The address a submission is stored with and rate-limited by.
-
-    REMOTE_ADDR: behind a reverse proxy, make the proxy set it (docs/crm-intake.md);
-    X-Forwarded-For is not trusted here, since a visitor can write it.
-    """
-    return request.META.get("REMOTE_ADDR") or None
+    """The address a submission is stored with and rate-limited by: the client's,
+    read behind TRUSTED_PROXIES by config.client_address."""
+    return request_client_address(request)
 
 
 def rate_limited(*, form: Form, ip: str | None) -> bool:

@@ -85,6 +85,22 @@ def app_register(listing: AppListing) -> None:
     _apps[listing.slug] = listing
 
 
+_urls: list[str] = []
+
+
+def urls_register(module: str) -> None:
+    """Include `module`'s `urlpatterns` (in the `marketplace` namespace) for a package
+    that has pages but no listing (nothing to connect), e.g. the unsubscribe link."""
+    if module not in _urls:
+        _urls.append(module)
+
+
+def url_modules() -> list[str]:
+    """Every registered app's and package's URL module, once each."""
+    modules = [listing.urls for listing in app_listings() if listing.urls]
+    return modules + [module for module in _urls if module not in modules]
+
+
 def app_listings() -> list[AppListing]:
     return sorted(_apps.values(), key=lambda listing: listing.name.casefold())
 

@@ -1,15 +1,16 @@
 """The marketplace's pages, then each registered app's own URL patterns (its dialogs
-and pages, declared by `AppListing.urls`), all in the `marketplace` namespace."""
+and pages, declared by `AppListing.urls` or `urls_register`), all in the `marketplace`
+namespace."""
 
 from django.urls import include, path
 
 from marketplace import views
-from marketplace.registry import CONNECTED_APPS, app_listings
+from marketplace.registry import CONNECTED_APPS, url_modules
 
 app_name = "marketplace"
 
 urlpatterns = [
-    *[path("", include(listing.urls)) for listing in app_listings() if listing.urls],
+    *[path("", include(module)) for module in url_modules()],
     path("marketplace/", views.catalog, name="catalog"),
     path("marketplace/<slug:slug>/", views.app_listing, name="listing"),
     path(CONNECTED_APPS, views.connected_apps, name="connected_apps"),

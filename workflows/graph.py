@@ -83,6 +83,49 @@ def graph_validate(graph: Any, *, account: Account, object_type: str) -> dict[st
     return {"start": int(start) if steps and start is not None else None, "steps": steps}
 
 
+def graph_pin(graph: dict[str, Any], *, account: Account) -> dict[str, Any]:
+    """A validated graph as publishing freezes it: each step's config passed through its
+    action type's `config_pin` (e.g. the assistant version an AI step runs)."""
+    steps = {
+        key: {
+            **step,
+            "config": registry.get(step["type"]).config_pin(step["config"], account=account),
+        }
+        for key, step in graph.get("steps", {}).items()
+    }
+    return {**graph, "steps": steps}
+
+
+def output_readers(graph: dict[str, Any], step_id: int) -> dict[int, set[str]]:
+    """Steps that read outputs of step `step_id` (data tokens, branch conditions), with
+    the output names each reads."""
+    readers: dict[int, set[str]] = {}
+    for key, step in (graph.get("steps") or {}).items():
+        names = {
+            path.split(".")[1]
+            for root, path in _tokens(step.get("config") or {})
+            if root == "actions" and path.split(".")[0] == str(step_id) and "." in path
+        } | _branch_outputs(step.get("config") or {}, step_id)
+        if names:
+            readers[int(key)] = names
+    return readers
+
+
+def _branch_outputs(config: Any, step_id: int) -> set[str]:
+    """Output names of step `step_id` read by conditions ({"output": "3.rating"})."""
+    found: set[str] = set()
+    if isinstance(config, dict):
+        output = config.get("output")
+        if isinstance(output, str) and output.partition(".")[0] == str(step_id):
+            found.add(output.partition(".")[2].split(".")[0])
+        for value in config.values():
+            found |= _branch_outputs(value, step_id)
+    elif isinstance(config, list):
+        for value in config:
+            found |= _branch_outputs(value, step_id)
+    return found
+
+
 def _has_output(step: dict[str, Any], name: str, account: Account) -> bool:
     """Whether the step's action declares output `name` (for its config). Action types
     that declare no outputs at all are not checked."""

@@ -192,6 +192,9 @@ class ActionExecution(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending")
         RUNNING = "running", _("Running")
+        # Paused without a worker (e.g. waiting for a person's approval) until resumed
+        # (ledger.execution_resume) or until `due_at`, when the step runs again to decide.
+        WAITING = "waiting", _("Waiting")
         SUCCEEDED = "succeeded", _("Succeeded")
         FAILED = "failed", _("Failed")
         SKIPPED = "skipped", _("Skipped")
@@ -253,6 +256,10 @@ class ActionExecution(models.Model):
             # rows cost nothing in them, and a row's change of status touches one at most.
             models.Index(
                 fields=["due_at"], name="execution_pending_due", condition=Q(status="pending")
+            ),
+            # Waiting rows by their time-out: the sweeper looks only at those due.
+            models.Index(
+                fields=["due_at"], name="execution_waiting_due", condition=Q(status="waiting")
             ),
             models.Index(
                 fields=["lease_expires_at"],

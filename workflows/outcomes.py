@@ -8,6 +8,10 @@
   and after the last one the execution fails with `message`.
 - `Retry(message, at=…, counts_attempt=False)` — no call was made (a rate limiter said
   "not yet"): pending again at `at`, and the attempt is given back. Nothing is shown.
+- `Wait(until)` — the step waits for something outside the engine (a person's
+  decision) without holding a worker: `waiting` until someone resumes it
+  (`workflows.services.execution_resume`) or until `until`, when the step runs again
+  and decides (e.g. "no decision in N days"). The attempt is given back.
 - `Failure(message)` — retrying will not help (invalid key, quota, bad config): the
   execution fails now and the account's super admins are told.
 
@@ -48,6 +52,11 @@ class Failure:
     message: str
 
 
+@dataclass(frozen=True)
+class Wait:
+    until: dt.datetime
+
+
 Outcome = Success | Retry | Failure
 
 
@@ -76,6 +85,14 @@ class RetryLater(Exception):
 
     def __init__(self, at: dt.datetime):
         super().__init__(f"retry at {at.isoformat()}")
+        self.at = at
+
+
+class WaitUntil(Exception):
+    """Nothing to do until resumed or until `at`: becomes `Wait(at)`."""
+
+    def __init__(self, at: dt.datetime):
+        super().__init__(f"wait until {at.isoformat()}")
         self.at = at
 
 

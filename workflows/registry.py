@@ -35,7 +35,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
@@ -49,6 +49,8 @@ from workflows.context import ExecutionContext
 from workflows.outcomes import (
     Outcome,
     Success,
+    Wait,
+    WaitUntil,
     outcome_of,
 )
 
@@ -199,12 +201,21 @@ class ActionType:
         checked by the builder, not here."""
         return []
 
-    def builder_panel_extra(self, config: dict[str, Any], *, workflow: Workflow, user: User) -> str:
-        """Extra HTML (a safe string) for this action's config panel in the builder,
+    def builder_panel_extra(
+        self, config: dict[str, Any], *, workflow: Workflow, user: User, step_id: int
+    ) -> str:
+        """Extra HTML (a safe string) for step `step_id`'s config panel in the builder,
         shown after its fields — e.g. a "Test" section. It sits inside the panel's form,
         so an htmx POST from it carries the form's fields (the config being edited,
         saved or not) and CSRF token. Empty: nothing."""
         return ""
+
+    def config_pin(self, config: dict[str, Any], *, account: Account) -> dict[str, Any]:
+        """The config as publishing freezes it into a workflow version (after
+        validation): an action whose config names something that changes on its own
+        (e.g. an assistant that is edited) pins the version it will run, so a live
+        workflow never changes behind its builder's back. Default: as is."""
+        return config
 
     # --- The run history --------------------------------------------------------------
 
@@ -256,16 +267,20 @@ class ActionType:
         workflows/outcomes.py (TransientError, PermanentError, RetryLater)."""
         return {}
 
-    def execute_many(self, contexts: list[ExecutionContext]) -> Iterator[list[tuple[int, Outcome]]]:
+    def execute_many(
+        self, contexts: list[ExecutionContext]
+    ) -> Iterator[Sequence[tuple[int, Outcome | Wait]]]:
         """`execute` for a batch, outside any transaction: yields groups of (index in
         `contexts`, Outcome); the engine completes each group in one transaction as it
         arrives. The default runs them one by one and yields one group."""
-        finished: list[tuple[int, Outcome]] = []
+        finished: list[tuple[int, Outcome | Wait]] = []
         for index, context in enumerate(contexts):
             # Lines logged meanwhile carry the execution's id and account (ops/logs.py).
             with log_context(execution_id=context.execution_id, account_id=context.account.pk):
                 try:
                     finished.append((index, Success(self.execute(context) or {})))
+                except WaitUntil as wait:
+                    finished.append((index, Wait(wait.at)))
                 except Exception as error:  # noqa: BLE001 - outcome_of classifies it
                     finished.append((index, outcome_of(error)))
         yield finished

@@ -15,10 +15,10 @@ from crm.models import Account, Record, User
 from crm.services import definitions_for
 from workflows import registry
 from workflows.context import ExecutionContext
-from workflows.engine import enrollment
+from workflows.engine import enrollment, ledger
 from workflows.engine.enrollment import enrollment_start, enrollments_bulk_create
-from workflows.engine.publish import enroll_existing_send, execution_send
-from workflows.graph import graph_validate
+from workflows.engine.publish import enroll_existing_send, execution_send, executions_publish
+from workflows.graph import graph_pin, graph_validate
 from workflows.models import ActionExecution, Enrollment, Workflow, WorkflowVersion
 from workflows.tokens import TokenResolver
 
@@ -69,8 +69,9 @@ def workflow_publish(*, workflow: Workflow) -> WorkflowVersion:
     """Freeze the draft graph as a new version; new enrollments run it, runs in flight
     keep the version they started on."""
     workflow = Workflow.objects.select_for_update().get(pk=workflow.pk)
-    graph = graph_validate(
-        workflow.graph, account=workflow.account, object_type=workflow.object_type
+    graph = graph_pin(
+        graph_validate(workflow.graph, account=workflow.account, object_type=workflow.object_type),
+        account=workflow.account,
     )
     number = (workflow.versions.aggregate(n=Max("number"))["n"] or 0) + 1
     version = WorkflowVersion.objects.create(workflow=workflow, number=number, graph=graph)
@@ -156,9 +157,23 @@ def enrollment_unenroll(*, enrollment: Enrollment) -> None:
         status=Enrollment.Status.UNENROLLED, finished_at=now
     )
     if updated:
-        ActionExecution.objects.filter(enrollment=enrollment, status=Status.PENDING).update(
-            status=Status.CANCELLED, finished_at=now
+        ActionExecution.objects.filter(
+            enrollment=enrollment, status__in=(Status.PENDING, Status.WAITING)
+        ).update(status=Status.CANCELLED, finished_at=now)
+
+
+@transaction.atomic
+def executions_resume(*, execution_ids: list[int]) -> list[int]:
+    """End the wait of waiting executions (an app's step got what it waited for, e.g. a
+    person's decision): each runs again now, once, and reads it. Returns the ids that
+    were waiting; their wake-ups are published on commit."""
+    resumed = ledger.executions_resume(execution_ids=execution_ids)
+    if resumed:
+        rows = list(
+            ActionExecution.objects.filter(pk__in=resumed).values_list("pk", "queue", "action_type")
         )
+        transaction.on_commit(lambda: executions_publish(rows))
+    return resumed
 
 
 def executions_replay(*, workflow: Workflow, enrollment: Enrollment | None = None) -> int:

@@ -2,7 +2,8 @@
 
 `review_problems` lists every problem in words a builder can act on, each pointing at
 the step to fix (None for the workflow itself):
-- an action still incomplete (saved half-configured);
+- an action still incomplete (saved half-configured, or flagged by an integration, e.g.
+  it reads a field the adopted version of an assistant no longer gives);
 - an action whose config no longer validates (a deleted property, a removed user);
 - data used from a step that does not run before it on the same path;
 - an integration's own problems: a missing connection (`connection_problem`) and
@@ -62,6 +63,14 @@ def review_problems(
                 Problem(_("%(step)s: this action no longer exists.") % {"step": name}, node.id)
             )
             continue
+        if step.get("incomplete") and step.get("problems"):  # flagged when saved or adopted
+            problems.append(
+                Problem(
+                    _("%(step)s is incomplete: %(message)s")
+                    % {"step": name, "message": " ".join(step["problems"])},
+                    node.id,
+                )
+            )
         try:
             action_type.validate_config(
                 config, account=workflow.account, object_type=workflow.object_type

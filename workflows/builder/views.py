@@ -234,6 +234,7 @@ def _step_panel(
         else:
             row["widget"] = "field"
             row["html"] = bound.as_widget(attrs={"id": row["id"]})
+            row["hidden"] = bound.is_hidden  # kept across saves, not shown
         fields.append(row)
     # A form may group fields under a collapsible heading, e.g. an AI action's
     # "Advanced API parameters": `advanced_fields = ("model", …)`, `advanced_label`.
@@ -245,7 +246,9 @@ def _step_panel(
         panel["advanced_open"] = any(config.get(n) not in (None, "") for n in advanced)
     panel["fields"] = fields
     panel["users"] = users_by_id(workflow.account)
-    panel["extra"] = action_type.builder_panel_extra(config, workflow=workflow, user=request.user)
+    panel["extra"] = action_type.builder_panel_extra(
+        config, workflow=workflow, user=request.user, step_id=step_id
+    )
     problem = actions.connection_problem(action_type.section, workflow.account)
     if problem:
         # Connecting from here comes back to this step, not to "Choose an action".

@@ -17,6 +17,14 @@ Invariants (docs/engine.md):
    was made) gives it back. After WORKFLOWS_MAX_ATTEMPTS the execution fails.
 5. A `running` row whose lease expired (its worker died) goes back to `pending`, or
    fails once out of attempts (`leases_recover`).
+6. A step may wait (`Wait(until)`: a person's decision): `running` → `waiting`, its
+   attempt given back, no lease, `due_at` = its time-out; no worker and no message
+   are about it while it waits. It comes back to `pending` (due now) once only:
+   resumed (`execution_resume`, a conditional UPDATE from `waiting`) or timed out
+   (`waits_expire`, the sweeper); the step then runs again and reads the decision.
+   A resume that arrives while the step is still `running` (between its outside
+   write and `execution_wait`) moves `due_at` past `started_at`, and
+   `execution_wait` then makes the row `pending` instead of `waiting`: no resume is lost.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ import random
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import F, JSONField, QuerySet
+from django.db.models import Case, F, JSONField, Q, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -34,7 +42,7 @@ from crm.notifications import super_admins_notify
 from workflows import registry
 from workflows.conf import setting
 from workflows.models import ActionExecution, Enrollment, Workflow
-from workflows.outcomes import Failure, Retry
+from workflows.outcomes import Failure, Retry, Wait
 from workflows.signals import execution_finished, executions_finished
 
 Status = ActionExecution.Status
@@ -193,8 +201,10 @@ def execution_cancel(execution: ActionExecution) -> str:
 # --- Other outcomes ---------------------------------------------------------------
 
 
-def execution_settle(execution: ActionExecution, outcome: Retry | Failure) -> str:
+def execution_settle(execution: ActionExecution, outcome: Retry | Failure | Wait) -> str:
     """What an outcome other than success makes of a claimed execution."""
+    if isinstance(outcome, Wait):
+        return execution_wait(execution=execution, until=outcome.until)
     if isinstance(outcome, Failure):
         return execution_fail(execution=execution, message=outcome.message)
     if not outcome.counts_attempt and outcome.at is not None:
@@ -243,6 +253,52 @@ def execution_postpone(*, execution: ActionExecution, at: dt.datetime) -> str:
         ),
     )
     return "postponed"
+
+
+def execution_wait(*, execution: ActionExecution, until: dt.datetime) -> str:
+    """`running` → `waiting` until `until` (its attempt given back), or straight back to
+    `pending` if it was resumed while running (invariant 6)."""
+    resumed = Q(due_at__gt=F("started_at"))
+    mine(execution).update(
+        status=Case(When(resumed, then=Value(Status.PENDING)), default=Value(Status.WAITING)),
+        due_at=Case(When(resumed, then=F("due_at")), default=Value(until)),
+        attempt=F("attempt") - 1,
+        lease_expires_at=None,
+        last_sent_at=None,
+        inputs=execution.inputs,
+    )
+    return "waiting"
+
+
+def executions_resume(*, execution_ids: list[int]) -> list[int]:
+    """Waiting executions are due now (their wait is over: someone decided); returns
+    the ids that were waiting. A row still `running` is nudged, so that
+    `execution_wait` sends it back to `pending` (invariant 6). Anything else (already
+    resumed, timed out, cancelled) is left as it is."""
+    if not execution_ids:
+        return []
+    now = timezone.now()
+    resumed: list[int] = []
+    for start in range(0, len(execution_ids), 500):
+        chunk = execution_ids[start : start + 500]
+        waiting = ActionExecution.objects.filter(pk__in=chunk, status=Status.WAITING)
+        ids = list(waiting.values_list("pk", flat=True))
+        if ids:
+            ActionExecution.objects.filter(pk__in=ids, status=Status.WAITING).update(
+                status=Status.PENDING, due_at=now, last_sent_at=now
+            )
+            resumed += ids
+        ActionExecution.objects.filter(pk__in=chunk, status=Status.RUNNING).update(due_at=now)
+    return resumed
+
+
+def waits_expire(now: dt.datetime) -> int:
+    """Waiting rows past their time-out → `pending`, due now and never published: the
+    step runs again and takes its time-out path. The sweeper calls it; it reads only
+    the partial index of waiting rows, so 10,000 waits cost nothing until they expire."""
+    return ActionExecution.objects.filter(status=Status.WAITING, due_at__lte=now).update(
+        status=Status.PENDING, last_sent_at=None
+    )
 
 
 @transaction.atomic

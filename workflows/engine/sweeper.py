@@ -12,6 +12,8 @@ conditional UPDATE, and a duplicate wake-up is harmless (the claim takes one).
    WORKFLOWS_BATCH_SIZE ids per message; the worker that takes one also claims further
    due work nobody published (runner.py), so the sweeper only starts a
    backlog, it does not have to feed all of it.
+3. Waiting rows (a step waiting for a person) past their time-out go back to
+   `pending` before step 2, which publishes them: the step runs again and decides.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from django.utils import timezone
 from workflows import registry
 from workflows.conf import setting
 from workflows.engine.health import broker_url, metrics_add
-from workflows.engine.ledger import leases_recover
+from workflows.engine.ledger import leases_recover, waits_expire
 from workflows.engine.publish import executions_publish
 from workflows.models import ActionExecution
 
@@ -38,6 +40,7 @@ Status = ActionExecution.Status
 def executions_sweep() -> dict[str, int]:
     now = timezone.now()
     requeued, given_up = leases_recover(now)
+    expired = waits_expire(now)
     stale = now - dt.timedelta(seconds=setting("WORKFLOWS_RESEND_AFTER_SECONDS"))
     batch = int(setting("WORKFLOWS_SWEEP_BATCH"))
     size = max(int(setting("WORKFLOWS_BATCH_SIZE")), 1)
@@ -66,11 +69,15 @@ def executions_sweep() -> dict[str, int]:
         {"sweeps": 1, "leases_recovered": requeued, "leases_given_up": given_up},
         values={"sweep_at": time.time()},
     )
-    if requeued or given_up or sent:
+    if requeued or given_up or sent or expired:
         logger.info(
-            "sweep: %d lease(s) expired, %d given up, %d message(s) sent", requeued, given_up, sent
+            "sweep: %d lease(s) expired, %d given up, %d wait(s) timed out, %d message(s) sent",
+            requeued,
+            given_up,
+            expired,
+            sent,
         )
-    return {"requeued": requeued, "given_up": given_up, "sent": sent}
+    return {"requeued": requeued, "given_up": given_up, "sent": sent, "waits_expired": expired}
 
 
 def _queue_depth(queue: str) -> int:

@@ -9,10 +9,19 @@ from collections.abc import Iterator
 from typing import Any
 
 from django import forms
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy
 
 from crm.models import Account
-from marketplace.integrations.openai import assistants, builder, run, test_panel, usage
+from marketplace.integrations.openai import (
+    assistants,
+    builder,
+    run,
+    test_panel,
+    usage,
+    version_panel,
+    versions,
+)
 from marketplace.integrations.openai.listing import ACTION_KEY
 from workflows.context import ExecutionContext
 from workflows.models import Workflow
@@ -31,7 +40,9 @@ class AskOpenAIAssistant(ActionType):
     config_form = builder.AskAssistantForm
     outputs = builder.BASE_OUTPUTS
     # Not templates: only the prompt takes data tokens.
-    raw_config_keys = frozenset({"assistant", "model", "temperature", "reasoning_effort"})
+    raw_config_keys = frozenset(
+        {"assistant", "model", "temperature", "reasoning_effort", versions.CONFIG_KEY}
+    )
 
     # --- The builder ----------------------------------------------------------------
 
@@ -57,23 +68,43 @@ class AskOpenAIAssistant(ActionType):
     def review_problems(self, config: dict[str, Any], account: Account) -> list[str]:
         return builder.step_problems(config, account)
 
-    def builder_panel_extra(self, config: dict[str, Any], *, workflow: Workflow, user: Any) -> str:
-        """The "Test" section for builders and super admins."""
+    def builder_panel_extra(
+        self, config: dict[str, Any], *, workflow: Workflow, user: Any, step_id: int
+    ) -> str:
+        """For builders and super admins: "Assistant updated" when a newer version of
+        the step's assistant exists, and the "Test" section."""
         if not getattr(user, "can_edit_workflows", False):
             return ""
-        return test_panel.panel_html(workflow=workflow)
+        return format_html(
+            "{}{}",
+            version_panel.panel_html(config, workflow=workflow, step_id=step_id),
+            test_panel.panel_html(workflow=workflow),
+        )
+
+    def config_pin(self, config: dict[str, Any], *, account: Account) -> dict[str, Any]:
+        """The workspace assistant's version the step runs (versions.config_pin)."""
+        return versions.config_pin(config, account=account)
 
     # --- The run history --------------------------------------------------------------
 
     def describe_inputs(
-        self, config: dict[str, Any], *, account: Account, names: dict[str, str] | None = None
+        self,
+        config: dict[str, Any],
+        *,
+        account: Account,
+        names: dict[str, str] | None = None,
+        numbers: dict[int, int] | None = None,
     ) -> list[tuple[str, str]]:
         """The step's inputs in the builder's words (builder.config_shown). `names`
         (stored selection → name) comes from describe_steps, which reads them for all
         the page's steps at once."""
         if names is None:
             names = assistants.selection_names(account, [config.get("assistant")])
-        return super().describe_inputs(builder.config_shown(config, names=names), account=account)
+        if numbers is None:
+            numbers = versions.version_numbers([config])
+        return super().describe_inputs(
+            builder.config_shown(config, names=names, numbers=numbers), account=account
+        )
 
     def describe_steps(
         self, configs: list[dict[str, Any]], *, account: Account
@@ -83,10 +114,13 @@ class AskOpenAIAssistant(ActionType):
         the history shows an output it is not given a label for by its name, so the base
         outputs' labels suffice (and need no query per step)."""
         names = assistants.selection_names(account, [c.get("assistant") for c in configs])
+        numbers = versions.version_numbers(configs)
         labels = {output.name: str(output.label) for output in builder.BASE_OUTPUTS}
         labels["input_note"] = str(builder.INPUT_NOTE_LABEL)
         return [
-            StepDescription(self.describe_inputs(c, account=account, names=names), labels)
+            StepDescription(
+                self.describe_inputs(c, account=account, names=names, numbers=numbers), labels
+            )
             for c in configs
         ]
 

@@ -21,7 +21,7 @@ from marketplace.integrations.openai.assistants_list import (
 from marketplace.integrations.openai.client import connection_client
 from marketplace.integrations.openai.errors import AssistantError
 from marketplace.integrations.openai.listing import SLUG
-from marketplace.integrations.openai.models import OutputFormat, WorkspaceAssistant
+from marketplace.integrations.openai.models import WorkspaceAssistant
 from marketplace.integrations.openai.notifications import admins_notify
 from marketplace.integrations.openai.specs import FieldType
 from marketplace.models import Connection
@@ -232,13 +232,6 @@ def output_fields_clean(raw: list) -> list[dict]:
             }
         )
     return fields
-
-
-def workspace_assistant_save(*, assistant: WorkspaceAssistant) -> WorkspaceAssistant:
-    if assistant.output_format != OutputFormat.STRUCTURED:
-        assistant.output_fields = []
-    assistant.save()
-    return assistant
 
 
 def workspace_assistant_archive(*, assistant: WorkspaceAssistant) -> None:

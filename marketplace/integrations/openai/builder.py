@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy
 
 from crm.models import Account
 from marketplace.integrations.openai import assistants as assistants_mod
+from marketplace.integrations.openai import versions
 from marketplace.integrations.openai.models import ReasoningEffort
 from marketplace.integrations.openai.services import models_for_builders
 from marketplace.integrations.openai.specs import FieldType
@@ -114,6 +115,11 @@ class AskAssistantForm(forms.Form):
             "detail says so. Empty: no cap."
         ),
     )
+    # The workspace assistant version the step runs (versions.py): kept across saves of
+    # the panel, set at publish or by "Use the latest version".
+    assistant_version = forms.IntegerField(
+        label=gettext_lazy("Assistant version"), required=False, widget=forms.HiddenInput
+    )
 
     # The builder folds these fields under one disclosure with this label.
     advanced_fields: tuple[str, ...] = ()
@@ -166,6 +172,7 @@ def config_check(clean: dict[str, Any], *, account: Account) -> dict[str, Any]:
         is None
     ):
         raise ValidationError(_("Choose an assistant."))
+    clean = versions.config_pin_check(clean, account=account)
     model = (clean.get("model") or "").strip()
     clean["model"] = model
     if model:
@@ -183,16 +190,14 @@ def config_check(clean: dict[str, Any], *, account: Account) -> dict[str, Any]:
 
 
 def step_outputs(config: dict[str, Any], account: Account) -> tuple[Output, ...]:
-    """Response, model and tokens, plus the chosen workspace assistant's fields."""
-    selection = assistants_mod.selection_parse((config or {}).get("assistant"))
-    if selection is None or selection.kind != assistants_mod.WORKSPACE:
+    """Response, model and tokens, plus the fields of the workspace assistant's version
+    the step pins (its newest when it pins none yet)."""
+    found = versions.step_version(account, config)
+    if found is None:
         return BASE_OUTPUTS
-    assistant = assistants_mod.workspace_assistant_for(account, selection, include_archived=True)
-    if assistant is None:
-        return BASE_OUTPUTS
-    return BASE_OUTPUTS + tuple(
-        Output(f.name, f.name, _FIELD_OUTPUT_TYPE[f.type]) for f in assistant.fields()
-    )
+    assistant, version = found
+    fields = versions.snapshot_fields(version.snapshot) if version else assistant.fields()
+    return BASE_OUTPUTS + tuple(Output(f.name, f.name, _FIELD_OUTPUT_TYPE[f.type]) for f in fields)
 
 
 def step_problems(config: dict[str, Any], account: Account) -> list[str]:
@@ -233,15 +238,20 @@ def step_problems(config: dict[str, Any], account: Account) -> list[str]:
 # --- Run history ------------------------------------------------------------------------
 
 
-def config_shown(config: dict[str, Any], *, names: dict[str, str]) -> dict[str, Any]:
+def config_shown(
+    config: dict[str, Any], *, names: dict[str, str], numbers: dict[int, int] | None = None
+) -> dict[str, Any]:
     """The config as run history shows it, in the builder's words: the assistant's name
     (`names`: stored selection → name) rather than `ws:12`, "The assistant's own model"
-    for an empty model, the reasoning effort's label (nothing when empty, not the
+    for an empty model, the version pinned as "v3" (`numbers`: version id → number), the reasoning effort's label (nothing when empty, not the
     dropdown's "—"), the temperature as a number."""
     shown: dict[str, Any] = {}
     if "assistant" in config:
         value = config["assistant"]
         shown["assistant"] = names.get(value, value) if isinstance(value, str) else value
+    pin = config.get(versions.CONFIG_KEY)
+    if isinstance(pin, int) and numbers and pin in numbers:
+        shown[versions.CONFIG_KEY] = f"v{numbers[pin]}"
     if "model" in config and not config["model"]:
         shown["model"] = _("The assistant's own model")
     if "temperature" in config:

@@ -164,6 +164,13 @@ class WorkspaceAssistantForm(forms.ModelForm):
         choices=[("", "—"), *ReasoningEffort.choices],
         help_text=gettext_lazy("Only for reasoning models."),
     )
+    # Not stored on the assistant: the note of the version this save makes.
+    note = forms.CharField(
+        label=gettext_lazy("Version note"),
+        required=False,
+        max_length=200,
+        help_text=gettext_lazy("Optional: what changed and why (shown in the version history)."),
+    )
 
     class Meta:
         model = WorkspaceAssistant

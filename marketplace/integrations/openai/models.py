@@ -1,6 +1,8 @@
 """What the "Ask OpenAI assistant" action keeps in the database.
 
 - `WorkspaceAssistant`: an assistant defined in crmflow (run with the Responses API).
+- `AssistantVersion`: an immutable, numbered snapshot of what a workspace assistant
+  sends to OpenAI (versions.py builds it); a published workflow's Ask steps pin one.
 - `AssistantUsage`: one row per succeeded execution (tokens, model, cost), written in
   the execution's completion transaction, so usage per execution, workflow and month
   is an indexed sum.
@@ -92,6 +94,34 @@ class WorkspaceAssistant(models.Model):
         )
 
 
+class AssistantVersion(models.Model):
+    """What a workspace assistant sent to OpenAI from one save on: never updated once
+    created (a restore adds a new version with an old snapshot). `snapshot` holds the
+    fields of versions.SNAPSHOT_FIELDS."""
+
+    assistant = models.ForeignKey(
+        WorkspaceAssistant, on_delete=models.CASCADE, related_name="versions"
+    )
+    number = models.PositiveIntegerField()
+    snapshot = models.JSONField()
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        "crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("assistant version")
+        verbose_name_plural = _("assistant versions")
+        ordering = ["-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["assistant", "number"], name="unique_assistant_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.assistant_id} v{self.number}"
+
+
 class AssistantUsage(models.Model):
     """Tokens and cost of one succeeded execution; unique per execution (a redelivered
     completion cannot count twice)."""
@@ -103,6 +133,10 @@ class AssistantUsage(models.Model):
     workflow = models.ForeignKey("workflows.Workflow", on_delete=models.CASCADE, related_name="+")
     execution = models.OneToOneField(
         "workflows.ActionExecution", on_delete=models.CASCADE, related_name="assistant_usage"
+    )
+    # The workspace assistant version the call ran (None: an account assistant).
+    assistant_version = models.ForeignKey(
+        AssistantVersion, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     engine = models.CharField(max_length=20)
     model = models.CharField(max_length=100)

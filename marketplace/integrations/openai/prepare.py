@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 
 from crm.models import Account
 from marketplace.integrations.openai import assistants as assistants_mod
-from marketplace.integrations.openai import pricing
+from marketplace.integrations.openai import pricing, versions
 from marketplace.integrations.openai.client import connection_client
 from marketplace.integrations.openai.engines import AssistantEngine, engine_for
 from marketplace.integrations.openai.limiter import policy
@@ -86,33 +86,36 @@ class Lookups:
         return self._get(("prices", account.pk), lambda: prices_for(account=account))
 
     def spec(
-        self, account: Account, connection: Connection, selection: assistants_mod.Selection
-    ) -> AssistantSpec | None:
-        """The assistant to run; None when a workspace assistant is archived or gone."""
+        self,
+        account: Account,
+        connection: Connection,
+        selection: assistants_mod.Selection,
+        pin: object = None,
+    ) -> tuple[AssistantSpec, int | None] | None:
+        """The assistant to run and, for a workspace assistant, the id of the version
+        it sends: the step's pinned version (versions.py), the newest when it pins
+        none. None when a workspace assistant is archived or gone."""
 
-        def read() -> AssistantSpec | None:
+        def read() -> tuple[AssistantSpec, int | None] | None:
             if selection.kind == assistants_mod.WORKSPACE:
                 assistant = assistants_mod.workspace_assistant_for(account, selection)
                 if assistant is None:
                     return None
-                return AssistantSpec(
-                    model=assistant.model,
-                    instructions=assistant.instructions,
-                    temperature=assistant.temperature,
-                    reasoning_effort=assistant.reasoning_effort or None,
-                    output_fields=assistant.fields(),
-                    name=assistant.name,
-                )
+                version = versions.pinned_version(
+                    account, {versions.CONFIG_KEY: pin}, assistant=assistant
+                ) or versions.version_current(assistant)
+                return versions.snapshot_spec(version.snapshot, name=assistant.name), version.pk
             known = assistants_mod.account_assistant(
                 connection=connection, assistant_id=selection.ident
             )
-            return AssistantSpec(
+            spec = AssistantSpec(
                 model=known.model if known else "",
                 name=known.name if known else selection.ident,
                 openai_assistant_id=selection.ident,
             )
+            return spec, None
 
-        return self._get(("spec", account.pk, connection.pk, selection.value), read)
+        return self._get(("spec", account.pk, connection.pk, selection.value, str(pin)), read)
 
 
 @dataclass
@@ -132,11 +135,12 @@ class Call:
     requests: int
     budgets: tuple[BudgetLine, ...] = ()  # what the call reserves its estimate against
     estimate_usd: Decimal | None = None
+    assistant_version_id: int | None = None
 
 
 def _request(
     context: ExecutionContext, connection: Connection, lookups: Lookups
-) -> AssistantRequest | Failure:
+) -> tuple[AssistantRequest, int | None] | Failure:
     config = context.config
     selection = assistants_mod.selection_parse(config.get("assistant"))
     if selection is None:
@@ -144,8 +148,8 @@ def _request(
             _("No assistant is selected in workflow “%(workflow)s”.")
             % {"workflow": workflow_name(context)}
         )
-    spec = lookups.spec(context.account, connection, selection)
-    if spec is None:
+    found = lookups.spec(context.account, connection, selection, config.get(versions.CONFIG_KEY))
+    if found is None:
         return Failure(
             _(
                 "The assistant selected in workflow “%(workflow)s” was archived or deleted. "
@@ -153,6 +157,7 @@ def _request(
             )
             % {"workflow": workflow_name(context)}
         )
+    spec, version_id = found
     temperature = config.get("temperature")
     overrides = Overrides(
         model=(config.get("model") or "").strip() or None,
@@ -164,13 +169,14 @@ def _request(
     metadata = {"crmflow_workflow": str(context.workflow.pk)} if context.workflow else {}
     if context.execution_id:
         metadata["crmflow_execution"] = str(context.execution_id)
-    return AssistantRequest(
+    request = AssistantRequest(
         assistant=spec,
         prompt=prompt,
         input_cut=cut,
         overrides=overrides,
         metadata=metadata,
     )
+    return request, version_id
 
 
 # Tokens an answer is assumed to take when the step does not cap them (max output tokens).
@@ -226,9 +232,10 @@ def call_prepare(index: int, context: ExecutionContext, lookups: Lookups) -> Cal
                 "app with a valid key, then replay the failed runs."
             )
         )
-    request = _request(context, connection, lookups)
-    if isinstance(request, Failure):
-        return request
+    prepared = _request(context, connection, lookups)
+    if isinstance(prepared, Failure):
+        return prepared
+    request, version_id = prepared
     model = request.model
     if model and model not in lookups.models(connection):
         return Failure(
@@ -265,4 +272,5 @@ def call_prepare(index: int, context: ExecutionContext, lookups: Lookups) -> Cal
         budgets=lookups.budget_lines(connection, context.workflow),
         # Every token at the output price: an upper bound for the budgets.
         estimate_usd=pricing.quote(model, Usage(output_tokens=estimate), prices).usd,
+        assistant_version_id=version_id,
     )

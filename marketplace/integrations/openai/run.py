@@ -267,6 +267,7 @@ def _finish(call: Call, future: Future[CallOutcome]) -> Outcome:
                 cost=price.usd,
                 cost_note=price.reason,
                 requests=result.http_requests,
+                assistant_version_id=call.assistant_version_id,
             )
         )
         outputs: dict[str, Any] = {

@@ -5,7 +5,13 @@ Test section."""
 
 from django.urls import path
 
-from marketplace.integrations.openai.views import assistants, connect, test_panel, usage
+from marketplace.integrations.openai.views import (
+    assistants,
+    connect,
+    test_panel,
+    usage,
+    versions,
+)
 from marketplace.registry import CONNECTED_APPS
 
 APP = f"{CONNECTED_APPS}openai/"
@@ -17,6 +23,11 @@ urlpatterns = [
     path(f"{APP}assistants/", assistants.assistants, name="openai_assistants"),
     path(f"{APP}assistants/new/", assistants.assistant_edit, name="openai_assistant_new"),
     path(f"{APP}assistants/<id:pk>/", assistants.assistant_edit, name="openai_assistant_edit"),
+    path(
+        "marketplace/openai/workflows/<id:pk>/steps/<id:step_id>/adopt/",
+        versions.step_adopt,
+        name="openai_step_adopt",
+    ),
     path(f"{APP}usage/", usage.usage_page, name="openai_usage"),
     # The builder's Test section: POST record + config → htmx partial.
     path(f"{APP}test/", test_panel.action_test, name="openai_action_test"),

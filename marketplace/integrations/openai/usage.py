@@ -326,6 +326,7 @@ def execution_usage(
     cost: Decimal | None,
     cost_note: str,
     requests: int,
+    assistant_version_id: int | None = None,
 ) -> dict[str, Any]:
     """What one call spent (`ExecutionContext.usage`): `usage_rows_add` stores it, the
     Test button shows it."""
@@ -341,6 +342,7 @@ def execution_usage(
         "cost_note": cost_note,
         "connection_id": connection_id,
         "http_requests": requests,
+        "assistant_version_id": assistant_version_id,
     }
 
 
@@ -355,6 +357,7 @@ def usage_rows_add(contexts: list[ExecutionContext]) -> None:
                 connection_id=usage.get("connection_id"),
                 workflow=context.workflow,
                 execution_id=context.execution_id,
+                assistant_version_id=usage.get("assistant_version_id"),
                 engine=usage.get("engine", ""),
                 model=usage.get("model", ""),
                 input_tokens=usage.get("input_tokens", 0),

@@ -146,6 +146,39 @@ def ask_then_task(assistant_value: str, prompt: str = "{{ object.state }}", **ex
     )
 
 
+def rater_branch(
+    rater: WorkspaceAssistant, *, hot: str = "Call first", other: str | None = "Later"
+) -> dict:
+    """Ask the Lead rater about the job title, then branch on its "rating": HOT → a task
+    titled `hot`, anything else → a task titled `other` (None: nothing)."""
+    steps: dict = {
+        "1": {
+            "type": "ask_openai_assistant",
+            "next": 2,
+            "config": {"assistant": rater.choice_value, "prompt": "{{ object.job_title }}"},
+        },
+        "2": {
+            "type": "branch",
+            "config": {
+                "paths": [
+                    {
+                        "name": "Hot",
+                        "next": 3,
+                        "groups": [
+                            [{"output": "1.rating", "operator": "eq_any", "values": ["HOT"]}]
+                        ],
+                    }
+                ],
+                "none_next": 4 if other is not None else None,
+            },
+        },
+        "3": {"type": "create_task", "config": {"title": hot}},
+    }
+    if other is not None:
+        steps["4"] = {"type": "create_task", "config": {"title": other}}
+    return {"start": 1, "steps": steps}
+
+
 @pytest.fixture
 def workflow_factory():
     def make(account, graph, **extra):

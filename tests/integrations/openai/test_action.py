@@ -24,6 +24,7 @@ from tests.integrations.openai.conftest import (
     drain,
     lead_rater,
     make_workflow,
+    rater_branch,
     settle,
     workspace_assistant,
 )
@@ -72,33 +73,7 @@ def test_an_account_assistant_runs_on_assistants_v2(acme, sim):
 def test_structured_output_feeds_an_if_then_branch(acme, sim):
     connect(acme)
     rater = lead_rater(acme)
-    graph = {
-        "start": 1,
-        "steps": {
-            "1": {
-                "type": "ask_openai_assistant",
-                "next": 2,
-                "config": {"assistant": rater.choice_value, "prompt": "{{ object.job_title }}"},
-            },
-            "2": {
-                "type": "branch",
-                "config": {
-                    "paths": [
-                        {
-                            "name": "Hot",
-                            "next": 3,
-                            "groups": [
-                                [{"output": "1.rating", "operator": "eq_any", "values": ["HOT"]}]
-                            ],
-                        }
-                    ],
-                    "none_next": 4,
-                },
-            },
-            "3": {"type": "create_task", "config": {"title": "Call first: {{ actions.1.reason }}"}},
-            "4": {"type": "create_task", "config": {"title": "Later"}},
-        },
-    }
+    graph = rater_branch(rater, hot="Call first: {{ actions.1.reason }}")
     make_workflow(acme, graph)
     contact(acme, first_name="Hot", job_title="We need a quote and pricing, budget approved")
     contact(acme, first_name="Cold", job_title="I am a student just browsing")

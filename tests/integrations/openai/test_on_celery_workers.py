@@ -22,6 +22,7 @@ from tests.integrations.openai.conftest import (
     connect,
     contact,
     make_workflow,
+    rater_branch,
     workspace_assistant,
 )
 from workflows.models import ActionExecution, Enrollment
@@ -153,44 +154,7 @@ def test_structured_output_branches_and_the_budget_stops_calls_on_a_worker(
 
     connection = connect(acme)
     rater = lead_rater(acme)
-    make_workflow(
-        acme,
-        {
-            "start": 1,
-            "steps": {
-                "1": {
-                    "type": "ask_openai_assistant",
-                    "next": 2,
-                    "config": {"assistant": rater.choice_value, "prompt": "{{ object.job_title }}"},
-                },
-                "2": {
-                    "type": "branch",
-                    "config": {
-                        "paths": [
-                            {
-                                "name": "Hot",
-                                "next": 3,
-                                "groups": [
-                                    [
-                                        {
-                                            "output": "1.rating",
-                                            "operator": "eq_any",
-                                            "values": ["HOT"],
-                                        }
-                                    ]
-                                ],
-                            }
-                        ],
-                        "none_next": None,
-                    },
-                },
-                "3": {
-                    "type": "create_task",
-                    "config": {"title": "Call first: {{ object.first_name }}"},
-                },
-            },
-        },
-    )
+    make_workflow(acme, rater_branch(rater, hot="Call first: {{ object.first_name }}", other=None))
     # A hard cap: a call reserves ~276 tokens (characters / 4 + 256 for the answer) and
     # spends ~50, so the first fits in 300 and the second does not.
     AssistantBudget.objects.create(

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_http_methods
 
 from marketplace.access import connection_for_manager
 from marketplace.integrations.openai import assistants as assistants_mod
+from marketplace.integrations.openai import versions
 from marketplace.integrations.openai.forms import (
     FIELD_TYPE_CHOICES,
     WorkspaceAssistantForm,
@@ -77,8 +78,22 @@ def assistant_edit(request: AppRequest, pk: int | None = None) -> HttpResponse:
     if request.method == "POST":
         form.set_output_fields(request.POST)
         if form.is_valid():
-            assistants_mod.workspace_assistant_save(assistant=form.save(commit=False))
-            messages.success(request, _("The assistant is saved."))
+            version = versions.workspace_assistant_save(
+                assistant=form.save(commit=False),
+                user=request.user,
+                note=form.cleaned_data.get("note", ""),
+            )
+            if version is not None and version.number > 1:
+                messages.success(
+                    request,
+                    _(
+                        "The assistant is saved as version %(number)s. Published workflows "
+                        "keep the version they use until their builders adopt this one."
+                    )
+                    % {"number": version.number},
+                )
+            else:
+                messages.success(request, _("The assistant is saved."))
             return htmx_redirect(request, list_url)
     context = app_page_context(connection, listing, "assistants")
     context.update(

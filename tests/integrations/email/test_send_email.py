@@ -1,0 +1,181 @@
+"""The "Send email" action against a real SMTP server (aiosmtpd on 127.0.0.1): what
+arrives, once; the unsubscribe link; refusals and empty addresses fail the step with
+the reason; the HTML version is sanitized."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from crm import services as crm
+from crm.models import ObjectType
+from tests.workflows.conftest import chain, contact, drain, make_workflow
+from workflows import services
+from workflows.engine import ledger
+from workflows.models import ActionExecution, EmailDelivery, Enrollment
+
+pytestmark = pytest.mark.django_db
+
+
+def email_step(**config):
+    return {
+        "type": "email_contact",
+        "config": {
+            "to": "record",
+            "sender": "shared",
+            "subject": "Hello {{ object.first_name }}",
+            "body": "Dear {{ object.first_name }},\n\n{{ actions.1.response }}",
+            **config,
+        },
+    }
+
+
+def draft_step(text="Here is our proposal."):
+    return {"type": "test_probe", "config": {"response": text}}
+
+
+@pytest.fixture
+def smtp(smtp_server, settings):
+    smtp_server.use(settings)
+    settings.SITE_URL = "http://crm.example.com"
+    settings.DEFAULT_FROM_EMAIL = "Acme <sales@acme.example>"
+    return smtp_server
+
+
+def test_the_email_arrives_once_with_its_headers(acme, admin_user, smtp):
+    admin_user.email = "owner@acme.example"
+    admin_user.save()
+    make_workflow(acme, chain(draft_step(), email_step()))
+    ann = contact(acme, first_name="Ann", email="ann@example.com", owner=admin_user.pk)
+
+    drain()
+
+    smtp.wait(1)
+    [message] = smtp.messages
+    execution = ActionExecution.objects.get(action_type="email_contact")
+    assert execution.status == "succeeded"
+    assert execution.outputs["result"] == "sent"
+    assert message["To"] == "ann@example.com"
+    assert message["From"] == "Acme <sales@acme.example>"
+    assert message["Reply-To"] == "owner@acme.example"
+    assert message["Subject"] == "Hello Ann"
+    assert message["Message-ID"] == f"<crmflow.exec.{execution.pk}@acme.example>"
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    text = message.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    html = message.get_body(("html",)).get_content().replace("\r\n", "\n")
+    assert "Dear Ann,\n\nHere is our proposal." in text
+    assert "<p>Dear Ann,</p>" in html and "Here is our proposal." in html
+    assert "http://crm.example.com/email/unsubscribe/" in text
+
+    # As if the worker had died after the server's answer, before committing the step:
+    # the execution runs again, finds the stamped marker and sends nothing more.
+    Enrollment.objects.update(status="active", finished_at=None)
+    ActionExecution.objects.filter(pk=execution.pk).update(
+        status="running", lease_expires_at=timezone.now() - timezone.timedelta(seconds=1)
+    )
+    ledger.leases_recover(timezone.now())
+    drain()
+    assert ActionExecution.objects.get(pk=execution.pk).status == "succeeded"
+    assert len(smtp.messages) == 1
+    assert EmailDelivery.objects.get(execution=execution).recipient == ann.properties["email"]
+
+
+def test_the_unsubscribe_link_sets_the_property_and_later_emails_are_skipped(acme, smtp):
+    make_workflow(acme, chain(draft_step(), email_step()))
+    ann = contact(acme, first_name="Ann", email="ann@example.com")
+    drain()
+    smtp.wait(1)
+    text = smtp.messages[0].get_body(("plain",)).get_content().replace("\r\n", "\n")
+    url = re.search(r"http://crm\.example\.com(/email/unsubscribe/\S+/)", text)[1]
+    assert str(smtp.messages[0]["List-Unsubscribe"]).strip() == f"<http://crm.example.com{url}>"
+
+    anonymous = Client()
+    page = anonymous.get(url)
+    assert page.status_code == 200 and b"Unsubscribe" in page.content
+    ann.refresh_from_db()
+    assert "unsubscribed_from_email" not in ann.properties  # a GET changes nothing
+    done = anonymous.post(url)
+    assert done.status_code == 200 and b"You are unsubscribed" in done.content
+    ann.refresh_from_db()
+    assert ann.properties["unsubscribed_from_email"] is True
+
+    # The next workflow emailing the contact skips them, and says so on the step.
+    workflow = make_workflow(acme, chain(draft_step(), email_step()))
+    services.enrollment_create(workflow=workflow, record=ann)
+    drain()
+    skipped = ActionExecution.objects.get(action_type="email_contact", workflow=workflow)
+    assert skipped.status == "succeeded"
+    assert skipped.outputs["result"] == "skipped: unsubscribed"
+    assert len(smtp.messages) == 1
+
+
+def test_a_forged_unsubscribe_link_is_a_clear_404(acme):
+    page = Client().get("/email/unsubscribe/forged:token/")
+    assert page.status_code == 404
+    assert b"This unsubscribe link does not work" in page.content
+
+
+def test_a_refused_recipient_fails_the_step_with_the_servers_reply(acme, smtp):
+    make_workflow(acme, chain(draft_step(), email_step()))
+    contact(acme, first_name="Bob", email="refuse-bob@example.com")
+    drain()
+    execution = ActionExecution.objects.get(action_type="email_contact")
+    assert execution.status == "failed"
+    assert "550" in execution.error and "User unknown" in execution.error
+    assert smtp.messages == []
+
+
+def test_an_empty_email_address_fails_the_step_with_the_reason(acme, smtp):
+    make_workflow(acme, chain(draft_step(), email_step()))
+    contact(acme, first_name="Carl", email="")
+    drain()
+    execution = ActionExecution.objects.get(action_type="email_contact")
+    assert execution.status == "failed"
+    assert "has no email address" in execution.error
+
+
+def test_a_deal_emails_its_associated_contact(acme, smtp):
+    deal = crm.record_create(account=acme, object_type=ObjectType.DEAL, values={"name": "Big deal"})
+    ann = contact(acme, first_name="Ann", email="ann@example.com")
+    crm.association_create(record=deal, other=ann)
+    workflow = services.workflow_create(
+        account=acme,
+        object_type=ObjectType.DEAL,
+        name="Deal email",
+        graph=chain(
+            draft_step(),
+            email_step(
+                to="associated",
+                subject="About {{ object.name }}",
+                body="Hi {{ associated.contact.first_name }}",
+            ),
+        ),
+    )
+    services.workflow_turn_on(workflow=workflow, enroll_existing=False)
+    services.enrollment_create(workflow=workflow, record=deal)
+    drain()
+    smtp.wait(1)
+    [message] = smtp.messages
+    assert message["To"] == "ann@example.com" and message["Subject"] == "About Big deal"
+
+
+def test_the_html_version_is_sanitized_and_tokens_in_it_are_escaped(acme, smtp):
+    make_workflow(
+        acme,
+        chain(
+            draft_step(),
+            email_step(
+                html_body='<p onclick="x()">Hi <b>{{ object.first_name }}</b></p>'
+                "<script>alert(1)</script><img src=x>",
+            ),
+        ),
+    )
+    contact(acme, first_name="<i>Eve</i>", email="eve@example.com")
+    drain()
+    smtp.wait(1)
+    html = smtp.messages[0].get_body(("html",)).get_content().replace("\r\n", "\n")
+    assert "<p>Hi <b>&lt;i&gt;Eve&lt;/i&gt;</b></p>" in html
+    assert "script" not in html and "onclick" not in html and "<img" not in html

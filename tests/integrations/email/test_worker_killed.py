@@ -1,0 +1,60 @@
+"""At most once per execution, on real workers: a worker SIGKILLed after the mail
+server received the email but before the step committed never makes a second copy;
+the step fails saying the email may have gone out (docs/email.md)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.celery_worker import wait_for
+from tests.workflows.conftest import chain, contact, make_workflow
+from workflows.models import ActionExecution, EmailDelivery
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def test_a_worker_killed_around_the_send_never_sends_twice(acme, smtp_server, celery_worker):
+    env = {
+        "EMAIL_URL": smtp_server.url,
+        "SITE_URL": "http://crm.example.com",
+        "WORKFLOWS_LEASE_SECONDS": "3",
+        "WORKFLOWS_SWEEP_SECONDS": "1",
+        "WORKFLOWS_RESEND_AFTER_SECONDS": "2",
+    }
+    smtp_server.handler.hold_seconds = 20  # the server has the email; the worker waits for "250"
+    make_workflow(
+        acme,
+        chain(
+            {"type": "test_probe", "config": {"response": "Our offer"}},
+            {
+                "type": "email_contact",
+                "config": {
+                    "to": "record",
+                    "sender": "shared",
+                    "subject": "Hi",
+                    "body": "{{ actions.1.response }}",
+                },
+            },
+        ),
+    )
+    first = celery_worker(beat=True, include=["tests.workflows.probe_actions"], env=env)
+    contact(acme, first_name="Ann", email="ann@example.com")
+
+    assert smtp_server.handler.received.wait(60), first.log()[-3000:]
+    first.kill()
+    smtp_server.handler.hold_seconds = 0
+    marker = EmailDelivery.objects.get()
+    assert marker.sent_at is None  # the worker died before hearing the answer
+
+    second = celery_worker(beat=True, include=["tests.workflows.probe_actions"], env=env)
+    wait_for(
+        lambda: ActionExecution.objects.filter(
+            action_type="email_contact", status="failed"
+        ).exists(),
+        timeout=60,
+        message=f"the email step to fail; worker log:\n{second.log()[-3000:]}",
+    )
+    execution = ActionExecution.objects.get(action_type="email_contact")
+    assert "may or may not have been sent" in execution.error
+    assert execution.attempt >= 2
+    assert len(smtp_server.messages) == 1

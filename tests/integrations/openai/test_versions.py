@@ -1,0 +1,160 @@
+"""Assistant versions: a save that changes what is sent makes a version, publishing
+pins it, runs send the pinned version whatever the assistant became, the builder offers
+the newest and flags what adopting it breaks, and review refuses until fixed."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from crm.models import Task
+from marketplace.integrations.openai.models import (
+    AssistantUsage,
+    AssistantVersion,
+    WorkspaceAssistant,
+)
+from tests.integrations.openai.conftest import (
+    connect,
+    contact,
+    drain,
+    lead_rater,
+    make_workflow,
+    rater_branch,
+)
+from workflows import services
+from workflows.models import Workflow
+
+pytestmark = pytest.mark.django_db
+
+RATER_POST = {
+    "name": "Lead rater",
+    "instructions": "Rate the lead: HOT, WARM or COLD.",
+    "model": "gpt-4o-mini",
+    "temperature": "",
+    "reasoning_effort": "",
+    "output_format": "structured",
+    "field-0-name": "rating",
+    "field-0-type": "enumeration",
+    "field-0-options": "HOT, WARM, COLD",
+    "field-1-name": "reason",
+    "field-1-type": "text",
+}
+# The Lead rater without "rating" (what the issue's admin did).
+WITHOUT_RATING = {
+    **RATER_POST,
+    "instructions": "Explain the lead's interest.",
+    "field-0-name": "reason",
+    "field-0-type": "text",
+    "field-0-options": "",
+    "field-1-name": "",
+    "note": "Only the reason",
+}
+
+
+def edit(client, assistant, data):
+    response = client.post(reverse("marketplace:openai_assistant_edit", args=[assistant.pk]), data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+
+
+HOT_LEAD = "We need a quote and pricing, budget approved"
+
+
+def test_a_save_that_changes_what_is_sent_makes_a_numbered_version(acme, admin_client, sim):
+    connect(acme)
+    admin_client.post(reverse("marketplace:openai_assistant_new"), RATER_POST)
+    rater = WorkspaceAssistant.objects.get()
+    assert list(rater.versions.values_list("number", flat=True)) == [1]
+    edit(admin_client, rater, {**RATER_POST, "name": "Renamed"})  # the name is not sent
+    assert rater.versions.count() == 1
+    edit(admin_client, rater, WITHOUT_RATING)
+    newest = rater.versions.first()
+    assert newest.number == 2 and newest.note == "Only the reason"
+    assert newest.created_by.username == "admin"
+    assert [f["name"] for f in newest.snapshot["output_fields"]] == ["reason"]
+    assert [f["name"] for f in rater.versions.last().snapshot["output_fields"]] == [
+        "rating",
+        "reason",
+    ]
+
+
+def test_a_live_workflow_runs_its_pinned_version_after_the_assistant_is_edited(
+    acme, admin_client, sim
+):
+    connect(acme)
+    rater = lead_rater(acme)
+    workflow = make_workflow(acme, rater_branch(rater))
+    pinned = workflow.live_version.graph["steps"]["1"]["config"]["assistant_version"]
+    assert AssistantVersion.objects.get(pk=pinned).number == 1
+    edit(admin_client, rater, WITHOUT_RATING)  # drops "rating", which the branch reads
+    contact(acme, first_name="Hot", job_title=HOT_LEAD)
+    drain()
+    assert list(Task.objects.values_list("title", flat=True)) == ["Call first"]
+    assert AssistantUsage.objects.get().assistant_version.number == 1
+
+
+def test_a_run_started_before_an_edit_and_a_republish_finishes_on_its_version(
+    acme, admin_client, sim
+):
+    connect(acme)
+    rater = lead_rater(acme)
+    workflow = make_workflow(acme, rater_branch(rater))
+    contact(acme, first_name="Hot", job_title=HOT_LEAD)  # enrolled, not run yet
+    edit(admin_client, rater, {**RATER_POST, "instructions": "Rate the lead, strictly."})
+    workflow.refresh_from_db()
+    graph = workflow.graph
+    graph["steps"]["1"]["config"]["assistant_version"] = rater.versions.first().pk
+    services.workflow_update(workflow=workflow, graph=graph)  # adopts v2 for new runs
+    contact(acme, first_name="Next", email="next@example.com", job_title=HOT_LEAD)
+    drain()
+    used = sorted(AssistantUsage.objects.values_list("assistant_version__number", flat=True))
+    assert used == [1, 2]
+
+
+def test_the_builder_offers_the_newest_version_and_adopting_it_flags_the_branch(
+    acme, admin_client, builder_client, sim
+):
+    connect(acme)
+    rater = lead_rater(acme)
+    workflow = make_workflow(acme, rater_branch(rater))
+    edit(admin_client, rater, WITHOUT_RATING)
+    panel = builder_client.get(reverse("workflows:step", args=[workflow.pk, 1])).content.decode()
+    assert "Assistant updated: v1 → v2" in panel
+    assert "Step 2" in panel and "“rating” is removed" in panel  # what adopting breaks
+    assert "Explain the lead" in panel  # the instructions' diff
+    builder_client.post(reverse("marketplace:openai_step_adopt", args=[workflow.pk, 1]))
+    workflow.refresh_from_db()
+    assert workflow.graph["steps"]["2"]["incomplete"] is True
+    review = builder_client.post(reverse("workflows:review", args=[workflow.pk]))
+    assert review.status_code == 400 and "no longer gives" in review.content.decode()
+    workflow.refresh_from_db()
+    # Still live on version 1 until the builder fixes the branch and publishes.
+    assert (
+        AssistantVersion.objects.get(
+            pk=workflow.live_version.graph["steps"]["1"]["config"]["assistant_version"]
+        ).number
+        == 1
+    )
+    panel = builder_client.get(reverse("workflows:step", args=[workflow.pk, 1])).content.decode()
+    assert "Assistant updated" not in panel
+
+
+def test_adopting_a_compatible_version_and_publishing_makes_it_live(
+    acme, admin_client, builder_client, sim
+):
+    connect(acme)
+    rater = lead_rater(acme)
+    workflow = make_workflow(acme, rater_branch(rater))
+    edit(admin_client, rater, {**RATER_POST, "instructions": "Rate the lead, strictly."})
+    builder_client.post(reverse("marketplace:openai_step_adopt", args=[workflow.pk, 1]))
+    assert builder_client.post(reverse("workflows:review", args=[workflow.pk])).status_code == 302
+    workflow = Workflow.objects.get(pk=workflow.pk)
+    pin = workflow.live_version.graph["steps"]["1"]["config"]["assistant_version"]
+    assert AssistantVersion.objects.get(pk=pin).number == 2
+
+
+def test_other_accounts_and_sales_reps_cannot_adopt(acme, globex_client, rep_client, sim):
+    connect(acme)
+    workflow = make_workflow(acme, rater_branch(lead_rater(acme)))
+    url = reverse("marketplace:openai_step_adopt", args=[workflow.pk, 1])
+    assert globex_client.post(url).status_code == 404
+    assert rep_client.post(url).status_code == 403
