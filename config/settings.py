@@ -6,6 +6,7 @@ production set the variables in the service's environment instead.
 """
 
 import os
+import sys
 from pathlib import Path
 
 from config.env import (
@@ -24,12 +25,20 @@ from config.env import (
 from ops.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = BASE_DIR / "var"
+# A source checkout keeps templates/, static/ and locale/ next to the packages; an
+# installed copy (`pip install .`, the `crmflow` command) has them in
+# <prefix>/share/crmflow (setup.py), and keeps its .env and var/ in the working directory.
+SOURCE_CHECKOUT = (BASE_DIR / "templates").is_dir()
+SHARE_DIR = BASE_DIR if SOURCE_CHECKOUT else Path(sys.prefix) / "share" / "crmflow"
+_HOME = BASE_DIR if SOURCE_CHECKOUT else Path.cwd()
 
 # A .env file never overrides a variable that is already set in the environment.
-_env_file = os.environ.get("CRMFLOW_ENV_FILE", str(BASE_DIR / ".env"))
+_env_file = os.environ.get("CRMFLOW_ENV_FILE", str(_HOME / ".env"))
 if _env_file and Path(_env_file).is_file():
     env.read_env(_env_file)
+
+# The SQLite database (when DATABASE_URL is unset), beat's schedule, collected static files.
+VAR_DIR = Path(env_str("CRMFLOW_VAR_DIR", default=str(_HOME / "var")))
 
 _SECRETS_HINT = (
     "Run `make run` once (it writes a development .env with generated secrets), "
@@ -64,6 +73,7 @@ INSTALLED_APPS = [
     "marketplace.integrations.openai",
     "marketplace.integrations.webhooks",
     "marketplace.integrations.email",
+    "marketplace.integrations.approvals",
     "workflows",
     "ops",
 ]
@@ -95,7 +105,7 @@ ASGI_APPLICATION = "config.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        "DIRS": [SHARE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -117,7 +127,7 @@ DATABASES = {
     "default": env_database("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'crmflow.sqlite3'}")
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    VAR_DIR.mkdir(exist_ok=True)
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
             "timeout": 20,
@@ -162,14 +172,14 @@ AUTH_PASSWORD_VALIDATORS = [
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("fr", "Français")]
-LOCALE_PATHS = [BASE_DIR / "locale"]
+LOCALE_PATHS = [SHARE_DIR / "locale"]
 TIME_ZONE = env_time_zone("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "static_collected"
+STATICFILES_DIRS = [SHARE_DIR / "static"]
+STATIC_ROOT = (BASE_DIR if SOURCE_CHECKOUT else VAR_DIR) / "static_collected"
 # Hashed file names once `collectstatic` has run (production); plain files otherwise.
 _manifest = env_bool("STATIC_MANIFEST", default=(STATIC_ROOT / "staticfiles.json").is_file())
 STORAGES = {

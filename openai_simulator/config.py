@@ -125,6 +125,9 @@ class SimulatorConfig:
     seed: int = 0
     hang_seconds: float = 30.0
     request_log_size: int = 100_000
+    # Keep each POST's parsed JSON body in the request log (its `body`): for tests that
+    # assert on what was sent. Off by default (memory).
+    log_bodies: bool = False
     deployments: list[DeploymentSpec] = field(default_factory=list)
     # A bare OpenAI-compatible server (vLLM, Ollama, LiteLLM): no rate-limit or
     # openai-* headers, and a request without a key is let in as the first valid key.
@@ -250,7 +253,7 @@ def config_from_mapping(raw: dict | None) -> SimulatorConfig:
         tool_calls=tool_calls,
         deployments=deployments,
     )
-    for name in ("sunset", "seed", "hang_seconds", "request_log_size", "bare"):
+    for name in ("sunset", "seed", "hang_seconds", "request_log_size", "bare", "log_bodies"):
         if name in raw:
             setattr(config, name, type(getattr(config, name))(raw.pop(name)))
     if raw:

@@ -19,6 +19,7 @@ FIELDS = (
     "status",
     "duration_ms",
     "fault",
+    "body",  # the parsed JSON body of a POST when the config's log_bodies is on, else None
 )
 
 

@@ -70,6 +70,7 @@ def apply_patch(sim, patch: dict) -> None:
         "keys",
         "assistants",
         "tool_calls",
+        "log_bodies",
     }
     if unknown:
         raise ValueError(f"unknown config fields: {sorted(unknown)}")
@@ -81,6 +82,8 @@ def apply_patch(sim, patch: dict) -> None:
         config.bare = bool(patch["bare"])
     if "hang_seconds" in patch:
         config.hang_seconds = float(patch["hang_seconds"])
+    if "log_bodies" in patch:
+        config.log_bodies = bool(patch["log_bodies"])
     if "seed" in patch:
         config.seed = int(patch["seed"])
         sim.faults.rng.seed(config.seed)

@@ -221,6 +221,7 @@ class Simulator:
                 status,
                 (time.perf_counter() - started) * 1000,
                 fault,
+                ctx.body if self.config.log_bodies and ctx.body else None,
             )
         )
 

@@ -236,6 +236,12 @@ class ActionType:
             described.append((str(label), _choice_text(field, value)))
         return described
 
+    def step_detail_html(self, outputs: dict[str, Any]) -> str:
+        """Extra HTML (a safe string) the run detail shows under one step's inputs and
+        outputs, made from its stored outputs' internal keys ("_…", which the outputs
+        list leaves out) — e.g. an AI step's tool rounds. Empty: nothing."""
+        return ""
+
     def describe_steps(
         self, configs: list[dict[str, Any]], *, account: Account
     ) -> list[StepDescription]:

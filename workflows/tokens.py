@@ -6,17 +6,19 @@ first associated record of that type, e.g. a deal's contact: `associated.contact
 step keeps every token pointing at it. A fallback for a missing value:
 `{{ object.first_name | default:"there" }}`. A missing property, step or output
 renders empty (or the fallback); resolution never raises. Values are plain text:
-whoever renders them as HTML escapes them.
+whoever renders them as HTML escapes them. A resolver `withholding_sensitive()` (what
+an action sending data to an AI app uses) gives WITHHELD for a sensitive property.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from typing import Any
 
 from crm import properties as props
-from crm.models import PropertyDefinition, Record
+from crm.models import WITHHELD, PropertyDefinition, Record
 
 TOKEN = re.compile(
     r"\{\{\s*(?P<root>object|actions|associated)\.(?P<path>[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)?)\s*"
@@ -36,6 +38,13 @@ class TokenResolver:
         self.definitions = definitions
         self.earlier_outputs = earlier_outputs
         self._associated: dict[str, tuple[Record | None, dict[str, PropertyDefinition]]] = {}
+        self.withhold_sensitive = False
+
+    def withholding_sensitive(self) -> TokenResolver:
+        """A copy that resolves a sensitive property (Settings › AI data) to WITHHELD."""
+        withholding = copy.copy(self)
+        withholding.withhold_sensitive = True
+        return withholding
 
     def _associated_record(
         self, object_type: str
@@ -61,6 +70,8 @@ class TokenResolver:
         definition = definitions.get(name)
         if definition is None:
             return ""
+        if self.withhold_sensitive and definition.sensitive:
+            return WITHHELD
         try:
             return props.display(definition, record.properties.get(name))
         except (ValueError, TypeError):  # a malformed stored value must not crash a run

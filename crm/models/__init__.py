@@ -5,6 +5,7 @@ from crm.models.forms import Form, FormField, FormSubmission
 from crm.models.imports import ImportJob
 from crm.models.objects import (
     OBJECT_SLUGS,
+    WITHHELD,
     Association,
     ObjectType,
     PropertyDefinition,
@@ -16,6 +17,7 @@ from crm.models.objects import (
 
 __all__ = [
     "OBJECT_SLUGS",
+    "WITHHELD",
     "Account",
     "ApiToken",
     "Association",

@@ -5,6 +5,7 @@ starts from `request.user.account`, so one account never sees another's data.
 """
 
 from django.contrib.auth.models import AbstractUser, UserManager
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -12,6 +13,17 @@ from django.utils.translation import gettext_lazy as _
 class Account(models.Model):
     name = models.CharField(_("name"), max_length=200)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    # AI data controls (Settings › AI data; docs/data-controls.md): mask email
+    # addresses, phone numbers and card-like numbers in what AI apps send, and how long
+    # the run history keeps the text sent to and received from them.
+    ai_mask_text = models.BooleanField(
+        _("mask emails, phone numbers and card numbers in prompts"), default=False
+    )
+    ai_retention_days = models.PositiveIntegerField(
+        _("keep prompts, answers and tool results for (days)"),
+        default=90,
+        validators=[MinValueValidator(1), MaxValueValidator(3650)],
+    )
 
     class Meta:
         verbose_name = _("account")

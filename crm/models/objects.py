@@ -14,6 +14,9 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+# What an AI app is sent instead of a sensitive property's value (Settings › AI data).
+WITHHELD = "[withheld]"
+
 
 class ObjectType(models.TextChoices):
     CONTACT = "contact", _("Contact")
@@ -71,6 +74,9 @@ class PropertyDefinition(models.Model):
     options = models.JSONField(_("options"), default=list, blank=True)
     description = models.CharField(_("description"), max_length=500, blank=True)
     is_standard = models.BooleanField(_("standard property"), default=False)
+    # Never sent to AI apps (Settings › AI data): a token or a tool that would send it
+    # sends "[withheld]" instead.
+    sensitive = models.BooleanField(_("sensitive (never sent to AI)"), default=False)
     position = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 

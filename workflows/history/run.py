@@ -81,6 +81,16 @@ def _descriptions(
     return [description for description in found if description is not None]
 
 
+def _detail(execution: ActionExecution, outputs: Any) -> str:
+    if not isinstance(outputs, dict) or not any(str(k).startswith("_") for k in outputs):
+        return ""
+    try:
+        action_type = registry.get(execution.action_type)
+    except ValidationError:  # an action no longer installed
+        return ""
+    return action_type.step_detail_html(outputs)
+
+
 @dataclass
 class Attempt:
     """One failed, retried or postponed attempt of a step (an entry of
@@ -156,6 +166,7 @@ class StepRun:
     duration: dt.timedelta | None
     wait: dt.timedelta | None  # until a pending step's next try
     attempts: list[Attempt] = field(default_factory=list)
+    detail: str = ""  # the action type's extra HTML (ActionType.step_detail_html)
 
     @property
     def timings(self) -> dict[str, str]:
@@ -213,6 +224,7 @@ def run_steps(enrollment: Enrollment, *, account: Account) -> list[StepRun]:
                 duration=duration,
                 wait=wait,
                 attempts=_attempts(execution),
+                detail=_detail(execution, outputs),
             )
         )
     return steps

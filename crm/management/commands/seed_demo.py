@@ -13,7 +13,7 @@ from django.db import transaction
 from django.db.models import Count
 
 from crm.demo import demo_records_create
-from crm.models import Account, ObjectType, Record, Role, User
+from crm.models import Account, ObjectType, PropertyDefinition, Record, Role, User
 from crm.signals import demo_seeded
 
 DEMO_USERS = [
@@ -21,6 +21,8 @@ DEMO_USERS = [
     ("builder", "Blake", "Builder", Role.WORKFLOW_BUILDER),
     ("rep", "Riley", "Rep", Role.SALES_REP),
 ]
+
+SENSITIVE_IN_DEMO = ("email", "phone")
 
 
 class Command(BaseCommand):
@@ -48,7 +50,7 @@ class Command(BaseCommand):
     def handle(self, *args, password=None, contacts=300, companies=100, **options):
         password = password or settings.DEMO_PASSWORD or secrets.token_urlsafe(9)
         with transaction.atomic():
-            account, _ = Account.objects.get_or_create(name="Acme")
+            account, created = Account.objects.get_or_create(name="Acme")
             for username, first_name, last_name, role in DEMO_USERS:
                 user, _ = User.objects.get_or_create(
                     username=username,
@@ -72,6 +74,12 @@ class Command(BaseCommand):
             contacts=max(0, contacts - have.get(ObjectType.CONTACT, 0)),
             companies=max(0, companies - have.get(ObjectType.COMPANY, 0)),
         )
+        if created:
+            # The demo's data controls: contacts' and companies' email and phone stay
+            # out of AI prompts (Settings › AI data; an admin may allow them).
+            PropertyDefinition.objects.filter(account=account, name__in=SENSITIVE_IN_DEMO).update(
+                sensitive=True
+            )
         with transaction.atomic():
             demo_seeded.send(
                 sender=self.__class__, account=account, actor=User.objects.get(username="admin")

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from django import forms
+from django.template.loader import render_to_string
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy
 
@@ -22,11 +23,13 @@ from marketplace.integrations.openai import (
     version_panel,
     versions,
 )
+from marketplace.integrations.openai.datacontrols import mask_text, masking_on
 from marketplace.integrations.openai.listing import ACTION_KEY
 from workflows.context import ExecutionContext
 from workflows.models import Workflow
 from workflows.outcomes import Outcome
 from workflows.registry import ActionType, Output, StepDescription, StepUsage
+from workflows.tokens import TokenResolver
 
 
 class AskOpenAIAssistant(ActionType):
@@ -61,6 +64,16 @@ class AskOpenAIAssistant(ActionType):
         self, config: dict[str, Any], *, definitions: dict[str, Any]
     ) -> dict[str, str]:
         return {"prompt": "text"}
+
+    def resolve_config(self, config: dict[str, Any], resolver: TokenResolver) -> dict[str, Any]:
+        """The prompt as it is sent: a sensitive property's token gives "[withheld]",
+        and with masking on, emails, phone and card numbers are masked
+        (datacontrols.py). The run history shows this, what OpenAI got."""
+        resolved = super().resolve_config(config, resolver.withholding_sensitive())
+        prompt = resolved.get("prompt")
+        if isinstance(prompt, str) and prompt and masking_on(resolver.record.account):
+            resolved["prompt"] = mask_text(prompt)
+        return resolved
 
     def outputs_for(self, config: dict[str, Any], account: Account) -> tuple[Output, ...]:
         return builder.step_outputs(config, account)
@@ -123,6 +136,16 @@ class AskOpenAIAssistant(ActionType):
             )
             for c in configs
         ]
+
+    def step_detail_html(self, outputs: dict[str, Any]) -> str:
+        """The step's tool rounds (tool, arguments, result as kept, tokens)."""
+        rounds = outputs.get("_tool_rounds")
+        if not isinstance(rounds, list) or not rounds:
+            return ""
+        return render_to_string(
+            "marketplace_openai/tool_rounds.html",
+            {"rounds": rounds, "deleted": bool(outputs.get("_text_deleted"))},
+        )
 
     # --- The run ----------------------------------------------------------------------
 

@@ -77,7 +77,10 @@ def _structured(request: AssistantRequest, text: str) -> dict | None:
 
 
 class ResponsesEngine:
-    """Workspace assistants: one `POST /v1/responses`, nothing stored at OpenAI.
+    """Workspace assistants: one `POST /v1/responses`, nothing stored at OpenAI. With
+    CRM tools, one such request is one round of the tool loop (run.py): an answer that
+    asks for function calls comes back as `tool_calls`, and the next round sends the
+    prompt, every call and every output again (stateless: `store` stays false).
 
     The SDK sends the request (auth, headers, timeouts, errors raised by status) through
     its generic `post`, and we read the JSON answer ourselves: its typed `create` walks
@@ -91,6 +94,15 @@ class ResponsesEngine:
     def build_params(self, request: AssistantRequest) -> dict[str, Any]:
         spec = request.assistant
         params: dict[str, Any] = {"model": request.model, "input": request.prompt, "store": False}
+        if request.conversation:  # a later round of the tool loop: the whole exchange again
+            params["input"] = [
+                {"role": "user", "content": request.prompt},
+                *request.conversation,
+            ]
+        if request.functions:
+            params["tools"] = list(request.functions)
+            if request.tool_choice:
+                params["tool_choice"] = request.tool_choice
         if spec.instructions:
             params["instructions"] = spec.instructions
         if request.temperature is not None:
@@ -126,11 +138,13 @@ class ResponsesEngine:
         status = response.get("status")
         if status != "completed":
             raise _response_failure(response)
-        text = _output_text(response)
+        calls = _function_calls(response)
+        text = "" if calls else _output_text(response)
         usage = _object(response.get("usage"))
         return AssistantResult(
             text=text,
-            structured=_structured(request, text),
+            structured=None if calls else _structured(request, text),
+            tool_calls=calls,
             model=str(response.get("model") or request.model),
             usage=Usage(
                 input_tokens=usage.get("input_tokens") or 0,
@@ -157,6 +171,20 @@ def _json_object(raw: httpx2.Response) -> dict[str, Any]:
 def _object(value: Any) -> dict[str, Any]:
     """A field of the answer that should be an object (missing or null: empty)."""
     return value if isinstance(value, dict) else {}
+
+
+def _function_calls(response: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+    """The answer's `function_call` items, as the next round sends them back."""
+    return tuple(
+        {
+            "type": "function_call",
+            "call_id": str(item.get("call_id") or ""),
+            "name": str(item.get("name") or ""),
+            "arguments": str(item.get("arguments") or ""),
+        }
+        for item in response.get("output") or ()
+        if isinstance(item, dict) and item.get("type") == "function_call"
+    )
 
 
 def _output_text(response: dict[str, Any]) -> str:

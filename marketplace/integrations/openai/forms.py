@@ -24,6 +24,7 @@ from marketplace.integrations.openai.models import (
     WorkspaceAssistant,
 )
 from marketplace.integrations.openai.specs import FieldType, is_reasoning_model
+from marketplace.integrations.openai.tools import tool_choices
 from workflows.models import Workflow
 
 # Real keys are ~50–170 characters; anything far longer is a paste gone wrong.
@@ -156,6 +157,9 @@ FIELD_TYPE_CHOICES = [
 ]
 
 
+DEFAULT_TOOL_ROUNDS = 5
+
+
 class WorkspaceAssistantForm(forms.ModelForm):
     model = forms.ChoiceField(label=gettext_lazy("Model"))
     reasoning_effort = forms.ChoiceField(
@@ -163,6 +167,16 @@ class WorkspaceAssistantForm(forms.ModelForm):
         required=False,
         choices=[("", "—"), *ReasoningEffort.choices],
         help_text=gettext_lazy("Only for reasoning models."),
+    )
+    tools = forms.MultipleChoiceField(
+        label=gettext_lazy("CRM tools"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        choices=tool_choices,
+        help_text=gettext_lazy(
+            "What the assistant may look up in the CRM while it answers, read-only, in the "
+            "account the workflow runs in. Sensitive properties are withheld (Settings › AI data)."
+        ),
     )
     # Not stored on the assistant: the note of the version this save makes.
     note = forms.CharField(
@@ -181,6 +195,8 @@ class WorkspaceAssistantForm(forms.ModelForm):
             "temperature",
             "reasoning_effort",
             "output_format",
+            "tools",
+            "max_tool_rounds",
         ]
         widgets = {"instructions": forms.Textarea(attrs={"rows": 6})}
 
@@ -190,6 +206,12 @@ class WorkspaceAssistantForm(forms.ModelForm):
         if self.instance.model and self.instance.model not in choices:
             choices.append(self.instance.model)  # still shown; review_problems flags it
         cast(forms.ChoiceField, self.fields["model"]).choices = [(m, m) for m in choices]
+        # Blank keeps the default (a form posted without it, e.g. by an older page).
+        self.fields["max_tool_rounds"].required = False
+        self.fields["max_tool_rounds"].help_text = _(
+            "Model requests one step may make while it calls tools (1 to 10); the last "
+            "one must answer."
+        )
         self.fields["temperature"].help_text = _(
             "0 to 2. Lower is more predictable, higher more creative. Reasoning models ignore it."
         )
@@ -197,6 +219,8 @@ class WorkspaceAssistantForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
+        if data.get("max_tool_rounds") is None:
+            data["max_tool_rounds"] = self.instance.max_tool_rounds or DEFAULT_TOOL_ROUNDS
         model = data.get("model") or ""
         if is_reasoning_model(model):
             data["temperature"] = None

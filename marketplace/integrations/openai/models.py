@@ -62,6 +62,14 @@ class WorkspaceAssistant(models.Model):
     )
     # [{"name": "rating", "type": "enumeration", "options": ["HOT", "WARM", "COLD"]}, …]
     output_fields = models.JSONField(_("output fields"), default=list, blank=True)
+    # The CRM tools it may call (names of tools/__init__.py TOOLS), read-only, and how
+    # many model requests one step may make while it calls them.
+    tools = models.JSONField(_("CRM tools"), default=list, blank=True)
+    max_tool_rounds = models.PositiveSmallIntegerField(
+        _("maximum rounds"),
+        default=5,
+        validators=[MinValueValidator(1), MaxValueValidator(10)],
+    )
     archived_at = models.DateTimeField(_("archived at"), null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

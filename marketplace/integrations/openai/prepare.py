@@ -5,10 +5,11 @@ shares read once (`Lookups`), turn it into a ready `Call` or the `Failure` it en
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import openai
 from django.utils.translation import gettext as _
@@ -17,6 +18,7 @@ from crm.models import Account
 from marketplace.integrations.openai import assistants as assistants_mod
 from marketplace.integrations.openai import pricing, versions
 from marketplace.integrations.openai.client import connection_client
+from marketplace.integrations.openai.datacontrols import masking_on
 from marketplace.integrations.openai.engines import AssistantEngine, engine_for
 from marketplace.integrations.openai.limiter import policy
 from marketplace.integrations.openai.limiter.budget import BudgetLine
@@ -28,6 +30,7 @@ from marketplace.integrations.openai.specs import (
     Overrides,
     Usage,
 )
+from marketplace.integrations.openai.tools import ToolScope, functions_for
 from marketplace.integrations.openai.usage import budget_lines, budget_reached, prices_for
 from marketplace.models import Connection
 from workflows.context import ExecutionContext
@@ -135,6 +138,26 @@ class Call:
     requests: int
     budgets: tuple[BudgetLine, ...] = ()  # what the call reserves its estimate against
     estimate_usd: Decimal | None = None
+    # The tool loop (run.py): what the tools may read (None: no tools), the rounds made
+    # so far as the run history shows them, and what they spent.
+    tool_scope: ToolScope | None = None
+    rounds: list[dict[str, Any]] = field(default_factory=list)
+    spent: list[Usage] = field(default_factory=list)
+    requests_made: int = 0
+    ends_at: float | None = None  # time.monotonic() of the deadline all rounds share
+
+    def next_round(self, request: AssistantRequest) -> None:
+        """Go on with `request` (the conversation so far): its permit's estimate grows
+        with what is sent again."""
+        self.request = request
+        self.estimate = estimate_tokens(
+            request.assistant.instructions,
+            request.prompt,
+            json.dumps(list(request.functions)),
+            json.dumps(list(request.conversation)),
+            output_allowance=request.overrides.max_output_tokens or OUTPUT_ALLOWANCE,
+        )
+
     assistant_version_id: int | None = None
 
 
@@ -169,12 +192,15 @@ def _request(
     metadata = {"crmflow_workflow": str(context.workflow.pk)} if context.workflow else {}
     if context.execution_id:
         metadata["crmflow_execution"] = str(context.execution_id)
+    functions = functions_for(spec.tools) if not spec.openai_assistant_id else ()
     request = AssistantRequest(
         assistant=spec,
         prompt=prompt,
         input_cut=cut,
         overrides=overrides,
         metadata=metadata,
+        functions=functions,
+        tool_choice="none" if functions and spec.max_tool_rounds <= 1 else None,
     )
     return request, version_id
 
@@ -252,11 +278,19 @@ def call_prepare(index: int, context: ExecutionContext, lookups: Lookups) -> Cal
     estimate = estimate_tokens(
         request.assistant.instructions,
         request.prompt,
+        json.dumps(list(request.functions)),
         output_allowance=request.overrides.max_output_tokens or OUTPUT_ALLOWANCE,
     )
     client = connection_client(connection)
     _sdk_warm(client)
     engine = engine_for(request)
+    scope = None
+    if request.functions:
+        scope = ToolScope(
+            account=context.account,
+            allowed_tools=frozenset(request.assistant.tools),
+            mask=masking_on(context.account),
+        )
     return Call(
         index=index,
         context=context,
@@ -272,5 +306,6 @@ def call_prepare(index: int, context: ExecutionContext, lookups: Lookups) -> Cal
         budgets=lookups.budget_lines(connection, context.workflow),
         # Every token at the output price: an upper bound for the budgets.
         estimate_usd=pricing.quote(model, Usage(output_tokens=estimate), prices).usd,
+        tool_scope=scope,
         assistant_version_id=version_id,
     )

@@ -14,6 +14,16 @@ The engine hands over up to `batch_size()` claimed executions, outside any trans
    within GROUP_SECONDS after it — and the engine completes each group in one
    transaction. A call still unfinished long past our deadline is given up (retried).
 
+The tool loop: an answer that asks for CRM tools (a workspace assistant given some) is
+not finished. Its calls run here, in the batch's thread (database reads, tools/), and
+the call goes back to the call threads with the outputs for its next round — which
+takes a permit of its own — until a final answer; the last round its assistant allows
+(`max_tool_rounds`) is sent with `tool_choice: "none"`, so it answers. All rounds share
+the call's deadline; tokens and cost are summed over them, and the rounds (tool,
+arguments, result cut for display, tokens) are kept in the step's `_tool_rounds`
+output for the run detail and the Test button. The tools are read-only: a step whose
+worker dies mid-loop is run again from its first round with nothing to undo.
+
 `execute_one` is a batch of one (the builder's Test button).
 """
 
@@ -24,13 +34,14 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import replace
 from typing import Any
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from marketplace.integrations.openai import assistants as assistants_mod
-from marketplace.integrations.openai import pricing
+from marketplace.integrations.openai import pricing, tools
 from marketplace.integrations.openai.errors import QUOTA_MESSAGE, AssistantError, ErrorKind
 from marketplace.integrations.openai.limiter import budget, policy
 from marketplace.integrations.openai.limiter.budget import BudgetBusy, BudgetLine
@@ -44,7 +55,7 @@ from marketplace.integrations.openai.prepare import (
     input_note,
     workflow_name,
 )
-from marketplace.integrations.openai.specs import AssistantResult
+from marketplace.integrations.openai.specs import AssistantResult, Usage
 from marketplace.integrations.openai.usage import budget_refusal_notify, execution_usage
 from marketplace.models import Connection
 from marketplace.services import connection_mark_needs_attention
@@ -141,7 +152,9 @@ def _call_run_logged(call: Call) -> AssistantResult | AssistantError | Wait:
     )
     if isinstance(permit, Wait):
         return permit
-    seconds = deadline_seconds()
+    if call.ends_at is None:  # every round of a tool loop shares one deadline
+        call.ends_at = time.monotonic() + deadline_seconds()
+    seconds = max(call.ends_at - time.monotonic(), 0.05)
     started = time.monotonic()
     try:
         with policy.sending(policy.limiter(), permit, deadline=time.monotonic() + seconds):
@@ -207,7 +220,27 @@ def batch_run(contexts: list[ExecutionContext]) -> Iterator[list[tuple[int, Outc
         if pending:
             more, pending = wait(pending, timeout=GROUP_SECONDS)
             done |= more
-        yield [(futures[f].index, _finish(futures[f], f)) for f in done]
+        finished: list[tuple[int, Outcome]] = []
+        for future in done:
+            call = futures[future]
+            try:
+                goes_on = _tool_round(call, future.result())
+            except Exception as error:  # noqa: BLE001 - a bug or the database down: retried
+                finished.append((call.index, outcome_of(error)))
+                continue
+            if goes_on:
+                next_round = calls_pool().submit(_call_run, call)
+                futures[next_round] = call
+                pending.add(next_round)
+                # Its next permit may be waited for too; the deadline is shared.
+                give_up = max(
+                    give_up,
+                    time.monotonic() + policy.longest_wait_seconds() + STUCK_GRACE_SECONDS,
+                )
+            else:
+                finished.append((call.index, _finish(call, future)))
+        if finished:
+            yield finished
 
 
 def execute_one(context: ExecutionContext) -> dict[str, Any]:
@@ -220,6 +253,55 @@ def execute_one(context: ExecutionContext) -> dict[str, Any]:
                 raise PermanentError(outcome.message)
             raise TransientError(outcome.message, retry_after=outcome.after)
     raise TransientError(_("The action took too long."))  # pragma: no cover - always one
+
+
+# --- The tool loop (in the batch's thread) -------------------------------------------
+
+
+def _tool_round(call: Call, outcome: CallOutcome) -> bool:
+    """True when the answer asks for tools and the loop goes on: the round's function
+    calls run here (database reads), the round is recorded and the call's next request
+    carries every call and output so far."""
+    if not isinstance(outcome, AssistantResult) or not outcome.tool_calls:
+        return False
+    if call.tool_scope is None:
+        return False
+    request = call.request
+    rounds_left = request.assistant.max_tool_rounds - (len(call.rounds) + 1)
+    if rounds_left <= 0:
+        return False  # _finish says the assistant kept asking
+    outputs: list[dict[str, Any]] = []
+    shown: list[dict[str, str]] = []
+    for item in outcome.tool_calls:
+        output = tools.call_run(call.tool_scope, item["name"], item["arguments"])
+        outputs.append(
+            {"type": "function_call_output", "call_id": item["call_id"], "output": output}
+        )
+        shown.append(
+            {"tool": item["name"], "arguments": item["arguments"], "result": tools.shown(output)}
+        )
+    call.rounds.append(
+        {"round": len(call.rounds) + 1, "calls": shown, "tokens": outcome.usage.total_tokens}
+    )
+    call.spent.append(outcome.usage)
+    call.requests_made += outcome.http_requests
+    call.next_round(
+        replace(
+            request,
+            conversation=(*request.conversation, *outcome.tool_calls, *outputs),
+            tool_choice="none" if rounds_left <= 1 else request.tool_choice,
+        )
+    )
+    return True
+
+
+def _usage_sum(usages: list[Usage]) -> Usage:
+    return Usage(
+        input_tokens=sum(u.input_tokens for u in usages),
+        output_tokens=sum(u.output_tokens for u in usages),
+        reasoning_tokens=sum(u.reasoning_tokens for u in usages),
+        cached_tokens=sum(u.cached_tokens for u in usages),
+    )
 
 
 # --- What a call's answer makes of its execution (step 4) ----------------------------
@@ -257,28 +339,43 @@ def _finish(call: Call, future: Future[CallOutcome]) -> Outcome:
                 counts_attempt=False,
             )
         result = outcome
-        price = pricing.quote(result.model, result.usage, call.prices)
+        if result.tool_calls:
+            return Failure(
+                _(
+                    "The assistant still asked for CRM tools after %(n)s rounds, its limit. "
+                    "Raise its maximum rounds or make the prompt more specific."
+                )
+                % {"n": len(call.rounds) + 1}
+            )
+        spent = _usage_sum([*call.spent, result.usage])
+        price = pricing.quote(result.model, spent, call.prices)
         context.usage.update(
             execution_usage(
-                result.usage,
+                spent,
                 model=result.model,
                 engine=result.engine,
                 connection_id=call.connection.pk,
                 cost=price.usd,
                 cost_note=price.reason,
-                requests=result.http_requests,
+                requests=call.requests_made + result.http_requests,
                 assistant_version_id=call.assistant_version_id,
             )
         )
         outputs: dict[str, Any] = {
             "response": result.text,
             "model": result.model,
-            "total_tokens": result.usage.total_tokens,
+            "total_tokens": spent.total_tokens,
         }
         if result.structured:
             outputs.update({k: v for k, v in result.structured.items() if k not in outputs})
         if call.request.input_cut:
             outputs["input_note"] = input_note(call.context.config, call.request.input_cut)
+        if call.rounds:
+            rounds = [
+                *call.rounds,
+                {"round": len(call.rounds) + 1, "calls": [], "tokens": result.usage.total_tokens},
+            ]
+            outputs["_tool_rounds"] = rounds
         return Success(outputs)
     except Exception as error:  # noqa: BLE001 - a bug or Redis down: retried
         return outcome_of(error)

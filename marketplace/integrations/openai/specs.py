@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from .errors import RunFailed
 
@@ -45,6 +46,9 @@ class AssistantSpec:
     output_fields: tuple[OutputField, ...] = ()  # empty: a text answer
     name: str = "assistant"
     openai_assistant_id: str | None = None
+    # The CRM tools it may call (tools/ TOOLS names) and its most model requests a step.
+    tools: tuple[str, ...] = ()
+    max_tool_rounds: int = 5
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,12 @@ class AssistantRequest:
         default_factory=dict
     )  # e.g. workflow/execution ids (≤ 16, short)
     input_cut: int = 0  # characters of the prompt left out (the step's max input characters)
+    # Function tools sent (tools.functions_for), the conversation after the prompt
+    # (earlier rounds' function calls and their outputs) and a tool_choice ("none"
+    # on the last round a step may make).
+    functions: tuple[Mapping[str, Any], ...] = ()
+    conversation: tuple[Mapping[str, Any], ...] = ()
+    tool_choice: str | None = None
 
     @property
     def model(self) -> str:
@@ -114,6 +124,9 @@ class AssistantResult:
     rate_limit_headers: Mapping[str, str] = field(default_factory=dict)
     http_requests: int = 1  # requests this call made (runs poll), each counts against RPM
     duration_ms: int = 0
+    # The function calls the answer asks for (Responses `function_call` items): the
+    # round's tools must run and the conversation go on (run.py). Empty: a final answer.
+    tool_calls: tuple[Mapping[str, Any], ...] = ()
 
 
 _REASONING = re.compile(r"^(o1|o3|o4)(-|$)|^gpt-5(?!-chat)")

@@ -32,6 +32,7 @@ from marketplace.integrations.openai.models import (
     WorkspaceAssistant,
 )
 from marketplace.integrations.openai.specs import AssistantSpec, FieldType, OutputField
+from marketplace.integrations.openai.tools import TOOLS
 
 # Everything of a workspace assistant that is sent to OpenAI, in the order the diff
 # shows it. Each name is an attribute of WorkspaceAssistant that `version_snapshot`
@@ -44,6 +45,8 @@ SNAPSHOT_FIELDS: tuple[str, ...] = (
     "reasoning_effort",
     "output_format",
     "output_fields",
+    "tools",
+    "max_tool_rounds",
 )
 
 # The diff's labels for the settings shown as "old → new" (instructions and output
@@ -53,6 +56,8 @@ SETTING_LABELS = {
     "temperature": gettext_lazy("Temperature"),
     "reasoning_effort": gettext_lazy("Reasoning effort"),
     "output_format": gettext_lazy("Output format"),
+    "tools": gettext_lazy("CRM tools"),
+    "max_tool_rounds": gettext_lazy("Maximum rounds"),
 }
 
 CONFIG_KEY = "assistant_version"
@@ -92,6 +97,9 @@ def snapshot_spec(snapshot: dict[str, Any], *, name: str) -> AssistantSpec:
         reasoning_effort=snapshot.get("reasoning_effort") or None,
         output_fields=snapshot_fields(snapshot),
         name=name,
+        # A version saved before tools existed has none.
+        tools=tuple(t for t in snapshot.get("tools") or () if t in TOOLS),
+        max_tool_rounds=int(snapshot.get("max_tool_rounds") or 5),
     )
 
 
@@ -275,6 +283,8 @@ def _field_text(spec: dict[str, Any]) -> str:
 
 
 def _shown(value: Any) -> str:
+    if isinstance(value, list):  # CRM tools
+        return ", ".join(str(v) for v in value) or "—"
     return "—" if value in (None, "") else str(value)
 
 

@@ -1,6 +1,9 @@
 """The seed's three use cases as "Create from a template" workflows, prefilled and
 editable: each starts with an "Ask OpenAI assistant" step that picks the demo's
-workspace assistant by name when the account has it (registered in apps.py).
+workspace assistant by name when the account has it (registered in apps.py). The third
+drafts a sales email that the deal owner approves (and may edit) before it is sent,
+using the Approvals and Email packages' actions by their keys; its older form (a task
+holding the draft) stays as an option.
 """
 
 from __future__ import annotations
@@ -256,11 +259,8 @@ def _format_state(account) -> dict:
     return {"criteria": [[{"property": "state", "operator": "is_known"}]], "graph": graph}
 
 
-def _draft_sales_email(account) -> dict:
-    """A deal enters "Qualified to buy" (again, with re-enrollment) → the Sales email
-    drafter writes from the deal's contact and company → an email task for the deal
-    owner, with the draft in its notes, on the deal and its contact."""
-    prompt = _(
+def _draft_prompt() -> str:
+    return _(
         "Draft a short prospecting email for the deal “{{ object.name }}”.\n"
         "First name: {{ associated.contact.first_name }}\n"
         "Last name: {{ associated.contact.last_name }}\n"
@@ -270,8 +270,89 @@ def _draft_sales_email(account) -> dict:
         "Deal: {{ object.description }}\n"
         "Sender: {{ object.owner }}"
     )
+
+
+QUALIFIED_TO_BUY = [[{"property": "stage", "operator": "eq_any", "values": ["qualifiedtobuy"]}]]
+
+
+def _draft_approve_send(account) -> dict:
+    """A deal enters "Qualified to buy" → the Sales email drafter writes the email → the
+    deal owner approves it (editing it if need be) → it is sent to the deal's contact.
+    Rejected: nothing is sent. No decision in 3 days: a task for the owner with the draft."""
+
+    def decision(word: str) -> list:
+        return [[{"output": "2.decision", "operator": "eq_any", "values": [word]}]]
+
     return {
-        "criteria": [[{"property": "stage", "operator": "eq_any", "values": ["qualifiedtobuy"]}]],
+        "criteria": QUALIFIED_TO_BUY,
+        "re_enroll": True,
+        "graph": {
+            "start": 1,
+            "last_id": 5,
+            "steps": {
+                "1": {
+                    **_assistant(account, _draft_prompt(), assistant_name=SALES_EMAIL_DRAFTER),
+                    "next": 2,
+                },
+                "2": {
+                    "type": "approval_wait",
+                    "next": 3,
+                    "config": {
+                        "approver": "owner",
+                        "draft": "{{ actions.1.response }}",
+                        "instructions": _(
+                            "Read the draft, fix anything wrong, then approve to send it to "
+                            "the deal’s contact."
+                        ),
+                        "timeout_days": 3,
+                    },
+                },
+                "3": {
+                    "type": "branch",
+                    "next": None,
+                    "config": {
+                        "paths": [
+                            {"name": _("Approved"), "groups": decision("approved"), "next": 4},
+                            {"name": _("No decision"), "groups": decision("timeout"), "next": 5},
+                        ],
+                        "none_next": None,
+                    },
+                },
+                "4": {
+                    "type": "email_contact",
+                    "next": None,
+                    "config": {
+                        "to": "associated",
+                        "sender": "shared",
+                        "subject": _("{{ object.name }}: a note from {{ object.owner }}"),
+                        "body": "{{ actions.2.text }}",
+                        "html_body": "",
+                    },
+                },
+                "5": {
+                    "type": "create_task",
+                    "next": None,
+                    "config": {
+                        "title": _("Review and send the drafted email: {{ object.name }}"),
+                        "task_type": "email",
+                        "priority": "medium",
+                        "assignee": "owner",
+                        "notes": "{{ actions.1.response }}",
+                        "associate_with": ["contact"],
+                    },
+                },
+            },
+        },
+    }
+
+
+def _draft_sales_email(account) -> dict:
+    """A deal enters "Qualified to buy" (again, with re-enrollment) → the Sales email
+    drafter writes from the deal's contact and company → an email task for the deal
+    owner, with the draft in its notes, on the deal and its contact."""
+    prompt = _draft_prompt()
+    return {
+        "criteria": QUALIFIED_TO_BUY,
         "re_enroll": True,
         "graph": {
             "start": 1,
@@ -319,6 +400,17 @@ TEMPLATES = (
         order=20,
     ),
     WorkflowTemplate(
+        "draft_approve_send",
+        gettext_lazy("Draft, approve and send sales emails"),
+        gettext_lazy(
+            "The assistant drafts a prospecting email; the deal owner edits and approves it, "
+            "and it goes to the deal’s contact."
+        ),
+        ObjectType.DEAL,
+        _draft_approve_send,
+        order=30,
+    ),
+    WorkflowTemplate(
         "draft_sales_email",
         gettext_lazy("Draft sales emails"),
         gettext_lazy(
@@ -326,6 +418,6 @@ TEMPLATES = (
         ),
         ObjectType.DEAL,
         _draft_sales_email,
-        order=30,
+        order=35,
     ),
 )

@@ -19,6 +19,7 @@ from crm.views.common import parse_id
 from marketplace.integrations.openai.listing import ACTION_KEY
 from marketplace.integrations.openai.test_panel import records_for
 from marketplace.integrations.openai.views.app_page import AppRequest
+from workflows import registry
 from workflows.outcomes import ActionError
 from workflows.services import action_test_run
 from workflows.tokens import TokenResolver
@@ -93,9 +94,13 @@ def action_test(request: AppRequest) -> HttpResponse:
             {"result": {"prompt": None, "error": _("Choose a record to test with.")}},
         )
     config = _config_from(request)
-    resolved_prompt = TokenResolver(
+    resolver = TokenResolver(
         record=record, definitions=definitions_for(account, record.object_type), earlier_outputs={}
-    ).resolve({"prompt": config.get("prompt") or ""})["prompt"]
+    )
+    # As the run sends it: sensitive properties withheld, masked when masking is on.
+    resolved_prompt = (
+        registry.get(ACTION_KEY).resolve_config({"prompt": config.get("prompt") or ""}, resolver)
+    )["prompt"]
     result: dict[str, Any] = {"prompt": resolved_prompt, "record": record}
     try:
         outputs = action_test_run(action_key=ACTION_KEY, config=config, record=record)
@@ -105,6 +110,7 @@ def action_test(request: AppRequest) -> HttpResponse:
         result["error"] = error.message
     else:
         usage = outputs.pop("_usage", {})
+        result["tool_rounds"] = outputs.pop("_tool_rounds", [])
         result.update(
             {
                 "response": outputs.get("response", ""),

@@ -1,0 +1,214 @@
+"""CRM tools and the tool loop, through the real SDK and the simulator (in-process
+ledger): the model looks records up over several rounds, reads only its own account's
+records and only the properties the data controls allow, and every round is counted."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from crm import services as crm
+from crm.models import ObjectType, PropertyDefinition
+from marketplace.integrations.openai.models import AssistantUsage
+from tests.integrations.openai.conftest import (
+    chain,
+    connect,
+    contact,
+    drain,
+    make_workflow,
+    workspace_assistant,
+)
+from workflows import services
+from workflows.models import ActionExecution
+
+pytestmark = pytest.mark.django_db
+
+
+def company(account, **values):
+    return crm.record_create(account=account, object_type=ObjectType.COMPANY, values=values)
+
+
+def ask(assistant, prompt: str) -> dict:
+    return chain(
+        {
+            "type": "ask_openai_assistant",
+            "config": {"assistant": assistant.choice_value, "prompt": prompt},
+        }
+    )
+
+
+def run_on_existing(account, graph: dict) -> None:
+    """Turn the workflow on for the records already there (their ids are in the rules)."""
+    workflow = make_workflow(account, graph)
+    services.workflow_enroll_existing_now(workflow=workflow)
+
+
+def researcher(account, *tools: str, **fields):
+    return workspace_assistant(
+        account,
+        name="Researcher",
+        instructions="You are a crm researcher.",
+        tools=list(tools),
+        **fields,
+    )
+
+
+def bodies(sim) -> list[dict]:
+    return [r["body"] for r in sim.requests(key="demo", path_prefix="/v1/responses")]
+
+
+def test_a_two_round_loop_answers_from_the_company_it_looked_up(acme, sim):
+    connect(acme)
+    ann = contact(acme, first_name="Ann")
+    acme_co = company(acme, name="Initech", number_of_employees="500")
+    crm.association_create(record=ann, other=acme_co)
+    sim.configure(
+        log_bodies=True,
+        tool_calls=[
+            {
+                "instructions": "crm researcher",
+                "input": "company",
+                "calls": [
+                    {
+                        "name": "list_associated_records",
+                        "arguments": {
+                            "object": "contact",
+                            "id": ann.pk,
+                            "associated_object": "company",
+                        },
+                    }
+                ],
+                "answer": "Their company: {output}",
+            }
+        ],
+    )
+    assistant = researcher(acme, "list_associated_records")
+    run_on_existing(acme, ask(assistant, "How big is the company of contact {{ object.id }}?"))
+    drain()
+    execution = ActionExecution.objects.get(step_id=1)
+    assert execution.status == "succeeded", execution.error
+    assert "Initech" in execution.outputs["response"] and "500" in execution.outputs["response"]
+    rounds = execution.outputs["_tool_rounds"]
+    assert [r["round"] for r in rounds] == [1, 2]
+    assert rounds[0]["calls"][0]["tool"] == "list_associated_records"
+    assert "Initech" in rounds[0]["calls"][0]["result"]
+    sent = bodies(sim)
+    assert len(sent) == 2
+    assert sent[0]["tools"][0]["name"] == "list_associated_records"
+    assert sent[0]["tools"][0]["strict"] is True
+    outputs = [i for i in sent[1]["input"] if i.get("type") == "function_call_output"]
+    assert "Initech" in outputs[0]["output"]
+    # Tokens and cost add up over both rounds.
+    usage = AssistantUsage.objects.get()
+    assert usage.total_tokens == rounds[0]["tokens"] + rounds[1]["tokens"]
+    assert usage.total_tokens == execution.outputs["total_tokens"]
+
+
+def test_another_accounts_record_is_not_found(acme, globex, sim):
+    connect(acme)
+    secret = company(globex, name="Globex secret plans", number_of_employees="9")
+    sim.configure(
+        log_bodies=True,
+        tool_calls=[
+            {
+                "instructions": "crm researcher",
+                "input": "read",
+                "calls": [
+                    {"name": "get_record", "arguments": {"object": "company", "id": secret.pk}}
+                ],
+            }
+        ],
+    )
+    assistant = researcher(acme, "get_record")
+    contact(acme, first_name="Ann")
+    run_on_existing(acme, ask(assistant, "read the company"))
+    drain()
+    execution = ActionExecution.objects.get(step_id=1)
+    result = execution.outputs["_tool_rounds"][0]["calls"][0]["result"]
+    assert json.loads(result) == {"error": f"No company with id {secret.pk}."}
+    assert all("Globex" not in json.dumps(body) for body in bodies(sim))
+
+
+def test_sensitive_properties_never_reach_openai(acme, sim):
+    connect(acme)
+    PropertyDefinition.objects.filter(account=acme, name__in=["email", "phone"]).update(
+        sensitive=True
+    )
+    ann = contact(acme, first_name="Ann", email="ann@private.test", phone="+1 555 010 9999")
+    sim.configure(
+        log_bodies=True,
+        tool_calls=[
+            {
+                "instructions": "crm researcher",
+                "input": "look",
+                "calls": [
+                    {"name": "get_record", "arguments": {"object": "contact", "id": ann.pk}},
+                    {
+                        "name": "search_records",
+                        "arguments": {
+                            "object": "contact",
+                            "text": "",
+                            "property": "email",
+                            "value": "guess@private.test",
+                            "limit": 5,
+                        },
+                    },
+                ],
+            }
+        ],
+    )
+    assistant = researcher(acme, "get_record", "search_records")
+    run_on_existing(acme, ask(assistant, "look up {{ object.first_name }} {{ object.email }}"))
+    drain()
+    execution = ActionExecution.objects.get(step_id=1)
+    assert execution.status == "succeeded", execution.error
+    assert execution.inputs["prompt"] == "look up Ann [withheld]"
+    sent = json.dumps(bodies(sim))
+    assert "ann@private.test" not in sent and "555" not in sent
+    assert "[withheld]" in sent and "Ann" in sent
+    search = execution.outputs["_tool_rounds"][0]["calls"][1]["result"]
+    assert "not available" in search
+
+
+def test_masking_hides_emails_phones_and_card_numbers_in_the_prompt(acme, sim):
+    connect(acme)
+    acme.ai_mask_text = True
+    acme.save()
+    sim.configure(log_bodies=True)
+    assistant = workspace_assistant(acme, instructions="Summarise the note.")
+    run_on_existing(acme, ask(assistant, "Note: {{ object.message }}"))
+    PropertyDefinition.objects.create(
+        account=acme, object_type=ObjectType.CONTACT, name="message", label="Message", type="text"
+    )
+    contact(
+        acme,
+        first_name="Ann",
+        message="Mail bob@corp.test, call +33 6 12 34 56 78, card 4111 1111 1111 1111, on 2026-12-03",
+    )
+    drain()
+    sent = bodies(sim)[0]["input"]
+    assert sent == ("Note: Mail [email], call [phone], card [card number], on 2026-12-03")
+
+
+def test_the_last_round_allowed_must_answer(acme, sim):
+    connect(acme)
+    ann = contact(acme, first_name="Ann")
+    sim.configure(
+        log_bodies=True,
+        tool_calls=[
+            {
+                "instructions": "crm researcher",
+                "input": "again",
+                "calls": [{"name": "get_record", "arguments": {"object": "contact", "id": ann.pk}}],
+            }
+        ],
+    )
+    assistant = researcher(acme, "get_record", max_tool_rounds=2)
+    run_on_existing(acme, ask(assistant, "again and again"))
+    drain()
+    execution = ActionExecution.objects.get(step_id=1)
+    assert execution.status == "succeeded", execution.error
+    sent = bodies(sim)
+    assert len(sent) == 2
+    assert "tool_choice" not in sent[0] and sent[1]["tool_choice"] == "none"
