@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from crm.views import notifications, properties, record_page, records, shell, tasks
+from crm.views import ai_data, notifications, properties, record_page, records, shell, tasks
 
 app_name = "crm"
 
@@ -60,6 +60,7 @@ urlpatterns = [
     path("settings/", shell.settings_home, name="settings_home"),
     path("settings/users/", shell.settings_users, name="settings_users"),
     path("settings/properties/", properties.property_list, name="property_list"),
+    path("settings/ai-data/", ai_data.ai_data, name="ai_data"),
     path("settings/properties/new/", properties.property_create, name="property_create"),
     path("settings/properties/<id:pk>/", properties.property_edit, name="property_edit"),
     path(

@@ -9,4 +9,4 @@ class WorkflowsConfig(AppConfig):
     def ready(self) -> None:
         # Registers built-in actions, subscribes receivers, starts worker heartbeats.
         from workflows import actions, receivers, timeline  # noqa: F401
-        from workflows.engine import health  # noqa: F401
+        from workflows.engine import health, heartbeat  # noqa: F401

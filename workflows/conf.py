@@ -12,10 +12,16 @@ from django.conf import settings
 T = TypeVar("T", int, float, str)
 
 DEFAULTS: dict[str, float] = {
-    # A claimed execution not finished within the lease is presumed lost (worker killed)
-    # and handed out again. Above the Celery hard time limit (180 s) so a live worker is
-    # never overtaken.
-    "WORKFLOWS_LEASE_SECONDS": 240.0,
+    # A claimed execution whose lease was not renewed for this long is presumed lost
+    # (worker killed, paused or cut off) and handed out again. A live worker renews the
+    # leases of what it holds every WORKFLOWS_HEARTBEAT_SECONDS (workflows/engine/
+    # heartbeat.py), so the lease bounds recovery time, not the length of a call.
+    "WORKFLOWS_LEASE_SECONDS": 30.0,
+    # How often a worker process renews its leases (at most a third of the lease).
+    "WORKFLOWS_HEARTBEAT_SECONDS": 5.0,
+    # A stopping worker (SIGTERM) waits this long for calls in flight, then hands the
+    # rest back (pending again at once, the attempt not counted). At most half the lease.
+    "WORKFLOWS_SHUTDOWN_GRACE_SECONDS": 10.0,
     # A pending row whose wake-up message was published longer ago than this is re-sent
     # (the message was lost: Redis flushed, publish failed).
     "WORKFLOWS_RESEND_AFTER_SECONDS": 60.0,
@@ -28,8 +34,14 @@ DEFAULTS: dict[str, float] = {
     "WORKFLOWS_SWEEP_SECONDS": 5.0,
     # Rows the sweeper re-sends per run, so one run stays short.
     "WORKFLOWS_SWEEP_BATCH": 5000,
-    # Attempts (transient errors or lost workers) before an execution fails.
+    # Transient errors (rate limits, 5xx, timeouts, connection errors) are retried with
+    # backoff until this long after the step's first attempt, then it fails.
+    "WORKFLOWS_RETRY_DEADLINE_SECONDS": 86400.0,
+    # Unexpected errors (a bug, an unclassified failure) fail after this many attempts.
     "WORKFLOWS_MAX_ATTEMPTS": 5,
+    # Poison-step guard: a step whose worker stopped (lease expired) this many times
+    # while running it fails instead of killing more workers.
+    "WORKFLOWS_MAX_WORKER_DEATHS": 3,
     # Exponential backoff for transient errors without Retry-After: base * 2^(attempt-1).
     "WORKFLOWS_BACKOFF_SECONDS": 10.0,
     "WORKFLOWS_BACKOFF_MAX_SECONDS": 3600.0,

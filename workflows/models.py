@@ -237,6 +237,12 @@ class ActionExecution(models.Model):
         default=list, db_default=Value([], output_field=models.JSONField()), blank=True
     )
     replays = models.PositiveIntegerField(default=0)
+    # Times the worker running this step stopped (its lease expired): the poison-step
+    # guard fails the step after WORKFLOWS_MAX_WORKER_DEATHS (engine/ledger.py).
+    deaths = models.PositiveSmallIntegerField(default=0, db_default=0)
+    # Transient errors are retried until then (set at the first retry: the first
+    # attempt's start + WORKFLOWS_RETRY_DEADLINE_SECONDS); a replay clears it.
+    retry_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

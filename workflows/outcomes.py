@@ -3,9 +3,13 @@
 `ActionType.execute_many` yields an `Outcome` per execution:
 
 - `Success(outputs)` — complete it (`apply`, then the next step).
-- `Retry(message, after=…)` — worth trying again (429, 5xx, timeouts): pending again
-  after `after` seconds (None: the ledger's exponential backoff); counts an attempt,
-  and after the last one the execution fails with `message`.
+- `Retry(message, after=…, kind=…)` — worth trying again (429, 5xx, timeouts): pending
+  again after `after` seconds (None: the ledger's exponential backoff, jittered);
+  counts an attempt. `kind` TRANSIENT (the default) and RATE_LIMIT (the service
+  answered 429: shown as such) are retried until the step's deadline
+  (WORKFLOWS_RETRY_DEADLINE_SECONDS after its first attempt), UNEXPECTED (a bug, an
+  unclassified failure) for WORKFLOWS_MAX_ATTEMPTS attempts; then it fails with
+  `message`.
 - `Retry(message, at=…, counts_attempt=False)` — no call was made (a rate limiter said
   "not yet"): pending again at `at`, and the attempt is given back. Nothing is shown.
 - `Wait(until)` — the step waits for something outside the engine (a person's
@@ -14,6 +18,8 @@
   and decides (e.g. "no decision in N days"). The attempt is given back.
 - `Failure(message)` — retrying will not help (invalid key, quota, bad config): the
   execution fails now and the account's super admins are told.
+- `HandBack()` — the worker is stopping (SIGTERM) before this execution's call
+  finished: pending again at once, the attempt not counted.
 
 `message` is shown to people on the run history: make it say what to do.
 
@@ -27,7 +33,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from django.utils.translation import gettext as _
 
@@ -45,6 +51,11 @@ class Retry:
     after: float | None = None
     at: dt.datetime | None = None
     counts_attempt: bool = True
+    kind: str = "transient"
+
+    TRANSIENT: ClassVar[str] = "transient"
+    RATE_LIMIT: ClassVar[str] = "rate_limit"
+    UNEXPECTED: ClassVar[str] = "unexpected"
 
 
 @dataclass(frozen=True)
@@ -57,7 +68,12 @@ class Wait:
     until: dt.datetime
 
 
-Outcome = Success | Retry | Failure
+@dataclass(frozen=True)
+class HandBack:
+    pass
+
+
+Outcome = Success | Retry | Failure | HandBack
 
 
 class ActionError(Exception):
@@ -69,11 +85,12 @@ class ActionError(Exception):
 
 
 class TransientError(ActionError):
-    """Worth retrying: becomes `Retry(message, after=retry_after)`."""
+    """Worth retrying: becomes `Retry(message, after=retry_after, kind=kind)`."""
 
-    def __init__(self, message: str, retry_after: float | None = None):
+    def __init__(self, message: str, retry_after: float | None = None, kind: str = Retry.TRANSIENT):
         super().__init__(message)
         self.retry_after = retry_after
+        self.kind = kind
 
 
 class PermanentError(ActionError):
@@ -102,10 +119,11 @@ def outcome_of(error: Exception) -> Outcome:
     if isinstance(error, RetryLater):
         return Retry("", at=error.at, counts_attempt=False)
     if isinstance(error, TransientError):
-        return Retry(error.message, after=error.retry_after)
+        return Retry(error.message, after=error.retry_after, kind=error.kind)
     if isinstance(error, ActionError):
         return Failure(error.message)
     logger.error("an action raised", exc_info=error)
     return Retry(
-        _("Unexpected error: %(error)s") % {"error": str(error)[:500] or type(error).__name__}
+        _("Unexpected error: %(error)s") % {"error": str(error)[:500] or type(error).__name__},
+        kind=Retry.UNEXPECTED,
     )

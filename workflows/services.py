@@ -194,6 +194,8 @@ def executions_replay(*, workflow: Workflow, enrollment: Enrollment | None = Non
                 if ActionExecution.objects.filter(pk=execution.pk, status=Status.FAILED).update(
                     status=Status.PENDING,
                     attempt=0,
+                    deaths=0,
+                    retry_until=None,
                     error="",
                     due_at=now,
                     last_sent_at=now,

@@ -15,6 +15,8 @@ config: {"log": path, "response": text, "sleep": seconds, "sleep_on_attempt": n,
 from __future__ import annotations
 
 import datetime as dt
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -37,6 +39,8 @@ class Probe(ActionType):
         if config.get("log"):
             with Path(config["log"]).open("a") as log:
                 log.write(f"{context.execution_id}:{context.attempt}\n")
+        if config.get("kill_worker"):
+            os.kill(os.getpid(), signal.SIGKILL)
         if config.get("take_over_if") and _first_name(context) == config["take_over_if"]:
             from workflows.models import ActionExecution
 

@@ -14,9 +14,13 @@ Invariants (docs/engine.md):
    transaction (runner.py): all or none. Side effects are keyed by the execution
    (`exec:<id>`), so a second completion of the same execution collides and rolls back.
 4. An attempt is counted when claimed; a postponement (no rate-limit permit: no call
-   was made) gives it back. After WORKFLOWS_MAX_ATTEMPTS the execution fails.
-5. A `running` row whose lease expired (its worker died) goes back to `pending`, or
-   fails once out of attempts (`leases_recover`).
+   was made) or a hand-back (a stopping worker) gives it back. Transient errors are
+   retried until the step's deadline (`retry_until`: first attempt +
+   WORKFLOWS_RETRY_DEADLINE_SECONDS); unexpected errors after WORKFLOWS_MAX_ATTEMPTS.
+5. A live worker renews its leases (heartbeat.py, `leases_renew`: this attempt's rows
+   only). A `running` row whose lease expired (its worker died, was paused or cut off)
+   goes back to `pending`, its `deaths` counted; after WORKFLOWS_MAX_WORKER_DEATHS it
+   fails (poison-step guard, `leases_recover`).
 6. A step may wait (`Wait(until)`: a person's decision): `running` → `waiting`, its
    attempt given back, no lease, `due_at` = its time-out; no worker and no message
    are about it while it waits. It comes back to `pending` (due now) once only:
@@ -41,8 +45,9 @@ from django.utils.translation import gettext as _
 from crm.notifications import super_admins_notify
 from workflows import registry
 from workflows.conf import setting
+from workflows.engine import heartbeat
 from workflows.models import ActionExecution, Enrollment, Workflow
-from workflows.outcomes import Failure, Retry, Wait
+from workflows.outcomes import Failure, HandBack, Retry, Wait
 from workflows.signals import execution_finished, executions_finished
 
 Status = ActionExecution.Status
@@ -59,8 +64,15 @@ class LeaseLost(Exception):
 def _claim_sql(where: str) -> str:
     return (
         f"UPDATE {TABLE} SET status = %s, attempt = attempt + 1, lease_expires_at = %s, "
-        f"started_at = %s, finished_at = NULL WHERE {where} RETURNING id"
+        f"started_at = %s, finished_at = NULL WHERE {where} RETURNING id, attempt"
     )
+
+
+def _claimed(cursor: Any) -> list[int]:
+    """The ids a claim returned; their leases are this process's to renew from now."""
+    rows = [(row[0], row[1]) for row in cursor.fetchall()]
+    heartbeat.hold(rows)
+    return [pk for pk, _attempt in rows]
 
 
 def executions_claim_many(*, execution_ids: list[int]) -> list[int]:
@@ -84,7 +96,7 @@ def executions_claim_many(*, execution_ids: list[int]) -> list[int]:
                 adapt(now),
             ],
         )
-        return [row[0] for row in cursor.fetchall()]
+        return _claimed(cursor)
 
 
 def executions_claim_due(*, queue: str, limit: int, published_too: bool = False) -> list[int]:
@@ -126,7 +138,31 @@ def executions_claim_due(*, queue: str, limit: int, published_too: bool = False)
                 Status.PENDING.value,
             ],
         )
-        return [row[0] for row in cursor.fetchall()]
+        return _claimed(cursor)
+
+
+def leases_renew(claims: dict[int, int]) -> set[int]:
+    """Push back the leases of {execution id: attempt} this worker holds: one conditional
+    UPDATE per attempt number (`running` and that attempt), so a row taken back or
+    claimed by another worker is never renewed. Returns the ids renewed."""
+    if not claims:
+        return set()
+    adapt = connection.ops.adapt_datetimefield_value
+    lease = timezone.now() + dt.timedelta(seconds=setting("WORKFLOWS_LEASE_SECONDS"))
+    by_attempt: dict[int, list[int]] = {}
+    for pk, attempt in claims.items():
+        by_attempt.setdefault(attempt, []).append(pk)
+    kept: set[int] = set()
+    with connection.cursor() as cursor:
+        for attempt, ids in by_attempt.items():
+            marks = ", ".join(["%s"] * len(ids))
+            cursor.execute(
+                f"UPDATE {TABLE} SET lease_expires_at = %s WHERE id IN ({marks}) "
+                f"AND status = %s AND attempt = %s RETURNING id",
+                [adapt(lease), *ids, Status.RUNNING.value, attempt],
+            )
+            kept.update(row[0] for row in cursor.fetchall())
+    return kept
 
 
 def mine(execution: ActionExecution) -> QuerySet[ActionExecution]:
@@ -201,15 +237,19 @@ def execution_cancel(execution: ActionExecution) -> str:
 # --- Other outcomes ---------------------------------------------------------------
 
 
-def execution_settle(execution: ActionExecution, outcome: Retry | Failure | Wait) -> str:
+def execution_settle(execution: ActionExecution, outcome: Retry | Failure | Wait | HandBack) -> str:
     """What an outcome other than success makes of a claimed execution."""
     if isinstance(outcome, Wait):
         return execution_wait(execution=execution, until=outcome.until)
     if isinstance(outcome, Failure):
         return execution_fail(execution=execution, message=outcome.message)
+    if isinstance(outcome, HandBack):
+        return execution_hand_back(execution=execution)
     if not outcome.counts_attempt and outcome.at is not None:
         return execution_postpone(execution=execution, at=outcome.at)
-    return execution_retry(execution=execution, message=outcome.message, retry_after=outcome.after)
+    return execution_retry(
+        execution=execution, message=outcome.message, retry_after=outcome.after, kind=outcome.kind
+    )
 
 
 def backoff_seconds(attempt: int) -> float:
@@ -218,26 +258,82 @@ def backoff_seconds(attempt: int) -> float:
     return min(base, setting("WORKFLOWS_BACKOFF_MAX_SECONDS")) * random.uniform(0.5, 1.0)
 
 
+def retry_delay(attempt: int, retry_after: float | None) -> float:
+    """Retry-After when the service said how long (plus up to 20 % jitter, so a burst of
+    429s does not come back at the same instant), else the exponential backoff."""
+    if retry_after is not None:
+        return max(retry_after, 0) * random.uniform(1.0, 1.2)
+    return backoff_seconds(attempt)
+
+
 def execution_retry(
-    *, execution: ActionExecution, message: str, retry_after: float | None = None
+    *,
+    execution: ActionExecution,
+    message: str,
+    retry_after: float | None = None,
+    kind: str = Retry.TRANSIENT,
 ) -> str:
-    if execution.attempt >= setting("WORKFLOWS_MAX_ATTEMPTS"):
+    """Pending again after a delay, or failed: an unexpected error after
+    WORKFLOWS_MAX_ATTEMPTS attempts, a transient one once the next try would fall past
+    the step's deadline (`retry_until`, set at its first retry)."""
+    now = timezone.now()
+    if kind == Retry.UNEXPECTED and execution.attempt >= setting("WORKFLOWS_MAX_ATTEMPTS"):
         return execution_fail(
             execution=execution,
             message=_("Gave up after %(n)d attempts. Last error: %(error)s")
             % {"n": execution.attempt, "error": message},
         )
-    delay = max(retry_after if retry_after is not None else backoff_seconds(execution.attempt), 0)
+    until = execution.retry_until or (execution.started_at or now) + dt.timedelta(
+        seconds=setting("WORKFLOWS_RETRY_DEADLINE_SECONDS")
+    )
+    delay = retry_delay(execution.attempt, retry_after)
+    due = now + dt.timedelta(seconds=delay)
+    if due > until:
+        return execution_fail(
+            execution=execution,
+            message=_("Gave up after retrying for %(time)s (%(n)d attempts). Last error: %(error)s")
+            % {
+                "time": _duration(until - (execution.started_at or now)),
+                "n": execution.attempt,
+                "error": message,
+            },
+        )
     mine(execution).update(
         status=Status.PENDING,
         error=message,
         lease_expires_at=None,
         last_sent_at=None,
-        due_at=timezone.now() + dt.timedelta(seconds=delay),
+        due_at=due,
+        retry_until=until,
         inputs=execution.inputs,
-        attempts=attempt_record(execution, "retry", message, delay),
+        attempts=attempt_record(
+            execution, "rate_limit" if kind == Retry.RATE_LIMIT else "retry", message, delay
+        ),
     )
     return "retry"
+
+
+def _duration(delta: dt.timedelta) -> str:
+    seconds = max(delta.total_seconds(), 0)
+    if seconds >= 3600:
+        return _("%(n).1f h") % {"n": seconds / 3600}
+    if seconds >= 60:
+        return _("%(n).0f min") % {"n": seconds / 60}
+    return _("%(n).0f s") % {"n": seconds}
+
+
+def execution_hand_back(*, execution: ActionExecution) -> str:
+    """A stopping worker gives a claimed row back: pending now, the attempt not counted
+    (its call, if one left, may still be answered and paid: at least once)."""
+    mine(execution).update(
+        status=Status.PENDING,
+        attempt=F("attempt") - 1,
+        lease_expires_at=None,
+        last_sent_at=None,
+        due_at=timezone.now(),
+        attempts=attempt_record(execution, "handed_back", ""),
+    )
+    return "handed back"
 
 
 def execution_postpone(*, execution: ActionExecution, at: dt.datetime) -> str:
@@ -303,12 +399,17 @@ def waits_expire(now: dt.datetime) -> int:
 
 @transaction.atomic
 def execution_fail(
-    *, execution: ActionExecution, message: str, expected_status: str = Status.RUNNING
+    *,
+    execution: ActionExecution,
+    message: str,
+    expected_status: str = Status.RUNNING,
+    **also: Any,
 ) -> str:
     now = timezone.now()
     updated = ActionExecution.objects.filter(
         pk=execution.pk, status=expected_status, attempt=execution.attempt
     ).update(
+        **also,
         status=Status.FAILED,
         error=message[:5000],
         finished_at=now,
@@ -380,27 +481,36 @@ def _admins_notify_failure(workflow: Workflow, message: str) -> None:
 
 
 def leases_recover(now: dt.datetime) -> tuple[int, int]:
-    """`running` rows whose lease expired (worker killed) → `pending`, due now and never
-    published (so the sweeper or a worker claiming due work picks them up), or `failed`
-    once out of attempts. Returns (requeued, given up). The sweeper calls it, and so do
-    busy batch workers (runner.py): beat's sweep can wait behind a busy queue."""
-    max_attempts = setting("WORKFLOWS_MAX_ATTEMPTS")
+    """`running` rows whose lease expired (worker killed, paused or cut off: no beat
+    for a lease) → `pending`, due now and never published (so the sweeper or a worker
+    claiming due work picks them up), their `deaths` counted; a row whose worker
+    stopped WORKFLOWS_MAX_WORKER_DEATHS times fails (poison-step guard: a step that
+    kills its worker every time must not take down every worker in turn). Returns
+    (requeued, given up). The sweeper calls it, and so do busy batch workers
+    (runner.py): beat's sweep can wait behind a busy queue."""
+    max_deaths = max(int(setting("WORKFLOWS_MAX_WORKER_DEATHS")), 1)
     expired = ActionExecution.objects.lease_expired(now)
     given_up = 0
-    for execution in expired.filter(attempt__gte=max_attempts):
+    for execution in expired.filter(deaths__gte=max_deaths - 1):
+        execution.deaths += 1
         given_up += (
             execution_fail(
                 execution=execution,
-                message=_("The worker running this action stopped %(n)d times.")
-                % {"n": execution.attempt},
+                message=_(
+                    "The worker stopped every time this step ran (%(n)d times): the step "
+                    "may be too big for a worker (e.g. its memory). Replay it once fixed."
+                )
+                % {"n": execution.deaths},
+                deaths=execution.deaths,
             )
             == "failed"
         )
-    requeued = expired.filter(attempt__lt=max_attempts).update(
+    requeued = expired.filter(deaths__lt=max_deaths - 1).update(
         status=Status.PENDING,
         lease_expires_at=None,
         last_sent_at=None,
         due_at=now,
+        deaths=F("deaths") + 1,
         error=_("The worker running this action stopped; retrying."),
     )
     return requeued, given_up

@@ -36,10 +36,10 @@ from ops.logs import log_context_of
 from workflows import registry
 from workflows.conf import setting
 from workflows.context import ExecutionContext
-from workflows.engine import ledger
+from workflows.engine import heartbeat, ledger
 from workflows.engine.publish import executions_publish
 from workflows.models import ActionExecution, Enrollment, Workflow, WorkflowVersion
-from workflows.outcomes import PermanentError, RetryLater, Success, TransientError
+from workflows.outcomes import PermanentError, Retry, RetryLater, Success, TransientError
 from workflows.tokens import TokenResolver
 
 logger = logging.getLogger(__name__)
@@ -126,7 +126,10 @@ def _executions_run(ids: list[int], queue: str | None, inline: bool, steal: bool
     def run(claimed: list[int]) -> list[int]:
         nonlocal per_item
         began = time.monotonic()
-        follow = _batch_run(claimed, results, inline=inline and began < deadline)
+        try:
+            follow = _batch_run(claimed, results, inline=inline and began < deadline)
+        finally:
+            heartbeat.release(claimed)
         per_item = (time.monotonic() - began) / len(claimed)
         return follow
 
@@ -137,6 +140,11 @@ def _executions_run(ids: list[int], queue: str | None, inline: bool, steal: bool
 
     while True:
         while todo:
+            if heartbeat.stopping():
+                # Claim nothing more: the next steps this task would have run go to
+                # other workers now instead of waiting to be re-sent.
+                _hand_over(todo)
+                return results
             n = chunk_size()
             chunk, todo = todo[:n], todo[n:]
             claimed = ledger.executions_claim_many(execution_ids=chunk)
@@ -157,7 +165,7 @@ def _executions_run(ids: list[int], queue: str | None, inline: bool, steal: bool
                 )
             if claimed:
                 todo += run(claimed)  # next steps due now: claimed like any other, run next
-        if not (steal and queue) or time.monotonic() >= deadline:
+        if not (steal and queue) or time.monotonic() >= deadline or heartbeat.stopping():
             break
         _leases_recover()
         claimed = ledger.executions_claim_due(
@@ -167,6 +175,17 @@ def _executions_run(ids: list[int], queue: str | None, inline: bool, steal: bool
             break
         todo += run(claimed)
     return results
+
+
+def _hand_over(ids: list[int]) -> None:
+    """Publish wake-ups for pending rows this stopping worker will not run."""
+    rows = list(
+        ActionExecution.objects.filter(pk__in=ids, status=Status.PENDING).values_list(
+            "pk", "queue", "action_type"
+        )
+    )
+    if rows:
+        executions_publish(rows)
 
 
 _last_recovery = 0.0
@@ -212,7 +231,10 @@ def _guarded_run(execution: ActionExecution, call: Callable[[], Any]) -> tuple[b
         return False, ledger.execution_fail(execution=execution, message=error.message)
     except TransientError as error:
         return False, ledger.execution_retry(
-            execution=execution, message=error.message, retry_after=error.retry_after
+            execution=execution,
+            message=error.message,
+            retry_after=error.retry_after,
+            kind=error.kind,
         )
     except SoftTimeLimitExceeded:
         return False, ledger.execution_retry(
@@ -224,6 +246,7 @@ def _guarded_run(execution: ActionExecution, call: Callable[[], Any]) -> tuple[b
             execution=execution,
             message=_("Unexpected error: %(error)s")
             % {"error": str(error)[:500] or type(error).__name__},
+            kind=Retry.UNEXPECTED,
         )
 
 

@@ -2,8 +2,9 @@
 workers cost time, never work. Safe to run twice at once: every change is a
 conditional UPDATE, and a duplicate wake-up is harmless (the claim takes one).
 
-1. `running` rows whose lease expired (worker killed) go back to `pending` — the
-   attempt was counted at claim — or fail once out of attempts.
+1. `running` rows whose lease expired (worker killed, paused or cut off: a live one
+   renews its leases, heartbeat.py) go back to `pending`, their worker stop counted —
+   or fail once it stopped WORKFLOWS_MAX_WORKER_DEATHS times (poison-step guard).
 2. Due `pending` rows never published, or published longer ago than
    WORKFLOWS_RESEND_AFTER_SECONDS (message lost), are published again — at most
    WORKFLOWS_SWEEP_BATCH per queue per run, and only while the queue holds fewer than

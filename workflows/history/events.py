@@ -64,8 +64,8 @@ def _last_attempt(execution: ActionExecution) -> dict[str, Any]:
     last = attempts[-1] if attempts and isinstance(attempts[-1], dict) else {}
     kind, number = last.get("kind"), last.get("n")
     if (
-        (kind == "rate_limited" and execution.attempt == (number or 0) - 1)
-        or (kind == "retry" and execution.attempt == number)
+        (kind in ("rate_limited", "handed_back") and execution.attempt == (number or 0) - 1)
+        or (kind in ("retry", "rate_limit") and execution.attempt == number)
         or (kind == "failed" and execution.attempt == 0)
     ):
         return last
@@ -88,7 +88,7 @@ def event_of(execution: ActionExecution) -> tuple[str, str]:
         return "failed", _("Failed")
     if status == Status.PENDING:
         kind = _last_attempt(execution).get("kind")
-        if kind == "rate_limited":
+        if kind in ("rate_limited", "rate_limit"):
             return "warning", _("Waiting for rate limit")
         if kind == "failed":  # replayed, not yet picked up
             return "off", _("Waiting")
@@ -99,6 +99,8 @@ def event_of(execution: ActionExecution) -> tuple[str, str]:
         return "off", _("Waiting")
     if status == Status.RUNNING:
         return "running", _("Running")
+    if status == Status.WAITING:  # paused without a worker, e.g. for a person's decision
+        return "running", _("Waiting")
     if status == Status.SKIPPED:
         return "off", _("Skipped")
     return "off", _("Cancelled")

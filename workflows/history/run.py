@@ -106,7 +106,10 @@ class Attempt:
 
     LABELS: ClassVar[dict[str, Any]] = {
         "retry": gettext_lazy("Failed, retried"),
+        "rate_limit": gettext_lazy("Rate limited by the service, retried"),
         "rate_limited": gettext_lazy("Waited for the rate limit"),
+        "handed_back": gettext_lazy("Handed back by a stopping worker"),
+        "worker_stopped": gettext_lazy("The worker stopped while running it, retried"),
         "failed": gettext_lazy("Failed"),
     }
 
@@ -146,6 +149,18 @@ def _attempts(execution: ActionExecution) -> list[Attempt]:
                 wait_seconds=float(wait) if isinstance(wait, int | float) else None,
                 times=int(entry.get("times") or 1),
                 at=at,
+            )
+        )
+    if execution.deaths:  # counted by the sweeper in bulk, without an entry each
+        found.append(
+            Attempt(
+                number=execution.attempt,
+                replay=execution.replays,
+                kind="worker_stopped",
+                error="",
+                wait_seconds=None,
+                times=execution.deaths,
+                at=None,
             )
         )
     return found
@@ -202,7 +217,7 @@ def run_steps(enrollment: Enrollment, *, account: Account) -> list[StepRun]:
         if execution.started_at and execution.finished_at:
             duration = execution.finished_at - execution.started_at
         wait = None
-        if execution.status == Status.PENDING and execution.due_at > now:
+        if execution.status in (Status.PENDING, Status.WAITING) and execution.due_at > now:
             wait = execution.due_at - now
         outputs = execution.outputs
         steps.append(

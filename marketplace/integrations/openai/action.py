@@ -17,6 +17,7 @@ from crm.models import Account
 from marketplace.integrations.openai import (
     assistants,
     builder,
+    datacontrols,
     run,
     test_panel,
     usage,
@@ -79,7 +80,10 @@ class AskOpenAIAssistant(ActionType):
         return builder.step_outputs(config, account)
 
     def review_problems(self, config: dict[str, Any], account: Account) -> list[str]:
-        return builder.step_problems(config, account)
+        return [
+            *builder.step_problems(config, account),
+            *datacontrols.withheld_tokens_problems(config.get("prompt") or "", account),
+        ]
 
     def builder_panel_extra(
         self, config: dict[str, Any], *, workflow: Workflow, user: Any, step_id: int

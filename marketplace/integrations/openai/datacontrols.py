@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import re
 
-from crm.models import WITHHELD, Account, PropertyDefinition
+from django.utils.translation import gettext as _
 
-__all__ = ["WITHHELD", "mask_text", "masking_on", "sent_definitions"]
+from crm.models import WITHHELD, Account, PropertyDefinition
+from workflows.tokens import TOKEN
+
+__all__ = ["WITHHELD", "mask_text", "masking_on", "sent_definitions", "withheld_tokens_problems"]
 
 EMAIL_MASK = "[email]"
 PHONE_MASK = "[phone]"
@@ -50,3 +53,38 @@ def sent_definitions(
     """(the properties that may be sent, the names of those withheld)."""
     allowed = {name: d for name, d in definitions.items() if not d.sensitive}
     return allowed, set(definitions) - set(allowed)
+
+
+def withheld_tokens_problems(prompt: str, account: Account) -> list[str]:
+    """The builder's review warning for a prompt whose data tokens name sensitive
+    properties (sent as WITHHELD). `object.<name>` is checked against every object's
+    properties of that name (the review does not say which object the step runs on)."""
+    names: set[tuple[str | None, str]] = set()
+    for match in TOKEN.finditer(prompt):
+        root, path = match.group("root"), match.group("path")
+        if root == "object":
+            names.add((None, path.split(".")[0]))
+        elif root == "associated" and "." in path:
+            object_type, name = path.split(".", 1)
+            names.add((object_type, name))
+    if not names:
+        return []
+    sensitive = set(
+        PropertyDefinition.objects.filter(
+            account=account, sensitive=True, name__in={name for _o, name in names}
+        ).values_list("object_type", "name")
+    )
+    blocked = sorted(
+        name
+        for object_type, name in names
+        if any(n == name and (object_type is None or o == object_type) for o, n in sensitive)
+    )
+    if not blocked:
+        return []
+    return [
+        _(
+            "The prompt uses sensitive properties (%(names)s): OpenAI is sent “[withheld]” "
+            "instead. An admin can allow them in Settings › AI data."
+        )
+        % {"names": ", ".join(blocked)}
+    ]

@@ -62,8 +62,11 @@ from marketplace.services import connection_mark_needs_attention
 from ops.logs import log_context
 from workflows.conf import tunable
 from workflows.context import ExecutionContext
+from workflows.engine.heartbeat import grace_seconds as shutdown_grace_seconds
+from workflows.engine.heartbeat import stopping as worker_stopping
 from workflows.outcomes import (
     Failure,
+    HandBack,
     Outcome,
     PermanentError,
     Retry,
@@ -83,6 +86,8 @@ DEFAULT_BATCH_SIZE = 64
 MAX_CONCURRENT_CALLS = 1024
 GROUP_SECONDS = 0.2
 STUCK_GRACE_SECONDS = 15.0
+# How often a batch waiting on its calls checks whether the worker is stopping.
+STOP_CHECK_SECONDS = 1.0
 
 
 def deadline_seconds() -> float:
@@ -199,6 +204,9 @@ def batch_run(contexts: list[ExecutionContext]) -> Iterator[list[tuple[int, Outc
             refused.append((index, prepared))
         else:
             calls.append(prepared)
+    if calls and worker_stopping():  # asked to stop while preparing: no call leaves
+        yield [*refused, *((call.index, HandBack()) for call in calls)]
+        return
     if calls:
         contexts[0].release_db_connection()  # no connection is held during the calls
     futures = {calls_pool().submit(_call_run, call): call for call in calls}
@@ -209,14 +217,28 @@ def batch_run(contexts: list[ExecutionContext]) -> Iterator[list[tuple[int, Outc
     give_up = (
         time.monotonic() + policy.longest_wait_seconds() + deadline_seconds() + STUCK_GRACE_SECONDS
     )
+    hand_back_at: float | None = None
     while pending:
         contexts[0].release_db_connection()  # completing the last group reopened it
+        if hand_back_at is None and worker_stopping():
+            # The worker was asked to stop: what is not answered within the grace period
+            # is handed back (pending again at once, for another worker).
+            hand_back_at = time.monotonic() + shutdown_grace_seconds()
+        limit = give_up if hand_back_at is None else min(give_up, hand_back_at)
         done, pending = wait(
-            pending, timeout=max(give_up - time.monotonic(), 0), return_when=FIRST_COMPLETED
+            pending,
+            timeout=max(min(limit - time.monotonic(), STOP_CHECK_SECONDS), 0),
+            return_when=FIRST_COMPLETED,
         )
-        if not done:  # past our own deadline: never wait on a call forever
+        if not done and hand_back_at is not None and time.monotonic() >= hand_back_at:
+            yield [(futures[f].index, HandBack()) for f in pending]
+            return
+        if not done and time.monotonic() >= give_up:
+            # Past our own deadline: never wait on a call forever.
             yield [(futures[f].index, Retry(_("The action took too long."))) for f in pending]
             return
+        if not done:
+            continue
         if pending:
             more, pending = wait(pending, timeout=GROUP_SECONDS)
             done |= more
@@ -251,7 +273,9 @@ def execute_one(context: ExecutionContext) -> dict[str, Any]:
                 return outcome.outputs
             if isinstance(outcome, Failure):
                 raise PermanentError(outcome.message)
-            raise TransientError(outcome.message, retry_after=outcome.after)
+            if isinstance(outcome, HandBack):
+                raise TransientError(_("The worker is stopping; try again."))
+            raise TransientError(outcome.message, retry_after=outcome.after, kind=outcome.kind)
     raise TransientError(_("The action took too long."))  # pragma: no cover - always one
 
 
@@ -385,7 +409,10 @@ def _failure(context: ExecutionContext, connection: Connection, error: Assistant
     if error.kind == ErrorKind.RATE_LIMITED:
         policy.rate_limited(assistants_mod.connection_key(connection), error.retry_after)
     if error.transient:
-        return Retry(str(error), after=error.retry_after)
+        # Retried until the step's deadline (WORKFLOWS_RETRY_DEADLINE_SECONDS), a 429
+        # shown as the rate limit it is.
+        kind = Retry.RATE_LIMIT if error.kind == ErrorKind.RATE_LIMITED else Retry.TRANSIENT
+        return Retry(str(error), after=error.retry_after, kind=kind)
     if error.kind == ErrorKind.QUOTA:
         admins_notify(
             connection=connection,

@@ -140,7 +140,9 @@ class SendWebhook(ActionType):
             return outcome.outputs
         if isinstance(outcome, Failure):
             raise PermanentError(outcome.message)
-        raise TransientError(outcome.message, retry_after=outcome.after)
+        if not isinstance(outcome, Retry):  # never a hand-back: one request, not awaited
+            raise TypeError(outcome)
+        raise TransientError(outcome.message, retry_after=outcome.after, kind=outcome.kind)
 
     def execute_many(self, contexts: list[ExecutionContext]) -> Iterator[list[tuple[int, Outcome]]]:
         """One group per execution, as each request ends."""

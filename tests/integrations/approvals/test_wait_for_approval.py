@@ -249,3 +249,21 @@ def test_two_people_deciding_at_once_record_one_decision(acme, admin_user, rep_u
     assert decided.status == ("approved" if winner == admin_user else "rejected")
     assert ActionExecution.objects.get(action_type="approval_wait").status == "pending"
     assert re.match(r"^(approved|rejected)$", decided.status)
+
+
+def test_the_run_detail_shows_the_wait_then_the_original_and_the_edit(
+    waiting, rep_user, admin_client
+):
+    step = ActionExecution.objects.get(action_type="approval_wait")
+    run = f"/workflows/{step.workflow_id}/history/runs/{step.enrollment_id}/"
+    page = admin_client.get(run)
+    assert page.status_code == 200 and b"Waiting" in page.content
+    assert admin_client.get(f"/workflows/{step.workflow_id}/history/").status_code == 200
+
+    client_for(rep_user).post(
+        f"/approvals/{waiting.pk}/decide/", {"decision": "approve", "text": "Shorter text."}
+    )
+    drain()
+    page = admin_client.get(run).content.decode()
+    assert "Original text" in page and "Dear Ann, our offer." in page
+    assert "Approved text" in page and "Shorter text." in page

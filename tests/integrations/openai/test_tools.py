@@ -4,13 +4,22 @@ records and only the properties the data controls allow, and every round is coun
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
+from django.urls import reverse
+from django.utils import timezone
 
 from crm import services as crm
 from crm.models import ObjectType, PropertyDefinition
+from marketplace.integrations.openai import retention
+from marketplace.integrations.openai.action import AskOpenAIAssistant
+from marketplace.integrations.openai.assistants import connection_key
+from marketplace.integrations.openai.limiter import policy
 from marketplace.integrations.openai.models import AssistantUsage
+from marketplace.models import Connection
+from tests.conftest import client_for
 from tests.integrations.openai.conftest import (
     chain,
     connect,
@@ -212,3 +221,103 @@ def test_the_last_round_allowed_must_answer(acme, sim):
     sent = bodies(sim)
     assert len(sent) == 2
     assert "tool_choice" not in sent[0] and sent[1]["tool_choice"] == "none"
+
+
+def _looked_up_company(acme, sim) -> ActionExecution:
+    """A step that looked up the contact's company over two rounds."""
+    connect(acme)
+    ann = contact(acme, first_name="Ann")
+    crm.association_create(record=ann, other=company(acme, name="Initech"))
+    sim.configure(
+        log_bodies=True,
+        tool_calls=[
+            {
+                "instructions": "crm researcher",
+                "input": "company",
+                "calls": [
+                    {
+                        "name": "list_associated_records",
+                        "arguments": {
+                            "object": "contact",
+                            "id": ann.pk,
+                            "associated_object": "any",
+                        },
+                    }
+                ],
+            }
+        ],
+    )
+    assistant = researcher(acme, "list_associated_records")
+    run_on_existing(acme, ask(assistant, "Which company is {{ object.first_name }} at?"))
+    drain()
+    return ActionExecution.objects.get(step_id=1)
+
+
+def test_every_round_takes_a_permit_from_the_shared_limiter(acme, sim):
+    execution = _looked_up_company(acme, sim)
+    assert len(execution.outputs["_tool_rounds"]) == 2
+    connection = Connection.objects.get(account=acme)
+    state = policy.limiter().state(connection_key(connection))
+    assert state.connection.requests_used == 2 == len(sim.requests(key="demo"))
+
+
+def test_retention_deletes_the_text_of_old_steps_and_keeps_their_usage(acme, globex, sim):
+    execution = _looked_up_company(acme, sim)
+    usage = AssistantUsage.objects.get()
+    ActionExecution.objects.filter(pk=execution.pk).update(
+        finished_at=timezone.now() - dt.timedelta(days=91)
+    )
+    assert retention.run_history_text_delete(batch_size=1) == 1
+    execution.refresh_from_db()
+    assert execution.status == "succeeded"
+    assert "Ann" not in json.dumps(execution.inputs) and "Initech" not in json.dumps(
+        execution.outputs
+    )
+    assert execution.outputs["total_tokens"] == usage.total_tokens
+    assert [c["tool"] for c in execution.outputs["_tool_rounds"][0]["calls"]] == [
+        "list_associated_records"
+    ]
+    assert AssistantUsage.objects.get().total_tokens == usage.total_tokens
+    assert retention.run_history_text_delete() == 0  # already cleared
+
+
+def test_retention_follows_each_accounts_setting(acme, sim):
+    acme.ai_retention_days = 365
+    acme.save()
+    execution = _looked_up_company(acme, sim)
+    ActionExecution.objects.filter(pk=execution.pk).update(
+        finished_at=timezone.now() - dt.timedelta(days=91)
+    )
+    assert retention.run_history_text_delete() == 0
+    execution.refresh_from_db()
+    assert "Initech" in json.dumps(execution.outputs)
+
+
+@pytest.fixture
+def client_for_rep(rep_user):
+    return client_for(rep_user)
+
+
+def test_admins_choose_what_may_be_sent_and_the_review_warns(acme, admin_client, client_for_rep):
+    email = PropertyDefinition.objects.get(account=acme, object_type="contact", name="email")
+    state = PropertyDefinition.objects.get(account=acme, object_type="contact", name="state")
+    page = admin_client.get(reverse("crm:ai_data"))
+    assert page.status_code == 200 and b"Properties that may be sent" in page.content
+    sent = [str(d.pk) for d in PropertyDefinition.objects.filter(account=acme) if d != email]
+    response = admin_client.post(
+        reverse("crm:ai_data"),
+        {"save": "1", "sent": sent, "ai_retention_days": "30", "ai_mask_text": "on"},
+    )
+    assert response.status_code == 302
+    email.refresh_from_db()
+    state.refresh_from_db()
+    acme.refresh_from_db()
+    assert email.sensitive and not state.sensitive
+    assert acme.ai_retention_days == 30 and acme.ai_mask_text
+    bad = admin_client.post(reverse("crm:ai_data"), {"save": "1", "ai_retention_days": "0"})
+    assert bad.status_code == 200 and "ai_retention_days" in bad.context["form"].errors
+    problems = AskOpenAIAssistant().review_problems(
+        {"prompt": "Write to {{ object.email }} in {{ object.state }}"}, acme
+    )
+    assert any("email" in p and "withheld" in p for p in problems)
+    assert client_for_rep.get(reverse("crm:ai_data")).status_code == 403

@@ -1,0 +1,205 @@
+"""What waiting for approval costs, and how fast a bulk approval sends.
+
+    .venv/bin/python benchmarks/approvals.py
+    .venv/bin/python benchmarks/approvals.py --waiting 10000 --approve 1000 --workers 2
+
+SQLite in a temporary directory, an embedded Redis, a local SMTP server (aiosmtpd on
+127.0.0.1 in this process). A workflow "Wait for approval (the owner) → Send email to
+the contact" enrolls --waiting contacts; each wait step runs once (creates its request,
+then `waiting`). Then, while they wait: due pending rows, running rows, and the
+sweeper's time and messages (what a waiting enrollment costs: no worker, no lease, no
+polling). Then a super admin approves --approve of them in one bulk action, and
+--workers processes (each one Celery-less loop claiming due rows, as a worker does)
+run the resumed steps; the figure is emails received by the SMTP server per second,
+from the bulk approval to the last email (target ≥ 200/s). Prints ONE JSON summary,
+with the machine's load (it is shared: report it beside the figure).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(BASE_DIR))
+_TMP = tempfile.mkdtemp(prefix="crmflow-approvals-bench-")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ["CRMFLOW_ENV_FILE"] = ""
+os.environ.setdefault("SECRET_KEY", "benchmark-only-secret-key-0123456789-abcdefghijklmnop")
+os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "bm90LWEtcmVhbC1rZXktYmVuY2htYXJrLW9ubHkhISE=")
+os.environ["DEBUG"] = "false"
+os.environ["HTTPS"] = "false"
+os.environ["DATABASE_URL"] = f"sqlite:///{_TMP}/bench.sqlite3"
+os.environ["CACHE_URL"] = "locmem://"
+os.environ["LOG_LEVEL"] = "ERROR"
+
+
+def drain_worker(deadline: float) -> int:
+    """One worker process: claim and run due rows (what `run_execution` messages make a
+    worker do) until none is left for a second."""
+    import django
+
+    django.setup()
+    from workflows.engine import runner
+    from workflows.models import ActionExecution
+
+    ran = 0
+    idle_since = time.monotonic()
+    while time.monotonic() < deadline:
+        ids = list(ActionExecution.objects.due().order_by("?").values_list("pk", flat=True)[:50])
+        if not ids:
+            if time.monotonic() - idle_since > 1.0:
+                return ran
+            time.sleep(0.05)
+            continue
+        idle_since = time.monotonic()
+        for pk in ids:
+            if runner.execution_run(execution_id=pk, inline=True) not in ("not claimed",):
+                ran += 1
+    return ran
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--waiting", type=int, default=10_000)
+    parser.add_argument("--approve", type=int, default=1_000)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+
+    from config.embedded_redis import free_port, start_redis
+
+    redis_port = free_port()
+    redis = start_redis(redis_port, Path(_TMP))
+    os.environ["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+    from tests.smtp_server import SmtpServer
+
+    smtp = SmtpServer()
+    smtp.controller.start()
+    os.environ["EMAIL_URL"] = smtp.url
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    call_command("migrate", verbosity=0)
+    from django.test.utils import CaptureQueriesContext
+
+    from crm import services as crm
+    from crm.models import Account, ObjectType, Role, User
+    from marketplace.integrations.approvals.models import ApprovalRequest
+    from marketplace.integrations.approvals.services import approvals_bulk_approve
+    from workflows import services
+    from workflows.engine import runner, sweeper
+    from workflows.models import ActionExecution
+
+    account = Account.objects.create(name="Bench")
+    owner = User.objects.create_user(
+        username="owner", password="x", account=account, role=Role.SALES_REP, email=""
+    )
+    admin = User.objects.create_user(
+        username="admin", password="x", account=account, role=Role.SUPER_ADMIN
+    )
+    graph = {
+        "start": 1,
+        "steps": {
+            "1": {
+                "type": "approval_wait",
+                "config": {
+                    "approver": "owner",
+                    "draft": "Hello {{ object.first_name }}",
+                    "timeout_days": 3,
+                },
+                "next": 2,
+            },
+            "2": {
+                "type": "email_contact",
+                "config": {
+                    "to": "record",
+                    "sender": "shared",
+                    "subject": "Hello",
+                    "body": "{{ actions.1.text }}",
+                },
+                "next": None,
+            },
+        },
+    }
+    workflow = services.workflow_create(
+        account=account, object_type=ObjectType.CONTACT, name="Bench", graph=graph
+    )
+    services.workflow_turn_on(workflow=workflow, enroll_existing=False)
+    started = time.monotonic()
+    crm.records_bulk_create(
+        account=account,
+        object_type=ObjectType.CONTACT,
+        rows=[
+            {"first_name": f"C{i}", "email": f"c{i}@example.com", "owner": owner.pk}
+            for i in range(args.waiting)
+        ],
+    )
+    services.workflow_enroll_existing_now(workflow=workflow)
+    print(f"{args.waiting} enrolled in {time.monotonic() - started:.1f}s", file=sys.stderr)
+    started = time.monotonic()
+    ids = list(ActionExecution.objects.due().values_list("pk", flat=True))
+    for start in range(0, len(ids), 200):
+        runner.executions_run(execution_ids=ids[start : start + 200], inline=False)
+    asked_s = time.monotonic() - started
+    print(f"{len(ids)} wait steps asked in {asked_s:.1f}s", file=sys.stderr)
+
+    waiting = ActionExecution.objects.filter(status="waiting").count()
+    with CaptureQueriesContext(connection) as queries:
+        sweep_started = time.perf_counter()
+        swept = sweeper.executions_sweep()
+        sweep_ms = (time.perf_counter() - sweep_started) * 1000
+    while_waiting = {
+        "waiting": waiting,
+        "due_pending": ActionExecution.objects.due().count(),
+        "running_with_lease": ActionExecution.objects.filter(status="running").count(),
+        "sweep_ms": round(sweep_ms, 1),
+        "sweep_queries": len(queries),
+        "sweep_messages_sent": swept["sent"],
+        "wait_steps_asked_per_s": round(len(ids) / asked_s, 1),
+    }
+
+    chosen = list(ApprovalRequest.objects.order_by("pk")[: args.approve])
+    load_before = os.getloadavg()
+    started = time.monotonic()
+    approved = approvals_bulk_approve(user=admin, requests=chosen)
+    bulk_s = time.monotonic() - started
+    connection.close()
+    deadline = time.monotonic() + 600
+    with multiprocessing.get_context("fork").Pool(args.workers) as pool:
+        ran = sum(pool.map(drain_worker, [deadline] * args.workers))
+    smtp.wait(approved, timeout=30)
+    elapsed = time.monotonic() - started
+    load_after = os.getloadavg()
+    received = len(smtp.messages)
+    recipients = {m["To"] for m in smtp.messages}
+    summary = {
+        "benchmark": "approvals",
+        "while_waiting": while_waiting,
+        "approved": approved,
+        "bulk_approve_ms": round(bulk_s * 1000, 1),
+        "steps_run": ran,
+        "emails_received": received,
+        "distinct_recipients": len(recipients),
+        "emails_per_s": round(received / elapsed, 1),
+        "target_emails_per_s": 200,
+        "workers": args.workers,
+        "load_1m_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
+        "cpus": os.cpu_count(),
+    }
+    smtp.controller.stop()
+    redis.terminate()
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""Draft, approve and send, end to end in Chromium (English and French): the rep moves
+their deal to "Qualified to buy" → a real Celery worker drafts with the simulator and
+waits for approval → the rep (the deal's owner) opens the request from the bell, edits
+the draft and approves → the worker sends it, and the local SMTP server receives the
+edited email, addressed to the deal's contact."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from crm import services
+from crm.models import ObjectType
+from marketplace.integrations.approvals.models import ApprovalRequest
+from marketplace.integrations.openai.demo import (
+    SALES_EMAIL_INSTRUCTIONS,
+    workspace_assistant_ensure,
+)
+from tests.builder.steps import log_in_as
+from tests.celery_worker import wait_for
+from tests.conftest import screenshot
+from tests.integrations.openai.conftest import connect
+from tests.smtp_server import smtp_server  # noqa: F401  (the fixture)
+from tests.usecases.conftest import FAST
+from workflows import services as workflow_services
+from workflows.builder.templates import template_create
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+DEAL = "Globex — 200 seats"
+APPROVE = {"en": "Approve", "fr": "Approuver"}
+DECIDED = {"en": "Approved by", "fr": "Approuvé par"}
+
+
+@pytest.fixture(params=["en", "fr"])
+def language_page(request, browser, live_server):
+    context = browser.new_context(
+        base_url=live_server.url,
+        viewport={"width": 1440, "height": 900},
+        locale="fr-FR" if request.param == "fr" else "en-US",
+    )
+    page = context.new_page()
+    page.set_default_timeout(30_000)  # a shared, loaded machine
+    yield request.param, page
+    context.close()
+
+
+def test_the_owner_edits_and_approves_and_the_contact_gets_the_edited_email(
+    language_page, sim, smtp_server, celery_worker, live_server, acme, admin_user, rep_user
+):
+    language, page = language_page
+    connect(acme)
+    workspace_assistant_ensure(acme, "Sales email drafter", SALES_EMAIL_INSTRUCTIONS)
+    deal = services.record_create(
+        account=acme,
+        object_type=ObjectType.DEAL,
+        values={"name": DEAL, "stage": "appointmentscheduled", "owner": rep_user.pk},
+    )
+    jane = services.record_create(
+        account=acme,
+        object_type=ObjectType.CONTACT,
+        values={"first_name": "Jane", "email": "jane.doe@globex.example"},
+    )
+    services.association_create(record=deal, other=jane)
+    workflow = template_create(account=acme, key="draft_approve_send", actor=admin_user)
+    workflow_services.workflow_publish(workflow=workflow)
+    workflow_services.workflow_turn_on(workflow=workflow, enroll_existing=False)
+    celery_worker(
+        beat=True,
+        env={
+            **FAST,
+            "OPENAI_BASE_URL": sim.base_url,
+            "EMAIL_URL": smtp_server.url,
+            "SITE_URL": live_server.url,
+        },
+    )
+
+    # The rep moves their deal to "Qualified to buy" on its page.
+    log_in_as(page, "rep")
+    page.goto(f"/objects/deals/{deal.pk}/")
+    page.locator("#property-stage a.property-value").click()
+    page.locator("#edit-stage").select_option(value="qualifiedtobuy")
+    page.locator("#property-stage button[type=submit]").first.click()
+    wait_for(
+        lambda: ApprovalRequest.objects.exists(),
+        timeout=120,
+        message="the draft and its approval request",
+    )
+    assert smtp_server.messages == [] or all(
+        m["To"] != "jane.doe@globex.example" for m in smtp_server.messages
+    )
+
+    # The request arrives in the bell; it opens the request's page.
+    page.goto("/notifications/")
+    page.locator(".notification-open").first.click()
+    text = page.locator("#approval-text")
+    expect(text).to_contain_text("Hi Jane,")
+    screenshot(page, f"guide-approve-{language}-1-request")
+    text.fill(text.input_value() + "\n\nP.S. Edited by Riley.")
+    page.get_by_role("button", name=APPROVE[language], exact=True).click()
+    expect(page.locator("#approval-decided")).to_contain_text(DECIDED[language])
+    screenshot(page, f"guide-approve-{language}-2-approved")
+
+    wait_for(
+        lambda: any(m["To"] == "jane.doe@globex.example" for m in smtp_server.messages),
+        timeout=120,
+        message="the approved email at the SMTP server",
+    )
+    [sent] = [m for m in smtp_server.messages if m["To"] == "jane.doe@globex.example"]
+    body = sent.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert "Hi Jane," in body and "P.S. Edited by Riley." in body

@@ -1,0 +1,163 @@
+"""Recovery on real Celery workers (issue 27): lease heartbeats, a killed or paused
+worker, the poison-step guard and a stopping worker (SIGTERM).
+
+Leases are 2 s and renewed every ~0.7 s by a live worker, the sweeper runs every
+second; every wait polls for a state with a deadline, then asserts it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from crm.models import Task
+from tests.celery_worker import wait_for
+from tests.workflows.conftest import chain, contact, make_workflow
+from workflows.models import ActionExecution, Enrollment
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+LEASE = 2.0
+FAST = {
+    "WORKFLOWS_LEASE_SECONDS": str(LEASE),
+    "WORKFLOWS_HEARTBEAT_SECONDS": "0.5",
+    "WORKFLOWS_SWEEP_SECONDS": "0.5",
+    "WORKFLOWS_RESEND_AFTER_SECONDS": "2",
+    "WORKFLOWS_BACKOFF_SECONDS": "0.5",
+}
+PROBE = ["tests.workflows.probe_actions"]
+
+
+@pytest.fixture(autouse=True)
+def fast_settings(settings):
+    for name, value in FAST.items():
+        setattr(settings, name, value)
+
+
+def slow_probe(log, seconds: float) -> dict:
+    return {"type": "test_probe", "config": {"log": str(log), "sleep": seconds}}
+
+
+def started(log, count: int = 1):
+    return lambda: log.exists() and len(log.read_text().splitlines()) >= count
+
+
+def test_a_live_worker_keeps_a_step_longer_than_its_lease(acme, celery_worker, probe_log):
+    make_workflow(acme, chain(slow_probe(probe_log, 3 * LEASE)))
+    celery_worker(beat=True, include=PROBE, env=FAST)
+    contact(acme, first_name="Ann")
+    wait_for(lambda: Enrollment.objects.filter(status="completed").exists(), timeout=30)
+    execution = ActionExecution.objects.get()
+    # Three leases long, never taken over: the heartbeat renewed its lease.
+    assert execution.attempt == 1 and execution.deaths == 0
+    assert probe_log.read_text().splitlines() == [f"{execution.pk}:1"]
+
+
+def test_a_killed_workers_step_runs_again_within_two_leases(acme, celery_worker, probe_log):
+    make_workflow(acme, chain(slow_probe(probe_log, 60)))
+    victim = celery_worker(include=PROBE, env=FAST)
+    contact(acme, first_name="Bob")
+    wait_for(started(probe_log), timeout=30, message="the long step to start")
+    celery_worker(beat=True, include=PROBE, env=FAST)  # with the sweeper
+    execution = ActionExecution.objects.get()
+    victim.kill()
+    killed_at = time.monotonic()
+    assert ActionExecution.objects.get(pk=execution.pk).status == "running"
+    wait_for(started(probe_log, 2), timeout=30, message="the killed worker's step to run again")
+    assert time.monotonic() - killed_at < 2 * LEASE + 1.5  # not a speed target
+    execution.refresh_from_db()
+    assert execution.attempt == 2 and execution.deaths == 1
+
+
+def test_a_paused_worker_cannot_commit_over_the_new_owner(acme, celery_worker, probe_log):
+    make_workflow(
+        acme,
+        chain(
+            {
+                "type": "test_probe",
+                "config": {"log": str(probe_log), "sleep": 3 * LEASE, "sleep_on_attempt": 1},
+            },
+            {"type": "create_task", "config": {"title": "After {{ object.first_name }}"}},
+        ),
+    )
+    paused = celery_worker(include=PROBE, env=FAST)
+    contact(acme, first_name="Ann")
+    wait_for(started(probe_log), timeout=30, message="the step to start")
+    os.killpg(paused.process.pid, signal.SIGSTOP)
+    try:
+        celery_worker(beat=True, include=PROBE, env=FAST)
+        wait_for(
+            lambda: Enrollment.objects.filter(status="completed").exists(),
+            timeout=30,
+            message="the new owner to finish the run",
+        )
+    finally:
+        os.killpg(paused.process.pid, signal.SIGCONT)
+    execution = ActionExecution.objects.get(step_id=1)
+    # The paused worker wakes up in the middle of its sleep, finishes its execute() and
+    # tries to commit: its attempt is no longer the row's, so nothing of it is kept.
+    time.sleep(3 * LEASE + 1)
+    execution.refresh_from_db()
+    assert execution.status == "succeeded" and execution.attempt == 2
+    assert Task.objects.filter(title="probe 1").count() == 1
+    assert Task.objects.filter(title="After Ann").count() == 1
+    assert ActionExecution.objects.filter(step_id=2).count() == 1
+
+
+def test_a_step_that_kills_its_worker_every_time_fails_after_three_deaths(
+    acme, celery_worker, probe_log
+):
+    make_workflow(
+        acme,
+        chain(
+            {"type": "test_probe", "config": {"log": str(probe_log), "kill_worker": True}},
+            {"type": "create_task", "config": {"title": "Never"}},
+        ),
+    )
+    celery_worker(beat=True, include=PROBE, env=FAST)
+    contact(acme, first_name="Ann")
+    wait_for(
+        lambda: Enrollment.objects.filter(status="failed").exists(),
+        timeout=60,
+        message="the poison step to fail",
+    )
+    execution = ActionExecution.objects.get(step_id=1)
+    assert execution.status == "failed" and execution.deaths == 3
+    assert "The worker stopped every time this step ran (3 times)" in execution.error
+    assert len(probe_log.read_text().splitlines()) == 3
+    assert not Task.objects.filter(title="Never").exists()
+
+
+def test_a_worker_stopped_with_sigterm_finishes_its_step_claims_nothing_more_and_exits(
+    acme, celery_worker, probe_log
+):
+    """A step shorter than the lease is finished; the next steps go to other workers;
+    the process exits within the lease; every side effect exists once."""
+    make_workflow(
+        acme,
+        chain(
+            {"type": "test_probe", "config": {"log": str(probe_log), "sleep": 1.0}},
+            {"type": "create_task", "config": {"title": "After {{ object.first_name }}"}},
+        ),
+    )
+    stopping = celery_worker(include=PROBE, env=FAST, concurrency=1)
+    for name in ("Ann", "Bob", "Cy"):
+        contact(acme, first_name=name)
+    wait_for(started(probe_log), timeout=30, message="the first step to start")
+    os.kill(stopping.process.pid, signal.SIGTERM)
+    stopping.process.wait(timeout=LEASE + 5)  # not a speed target
+    assert not ActionExecution.objects.filter(status="running").exists(), stopping.log()
+    celery_worker(beat=True, include=PROBE, env=FAST)
+    wait_for(
+        lambda: Enrollment.objects.filter(status="completed").count() == 3,
+        timeout=60,
+        message="every run to finish on the other worker",
+    )
+    assert Task.objects.filter(title="probe 1").count() == 3
+    assert Task.objects.filter(title__startswith="After ").count() == 3
+    runs = probe_log.read_text().splitlines()
+    assert len(runs) == len(set(runs)) == 3  # none ran twice
+    assert ActionExecution.objects.filter(deaths__gt=0).count() == 0
