@@ -256,5 +256,9 @@ LOGGING = logging_config(fmt=LOG_FORMAT, level=env_str("LOG_LEVEL", default="INF
 # Bearer token of the Prometheus endpoint /metrics; unset, /metrics answers 404.
 METRICS_TOKEN = env_str("METRICS_TOKEN", default="")
 
+# JSON API requests per token (and unauthenticated requests per client address) per
+# minute; over it a 429 with Retry-After. 0: no limit.
+API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=600)
+
 # Password for the demo users `seed_demo` creates (development only; see scripts/dev_env.py).
 DEMO_PASSWORD = env_str("CRMFLOW_DEMO_PASSWORD", default="")

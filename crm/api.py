@@ -12,14 +12,17 @@ changes too. Errors:
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any, Literal
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import RequestDataTooBig, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern
 from django.utils.translation import gettext as _
 from ninja import Field, NinjaAPI, Path, Schema, Status
+from ninja.errors import HttpError
 from ninja.security import HttpBearer
 
 from crm import filters, services
@@ -40,9 +43,53 @@ class BearerToken(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> ApiToken | None:
         api_token = ApiToken.objects.authenticate(token)
         if api_token is not None:
+            _rate_check(f"token:{api_token.pk}")
+            if not (api_token.can_write or _reads_only(request)):
+                raise HttpError(
+                    403,
+                    _(
+                        "This token is read-only. Create a read-and-write token in "
+                        "Settings > API tokens to make changes."
+                    ),
+                )
             api_token.touch()
             request.api_token = api_token
+        else:
+            # Guessing tokens is rate-limited per client address.
+            _rate_check(f"ip:{request.META.get('REMOTE_ADDR', '')}")
         return api_token
+
+
+def _reads_only(request: HttpRequest) -> bool:
+    """What a read-only token may do: GET, and POST to a search (a body of filters)."""
+    if request.method in {"GET", "HEAD", "OPTIONS"}:
+        return True
+    return request.method == "POST" and request.path.endswith("/search")
+
+
+class RateLimited(Exception):
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = retry_after
+
+
+def _rate_check(who: str) -> None:
+    """Count a request of `who` in the current minute; over API_RATE_LIMIT_PER_MINUTE,
+    raise RateLimited with the seconds left in the minute (a shared cache in
+    production: Redis)."""
+    limit = settings.API_RATE_LIMIT_PER_MINUTE
+    if limit <= 0:
+        return
+    now = time.time()
+    window = int(now // 60)
+    key = f"api:rate:{who}:{window}"
+    cache.add(key, 0, timeout=70)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=70)
+        count = 1
+    if count > limit:
+        raise RateLimited(max(1, int((window + 1) * 60 - now) + 1))
 
 
 api = NinjaAPI(
@@ -56,6 +103,24 @@ api = NinjaAPI(
     urls_namespace="api",
     auth=BearerToken(),
 )
+
+
+@api.exception_handler(RateLimited)
+def rate_limited(request: HttpRequest, exc: RateLimited) -> HttpResponse:
+    response = api.create_response(
+        request,
+        {
+            "detail": _(
+                "Too many requests: the limit is %(limit)d a minute. "
+                "Retry after %(seconds)d seconds."
+            )
+            % {"limit": settings.API_RATE_LIMIT_PER_MINUTE, "seconds": exc.retry_after},
+            "errors": {},
+        },
+        status=429,
+    )
+    response["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 @api.exception_handler(RequestDataTooBig)

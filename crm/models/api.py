@@ -24,7 +24,18 @@ def token_hash(token: str) -> str:
 
 class ApiTokenQuerySet(models.QuerySet):
     def active(self) -> ApiTokenQuerySet:
-        return self.filter(revoked_at__isnull=True)
+        """Not revoked, not expired, and created by a user who still may create tokens:
+        an active super admin (deactivating or demoting the creator also revokes the
+        token, crm/receivers.py; this check holds even for changes made without save())."""
+        from crm.models.accounts import Role
+
+        now = timezone.now()
+        return self.filter(
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now),
+            revoked_at__isnull=True,
+            created_by__is_active=True,
+            created_by__role=Role.SUPER_ADMIN,
+        )
 
     def authenticate(self, token: str) -> ApiToken | None:
         """The live token matching `token`, or None."""
@@ -39,6 +50,10 @@ class ApiTokenQuerySet(models.QuerySet):
 
 
 class ApiToken(models.Model):
+    class Scope(models.TextChoices):
+        READ = "read", _("Read only")
+        READ_WRITE = "read_write", _("Read and write")
+
     account = models.ForeignKey("crm.Account", on_delete=models.CASCADE, related_name="+")
     name = models.CharField(_("token name"), max_length=100)
     # The first characters of the token, to tell tokens apart in the list.
@@ -52,7 +67,10 @@ class ApiToken(models.Model):
         blank=True,
         related_name="+",
     )
+    scope = models.CharField(_("scope"), max_length=20, choices=Scope, default=Scope.READ_WRITE)
     created_at = models.DateTimeField(auto_now_add=True)
+    # None: never expires.
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
@@ -67,7 +85,15 @@ class ApiToken(models.Model):
         return self.name
 
     @classmethod
-    def issue(cls, *, account, name: str, created_by=None) -> tuple[ApiToken, str]:
+    def issue(
+        cls,
+        *,
+        account,
+        name: str,
+        created_by=None,
+        scope: str = Scope.READ_WRITE,
+        expires_at=None,
+    ) -> tuple[ApiToken, str]:
         """Create a token; return it with the plaintext, which is never stored."""
         plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
         token = cls.objects.create(
@@ -76,12 +102,22 @@ class ApiToken(models.Model):
             prefix=plaintext[: len(TOKEN_PREFIX) + 6],
             token_hash=token_hash(plaintext),
             created_by=created_by,
+            scope=scope,
+            expires_at=expires_at,
         )
         return token, plaintext
 
     @property
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
+    @property
+    def can_write(self) -> bool:
+        return self.scope == self.Scope.READ_WRITE
 
     def revoke(self) -> None:
         if self.revoked_at is None:

@@ -15,4 +15,11 @@
       menu.querySelector("summary").focus();
     });
   });
+
+  // <input data-select-on-click>: a click selects the whole value (a new API token),
+  // instead of an inline onclick the Content-Security-Policy would block.
+  document.addEventListener("click", function (event) {
+    var input = event.target.closest && event.target.closest("[data-select-on-click]");
+    if (input) input.select();
+  });
 })();

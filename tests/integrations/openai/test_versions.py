@@ -13,6 +13,7 @@ from marketplace.integrations.openai.models import (
     AssistantVersion,
     WorkspaceAssistant,
 )
+from openai_simulator.config import DEMO_REVOKED_KEY
 from tests.integrations.openai.conftest import (
     connect,
     contact,
@@ -158,3 +159,47 @@ def test_other_accounts_and_sales_reps_cannot_adopt(acme, globex_client, rep_cli
     url = reverse("marketplace:openai_step_adopt", args=[workflow.pk, 1])
     assert globex_client.post(url).status_code == 404
     assert rep_client.post(url).status_code == 403
+
+
+def test_the_save_page_lists_the_published_workflows_a_removed_field_would_break(
+    acme, admin_client, sim
+):
+    connect(acme)
+    rater = lead_rater(acme)
+    make_workflow(acme, rater_branch(rater))
+    url = reverse("marketplace:openai_assistant_edit", args=[rater.pk])
+    response = admin_client.post(url, WITHOUT_RATING)
+    assert response.status_code == 302 and response["Location"] == url
+    page = admin_client.get(url).content.decode()
+    assert "Test workflow" in page and "v1" in page
+    assert "Step 2 breaks" in page and "“rating” is removed" in page
+
+
+def test_the_versions_list_shows_diffs_and_usage_per_version_and_restores_an_old_one(
+    acme, admin_client, sim
+):
+    connect(acme)
+    rater = lead_rater(acme)
+    make_workflow(acme, rater_branch(rater))
+    contact(acme, first_name="Hot", job_title=HOT_LEAD)
+    drain()
+    edit(admin_client, rater, WITHOUT_RATING)
+    connect(acme, DEMO_REVOKED_KEY)  # the next run fails: counted against v1
+    contact(acme, first_name="Fails", job_title=HOT_LEAD)
+    drain()
+    url = reverse("marketplace:openai_assistant_edit", args=[rater.pk])
+    page = admin_client.get(url)
+    rows = {row.version.number: row for row in page.context["version_rows"]}
+    assert (rows[1].runs, rows[1].failed, rows[1].failure_rate) == (2, 1, 50.0)
+    assert rows[1].tokens > 0 and rows[2].runs == 0
+    html = page.content.decode()
+    assert "<del>- Rate the lead: HOT, WARM or COLD.</del>" in html
+    assert "<ins>+ Explain the lead&#x27;s interest.</ins>" in html
+    assert "Only the reason" in html and "Removed" in html
+    admin_client.post(url, {"restore_version": str(rows[1].version.pk)})
+    rater.refresh_from_db()
+    newest = rater.versions.first()
+    assert newest.number == 3 and newest.note == "Restored from v1"
+    assert newest.snapshot == rows[1].version.snapshot
+    assert [f["name"] for f in rater.output_fields] == ["rating", "reason"]
+    assert admin_client.post(url, {"restore_version": "99999999999999999999"}).status_code == 404

@@ -11,9 +11,10 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from crm.ids import parse_id
 from marketplace.access import connection_for_manager
 from marketplace.integrations.openai import assistants as assistants_mod
-from marketplace.integrations.openai import versions
+from marketplace.integrations.openai import version_history, versions
 from marketplace.integrations.openai.forms import (
     FIELD_TYPE_CHOICES,
     WorkspaceAssistantForm,
@@ -69,6 +70,20 @@ def assistant_edit(request: AppRequest, pk: int | None = None) -> HttpResponse:
                 assistants_mod.workspace_assistant_restore(assistant=assistant)
                 messages.success(request, _("The assistant is restored."))
         return htmx_redirect(request, list_url)
+    if request.method == "POST" and "restore_version" in request.POST and assistant is not None:
+        old = get_object_or_404(
+            assistant.versions.all(), pk=parse_id(request.POST["restore_version"])
+        )
+        restored = versions.assistant_version_restore(version=old, user=request.user)
+        messages.success(
+            request,
+            _(
+                "Version %(old)s is restored as version %(number)s. Published workflows keep "
+                "the version they use until their builders adopt this one."
+            )
+            % {"old": old.number, "number": restored.number},
+        )
+        return htmx_redirect(request, request.path)
     instance = assistant or WorkspaceAssistant(account=connection.account)
     form = WorkspaceAssistantForm(
         request.POST if request.method == "POST" else None,
@@ -92,8 +107,12 @@ def assistant_edit(request: AppRequest, pk: int | None = None) -> HttpResponse:
                     )
                     % {"number": version.number},
                 )
-            else:
-                messages.success(request, _("The assistant is saved."))
+                # Back to the page: it lists the workflows this version would break.
+                return htmx_redirect(
+                    request,
+                    reverse("marketplace:openai_assistant_edit", args=[version.assistant_id]),
+                )
+            messages.success(request, _("The assistant is saved."))
             return htmx_redirect(request, list_url)
     context = app_page_context(connection, listing, "assistants")
     context.update(
@@ -102,6 +121,8 @@ def assistant_edit(request: AppRequest, pk: int | None = None) -> HttpResponse:
             "assistant": assistant,
             "field_rows": field_rows(assistant, request.POST if request.method == "POST" else None),
             "field_types": FIELD_TYPE_CHOICES,
+            "uses": version_history.workflows_using(assistant) if assistant else [],
+            "version_rows": version_history.version_rows(assistant) if assistant else [],
         }
     )
     return render(request, "marketplace_openai/assistant_form.html", context)
