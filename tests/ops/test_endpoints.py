@@ -92,6 +92,7 @@ def test_a_logged_in_user_does_not_get_the_metrics_without_the_token(admin_clien
 def test_ledger_figures_follow_the_work(acme, metrics_token, settings):
     before = scrape()
     assert before['crmflow_executions{status="pending"}'] == 0
+    assert before['crmflow_executions{status="waiting"}'] == 0  # approval waits
     assert before["crmflow_redis_up"] == 1
     make_workflow(acme, chain({"type": "create_task", "config": {"title": "Call"}}))
     contact(acme, first_name="Ann")
