@@ -30,6 +30,9 @@ DEFAULTS: dict[str, float] = {
     # messages of many completions are run as a few big batches (their messages then
     # find nothing to do).
     "WORKFLOWS_STEAL_AFTER_SECONDS": 1.0,
+    # Record ids per transaction of a fan-out (turning a workflow on): its cursor and
+    # progress move by this much.
+    "WORKFLOWS_FANOUT_WINDOW": 20000,
     # How often beat runs the sweeper (config/celery.py reads it).
     "WORKFLOWS_SWEEP_SECONDS": 5.0,
     # Rows the sweeper re-sends per run, so one run stays short.

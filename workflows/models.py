@@ -24,6 +24,7 @@ from typing import Any
 from django.db import models
 from django.db.models import Q, Value
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import ObjectType
@@ -58,10 +59,6 @@ class Workflow(models.Model):
         blank=True,
         related_name="+",
     )
-    # Progress of the bulk enrollment started by turning the workflow on.
-    bulk_total = models.PositiveIntegerField(null=True, blank=True)
-    bulk_done = models.PositiveIntegerField(default=0)
-    bulk_finished_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         "crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -83,6 +80,43 @@ class Workflow(models.Model):
         """True when records enroll on an event (a form submission, an app's trigger)
         only: record changes and turning it on enroll nobody."""
         return bool(self.form_id or self.trigger)
+
+    @cached_property
+    def fan_out(self) -> FanOut | None:
+        """The latest enrollment of existing records (turning it on), for its progress."""
+        return FanOut.objects.filter(workflow=self).order_by("-pk").first()
+
+
+class FanOut(models.Model):
+    """Turning a workflow on enrolls its existing matching records: this row is that
+    fan-out's own ledger entry. `cursor` is the last record id whose window committed
+    (every record up to it was considered), so a fan-out stopped by a killed worker, a
+    lost message or an emptied Redis resumes from it (the sweeper re-sends unfinished
+    ones whose lease expired); enrolling never-enrolled records only keeps a record
+    from enrolling twice. The builder's progress bar reads `done` / `total`."""
+
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="+")
+    cursor = models.BigIntegerField(default=0)
+    # Matching records when it started (None until counted) and records enrolled so far.
+    total = models.PositiveIntegerField(null=True, blank=True)
+    done = models.PositiveIntegerField(default=0)
+    # Held by the task running it, renewed each window; expired = nobody runs it.
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    runs = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["started_at"],
+                name="fan_out_unfinished",
+                condition=Q(finished_at__isnull=True),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"fan-out {self.pk} of workflow {self.workflow_id}"
 
 
 class WorkflowVersion(models.Model):

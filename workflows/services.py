@@ -16,8 +16,8 @@ from crm.services import definitions_for
 from workflows import registry
 from workflows.context import ExecutionContext
 from workflows.engine import enrollment, ledger
-from workflows.engine.enrollment import enrollment_start, enrollments_bulk_create
-from workflows.engine.publish import enroll_existing_send, execution_send, executions_publish
+from workflows.engine.enrollment import enrollment_start, fan_out_run, fan_out_start
+from workflows.engine.publish import execution_send, executions_publish, fan_out_send
 from workflows.graph import graph_pin, graph_validate
 from workflows.models import ActionExecution, Enrollment, Workflow, WorkflowVersion
 from workflows.tokens import TokenResolver
@@ -106,8 +106,9 @@ def workflow_update(
 
 @transaction.atomic
 def workflow_turn_on(*, workflow: Workflow, enroll_existing: bool = True) -> None:
-    """Start enrolling. Existing matching records enroll in bulk on a worker (progress
-    in `bulk_total`/`bulk_done`) unless `enroll_existing` is False."""
+    """Start enrolling. Existing matching records enroll in bulk on a worker (a
+    `FanOut` row: progress, resumed by the sweeper if interrupted) unless
+    `enroll_existing` is False."""
     if workflow.live_version_id is None:
         if not workflow.graph:
             raise ValidationError(_("Add at least one action before turning the workflow on."))
@@ -115,10 +116,7 @@ def workflow_turn_on(*, workflow: Workflow, enroll_existing: bool = True) -> Non
     Workflow.objects.filter(pk=workflow.pk).update(is_enabled=True)
     workflow.refresh_from_db()
     if enroll_existing and not workflow.enrolls_on_events:
-        Workflow.objects.filter(pk=workflow.pk).update(
-            bulk_total=None, bulk_done=0, bulk_finished_at=None
-        )
-        enroll_existing_send(workflow.pk)
+        fan_out_send(fan_out_start(workflow=workflow).pk, on_commit=True)
 
 
 def workflow_turn_off(*, workflow: Workflow) -> None:
@@ -130,7 +128,7 @@ def workflow_turn_off(*, workflow: Workflow) -> None:
 
 def workflow_enroll_existing_now(*, workflow: Workflow) -> int:
     """The bulk enrollment, in this process (tests, management commands, benchmarks)."""
-    return enrollments_bulk_create(workflow=workflow, track_progress=True)
+    return fan_out_run(fan_out_id=fan_out_start(workflow=workflow).pk)
 
 
 @transaction.atomic

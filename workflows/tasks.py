@@ -11,7 +11,6 @@ from collections import Counter
 from celery import shared_task
 
 from workflows.engine import enrollment, publish, runner, sweeper
-from workflows.models import Workflow
 
 
 @shared_task(name=publish.RUN_TASK)
@@ -37,8 +36,6 @@ def sweep() -> dict[str, int]:
 
 
 @shared_task(name=publish.ENROLL_EXISTING_TASK)
-def enroll_existing(workflow_id: int) -> int:
-    workflow = Workflow.objects.filter(pk=workflow_id).first()
-    if workflow is None:
-        return 0
-    return enrollment.enrollments_bulk_create(workflow=workflow, track_progress=True)
+def enroll_existing(fan_out_id: int) -> int:
+    """Run or resume a fan-out (turning a workflow on); returns how many enrolled."""
+    return enrollment.fan_out_run(fan_out_id=fan_out_id)

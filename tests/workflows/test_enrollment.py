@@ -125,8 +125,9 @@ def test_turning_on_enrolls_in_bulk_with_a_constant_number_of_queries(acme):
         assert services.workflow_enroll_existing_now(workflow=workflow) == 150
     assert len(queries) < 25
     workflow.refresh_from_db()
-    assert (workflow.bulk_total, workflow.bulk_done) == (150, 150)
-    assert workflow.bulk_finished_at is not None
+    fan_out = workflow.fan_out
+    assert (fan_out.total, fan_out.done) == (150, 150)
+    assert fan_out.finished_at is not None
     assert ActionExecution.objects.filter(status="pending", step_id=1).count() == 150
     # Turning on again enrolls nobody twice.
     assert services.workflow_enroll_existing_now(workflow=workflow) == 0

@@ -16,7 +16,7 @@ import pytest
 from crm.models import Task
 from tests.celery_worker import wait_for
 from tests.workflows.conftest import chain, contact, make_workflow
-from workflows.models import ActionExecution, Enrollment
+from workflows.models import ActionExecution, Enrollment, FanOut
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -161,3 +161,71 @@ def test_a_worker_stopped_with_sigterm_finishes_its_step_claims_nothing_more_and
     runs = probe_log.read_text().splitlines()
     assert len(runs) == len(set(runs)) == 3  # none ran twice
     assert ActionExecution.objects.filter(deaths__gt=0).count() == 0
+
+
+def contacts_bulk(account, count: int) -> None:
+    from crm import services as crm
+    from crm.models import ObjectType
+
+    crm.records_bulk_create(
+        account=account,
+        object_type=ObjectType.CONTACT,
+        rows=[{"email": f"p{i}@example.com", "first_name": f"P{i}"} for i in range(count)],
+    )
+
+
+def enrolled_once(workflow, count: int) -> None:
+    records = list(Enrollment.objects.filter(workflow=workflow).values_list("record_id", flat=True))
+    assert len(records) == len(set(records)) == count
+
+
+def test_a_fan_out_whose_message_redis_lost_is_resumed_by_the_sweeper(acme, celery_worker):
+    import redis
+
+    from workflows import services
+
+    contacts_bulk(acme, 200)
+    workflow = make_workflow(
+        acme, chain({"type": "create_task", "config": {"title": "T"}}), on=False
+    )
+    services.workflow_turn_on(workflow=workflow)  # its message waits in Redis: no worker
+    redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
+    celery_worker(beat=True, include=PROBE, env={**FAST, "WORKFLOWS_FANOUT_WINDOW": "20"})
+    wait_for(
+        lambda: FanOut.objects.filter(workflow=workflow, finished_at__isnull=False).exists(),
+        timeout=60,
+        message="the sweeper to send the fan-out again",
+    )
+    enrolled_once(workflow, 200)
+    fan_out = FanOut.objects.get(workflow=workflow)
+    assert (fan_out.total, fan_out.done, fan_out.runs) == (200, 200, 1)
+
+
+def test_a_fan_out_interrupted_by_a_killed_worker_resumes_from_its_cursor(acme, celery_worker):
+    from workflows import services
+
+    contacts_bulk(acme, 3000)
+    workflow = make_workflow(
+        acme, chain({"type": "create_task", "config": {"title": "T"}}), on=False
+    )
+    env = {**FAST, "WORKFLOWS_FANOUT_WINDOW": "10"}
+    victim = celery_worker(include=PROBE, env=env, concurrency=1)
+    services.workflow_turn_on(workflow=workflow)
+    wait_for(
+        lambda: FanOut.objects.filter(workflow=workflow, done__gt=0).exists(),
+        timeout=60,
+        interval=0.02,
+        message="the fan-out to start",
+    )
+    victim.kill()
+    stopped = FanOut.objects.get(workflow=workflow)
+    assert stopped.finished_at is None and stopped.cursor > 0
+    celery_worker(beat=True, include=PROBE, env=env)
+    wait_for(
+        lambda: FanOut.objects.filter(workflow=workflow, finished_at__isnull=False).exists(),
+        timeout=120,
+        message="the fan-out to resume and finish",
+    )
+    enrolled_once(workflow, 3000)
+    fan_out = FanOut.objects.get(workflow=workflow)
+    assert fan_out.done == 3000 and fan_out.runs == 2

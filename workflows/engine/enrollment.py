@@ -15,25 +15,25 @@ Rules (documented in docs/engine.md):
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Iterable
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Max, Min, QuerySet
+from django.db.models import F, Max, Min, Q, QuerySet
 from django.utils import timezone
 
 from crm import filters
 from crm.models import PropertyDefinition, Record
 from crm.services import definitions_for
 from workflows import registry
-from workflows.engine.publish import execution_send, executions_kick
-from workflows.models import ActionExecution, Enrollment, Workflow, WorkflowVersion
+from workflows.conf import setting
+from workflows.engine.publish import execution_send, executions_kick, fan_out_send
+from workflows.models import ActionExecution, Enrollment, FanOut, Workflow, WorkflowVersion
 
 logger = logging.getLogger(__name__)
-
-BULK_WINDOW = 20_000  # record ids per bulk transaction (also the progress granularity)
 
 
 def live_workflows(account_id: int, object_type: str) -> QuerySet[Workflow]:
@@ -168,63 +168,123 @@ def may_enroll(workflow: Workflow, record: Record, *, newly_matching: bool) -> b
     return not past.filter(status=Enrollment.Status.ACTIVE).exists()
 
 
-def enrollments_bulk_create(
-    *, workflow: Workflow, record_ids: Iterable[int] | None = None, track_progress: bool = False
-) -> int:
-    """Enroll every matching, never-enrolled record set-based: per window of ids, one
-    INSERT … SELECT for enrollments and one for their first executions, committed
-    together. Returns how many enrolled. Publishing is left to the sweeper (kicked on
-    commit): 100k messages are its job, not this transaction's."""
-    workflow = Workflow.objects.select_related("live_version").get(pk=workflow.pk)
-    version = workflow.live_version
-    if not workflow.is_enabled or version is None or workflow.enrolls_on_events:
-        return 0
+def _candidates(workflow: Workflow) -> QuerySet[Record] | None:
+    """The records a bulk enrollment of `workflow` considers (None: it enrolls nobody in
+    bulk: off, not published, enrolled on events, or criteria that no longer parse)."""
+    if not workflow.is_enabled or workflow.live_version is None or workflow.enrolls_on_events:
+        return None
     definitions = definitions_for(workflow.account, workflow.object_type)
     groups = criteria_of(workflow, definitions)
     if groups is None:
-        return 0
-    candidates = Record.objects.filter(
+        return None
+    return Record.objects.filter(
         account_id=workflow.account_id, object_type=workflow.object_type
     ).filter(filters.groups_q(groups))
-    if record_ids is not None:
-        ids = sorted(set(record_ids))
-        windows = [ids[i : i + 2_000] for i in range(0, len(ids), 2_000)]
-        selections = [candidates.filter(pk__in=chunk) for chunk in windows]
-    else:
-        bounds = candidates.aggregate(low=Min("pk"), high=Max("pk"), total=Count("pk"))
-        if bounds["low"] is None:
-            selections = []
-        else:
-            selections = [
-                candidates.filter(pk__gte=low, pk__lt=low + BULK_WINDOW)
-                for low in range(bounds["low"], bounds["high"] + 1, BULK_WINDOW)
-            ]
-    if track_progress:
-        total_matching = bounds["total"] if record_ids is None else candidates.count()
-        Workflow.objects.filter(pk=workflow.pk).update(
-            bulk_total=total_matching, bulk_done=0, bulk_finished_at=None
-        )
+
+
+def enrollments_bulk_create(*, workflow: Workflow, record_ids: Iterable[int]) -> int:
+    """Enroll the matching, never-enrolled records among `record_ids` (a bulk import)
+    set-based: per window of ids, one INSERT … SELECT for enrollments and one for their
+    first executions, committed together. Returns how many enrolled. Publishing is left
+    to the sweeper (kicked on commit)."""
+    workflow = Workflow.objects.select_related("live_version").get(pk=workflow.pk)
+    candidates = _candidates(workflow)
+    if candidates is None or workflow.live_version is None:
+        return 0
+    ids = sorted(set(record_ids))
     total = 0
-    # Windows committed without waiting for the WAL flush (PostgreSQL), when this call
-    # owns its transactions and ends with a synchronous commit (the `bulk_finished_at`
-    # update below), which flushes every window before it: a database crash meanwhile
-    # loses at most the last windows of an enrollment that had not finished anyway.
-    relaxed = (
-        track_progress and connection.vendor == "postgresql" and not connection.in_atomic_block
-    )
-    for selection in selections:
+    for start in range(0, len(ids), 2_000):
         with transaction.atomic():
-            if relaxed:
-                with connection.cursor() as cursor:
-                    cursor.execute("SET LOCAL synchronous_commit TO OFF")
-            total += _insert_window(workflow, version, selection)
-            if track_progress:
-                Workflow.objects.filter(pk=workflow.pk).update(bulk_done=total)
-    if track_progress:  # a synchronous commit (see `relaxed`)
-        Workflow.objects.filter(pk=workflow.pk).update(bulk_finished_at=timezone.now())
+            selection = candidates.filter(pk__in=ids[start : start + 2_000])
+            total += _insert_window(workflow, workflow.live_version, selection)
     if total:
         executions_kick()
     return total
+
+
+def fan_out_start(*, workflow: Workflow) -> FanOut:
+    """Record the enrollment of `workflow`'s existing records (turning it on), in the
+    caller's transaction; an unfinished earlier one is closed (the new one covers it)."""
+    now = timezone.now()
+    FanOut.objects.filter(workflow=workflow, finished_at__isnull=True).update(finished_at=now)
+    return FanOut.objects.create(workflow=workflow, started_at=now)
+
+
+def fan_out_claim(fan_out_id: int) -> bool:
+    """Take the fan-out for one lease unless it is finished or another task holds it."""
+    now = timezone.now()
+    return bool(
+        FanOut.objects.filter(pk=fan_out_id, finished_at__isnull=True)
+        .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
+        .update(lease_expires_at=_lease_from(now), runs=F("runs") + 1)
+    )
+
+
+def _lease_from(now: dt.datetime) -> dt.datetime:
+    return now + dt.timedelta(seconds=setting("WORKFLOWS_LEASE_SECONDS"))
+
+
+def fan_out_run(*, fan_out_id: int) -> int:
+    """Run (or resume) a fan-out: from its cursor, one window of record ids at a time
+    (WORKFLOWS_FANOUT_WINDOW), each window's enrollments, first executions, cursor,
+    count and lease committed together. Returns how many this call enrolled (0 when
+    it is finished or another task holds it). Safe to run twice: the claim lets one
+    through, and a window only enrolls never-enrolled records."""
+    if not fan_out_claim(fan_out_id):
+        return 0
+    fan_out = FanOut.objects.select_related("workflow__live_version").get(pk=fan_out_id)
+    workflow = fan_out.workflow
+    candidates = _candidates(workflow)
+    version = workflow.live_version
+    total = 0
+    if candidates is not None and version is not None:
+        rest = candidates.filter(pk__gt=fan_out.cursor)
+        bounds = rest.aggregate(low=Min("pk"), high=Max("pk"))
+        if fan_out.total is None:
+            FanOut.objects.filter(pk=fan_out.pk).update(total=candidates.count())
+        window = max(int(setting("WORKFLOWS_FANOUT_WINDOW")), 1)
+        # Windows committed without waiting for the WAL flush (PostgreSQL), when this
+        # call owns its transactions and ends with a synchronous commit (`finished_at`
+        # below), which flushes every window before it: a database crash meanwhile
+        # loses at most the last windows, their cursor with them, so it resumes there.
+        relaxed = connection.vendor == "postgresql" and not connection.in_atomic_block
+        if bounds["low"] is not None:
+            for low in range(bounds["low"], bounds["high"] + 1, window):
+                with transaction.atomic():
+                    if relaxed:
+                        with connection.cursor() as cursor:
+                            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+                    selection = rest.filter(pk__gte=low, pk__lt=low + window)
+                    enrolled = _insert_window(workflow, version, selection)
+                    total += enrolled
+                    FanOut.objects.filter(pk=fan_out.pk).update(
+                        cursor=low + window - 1,
+                        done=F("done") + enrolled,
+                        lease_expires_at=_lease_from(timezone.now()),
+                    )
+    FanOut.objects.filter(pk=fan_out.pk).update(
+        finished_at=timezone.now(), lease_expires_at=None
+    )  # a synchronous commit (see `relaxed`)
+    if total:
+        executions_kick()
+    return total
+
+
+def fan_outs_resume(now: dt.datetime) -> list[int]:
+    """Unfinished fan-outs nobody runs (the task's worker died: lease expired; or its
+    message was lost: never leased and older than WORKFLOWS_RESEND_AFTER_SECONDS) are
+    sent again. The sweeper calls it. Returns their ids."""
+    stale = now - dt.timedelta(seconds=setting("WORKFLOWS_RESEND_AFTER_SECONDS"))
+    ids = list(
+        FanOut.objects.filter(finished_at__isnull=True)
+        .filter(
+            Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True, started_at__lt=stale)
+        )
+        .values_list("pk", flat=True)
+    )
+    for pk in ids:
+        fan_out_send(pk)
+    return ids
 
 
 def _insert_window(

@@ -88,5 +88,9 @@ def executions_kick() -> None:
     transaction.on_commit(lambda: _publish(SWEEP_TASK, [], "default"))
 
 
-def enroll_existing_send(workflow_id: int) -> None:
-    transaction.on_commit(lambda: _publish(ENROLL_EXISTING_TASK, [workflow_id], "default"))
+def fan_out_send(fan_out_id: int, *, on_commit: bool = False) -> None:
+    """Run (or resume) a fan-out (turning a workflow on) on a worker."""
+    if on_commit:
+        transaction.on_commit(lambda: _publish(ENROLL_EXISTING_TASK, [fan_out_id], "default"))
+    else:
+        _publish(ENROLL_EXISTING_TASK, [fan_out_id], "default")

@@ -15,6 +15,9 @@ conditional UPDATE, and a duplicate wake-up is harmless (the claim takes one).
    backlog, it does not have to feed all of it.
 3. Waiting rows (a step waiting for a person) past their time-out go back to
    `pending` before step 2, which publishes them: the step runs again and decides.
+4. Unfinished fan-outs (turning a workflow on) nobody runs — lease expired, or not
+   started WORKFLOWS_RESEND_AFTER_SECONDS after being recorded (message lost) — are
+   sent again; they resume from their cursor.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from django.utils import timezone
 
 from workflows import registry
 from workflows.conf import setting
+from workflows.engine.enrollment import fan_outs_resume
 from workflows.engine.health import broker_url, metrics_add
 from workflows.engine.ledger import leases_recover, waits_expire
 from workflows.engine.publish import executions_publish
@@ -41,6 +45,7 @@ Status = ActionExecution.Status
 def executions_sweep() -> dict[str, int]:
     now = timezone.now()
     requeued, given_up = leases_recover(now)
+    resumed = len(fan_outs_resume(now))
     expired = waits_expire(now)
     stale = now - dt.timedelta(seconds=setting("WORKFLOWS_RESEND_AFTER_SECONDS"))
     batch = int(setting("WORKFLOWS_SWEEP_BATCH"))
@@ -78,7 +83,13 @@ def executions_sweep() -> dict[str, int]:
             expired,
             sent,
         )
-    return {"requeued": requeued, "given_up": given_up, "sent": sent, "waits_expired": expired}
+    return {
+        "requeued": requeued,
+        "given_up": given_up,
+        "sent": sent,
+        "waits_expired": expired,
+        "fan_outs_resumed": resumed,
+    }
 
 
 def _queue_depth(queue: str) -> int:

@@ -133,6 +133,7 @@ class AskOpenAIAssistant(ActionType):
         names = assistants.selection_names(account, [c.get("assistant") for c in configs])
         numbers = versions.version_numbers(configs)
         labels = {output.name: str(output.label) for output in builder.BASE_OUTPUTS}
+        labels["input_note"] = str(builder.INPUT_NOTE_LABEL)
         return [
             StepDescription(
                 self.describe_inputs(c, account=account, names=names, numbers=numbers), labels

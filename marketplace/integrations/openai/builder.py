@@ -57,6 +57,9 @@ BASE_OUTPUTS = (
     Output("total_tokens", gettext_lazy("Total tokens"), OutputType.NUMBER),
 )
 
+# The run detail's label of the note a cut prompt leaves (run.py; not a step output).
+INPUT_NOTE_LABEL = gettext_lazy("Prompt cut")
+
 _FIELD_OUTPUT_TYPE = {
     FieldType.TEXT: OutputType.TEXT,
     FieldType.NUMBER: OutputType.NUMBER,
@@ -92,6 +95,26 @@ class AskAssistantForm(forms.Form):
         help_text=gettext_lazy("Only for reasoning models."),
     )
 
+    max_output_tokens = forms.IntegerField(
+        label=gettext_lazy("Max output tokens"),
+        required=False,
+        min_value=16,
+        max_value=200_000,
+        help_text=gettext_lazy(
+            "A hard cap on the answer (reasoning included). An answer that reaches it fails "
+            "the step rather than being cut. Empty: no cap."
+        ),
+    )
+    max_input_chars = forms.IntegerField(
+        label=gettext_lazy("Max input characters"),
+        required=False,
+        min_value=100,
+        max_value=1_000_000,
+        help_text=gettext_lazy(
+            "A longer prompt is cut to this length, with a note to the model; the run "
+            "detail says so. Empty: no cap."
+        ),
+    )
     # The workspace assistant version the step runs (versions.py): kept across saves of
     # the panel, set at publish or by "Use the latest version".
     assistant_version = forms.IntegerField(
@@ -126,7 +149,13 @@ def config_form(config: dict[str, Any], *, account: Account) -> AskAssistantForm
         choices=[("", _("The assistant's own model")), *[(m, m) for m in allowed]],
         help_text=gettext_lazy("Empty: the assistant's own model."),
     )
-    form.advanced_fields = ("model", "temperature", "reasoning_effort")
+    form.advanced_fields = (
+        "model",
+        "temperature",
+        "reasoning_effort",
+        "max_output_tokens",
+        "max_input_chars",
+    )
     form.advanced_label = _("Advanced API parameters")
     return form
 

@@ -109,6 +109,8 @@ class ResponsesEngine:
             params["temperature"] = request.temperature
         if request.reasoning_effort:
             params["reasoning"] = {"effort": request.reasoning_effort}
+        if request.overrides.max_output_tokens:
+            params["max_output_tokens"] = request.overrides.max_output_tokens
         if spec.output_fields:
             params["text"] = {
                 "format": {
@@ -243,6 +245,9 @@ class AssistantsEngine:
             # Only a run on an existing thread takes it (CreateRunRequest; create-and-run
             # answers 400 unknown_parameter): `run` then makes the thread first.
             params["reasoning_effort"] = overrides.reasoning_effort
+        if overrides.max_output_tokens:
+            # Runs take at least 256 (CreateRunRequest.max_completion_tokens).
+            params["max_completion_tokens"] = max(256, overrides.max_output_tokens)
         if spec.output_fields:
             params["response_format"] = {
                 "type": "json_schema",

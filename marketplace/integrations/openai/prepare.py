@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, TypeVar, cast
 
 import openai
@@ -20,6 +21,7 @@ from marketplace.integrations.openai.client import connection_client
 from marketplace.integrations.openai.datacontrols import masking_on
 from marketplace.integrations.openai.engines import AssistantEngine, engine_for
 from marketplace.integrations.openai.limiter import policy
+from marketplace.integrations.openai.limiter.budget import BudgetLine
 from marketplace.integrations.openai.limiter.window import estimate_tokens
 from marketplace.integrations.openai.services import models_for_builders
 from marketplace.integrations.openai.specs import (
@@ -29,7 +31,7 @@ from marketplace.integrations.openai.specs import (
     Usage,
 )
 from marketplace.integrations.openai.tools import ToolScope, functions_for
-from marketplace.integrations.openai.usage import budget_reached, prices_for
+from marketplace.integrations.openai.usage import budget_lines, budget_reached, prices_for
 from marketplace.models import Connection
 from workflows.context import ExecutionContext
 from workflows.models import Workflow
@@ -73,6 +75,14 @@ class Lookups:
         return self._get(
             ("budget", connection.pk, workflow.pk if workflow else None),
             lambda: budget_reached(connection=connection, workflow=workflow),
+        )
+
+    def budget_lines(
+        self, connection: Connection, workflow: Workflow | None
+    ) -> tuple[BudgetLine, ...]:
+        return self._get(
+            ("budget_lines", connection.pk, workflow.pk if workflow else None),
+            lambda: budget_lines(connection=connection, workflow=workflow),
         )
 
     def prices(self, account: Account) -> dict[str, pricing.ModelPrice]:
@@ -126,6 +136,8 @@ class Call:
     prices: dict[str, pricing.ModelPrice]
     estimate: int
     requests: int
+    budgets: tuple[BudgetLine, ...] = ()  # what the call reserves its estimate against
+    estimate_usd: Decimal | None = None
     # The tool loop (run.py): what the tools may read (None: no tools), the rounds made
     # so far as the run history shows them, and what they spent.
     tool_scope: ToolScope | None = None
@@ -143,6 +155,7 @@ class Call:
             request.prompt,
             json.dumps(list(request.functions)),
             json.dumps(list(request.conversation)),
+            output_allowance=request.overrides.max_output_tokens or OUTPUT_ALLOWANCE,
         )
 
     assistant_version_id: int | None = None
@@ -173,20 +186,55 @@ def _request(
         model=(config.get("model") or "").strip() or None,
         temperature=float(temperature) if temperature not in (None, "") else None,
         reasoning_effort=config.get("reasoning_effort") or None,
+        max_output_tokens=_positive(config.get("max_output_tokens")),
     )
+    prompt, cut = prompt_cut(config.get("prompt") or "", _positive(config.get("max_input_chars")))
     metadata = {"crmflow_workflow": str(context.workflow.pk)} if context.workflow else {}
     if context.execution_id:
         metadata["crmflow_execution"] = str(context.execution_id)
     functions = functions_for(spec.tools) if not spec.openai_assistant_id else ()
     request = AssistantRequest(
         assistant=spec,
-        prompt=config.get("prompt") or "",
+        prompt=prompt,
+        input_cut=cut,
         overrides=overrides,
         metadata=metadata,
         functions=functions,
         tool_choice="none" if functions and spec.max_tool_rounds <= 1 else None,
     )
     return request, version_id
+
+
+# Tokens an answer is assumed to take when the step does not cap them (max output tokens).
+OUTPUT_ALLOWANCE = 256
+
+# What the model reads where a prompt was cut to the step's max input characters.
+CUT_NOTE = "\n\n[The rest of this input was cut: {cut} characters left out.]"
+
+
+def _positive(value: object) -> int | None:
+    try:
+        number = int(str(value))
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 else None
+
+
+def prompt_cut(prompt: str, max_chars: int | None) -> tuple[str, int]:
+    """`prompt` cut to `max_chars` characters with a note saying so, and how many
+    characters were left out (0: nothing was cut)."""
+    if not max_chars or len(prompt) <= max_chars:
+        return prompt, 0
+    cut = len(prompt) - max_chars
+    return prompt[:max_chars] + CUT_NOTE.format(cut=cut), cut
+
+
+def input_note(config: dict, cut: int) -> str:
+    """What the run detail says about a cut prompt."""
+    return _("The prompt was cut to the step's %(kept)s characters: %(cut)s left out.") % {
+        "kept": _positive(config.get("max_input_chars")),
+        "cut": cut,
+    }
 
 
 def _sdk_warm(client: openai.OpenAI) -> None:
@@ -226,6 +274,13 @@ def call_prepare(index: int, context: ExecutionContext, lookups: Lookups) -> Cal
     message = lookups.budget_reached(connection, context.workflow)
     if message:
         return Failure(message)
+    prices = lookups.prices(context.account)
+    estimate = estimate_tokens(
+        request.assistant.instructions,
+        request.prompt,
+        json.dumps(list(request.functions)),
+        output_allowance=request.overrides.max_output_tokens or OUTPUT_ALLOWANCE,
+    )
     client = connection_client(connection)
     _sdk_warm(client)
     engine = engine_for(request)
@@ -245,11 +300,12 @@ def call_prepare(index: int, context: ExecutionContext, lookups: Lookups) -> Cal
         key=assistants_mod.connection_key(connection),
         engine=engine,
         model=model or "assistant",
-        prices=lookups.prices(context.account),
-        estimate=estimate_tokens(
-            request.assistant.instructions, request.prompt, json.dumps(list(request.functions))
-        ),
+        prices=prices,
+        estimate=estimate,
         requests=policy.permits_for(engine.name),
+        budgets=lookups.budget_lines(connection, context.workflow),
+        # Every token at the output price: an upper bound for the budgets.
+        estimate_usd=pricing.quote(model, Usage(output_tokens=estimate), prices).usd,
         tool_scope=scope,
         assistant_version_id=version_id,
     )

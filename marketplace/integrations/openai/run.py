@@ -43,13 +43,20 @@ from django.utils.translation import gettext as _
 from marketplace.integrations.openai import assistants as assistants_mod
 from marketplace.integrations.openai import pricing, tools
 from marketplace.integrations.openai.errors import QUOTA_MESSAGE, AssistantError, ErrorKind
-from marketplace.integrations.openai.limiter import policy
+from marketplace.integrations.openai.limiter import budget, policy
+from marketplace.integrations.openai.limiter.budget import BudgetBusy, BudgetLine
 from marketplace.integrations.openai.limiter.window import Wait
 from marketplace.integrations.openai.metrics import call_record
 from marketplace.integrations.openai.notifications import admins_notify
-from marketplace.integrations.openai.prepare import Call, Lookups, call_prepare, workflow_name
+from marketplace.integrations.openai.prepare import (
+    Call,
+    Lookups,
+    call_prepare,
+    input_note,
+    workflow_name,
+)
 from marketplace.integrations.openai.specs import AssistantResult, Usage
-from marketplace.integrations.openai.usage import execution_usage
+from marketplace.integrations.openai.usage import budget_refusal_notify, execution_usage
 from marketplace.models import Connection
 from marketplace.services import connection_mark_needs_attention
 from ops.logs import log_context
@@ -113,11 +120,30 @@ def calls_pool() -> ThreadPoolExecutor:
 # --- In a call thread (step 3) -------------------------------------------------------
 
 
-def _call_run(call: Call) -> AssistantResult | AssistantError | Wait:
-    """A permit (or how long to wait), then the call, then what its answer taught the
-    limiter. No database access here. Lines logged carry the execution's id."""
+# What a call thread hands back (run.py `_finish` turns it into the step's outcome).
+CallOutcome = AssistantResult | AssistantError | Wait | BudgetLine | BudgetBusy
+
+
+def _call_run(call: Call) -> CallOutcome:
+    """The call's estimate reserved against its budgets (or the budget that refuses it),
+    a permit (or how long to wait), then the call, then what its answer taught the
+    limiter, and its real cost settled. No database access here. Lines logged carry
+    the execution's id."""
     with log_context(execution_id=call.context.execution_id, account_id=call.context.account.pk):
-        return _call_run_logged(call)
+        counters = budget.counters()
+        reservation = counters.reserve(call.budgets, tokens=call.estimate, usd=call.estimate_usd)
+        if not isinstance(reservation, budget.Reservation):
+            return reservation
+        outcome: AssistantResult | AssistantError | Wait | None = None
+        try:
+            outcome = _call_run_logged(call)
+            return outcome
+        finally:
+            if isinstance(outcome, AssistantResult):
+                price = pricing.quote(outcome.model, outcome.usage, call.prices)
+                counters.settle(reservation, tokens=outcome.usage.total_tokens, usd=price.usd)
+            else:
+                counters.settle(reservation, tokens=0, usd=None)
 
 
 def _call_run_logged(call: Call) -> AssistantResult | AssistantError | Wait:
@@ -256,7 +282,7 @@ def execute_one(context: ExecutionContext) -> dict[str, Any]:
 # --- The tool loop (in the batch's thread) -------------------------------------------
 
 
-def _tool_round(call: Call, outcome: AssistantResult | AssistantError | Wait) -> bool:
+def _tool_round(call: Call, outcome: CallOutcome) -> bool:
     """True when the answer asks for tools and the loop goes on: the round's function
     calls run here (database reads), the round is recorded and the call's next request
     carries every call and output so far."""
@@ -305,7 +331,7 @@ def _usage_sum(usages: list[Usage]) -> Usage:
 # --- What a call's answer makes of its execution (step 4) ----------------------------
 
 
-def _finish(call: Call, future: Future[AssistantResult | AssistantError | Wait]) -> Outcome:
+def _finish(call: Call, future: Future[CallOutcome]) -> Outcome:
     """Outputs, a retry (not counted when no permit was had) or a failure."""
     context = call.context
     try:
@@ -323,6 +349,19 @@ def _finish(call: Call, future: Future[AssistantResult | AssistantError | Wait])
             )
         if isinstance(outcome, AssistantError):
             return _failure(context, call.connection, outcome)
+        if isinstance(outcome, BudgetLine):
+            budget_refusal_notify(
+                connection=call.connection, notify_key=outcome.notify_key, message=outcome.message
+            )
+            return Failure(outcome.message)
+        if isinstance(outcome, BudgetBusy):
+            return Retry(
+                _("Calls in flight hold the rest of the monthly AI budget; try again in a moment.")
+                if context.is_test
+                else "",
+                at=timezone.now() + dt.timedelta(seconds=outcome.seconds),
+                counts_attempt=False,
+            )
         result = outcome
         if result.tool_calls:
             return Failure(
@@ -353,6 +392,8 @@ def _finish(call: Call, future: Future[AssistantResult | AssistantError | Wait])
         }
         if result.structured:
             outputs.update({k: v for k, v in result.structured.items() if k not in outputs})
+        if call.request.input_cut:
+            outputs["input_note"] = input_note(call.context.config, call.request.input_cut)
         if call.rounds:
             rounds = [
                 *call.rounds,

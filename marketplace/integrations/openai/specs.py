@@ -58,6 +58,7 @@ class Overrides:
     model: str | None = None
     temperature: float | None = None
     reasoning_effort: str | None = None
+    max_output_tokens: int | None = None  # the step's hard cap on the answer
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class AssistantRequest:
     metadata: Mapping[str, str] = field(
         default_factory=dict
     )  # e.g. workflow/execution ids (≤ 16, short)
+    input_cut: int = 0  # characters of the prompt left out (the step's max input characters)
     # Function tools sent (tools.functions_for), the conversation after the prompt
     # (earlier rounds' function calls and their outputs) and a tool_choice ("none"
     # on the last round a step may make).

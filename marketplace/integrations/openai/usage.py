@@ -25,6 +25,7 @@ from django.utils.translation import gettext as _
 from crm.models import Account
 from marketplace.integrations.openai import pricing
 from marketplace.integrations.openai.assistants import WORKSPACE, selection_parse
+from marketplace.integrations.openai.limiter.budget import BudgetLine, counter_key, usd_units
 from marketplace.integrations.openai.listing import ACTION_KEY
 from marketplace.integrations.openai.models import (
     AssistantBudget,
@@ -163,10 +164,11 @@ def _amount(budget: AssistantBudget, spent: Spent) -> Decimal:
     return Decimal(spent.tokens) if budget.unit == BudgetUnit.TOKENS else spent.usd
 
 
-def budget_reached(*, connection: Connection, workflow: Workflow | None) -> str | None:
-    """The message to fail with when a monthly cap of this connection or workflow is
-    reached (and the admins are told, once per budget per month); None otherwise."""
-    # One query on every call: the connection's budget first, then the workflow's.
+def _budgets_used(
+    connection: Connection, workflow: Workflow | None
+) -> list[tuple[AssistantBudget, Decimal, str]]:
+    """The budgets a call of `workflow` falls under (the connection's first, then the
+    workflow's), each with what was spent this month and its scope's name."""
     which = Q(workflow__isnull=True) | (
         Q(workflow=workflow) if workflow is not None else Q(pk=None)
     )
@@ -175,6 +177,7 @@ def budget_reached(*, connection: Connection, workflow: Workflow | None) -> str 
             F("workflow_id").asc(nulls_first=True)
         )
     )
+    rows = []
     for budget in budgets:
         if budget.workflow_id and workflow is not None:  # only its workflow's is read
             spent = spent_this_month(workflow=workflow)
@@ -182,20 +185,60 @@ def budget_reached(*, connection: Connection, workflow: Workflow | None) -> str 
         else:
             spent = spent_this_month(connection=connection)
             scope = _("OpenAI connection")
-        used = _amount(budget, spent)
+        rows.append((budget, _amount(budget, spent), scope))
+    return rows
+
+
+def _budget_message(budget: AssistantBudget, used: Decimal, scope: str) -> str:
+    unit = _("tokens") if budget.unit == BudgetUnit.TOKENS else "USD"
+    return BUDGET_MESSAGE.format(
+        scope=scope, used=_number(used), limit=_number(budget.monthly_limit), unit=unit
+    )
+
+
+def _budget_notify_key(budget: AssistantBudget) -> str:
+    return f"openai-budget:{budget.pk}:{budget.monthly_limit}:{month_start():%Y-%m}"
+
+
+def budget_reached(*, connection: Connection, workflow: Workflow | None) -> str | None:
+    """The message to fail with when a monthly cap of this connection or workflow is
+    reached (and the admins are told, once per budget per month); None otherwise."""
+    for budget, used, scope in _budgets_used(connection, workflow):
         if used >= budget.monthly_limit:
-            unit = _("tokens") if budget.unit == BudgetUnit.TOKENS else "USD"
-            message = BUDGET_MESSAGE.format(
-                scope=scope, used=_number(used), limit=_number(budget.monthly_limit), unit=unit
-            )
-            admins_notify(
-                connection=connection,
-                key=f"openai-budget:{budget.pk}:{budget.monthly_limit}:{month_start():%Y-%m}",
-                title=_("Monthly AI budget reached"),
-                body=message,
+            message = _budget_message(budget, used, scope)
+            budget_refusal_notify(
+                connection=connection, notify_key=_budget_notify_key(budget), message=message
             )
             return message
     return None
+
+
+def budget_refusal_notify(*, connection: Connection, notify_key: str, message: str) -> None:
+    admins_notify(
+        connection=connection,
+        key=notify_key,
+        title=_("Monthly AI budget reached"),
+        body=message,
+    )
+
+
+def budget_lines(*, connection: Connection, workflow: Workflow | None) -> tuple[BudgetLine, ...]:
+    """The budgets a call must reserve its estimate against (limiter/budget.py)."""
+    month = f"{month_start():%Y-%m}"
+    lines = []
+    for budget, used, scope in _budgets_used(connection, workflow):
+        tokens = budget.unit == BudgetUnit.TOKENS
+        lines.append(
+            BudgetLine(
+                key=counter_key(budget.pk, month),
+                tokens=tokens,
+                limit=int(budget.monthly_limit) if tokens else usd_units(budget.monthly_limit),
+                seed=int(used) if tokens else usd_units(used),
+                message=_budget_message(budget, budget.monthly_limit, scope),
+                notify_key=_budget_notify_key(budget),
+            )
+        )
+    return tuple(lines)
 
 
 def _number(value: Decimal) -> str:

@@ -68,11 +68,13 @@ def simulator_session():
 
 
 def limiter_forget() -> None:
-    """Drop the shared limiter's state (connection ids repeat between tests)."""
+    """Drop the shared limiter's state and the budgets' counters (connection and budget
+    ids repeat between tests)."""
     client = redis.Redis.from_url(os.environ["REDIS_URL"])
     with client:
-        for key in client.scan_iter(match="crmflow:openai:rl:*"):
-            client.delete(key)
+        for pattern in ("crmflow:openai:rl:*", "crmflow:openai:budget:*"):
+            for key in client.scan_iter(match=pattern):
+                client.delete(key)
 
 
 @pytest.fixture

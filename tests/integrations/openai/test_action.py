@@ -173,6 +173,8 @@ def test_a_model_no_longer_allowed_fails_naming_the_workflow(acme, sim):
 
 
 def test_the_token_budget_stops_calls_at_the_cap_and_raising_it_resumes(acme, admin_user, sim):
+    """A hard cap: a call whose estimate does not fit is not made (test_caps.py and
+    test_budget_reservations.py: the reservations themselves)."""
     from workflows.services import executions_replay
 
     connection = connect(acme)
@@ -180,19 +182,15 @@ def test_the_token_budget_stops_calls_at_the_cap_and_raising_it_resumes(acme, ad
     AssistantBudget.objects.create(
         account=acme, connection=connection, unit="tokens", monthly_limit=1
     )
-    contact(acme, first_name="Ann", state="ohio")
-    drain()
-    first = ActionExecution.objects.get(step_id=1)
-    assert first.status == "succeeded"  # under the cap when it started
-    contact(acme, first_name="Bob", state="utah")
-    contact(acme, first_name="Cy", state="iowa")
+    for first_name, state in (("Ann", "ohio"), ("Bob", "utah"), ("Cy", "iowa")):
+        contact(acme, first_name=first_name, state=state)
     drain()
     failed = ActionExecution.objects.filter(step_id=1, status="failed")
-    assert failed.count() == 2 and all("Monthly AI budget reached" in e.error for e in failed)
-    assert len(sim.requests(key="demo", path_prefix="/v1/responses")) == 1  # no call made
+    assert failed.count() == 3 and all("Monthly AI budget reached" in e.error for e in failed)
+    assert sim.requests(key="demo", path_prefix="/v1/responses") == []  # no call made
     assert Notification.objects.filter(idempotency_key__startswith="openai-budget:").count() == 1
     AssistantBudget.objects.filter(connection=connection).update(monthly_limit=1_000_000)
-    assert executions_replay(workflow=workflow) == 2
+    assert executions_replay(workflow=workflow) == 3
     drain()
     assert Enrollment.objects.filter(status="completed").count() == 3
 

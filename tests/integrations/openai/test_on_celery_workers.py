@@ -155,8 +155,10 @@ def test_structured_output_branches_and_the_budget_stops_calls_on_a_worker(
     connection = connect(acme)
     rater = lead_rater(acme)
     make_workflow(acme, rater_branch(rater, hot="Call first: {{ object.first_name }}", other=None))
+    # A hard cap: a call reserves ~276 tokens (characters / 4 + 256 for the answer) and
+    # spends ~50, so the first fits in 300 and the second does not.
     AssistantBudget.objects.create(
-        account=acme, connection=connection, unit="tokens", monthly_limit=1
+        account=acme, connection=connection, unit="tokens", monthly_limit=300
     )
     celery_worker(beat=True, env=worker_env(sim))
     contact(acme, first_name="Hot", job_title="Need pricing and a quote, budget approved")

@@ -40,7 +40,7 @@ def _tester_account(request: AppRequest) -> Account:
 
 def _config_from(request: AppRequest) -> dict[str, Any]:
     """The action config as the builder posts it: a JSON `config` field, or the form's
-    own fields (assistant, prompt, model, temperature, reasoning_effort)."""
+    own fields (assistant, prompt, model, temperature, reasoning_effort, the caps)."""
     if request.POST.get("config"):
         try:
             config = json.loads(request.POST["config"])
@@ -49,7 +49,15 @@ def _config_from(request: AppRequest) -> dict[str, Any]:
         return config if isinstance(config, dict) else {}
     return {
         name: request.POST.get(name, "")
-        for name in ("assistant", "prompt", "model", "temperature", "reasoning_effort")
+        for name in (
+            "assistant",
+            "prompt",
+            "model",
+            "temperature",
+            "reasoning_effort",
+            "max_output_tokens",
+            "max_input_chars",
+        )
     }
 
 
