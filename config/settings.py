@@ -117,6 +117,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "crm.context_processors.shell",
                 "workflows.context_processors.health_banner",
+                "marketplace.context_processors.app_menu",
             ],
         },
     },

@@ -88,6 +88,26 @@ def app_register(listing: AppListing) -> None:
 _urls: list[str] = []
 
 
+@dataclass(frozen=True)
+class MenuLink:
+    """A page of a package listed in the main menu's Automation menu (e.g. Approvals)."""
+
+    label: Promise | str
+    url_name: str
+
+
+_menu_links: list[MenuLink] = []
+
+
+def menu_link_register(link: MenuLink) -> None:
+    if link not in _menu_links:
+        _menu_links.append(link)
+
+
+def menu_links() -> list[MenuLink]:
+    return list(_menu_links)
+
+
 def urls_register(module: str) -> None:
     """Include `module`'s `urlpatterns` (in the `marketplace` namespace) for a package
     that has pages but no listing (nothing to connect), e.g. the unsubscribe link."""

@@ -267,3 +267,8 @@ def test_the_run_detail_shows_the_wait_then_the_original_and_the_edit(
     page = admin_client.get(run).content.decode()
     assert "Original text" in page and "Dear Ann, our offer." in page
     assert "Approved text" in page and "Shorter text." in page
+
+
+def test_the_inbox_is_in_the_automation_menu(rep_user):
+    page = client_for(rep_user).get("/workflows/").content.decode()
+    assert '<a href="/approvals/">Approvals</a>' in page

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from crm import services as crm
 from crm.models import ObjectType, PropertyDefinition
-from marketplace.integrations.openai import retention
+from marketplace.integrations.openai import retention, tools
 from marketplace.integrations.openai.action import AskOpenAIAssistant
 from marketplace.integrations.openai.assistants import connection_key
 from marketplace.integrations.openai.limiter import policy
@@ -321,3 +321,62 @@ def test_admins_choose_what_may_be_sent_and_the_review_warns(acme, admin_client,
     )
     assert any("email" in p and "withheld" in p for p in problems)
     assert client_for_rep.get(reverse("crm:ai_data")).status_code == 403
+
+
+def test_the_test_button_shows_the_tool_rounds(acme, sim, builder_user):
+    connect(acme)
+    ann = contact(acme, first_name="Ann")
+    crm.association_create(record=ann, other=company(acme, name="Initech"))
+    sim.configure(
+        tool_calls=[
+            {
+                "instructions": "crm researcher",
+                "calls": [
+                    {
+                        "name": "list_associated_records",
+                        "arguments": {
+                            "object": "contact",
+                            "id": ann.pk,
+                            "associated_object": "any",
+                        },
+                    }
+                ],
+            }
+        ]
+    )
+    assistant = researcher(acme, "list_associated_records")
+    response = client_for(builder_user).post(
+        reverse("marketplace:openai_action_test"),
+        {
+            "record": ann.pk,
+            "assistant": assistant.choice_value,
+            "prompt": "Who is {{ object.first_name }}?",
+        },
+        HTTP_HX_REQUEST="true",
+    )
+    html = response.content.decode()
+    assert "Tool rounds" in html and "list_associated_records" in html and "Initech" in html
+
+
+def test_a_result_over_its_size_cap_is_cut_with_a_note_the_model_reads(acme):
+    for n in range(25):
+        company(acme, name=f"Company {n}", description="x" * 480)
+    PropertyDefinition.objects.get_or_create(
+        account=acme,
+        object_type=ObjectType.COMPANY,
+        name="description",
+        defaults={"label": "Description", "type": "textarea"},
+    )
+    scope = tools.ToolScope(account=acme, allowed_tools=frozenset({"search_records"}))
+    output = tools.call_run(
+        scope,
+        "search_records",
+        json.dumps(
+            {"object": "company", "text": "Company", "property": "", "value": "", "limit": 25}
+        ),
+    )
+    result = json.loads(output)
+    assert len(output) <= tools.RESULT_MAX_CHARS
+    assert 0 < len(result["records"]) < 25 and "result size limit" in result["truncated"]
+    refused = json.loads(tools.call_run(scope, "get_record", "{}"))
+    assert refused == {"error": "There is no tool named 'get_record'."}
