@@ -179,6 +179,8 @@ LOCALE_PATHS = [SHARE_DIR / "locale"]
 TIME_ZONE = env_time_zone("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
+# One date/time format per locale (config/formats/<lang>/formats.py).
+FORMAT_MODULE_PATH = ["config.formats"]
 
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [SHARE_DIR / "static"]
