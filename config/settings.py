@@ -91,6 +91,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Signs out sessions idle for SESSION_IDLE_TIMEOUT_MINUTES (crm/idle.py).
+    "crm.idle.IdleTimeoutMiddleware",
     "ops.logs.RequestContextMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -177,6 +179,8 @@ LOCALE_PATHS = [SHARE_DIR / "locale"]
 TIME_ZONE = env_time_zone("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
+# One date/time format per locale (config/formats/<lang>/formats.py).
+FORMAT_MODULE_PATH = ["config.formats"]
 
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [SHARE_DIR / "static"]
@@ -263,6 +267,9 @@ LOGGING = logging_config(fmt=LOG_FORMAT, level=env_str("LOG_LEVEL", default="INF
 
 # Bearer token of the Prometheus endpoint /metrics; unset, /metrics answers 404.
 METRICS_TOKEN = env_str("METRICS_TOKEN", default="")
+
+# A signed-in session unused this long is signed out; 0: only the 2-week cookie age.
+SESSION_IDLE_TIMEOUT_MINUTES = env.int("SESSION_IDLE_TIMEOUT_MINUTES", default=720)
 
 # JSON API requests per token (and unauthenticated requests per client address) per
 # minute; over it a 429 with Retry-After. 0: no limit.

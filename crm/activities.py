@@ -56,7 +56,7 @@ def task_create(
             recipients=[assignee],
             title=_("%(user)s assigned you a task: %(title)s") % {"user": actor, "title": title},
             body=notes,
-            url=reverse("crm:task_list"),
+            url=reverse("crm:task_detail", args=[task.pk]),
             idempotency_key=f"task-assigned:{task.pk}",
         )
     return task

@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from crm import webforms
+from crm.display import property_label
 from crm.models import (
     Account,
     Form,
@@ -50,6 +51,11 @@ class TaskForm(forms.ModelForm):
         self.fields["assignee"].queryset = account.users.filter(is_active=True).order_by(
             "first_name", "username"
         )
+        # "None" reads as a missing value next to Low / Medium / High.
+        self.fields["priority"].choices = [
+            (value, gettext_lazy("No priority") if value == Task.Priority.NONE else label)
+            for value, label in self.fields["priority"].choices
+        ]
 
     def clean_notes(self) -> str:
         notes = self.cleaned_data.get("notes", "")
@@ -278,7 +284,7 @@ class AddFieldForm(forms.Form):
             ),
             (
                 gettext_lazy("Contact properties"),
-                [(pk, d.label) for pk, d in self.definitions.items()],
+                [(pk, property_label(d)) for pk, d in self.definitions.items()],
             ),
         ]
 

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
 from crm.models import PropertyDefinition, PropertyType, User
@@ -88,10 +88,15 @@ def normalize(definition: PropertyDefinition, raw: Any) -> Any:
         )
     if kind == PropertyType.ENUMERATION:
         text = str(raw)
-        for option in definition.options:
-            if text.lower() in (option["value"].lower(), option["label"].lower()):
+        shown = definition.shown_options
+        for option, shown_option in zip(definition.options, shown, strict=True):
+            if text.lower() in (
+                option["value"].lower(),
+                option["label"].lower(),
+                shown_option["label"].lower(),
+            ):
                 return option["value"]
-        choices = ", ".join(option["label"] for option in definition.options)
+        choices = ", ".join(option["label"] for option in shown)
         raise ValidationError(
             _("“%(value)s” is not an option of %(label)s. Choose one of: %(choices)s.")
             % {"value": text[:100], "label": label, "choices": choices}
@@ -206,10 +211,22 @@ def index_columns(definition: PropertyDefinition, value: Any) -> dict[str, Any]:
     return columns
 
 
+def token_text(definition: PropertyDefinition, value: Any) -> str:
+    """How a stored value reads in a data token: as in the UI, but dates stay ISO
+    (2026-12-03, 2026-12-03 14:05) so that a token copied into a date field parses."""
+    if value is not None and definition.type == PropertyType.DATETIME:
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M")
+    if value is not None and definition.type == PropertyType.DATE:
+        return str(value)
+    return display(definition, value)
+
+
 def display(
     definition: PropertyDefinition, value: Any, *, users: dict[int, Any] | None = None
 ) -> str:
-    """How a stored value reads in the UI and in data tokens."""
+    """How a stored value reads in the UI: an option by its label, a user by name, a
+    date in the locale's format (config/formats/)."""
     if value is None:
         return ""
     kind = definition.type
@@ -224,5 +241,7 @@ def display(
         return str(user) if user else ""
     if kind == PropertyType.DATETIME:
         moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M")
+        return formats.date_format(timezone.localtime(moment), "DATETIME_FORMAT")
+    if kind == PropertyType.DATE:
+        return formats.date_format(dt.date.fromisoformat(str(value)), "DATE_FORMAT")
     return str(value)

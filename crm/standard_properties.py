@@ -22,33 +22,33 @@ def _options(*pairs: tuple[str, str]) -> list[dict[str, str]]:
 
 
 LIFECYCLE_STAGES = _options(
-    ("subscriber", "Subscriber"),
-    ("lead", "Lead"),
-    ("marketingqualifiedlead", "Marketing qualified lead"),
-    ("salesqualifiedlead", "Sales qualified lead"),
-    ("opportunity", "Opportunity"),
-    ("customer", "Customer"),
-    ("evangelist", "Evangelist"),
-    ("other", "Other"),
+    ("subscriber", gettext_noop("Subscriber")),
+    ("lead", gettext_noop("Lead")),
+    ("marketingqualifiedlead", gettext_noop("Marketing qualified lead")),
+    ("salesqualifiedlead", gettext_noop("Sales qualified lead")),
+    ("opportunity", gettext_noop("Opportunity")),
+    ("customer", gettext_noop("Customer")),
+    ("evangelist", gettext_noop("Evangelist")),
+    ("other", gettext_noop("Other")),
 )
 LEAD_STATUSES = _options(
-    ("new", "New"),
-    ("open", "Open"),
-    ("in_progress", "In progress"),
-    ("open_deal", "Open deal"),
-    ("unqualified", "Unqualified"),
-    ("attempted_to_contact", "Attempted to contact"),
-    ("connected", "Connected"),
-    ("bad_timing", "Bad timing"),
+    ("new", gettext_noop("New")),
+    ("open", gettext_noop("Open")),
+    ("in_progress", gettext_noop("In progress")),
+    ("open_deal", gettext_noop("Open deal")),
+    ("unqualified", gettext_noop("Unqualified")),
+    ("attempted_to_contact", gettext_noop("Attempted to contact")),
+    ("connected", gettext_noop("Connected")),
+    ("bad_timing", gettext_noop("Bad timing")),
 )
 DEAL_STAGES = _options(
-    ("appointmentscheduled", "Appointment scheduled"),
-    ("qualifiedtobuy", "Qualified to buy"),
-    ("presentationscheduled", "Presentation scheduled"),
-    ("decisionmakerboughtin", "Decision maker bought-in"),
-    ("contractsent", "Contract sent"),
-    ("closedwon", "Closed won"),
-    ("closedlost", "Closed lost"),
+    ("appointmentscheduled", gettext_noop("Appointment scheduled")),
+    ("qualifiedtobuy", gettext_noop("Qualified to buy")),
+    ("presentationscheduled", gettext_noop("Presentation scheduled")),
+    ("decisionmakerboughtin", gettext_noop("Decision maker bought-in")),
+    ("contractsent", gettext_noop("Contract sent")),
+    ("closedwon", gettext_noop("Closed won")),
+    ("closedlost", gettext_noop("Closed lost")),
 )
 
 # (object type, name, label, type, options)
@@ -104,10 +104,10 @@ STANDARD_PROPERTIES: list[tuple[str, str, str, str, list]] = [
         gettext_noop("Ticket status"),
         ENUM,
         _options(
-            ("new", "New"),
-            ("waiting_on_contact", "Waiting on contact"),
-            ("waiting_on_us", "Waiting on us"),
-            ("closed", "Closed"),
+            ("new", gettext_noop("New")),
+            ("waiting_on_contact", gettext_noop("Waiting on contact")),
+            ("waiting_on_us", gettext_noop("Waiting on us")),
+            ("closed", gettext_noop("Closed")),
         ),
     ),
     (
@@ -115,7 +115,11 @@ STANDARD_PROPERTIES: list[tuple[str, str, str, str, list]] = [
         "priority",
         gettext_noop("Priority"),
         ENUM,
-        _options(("low", "Low"), ("medium", "Medium"), ("high", "High")),
+        _options(
+            ("low", gettext_noop("Low")),
+            ("medium", gettext_noop("Medium")),
+            ("high", gettext_noop("High")),
+        ),
     ),
     (ObjectType.TICKET, "owner", gettext_noop("Ticket owner"), OWNER, []),
 ]

@@ -78,7 +78,7 @@ def submission_form_class(fields: list[FormField]) -> type[SubmissionFormBase]:
 
 def _input_for(field: FormField) -> django_forms.Field:
     common: dict[str, Any] = {
-        "label": field.label,
+        "label": field.shown_label,
         "required": field.required,
         "help_text": field.help_text,
     }
@@ -104,7 +104,7 @@ def _input_for(field: FormField) -> django_forms.Field:
         )
     if kind == PropertyType.ENUMERATION:
         choices = [("", _("Please select"))] + [
-            (option["value"], option["label"]) for option in definition.options
+            (option["value"], option["label"]) for option in definition.shown_options
         ]
         return django_forms.ChoiceField(choices=choices, **common)
     if kind == PropertyType.BOOLEAN:

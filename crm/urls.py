@@ -47,6 +47,7 @@ urlpatterns = [
     # Tasks
     path("tasks/", tasks.task_list, name="task_list"),
     path("tasks/new/", tasks.task_create, name="task_create"),
+    path("tasks/<id:pk>/", tasks.task_detail, name="task_detail"),
     path("tasks/<id:pk>/complete/", tasks.task_complete, name="task_complete"),
     # Notifications
     path("notifications/", notifications.notification_list, name="notification_list"),

@@ -136,12 +136,14 @@ def page(browser, live_server):
     # worker and Chromium next to the suite) an htmx swap can take more than 5 s.
     from playwright.sync_api import expect
 
+    from tests.accessibility import audited_context, close_checked
+
     expect.set_options(timeout=15_000)
-    context = browser.new_context(base_url=live_server.url, locale="en-US")
+    context = audited_context(browser, base_url=live_server.url, locale="en-US")
     page = context.new_page()
     page.set_default_timeout(15_000)
     yield page
-    context.close()
+    close_checked(context)  # fails on serious/critical axe-core violations
 
 
 def screenshot(page, name: str) -> Path:

@@ -14,6 +14,12 @@ class WorkflowCreateForm(forms.Form):
     )
     name = forms.CharField(label=_("Workflow name"), max_length=200)
 
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        # The list page also holds the search form: ids of their own, so each label
+        # names its own field (both have an "Object" select).
+        kwargs.setdefault("auto_id", "create_%s")
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
 
 class WorkflowSearchForm(forms.Form):
     q = forms.CharField(label=_("Search workflows"), required=False, max_length=200)
@@ -25,3 +31,9 @@ class WorkflowSearchForm(forms.Form):
         required=False,
         choices=[("", _("On and off")), ("on", _("On")), ("off", _("Off"))],
     )
+    # A builder section's key (e.g. an app's): the workflows with a step of that section.
+    uses = forms.CharField(required=False, max_length=100, widget=forms.HiddenInput)
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("auto_id", "filter_%s")
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]

@@ -134,6 +134,12 @@ class ActionType:
     # Config keys whose values are not templates (ids, criteria): no token resolution,
     # and the builder offers no data tokens in them.
     raw_config_keys: ClassVar[frozenset[str]] = frozenset()
+    # Config keys holding user choices (a user id, "owner", or a list of them): the run
+    # history names them.
+    user_config_keys: ClassVar[frozenset[str]] = frozenset()
+    # Outputs naming something with a page of its own (e.g. a task): by output name,
+    # its value → the page's URL. The run history links the value to it.
+    output_links: ClassVar[dict[str, Callable[[Any], str | None]]] = {}
 
     # --- The builder ------------------------------------------------------------------
 
@@ -222,9 +228,46 @@ class ActionType:
     def describe_inputs(self, config: dict[str, Any], *, account: Account) -> list[tuple[str, str]]:
         """One step's inputs as the run history shows them: (label, text) pairs, labelled
         as in the builder (the config form's labels; the key itself for a key the form
-        does not know), a choice by its label ("To-do", not "todo"), other values as
+        does not know), a choice by its label ("To-do", not "todo"), a user choice
+        (`user_config_keys`) by name ("Record owner" for "owner"), other values as
         stored (JSON for structured ones). Override to name what an id stands for. Keys
         starting with "_" are internal and left out."""
+        return self._inputs_described(config, users=self._users_named(account))
+
+    def describe_steps(
+        self, configs: list[dict[str, Any]], *, account: Account
+    ) -> list[StepDescription]:
+        """Every step of this type on one history page, described at once: override to
+        read what their configs name in one query, not one per step. The default reads
+        the account's users once (if `user_config_keys`) and labels the outputs of
+        `outputs_for`."""
+        overridden = type(self).describe_inputs is not ActionType.describe_inputs
+        users = {} if overridden else self._users_named(account)
+        return [
+            StepDescription(
+                inputs=(
+                    self.describe_inputs(config, account=account)
+                    if overridden
+                    else self._inputs_described(config, users=users)
+                ),
+                output_labels={o.name: str(o.label) for o in self.outputs_for(config, account)},
+                output_links=self.output_links,
+            )
+            for config in configs
+        ]
+
+    def _users_named(self, account: Account) -> dict[Any, Any]:
+        if not self.user_config_keys:
+            return {}
+        from crm.models import User
+
+        return User.objects.filter(account=account).in_bulk()
+
+    def _inputs_described(
+        self, config: dict[str, Any], *, users: dict[Any, Any]
+    ) -> list[tuple[str, str]]:
+        from crm import display
+
         fields = self.config_form.base_fields if self.config_form is not None else {}
         described: list[tuple[str, str]] = []
         for key, value in config.items():
@@ -233,7 +276,11 @@ class ActionType:
                 continue
             field = fields.get(key)
             label = field.label if field is not None and field.label else key
-            described.append((str(label), _choice_text(field, value)))
+            if key in self.user_config_keys and value not in (None, "", []):
+                text = display.users_label(_json_or_value(value), users)
+            else:
+                text = _choice_text(field, value)
+            described.append((str(label), text))
         return described
 
     def step_detail_html(self, outputs: dict[str, Any]) -> str:
@@ -241,20 +288,6 @@ class ActionType:
         outputs, made from its stored outputs' internal keys ("_…", which the outputs
         list leaves out) — e.g. an AI step's tool rounds. Empty: nothing."""
         return ""
-
-    def describe_steps(
-        self, configs: list[dict[str, Any]], *, account: Account
-    ) -> list[StepDescription]:
-        """Every step of this type on one history page, described at once: override to
-        read what their configs name in one query, not one per step. The default asks
-        `describe_inputs` and `outputs_for` for each config."""
-        return [
-            StepDescription(
-                inputs=self.describe_inputs(config, account=account),
-                output_labels={o.name: str(o.label) for o in self.outputs_for(config, account)},
-            )
-            for config in configs
-        ]
 
     # --- The engine -------------------------------------------------------------------
 
@@ -326,6 +359,12 @@ class StepDescription:
 
     inputs: list[tuple[str, str]]
     output_labels: dict[str, str]
+    # Outputs that name something with a page of its own (e.g. a task): by output name,
+    # its value → the page's URL (None: no page). The history links the value to it.
+    output_links: dict[str, Callable[[Any], str | None]] = field(default_factory=dict)
+    # Outputs whose stored value is a code (an option value, a user id): by output
+    # name, its value → the text shown.
+    output_texts: dict[str, Callable[[Any], str]] = field(default_factory=dict)
 
 
 def _choice_text(field: forms.Field | None, value: Any) -> str:
@@ -340,6 +379,16 @@ def _choice_text(field: forms.Field | None, value: Any) -> str:
     if isinstance(value, list) and value and all(str(v) in labels for v in value):
         return ", ".join(labels[str(v)] for v in value)
     return value_text(value)
+
+
+def _json_or_value(value: Any) -> Any:
+    """A list stored as its JSON text (a form's JSONField) as the list."""
+    if isinstance(value, str) and value.startswith("["):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
 
 
 def value_text(value: Any) -> str:

@@ -16,7 +16,11 @@ from typing import Any
 
 from django.db import transaction
 from django.dispatch import receiver
+from django.utils.html import format_html
+from django.utils.translation import gettext
+from django.utils.translation import gettext as _
 
+from crm.display import TimelineEntry, timeline_describer_register
 from crm.models import TimelineEvent
 from workflows.history.events import action_label, run_urls
 from workflows.models import ActionExecution, Enrollment, Workflow
@@ -49,6 +53,46 @@ def on_executions_finished(
         )
 
 
+def timeline_entry(data: dict[str, Any]) -> TimelineEntry:
+    """How a workflow entry reads on the record's timeline (crm.display asks)."""
+    workflow = str(data.get("workflow") or "")
+    event = data.get("event")
+    link = (_("View run"), str(data["url"])) if data.get("url") else None
+    if event == "enrolled":
+        return TimelineEntry(
+            format_html(
+                _("Enrolled in the workflow <strong>{workflow}</strong>"), workflow=workflow
+            ),
+            link=link,
+        )
+    action = (
+        action_label(data["action_type"])
+        if data.get("action_type")
+        else gettext(str(data.get("action") or ""))
+    )
+    if event == "action_failed":
+        return TimelineEntry(
+            format_html(
+                _("<strong>{action}</strong> failed in the workflow {workflow}"),
+                action=action,
+                workflow=workflow,
+            ),
+            details=[(_("Error"), str(data.get("error") or ""))] if data.get("error") else [],
+            link=link,
+        )
+    return TimelineEntry(
+        format_html(
+            _("<strong>{action}</strong> done by the workflow {workflow}"),
+            action=action,
+            workflow=workflow,
+        ),
+        link=link,
+    )
+
+
+timeline_describer_register(TimelineEvent.Kind.WORKFLOW, timeline_entry)
+
+
 def timeline_events(execution: ActionExecution, *, url: str) -> list[TimelineEvent]:
     """The "enrolled" entry of the execution's run and the execution's own entry, `url`
     being the run detail (both idempotent by key)."""
@@ -77,6 +121,7 @@ def timeline_events(execution: ActionExecution, *, url: str) -> list[TimelineEve
         "event": "action_succeeded" if succeeded else "action_failed",
         "execution_id": execution.pk,
         "step_id": execution.step_id,
+        "action_type": execution.action_type,
         "action": action_label(execution.action_type),
     }
     if not succeeded:

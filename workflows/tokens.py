@@ -73,7 +73,7 @@ class TokenResolver:
         if self.withhold_sensitive and definition.sensitive:
             return WITHHELD
         try:
-            return props.display(definition, record.properties.get(name))
+            return props.token_text(definition, record.properties.get(name))
         except (ValueError, TypeError):  # a malformed stored value must not crash a run
             return ""
 

@@ -4,6 +4,7 @@ from crm.models.api import ApiToken
 from crm.models.forms import Form, FormField, FormSubmission
 from crm.models.imports import ImportJob
 from crm.models.objects import (
+    OBJECT_CREATE_LABELS,
     OBJECT_SLUGS,
     WITHHELD,
     Association,
@@ -16,6 +17,7 @@ from crm.models.objects import (
 )
 
 __all__ = [
+    "OBJECT_CREATE_LABELS",
     "OBJECT_SLUGS",
     "WITHHELD",
     "Account",

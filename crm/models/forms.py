@@ -13,6 +13,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 
@@ -95,6 +96,15 @@ class FormField(models.Model):
         return self.label
 
     @builtins.property  # `property` is the field above
+    def shown_label(self) -> str:
+        """The question as shown: a standard property's own label, kept as created, in
+        the page's language; anything the admin typed, as typed."""
+        definition = self.property
+        if definition is not None and definition.is_standard and self.label == definition.label:
+            return gettext(self.label)
+        return self.label
+
+    @builtins.property
     def is_email(self) -> bool:
         return self.property is not None and self.property.name == "email"
 

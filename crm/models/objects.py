@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 # What an AI app is sent instead of a sensitive property's value (Settings › AI data).
@@ -50,6 +51,14 @@ OBJECT_PLURALS = {
     ObjectType.COMPANY: _("Companies"),
     ObjectType.DEAL: _("Deals"),
     ObjectType.TICKET: _("Tickets"),
+}
+
+# "Create contact", "Créer un contact": one sentence per object (French needs its gender).
+OBJECT_CREATE_LABELS = {
+    ObjectType.CONTACT: _("Create contact"),
+    ObjectType.COMPANY: _("Create company"),
+    ObjectType.DEAL: _("Create deal"),
+    ObjectType.TICKET: _("Create ticket"),
 }
 
 
@@ -94,10 +103,21 @@ class PropertyDefinition(models.Model):
         return self.label
 
     def option_label(self, value: str) -> str:
+        """A stored option value as the UI shows it (the value itself when the options
+        no longer hold it)."""
         for option in self.options:
             if option["value"] == value:
-                return option["label"]
+                return self._shown(option["label"])
         return value
+
+    @property
+    def shown_options(self) -> list[dict[str, str]]:
+        """The options with their labels as the UI shows them: a standard property's
+        labels are translated (crm/standard_properties.py marks them), an admin's as typed."""
+        return [{"value": o["value"], "label": self._shown(o["label"])} for o in self.options]
+
+    def _shown(self, label: str) -> str:
+        return gettext(label) if self.is_standard else label
 
 
 class Record(models.Model):

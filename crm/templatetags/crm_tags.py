@@ -7,8 +7,8 @@ from typing import Any
 
 from django import template
 from django.utils import timezone
-from django.utils.translation import gettext
 
+from crm import display
 from crm import properties as props
 from crm.models import PropertyDefinition, PropertyType
 
@@ -17,10 +17,7 @@ register = template.Library()
 
 @register.filter
 def property_label(definition: PropertyDefinition) -> str:
-    """Standard labels are translated; custom labels are shown as the admin typed them."""
-    if definition is None:
-        return ""
-    return gettext(definition.label) if definition.is_standard else definition.label
+    return display.property_label(definition)
 
 
 @register.simple_tag

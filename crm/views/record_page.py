@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Case, IntegerField, Value, When
@@ -13,8 +11,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
+from crm import display, services
 from crm import properties as props
-from crm import services
 from crm.access import record_for, require_account
 from crm.forms import NoteForm, TaskForm
 from crm.listing import search_q
@@ -48,33 +46,16 @@ def _property_item(
 
 def _timeline(record: Record, definitions: dict, users: dict) -> list[dict]:
     events = TimelineEvent.objects.filter(record=record).select_related("actor")[:TIMELINE_LIMIT]
-    items = []
-    for event in events:
-        item = {
+    return [
+        {
             "event": event,
             "kind": event.kind,
             "data": event.data if isinstance(event.data, dict) else {},
+            "entry": display.timeline_entry(event, definitions=definitions, users=users),
+            "source": display.source_label(event.source),
         }
-        if event.kind == TimelineEvent.Kind.PROPERTY_CHANGED:
-            definition = definitions.get(item["data"].get("property"))
-            for side in ("old", "new"):
-                value = item["data"].get(side)
-                if definition is not None and value is not None:
-                    with contextlib.suppress(ValueError, TypeError):
-                        value = props.display(definition, value, users=users)
-                item[side] = "" if value is None else str(value)
-            item["label"] = (
-                property_label(definition)
-                if definition
-                else item["data"].get("label", item["data"].get("property", ""))
-            )
-        item["details"] = [
-            (key, value)
-            for key, value in item["data"].items()
-            if not isinstance(value, (dict, list)) and key not in ("body",)
-        ]
-        items.append(item)
-    return items
+        for event in events
+    ]
 
 
 def _associations(record: Record) -> list[dict]:

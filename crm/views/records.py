@@ -19,7 +19,7 @@ from django_htmx.http import HttpResponseClientRedirect, push_url
 from crm import filters as crm_filters
 from crm import listing, services
 from crm.access import account_for, require_account
-from crm.models import PropertyType, Record
+from crm.models import OBJECT_CREATE_LABELS, PropertyType, Record
 from crm.templatetags.crm_tags import property_label
 from crm.views.common import (
     CREATE_FIELDS,
@@ -174,6 +174,7 @@ def record_list(request: HttpRequest, object_type: str) -> HttpResponse:
         "object_type": kind,
         "object_label": kind.plural_label,
         "singular_label": kind.label,
+        "create_label": OBJECT_CREATE_LABELS[kind],
         "definitions": definitions,
         "filterable": [d for d in definitions.values()],
         "columns": columns,
@@ -256,6 +257,7 @@ def record_create(request: HttpRequest, object_type: str) -> HttpResponse:
         "section": "crm",
         "slug": object_type,
         "singular_label": kind.label,
+        "create_label": OBJECT_CREATE_LABELS[kind],
         "object_label": kind.plural_label,
         "create_fields": fields,
         "values": values,

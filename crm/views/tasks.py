@@ -105,6 +105,40 @@ def task_create(request: HttpRequest) -> HttpResponse:
     )
 
 
+@require_http_methods(["GET", "POST"])
+@require_account
+def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """One task: what, for which records, who, when, notes, status; edit and complete."""
+    task = task_for(request, pk)
+    can_change = _can_change(request.user, task)
+    form = TaskForm(
+        request.POST if request.method == "POST" else None,
+        instance=task,
+        account=account_for(request),
+    )
+    if request.method == "POST":
+        if not can_change:
+            raise PermissionDenied(_("Only the assignee or the creator can change this task."))
+        if form.is_valid():
+            form.save()
+            messages.success(request, _("Task “%(title)s” was saved.") % {"title": task.title})
+            return redirect("crm:task_detail", pk=task.pk)
+    return render(
+        request,
+        "crm/task_detail.html",
+        {
+            "section": "crm",
+            "task": task,
+            "records": list(task.records.order_by("object_type", "name")[:50]),
+            "form": form,
+            "can_change": can_change,
+            "editing": request.method == "POST" or request.GET.get("edit") == "1",
+            "now": timezone.now(),
+        },
+        status=400 if form.errors else 200,
+    )
+
+
 @require_POST
 @require_account
 def task_complete(request: HttpRequest, pk: int) -> HttpResponse:

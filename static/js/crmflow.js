@@ -8,6 +8,15 @@
       if (!menu.contains(event.target)) menu.removeAttribute("open");
     });
   });
+  // A menu's opener says whether it is open (its summary is exposed as a button).
+  document.addEventListener("toggle", function (event) {
+    var menu = event.target;
+    if (!menu.matches || !menu.matches("details[data-menu]")) return;
+    var summary = menu.querySelector("summary");
+    if (summary && summary.hasAttribute("aria-expanded")) {
+      summary.setAttribute("aria-expanded", menu.open ? "true" : "false");
+    }
+  }, true);
   document.addEventListener("keydown", function (event) {
     if (event.key !== "Escape") return;
     document.querySelectorAll("details[data-menu][open]").forEach(function (menu) {

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from crm.models import Task
+from tests.accessibility import audited_context, close_checked
 from tests.builder.conftest import contact
 from tests.builder.steps import (
     add_action,
@@ -31,7 +32,8 @@ FAST = {"WORKFLOWS_SWEEP_SECONDS": "1", "WORKFLOWS_RESEND_AFTER_SECONDS": "2"}
 @pytest.fixture
 def localized_page(browser, live_server, request):
     language = request.param
-    context = browser.new_context(
+    context = audited_context(
+        browser,
         base_url=live_server.url,
         viewport={"width": 1440, "height": 900},
         locale="fr-FR" if language == "fr" else "en-US",
@@ -39,7 +41,7 @@ def localized_page(browser, live_server, request):
     page = context.new_page()
     page.set_default_timeout(30_000)  # a shared, loaded machine
     yield language, page
-    context.close()
+    close_checked(context)  # fails on serious/critical axe-core violations
 
 
 @pytest.mark.parametrize("localized_page", ["en", "fr"], indirect=True)

@@ -124,6 +124,14 @@ def test_the_step_panel_offers_to_connect_and_comes_back_to_the_step(
     assert 'data-token-editor="url"' in panel
 
 
+def test_connecting_from_the_action_panel_comes_back_to_the_step_waiting_for_it(
+    acme, builder_user, builder_client, pings
+):
+    workflow = template_create(account=acme, key="pings", actor=builder_user)
+    panel = builder_client.get(f"/workflows/{workflow.pk}/add/?slot=start").content.decode()
+    assert f'href="/connect-pings/?next=/workflows/{workflow.pk}/steps/1/"' in panel
+
+
 def test_review_reports_the_section_connection_and_the_steps_own_problems(
     acme, builder_user, pings
 ):

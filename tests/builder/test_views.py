@@ -321,3 +321,13 @@ def test_review_counts_then_turns_on_and_off(builder_client, acme, simple, setti
     builder_client.post(f"/workflows/{simple.pk}/turn-off/")
     simple.refresh_from_db()
     assert not simple.is_enabled
+
+
+def test_the_review_of_a_form_triggered_workflow_names_the_form(builder_client, acme, simple):
+    from crm.webforms import form_create
+
+    form = form_create(account=acme, name="Contact us")
+    Workflow.objects.filter(pk=simple.pk).update(form_id=form.pk, criteria=[])
+    html = builder_client.get(f"/workflows/{simple.pk}/review/").content.decode()
+    assert "Every contact who submits the form “Contact us”" in html
+    assert "no criteria" not in html

@@ -5,6 +5,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
+from crm import activities
 from crm.models import Notification, Task
 from tests.crm.factories import contact
 
@@ -46,7 +47,8 @@ def test_assigning_a_task_to_someone_else_notifies_them(admin_client, acme, rep_
         {"title": "Follow up", "type": "todo", "priority": "none", "assignee": rep_user.pk},
     )
     notification = Notification.objects.get(recipient=rep_user)
-    assert "Follow up" in notification.title and notification.url == "/tasks/"
+    task = Task.objects.get(title="Follow up")
+    assert "Follow up" in notification.title and notification.url == f"/tasks/{task.pk}/"
 
 
 def test_task_notes_are_escaped_and_links_made_clickable(rep_client, acme, rep_user):
@@ -131,3 +133,36 @@ def test_another_accounts_task_is_a_404(globex_client, acme):
         "/tasks/new/", {"title": "Sneaky", "type": "todo", "priority": "none", "record": jane.pk}
     )
     assert not jane.tasks.exists()
+
+
+def test_a_task_has_a_page_every_mention_links_to(rep_client, acme, rep_user):
+    jane = contact(acme, first_name="Jane")
+    task = activities.task_create(
+        account=acme, actor=rep_user, title="Call Jane", record=jane, notes="About the renewal"
+    )
+    page = rep_client.get(f"/tasks/{task.pk}/").content.decode()
+    assert "Call Jane" in page and "About the renewal" in page and "Jane" in page
+    link = f'href="/tasks/{task.pk}/"'
+    assert link in rep_client.get("/tasks/?view=all").content.decode()
+    assert link in rep_client.get(f"/objects/contacts/{jane.pk}/").content.decode()
+    response = rep_client.post(
+        f"/tasks/{task.pk}/",
+        {
+            "title": "Call Jane back",
+            "type": "call",
+            "priority": "high",
+            "assignee": rep_user.pk,
+            "notes": "",
+        },
+    )
+    assert response.status_code == 302
+    task.refresh_from_db()
+    assert (task.title, task.type) == ("Call Jane back", "call")
+    rep_client.post(f"/tasks/{task.pk}/complete/", {"next": f"/tasks/{task.pk}/"})
+    task.refresh_from_db()
+    assert task.status == "completed"
+
+
+def test_another_accounts_task_page_is_not_found(globex_client, acme, rep_user):
+    task = activities.task_create(account=acme, actor=rep_user, title="Secret")
+    assert globex_client.get(f"/tasks/{task.pk}/").status_code == 404

@@ -169,3 +169,16 @@ def test_a_quota_failure_shows_what_was_sent_and_replays_once_reconnected(
     assert list(Task.objects.values_list("title", flat=True)) == ["Code: OH"]
     html = builder_client.get(run_url).content.decode()
     assert "Succeeded" in html and "gpt-4o-mini" in html and scenario.error_text in html
+
+
+def test_the_timeline_tells_a_run_in_words_with_a_link_to_it(scenario, builder_client):
+    enrollment = Enrollment.objects.get(workflow=scenario.workflow)
+    page = f"/objects/contacts/{scenario.record.pk}/"
+    html = builder_client.get(page).content.decode()
+    assert "Enrolled in the workflow <strong>Hand over to Sam</strong>" in html
+    assert "<strong>Create task</strong> done by the workflow Hand over to Sam" in html
+    assert reverse("history:run", args=[scenario.workflow.pk, enrollment.pk]) in html
+    for raw in ("workflow_id", "enrollment_id", "execution_id", "step_id", "action_succeeded"):
+        assert raw not in html
+    french = builder_client.get(page, HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert "<strong>Créer une tâche</strong>" in french

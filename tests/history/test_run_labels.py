@@ -202,11 +202,42 @@ def test_the_labels_are_in_french(acme, sim, builder_user):
     client.cookies["django_language"] = "fr"
     html = client.get(run_url(workflow)).content.decode()
     ask = pairs(step_html(html, 1))
-    assert ask["Sélection de l&#x27;assistant"] == "Lead qualifier"
-    assert ask["Sélection du modèle"] == "Le modèle de l&#x27;assistant"
+    assert ask["Sélection de l’assistant"] == "Lead qualifier"
+    assert ask["Sélection du modèle"] == "Le modèle de l’assistant"
     assert ask["Effort de raisonnement"] == "Moyenne"
     assert "Réponse" in ask and "Modèle utilisé" in ask
     assert "Titre" in pairs(step_html(html, 2))
     WorkspaceAssistant.objects.update(archived_at=timezone.now())
     ask = pairs(step_html(client.get(run_url(workflow)).content.decode(), 1))
-    assert ask["Sélection de l&#x27;assistant"] == "Lead qualifier (archivé)"
+    assert ask["Sélection de l’assistant"] == "Lead qualifier (archivé)"
+
+
+def test_users_branch_paths_and_tasks_read_as_words_and_links(acme, builder_client, rep_user):
+    from crm.models import Task
+
+    graph = chain(
+        {
+            "type": "branch",
+            "config": {
+                "paths": [{"name": "HOT", "groups": [], "next": 2}],
+                "none_next": 2,
+            },
+        },
+        {"type": "create_task", "config": {"title": "Call", "assignee": "owner"}},
+        {
+            "type": "send_notification",
+            "config": {"recipients": ["owner", rep_user.pk], "subject": "Hi"},
+        },
+    )
+    workflow = make_workflow(acme, graph)
+    contact(acme, first_name="Ann")
+    drain()
+    html = builder_client.get(run_url(workflow)).content.decode()
+    branch = pairs(step_html(html, 1))
+    assert branch["None met"] == "step 2" and "paths" not in branch
+    task = pairs(step_html(html, 2))
+    assert task["Assigned to"] == "Record owner"
+    assert f'href="/tasks/{Task.objects.get().pk}/"' in step_html(html, 2)
+    notify = step_html(html, 3)
+    assert f"<dt>Recipients</dt><dd><code>Record owner, {rep_user}</code>" in notify
+    assert "[&quot;owner&quot;" not in notify

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.accessibility import audited_context, close_checked
 from tests.celery_worker import celery_worker  # noqa: F401  (the fixture)
 from tests.integrations.openai.conftest import sim, simulator_session  # noqa: F401  (fixtures)
 
@@ -44,10 +45,10 @@ def worker(celery_worker, sim, openai_mode):  # noqa: F811  (fixtures)
 
 @pytest.fixture
 def wide_page(browser, live_server):
-    context = browser.new_context(
-        base_url=live_server.url, locale="en-US", viewport={"width": 1440, "height": 900}
+    context = audited_context(
+        browser, base_url=live_server.url, locale="en-US", viewport={"width": 1440, "height": 900}
     )
     page = context.new_page()
     page.set_default_timeout(30_000)  # a shared, loaded machine
     yield page
-    context.close()
+    close_checked(context)  # fails on serious/critical axe-core violations

@@ -22,6 +22,7 @@ import re
 
 from playwright.sync_api import Browser, Page, expect
 
+from tests.accessibility import audited_context, close_checked
 from tests.builder.steps import panel
 
 LEAD_QUALIFIER_INSTRUCTIONS = (
@@ -114,7 +115,7 @@ def turn_on(page: Page) -> None:
 def submit_public_form(browser: Browser, base_url: str, url: str, answers: dict[str, str]) -> None:
     """An anonymous visitor, in a browser context of their own, fills the public form
     (answers by question label) and sends it."""
-    context = browser.new_context(base_url=base_url, locale="en-US")
+    context = audited_context(browser, base_url=base_url, locale="en-US")
     try:
         visitor = context.new_page()
         visitor.set_default_timeout(30_000)
@@ -125,7 +126,7 @@ def submit_public_form(browser: Browser, base_url: str, url: str, answers: dict[
         visitor.locator("button.public-form-submit").click()
         visitor.get_by_text("Thanks for submitting the form").wait_for()
     finally:
-        context.close()
+        close_checked(context)
 
 
 def open_history(page: Page, workflow_id: int) -> None:

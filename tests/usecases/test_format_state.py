@@ -20,6 +20,7 @@ from playwright.sync_api import expect
 from crm.models import Record, Task, TimelineEvent
 from marketplace.integrations.openai.demo import STATE_FORMATTER_INSTRUCTIONS
 from openai_simulator.config import DEMO_KEY
+from tests.accessibility import audited_context, close_checked
 from tests.builder.test_build_in_browser import FAST
 from tests.celery_worker import celery_worker, wait_for  # noqa: F401  (a fixture)
 from tests.conftest import BASE_DIR, log_in, screenshot
@@ -126,8 +127,8 @@ def test_imported_states_become_two_letter_codes(
     page.get_by_role("link", name="Hana Kim").click()
     expect(page.locator("#property-state")).to_contain_text("Atlantis")
     # The rep, Hana's owner, logs in: CRM > Tasks asks them to check it.
-    rep = page.context.browser.new_context(
-        base_url=live_server.url, viewport={"width": 1440, "height": 900}
+    rep = audited_context(
+        page.context.browser, base_url=live_server.url, viewport={"width": 1440, "height": 900}
     )
     try:
         rep_page = rep.new_page()
@@ -137,7 +138,7 @@ def test_imported_states_become_two_letter_codes(
         expect(rep_page.get_by_text("Check the state of Hana Kim")).to_have_count(1)
         screenshot(rep_page, f"{shot}-7-task")
     finally:
-        rep.close()
+        close_checked(rep)
 
     # The workflow's History → Ann's run → completed, the state written.
     open_run(page, workflow_id, "Ann Lee")

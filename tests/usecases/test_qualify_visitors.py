@@ -109,9 +109,7 @@ def test_a_hot_visitor_reaches_a_rep_as_a_notification_and_a_call_task(
     # What the rep sees: the notification under the bell, the call task in the queue.
     page.context.clear_cookies()
     log_in_as(page, "rep")
-    expect(page.locator("#notifications-bell")).to_have_attribute(
-        "aria-label", "Notifications (1 unread)"
-    )
+    expect(page.locator("#notifications-bell")).to_have_accessible_name("Notifications (1 unread)")
     open_notifications(page)
     expect(page.locator(".notification-title")).to_have_text(["Hot lead: Ann Lee"])
     expect(page.locator(".notification-body")).not_to_be_empty()

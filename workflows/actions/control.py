@@ -114,6 +114,25 @@ class Branch(ActionType):
     def summary(self, config: dict[str, Any], *, canvas: CanvasText) -> str:
         return escape(_("%(count)d paths") % {"count": len(config.get("paths") or []) + 1})
 
+    def describe_inputs(self, config: dict[str, Any], *, account: Account) -> list[tuple[str, str]]:
+        """Each path by its name and the step it leads to, then where "none met" goes."""
+
+        def then(step: Any) -> str:
+            if step in (None, ""):
+                return _("the run ends")
+            return _("step %(step)s") % {"step": step}
+
+        paths = [p for p in config.get("paths") or [] if isinstance(p, dict)]
+        described = [
+            (
+                _("Path “%(name)s”") % {"name": path.get("name", "")},
+                _("when its conditions are met, then %(next)s") % {"next": then(path.get("next"))},
+            )
+            for path in paths
+        ]
+        described.append((_("None met"), then(config.get("none_next"))))
+        return described
+
     def validate_config(
         self, config: dict[str, Any], *, account: Account, object_type: str
     ) -> dict[str, Any]:

@@ -47,6 +47,7 @@ class _Notify(ActionType):
     config_form = NotifyForm
     outputs = (Output("recipients", gettext_lazy("Recipients"), OutputType.NUMBER),)
     raw_config_keys = frozenset({"recipients"})
+    user_config_keys = frozenset({"recipients"})
 
     def summary(self, config: dict[str, Any], *, canvas: CanvasText) -> str:
         lines = [canvas.chips(config["subject"])] if config.get("subject") else []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -13,12 +14,20 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from crm import display
 from crm.models import Account, ObjectType, PropertyDefinition, PropertyType, Task, User
 from crm.services import associated_records, definitions_for, record_update, values_validate
 from workflows.actions.common import OWNER, users_check
 from workflows.context import ExecutionContext
 from workflows.outcomes import PermanentError
-from workflows.registry import ActionType, CanvasText, Output, OutputType, register
+from workflows.registry import (
+    ActionType,
+    CanvasText,
+    Output,
+    OutputType,
+    StepDescription,
+    register,
+)
 
 
 class CreateTaskForm(forms.Form):
@@ -58,6 +67,8 @@ class CreateTask(ActionType):
     outputs = (Output("task_id", gettext_lazy("Task"), OutputType.NUMBER),)
     batchable = True
     raw_config_keys = frozenset({"assignee", "due_in"})
+    user_config_keys = frozenset({"assignee"})
+    output_links = {"task_id": display.task_url}
 
     def summary(self, config: dict[str, Any], *, canvas: CanvasText) -> str:
         lines = [canvas.chips(config["title"])] if config.get("title") else []
@@ -144,6 +155,22 @@ class CreateTask(ActionType):
         ]
 
 
+def _value_text(target: PropertyDefinition, users: dict[int, User]) -> Callable[[Any], str]:
+    """An output value of a Set property step as the record page shows it."""
+    return lambda value: display.value_label(target, props_value(target, value), users=users)
+
+
+def props_value(definition: PropertyDefinition, text: Any) -> Any:
+    """A value as text (a step's input or output) as the property stores it, for display;
+    the text itself when it does not parse."""
+    try:
+        return values_validate({definition.name: definition}, {definition.name: text})[
+            definition.name
+        ]
+    except (ValidationError, TypeError, ValueError):
+        return text
+
+
 # Which stored types a property of type X can take its value from.
 _COMPATIBLE: dict[str, set[str]] = {
     PropertyType.TEXT: set(PropertyType.values),
@@ -198,6 +225,42 @@ class SetPropertyValue(ActionType):
             canvas.property(config["property"]),
             mark_safe(shown),  # noqa: S308 - escaped or chips (safe) above
         )
+
+    def describe_steps(
+        self, configs: list[dict[str, Any]], *, account: Account
+    ) -> list[StepDescription]:
+        """The property by its label and the value as the record page shows it ("Lead
+        status" → "Unqualified", not lead_status → unqualified), one query for all."""
+        names = {c.get(k) for c in configs for k in ("property", "copy_from") if c.get(k)}
+        definitions: dict[str, PropertyDefinition] = {}
+        for definition in PropertyDefinition.objects.filter(account=account, name__in=names):
+            definitions.setdefault(definition.name, definition)
+        users = User.objects.filter(account=account).in_bulk()
+        described = []
+        for config in configs:
+            target = definitions.get(config.get("property") or "")
+            value = config.get("value")
+            inputs = self._inputs_described(config, users=users)
+            shown = {
+                str(SetPropertyForm.base_fields["property"].label): display.property_label(target)
+                or str(config.get("property") or ""),
+                str(SetPropertyForm.base_fields["copy_from"].label): display.property_label(
+                    definitions.get(config.get("copy_from") or "")
+                )
+                or str(config.get("copy_from") or ""),
+            }
+            if target is not None and value not in (None, "") and "{{" not in str(value):
+                shown[str(SetPropertyForm.base_fields["value"].label)] = display.value_label(
+                    target, props_value(target, value), users=users
+                )
+            described.append(
+                StepDescription(
+                    [(label, shown.get(label, text)) for label, text in inputs],
+                    {o.name: str(o.label) for o in self.outputs},
+                    output_texts={"value": _value_text(target, users)} if target else {},
+                )
+            )
+        return described
 
     def validate_config(
         self, config: dict[str, Any], *, account: Account, object_type: str

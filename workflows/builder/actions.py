@@ -53,9 +53,13 @@ def connect_url(section_key: str, next_path: str) -> str | None:
     return section_of(section_key).connect_url(next_path)
 
 
-def panel_sections(account: Account, *, next_path: str) -> list[PanelSection]:
+def panel_sections(
+    account: Account, *, next_path: str, step_paths: dict[str, str] | None = None
+) -> list[PanelSection]:
     """The action panel: every registered section with its action types, in order; a
-    section with a connection problem says so and offers its Connect button."""
+    section with a connection problem says so and offers its Connect button, which
+    comes back to `step_paths[section]` (the workflow's step that waits for that
+    connection) when there is one, else to `next_path`."""
     found: dict[str, PanelSection] = {}
     for section in registry.sections():
         found[section.key] = PanelSection(section.key, str(section.label), section.icon)
@@ -73,7 +77,7 @@ def panel_sections(account: Account, *, next_path: str) -> list[PanelSection]:
         if problem:
             panel.note = problem
             panel.connect_label = str(section.connect_label)
-            panel.connect_url = section.connect_url(next_path)
+            panel.connect_url = section.connect_url((step_paths or {}).get(panel.key, next_path))
     return shown
 
 

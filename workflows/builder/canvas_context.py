@@ -17,7 +17,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
 from crm.filters import OPERATOR_LABELS
-from crm.models import Account, ObjectType, PropertyDefinition, User
+from crm.models import Account, Form, ObjectType, PropertyDefinition, User
 from crm.services import definitions_for
 from workflows import registry
 from workflows.access import BuilderRequest
@@ -193,6 +193,13 @@ def canvas_context(
         "criteria_sentences": criteria_summary(workflow.criteria, definitions),
         "trigger": trigger,
         "trigger_summary": trigger.summary(workflow) if trigger is not None else "",
+        "form_name": (
+            Form.objects.filter(account=workflow.account, pk=workflow.form_id)
+            .values_list("name", flat=True)
+            .first()
+            if workflow.form_id
+            else None
+        ),
         "incomplete_count": sum(1 for n in nodes.values() if n.incomplete),
         "unpublished": workflow.is_enabled
         and live_graph is not None

@@ -38,6 +38,18 @@ def _list_context(
             workflows = workflows.filter(object_type=data["object_type"])
         if data["status"]:
             workflows = workflows.filter(is_enabled=data["status"] == "on")
+        if data["uses"]:
+            keys = {t.key for t in registry.all_types() if t.section == data["uses"]}
+            workflows = workflows.filter(
+                pk__in=[
+                    pk
+                    for pk, graph in workflows.values_list("pk", "graph")
+                    if any(
+                        isinstance(step, dict) and step.get("type") in keys
+                        for step in ((graph or {}).get("steps") or {}).values()
+                    )
+                ]
+            )
     return {
         "title": "Workflows",
         "section": "automation",

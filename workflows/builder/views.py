@@ -140,12 +140,21 @@ def action_panel(request: BuilderRequest, pk: int) -> HttpResponse:
 
 
 def _add_panel(workflow: Workflow, slot: str, error: str = "") -> dict[str, Any]:
+    # A step already waiting for a section's connection is where connecting returns to
+    # (not this panel, which would invite adding a second such step).
+    step_paths: dict[str, str] = {}
+    steps = canvas.normalised(workflow.graph)["steps"]
+    for step_id, step in sorted(steps.items(), key=lambda item: int(item[0])):
+        action_type = actions.action_type_or_none(step.get("type", ""))
+        if action_type is not None and action_type.section not in step_paths:
+            step_paths[action_type.section] = reverse("workflows:step", args=[workflow.pk, step_id])
     return {
         "kind": "add",
         "slot": slot,
         "sections": actions.panel_sections(
             workflow.account,
             next_path=reverse("workflows:add", args=[workflow.pk]) + f"?slot={slot}",
+            step_paths=step_paths,
         ),
         "error": error,
     }

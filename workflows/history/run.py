@@ -37,10 +37,11 @@ class Value:
     label: str
     text: str
     long: bool
+    url: str | None = None
 
     @classmethod
-    def of(cls, label: str, text: str) -> Value:
-        return cls(label, text, len(text) > 160 or "\n" in text)
+    def of(cls, label: str, text: str, url: str | None = None) -> Value:
+        return cls(label, text, len(text) > 160 or "\n" in text, url)
 
 
 def _inputs(description: registry.StepDescription) -> list[Value]:
@@ -48,9 +49,14 @@ def _inputs(description: registry.StepDescription) -> list[Value]:
 
 
 def _outputs(outputs: dict[str, Any], description: registry.StepDescription) -> list[Value]:
-    labels = description.output_labels
+    labels, links = description.output_labels, description.output_links
+    texts = description.output_texts
     return [
-        Value.of(labels.get(str(name)) or str(name), registry.value_text(value))
+        Value.of(
+            labels.get(str(name)) or str(name),
+            texts[str(name)](value) if str(name) in texts else registry.value_text(value),
+            links[str(name)](value) if str(name) in links and value not in (None, "") else None,
+        )
         for name, value in outputs.items()
         if not str(name).startswith("_")
     ]

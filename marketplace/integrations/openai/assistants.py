@@ -87,11 +87,38 @@ class AssistantChoices:
     account_models: dict[str, str] = field(default_factory=dict)  # asst id → model
 
     def as_choices(self) -> list:
+        """Each group says where its assistants live; a name found in both groups is
+        followed by its origin, so the two are told apart in the closed dropdown too."""
+        both = {name for _v, name in self.workspace} & {name for _v, name in self.account}
         groups: list = [("", "—")]
         if self.workspace:
-            groups.append((_("Workspace assistants"), self.workspace))
+            groups.append(
+                (
+                    _("In crmflow"),
+                    [
+                        (
+                            value,
+                            _("%(name)s (in crmflow)") % {"name": name} if name in both else name,
+                        )
+                        for value, name in self.workspace
+                    ],
+                )
+            )
         if self.account:
-            groups.append((_("OpenAI account assistants"), self.account))
+            groups.append(
+                (
+                    _("In your OpenAI account"),
+                    [
+                        (
+                            value,
+                            _("%(name)s (in your OpenAI account)") % {"name": name}
+                            if name in both
+                            else name,
+                        )
+                        for value, name in self.account
+                    ],
+                )
+            )
         return groups
 
 

@@ -36,12 +36,17 @@ def test_the_dropdown_lists_every_page_of_account_assistants(acme, sim):
     )
     connect(acme)
     workspace_assistant(acme, name="Mine")
+    workspace_assistant(acme, name="Bulk 007")  # also the name of an account assistant
     choices = assistant_choices(account=acme)
-    assert choices.workspace and choices.workspace[0][1] == "Mine"
+    assert [name for _v, name in choices.workspace] == ["Bulk 007", "Mine"]
     assert len(choices.account) >= 130
     assert len([r for r in sim.requests(path_prefix="/v1/assistants")]) >= 2  # more than one page
     groups = dict(choices.as_choices()[1:])
-    assert set(groups) == {"Workspace assistants", "OpenAI account assistants"}
+    assert set(groups) == {"In crmflow", "In your OpenAI account"}
+    # The same name in both groups says where each one lives; the others are plain.
+    assert [n for _v, n in groups["In crmflow"]] == ["Bulk 007 (in crmflow)", "Mine"]
+    assert "Bulk 007 (in your OpenAI account)" in [n for _v, n in groups["In your OpenAI account"]]
+    assert "Bulk 008" in [n for _v, n in groups["In your OpenAI account"]]
     assistant_choices(account=acme)  # cached: no new listing
     assert len(sim.requests(path_prefix="/v1/assistants")) == 2
     assistant_choices(account=acme, refresh=True)

@@ -68,7 +68,7 @@ def test_error_messages_are_in_the_active_language(simulator, sim_keys):
     with translation.override("fr"), pytest.raises(QuotaExceeded) as caught:
         ask(simulator.client(sim_keys.no_quota))
 
-    assert str(caught.value).startswith("Votre compte OpenAI n'a plus de quota")
+    assert str(caught.value).startswith("Votre compte OpenAI n’a plus de quota")
 
 
 def test_a_429_is_rate_limited_with_the_servers_retry_after(client, simulator):
