@@ -65,12 +65,10 @@ def main() -> None:
     env.update(
         {
             "REDIS_URL": os.environ["REDIS_URL"],
-            # Short timings so killed work comes back quickly.
-            "WORKFLOWS_LEASE_SECONDS": "10",
+            # The default lease (30 s, kept alive by the heartbeat); a quick sweeper.
             "WORKFLOWS_SWEEP_SECONDS": "1",
             "WORKFLOWS_RESEND_AFTER_SECONDS": "10",
             "WORKFLOWS_SWEEP_BATCH": "2000",
-            "WORKFLOWS_MAX_ATTEMPTS": "10",
         }
     )
     import subprocess
@@ -141,6 +139,7 @@ def main() -> None:
     rng = random.Random(1)
     loads = [os.getloadavg()[0]]
     kills = 0
+    last_kill = None
     redis_restarted = False
     started = time.monotonic()
     next_kill = started + args.kill_every
@@ -165,6 +164,7 @@ def main() -> None:
                 workers[victim] = worker(victim)
                 ready[victim] = None
                 kills += 1
+                last_kill = time.monotonic()
                 next_kill = now + args.kill_every
             if not redis_restarted and left < enrolled * 2 / 3:
                 bench.say(f"restarting Redis with {left} enrollments left")
@@ -223,6 +223,9 @@ def main() -> None:
             account=account, idempotency_key__startswith="exec:"
         ).count(),
         "drain_seconds": round(drained_at - started, 1) if drained_at else None,
+        "drain_after_last_kill_seconds": round(drained_at - last_kill, 1)
+        if drained_at and last_kill
+        else None,
         "actions_per_second": round(enrolled * 3 / (drained_at - started), 1)
         if drained_at
         else None,
