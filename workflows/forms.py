@@ -24,10 +24,12 @@ class WorkflowCreateForm(forms.Form):
 class WorkflowSearchForm(forms.Form):
     q = forms.CharField(label=_("Search workflows"), required=False, max_length=200)
     object_type = forms.ChoiceField(
-        label=_("Object"), required=False, choices=[("", _("All objects")), *ObjectType.choices]
+        label=_("Filter by object"),
+        required=False,
+        choices=[("", _("All objects")), *ObjectType.choices],
     )
     status = forms.ChoiceField(
-        label=_("Status"),
+        label=_("Filter by status"),
         required=False,
         choices=[("", _("On and off")), ("on", _("On")), ("off", _("Off"))],
     )

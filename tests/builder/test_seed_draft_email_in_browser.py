@@ -58,7 +58,9 @@ def test_a_builder_drafts_sales_emails_with_an_openai_assistant(
     create_workflow(page, L, object_label=L["contact"], name="Draft sales emails")
     set_criteria(page, L, property_label=L["state"])
     add_action(page, L["openai_section"], L["ask_openai"])
-    panel(page).get_by_label(L["assistant_selection"]).select_option(label="Sales email drafter")
+    panel(page).get_by_label(L["assistant_selection"]).select_option(
+        label=f"Sales email drafter ({L['in_crmflow']})"  # also in the OpenAI account
+    )
     type_into(page, L["prompt"], "Draft a prospecting email to ")
     insert_data(page, L["prompt"], L["contact_properties"], None, L["first_name"])
     type_into(page, L["prompt"], " at ")
