@@ -1,7 +1,11 @@
+import time
+
+from django.contrib.auth.signals import user_logged_in
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
+from crm.idle import LAST_SEEN
 from crm.models import Account, ApiToken, Role, User
 from crm.standard_properties import standard_properties_create
 
@@ -20,3 +24,11 @@ def user_saved(sender, instance: User, created: bool, **kwargs) -> None:
         ApiToken.objects.filter(created_by=instance, revoked_at__isnull=True).update(
             revoked_at=timezone.now()
         )
+
+
+@receiver(user_logged_in, dispatch_uid="crm.idle_last_seen")
+def signed_in(sender, request, user, **kwargs) -> None:
+    """Signing in is activity: the idle timeout starts now, and the first page after
+    signing in does not write the session again."""
+    if request is not None and hasattr(request, "session"):
+        request.session[LAST_SEEN] = int(time.time())
