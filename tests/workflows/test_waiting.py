@@ -43,6 +43,7 @@ def test_a_wait_holds_no_worker_and_a_resume_makes_it_due_once(claimed):
         "given_up": 0,
         "sent": 0,
         "waits_expired": 0,
+        "fan_outs_resumed": 0,
     }
 
     assert services.executions_resume(execution_ids=[row.pk]) == [row.pk]
