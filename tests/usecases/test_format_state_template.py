@@ -77,10 +77,10 @@ def test_the_template_speaks_french_and_still_ends_with_the_value(acme, admin_us
         workflow = template_create(account=acme, key="format_state", actor=admin_user)
     steps = workflow.graph["steps"]
     assert steps["1"]["config"]["prompt"] == (
-        "Le code à deux lettres de cet État ou de cette région des États-Unis : {{ object.state }}"
+        "Le code à deux lettres de cet État ou de cette région des États-Unis\u00a0: {{ object.state }}"
     )
-    assert steps["2"]["config"]["paths"][0]["name"] == "Code d'État valide"
-    assert steps["4"]["config"]["title"].startswith("Vérifier l'État de")
+    assert steps["2"]["config"]["paths"][0]["name"] == "Code d’État valide"
+    assert steps["4"]["config"]["title"].startswith("Vérifier l’État de")
 
 
 @pytest.mark.parametrize("re_enroll", [False, True], ids=["re-enrollment off", "on"])

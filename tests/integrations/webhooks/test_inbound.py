@@ -240,5 +240,5 @@ def test_it_speaks_french_from_its_own_catalogue(acme, hook):
     services.workflow_turn_off(workflow=workflow)
     response = post(path, {"email": "ann@example.com"}, HTTP_ACCEPT_LANGUAGE="fr")
     assert response.json()["error"] == (
-        "Le workflow « Inbound » est désactivé : activez-le pour accepter des requêtes."
+        "Le workflow «\u00a0Inbound\u00a0» est désactivé\u00a0: activez-le pour accepter des requêtes."
     )
