@@ -121,8 +121,8 @@ def test_a_deal_entering_the_stage_gives_its_owner_an_email_task_with_the_draft(
     expect(row).to_contain_text("Riley Rep")
     expect(row.locator(".task-notes")).to_contain_text("Hi Jane,")
     expect(row.locator(".task-notes")).to_contain_text("Globex")
-    expect(row.get_by_role("link", name=DEAL)).to_be_visible()
-    expect(row.get_by_role("link", name="Jane Doe")).to_be_visible()
+    expect(row.get_by_role("link", name=DEAL, exact=True)).to_be_visible()
+    expect(row.get_by_role("link", name="Jane Doe", exact=True)).to_be_visible()
     screenshot(page, f"{shot}-4-task")
     page.get_by_role("link", name="Jane Doe").first.click()  # on the contact's page too
     expect(page.locator("#tasks")).to_contain_text("Hi Jane,")

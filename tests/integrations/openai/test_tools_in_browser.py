@@ -69,7 +69,8 @@ def test_the_lead_qualifier_rates_from_the_company_it_looked_up(
     page.get_by_role("link", name="Lead qualifier", exact=True).click()
     page.get_by_role("checkbox", name=re.compile("Associated records")).check()
     page.get_by_role("button", name="Save", exact=True).click()
-    page.get_by_role("link", name="Lead qualifier", exact=True).wait_for()
+    # Tools are part of the assistant's version: the save makes version 2.
+    expect(page.get_by_text("The assistant is saved as version 2")).to_be_visible()
 
     workflow = Workflow.objects.get(account=acme, name__icontains="qualif")
     services.workflow_turn_on(workflow=workflow, enroll_existing=False)
