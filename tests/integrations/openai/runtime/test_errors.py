@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import httpx2
 import openai
 import pytest
 
@@ -289,7 +290,8 @@ def test_classify_reraises_programming_errors():
     with pytest.raises(KeyError):
         classify(KeyError("oops"))
     assert isinstance(classify(ValueError("Expecting value")), ServerError)
-    assert isinstance(classify(openai.APIConnectionError(request=None)), ServerError)
+    request = httpx2.Request("POST", "https://api.openai.com/v1/responses")
+    assert isinstance(classify(openai.APIConnectionError(request=request)), ServerError)
 
 
 def test_no_error_message_log_line_or_repr_contains_the_api_key(simulator, sim_keys, caplog):
