@@ -75,6 +75,8 @@ def _build(schema: dict, root: dict, facts: AnswerFacts, field_name: str, depth:
     if kind == "boolean":
         return hint if isinstance(hint, bool) else False
     if kind in ("integer", "number"):
+        if isinstance(hint, str):  # a prompt's `id: 42` line
+            hint = _number(hint, kind)
         value = hint if _fits_type(hint, kind) else schema.get("minimum", 0)
         if "maximum" in schema:
             value = min(value, schema["maximum"])
@@ -82,6 +84,13 @@ def _build(schema: dict, root: dict, facts: AnswerFacts, field_name: str, depth:
             value = max(value, schema["minimum"])
         return int(value) if kind == "integer" else float(value)
     return _string(schema, hint, field_name)
+
+
+def _number(text: str, kind: str) -> int | float | None:
+    try:
+        return int(text.strip()) if kind == "integer" else float(text.strip())
+    except ValueError:
+        return None
 
 
 def _string(schema: dict, hint: object, field_name: str) -> str:

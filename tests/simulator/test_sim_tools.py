@@ -43,6 +43,15 @@ def test_the_model_calls_a_function_the_prompt_names(openai_client):
     assert call.call_id.startswith("call_") and response.usage.output_tokens > 0
 
 
+def test_number_arguments_are_read_from_the_prompts_lines(openai_client):
+    record = _function("get_record", {"id": {"type": "integer"}, "score": {"type": "number"}})
+    response = openai_client.responses.create(
+        model="gpt-4o-mini", input="Call get_record.\nid: 4821\nscore: 2.5", tools=[record]
+    )
+    (call,) = response.output
+    assert json.loads(call.arguments) == {"id": 4821, "score": 2.5}
+
+
 def test_a_round_trip_continues_with_the_output_by_call_id(openai_client):
     tools = [LOOKUP]
     first = openai_client.responses.create(
