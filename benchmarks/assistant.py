@@ -15,6 +15,8 @@ Phases (each engine separately):
 1. throughput: --enrollments contacts enrolled in bulk, key with unlimited RPM;
    enrollments completed per second over the window after warm-up, p50/p95 from
    enrollment to task, 429s, max DB connections, worker RSS;
+   with --tools, the assistant looks the contact's company up through the CRM tool
+   `list_associated_records`: two rounds per Ask (call, then answer), 1 s each;
 2. rate limit (Responses engine): a key limited to 3,000 RPM for --limit-seconds;
    requests in the busiest sliding 60 s window (must be ≤ 3,000) and the share of the
    limit used in the steady minute.
@@ -221,6 +223,11 @@ def main() -> None:
     parser.add_argument("--engines", default="responses,assistants")
     parser.add_argument("--skip-limit", action="store_true")
     parser.add_argument(
+        "--tools",
+        action="store_true",
+        help="a two-round tool loop per Ask (Responses engine only; implies --skip-limit)",
+    )
+    parser.add_argument(
         "--assistant-conn-max-age",
         default=None,
         help="DATABASE_CONN_MAX_AGE of the assistant workers without a pool "
@@ -239,6 +246,8 @@ def main() -> None:
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith("postgres") or not os.environ.get("REDIS_URL"):
         raise SystemExit("set DATABASE_URL (PostgreSQL) and REDIS_URL")
+    if args.tools:
+        args.engines, args.skip_limit = "responses", True
     env = base_env()
     workdir = Path(tempfile.mkdtemp(prefix="crmflow-assistant-bench-"))
     subprocess.run(
@@ -356,6 +365,7 @@ def main() -> None:
         "processes": f"{args.assistant_workers} x celery -Q assistant -P threads -c {args.threads}"
         " + 1 x -Q default prefork -c 2 + beat",
         "workflow": "Ask OpenAI assistant -> Create task",
+        "tool_rounds_per_ask": 2 if args.tools else 1,
     }
     groups = {
         "assistant_workers": [p.pid for p in processes[: args.assistant_workers]],
@@ -375,6 +385,7 @@ def main() -> None:
                 groups,
                 args.drain_seconds,
                 broker,
+                tools=args.tools,
             )
         if not args.skip_limit:
             summary["rate_limit_3000_rpm"] = run_limit(
@@ -385,7 +396,7 @@ def main() -> None:
             stop(process)
         stop(simulator.process)
     summary["targets"] = {
-        "enrollments_per_second": 250,
+        "enrollments_per_second": 120 if args.tools else 250,
         "db_connections_max": 20,
         "limit_used_percent": 95,
         "requests_over_limit": 0,
@@ -393,7 +404,13 @@ def main() -> None:
     print(json.dumps(summary))
 
 
-def setup_account(key: str, engine: str, contacts: int):
+RESEARCHER_PROMPT = (
+    "Use list associated records to find the contact's company.\n"
+    "object: contact\nid: {{ object.id }}\nassociated_object: company"
+)
+
+
+def setup_account(key: str, engine: str, contacts: int, tools: bool = False):
     from django.utils import timezone
 
     from crm.models import Account, Role, User
@@ -418,7 +435,17 @@ def setup_account(key: str, engine: str, contacts: int):
         available_models=["gpt-4o-mini", "gpt-4.1-mini"],
         connected_at=timezone.now(),
     )
-    if engine == "responses":
+    prompt = "{{ object.state }}"
+    if tools:
+        assistant = WorkspaceAssistant.objects.create(
+            account=account,
+            name="Company researcher",
+            model="gpt-4o-mini",
+            instructions="You are a crm researcher: say how big the contact's company is.",
+            tools=["list_associated_records"],
+        )
+        value, prompt = assistant.choice_value, RESEARCHER_PROMPT
+    elif engine == "responses":
         assistant = WorkspaceAssistant.objects.create(
             account=account,
             name="State formatter",
@@ -439,7 +466,7 @@ def setup_account(key: str, engine: str, contacts: int):
                 "1": {
                     "type": "ask_openai_assistant",
                     "next": 2,
-                    "config": {"assistant": value, "prompt": "{{ object.state }}"},
+                    "config": {"assistant": value, "prompt": prompt},
                 },
                 "2": {
                     "type": "create_task",
@@ -451,9 +478,33 @@ def setup_account(key: str, engine: str, contacts: int):
     )
     from crm.demo import demo_records_create
 
-    demo_records_create(account, contacts=contacts, companies=0)
+    demo_records_create(
+        account, contacts=contacts, companies=max(1, contacts // 10) if tools else 0
+    )
+    if tools:
+        associate_with_companies(account)
     services.workflow_turn_on(workflow=workflow, enroll_existing=False)
     return account, workflow
+
+
+def associate_with_companies(account) -> None:
+    """Each contact with one of the account's companies (both directions, as the CRM does)."""
+    from crm.models import Association, ObjectType, Record
+
+    companies = list(
+        Record.objects.filter(account=account, object_type=ObjectType.COMPANY).values_list(
+            "pk", flat=True
+        )
+    )
+    contacts = Record.objects.filter(account=account, object_type=ObjectType.CONTACT)
+    rows = []
+    for i, contact_id in enumerate(contacts.values_list("pk", flat=True).iterator()):
+        company_id = companies[i % len(companies)]
+        rows += [
+            Association(account=account, from_record_id=contact_id, to_record_id=company_id),
+            Association(account=account, from_record_id=company_id, to_record_id=contact_id),
+        ]
+    Association.objects.bulk_create(rows, batch_size=5000)
 
 
 def db_connections() -> int:
@@ -494,12 +545,13 @@ def run_phase(
     groups: dict[str, list[int]],
     drain_seconds: float,
     broker,
+    tools: bool = False,
 ) -> dict:
     from workflows import services
     from workflows.models import ActionExecution, Enrollment
 
     say(f"[{engine}] seeding {contacts} contacts")
-    account, workflow = setup_account(key, engine, contacts)
+    account, workflow = setup_account(key, engine, contacts, tools=tools)
     before_429 = sum(1 for r in simulator.requests(key_name) if r["status"] == 429)
     enrolled_at = time.perf_counter()
     services.workflow_enroll_existing_now(workflow=workflow)
@@ -508,7 +560,7 @@ def run_phase(
     deadline = time.monotonic() + 120
     while completed.count() < min(200, contacts // 10) and time.monotonic() < deadline:
         time.sleep(0.5)
-    count0, t0 = completed.count(), time.perf_counter()
+    count0, t0, wall0 = completed.count(), time.perf_counter(), time.time()
     asks0 = ActionExecution.objects.filter(workflow=workflow, step_id=1, status="succeeded").count()
     meter = CpuMeter(groups)
     max_conn, max_rss = 0, 0.0
@@ -518,7 +570,7 @@ def run_phase(
         max_rss = max(max_rss, rss_mb([pid for ids in groups.values() for pid in ids]))
         if int(time.perf_counter() - t0) % 5 == 0:
             trace(engine, workflow, broker)
-    count1, t1 = completed.count(), time.perf_counter()
+    count1, t1, wall1 = completed.count(), time.perf_counter(), time.time()
     cpu = meter.report()
     asks = (
         ActionExecution.objects.filter(workflow=workflow, step_id=1, status="succeeded").count()
@@ -537,6 +589,7 @@ def run_phase(
     )
     latencies = sorted((f - e).total_seconds() for e, f in rows if f)
     requests = simulator.requests(key_name)
+    rounds = sum(1 for r in requests if wall0 <= r["time"] < wall1 and r["status"] == 200)
     return {
         "enrollments": contacts,
         "completed": completed.count(),
@@ -560,6 +613,17 @@ def run_phase(
         "cpu_in_window": cpu,
         "assistant_cpu_ms_per_ask": round(cpu["cpu_seconds"]["assistant_workers"] / asks * 1000, 1)
         if asks
+        else None,
+        "openai_rounds_in_window": rounds,
+        "assistant_cpu_ms_per_round": round(
+            cpu["cpu_seconds"]["assistant_workers"] / rounds * 1000, 1
+        )
+        if rounds
+        else None,
+        "machine_cpu_ms_per_enrollment": round(
+            cpu["machine_busy_cpu_seconds"] / (count1 - count0) * 1000, 1
+        )
+        if count1 > count0
         else None,
         "default_cpu_ms_per_task": round(
             cpu["cpu_seconds"]["default_worker"] / (count1 - count0) * 1000, 1
