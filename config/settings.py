@@ -93,6 +93,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Signs out sessions idle for SESSION_IDLE_TIMEOUT_MINUTES (crm/idle.py).
     "crm.idle.IdleTimeoutMiddleware",
+    # Dates in the signed-in user's time zone (crm/timezones.py).
+    "crm.timezones.TimeZoneMiddleware",
     "ops.logs.RequestContextMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

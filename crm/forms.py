@@ -26,8 +26,10 @@ from crm.models import (
     PropertyType,
     PropertyValue,
     Task,
+    User,
 )
 from crm.properties import MAX_TEXTAREA_LENGTH
+from crm.timezones import time_zone_names
 
 MAX_NOTE_LENGTH = MAX_TEXTAREA_LENGTH
 MAX_OPTIONS = 200
@@ -320,3 +322,34 @@ class UploadForm(forms.Form):
         ),
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
     )
+
+
+class TimeZoneForm(forms.Form):
+    """Settings › General: the user's time zone, and for a super admin the account's (the
+    default of every user who chose none)."""
+
+    time_zone = forms.ChoiceField(label=gettext_lazy("Your time zone"), required=False)
+    account_time_zone = forms.ChoiceField(
+        label=gettext_lazy("Account time zone"),
+        required=False,
+        help_text=gettext_lazy("For every user who has not chosen one."),
+    )
+
+    def __init__(self, *args, user: User, default: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        names = [(name, name.replace("_", " ")) for name in time_zone_names()]
+        account = user.account
+        account_default = (account.time_zone if account else "") or default
+        self.fields["time_zone"].choices = [
+            ("", _("The account’s (%(zone)s)") % {"zone": account_default.replace("_", " ")}),
+            *names,
+        ]
+        self.fields["time_zone"].initial = user.time_zone
+        if user.is_super_admin and account is not None:
+            self.fields["account_time_zone"].choices = [
+                ("", _("The server’s (%(zone)s)") % {"zone": default.replace("_", " ")}),
+                *names,
+            ]
+            self.fields["account_time_zone"].initial = account.time_zone
+        else:
+            del self.fields["account_time_zone"]

@@ -13,9 +13,7 @@ import datetime as dt
 import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils import formats, timezone
@@ -162,7 +160,7 @@ def _normalize_datetime(label: str, raw: Any) -> dt.datetime:
                 % {"value": str(raw)[:100], "label": label}
             ) from None
     if timezone.is_naive(moment):
-        moment = moment.replace(tzinfo=ZoneInfo(settings.TIME_ZONE))
+        moment = moment.replace(tzinfo=timezone.get_current_timezone())
     return moment
 
 

@@ -24,6 +24,9 @@ class Account(models.Model):
         default=90,
         validators=[MinValueValidator(1), MaxValueValidator(3650)],
     )
+    # The time zone dates are shown in for users who chose none (an IANA name; empty:
+    # settings.TIME_ZONE). crm/timezones.py activates it per request.
+    time_zone = models.CharField(_("time zone"), max_length=64, blank=True)
 
     class Meta:
         verbose_name = _("account")
@@ -51,6 +54,8 @@ class User(AbstractUser):
         blank=True,
     )
     role = models.CharField(_("role"), max_length=20, choices=Role, default=Role.SALES_REP)
+    # Empty: the account's time zone (crm/timezones.py).
+    time_zone = models.CharField(_("time zone"), max_length=64, blank=True)
 
     objects = UserManager()
 

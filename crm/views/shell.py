@@ -1,10 +1,14 @@
 """The shell pages: home redirect and the general settings."""
 
+from django.conf import settings
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods
 
 from crm.access import account_for, require_account, super_admin_required
+from crm.forms import TimeZoneForm
 
 
 @require_GET
@@ -13,14 +17,26 @@ def home(request: HttpRequest) -> HttpResponse:
     return redirect("crm:record_list", object_type="contacts")
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 @require_account
 def settings_home(request: HttpRequest) -> HttpResponse:
+    """GET: the user's preferences. POST `save`: their time zone (and a super admin's
+    account time zone); dates follow from the next page on (crm/timezones.py)."""
     account = account_for(request)
+    user = request.user
+    form = TimeZoneForm(request.POST or None, user=user, default=settings.TIME_ZONE)
+    if request.method == "POST" and form.is_valid():
+        user.time_zone = form.cleaned_data["time_zone"]
+        user.save(update_fields=["time_zone"])
+        if "account_time_zone" in form.cleaned_data:
+            account.time_zone = form.cleaned_data["account_time_zone"]
+            account.save(update_fields=["time_zone"])
+        messages.success(request, _("Preferences saved."))
+        return redirect("crm:settings_home")
     return render(
         request,
         "crm/settings_home.html",
-        {"account": account, "settings_section": "preferences"},
+        {"account": account, "settings_section": "preferences", "form": form},
     )
 
 
