@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
+# The suite runs in two processes (pytest-xdist), a test file per process at a time.
+TEST_PROCESSES ?= 2
 
 .PHONY: run test lint messages screenshots clean
 
@@ -11,7 +13,7 @@ run: $(INSTALLED) .env
 	$(BIN)/python scripts/run_dev.py
 
 test: $(INSTALLED)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist loadfile $(PYTEST_ARGS)
 
 # Lint, format and type checks, and no model change without its migration (CI runs
 # them before the tests); `ruff format .` fixes the format.

@@ -10,6 +10,7 @@ import os
 import secrets
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from cryptography.fernet import Fernet
 
@@ -37,3 +38,15 @@ if not os.environ.get("REDIS_URL"):
     _redis = start_redis(_port, Path(tempfile.mkdtemp(prefix="crmflow-redis-")))
     atexit.register(_redis.terminate)
     os.environ["REDIS_URL"] = f"redis://127.0.0.1:{_port}/0"
+
+# pytest-xdist (`make test` runs the suite in two processes): each process gets its own
+# Redis database and mail folder, since tests flush Redis, empty the Celery queues and
+# read the mail folder; pytest-django gives each its own test database (`_gw0`, `_gw1`).
+_xdist_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _xdist_worker:
+    _n = int(_xdist_worker.removeprefix("gw"))
+    _url = urlsplit(os.environ["REDIS_URL"])
+    _db = (int(_url.path.strip("/") or 0) + 10 + _n) % 16
+    os.environ["REDIS_URL"] = urlunsplit(_url._replace(path=f"/{_db}"))
+    if "crmflow-mail-" in os.environ["EMAIL_URL"]:
+        os.environ["EMAIL_URL"] = f"filemail://{tempfile.mkdtemp(prefix='crmflow-mail-')}"

@@ -148,7 +148,8 @@ def test_a_worker_stopped_with_sigterm_finishes_its_step_claims_nothing_more_and
         contact(acme, first_name=name)
     wait_for(started(probe_log), timeout=30, message="the first step to start")
     os.kill(stopping.process.pid, signal.SIGTERM)
-    stopping.process.wait(timeout=LEASE + 5)  # not a speed target
+    # Celery's warm shutdown takes seconds on a loaded machine.
+    stopping.process.wait(timeout=LEASE + 25)  # not a speed target
     assert not ActionExecution.objects.filter(status="running").exists(), stopping.log()
     celery_worker(beat=True, include=PROBE, env=FAST)
     wait_for(
