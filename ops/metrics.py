@@ -46,7 +46,7 @@ def core_metrics() -> Iterator[Any]:
     try:
         with health.redis_client() as client:
             for queue in health.QUEUES:
-                depth.add_metric([queue], float(client.llen(queue)))  # type: ignore[arg-type]
+                depth.add_metric([queue], float(client.llen(queue)))
             alive = Counter(q for w in health.workers_alive(client) for q in w.queues)
         for queue in health.QUEUES:
             workers.add_metric([queue], float(alive.get(queue, 0)))
@@ -107,5 +107,5 @@ class _Collector:
 
 def exposition() -> tuple[bytes, str]:
     scrape = CollectorRegistry(auto_describe=False)
-    scrape.register(_Collector())  # type: ignore[arg-type]
+    scrape.register(_Collector())
     return generate_latest(scrape), CONTENT_TYPE_LATEST
