@@ -5,6 +5,7 @@ development `.env` (with a generated SECRET_KEY and encryption key) on first sta
 production set the variables in the service's environment instead.
 """
 
+import datetime as dt
 import os
 import sys
 from pathlib import Path
@@ -64,6 +65,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "django_htmx",
     "ninja",
     "template_partials",
@@ -91,6 +96,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): signed in with a second factor (crm/two_factor.py).
+    "django_otp.middleware.OTPMiddleware",
     # Signs out sessions idle for SESSION_IDLE_TIMEOUT_MINUTES (crm/idle.py).
     "crm.idle.IdleTimeoutMiddleware",
     # Dates in the signed-in user's time zone (crm/timezones.py).
@@ -100,6 +107,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Super admins without a second factor go to its setup when REQUIRE_2FA_FOR_SUPER_ADMINS.
+    "crm.two_factor.RequireTwoFactorMiddleware",
+    # Login throttling (django-axes): last, as its documentation asks.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -168,6 +179,12 @@ AUTH_USER_MODEL = "crm.User"
 LOGIN_URL = "crm:login"
 LOGIN_REDIRECT_URL = "crm:home"
 LOGOUT_REDIRECT_URL = "crm:login"
+# AxesStandaloneBackend refuses a locked-out user name or address before any password
+# check; ModelBackend checks the password.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -272,6 +289,27 @@ METRICS_TOKEN = env_str("METRICS_TOKEN", default="")
 
 # A signed-in session unused this long is signed out; 0: only the 2-week cookie age.
 SESSION_IDLE_TIMEOUT_MINUTES = env.int("SESSION_IDLE_TIMEOUT_MINUTES", default=720)
+
+# Login throttling (django-axes, docs/operations.md "Security"): after
+# LOGIN_FAILURE_LIMIT failed sign-ins for one user name, or from one client address,
+# further attempts for it are refused for LOGIN_LOCKOUT_MINUTES (at /login/ and /admin/).
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+# A failure while locked out does not restart the wait: the page's wait time stays true.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_CLIENT_IP_CALLABLE = "config.client_address.request_client_address"
+AXES_LOCKOUT_CALLABLE = "crm.views.signin.lockout_response"
+# Sign-ins are in the audit log (crm/audit.py); axes keeps only the failed attempts.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False
+
+# Super admins must sign in with a second factor (TOTP): without one they are sent to
+# its setup page before anything else.
+REQUIRE_2FA_FOR_SUPER_ADMINS = env_bool("REQUIRE_2FA_FOR_SUPER_ADMINS", default=False)
+# The issuer shown in authenticator apps next to the user name.
+OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", default="crmflow")
 
 # JSON API requests per token (and unauthenticated requests per client address) per
 # minute; over it a 429 with Retry-After. 0: no limit.

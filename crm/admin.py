@@ -18,3 +18,8 @@ class CrmUserAdmin(UserAdmin):
         *UserAdmin.fieldsets,
         ("crmflow", {"fields": ["account", "role"]}),
     ]
+
+    def save_model(self, request, obj, form, change):
+        # The audit log's role-change row names who made it (crm/receivers.py).
+        obj.audit_request = request
+        super().save_model(request, obj, form, change)

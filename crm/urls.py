@@ -1,18 +1,47 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from crm.views import ai_data, notifications, properties, record_page, records, shell, tasks
+from crm.views import (
+    ai_data,
+    audit_log,
+    notifications,
+    properties,
+    record_page,
+    records,
+    security,
+    shell,
+    signin,
+    tasks,
+)
 
 app_name = "crm"
 
 urlpatterns = [
     path("", shell.home, name="home"),
-    path(
-        "login/",
-        auth_views.LoginView.as_view(template_name="registration/login.html"),
-        name="login",
-    ),
+    path("login/", signin.SignInView.as_view(), name="login"),
+    path("login/code/", signin.login_code, name="login_code"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("password/change/", signin.PasswordChangeView.as_view(), name="password_change"),
+    path("password/reset/", signin.PasswordResetView.as_view(), name="password_reset"),
+    path(
+        "password/reset/sent/",
+        auth_views.PasswordResetDoneView.as_view(
+            template_name="registration/password_reset_done.html"
+        ),
+        name="password_reset_done",
+    ),
+    path(
+        "password/reset/<uidb64>/<token>/",
+        signin.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "password/reset/done/",
+        auth_views.PasswordResetCompleteView.as_view(
+            template_name="registration/password_reset_complete.html"
+        ),
+        name="password_reset_complete",
+    ),
     # Records
     path("objects/<slug:object_type>/", records.record_list, name="record_list"),
     path("objects/<slug:object_type>/new/", records.record_create, name="record_create"),
@@ -60,6 +89,9 @@ urlpatterns = [
     # Settings
     path("settings/", shell.settings_home, name="settings_home"),
     path("settings/users/", shell.settings_users, name="settings_users"),
+    path("settings/two-factor/", security.two_factor, name="two_factor"),
+    path("settings/audit-log/", audit_log.audit_log, name="audit_log"),
+    path("settings/audit-log/export.csv", audit_log.audit_log_csv, name="audit_log_csv"),
     path("settings/properties/", properties.property_list, name="property_list"),
     path("settings/ai-data/", ai_data.ai_data, name="ai_data"),
     path("settings/properties/new/", properties.property_create, name="property_create"),

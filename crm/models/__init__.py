@@ -1,6 +1,7 @@
 from crm.models.accounts import Account, Role, User
 from crm.models.activities import Notification, Task
 from crm.models.api import ApiToken
+from crm.models.audit import AuditAction, AuditEvent
 from crm.models.forms import Form, FormField, FormSubmission
 from crm.models.imports import ImportJob
 from crm.models.objects import (
@@ -22,6 +23,8 @@ __all__ = [
     "WITHHELD",
     "Account",
     "ApiToken",
+    "AuditAction",
+    "AuditEvent",
     "Association",
     "Form",
     "FormField",
