@@ -6,7 +6,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from . import azure, routes_admin
+from . import azure, batches, routes_admin
 from . import routes_assistants as assistants
 from . import routes_responses as responses
 from .config import SimulatorConfig, as_config
@@ -16,8 +16,17 @@ from .simulator import EndpointPolicy, Simulator
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
-def _endpoint(handler, scope: str, *, sunset_group: bool = False, operation: str | None = None):
-    policy = EndpointPolicy(scope=scope, sunset_group=sunset_group, operation=operation)
+def _endpoint(
+    handler,
+    scope: str,
+    *,
+    sunset_group: bool = False,
+    operation: str | None = None,
+    json_body: bool = True,
+):
+    policy = EndpointPolicy(
+        scope=scope, sunset_group=sunset_group, operation=operation, json_body=json_body
+    )
 
     async def endpoint(request):
         return await request.app.state.simulator.handle(request, handler, policy)
@@ -86,6 +95,7 @@ def _api_routes() -> list[Route]:
             _endpoint(r.cancel_response, "api.responses.write"),
             methods=["POST"],
         ),
+        *_batch_routes(),
         Route(
             azure.DEPLOYMENTS_PATH,
             _endpoint(azure.list_deployments, "api.model.read"),
@@ -93,6 +103,39 @@ def _api_routes() -> list[Route]:
         ),
         # Anything else under /v1 answers like the real API does for a route it lacks.
         Route("/v1/{rest:path}", _endpoint(_unknown_route, "api.model.read"), methods=ALL_METHODS),
+    ]
+
+
+def _batch_routes() -> list[Route]:
+    b = batches
+    return [
+        Route(
+            "/v1/files",
+            _endpoint(b.create_file, "api.files.write", json_body=False),
+            methods=["POST"],
+        ),
+        Route("/v1/files/{file_id}", _endpoint(b.retrieve_file, "api.files.read"), methods=["GET"]),
+        Route(
+            "/v1/files/{file_id}/content",
+            _endpoint(b.file_content, "api.files.read"),
+            methods=["GET"],
+        ),
+        Route(
+            "/v1/batches",
+            _endpoint(b.create_batch, "api.batch.write", operation="POST /batches"),
+            methods=["POST"],
+        ),
+        Route("/v1/batches", _endpoint(b.list_batches, "api.batch.read"), methods=["GET"]),
+        Route(
+            "/v1/batches/{batch_id}",
+            _endpoint(b.retrieve_batch, "api.batch.read"),
+            methods=["GET"],
+        ),
+        Route(
+            "/v1/batches/{batch_id}/cancel",
+            _endpoint(b.cancel_batch, "api.batch.write", json_body=False),
+            methods=["POST"],
+        ),
     ]
 
 

@@ -132,6 +132,20 @@ class SimulatorConfig:
     # A bare OpenAI-compatible server (vLLM, Ollama, LiteLLM): no rate-limit or
     # openai-* headers, and a request without a key is let in as the first valid key.
     bare: bool = False
+    # The Batch API (batches.py): how long a batch spends in each status, and its
+    # completion window (a batch whose processing would end after it expires).
+    batch_validating_seconds: float = 1.0
+    batch_in_progress_seconds: float = 2.0
+    batch_finalizing_seconds: float = 1.0
+    batch_window_seconds: float = 86_400.0
+
+
+BATCH_TIMES = (
+    "batch_validating_seconds",
+    "batch_in_progress_seconds",
+    "batch_finalizing_seconds",
+    "batch_window_seconds",
+)
 
 
 def demo_deployments() -> list[DeploymentSpec]:
@@ -253,7 +267,15 @@ def config_from_mapping(raw: dict | None) -> SimulatorConfig:
         tool_calls=tool_calls,
         deployments=deployments,
     )
-    for name in ("sunset", "seed", "hang_seconds", "request_log_size", "bare", "log_bodies"):
+    for name in (
+        "sunset",
+        "seed",
+        "hang_seconds",
+        "request_log_size",
+        "bare",
+        "log_bodies",
+        *BATCH_TIMES,
+    ):
         if name in raw:
             setattr(config, name, type(getattr(config, name))(raw.pop(name)))
     if raw:

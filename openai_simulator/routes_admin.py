@@ -12,7 +12,7 @@ import json
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from .config import AssistantSpec, ToolCallRule, key_from_mapping
+from .config import BATCH_TIMES, AssistantSpec, ToolCallRule, key_from_mapping
 from .errors import mask_key
 from .faults import FaultInjector, FaultRule, LatencySpec
 
@@ -31,6 +31,7 @@ def config_view(sim) -> dict:
         "bare": config.bare,
         "seed": config.seed,
         "hang_seconds": config.hang_seconds,
+        **{name: getattr(config, name) for name in BATCH_TIMES},
         "keys": [{**dataclasses.asdict(k), "key": mask_key(k.key)} for k in sim.keys.all()],
         "models": [dataclasses.asdict(m) for m in sim.models.values()],
         "assistants": len(sim.assistants),
@@ -71,6 +72,7 @@ def apply_patch(sim, patch: dict) -> None:
         "assistants",
         "tool_calls",
         "log_bodies",
+        *BATCH_TIMES,
     }
     if unknown:
         raise ValueError(f"unknown config fields: {sorted(unknown)}")
@@ -84,6 +86,9 @@ def apply_patch(sim, patch: dict) -> None:
         config.hang_seconds = float(patch["hang_seconds"])
     if "log_bodies" in patch:
         config.log_bodies = bool(patch["log_bodies"])
+    for name in BATCH_TIMES:
+        if name in patch:
+            setattr(config, name, float(patch[name]))
     if "seed" in patch:
         config.seed = int(patch["seed"])
         sim.faults.rng.seed(config.seed)

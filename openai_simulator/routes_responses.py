@@ -118,6 +118,19 @@ def _faulted(rule, output: list[dict], items: list[Item]) -> tuple[str, str | No
 
 
 async def create_response(ctx):
+    record = response_record(ctx)
+    if record.background:
+        # Like the API: a background response is queued when created, whatever its latency.
+        return record.to_object(record.created_at, status="queued")
+    if record.duration > 0:
+        await asyncio.sleep(record.duration)
+    return record.to_object(time.time())
+
+
+def response_record(ctx, *, latency: bool = True) -> ResponseRecord:
+    """The model's answer to a request body (`ctx.body`, already checked against the
+    spec), stored when asked. A batch (batches.py) runs its lines through it with no
+    latency."""
     sim, key, body = ctx.sim, ctx.key, ctx.body
     if body.get("stream"):
         raise ApiError(
@@ -183,7 +196,7 @@ async def create_response(ctx):
         id=new_id("resp"),
         key_name=key.name,
         created_at=now,
-        duration=sim.sample_latency(),
+        duration=sim.sample_latency() if latency else 0.0,
         background=background,
         store=store,
         model=model.id,
@@ -209,12 +222,7 @@ async def create_response(ctx):
         error_code=error_code,
     )
     sim.store.add_response(record)
-    if background:
-        # Like the API: a background response is queued when created, whatever its latency.
-        return record.to_object(now, status="queued")
-    if record.duration > 0:
-        await asyncio.sleep(record.duration)
-    return record.to_object(time.time())
+    return record
 
 
 def _own_response(ctx) -> ResponseRecord:

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from . import azure
+from .batches import BatchStore
 from .config import SimulatorConfig
 from .errors import ApiError, invalid_url, mask_key, overloaded, server_error
 from .faults import FaultInjector
@@ -71,6 +72,7 @@ class EndpointPolicy:
     scope: str
     sunset_group: bool = False
     operation: str | None = None  # "POST /responses": whose request schema the body meets
+    json_body: bool = True  # False: the handler reads the body itself (a file upload)
 
 
 class Simulator:
@@ -91,6 +93,7 @@ class Simulator:
         self.limiter = RateLimiter()
         self.prompt_cache = PromptCache()
         self.store = Store()
+        self.batches = BatchStore()
         self.log = RequestLog(config.request_log_size)
 
     def reset(self) -> None:
@@ -115,7 +118,7 @@ class Simulator:
             headers.update(key_headers(key))
             if policy.sunset_group and self.is_sunset_for(key):
                 raise invalid_url(method, path)
-            if method == "POST":
+            if method == "POST" and policy.json_body:
                 ctx.body = await _parse_json(request)
                 if via_azure:
                     azure.resolve_deployment(self, ctx.body)
@@ -150,7 +153,8 @@ class Simulator:
             logger.exception("openai_simulator failed on %s %s", method, path)
             error = server_error()
             status, body = error.status, error.body()
-        payload = dump_json(body)
+        # Bytes are a file's content (GET /v1/files/{id}/content), sent as they are.
+        payload = body if isinstance(body, bytes) else dump_json(body)
         if self.config.bare:
             headers = {
                 name: value
@@ -164,7 +168,8 @@ class Simulator:
         self._log(ctx, method, azure.original_path(request), status, started, fault_name)
         if not self.config.bare:
             headers["openai-processing-ms"] = str(int((time.perf_counter() - started) * 1000))
-        return Response(payload, status_code=status, headers=headers, media_type="application/json")
+        media_type = "application/octet-stream" if isinstance(body, bytes) else "application/json"
+        return Response(payload, status_code=status, headers=headers, media_type=media_type)
 
     def _authenticate(self, request: Request, scope: str, via_azure: bool):
         """The calling key: `api-key` under /openai (Azure's 401 when refused), the

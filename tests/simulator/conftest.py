@@ -6,7 +6,10 @@ known state (fresh rate windows, no faults, empty log, seeded RNGs).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import yaml
 
 from openai_simulator.config import (
     DEMO_KEY,
@@ -77,3 +80,39 @@ def keys():
         narrow=NARROW_KEY,
         sunset=SUNSET_KEY,
     )
+
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SPEC_PATH = REPO_ROOT.parent / "shared/openai-openapi/openapi.yaml"
+
+
+def _nullable_to_anyof(node):
+    """OpenAPI 3.0's `nullable: true` (still used in parts of this 3.1 spec) as JSON Schema."""
+    if isinstance(node, list):
+        return [_nullable_to_anyof(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = {key: _nullable_to_anyof(value) for key, value in node.items()}
+    if node.pop("nullable", False):
+        return {"anyOf": [node, {"type": "null"}]}
+    return node
+
+
+@pytest.fixture(scope="session")
+def spec_validator():
+    if not SPEC_PATH.exists():
+        pytest.skip(
+            f"OpenAPI spec not found at {SPEC_PATH} (it lives in the shared folder next to the repo)"
+        )
+    import jsonschema
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    with SPEC_PATH.open(encoding="utf-8") as handle:
+        spec = yaml.load(handle, Loader=loader)
+    components = _nullable_to_anyof(spec["components"])
+
+    def validate(body: dict, schema_name: str) -> None:
+        schema = {"$ref": f"#/components/schemas/{schema_name}", "components": components}
+        jsonschema.Draft202012Validator(schema).validate(body)
+
+    return validate

@@ -2,51 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import httpx
 import pytest
-import yaml
 from openai.types import Model
 from openai.types.beta import Assistant, Thread
 from openai.types.beta.threads import Message, Run
 from openai.types.responses import Response
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SPEC_PATH = REPO_ROOT.parent / "shared/openai-openapi/openapi.yaml"
 LEAD_QUALIFIER = "asst_demoLeadQualifier0000001"
-
-
-def _nullable_to_anyof(node):
-    """OpenAPI 3.0's `nullable: true` (still used in parts of this 3.1 spec) as JSON Schema."""
-    if isinstance(node, list):
-        return [_nullable_to_anyof(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    node = {key: _nullable_to_anyof(value) for key, value in node.items()}
-    if node.pop("nullable", False):
-        return {"anyOf": [node, {"type": "null"}]}
-    return node
-
-
-@pytest.fixture(scope="module")
-def spec_validator():
-    if not SPEC_PATH.exists():
-        pytest.skip(
-            f"OpenAPI spec not found at {SPEC_PATH} (it lives in the shared folder next to the repo)"
-        )
-    import jsonschema
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    with SPEC_PATH.open(encoding="utf-8") as handle:
-        spec = yaml.load(handle, Loader=loader)
-    components = _nullable_to_anyof(spec["components"])
-
-    def validate(body: dict, schema_name: str) -> None:
-        schema = {"$ref": f"#/components/schemas/{schema_name}", "components": components}
-        jsonschema.Draft202012Validator(schema).validate(body)
-
-    return validate
 
 
 def _body(simulator, method: str, path: str, json: dict | None = None, key: str | None = None):
