@@ -30,6 +30,9 @@ class ExecutionContext:
     # True when run from the builder's "Test" button: show the result, change nothing
     # outside (the engine never calls `apply` in test mode).
     is_test: bool = False
+    # True when the enrollment was turned on in economy mode: the action may send its
+    # outside call through the service's cheaper, slower tier (registry `economy`).
+    economy: bool = False
     _test_key: str = field(default_factory=lambda: f"test:{uuid.uuid4().hex}")
 
     def release_db_connection(self) -> None:

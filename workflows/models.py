@@ -103,6 +103,9 @@ class FanOut(models.Model):
     # Held by the task running it, renewed each window; expired = nobody runs it.
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     runs = models.PositiveIntegerField(default=0)
+    # Economy mode: the enrollments' outside calls may go through the service's cheaper,
+    # slower tier (their source is ECONOMY).
+    economy = models.BooleanField(default=False)
     started_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -155,6 +158,7 @@ class Enrollment(models.Model):
         FORM = "form", _("Submitted the form")
         EVENT = "event", _("Triggered by an app")
         MANUAL = "manual", _("Enrolled manually")
+        ECONOMY = "economy", _("Matched when turned on (economy mode)")
 
     # Indexes and constraints are chosen for the bulk fan-out (docs/engine.md, "Indexes
     # and constraints"): `workflow` and `record` are covered by the composite indexes

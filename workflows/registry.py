@@ -128,6 +128,12 @@ class ActionType:
     # they finish: the engine completes each group as it comes, and sizes batches of
     # this type by `batch_limit()`, not by time per execution.
     concurrent: ClassVar[bool] = False
+    # True when its executions can go through a cheaper, slower tier of the outside
+    # service (economy mode: OpenAI's Batch API). Turning a workflow with such a step on
+    # then offers to enroll the existing records in economy mode; `execute_many` sees
+    # it as `ExecutionContext.economy` and may answer `Wait` until the tier's results
+    # are in (docs/engine.md, "Economy mode").
+    economy: ClassVar[bool] = False
     # A Django Form class validating the config (the builder renders it).
     config_form: ClassVar[type[forms.Form] | None] = None
     outputs: ClassVar[tuple[Output, ...]] = ()

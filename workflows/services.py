@@ -105,10 +105,13 @@ def workflow_update(
 
 
 @transaction.atomic
-def workflow_turn_on(*, workflow: Workflow, enroll_existing: bool = True) -> None:
+def workflow_turn_on(
+    *, workflow: Workflow, enroll_existing: bool = True, economy: bool = False
+) -> None:
     """Start enrolling. Existing matching records enroll in bulk on a worker (a
     `FanOut` row: progress, resumed by the sweeper if interrupted) unless
-    `enroll_existing` is False."""
+    `enroll_existing` is False; with `economy` their steps that can may go through the
+    outside service's cheaper, slower tier (economy mode)."""
     if workflow.live_version_id is None:
         if not workflow.graph:
             raise ValidationError(_("Add at least one action before turning the workflow on."))
@@ -116,7 +119,7 @@ def workflow_turn_on(*, workflow: Workflow, enroll_existing: bool = True) -> Non
     Workflow.objects.filter(pk=workflow.pk).update(is_enabled=True)
     workflow.refresh_from_db()
     if enroll_existing and not workflow.enrolls_on_events:
-        fan_out_send(fan_out_start(workflow=workflow).pk, on_commit=True)
+        fan_out_send(fan_out_start(workflow=workflow, economy=economy).pk, on_commit=True)
 
 
 def workflow_turn_off(*, workflow: Workflow) -> None:
@@ -126,9 +129,9 @@ def workflow_turn_off(*, workflow: Workflow) -> None:
     workflow.is_enabled = False
 
 
-def workflow_enroll_existing_now(*, workflow: Workflow) -> int:
+def workflow_enroll_existing_now(*, workflow: Workflow, economy: bool = False) -> int:
     """The bulk enrollment, in this process (tests, management commands, benchmarks)."""
-    return fan_out_run(fan_out_id=fan_out_start(workflow=workflow).pk)
+    return fan_out_run(fan_out_id=fan_out_start(workflow=workflow, economy=economy).pk)
 
 
 @transaction.atomic

@@ -131,6 +131,19 @@ def matching_count(
     )
 
 
+def economy_offered(workflow: Workflow) -> bool:
+    """True when a step of the draft can run in economy mode (its action type has a
+    cheaper, slower tier): turning on then offers it for the existing records."""
+    steps = (workflow.graph or {}).get("steps") or {}
+    for step in steps.values():
+        try:
+            if registry.get(step.get("type", "")).economy:
+                return True
+        except ValidationError:
+            continue
+    return False
+
+
 def enroll_now_count(workflow: Workflow, *, definitions: dict[str, PropertyDefinition]) -> int:
     """How many records turning on enrolls now: matching records never enrolled before
     (a form- or app-triggered workflow enrolls on its events only)."""

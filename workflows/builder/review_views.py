@@ -17,7 +17,12 @@ from workflows import services
 from workflows.access import BuilderRequest, workflow_for
 from workflows.builder import canvas
 from workflows.builder.canvas_context import canvas_context
-from workflows.builder.review import Problem, enroll_now_count, review_problems
+from workflows.builder.review import (
+    Problem,
+    economy_offered,
+    enroll_now_count,
+    review_problems,
+)
 from workflows.models import Workflow
 
 PAGE = "workflows/review.html"
@@ -29,6 +34,7 @@ def _context(request: BuilderRequest, workflow: Workflow) -> dict[str, Any]:
     context.update(
         problems=review_problems(workflow, definitions=definitions),
         enroll_now=enroll_now_count(workflow, definitions=definitions),
+        economy_offered=economy_offered(workflow),
         title=_("Review %(name)s") % {"name": workflow.name},
     )
     return context
@@ -57,8 +63,11 @@ def review(request: BuilderRequest, pk: int) -> HttpResponse:
             services.workflow_publish(workflow=workflow)
             workflow.refresh_from_db()
         if not workflow.is_enabled:
+            choice = request.POST.get("enroll_existing")
             services.workflow_turn_on(
-                workflow=workflow, enroll_existing=request.POST.get("enroll_existing") != "no"
+                workflow=workflow,
+                enroll_existing=choice != "no",
+                economy=choice == "economy" and context["economy_offered"],
             )
             messages.success(request, _("The workflow is on."))
         else:

@@ -202,12 +202,13 @@ def enrollments_bulk_create(*, workflow: Workflow, record_ids: Iterable[int]) ->
     return total
 
 
-def fan_out_start(*, workflow: Workflow) -> FanOut:
+def fan_out_start(*, workflow: Workflow, economy: bool = False) -> FanOut:
     """Record the enrollment of `workflow`'s existing records (turning it on), in the
-    caller's transaction; an unfinished earlier one is closed (the new one covers it)."""
+    caller's transaction; an unfinished earlier one is closed (the new one covers it).
+    `economy`: its enrollments' source is ECONOMY (economy mode)."""
     now = timezone.now()
     FanOut.objects.filter(workflow=workflow, finished_at__isnull=True).update(finished_at=now)
-    return FanOut.objects.create(workflow=workflow, started_at=now)
+    return FanOut.objects.create(workflow=workflow, started_at=now, economy=economy)
 
 
 def fan_out_claim(fan_out_id: int) -> bool:
@@ -255,7 +256,12 @@ def fan_out_run(*, fan_out_id: int) -> int:
                         with connection.cursor() as cursor:
                             cursor.execute("SET LOCAL synchronous_commit TO OFF")
                     selection = rest.filter(pk__gte=low, pk__lt=low + window)
-                    enrolled = _insert_window(workflow, version, selection)
+                    enrolled = _insert_window(
+                        workflow,
+                        version,
+                        selection,
+                        source=Enrollment.Source.ECONOMY if fan_out.economy else None,
+                    )
                     total += enrolled
                     FanOut.objects.filter(pk=fan_out.pk).update(
                         cursor=low + window - 1,
@@ -288,7 +294,11 @@ def fan_outs_resume(now: dt.datetime) -> list[int]:
 
 
 def _insert_window(
-    workflow: Workflow, version: WorkflowVersion, selection: QuerySet[Record]
+    workflow: Workflow,
+    version: WorkflowVersion,
+    selection: QuerySet[Record],
+    *,
+    source: str | None = None,
 ) -> int:
     start = version.graph.get("start")
     # Raw SQL: adapt the timestamp the way the ORM stores it (SQLite keeps text).
@@ -300,7 +310,7 @@ def _insert_window(
     enrollment = Enrollment._meta.db_table
     execution = ActionExecution._meta.db_table
     status = str(Enrollment.Status.ACTIVE if start else Enrollment.Status.COMPLETED)
-    bulk = str(Enrollment.Source.BULK)
+    bulk = str(source or Enrollment.Source.BULK)
     insert_enrollments = (
         f"INSERT INTO {enrollment} (workflow_id, version_id, record_id, status, source, "
         f"enrolled_at, finished_at) SELECT %s, %s, candidate.candidate_id, %s, %s, %s, %s "

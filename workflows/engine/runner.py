@@ -79,6 +79,7 @@ def context_build(
         execution_id=execution.pk,
         attempt=execution.attempt,
         definitions=definitions,
+        economy=execution.enrollment.source == Enrollment.Source.ECONOMY,
     )
 
 

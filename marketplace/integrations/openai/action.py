@@ -28,7 +28,7 @@ from marketplace.integrations.openai.datacontrols import mask_text, masking_on
 from marketplace.integrations.openai.listing import ACTION_KEY
 from workflows.context import ExecutionContext
 from workflows.models import Workflow
-from workflows.outcomes import Outcome
+from workflows.outcomes import Outcome, Wait
 from workflows.registry import ActionType, Output, StepDescription, StepUsage
 from workflows.tokens import TokenResolver
 
@@ -41,6 +41,8 @@ class AskOpenAIAssistant(ActionType):
     # A batch's calls run at once, each within our deadline (run.batch_run).
     batchable = True
     concurrent = True
+    # Economy mode: OpenAI's Batch API (economy.py).
+    economy = True
     config_form = builder.AskAssistantForm
     outputs = builder.BASE_OUTPUTS
     # Not templates: only the prompt takes data tokens.
@@ -159,7 +161,9 @@ class AskOpenAIAssistant(ActionType):
     def execute(self, context: ExecutionContext) -> dict[str, Any]:
         return run.execute_one(context)
 
-    def execute_many(self, contexts: list[ExecutionContext]) -> Iterator[list[tuple[int, Outcome]]]:
+    def execute_many(
+        self, contexts: list[ExecutionContext]
+    ) -> Iterator[list[tuple[int, Outcome | Wait]]]:
         return run.batch_run(contexts)
 
     def apply(self, context: ExecutionContext, outputs: dict[str, Any]) -> dict[str, Any]:

@@ -135,6 +135,23 @@ class ResponsesEngine:
             response = _json_object(raw)  # a truncated body raises ValueError here
         except (openai.OpenAIError, ValueError) as exc:
             raise classify(exc) from None
+        return self.result_from(
+            request,
+            response,
+            headers=_rate_limit_headers(raw.headers),
+            duration_ms=clock.elapsed_ms(),
+        )
+
+    def result_from(
+        self,
+        request: AssistantRequest,
+        response: dict[str, Any],
+        *,
+        headers: dict[str, str] | None = None,
+        duration_ms: int = 0,
+    ) -> AssistantResult:
+        """The result of a response object (an answer, or a line of a batch's output
+        file: economy.py), or the `RunFailed` of one that did not complete."""
         status = response.get("status")
         if status != "completed":
             raise _response_failure(response)
@@ -155,9 +172,9 @@ class ResponsesEngine:
             ),
             engine=self.name,
             response_id=str(response.get("id") or ""),
-            rate_limit_headers=_rate_limit_headers(raw.headers),
+            rate_limit_headers=headers or {},
             http_requests=1,
-            duration_ms=clock.elapsed_ms(),
+            duration_ms=duration_ms,
         )
 
 

@@ -275,3 +275,80 @@ class ConnectionEndpoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.url}".strip()
+
+
+class EconomyBatch(models.Model):
+    """One OpenAI batch of economy-mode Ask steps (economy.py): the uploaded JSONL file
+    and the batch made from it, polled by the beat job until it ends."""
+
+    class Status(models.TextChoices):
+        UPLOADING = "uploading", _("Uploading")  # ours: the file is being written and sent
+        VALIDATING = "validating", _("Validating")
+        IN_PROGRESS = "in_progress", _("In progress")
+        FINALIZING = "finalizing", _("Finalizing")
+        COMPLETED = "completed", _("Completed")
+        FAILED = "failed", _("Failed")
+        EXPIRED = "expired", _("Expired")
+        CANCELLING = "cancelling", _("Cancelling")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    connection = models.ForeignKey(
+        "marketplace.Connection", on_delete=models.CASCADE, related_name="+"
+    )
+    status = models.CharField(max_length=12, choices=Status, default=Status.UPLOADING)
+    openai_batch_id = models.CharField(max_length=100, blank=True)
+    input_file_id = models.CharField(max_length=100, blank=True)
+    rows = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    checked_at = models.DateTimeField(null=True, blank=True)
+    # Set once its results are applied (a finished batch is never read again).
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                name="economy_batch_open",
+                condition=models.Q(finished_at__isnull=True),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"economy batch {self.pk} ({self.status})"
+
+
+class EconomyItem(models.Model):
+    """One economy-mode Ask step waiting for its batch: the request it sends (JSON
+    text), then the answer (the output line's response body) or its return to a normal
+    call. `execution_id` is the ledger row (no foreign key: the ledger's rows are the
+    engine's)."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued"  # waits for the next batch file
+        SUBMITTED = "submitted"  # in a batch at OpenAI
+        DONE = "done"  # `result` holds the answer: the step completes with it
+        RETURNED = "returned"  # failed in the batch, or the batch ended without it: a normal call
+
+    execution_id = models.BigIntegerField(unique=True)
+    connection = models.ForeignKey(
+        "marketplace.Connection", on_delete=models.CASCADE, related_name="+"
+    )
+    batch = models.ForeignKey(
+        EconomyBatch, on_delete=models.SET_NULL, null=True, blank=True, related_name="items"
+    )
+    state = models.CharField(max_length=10, choices=State, default=State.QUEUED)
+    body = models.TextField()
+    result = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["connection", "id"],
+                name="economy_item_queued",
+                condition=models.Q(state="queued"),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"economy item of execution {self.execution_id} ({self.state})"

@@ -159,6 +159,8 @@ class Call:
         )
 
     assistant_version_id: int | None = None
+    # Answered through the Batch API (economy.py): priced at the batch rate.
+    economy: bool = False
 
 
 def _request(

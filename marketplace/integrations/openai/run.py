@@ -41,7 +41,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from marketplace.integrations.openai import assistants as assistants_mod
-from marketplace.integrations.openai import pricing, tools
+from marketplace.integrations.openai import economy, pricing, tools
 from marketplace.integrations.openai.errors import QUOTA_MESSAGE, AssistantError, ErrorKind
 from marketplace.integrations.openai.limiter import budget, policy
 from marketplace.integrations.openai.limiter.budget import BudgetBusy, BudgetLine
@@ -74,6 +74,7 @@ from workflows.outcomes import (
     TransientError,
     outcome_of,
 )
+from workflows.outcomes import Wait as WaitOutcome
 
 # Our own deadline on one call (a run polls within it). Below the Celery soft time
 # limit (150 s). Setting or environment OPENAI_ASSISTANT_DEADLINE_SECONDS.
@@ -184,7 +185,9 @@ def _call_run_logged(call: Call) -> AssistantResult | AssistantError | Wait:
 # --- The batch (steps 1-4) ----------------------------------------------------------
 
 
-def batch_run(contexts: list[ExecutionContext]) -> Iterator[list[tuple[int, Outcome]]]:
+def batch_run(
+    contexts: list[ExecutionContext],
+) -> Iterator[list[tuple[int, Outcome | WaitOutcome]]]:
     """A batch: the checks for every execution first (what they share is read once),
     then every call at once in the process's call threads, each taking its rate-limit
     permit right before it leaves; no database connection is held while they run.
@@ -193,7 +196,7 @@ def batch_run(contexts: list[ExecutionContext]) -> Iterator[list[tuple[int, Outc
     transaction)."""
     lookups = Lookups()
     calls: list[Call] = []
-    refused: list[tuple[int, Outcome]] = []
+    refused: list[tuple[int, Outcome | WaitOutcome]] = []
     for index, context in enumerate(contexts):
         try:
             prepared = call_prepare(index, context, lookups)
@@ -204,6 +207,17 @@ def batch_run(contexts: list[ExecutionContext]) -> Iterator[list[tuple[int, Outc
             refused.append((index, prepared))
         else:
             calls.append(prepared)
+    if calls:
+        try:
+            diverted = economy.calls_divert(calls)
+        except Exception as error:  # noqa: BLE001 - the database down: retried
+            refused += [(call.index, outcome_of(error)) for call in calls]
+            calls = []
+        else:
+            calls = diverted.run_now
+            refused += diverted.waits
+            for call, answer in diverted.answered:
+                refused.append((call.index, _finish(call, _done(answer))))
     if calls and worker_stopping():  # asked to stop while preparing: no call leaves
         yield [*refused, *((call.index, HandBack()) for call in calls)]
         return
@@ -242,7 +256,7 @@ def batch_run(contexts: list[ExecutionContext]) -> Iterator[list[tuple[int, Outc
         if pending:
             more, pending = wait(pending, timeout=GROUP_SECONDS)
             done |= more
-        finished: list[tuple[int, Outcome]] = []
+        finished: list[tuple[int, Outcome | WaitOutcome]] = []
         for future in done:
             call = futures[future]
             try:
@@ -265,6 +279,13 @@ def batch_run(contexts: list[ExecutionContext]) -> Iterator[list[tuple[int, Outc
             yield finished
 
 
+def _done(outcome: CallOutcome) -> Future[CallOutcome]:
+    """An outcome already known (a batch's answer), as `_finish` takes it."""
+    future: Future[CallOutcome] = Future()
+    future.set_result(outcome)
+    return future
+
+
 def execute_one(context: ExecutionContext) -> dict[str, Any]:
     """One call (the builder's Test button): outputs, or the error it ended with."""
     for group in batch_run([context]):
@@ -275,6 +296,8 @@ def execute_one(context: ExecutionContext) -> dict[str, Any]:
                 raise PermanentError(outcome.message)
             if isinstance(outcome, HandBack):
                 raise TransientError(_("The worker is stopping; try again."))
+            if isinstance(outcome, WaitOutcome):  # pragma: no cover - economy mode only
+                raise TransientError(_("The action took too long."))
             raise TransientError(outcome.message, retry_after=outcome.after, kind=outcome.kind)
     raise TransientError(_("The action took too long."))  # pragma: no cover - always one
 
@@ -373,13 +396,16 @@ def _finish(call: Call, future: Future[CallOutcome]) -> Outcome:
             )
         spent = _usage_sum([*call.spent, result.usage])
         price = pricing.quote(result.model, spent, call.prices)
+        cost = price.usd
+        if call.economy and cost is not None:
+            cost = (cost * economy.BATCH_DISCOUNT).quantize(cost)
         context.usage.update(
             execution_usage(
                 spent,
                 model=result.model,
-                engine=result.engine,
+                engine="batch" if call.economy else result.engine,
                 connection_id=call.connection.pk,
-                cost=price.usd,
+                cost=cost,
                 cost_note=price.reason,
                 requests=call.requests_made + result.http_requests,
                 assistant_version_id=call.assistant_version_id,

@@ -1,11 +1,12 @@
-"""The OpenAI integration's periodic job: run-history retention (retention.py)."""
+"""The OpenAI integration's periodic jobs: run-history retention (retention.py) and economy
+mode's batches (economy.py)."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
 from config.celery import app
-from marketplace.integrations.openai import retention
+from marketplace.integrations.openai import economy, retention
 
 RETENTION_TASK = "marketplace_openai.run_history_retention"
 RETENTION_EVERY_SECONDS = 3600.0
@@ -20,4 +21,21 @@ app.conf.beat_schedule["openai-run-history-retention"] = {
     "task": RETENTION_TASK,
     "schedule": RETENTION_EVERY_SECONDS,
     "options": {"expires": RETENTION_EVERY_SECONDS},
+}
+
+
+ECONOMY_TASK = "marketplace_openai.economy"
+
+
+@shared_task(name=ECONOMY_TASK)
+def economy_run() -> dict[str, int]:
+    """Economy mode's job (economy.py): poll the open batches, apply those that
+    ended, submit the queued steps."""
+    return economy.economy_run()
+
+
+app.conf.beat_schedule["openai-economy"] = {
+    "task": ECONOMY_TASK,
+    "schedule": economy.POLL_SECONDS,
+    "options": {"expires": economy.POLL_SECONDS},
 }

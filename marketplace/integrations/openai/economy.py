@@ -1,0 +1,404 @@
+"""Economy mode: the Ask steps of records enrolled when a workflow was turned on "in
+economy mode" go through OpenAI's Batch API at about half the price, within 24 hours.
+
+What must stay true:
+- A step is never called twice on purpose: its request is written once as an
+  `EconomyItem` (unique per execution) and its step waits (`Wait`, the ledger's
+  `waiting` status, no worker held) until its batch ends. A step that comes back
+  earlier (a worker died before the wait was recorded) finds its item and waits again.
+- Results flow into the ledger as if each step had run: the batch's end resumes every
+  waiting step (`executions_resume`), which runs again, finds its answer (`DONE`) and
+  completes through the action's normal path (outputs, usage row, next step) with no
+  call; the usage is priced at the batch rate (`BATCH_DISCOUNT` of the table's price,
+  engine `batch`).
+- A request that failed in the batch (its line in the error file), a batch that failed,
+  expired or was cancelled, and a step whose wait outlived the batch window all
+  `RETURN` the item: the step runs as an ordinary call, with the ordinary retries.
+
+Which steps: economy-mode enrollments (`ExecutionContext.economy`) of workspace
+assistants without CRM tools (one request each, Responses API) on a connection to
+OpenAI itself; everything else runs normally. The jobs (`economy_submit`,
+`economy_poll`, beat every POLL_SECONDS) are safe to run twice: items
+are claimed for a batch with one conditional UPDATE, and a batch's results are applied
+under a row lock once.
+
+The batch file is written to a temporary file row by row and uploaded from it, so the
+worker's memory does not grow with the number of rows (benchmarks/economy.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import IO, Any, Literal
+
+import openai
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from marketplace.integrations.openai.client import connection_client
+from marketplace.integrations.openai.endpoints import endpoint_for
+from marketplace.integrations.openai.engines import ResponsesEngine
+from marketplace.integrations.openai.errors import AssistantError, classify
+from marketplace.integrations.openai.models import EconomyBatch, EconomyItem, EndpointKind
+from marketplace.integrations.openai.prepare import Call
+from marketplace.integrations.openai.specs import AssistantResult
+from marketplace.models import Connection
+from workflows.conf import tunable
+from workflows.outcomes import Wait
+from workflows.services import executions_resume
+
+logger = logging.getLogger(__name__)
+
+BATCH_ENDPOINT: Literal["/v1/responses"] = "/v1/responses"
+# OpenAI bills the Batch API at half its standard price.
+BATCH_DISCOUNT = Decimal("0.5")
+# How long a step waits for its batch: the 24 h completion window, plus time to submit
+# and to notice the end. Past it the step runs as an ordinary call.
+WAIT_SECONDS = 26 * 3600
+# Requests per batch file (OpenAI: at most 50,000 and 200 MB).
+DEFAULT_BATCH_ROWS = 50_000
+# A batch still uploading after this long is given up (its worker died): its items go
+# back to the queue.
+UPLOAD_GIVE_UP_SECONDS = 1800
+# Seconds between runs of the beat job (submit, poll).
+POLL_SECONDS = 60.0
+# Items written or updated per statement.
+CHUNK = 2000
+
+Status = EconomyBatch.Status
+State = EconomyItem.State
+OPEN = (Status.VALIDATING, Status.IN_PROGRESS, Status.FINALIZING, Status.CANCELLING)
+
+
+def batch_rows() -> int:
+    return max(int(tunable("OPENAI_ECONOMY_BATCH_ROWS", DEFAULT_BATCH_ROWS)), 1)
+
+
+def custom_id(execution_id: int) -> str:
+    return f"exec-{execution_id}"
+
+
+def _execution_of(custom: object) -> int | None:
+    if isinstance(custom, str) and custom.startswith("exec-") and custom[5:].isdigit():
+        return int(custom[5:])
+    return None
+
+
+# --- In a batch of Ask steps (run.py) ------------------------------------------------
+
+
+def eligible(call: Call) -> bool:
+    """True when this call goes through the Batch API (see the module's docstring)."""
+    context = call.context
+    return (
+        context.economy
+        and not context.is_test
+        and context.execution_id is not None
+        and isinstance(call.engine, ResponsesEngine)
+        and not call.request.functions
+        and endpoint_for(call.connection).kind == EndpointKind.OPENAI
+    )
+
+
+@dataclass
+class Diverted:
+    """What economy mode makes of a batch's calls: those that run now, those that wait
+    for their batch, and those whose batch answered (a result, or the error it stands
+    for)."""
+
+    run_now: list[Call]
+    waits: list[tuple[int, Wait]]
+    answered: list[tuple[Call, AssistantResult | AssistantError]]
+
+
+def calls_divert(calls: list[Call]) -> Diverted:
+    """Sort a batch's calls (in the batch's thread: database reads and writes)."""
+    diverted = Diverted(run_now=[], waits=[], answered=[])
+    economy = [call for call in calls if eligible(call)]
+    if not economy:
+        diverted.run_now = calls
+        return diverted
+    chosen = {id(call) for call in economy}
+    diverted.run_now = [call for call in calls if id(call) not in chosen]
+    items = EconomyItem.objects.in_bulk(
+        [call.context.execution_id for call in economy], field_name="execution_id"
+    )
+    now = timezone.now()
+    new: list[EconomyItem] = []
+    late: list[int] = []
+    for call in economy:
+        execution_id = call.context.execution_id or 0  # eligible: never None
+        item = items.get(execution_id)
+        if item is None:
+            body = ResponsesEngine().build_params(call.request)
+            new.append(
+                EconomyItem(
+                    execution_id=execution_id,
+                    connection=call.connection,
+                    body=json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+                )
+            )
+            diverted.waits.append((call.index, Wait(now + dt.timedelta(seconds=WAIT_SECONDS))))
+        elif item.state == State.DONE:
+            call.economy = True
+            diverted.answered.append((call, _answer(call, item)))
+        elif item.state == State.RETURNED:
+            diverted.run_now.append(call)
+        elif now < item.created_at + dt.timedelta(seconds=WAIT_SECONDS):
+            # Back before its batch ended (its worker died before the wait was written).
+            until = item.created_at + dt.timedelta(seconds=WAIT_SECONDS)
+            diverted.waits.append((call.index, Wait(until)))
+        else:
+            late.append(item.pk)
+            diverted.run_now.append(call)
+    if new:
+        EconomyItem.objects.bulk_create(new, ignore_conflicts=True)
+    if late:
+        EconomyItem.objects.filter(pk__in=late).update(state=State.RETURNED)
+    return diverted
+
+
+def _answer(call: Call, item: EconomyItem) -> AssistantResult | AssistantError:
+    try:
+        body = json.loads(item.result)
+        if not isinstance(body, dict):
+            raise ValueError("the answer is not a JSON object")
+        return ResponsesEngine().result_from(call.request, body)
+    except AssistantError as error:
+        return error
+    except ValueError as error:
+        return classify(error)
+
+
+# --- The beat job: submit the queued items, poll the batches ------------------------
+
+
+def economy_run() -> dict[str, int]:
+    """One run of the beat job: give up dead uploads, poll the open batches, submit
+    what is queued. Returns counts (for logs and tests)."""
+    given_up = uploads_give_up()
+    polled, applied = economy_poll()
+    submitted = economy_submit()
+    return {"given_up": given_up, "polled": polled, "applied": applied, "submitted": submitted}
+
+
+def uploads_give_up() -> int:
+    stale = timezone.now() - dt.timedelta(seconds=UPLOAD_GIVE_UP_SECONDS)
+    count = 0
+    for batch in EconomyBatch.objects.filter(status=Status.UPLOADING, created_at__lt=stale):
+        with transaction.atomic():
+            EconomyItem.objects.filter(batch=batch, state=State.SUBMITTED).update(
+                state=State.QUEUED, batch=None
+            )
+            EconomyBatch.objects.filter(pk=batch.pk).update(
+                status=Status.FAILED, finished_at=timezone.now()
+            )
+        count += 1
+    return count
+
+
+def economy_submit() -> int:
+    """Every connection's queued items, in batch files of at most `batch_rows()`.
+    Returns the number of batches created."""
+    created = 0
+    connections = (
+        EconomyItem.objects.filter(state=State.QUEUED)
+        .values_list("connection_id", flat=True)
+        .distinct()
+    )
+    for connection in Connection.objects.filter(pk__in=list(connections)):
+        while True:
+            batch = _claim(connection)
+            if batch is None:
+                break
+            try:
+                _submit(connection, batch)
+            except openai.OpenAIError as error:
+                logger.warning("economy batch %s not submitted: %s", batch.pk, classify(error))
+                _unclaim(batch)
+                break
+            created += 1
+    return created
+
+
+def _claim(connection: Connection) -> EconomyBatch | None:
+    """A new batch row holding up to `batch_rows()` queued items (one UPDATE)."""
+    with transaction.atomic():
+        batch = EconomyBatch.objects.create(connection=connection)
+        queued = EconomyItem.objects.filter(connection=connection, state=State.QUEUED)
+        ids = queued.order_by("pk").values("pk")[: batch_rows()]
+        rows = EconomyItem.objects.filter(pk__in=ids, state=State.QUEUED).update(
+            state=State.SUBMITTED, batch=batch
+        )
+        if not rows:
+            transaction.set_rollback(True)
+            return None
+        EconomyBatch.objects.filter(pk=batch.pk).update(rows=rows)
+        batch.rows = rows
+    return batch
+
+
+def _unclaim(batch: EconomyBatch) -> None:
+    with transaction.atomic():
+        EconomyItem.objects.filter(batch=batch, state=State.SUBMITTED).update(
+            state=State.QUEUED, batch=None
+        )
+        EconomyBatch.objects.filter(pk=batch.pk).update(
+            status=Status.FAILED, finished_at=timezone.now()
+        )
+
+
+def batch_file_write(batch: EconomyBatch, out: IO[bytes]) -> int:
+    """The batch's JSONL, one request a line, read from the database in chunks and
+    written as it is read (the bodies are stored as JSON text). Returns the rows."""
+    rows = 0
+    prefix = b'{"method":"POST","url":"' + BATCH_ENDPOINT.encode() + b'","custom_id":"'
+    items = (
+        EconomyItem.objects.filter(batch=batch, state=State.SUBMITTED)
+        .order_by("pk")
+        .values_list("execution_id", "body")
+    )
+    for execution_id, body in items.iterator(chunk_size=CHUNK):
+        out.write(prefix + custom_id(execution_id).encode() + b'","body":' + body.encode() + b"}\n")
+        rows += 1
+    return rows
+
+
+def _submit(connection: Connection, batch: EconomyBatch) -> None:
+    client = connection_client(connection).with_options(timeout=600.0)
+    with tempfile.TemporaryFile() as out:
+        batch_file_write(batch, out)
+        out.seek(0)
+        upload = client.files.create(
+            file=(f"crmflow-economy-{batch.pk}.jsonl", out), purpose="batch"
+        )
+    created = client.batches.create(
+        input_file_id=upload.id,
+        endpoint=BATCH_ENDPOINT,
+        completion_window="24h",
+        metadata={"crmflow_batch": str(batch.pk)},
+    )
+    EconomyBatch.objects.filter(pk=batch.pk).update(
+        openai_batch_id=created.id,
+        input_file_id=upload.id,
+        status=created.status,
+        checked_at=timezone.now(),
+    )
+
+
+def economy_poll() -> tuple[int, int]:
+    """Ask OpenAI about every open batch; apply those that ended. Returns (batches
+    polled, results applied)."""
+    polled = applied = 0
+    open_batches = EconomyBatch.objects.filter(
+        finished_at__isnull=True, status__in=OPEN
+    ).select_related("connection")
+    for batch in open_batches:
+        client = connection_client(batch.connection).with_options(timeout=600.0)
+        try:
+            remote = client.batches.retrieve(batch.openai_batch_id)
+        except openai.OpenAIError as error:
+            logger.warning("economy batch %s not polled: %s", batch.pk, classify(error))
+            continue
+        polled += 1
+        EconomyBatch.objects.filter(pk=batch.pk).update(
+            status=remote.status, checked_at=timezone.now()
+        )
+        if remote.status in OPEN:
+            continue
+        try:
+            applied += batch_results_apply(
+                batch,
+                output=_lines(client, remote.output_file_id),
+                errors=_lines(client, remote.error_file_id),
+            )
+        except openai.OpenAIError as error:
+            logger.warning("economy batch %s results not read: %s", batch.pk, classify(error))
+    return polled, applied
+
+
+def _lines(client: openai.OpenAI, file_id: str | None) -> Iterator[str]:
+    """The file's lines, streamed (not held in memory whole)."""
+    if not file_id:
+        return
+    with client.files.with_streaming_response.content(file_id) as response:
+        yield from response.iter_lines()
+
+
+def batch_results_apply(
+    batch: EconomyBatch, *, output: Iterator[str], errors: Iterator[str]
+) -> int:
+    """Store each answer on its item (DONE), return every other item of the batch
+    (its request failed, or the batch ended without it), and resume their steps.
+    Once per batch (a row lock and `finished_at`). Returns the answers stored."""
+    stored = 0
+    with transaction.atomic():
+        locked = EconomyBatch.objects.select_for_update().filter(
+            pk=batch.pk, finished_at__isnull=True
+        )
+        if not locked.exists():
+            return 0
+        answers: list[EconomyItem] = []
+        for line in output:
+            answer = _answer_line(line)
+            if answer is None:
+                continue
+            answers.append(answer)
+            if len(answers) >= CHUNK:
+                stored += _answers_store(batch, answers)
+                answers = []
+        stored += _answers_store(batch, answers)
+        failed = sum(1 for line in errors if line.strip())
+        EconomyItem.objects.filter(batch=batch, state=State.SUBMITTED).update(state=State.RETURNED)
+        EconomyBatch.objects.filter(pk=batch.pk).update(finished_at=timezone.now())
+        ids = list(
+            EconomyItem.objects.filter(batch=batch)
+            .filter(Q(state=State.DONE) | Q(state=State.RETURNED))
+            .values_list("execution_id", flat=True)
+        )
+        executions_resume(execution_ids=ids)
+    logger.info(
+        "economy batch %s applied: %s answers, %s failed requests", batch.pk, stored, failed
+    )
+    return stored
+
+
+def _answer_line(line: str) -> EconomyItem | None:
+    """An output line's answer (status 200 only; anything else is returned)."""
+    try:
+        data: Any = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    execution_id = _execution_of(data.get("custom_id"))
+    response = data.get("response")
+    if execution_id is None or not isinstance(response, dict):
+        return None
+    if response.get("status_code") != 200 or not isinstance(response.get("body"), dict):
+        return None
+    body = json.dumps(response["body"], separators=(",", ":"), ensure_ascii=False)
+    return EconomyItem(execution_id=execution_id, result=body)
+
+
+def _answers_store(batch: EconomyBatch, answers: list[EconomyItem]) -> int:
+    if not answers:
+        return 0
+    by_execution = {answer.execution_id: answer.result for answer in answers}
+    items = list(
+        EconomyItem.objects.filter(
+            batch=batch, state=State.SUBMITTED, execution_id__in=list(by_execution)
+        ).only("pk", "execution_id")
+    )
+    for item in items:
+        item.result = by_execution[item.execution_id]
+        item.state = State.DONE
+    EconomyItem.objects.bulk_update(items, ["result", "state"], batch_size=500)
+    return len(items)

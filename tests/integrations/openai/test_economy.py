@@ -1,0 +1,137 @@
+"""Economy mode (marketplace/integrations/openai/economy.py): Ask steps of records
+enrolled "in economy mode" go through the Batch API of the simulator (real SDK, real
+HTTP), come back into the ledger as if each step had run, priced at the batch rate;
+failed requests and expired batches run as ordinary steps.
+
+In-process here (the ledger drained in this process, the beat job called directly);
+`test_economy_on_workers.py` runs 2,000 records on real Celery workers."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+
+import pytest
+
+from crm.models import Task
+from crm.models.objects import ObjectType
+from crm.services import records_bulk_create
+from marketplace.integrations.openai import economy
+from marketplace.integrations.openai.models import AssistantUsage, EconomyBatch, EconomyItem
+from tests.integrations.openai.conftest import (
+    ask_then_task,
+    connect,
+    drain,
+    make_workflow,
+    workspace_assistant,
+)
+from workflows import services
+from workflows.models import ActionExecution, Enrollment
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+FAST_BATCHES = {
+    "batch_validating_seconds": 0.1,
+    "batch_in_progress_seconds": 0.2,
+    "batch_finalizing_seconds": 0.1,
+}
+STATES = ["texas", "ohio", "utah", "iowa", "maine"]
+
+
+def contacts(account, count: int) -> list[int]:
+    rows = [{"first_name": f"C{i}", "state": STATES[i % len(STATES)]} for i in range(count)]
+    return records_bulk_create(account=account, object_type=ObjectType.CONTACT, rows=rows)
+
+
+def economy_workflow(account):
+    assistant = workspace_assistant(account)
+    workflow = make_workflow(account, ask_then_task(assistant.choice_value), on=False)
+    services.workflow_turn_on(workflow=workflow, enroll_existing=False)
+    services.workflow_enroll_existing_now(workflow=workflow, economy=True)
+    return workflow
+
+
+def until_batches_end(timeout: float = 20.0) -> dict[str, int]:
+    """The beat job, run until no batch is open."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        summary = economy.economy_run()
+        if not EconomyBatch.objects.filter(finished_at__isnull=True).exists():
+            return summary
+        time.sleep(0.1)
+    raise AssertionError("a batch did not end")
+
+
+def test_economy_steps_wait_then_complete_from_the_batch_at_half_price(acme, sim, settings):
+    sim.configure(**FAST_BATCHES)
+    settings.OPENAI_ECONOMY_BATCH_ROWS = 4
+    connect(acme)
+    contacts(acme, 10)
+    workflow = economy_workflow(acme)
+    assert set(Enrollment.objects.values_list("source", flat=True)) == {"economy"}
+    drain()
+    # Every Ask step waits for its batch; no call was made.
+    assert ActionExecution.objects.filter(status="waiting").count() == 10
+    assert not sim.requests(path_prefix="/v1/responses")
+    until_batches_end()
+    assert EconomyBatch.objects.count() == 3  # 4 + 4 + 2 rows
+    assert sorted(EconomyBatch.objects.values_list("rows", flat=True)) == [2, 4, 4]
+    drain()
+    assert Task.objects.count() == 10
+    assert set(Task.objects.values_list("title", flat=True)) >= {"Code: TX", "Code: OH"}
+    assert not sim.requests(path_prefix="/v1/responses")  # answered by the batches only
+    usage = list(AssistantUsage.objects.filter(workflow=workflow))
+    assert len(usage) == 10 and {row.engine for row in usage} == {"batch"}
+    # gpt-4o-mini at the batch rate: half the table's price for the same tokens.
+    row = usage[0]
+    full = (
+        Decimal(row.input_tokens) * Decimal("0.15") + Decimal(row.output_tokens) * Decimal("0.60")
+    ) / Decimal(1_000_000)
+    assert row.cost_usd == (full / 2).quantize(Decimal("0.000001"))
+
+
+def test_a_failed_request_and_an_expired_batch_run_as_ordinary_steps(acme, sim, settings):
+    sim.configure(
+        **FAST_BATCHES,
+        faults=[{"path_prefix": "/v1/responses", "error_500": 1.0, "times": 1}],
+    )
+    settings.OPENAI_ECONOMY_BATCH_ROWS = 3
+    connect(acme)
+    contacts(acme, 3)
+    economy_workflow(acme)
+    drain()
+    until_batches_end()
+    item_states = sorted(EconomyItem.objects.values_list("state", flat=True))
+    assert item_states == ["done", "done", "returned"]
+    sim.configure(faults=[])
+    drain()
+    assert Task.objects.count() == 3
+    engines = sorted(AssistantUsage.objects.values_list("engine", flat=True))
+    assert engines == ["batch", "batch", "responses"]  # the failed one ran as a call
+    assert len(sim.requests(path_prefix="/v1/responses")) == 1
+
+    # A second workflow over the same records, whose batch expires: every item runs as
+    # an ordinary call.
+    sim.configure(batch_window_seconds=0.15)
+    second = economy_workflow(acme)
+    drain()
+    until_batches_end()
+    assert EconomyBatch.objects.filter(status="expired").count() == 1
+    drain()
+    assert Task.objects.count() == 6
+    assert set(
+        AssistantUsage.objects.filter(workflow=second).values_list("engine", flat=True)
+    ) == {"responses"}
+
+
+def test_only_economy_enrollments_wait_for_a_batch(acme, sim):
+    connect(acme)
+    contacts(acme, 2)
+    assistant = workspace_assistant(acme)
+    services.workflow_enroll_existing_now(
+        workflow=make_workflow(acme, ask_then_task(assistant.choice_value))
+    )
+    drain()
+    assert not EconomyItem.objects.exists()
+    assert Task.objects.count() == 2
+    assert len(sim.requests(path_prefix="/v1/responses")) == 2
