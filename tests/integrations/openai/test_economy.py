@@ -119,9 +119,9 @@ def test_a_failed_request_and_an_expired_batch_run_as_ordinary_steps(acme, sim, 
     assert EconomyBatch.objects.filter(status="expired").count() == 1
     drain()
     assert Task.objects.count() == 6
-    assert set(
-        AssistantUsage.objects.filter(workflow=second).values_list("engine", flat=True)
-    ) == {"responses"}
+    assert set(AssistantUsage.objects.filter(workflow=second).values_list("engine", flat=True)) == {
+        "responses"
+    }
 
 
 def test_only_economy_enrollments_wait_for_a_batch(acme, sim):
@@ -135,3 +135,36 @@ def test_only_economy_enrollments_wait_for_a_batch(acme, sim):
     assert not EconomyItem.objects.exists()
     assert Task.objects.count() == 2
     assert len(sim.requests(path_prefix="/v1/responses")) == 2
+
+
+def test_the_review_offers_economy_mode_for_a_workflow_with_an_ask_step(acme, sim, builder_client):
+    from workflows.models import FanOut
+
+    connect(acme)
+    contacts(acme, 3)
+    assistant = workspace_assistant(acme)
+    workflow = make_workflow(acme, ask_then_task(assistant.choice_value), on=False)
+    page = builder_client.get(f"/workflows/{workflow.pk}/review/").content.decode()
+    assert (
+        "Run the existing 3 records in economy mode "
+        "(about half the price, results within 24 hours)" in page
+    )
+    response = builder_client.post(
+        f"/workflows/{workflow.pk}/review/", {"enroll_existing": "economy"}
+    )
+    assert response.status_code == 302
+    fan_out = FanOut.objects.get(workflow=workflow)
+    assert fan_out.economy
+    page = builder_client.get(f"/workflows/{workflow.pk}/review/", HTTP_ACCEPT_LANGUAGE="fr")
+    assert "Mode économique" in page.content.decode()
+
+
+def test_no_economy_offer_without_a_step_that_has_a_cheaper_tier(acme, builder_client):
+    contacts(acme, 3)
+    workflow = make_workflow(
+        acme,
+        {"start": 1, "steps": {"1": {"type": "create_task", "config": {"title": "x"}}}},
+        on=False,
+    )
+    page = builder_client.get(f"/workflows/{workflow.pk}/review/").content.decode()
+    assert "3 records meet the criteria now" in page and "economy mode" not in page
