@@ -92,7 +92,15 @@ def main() -> None:
     config_file = Path(tempfile.mkstemp(suffix=".json")[1])
     config_file.write_text(json.dumps(config))
     simulator = subprocess.Popen(
-        [sys.executable, "-m", "openai_simulator", "--port", str(port), "--config", str(config_file)],
+        [
+            sys.executable,
+            "-m",
+            "openai_simulator",
+            "--port",
+            str(port),
+            "--config",
+            str(config_file),
+        ],
         cwd=BASE_DIR,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -188,13 +196,17 @@ def run(args: argparse.Namespace) -> dict:
         started = time.monotonic()
         batches = economy.economy_submit()
         submit_s = time.monotonic() - started
-    rows = list(EconomyBatch.objects.filter(connection__account=account).values_list("rows", flat=True))
+    rows = list(
+        EconomyBatch.objects.filter(connection__account=account).values_list("rows", flat=True)
+    )
 
     say("the simulator runs the batches…")
     started = time.monotonic()
     applied = 0
     poll_s = 0.0
-    while EconomyBatch.objects.filter(connection__account=account, finished_at__isnull=True).exists():
+    while EconomyBatch.objects.filter(
+        connection__account=account, finished_at__isnull=True
+    ).exists():
         tick = time.monotonic()
         _polled, stored = economy.economy_poll()
         if stored:
