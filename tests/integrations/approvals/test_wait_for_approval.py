@@ -15,7 +15,11 @@ from django.utils import timezone
 
 from crm.models import Notification, Task
 from marketplace.integrations.approvals.models import ApprovalRequest
-from marketplace.integrations.approvals.services import approval_decide, approval_link_path
+from marketplace.integrations.approvals.services import (
+    approval_decide,
+    approval_from_link,
+    approval_link_path,
+)
 from tests.conftest import client_for
 from tests.workflows.conftest import contact, drain, make_workflow
 from workflows.engine import sweeper
@@ -118,7 +122,9 @@ def emails_to(smtp, address):
     return [m for m in smtp.messages if m["To"] == address]
 
 
-def test_the_enrollment_waits_without_a_worker_and_the_owner_is_asked(waiting, rep_user, smtp):
+def test_the_enrollment_waits_without_a_worker_and_the_owner_is_asked(
+    waiting, acme, rep_user, smtp
+):
     step = ActionExecution.objects.get(action_type="approval_wait")
     assert step.status == "waiting" and step.lease_expires_at is None
     assert step.due_at == waiting.expires_at  # its time-out, for the sweeper
@@ -127,10 +133,12 @@ def test_the_enrollment_waits_without_a_worker_and_the_owner_is_asked(waiting, r
     assert waiting.approver == rep_user and waiting.original_text == "Dear Ann, our offer."
 
     [notification] = Notification.objects.filter(recipient=rep_user)
-    assert notification.url == approval_link_path(waiting)
+    # The link is signed with its time: it opens this request (and the email holds it).
+    token = notification.url.removeprefix("/approvals/link/").rstrip("/")
+    assert approval_from_link(token, max_age=dt.timedelta(days=1)) == (acme.pk, waiting.pk)
     smtp.wait(1)
     [asked] = emails_to(smtp, "rep@acme.example")
-    assert f"http://crm.example.com{approval_link_path(waiting)}" in asked.get_content()
+    assert f"http://crm.example.com{notification.url}" in asked.get_content()
 
 
 def test_the_edited_draft_is_what_the_contact_gets(waiting, rep_user, smtp):
