@@ -5,8 +5,9 @@ data) into a label, a name or a link.
 What must stay true: nothing a page shows comes from here as an internal code — a
 value the labels no longer know reads as itself (an option removed since), a removed
 user as "a removed user", never as an id. The timeline of another app's entries (e.g.
-workflow runs) is described by that app through `timeline_describer_register`; crm
-knows no app by name.
+workflow runs) is described by that app through `timeline_describer_register`, and the
+pages its links open (a notification's) through `link_describer_register`; crm knows
+no app by name.
 """
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from crm import properties as props
-from crm.models import PropertyDefinition, TimelineEvent
+from crm.models import Account, Notification, PropertyDefinition, Record, Task, TimelineEvent
 
 # The stored choice "the record's owner" in a user field of a workflow action.
 OWNER = "owner"
@@ -163,3 +164,61 @@ def source_label(source: str) -> str:
     """ "by a workflow", "via the API"…; nothing for a change made in the app."""
     label = SOURCES.get(source)
     return str(label) if label is not None else ""
+
+
+# --- Where a link goes, named (notifications) ---------------------------------------
+
+LinkDescriber = Callable[[dict[str, Any], Account], str]
+_link_describers: dict[str, LinkDescriber] = {}
+
+
+def link_describer_register(view_name: str, describe: LinkDescriber) -> None:
+    """How a page of `view_name` ("app:url_name") is named in a link: describe(url
+    kwargs, account) → "Contact: Ann Lee". Called from the owning app's ready()."""
+    _link_describers[view_name] = describe
+
+
+def link_label(path: str, *, account: Account) -> str:
+    """The name of what a local path opens ("" when no app names it, or it is gone)."""
+    try:
+        match = resolve(path.split("?", 1)[0])
+    except Resolver404:
+        return ""
+    describe = _link_describers.get(match.view_name)
+    if describe is None:
+        return ""
+    try:
+        return describe(match.kwargs, account) or ""
+    except Exception:  # noqa: BLE001 — a removed object, a malformed id: no name, no error
+        return ""
+
+
+def _record_link(kwargs: dict[str, Any], account: Account) -> str:
+    record = Record.objects.filter(account=account, pk=kwargs["pk"]).first()
+    if record is None:
+        return ""
+    return _("%(object)s: %(name)s") % {"object": record.get_object_type_display(), "name": record}
+
+
+def _task_link(kwargs: dict[str, Any], account: Account) -> str:
+    title = Task.objects.filter(account=account, pk=kwargs["pk"]).values_list("title", flat=True)
+    return _("Task: %(title)s") % {"title": title[0]} if title else ""
+
+
+link_describer_register("crm:record_detail", _record_link)
+link_describer_register("crm:task_detail", _task_link)
+
+
+@dataclass
+class NotificationEntry:
+    """One notification as the inbox shows it: what it says, and where it leads, named."""
+
+    notification: Notification
+    link: str  # e.g. "Contact: Ann Lee"; "" when it leads nowhere nameable
+
+
+def notification_entries(notifications, *, account: Account) -> list[NotificationEntry]:
+    return [
+        NotificationEntry(n, link_label(n.url, account=account) if n.url else "")
+        for n in notifications
+    ]

@@ -20,8 +20,8 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext as _
 
-from crm.display import TimelineEntry, timeline_describer_register
-from crm.models import TimelineEvent
+from crm.display import TimelineEntry, link_describer_register, timeline_describer_register
+from crm.models import Account, TimelineEvent
 from workflows.history.events import action_label, run_urls
 from workflows.models import ActionExecution, Enrollment, Workflow
 from workflows.signals import executions_finished
@@ -144,3 +144,14 @@ def timeline_events(execution: ActionExecution, *, url: str) -> list[TimelineEve
             idempotency_key=f"history:exec:{execution.pk}:{execution.status}:{execution.replays}",
         ),
     ]
+
+
+def _workflow_link(kwargs: dict[str, Any], account: Account) -> str:
+    """A notification's link to a workflow, its history or a run: "Workflow: <name>"."""
+    pk = int(kwargs.get("workflow_id") or kwargs["pk"])
+    name = Workflow.objects.filter(account=account, pk=pk).values_list("name", flat=True)
+    return _("Workflow: %(name)s") % {"name": name[0]} if name else ""
+
+
+for _view in ("workflows:builder", "history:logs", "history:run", "history:enrollments"):
+    link_describer_register(_view, _workflow_link)

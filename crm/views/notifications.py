@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from crm.access import account_for, notification_for, require_account
+from crm.display import notification_entries
 from crm.models import Notification
 from crm.notifications import mark_read
 from crm.views.common import safe_next
@@ -31,6 +32,7 @@ def notification_list(request: HttpRequest) -> HttpResponse:
         "crm/notification_list.html",
         {
             "page": page,
+            "entries": notification_entries(page, account=account),
             "unread_only": request.GET.get("unread") == "1",
         },
     )

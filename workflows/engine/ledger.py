@@ -39,6 +39,7 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Case, F, JSONField, Q, QuerySet, Value, When
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -473,6 +474,7 @@ def _admins_notify_failure(workflow: Workflow, message: str) -> None:
         account=workflow.account,
         title=_("Workflow “%(name)s” has failed actions") % {"name": workflow.name},
         body=message[:2000],
+        url=reverse("history:logs", args=[workflow.pk]) + "?event=failed",
         idempotency_key=f"workflow-failed:{workflow.pk}:{timezone.now().date().isoformat()}",
     )
 
