@@ -12,7 +12,6 @@ they are skipped and reported ("Row 7: …"), and the rest of their batch is imp
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -26,14 +25,11 @@ from crm.models import (
     Account,
     ImportJob,
     ObjectType,
-    PropertyDefinition,
-    PropertyValue,
     Record,
-    TimelineEvent,
     User,
 )
-from crm.signals import records_bulk_changed
 from crm.standard_properties import MERGE_KEYS
+from crm.upserts import records_merge
 
 BATCH_SIZE = 500
 # Errors kept for display; every error is counted.
@@ -241,72 +237,12 @@ def _import_rows(
             validated=True,
         )
     if to_update:
-        _records_merge(
-            job, definitions, [(existing[key], values) for key, values in to_update.items()]
+        records_merge(
+            account=job.account,
+            object_type=job.object_type,
+            definitions=definitions,
+            merges=[(existing[key], values) for key, values in to_update.items()],
+            actor=job.created_by,
+            source="import",
         )
     return len(creates), len(to_update), errors
-
-
-def _records_merge(
-    job: ImportJob,
-    definitions: Mapping[str, PropertyDefinition],
-    merges: list[tuple[Record, dict[str, Any]]],
-) -> None:
-    """Set validated values on existing records, set-based, with the same effects as
-    `services.record_update` for each — index rows, timeline — but one announcement
-    (`records_bulk_changed`) for the batch, as for the records it creates.
-    """
-    now = timezone.now()
-    changed_records: list[Record] = []
-    changed_names: set[str] = set()
-    events: list[TimelineEvent] = []
-    for record, values in merges:
-        changes = {
-            name: (record.properties.get(name), value)
-            for name, value in values.items()
-            if record.properties.get(name) != value
-        }
-        if not changes:
-            continue
-        record.properties.update(values)
-        services._derived_columns(record)
-        record.updated_at = now
-        changed_records.append(record)
-        changed_names.update(changes)
-        events.extend(
-            TimelineEvent(
-                account_id=record.account_id,
-                record=record,
-                kind=TimelineEvent.Kind.PROPERTY_CHANGED,
-                data={"property": name, "label": definitions[name].label, "old": old, "new": new},
-                actor=job.created_by,
-                source="import",
-            )
-            for name, (old, new) in changes.items()
-        )
-    if not changed_records:
-        return
-    Record.objects.bulk_update(
-        changed_records, ["properties", "name", "email", "owner", "updated_at"], batch_size=500
-    )
-    changed_definitions = [definitions[name] for name in changed_names]
-    PropertyValue.objects.filter(
-        record__in=changed_records, property__in=changed_definitions
-    ).delete()
-    PropertyValue.objects.bulk_create(
-        [
-            row
-            for record in changed_records
-            for row in services._index_rows(record, definitions, changed_names)
-        ],
-        batch_size=2_000,
-    )
-    TimelineEvent.objects.bulk_create(events, batch_size=2_000)
-    records_bulk_changed.send(
-        sender=Record,
-        account=job.account,
-        object_type=job.object_type,
-        created_ids=[],
-        updated_ids=[record.pk for record in changed_records],
-        source="import",
-    )

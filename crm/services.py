@@ -215,15 +215,35 @@ def record_upsert(
 
 
 def _upsert_lock(*, account: Account, object_type: str, match: str, value: Any) -> None:
-    """PostgreSQL: a transaction-scoped advisory lock on (account, object, property,
-    value as "is equal to" compares it: case-insensitive). SQLite has no concurrent
-    writers to serialise (one write transaction at a time)."""
+    upsert_locks(account=account, object_type=object_type, match=match, values=[value])
+
+
+def upsert_locks(*, account: Account, object_type: str, match: str, values: Iterable[Any]) -> None:
+    """PostgreSQL: transaction-scoped advisory locks on (account, object, property,
+    value as "is equal to" compares it: case-insensitive), taken in one statement in key
+    order (two callers locking overlapping values cannot deadlock). SQLite has no
+    concurrent writers to serialise (one write transaction at a time)."""
     if connection.vendor != "postgresql":
         return
-    name = f"record_upsert:{account.pk}:{object_type}:{match}:{str(value).casefold()}"
-    key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+    keys = sorted(
+        {
+            int.from_bytes(
+                hashlib.blake2b(
+                    f"record_upsert:{account.pk}:{object_type}:{match}:{str(value).casefold()}".encode(),
+                    digest_size=8,
+                ).digest(),
+                "big",
+                signed=True,
+            )
+            for value in values
+        }
+    )
+    if not keys:
+        return
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+        cursor.execute(
+            "SELECT count(pg_advisory_xact_lock(key)) FROM unnest(%s::bigint[]) AS key", [keys]
+        )
 
 
 @transaction.atomic
@@ -234,9 +254,12 @@ def records_bulk_create(
     rows: Sequence[Mapping[str, Any]],
     source: str = "import",
     validated: bool = False,
+    timeline: bool = False,
 ) -> list[int]:
-    """Create many records set-based (imports, demo data). Rows are validated unless
-    the caller already did. Announces one `records_bulk_changed`, not one per record."""
+    """Create many records set-based (imports, demo data, webhooks). Rows are validated
+    unless the caller already did; with `timeline`, each record gets its "Record
+    created" entry (as `record_create` writes it). Announces one `records_bulk_changed`,
+    not one per record."""
     definitions = definitions_for(account, object_type)
     created_ids: list[int] = []
     for start in range(0, len(rows), BULK_BATCH):
@@ -259,6 +282,16 @@ def records_bulk_create(
             ],
             batch_size=BULK_BATCH * 4,
         )
+        if timeline:
+            TimelineEvent.objects.bulk_create(
+                TimelineEvent(
+                    account=account,
+                    record=record,
+                    kind=TimelineEvent.Kind.CREATED,
+                    source=source,
+                )
+                for record in batch
+            )
         created_ids.extend(record.pk for record in batch)
     records_bulk_changed.send(
         sender=Record,

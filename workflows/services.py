@@ -262,3 +262,10 @@ def enrollment_trigger(*, workflow: Workflow, record: Record) -> Enrollment | No
     return enrollment.enrollment_start(
         workflow=workflow, record=record, source=Enrollment.Source.EVENT
     )
+
+
+def enrollments_trigger(*, workflow: Workflow, records: list[Record]) -> set[int]:
+    """`enrollment_trigger` for many events at once (a batch of webhook requests, one
+    per record in order), set-based, in the caller's transaction. Returns the ids of
+    the records enrolled; their first steps are published on commit in batches."""
+    return enrollment.enrollments_for_event(workflow=workflow, records=records)

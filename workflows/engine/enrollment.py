@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -30,7 +30,12 @@ from crm.models import PropertyDefinition, Record
 from crm.services import definitions_for
 from workflows import registry
 from workflows.conf import setting
-from workflows.engine.publish import execution_send, executions_kick, fan_out_send
+from workflows.engine.publish import (
+    execution_send,
+    executions_kick,
+    executions_publish,
+    fan_out_send,
+)
 from workflows.models import ActionExecution, Enrollment, FanOut, Workflow, WorkflowVersion
 
 logger = logging.getLogger(__name__)
@@ -166,6 +171,84 @@ def may_enroll(workflow: Workflow, record: Record, *, newly_matching: bool) -> b
     if not workflow.re_enroll or not newly_matching:
         return False
     return not past.filter(status=Enrollment.Status.ACTIVE).exists()
+
+
+def enrollments_for_event(*, workflow: Workflow, records: Sequence[Record]) -> set[int]:
+    """An app's trigger fired once for each of `records` (e.g. a batch of webhook
+    requests): `enrollment_trigger`'s rules for each — the workflow live with that
+    trigger, the criteria met, "never while enrolled" (each event is new: with
+    re-enrollment on, a record enrolls again) — set-based, in the caller's transaction:
+    one query for past enrollments, one INSERT for the enrollments, one for their first
+    steps, whose wake-ups are published on commit, batched per queue. A record appearing
+    twice enrolls once. Returns the ids of the records enrolled."""
+    version = workflow.live_version
+    if not workflow.trigger or not workflow.is_enabled or version is None:
+        return set()
+    groups = criteria_of(workflow, definitions_for(workflow.account, workflow.object_type))
+    if groups is None:
+        return set()
+    matching = {
+        record.pk
+        for record in records
+        if record.account_id == workflow.account_id
+        and record.object_type == workflow.object_type
+        and filters.record_matches(record.properties, groups)
+    }
+    past = Enrollment.objects.filter(workflow=workflow, record_id__in=matching)
+    ever: set[int] = set()
+    active: set[int] = set()
+    for record_id, status in past.values_list("record_id", "status"):
+        ever.add(record_id)
+        if status == Enrollment.Status.ACTIVE:
+            active.add(record_id)
+    eligible = sorted(
+        pk for pk in matching if pk not in ever or (workflow.re_enroll and pk not in active)
+    )
+    if not eligible:
+        return set()
+    start = version.graph.get("start")
+    now = timezone.now()
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    status = str(Enrollment.Status.ACTIVE if start else Enrollment.Status.COMPLETED)
+    row = "(%s, %s, %s, %s, %s, %s, %s)"
+    params: list[Any] = []
+    for pk in eligible:
+        params += [
+            workflow.pk,
+            version.pk,
+            pk,
+            status,
+            str(Enrollment.Source.EVENT),
+            stamp,
+            None if start else stamp,
+        ]
+    with connection.cursor() as cursor:
+        # A manual enrollment landing meanwhile wins (the partial unique constraint).
+        cursor.execute(
+            f"INSERT INTO {Enrollment._meta.db_table} (workflow_id, version_id, record_id, "
+            f"status, source, enrolled_at, finished_at) VALUES {', '.join([row] * len(eligible))} "
+            f"ON CONFLICT DO NOTHING RETURNING id, record_id",
+            params,
+        )
+        enrolled = cursor.fetchall()
+    if start and enrolled:
+        step = _first_step(version, start)
+        queue = _queue(step["type"])
+        executions = ActionExecution.objects.bulk_create(
+            ActionExecution(
+                enrollment_id=enrollment_id,
+                workflow_id=workflow.pk,
+                step_id=start,
+                action_type=step["type"],
+                queue=queue,
+                due_at=now,
+                last_sent_at=now,
+            )
+            for enrollment_id, _record_id in enrolled
+        )
+        rows = [(execution.pk, queue, step["type"]) for execution in executions]
+        transaction.on_commit(lambda: executions_publish(rows))
+    return {record_id for _enrollment_id, record_id in enrolled}
 
 
 def _candidates(workflow: Workflow) -> QuerySet[Record] | None:

@@ -1,28 +1,22 @@
-"""What a request to a workflow's webhook URL does, once its token was checked: map the
-JSON body's fields to properties, find the record by the match property or create it,
-then enroll it — in one transaction, so a refused value leaves nothing half-written.
-
-Requests to one URL run side by side; two bringing the same new value (e.g. email) at
-once make one record, not two (crm.services.record_upsert serialises them by value).
+"""What a request to a workflow's webhook URL does, once its token was checked: check
+the workflow takes requests, map the JSON body's fields to properties, validate them,
+and put the request in the inbox (one INSERT; `inbox.py` makes the record and enrolls
+it, in batches). A refused request writes nothing.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.utils.translation import gettext as _
 
-from crm import services as crm
-from crm.models import Record
-from marketplace.integrations.webhooks.models import WebhookEndpoint
+from crm.services import definitions_for, values_validate
+from marketplace.integrations.webhooks.inbox import request_accept
+from marketplace.integrations.webhooks.models import InboundRequest, WebhookEndpoint
 from marketplace.integrations.webhooks.services import connection_for_account
-from workflows.services import enrollment_trigger
 
 TRIGGER_KEY = "webhook_received"
-SOURCE = "webhook"
 
 
 class Refused(Exception):
@@ -34,44 +28,26 @@ class Refused(Exception):
         self.message = message
 
 
-@dataclass(frozen=True)
-class Received:
-    record: Record
-    created: bool
-    enrolled: bool
-
-
-def webhook_receive(*, endpoint: WebhookEndpoint, payload: Any) -> Received:
-    """Raises Refused: 409 when the workflow cannot take requests now, 400 when the
-    body cannot make a record."""
-    with transaction.atomic():
-        # No row lock: requests to one URL run side by side (record_upsert serialises
-        # those bringing the same value); a URL regenerated meanwhile answers 404 to the
-        # next request, not to one already past the check.
-        endpoint = WebhookEndpoint.objects.select_related("workflow__account").get(pk=endpoint.pk)
-        workflow = endpoint.workflow
-        _check_ready(endpoint)
-        if not isinstance(payload, dict):
-            raise Refused(400, _('The body must be a JSON object, like {"email": "…"}.'))
-        values, fields = _values(endpoint, payload)
-        if values.get(endpoint.match_property) in (None, ""):
-            raise Refused(
-                400,
-                _("The body has no value for “%(field)s”, which finds the record.")
-                % {"field": fields.get(endpoint.match_property, endpoint.match_property)},
-            )
-        try:
-            record, created = crm.record_upsert(
-                account=workflow.account,
-                object_type=workflow.object_type,
-                match=endpoint.match_property,
-                values=values,
-                source=SOURCE,
-            )
-        except ValidationError as error:
-            raise Refused(400, _refusal(error, fields)) from None
-        enrollment = enrollment_trigger(workflow=workflow, record=record)
-    return Received(record=record, created=created, enrolled=enrollment is not None)
+def webhook_receive(*, endpoint: WebhookEndpoint, payload: Any) -> InboundRequest:
+    """Accept a request into the inbox. Raises Refused: 409 when the workflow cannot
+    take requests now, 400 when the body cannot make a record. `endpoint` comes with
+    its workflow and account (select_related)."""
+    workflow = endpoint.workflow
+    _check_ready(endpoint)
+    if not isinstance(payload, dict):
+        raise Refused(400, _('The body must be a JSON object, like {"email": "…"}.'))
+    values, fields = _values(endpoint, payload)
+    if values.get(endpoint.match_property) in (None, ""):
+        raise Refused(
+            400,
+            _("The body has no value for “%(field)s”, which finds the record.")
+            % {"field": fields.get(endpoint.match_property, endpoint.match_property)},
+        )
+    try:
+        values_validate(definitions_for(workflow.account, workflow.object_type), values)
+    except ValidationError as error:
+        raise Refused(400, _refusal(error, fields)) from None
+    return request_accept(workflow=workflow, match=endpoint.match_property, values=values)
 
 
 def _check_ready(endpoint: WebhookEndpoint) -> None:

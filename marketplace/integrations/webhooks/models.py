@@ -11,6 +11,7 @@ from typing import Any
 
 from django.db import models
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from marketplace.encryption import secret_decrypt
@@ -67,3 +68,34 @@ class WebhookEndpoint(models.Model):
             for row in self.mapping or []
             if isinstance(row, dict) and row.get("field") and row.get("property")
         ]
+
+
+class InboundRequest(models.Model):
+    """The inbox: a request the public URL accepted (answered 202) and a worker has not
+    ingested yet. The URL validates the body and inserts this row, nothing else;
+    `inbox.inbox_ingest` turns rows into records and enrollments in batches and deletes
+    them in the same transaction, so each accepted request is ingested exactly once —
+    a worker killed mid-batch rolls the whole batch back, rows included, and the next
+    ingest (a debounced message, or the periodic sweep) takes them again."""
+
+    # Not checked by the database (the URL inserts one row per request; a check would
+    # lock the workflow row for each): a workflow deleted meanwhile drops its rows.
+    workflow = models.ForeignKey(
+        "workflows.Workflow",
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
+    # The mapped values, by property, as the URL validated them (the body itself, up to
+    # 1 MB, is not kept), and the property that finds the record.
+    properties = models.JSONField(_("properties"))
+    match_property = models.CharField(_("find the record by"), max_length=100)
+    received_at = models.DateTimeField(_("received at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("inbound request")
+        verbose_name_plural = _("inbound requests")
+
+    def __str__(self) -> str:
+        return f"request {self.pk} to workflow {self.workflow_id}"
