@@ -136,7 +136,7 @@ def test_a_builder_sends_an_assistants_answer_on_from_a_received_webhook(
     screenshot(page, "webhooks-3-on")
 
     answer = httpx2.post(url, json={"email": "ann@example.com", "name": "Ann"}, trust_env=False)
-    assert answer.status_code == 202 and answer.json()["enrolled"] is True
+    assert answer.status_code == 202 and answer.json()["accepted"] is True
 
     wait_for(lambda: receiver.requests, timeout=90, message="the outbound webhook")
     [request] = receiver.requests

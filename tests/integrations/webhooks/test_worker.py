@@ -43,7 +43,7 @@ def test_webhook_received_then_send_a_webhook_on_a_worker(
         {"email": "ann@example.com", "first_name": "Ann"},
         content_type="application/json",
     )
-    assert response.status_code == 202 and response.json()["enrolled"] is True
+    assert response.status_code == 202 and response.json()["accepted"] is True
 
     wait_for(
         lambda: ActionExecution.objects.filter(status="succeeded").exists(),
