@@ -344,6 +344,7 @@ def fan_out_run(*, fan_out_id: int) -> int:
                         version,
                         selection,
                         source=Enrollment.Source.ECONOMY if fan_out.economy else None,
+                        bounds=(low, low + window),
                     )
                     total += enrolled
                     FanOut.objects.filter(pk=fan_out.pk).update(
@@ -382,13 +383,19 @@ def _insert_window(
     selection: QuerySet[Record],
     *,
     source: str | None = None,
+    bounds: tuple[int, int] | None = None,
 ) -> int:
+    """Enroll the never-enrolled records of `selection`. `bounds` (low, high), the
+    window's record ids, limits the look at past enrollments to that window: else each
+    window of a fan-out reads (hashes) every enrollment of the workflow so far, which
+    grows with each window — quadratic over a million records."""
     start = version.graph.get("start")
     # Raw SQL: adapt the timestamp the way the ORM stores it (SQLite keeps text).
     stamp = connection.ops.adapt_datetimefield_value(timezone.now())
-    fresh = selection.exclude(
-        pk__in=Enrollment.objects.filter(workflow=workflow).values("record_id")
-    ).values(candidate_id=F("pk"))
+    past = Enrollment.objects.filter(workflow=workflow)
+    if bounds is not None:
+        past = past.filter(record_id__gte=bounds[0], record_id__lt=bounds[1])
+    fresh = selection.exclude(pk__in=past.values("record_id")).values(candidate_id=F("pk"))
     select_sql, select_params = fresh.query.sql_with_params()
     enrollment = Enrollment._meta.db_table
     execution = ActionExecution._meta.db_table

@@ -23,6 +23,7 @@ What must stay true:
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import time
 from collections import defaultdict
@@ -76,7 +77,7 @@ def ingest_ask() -> None:
             import redis
 
             _redis = redis.Redis.from_url(
-                settings.CELERY_BROKER_URL, socket_timeout=2, socket_connect_timeout=2
+                str(settings.CELERY_BROKER_URL), socket_timeout=2, socket_connect_timeout=2
             )
         milliseconds = int(INGEST_DEBOUNCE_SECONDS * 1000)
         if _redis.set(_DEBOUNCE_KEY, 1, nx=True, px=milliseconds):
@@ -125,7 +126,6 @@ def _take(limit: int) -> list[tuple[Any, ...]]:
     lock = (
         " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
     )
-    field = InboundRequest._meta.get_field
     with connection.cursor() as cursor:
         cursor.execute(
             f"DELETE FROM {table} WHERE id IN "
@@ -134,12 +134,11 @@ def _take(limit: int) -> list[tuple[Any, ...]]:
             [limit],
         )
         fetched = sorted(cursor.fetchall())
-    properties = field("properties")
     return [
         (
             pk,
             workflow_id,
-            properties.from_db_value(raw, None, connection),  # type: ignore[attr-defined]
+            raw if isinstance(raw, dict) else json.loads(raw),
             match,
             _as_datetime(at),
         )
@@ -152,7 +151,7 @@ def _as_datetime(value: Any) -> Any:
     if isinstance(value, str):
         value = parse_datetime(value)
     if value is not None and timezone.is_naive(value):
-        value = timezone.make_aware(value, dt.timezone.utc)
+        value = timezone.make_aware(value, dt.UTC)
     return value
 
 
