@@ -3,9 +3,13 @@
 - `WorkspaceAssistant`: an assistant defined in crmflow (run with the Responses API).
 - `AssistantVersion`: an immutable, numbered snapshot of what a workspace assistant
   sends to OpenAI (versions.py builds it); a published workflow's Ask steps pin one.
-- `AssistantUsage`: one row per succeeded execution (tokens, model, cost), written in
-  the execution's completion transaction, so usage per execution, workflow and month
-  is an indexed sum.
+- `AssistantUsage`: one row per succeeded call (tokens, model, cost): a workflow
+  execution's, written in its completion transaction, or an evaluation answer's
+  (`evaluation` set, no workflow); usage per execution, workflow and month is an
+  indexed sum, and budgets count both.
+- `EvaluationSet`, `Evaluation`, `EvaluationAnswer`: records to ask an assistant with
+  their expected answers, one run of one or two versions over them, and each answer
+  (evaluations.py).
 - `ModelPrice`: the account's editable price table (USD per 1M tokens).
 - `AssistantBudget`: a monthly cap (tokens or USD) per connection or per workflow.
 - `ConnectionEndpoint`: where the connection's calls go when it is not OpenAI itself
@@ -131,16 +135,26 @@ class AssistantVersion(models.Model):
 
 
 class AssistantUsage(models.Model):
-    """Tokens and cost of one succeeded execution; unique per execution (a redelivered
-    completion cannot count twice)."""
+    """Tokens and cost of one succeeded call: of a workflow execution (unique per
+    execution: a redelivered completion cannot count twice) or of an evaluation answer
+    (`evaluation` set, `workflow` and `execution` empty)."""
 
     account = models.ForeignKey("crm.Account", on_delete=models.CASCADE, related_name="+")
     connection = models.ForeignKey(
         "marketplace.Connection", on_delete=models.SET_NULL, null=True, related_name="+"
     )
-    workflow = models.ForeignKey("workflows.Workflow", on_delete=models.CASCADE, related_name="+")
+    workflow = models.ForeignKey(
+        "workflows.Workflow", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
     execution = models.OneToOneField(
-        "workflows.ActionExecution", on_delete=models.CASCADE, related_name="assistant_usage"
+        "workflows.ActionExecution",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="assistant_usage",
+    )
+    evaluation = models.ForeignKey(
+        "Evaluation", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     # The workspace assistant version the call ran (None: an account assistant).
     assistant_version = models.ForeignKey(
@@ -352,3 +366,112 @@ class EconomyItem(models.Model):
 
     def __str__(self) -> str:
         return f"economy item of execution {self.execution_id} ({self.state})"
+
+
+class EvaluationSet(models.Model):
+    """Records to ask a workspace assistant (at most evaluations.MAX_RECORDS), the prompt
+    sent for each (tokens as in an Ask step) and, optionally, the expected answer per
+    record: {"<record id>": {"fields": {"rating": "HOT"}, "text_op": "contains",
+    "text": "quote"}}."""
+
+    account = models.ForeignKey("crm.Account", on_delete=models.CASCADE, related_name="+")
+    assistant = models.ForeignKey(
+        WorkspaceAssistant, on_delete=models.CASCADE, related_name="evaluation_sets"
+    )
+    name = models.CharField(_("name"), max_length=100)
+    object_type = models.CharField(_("object"), max_length=20)
+    prompt = models.TextField(_("prompt"))
+    records = models.JSONField(default=list)  # record ids, in the order shown
+    expected = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(
+        "crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("evaluation set")
+        verbose_name_plural = _("evaluation sets")
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Evaluation(models.Model):
+    """One run of a set through one or two sides: a version, or a version with another
+    model. Kept when finished; linked from the versions it tested."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Finished")
+        STOPPED = "stopped", _("Stopped")
+
+    account = models.ForeignKey("crm.Account", on_delete=models.CASCADE, related_name="+")
+    evaluation_set = models.ForeignKey(
+        EvaluationSet, on_delete=models.CASCADE, related_name="evaluations"
+    )
+    version_a = models.ForeignKey(AssistantVersion, on_delete=models.CASCADE, related_name="+")
+    model_a = models.CharField(max_length=100, blank=True)  # "": the version's model
+    version_b = models.ForeignKey(
+        AssistantVersion, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    model_b = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=10, choices=Status, default=Status.QUEUED)
+    message = models.TextField(blank=True)  # why it stopped
+    # A worker runs it until then (a redelivered task waits for the lease to end).
+    leased_until = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        "crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("evaluation")
+        verbose_name_plural = _("evaluations")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.evaluation_set_id} #{self.pk}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.STOPPED)
+
+
+class EvaluationAnswer(models.Model):
+    """One record's answer on one side of an evaluation."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        OK = "ok", _("Answered")
+        FAILED = "failed", _("Failed")
+        SKIPPED = "skipped", _("Not asked")
+
+    evaluation = models.ForeignKey(Evaluation, on_delete=models.CASCADE, related_name="answers")
+    record = models.ForeignKey("crm.Record", on_delete=models.CASCADE, related_name="+")
+    side = models.CharField(max_length=1)  # "a" or "b"
+    status = models.CharField(max_length=10, choices=Status, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    due_at = models.DateTimeField(null=True, blank=True)  # a retry's time
+    text = models.TextField(blank=True)
+    structured = models.JSONField(null=True, blank=True)
+    tokens = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = _("evaluation answer")
+        verbose_name_plural = _("evaluation answers")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["evaluation", "record", "side"], name="one_answer_per_side"
+            )
+        ]
+        indexes = [models.Index(fields=["evaluation", "status"], name="answers_by_status")]
+
+    def __str__(self) -> str:
+        return f"{self.evaluation_id} {self.record_id} {self.side}"

@@ -46,6 +46,12 @@ NOT_CONNECTED = (
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class BudgetRefused(Failure):
+    """A failure because a monthly budget is reached (no call was made): the engine
+    fails the step as any failure; an evaluation stops (evaluations.py)."""
+
+
 def workflow_name(context: ExecutionContext) -> str:
     return str(context.workflow.name) if context.workflow is not None else _("(test)")
 
@@ -275,7 +281,7 @@ def call_prepare(index: int, context: ExecutionContext, lookups: Lookups) -> Cal
         )
     message = lookups.budget_reached(connection, context.workflow)
     if message:
-        return Failure(message)
+        return BudgetRefused(message)
     prices = lookups.prices(context.account)
     estimate = estimate_tokens(
         request.assistant.instructions,

@@ -49,6 +49,7 @@ from marketplace.integrations.openai.limiter.window import Wait
 from marketplace.integrations.openai.metrics import call_record
 from marketplace.integrations.openai.notifications import admins_notify
 from marketplace.integrations.openai.prepare import (
+    BudgetRefused,
     Call,
     Lookups,
     call_prepare,
@@ -376,7 +377,7 @@ def _finish(call: Call, future: Future[CallOutcome]) -> Outcome:
             budget_refusal_notify(
                 connection=call.connection, notify_key=outcome.notify_key, message=outcome.message
             )
-            return Failure(outcome.message)
+            return BudgetRefused(outcome.message)
         if isinstance(outcome, BudgetBusy):
             return Retry(
                 _("Calls in flight hold the rest of the monthly AI budget; try again in a moment.")
@@ -409,6 +410,7 @@ def _finish(call: Call, future: Future[CallOutcome]) -> Outcome:
                 cost_note=price.reason,
                 requests=call.requests_made + result.http_requests,
                 assistant_version_id=call.assistant_version_id,
+                duration_ms=result.duration_ms,
             )
         )
         outputs: dict[str, Any] = {

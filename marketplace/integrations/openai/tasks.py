@@ -1,12 +1,13 @@
-"""The OpenAI integration's periodic jobs: run-history retention (retention.py) and economy
-mode's batches (economy.py)."""
+"""The OpenAI integration's tasks: the periodic jobs, run-history retention (retention.py)
+and economy mode's batches (economy.py), and running an evaluation (evaluation_run.py, on
+the `assistant` queue)."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
 from config.celery import app
-from marketplace.integrations.openai import economy, retention
+from marketplace.integrations.openai import economy, evaluation_run, retention
 
 RETENTION_TASK = "marketplace_openai.run_history_retention"
 RETENTION_EVERY_SECONDS = 3600.0
@@ -15,6 +16,11 @@ RETENTION_EVERY_SECONDS = 3600.0
 @shared_task(name=RETENTION_TASK)
 def run_history_retention() -> int:
     return retention.run_history_text_delete()
+
+
+@shared_task(name=evaluation_run.EVALUATION_TASK)
+def run_evaluation(evaluation_id: int) -> str:
+    return evaluation_run.evaluation_run(evaluation_id=evaluation_id)
 
 
 app.conf.beat_schedule["openai-run-history-retention"] = {

@@ -327,6 +327,7 @@ def execution_usage(
     cost_note: str,
     requests: int,
     assistant_version_id: int | None = None,
+    duration_ms: int | None = None,
 ) -> dict[str, Any]:
     """What one call spent (`ExecutionContext.usage`): `usage_rows_add` stores it, the
     Test button shows it."""
@@ -343,7 +344,29 @@ def execution_usage(
         "connection_id": connection_id,
         "http_requests": requests,
         "assistant_version_id": assistant_version_id,
+        "duration_ms": duration_ms,
     }
+
+
+def usage_row(context: ExecutionContext, **extra: Any) -> AssistantUsage:
+    """The usage row of a call that succeeded in `context` (not saved)."""
+    usage = context.usage
+    return AssistantUsage(
+        account=context.account,
+        connection_id=usage.get("connection_id"),
+        workflow=context.workflow,
+        execution_id=context.execution_id,
+        assistant_version_id=usage.get("assistant_version_id"),
+        engine=usage.get("engine", ""),
+        model=usage.get("model", ""),
+        input_tokens=usage.get("input_tokens", 0),
+        output_tokens=usage.get("output_tokens", 0),
+        reasoning_tokens=usage.get("reasoning_tokens", 0),
+        cached_tokens=usage.get("cached_tokens", 0),
+        total_tokens=usage.get("total_tokens", 0),
+        cost_usd=usage.get("cost_usd"),
+        **extra,
+    )
 
 
 def usage_rows_add(contexts: list[ExecutionContext]) -> None:
@@ -352,23 +375,9 @@ def usage_rows_add(contexts: list[ExecutionContext]) -> None:
     fails and rolls back)."""
     AssistantUsage.objects.bulk_create(
         [
-            AssistantUsage(
-                account=context.account,
-                connection_id=usage.get("connection_id"),
-                workflow=context.workflow,
-                execution_id=context.execution_id,
-                assistant_version_id=usage.get("assistant_version_id"),
-                engine=usage.get("engine", ""),
-                model=usage.get("model", ""),
-                input_tokens=usage.get("input_tokens", 0),
-                output_tokens=usage.get("output_tokens", 0),
-                reasoning_tokens=usage.get("reasoning_tokens", 0),
-                cached_tokens=usage.get("cached_tokens", 0),
-                total_tokens=usage.get("total_tokens", 0),
-                cost_usd=usage.get("cost_usd"),
-            )
+            usage_row(context)
             for context in contexts
-            if context.execution_id is not None and (usage := context.usage)
+            if context.execution_id is not None and context.usage
         ]
     )
 

@@ -94,7 +94,7 @@ def version_rows(assistant: WorkspaceAssistant) -> list[VersionRow]:
     ids = [v.pk for v in shown]
     used: dict[Any, dict[str, Any]] = {
         row["assistant_version"]: dict(row)
-        for row in AssistantUsage.objects.filter(assistant_version__in=ids)
+        for row in AssistantUsage.objects.filter(assistant_version__in=ids, evaluation__isnull=True)
         .values("assistant_version")
         .annotate(n=Count("id"), tokens=Sum("total_tokens"), cost=Sum("cost_usd"))
     }
