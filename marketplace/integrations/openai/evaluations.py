@@ -274,21 +274,22 @@ def evaluation_results(evaluation: Evaluation, *, rows: bool = True) -> Results:
         checks = answer_checks(expected.get(str(answer.record_id)) or {}, answer)
         if checks:
             side.checked += 1
-            side.passed += all(c.passed for c in checks)
+            side.passed += 1 if all(c.passed for c in checks) else 0
     result_rows = []
     if rows:
         order = {pk: i for i, pk in enumerate(evaluation.evaluation_set.records)}
         for record_id in sorted(by_record, key=lambda pk: order.get(pk, len(order))):
-            cells = []
+            cells: list[tuple[EvaluationAnswer | None, list[Check]]] = []
             for key in summaries:
-                answer = by_record[record_id].get(key)
+                cell = by_record[record_id].get(key)
                 expectation = expected.get(str(record_id)) or {}
-                done = answer is not None and answer.status != EvaluationAnswer.Status.PENDING
-                cells.append((answer, answer_checks(expectation, answer) if done else []))
+                asked = cell is not None and cell.status != EvaluationAnswer.Status.PENDING
+                checks = answer_checks(expectation, cell) if cell is not None and asked else []
+                cells.append((cell, checks))
             first = next(iter(by_record[record_id].values()))
             result_rows.append(ResultRow(first.record, cells))
-    done = sum(1 for a in answers if a.status != EvaluationAnswer.Status.PENDING)
-    return Results(list(summaries.values()), result_rows, len(answers), done)
+    finished = sum(1 for a in answers if a.status != EvaluationAnswer.Status.PENDING)
+    return Results(list(summaries.values()), result_rows, len(answers), finished)
 
 
 def answer_shown(answer: EvaluationAnswer | None) -> str:

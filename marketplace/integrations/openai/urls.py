@@ -8,6 +8,7 @@ from django.urls import path
 from marketplace.integrations.openai.views import (
     assistants,
     connect,
+    evaluations,
     test_panel,
     usage,
     versions,
@@ -23,6 +24,17 @@ urlpatterns = [
     path(f"{APP}assistants/", assistants.assistants, name="openai_assistants"),
     path(f"{APP}assistants/new/", assistants.assistant_edit, name="openai_assistant_new"),
     path(f"{APP}assistants/<id:pk>/", assistants.assistant_edit, name="openai_assistant_edit"),
+    path(
+        f"{APP}assistants/<id:pk>/evaluation-sets/new/",
+        evaluations.evaluation_set_new,
+        name="openai_evaluation_set_new",
+    ),
+    path(
+        f"{APP}evaluation-sets/<id:pk>/",
+        evaluations.evaluation_set,
+        name="openai_evaluation_set",
+    ),
+    path(f"{APP}evaluations/<id:pk>/", evaluations.evaluation, name="openai_evaluation"),
     path(
         "marketplace/openai/workflows/<id:pk>/steps/<id:step_id>/adopt/",
         versions.step_adopt,

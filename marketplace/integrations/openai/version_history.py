@@ -1,6 +1,7 @@
 """An assistant's page below its form: the published workflows that use it (which
 version each runs, and what adopting the newest would break), and its versions with
-their diffs and usage (runs, tokens, cost, failure rate).
+their diffs, usage (runs, tokens, cost, failure rate) and the evaluations that tested
+them.
 
 Usage per version reads the usage rows (`AssistantUsage.assistant_version`, one per
 succeeded call) and the failed Ask executions whose inputs name the version (the pin is
@@ -13,13 +14,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, Sum
+from django.db.models import Count, Q, Sum
 
 from marketplace.integrations.openai import versions
 from marketplace.integrations.openai.listing import ACTION_KEY
 from marketplace.integrations.openai.models import (
     AssistantUsage,
     AssistantVersion,
+    Evaluation,
     WorkspaceAssistant,
 )
 from marketplace.integrations.openai.version_panel import broken_readers
@@ -78,6 +80,7 @@ class VersionRow:
     tokens: int = 0
     cost: Decimal | None = None
     is_newest: bool = False
+    evaluations: list[Evaluation] = field(default_factory=list)  # that tested it, newest first
 
     @property
     def failure_rate(self) -> float | None:
@@ -109,6 +112,13 @@ def version_rows(assistant: WorkspaceAssistant) -> list[VersionRow]:
         .values("inputs__assistant_version")
         .annotate(n=Count("id"))
     }
+    tested: dict[int, list[Evaluation]] = {}
+    for evaluation in Evaluation.objects.filter(
+        Q(version_a__in=ids) | Q(version_b__in=ids)
+    ).select_related("evaluation_set")[:200]:
+        for pk in {evaluation.version_a_id, evaluation.version_b_id}:
+            if pk is not None:
+                tested.setdefault(pk, []).append(evaluation)
     rows = []
     for index, version in enumerate(shown[:VERSIONS_SHOWN]):
         before = shown[index + 1] if index + 1 < len(shown) else None
@@ -123,6 +133,7 @@ def version_rows(assistant: WorkspaceAssistant) -> list[VersionRow]:
                 tokens=usage.get("tokens") or 0,
                 cost=usage.get("cost"),
                 is_newest=index == 0,
+                evaluations=tested.get(version.pk, []),
             )
         )
     return rows

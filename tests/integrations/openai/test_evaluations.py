@@ -7,6 +7,7 @@ reached midway stops it with a message saying so."""
 from __future__ import annotations
 
 from decimal import Decimal
+from urllib.parse import urlencode
 
 import pytest
 from django.urls import reverse
@@ -91,7 +92,7 @@ def test_an_evaluation_computes_pass_rates_from_expected_values(acme, sim):
     assert side.tokens > 0 and side.cost > 0
     assert side.p50 is not None and side.p95 >= side.p50
     warm_row = results.rows[3]
-    (answer, checks), = warm_row.cells
+    ((answer, checks),) = warm_row.cells
     assert answer.structured["rating"] == "WARM"
     assert [c.passed for c in checks] == [False]
     # The text check reads the whole response (the JSON answer's text).
@@ -121,9 +122,7 @@ def test_two_versions_run_side_by_side_and_the_same_version_with_two_models(acme
     ) == ["gpt-4o", "gpt-4o", "gpt-4o-mini", "gpt-4o-mini"]
 
 
-def test_evaluation_calls_take_the_shared_limiters_permits_and_count_as_evaluation_usage(
-    acme, sim
-):
+def test_evaluation_calls_take_the_shared_limiters_permits_and_count_as_evaluation_usage(acme, sim):
     connection = connect(acme)
     rater = lead_rater(acme)
     records = leads(acme, [HOT, COLD, WARM])
@@ -151,7 +150,9 @@ def test_a_budget_reached_mid_evaluation_stops_it_with_a_clear_message(acme, sim
     rater = lead_rater(acme)
     records = leads(acme, [HOT] * 10)
     # Room for one or two calls: each reserves ~270 tokens and spends fewer.
-    usage.budget_set(connection=connection, workflow=None, unit="tokens", monthly_limit=Decimal(400))
+    usage.budget_set(
+        connection=connection, workflow=None, unit="tokens", monthly_limit=Decimal(400)
+    )
     evaluation = run_to_the_end(
         evaluation_run.evaluation_start(
             evaluation_set=make_set(acme, rater, records),
@@ -187,12 +188,65 @@ def test_a_bad_regular_expression_is_refused_with_a_message():
         evaluations.expectation_clean({"text_op": "matches", "text": "(unclosed"}, [])
 
 
-def test_the_evaluation_page_is_for_the_accounts_super_admins(acme, admin_client, sim):
+def test_a_super_admin_saves_a_set_with_expected_answers_evaluates_and_reads_the_results(
+    acme, admin_client, client, builder_user, sim
+):
     connect(acme)
     rater = lead_rater(acme)
-    evaluation = evaluation_run.evaluation_start(
-        evaluation_set=make_set(acme, rater, leads(acme, [HOT])),
-        version_a=versions.version_current(rater),
+    v1 = versions.version_current(rater)
+    records = leads(acme, [HOT, COLD, WARM])
+    new_url = reverse("marketplace:openai_evaluation_set_new", args=[rater.pk])
+    refused = admin_client.post(new_url, {"name": "Leads", "prompt": "{{ object.job_title }}"})
+    assert "Pick at least one record" in refused.content.decode()
+    not_a_list = admin_client.post(
+        new_url, {"name": "Leads", "prompt": "x", "filter_link": "/objects/contacts/"}
     )
-    response = admin_client.get(reverse("marketplace:openai_evaluation", args=[evaluation.pk]))
-    assert response.status_code == 200
+    assert "This link has no filters" in not_a_list.content.decode()
+    filters = '[[{"property": "job_title", "operator": "contains", "value": "quote"}]]'
+    link = "http://testserver/objects/contacts/?" + urlencode({"filters": filters})
+    by_filter = admin_client.post(new_url, {"name": "Hot", "prompt": "x", "filter_link": link})
+    assert by_filter.status_code == 302
+    assert EvaluationSet.objects.get(name="Hot").records == [records[0].pk]
+    response = admin_client.post(
+        new_url,
+        {"name": "Leads", "prompt": "{{ object.job_title }}", "records": [r.pk for r in records]},
+    )
+    evaluation_set = EvaluationSet.objects.get(name="Leads")
+    set_url = reverse("marketplace:openai_evaluation_set", args=[evaluation_set.pk])
+    assert response["Location"] == set_url
+    bad = admin_client.post(
+        set_url,
+        {"save_expected": "1", f"op-{records[0].pk}": "matches", f"txt-{records[0].pk}": "("},
+    )
+    assert "not a valid regular expression" in bad.content.decode()
+    expected = {
+        "save_expected": "1",
+        f"exp-{records[0].pk}-rating": "HOT",
+        f"exp-{records[1].pk}-rating": "COLD",
+        f"exp-{records[2].pk}-rating": "HOT",
+    }
+    assert admin_client.post(set_url, expected).status_code == 302
+    evaluation_set.refresh_from_db()
+    assert len(evaluation_set.expected) == 3
+    same = admin_client.post(
+        set_url, {"evaluate": "1", "version_a": v1.pk, "version_b": v1.pk, "model_b": ""}
+    )
+    assert "Both sides are the same" in same.content.decode()
+    started = admin_client.post(
+        set_url, {"evaluate": "1", "version_a": v1.pk, "version_b": "", "model_b": "gpt-4o"}
+    )
+    evaluation = Evaluation.objects.get()
+    assert started["Location"] == reverse("marketplace:openai_evaluation", args=[evaluation.pk])
+    page = admin_client.get(started["Location"], headers={"HX-Request": "true"}).content.decode()
+    assert "0 of 6 answers" in page and 'hx-trigger="every 1s"' in page  # not run in the request
+    run_to_the_end(evaluation)
+    page = admin_client.get(started["Location"]).content.decode()
+    assert "v1 · gpt-4o-mini" in page and "v1 · gpt-4o" in page
+    assert "67 % (2/3)" in page
+    assert "rating: WARM" in page and "Fail: rating = HOT" in page
+    assert 'hx-trigger="every 1s"' not in page
+    # The version it tested links to it; a builder may not open it.
+    assistant_page = admin_client.get(reverse("marketplace:openai_assistant_edit", args=[rater.pk]))
+    assert started["Location"] in assistant_page.content.decode()
+    client.force_login(builder_user)
+    assert client.get(started["Location"]).status_code == 403

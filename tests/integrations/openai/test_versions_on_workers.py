@@ -42,3 +42,41 @@ def test_a_worker_runs_the_pinned_version_after_the_assistant_loses_a_field(
         1,
         1,
     ]
+
+
+def test_a_worker_runs_an_evaluation_of_two_versions(acme, sim, celery_worker):
+    from marketplace.integrations.openai import evaluation_run, evaluations
+    from marketplace.integrations.openai.models import Evaluation, EvaluationSet
+
+    connect(acme)
+    rater = lead_rater(acme)
+    v1 = versions.version_current(rater)
+    rater.model = "gpt-4.1-mini"
+    v2 = versions.workspace_assistant_save(assistant=rater)
+    records = [contact(acme, first_name=f"L{i}", job_title=HOT_LEAD) for i in range(5)]
+    evaluation_set = EvaluationSet.objects.create(
+        account=acme,
+        assistant=rater,
+        name="Hot leads",
+        object_type="contact",
+        prompt="{{ object.job_title }}",
+        records=[r.pk for r in records],
+        expected={str(r.pk): {"fields": {"rating": "HOT"}} for r in records},
+    )
+    evaluation = evaluation_run.evaluation_start(
+        evaluation_set=evaluation_set, version_a=v1, version_b=v2
+    )
+    celery_worker(env=worker_env(sim))
+    wait_for(
+        lambda: Evaluation.objects.get(pk=evaluation.pk).is_finished,
+        timeout=60,
+        message="the evaluation to finish",
+    )
+    evaluation.refresh_from_db()
+    assert evaluation.status == Evaluation.Status.DONE
+    sides = evaluations.evaluation_results(evaluation).sides
+    assert [(s.label, s.answered, s.pass_rate) for s in sides] == [
+        ("v1 · gpt-4o-mini", 5, 100.0),
+        ("v2 · gpt-4.1-mini", 5, 100.0),
+    ]
+    assert AssistantUsage.objects.filter(evaluation=evaluation).count() == 10

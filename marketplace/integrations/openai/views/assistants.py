@@ -123,6 +123,7 @@ def assistant_edit(request: AppRequest, pk: int | None = None) -> HttpResponse:
             "field_types": FIELD_TYPE_CHOICES,
             "uses": version_history.workflows_using(assistant) if assistant else [],
             "version_rows": version_history.version_rows(assistant) if assistant else [],
+            "evaluation_sets": assistant.evaluation_sets.all() if assistant else [],
         }
     )
     return render(request, "marketplace_openai/assistant_form.html", context)
