@@ -46,7 +46,8 @@ messages: $(INSTALLED)
 # Needs Chromium (/usr/bin/chromium); review and commit the images that changed.
 SCREENSHOT_TESTS := tests/marketplace/test_marketplace_browser.py \
 	tests/builder/test_seed_draft_email_in_browser.py tests/usecases \
-	tests/integrations/openai/test_tools_in_browser.py
+	tests/integrations/openai/test_tools_in_browser.py \
+	tests/integrations/openai/test_evaluations_in_browser.py
 screenshots: $(INSTALLED)
 	CRMFLOW_SCREENSHOTS_DIR=$(CURDIR)/docs/images CRMFLOW_REQUIRE_BROWSER=1 \
 		$(BIN)/python -m pytest $(SCREENSHOT_TESTS) -m browser $(PYTEST_ARGS)
