@@ -126,6 +126,24 @@ def _branch_outputs(config: Any, step_id: int) -> set[str]:
     return found
 
 
+def outputs_missing(graph: dict[str, Any], *, account: Account) -> dict[int, list[tuple[int, str]]]:
+    """Steps that read an output (a data token, a branch condition) that its step no
+    longer declares, e.g. a field its AI assistant's adopted version dropped: reader →
+    [(step, output name)]. Steps whose type is gone are left to other checks."""
+    steps = graph.get("steps") or {}
+    missing: dict[int, list[tuple[int, str]]] = {}
+    for key, step in steps.items():
+        try:
+            registry.get(step.get("type", ""))
+        except ValidationError:
+            continue
+        for reader, names in output_readers(graph, int(key)).items():
+            for name in sorted(names):
+                if not _has_output(step, name, account):
+                    missing.setdefault(reader, []).append((int(key), name))
+    return missing
+
+
 def _has_output(step: dict[str, Any], name: str, account: Account) -> bool:
     """Whether the step's action declares output `name` (for its config). Action types
     that declare no outputs at all are not checked."""

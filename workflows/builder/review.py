@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from crm import filters
 from crm.models import PropertyDefinition, Record
 from workflows import registry
+from workflows.graph import outputs_missing
 from workflows.builder import actions, canvas
 from workflows.models import Workflow
 
@@ -54,6 +55,9 @@ def review_problems(
     if not nodes:
         problems.append(Problem(_("Add at least one action.")))
     connection_checked: set[str] = set()
+    # Checked here too, not only flagged when an assistant's version is adopted: a step
+    # saved again after it was flagged still reads what is gone.
+    missing = outputs_missing(graph, account=workflow.account)
     for node in sorted(nodes.values(), key=lambda n: n.number):
         step, name = node.step, f"{node.number}. {actions.step_label(node.step)}"
         config = step.get("config") or {}
@@ -71,6 +75,18 @@ def review_problems(
                     node.id,
                 )
             )
+        if not (step.get("incomplete") and step.get("problems")):
+            problems += [
+                Problem(
+                    _(
+                        "%(step)s reads “%(output)s” of step %(other)s, which no longer gives "
+                        "it. Choose other data or another path condition."
+                    )
+                    % {"step": name, "output": output, "other": _number_of(nodes, other)},
+                    node.id,
+                )
+                for other, output in missing.get(node.id, [])
+            ]
         try:
             action_type.validate_config(
                 config, account=workflow.account, object_type=workflow.object_type
@@ -159,3 +175,9 @@ def enroll_now_count(workflow: Workflow, *, definitions: dict[str, PropertyDefin
         .exclude(pk__in=workflow.enrollments.values("record_id"))
         .count()
     )
+
+
+def _number_of(nodes: dict[int, Any], step_id: int) -> int:
+    """The number the canvas shows for step `step_id` (its id when it is not laid out)."""
+    node = nodes.get(step_id)
+    return node.number if node is not None else step_id

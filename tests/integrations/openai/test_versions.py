@@ -139,6 +139,31 @@ def test_the_builder_offers_the_newest_version_and_adopting_it_flags_the_branch(
     assert "Assistant updated" not in panel
 
 
+def test_a_flagged_branch_saved_again_unchanged_still_stops_review(
+    acme, admin_client, builder_client, sim
+):
+    connect(acme)
+    rater = lead_rater(acme)
+    workflow = make_workflow(acme, rater_branch(rater))
+    edit(admin_client, rater, WITHOUT_RATING)
+    builder_client.post(reverse("marketplace:openai_step_adopt", args=[workflow.pk, 1]))
+    builder_client.post(
+        reverse("workflows:step", args=[workflow.pk, 2]),
+        {
+            "path_count": "1",
+            "path-0-name": "Hot",
+            "path-0-source": "output:1.rating",
+            "path-0-operator": "eq_any",
+            "path-0-value": "HOT",
+        },
+    )
+    workflow.refresh_from_db()
+    assert not workflow.graph["steps"]["2"].get("incomplete")  # the save cleared the flag
+    review = builder_client.post(reverse("workflows:review", args=[workflow.pk]))
+    assert review.status_code == 400
+    assert "reads “rating” of step 1, which no longer gives it" in review.content.decode()
+
+
 def test_adopting_a_compatible_version_and_publishing_makes_it_live(
     acme, admin_client, builder_client, sim
 ):
