@@ -23,8 +23,8 @@ from django.utils.translation import gettext as _
 from crm import filters
 from crm.models import PropertyDefinition, Record
 from workflows import registry
-from workflows.graph import outputs_missing
 from workflows.builder import actions, canvas
+from workflows.graph import outputs_missing
 from workflows.models import Workflow
 
 
