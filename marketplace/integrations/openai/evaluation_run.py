@@ -43,6 +43,7 @@ from marketplace.integrations.openai.usage import usage_row
 from workflows import registry
 from workflows.context import ExecutionContext
 from workflows.outcomes import Failure, HandBack, Outcome, Retry, Success
+from workflows.outcomes import Wait as WaitOutcome
 from workflows.tokens import TokenResolver
 
 logger = logging.getLogger(__name__)
@@ -255,7 +256,10 @@ def _batch(evaluation: Evaluation, due: list[EvaluationAnswer]) -> bool:
 
 
 def _outcome_apply(
-    answer: EvaluationAnswer, context: ExecutionContext, outcome: Outcome, fields: set[str]
+    answer: EvaluationAnswer,
+    context: ExecutionContext,
+    outcome: Outcome | WaitOutcome,
+    fields: set[str],
 ) -> None:
     now = timezone.now()
     if isinstance(outcome, Success):
@@ -274,6 +278,8 @@ def _outcome_apply(
         answer.error = outcome.message
     elif isinstance(outcome, HandBack):
         answer.due_at = None
+    elif isinstance(outcome, WaitOutcome):  # asked again at its time (no call was made)
+        answer.due_at = outcome.until
     elif isinstance(outcome, Retry):
         if not outcome.counts_attempt:  # the rate limiter said "not yet": no call was made
             answer.due_at = outcome.at or now
