@@ -331,15 +331,23 @@ def versions_diff(old: dict[str, Any], new: dict[str, Any]) -> VersionDiff:
 
 
 def fields_broken(old: dict[str, Any], new: dict[str, Any]) -> dict[str, str]:
-    """Output fields of `old` that a step reading them loses in `new`: removed or of
-    another type (name → why, in words)."""
-    return {
-        change.name: (
-            _("“%(name)s” is removed") % {"name": change.name}
-            if change.status == "removed"
-            else _("“%(name)s” is now %(type)s, was %(old)s")
-            % {"name": change.name, "type": change.new, "old": change.old}
-        )
-        for change in versions_diff(old, new).fields
-        if change.status in ("removed", "retyped")
-    }
+    """Output fields of `old` that a step reading them loses in `new`: removed, of
+    another type, or with other options (a branch comparing with an option that is gone
+    would quietly take "none met") — name → why, in words."""
+    broken = {}
+    for change in versions_diff(old, new).fields:
+        if change.status == "removed":
+            broken[change.name] = _("“%(name)s” is removed") % {"name": change.name}
+        elif change.status == "retyped":
+            broken[change.name] = _("“%(name)s” is now %(type)s, was %(old)s") % {
+                "name": change.name,
+                "type": change.new,
+                "old": change.old,
+            }
+        elif change.status == "options":
+            broken[change.name] = _("“%(name)s” now has the options %(type)s, was %(old)s") % {
+                "name": change.name,
+                "type": change.new,
+                "old": change.old,
+            }
+    return broken

@@ -164,6 +164,23 @@ def test_a_flagged_branch_saved_again_unchanged_still_stops_review(
     assert "reads “rating” of step 1, which no longer gives it" in review.content.decode()
 
 
+def test_changing_a_fields_options_breaks_the_steps_that_read_it(
+    acme, admin_client, builder_client, sim
+):
+    connect(acme)
+    rater = lead_rater(acme)
+    workflow = make_workflow(acme, rater_branch(rater))
+    edit(admin_client, rater, {**RATER_POST, "field-0-options": "HOT, COLD"})  # no more WARM
+    page = admin_client.get(reverse("marketplace:openai_assistant_edit", args=[rater.pk]))
+    assert "Step 2 breaks" in page.content.decode()
+    builder_client.post(reverse("marketplace:openai_step_adopt", args=[workflow.pk, 1]))
+    workflow.refresh_from_db()
+    assert workflow.graph["steps"]["2"]["incomplete"] is True
+    assert "“rating” now has the options enumeration (HOT, COLD)" in " ".join(
+        workflow.graph["steps"]["2"]["problems"]
+    )
+
+
 def test_adopting_a_compatible_version_and_publishing_makes_it_live(
     acme, admin_client, builder_client, sim
 ):
