@@ -275,9 +275,14 @@ class ActionExecution(models.Model):
         default=list, db_default=Value([], output_field=models.JSONField()), blank=True
     )
     replays = models.PositiveIntegerField(default=0)
-    # Times the worker running this step stopped (its lease expired): the poison-step
-    # guard fails the step after WORKFLOWS_MAX_WORKER_DEATHS (engine/ledger.py).
+    # Times the worker running this step ALONE stopped (its lease expired): the
+    # poison-step guard fails the step after WORKFLOWS_MAX_WORKER_DEATHS
+    # (engine/ledger.py). A death in a batch is nobody's in particular: not counted.
     deaths = models.PositiveSmallIntegerField(default=0, db_default=0)
+    # A batch of one: while `running`, this attempt was claimed alone (its worker's
+    # death is the step's own and counts in `deaths`); while `pending`, its last worker
+    # died holding it in a batch, so it is claimed alone next time (engine/ledger.py).
+    alone = models.BooleanField(default=False, db_default=False)
     # Transient errors are retried until then (set at the first retry: the first
     # attempt's start + WORKFLOWS_RETRY_DEADLINE_SECONDS); a replay clears it.
     retry_until = models.DateTimeField(null=True, blank=True)

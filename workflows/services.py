@@ -196,6 +196,7 @@ def executions_replay(*, workflow: Workflow, enrollment: Enrollment | None = Non
                     status=Status.PENDING,
                     attempt=0,
                     deaths=0,
+                    alone=False,
                     retry_until=None,
                     error="",
                     due_at=now,

@@ -5,6 +5,7 @@ by real worker processes. Each execute() appends "<execution id>:<attempt>" to t
 named in its config, so tests can count how many times the action really ran.
 
 config: {"log": path, "response": text, "sleep": seconds, "sleep_on_attempt": n,
+         "sleep_until_attempt": n (sleep on every attempt up to n),
          "fail": "transient" | "permanent" | "later" | "crash", "fail_times": n,
          "retry_after": seconds, "fail_while_missing": path (permanent error until it exists),
          "take_over_if": first name (while executing for that record, another worker takes
@@ -47,7 +48,10 @@ class Probe(ActionType):
             ActionExecution.objects.filter(pk=context.execution_id).update(
                 attempt=context.attempt + 1
             )
-        if config.get("sleep") and context.attempt == int(config.get("sleep_on_attempt", 1)):
+        if config.get("sleep") and (
+            context.attempt == int(config.get("sleep_on_attempt", 1))
+            or context.attempt <= int(config.get("sleep_until_attempt", 0))
+        ):
             time.sleep(float(config["sleep"]))
         if config.get("fail_while_missing") and not Path(config["fail_while_missing"]).exists():
             raise PermanentError("The API key was revoked.")

@@ -215,6 +215,46 @@ def test_an_expired_lease_goes_back_to_pending_and_runs_again(acme, settings):
     assert execution.attempt == 2 and Task.objects.count() == 1
 
 
+def test_a_death_in_a_batch_is_charged_to_no_step_and_its_rows_run_alone_next(acme, settings):
+    """Poison-step guard: a worker that died holding a batch charges none of its rows;
+    each is claimed alone next time (a batch claim skips them), and only a death while
+    alone counts."""
+    settings.WORKFLOWS_MAX_WORKER_DEATHS = 2
+    make_workflow(acme, chain({"type": "create_task", "config": {"title": "T"}}))
+    for name in ("Ann", "Bob", "Cy"):
+        contact(acme, first_name=name)
+    ids = sorted(ActionExecution.objects.values_list("pk", flat=True))
+
+    def worker_dies():
+        ActionExecution.objects.filter(status="running").update(
+            lease_expires_at=timezone.now() - dt.timedelta(seconds=1)
+        )
+        return ledger.leases_recover(timezone.now())
+
+    for _death in range(3):  # more batch deaths than the guard allows
+        assert sorted(ledger.executions_claim_many(execution_ids=ids, alone=False)) == ids
+        assert worker_dies() == (3, 0)
+        rows = ActionExecution.objects.filter(pk__in=ids)
+        assert {(r.status, r.deaths, r.alone) for r in rows} == {("pending", 0, True)}
+        # Marked alone: no batch claim takes them now, a claim of one does.
+        assert ledger.executions_claim_many(execution_ids=ids, alone=False) == []
+        assert ledger.executions_isolated(ids) == ids
+        ActionExecution.objects.filter(pk__in=ids).update(alone=False)  # the next batch
+    # Alone, a death is the step's own: counted, and at the limit the step fails.
+    ActionExecution.objects.filter(pk__in=ids).update(alone=True)
+    first = ids[0]
+    for deaths, status in ((1, "pending"), (2, "failed")):
+        assert ledger.executions_claim_many(execution_ids=[first]) == [first]
+        worker_dies()
+        row = ActionExecution.objects.get(pk=first)
+        assert (row.status, row.deaths) == (status, deaths)
+    assert "The worker stopped every time this step ran (2 times)" in row.error
+    # The others run alone and complete; nothing was done twice.
+    assert sorted(drain()) == ["completed", "completed"]
+    assert Task.objects.count() == 2
+    assert ActionExecution.objects.filter(pk__in=ids[1:], deaths=0, status="succeeded").count() == 2
+
+
 def test_a_worker_that_lost_its_lease_cannot_overwrite_the_new_owner(acme):
     make_workflow(acme, chain({"type": "create_task", "config": {"title": "T"}}))
     contact(acme, first_name="Ann")

@@ -131,6 +131,56 @@ def test_a_step_that_kills_its_worker_every_time_fails_after_three_deaths(
     assert not Task.objects.filter(title="Never").exists()
 
 
+def test_a_worker_killed_from_outside_as_often_as_the_guard_allows_fails_no_innocent_step(
+    acme, celery_worker, probe_log
+):
+    """Poison-step guard: a worker SIGKILLed from outside three times (the guard's
+    limit), each time while it runs one of two innocent steps, first as a batch, fails
+    neither. The batch's death is charged to neither; each then runs alone, and a later
+    death is charged to the one step it held, so neither reaches three."""
+    from workflows import services
+
+    for name in ("Ann", "Bob"):
+        contact(acme, first_name=name)
+    workflow = make_workflow(
+        acme,
+        chain(
+            {
+                "type": "test_probe_batchable",
+                "config": {"log": str(probe_log), "sleep": 4, "sleep_until_attempt": 3},
+            },
+            {"type": "create_task", "config": {"title": "After {{ object.first_name }}"}},
+        ),
+        on=False,
+    )
+    services.workflow_turn_on(workflow=workflow)  # the sweeper sends both ids in one message
+    worker = celery_worker(beat=True, include=PROBE, env=FAST, concurrency=1)
+    wait_for(started(probe_log), timeout=30, message="the batch to start")
+    batch = ActionExecution.objects.filter(step_id=1, status="running", attempt=1)
+    assert batch.count() == 2, "both steps claimed as one batch"
+    for kill in range(1, 4):
+        worker.kill()
+        if kill == 3:
+            break
+        worker = celery_worker(beat=True, include=PROBE, env=FAST, concurrency=1)
+        wait_for(
+            started(probe_log, kill + 1), timeout=30, message=f"a step to run after kill {kill}"
+        )
+    # The third kill hit a step running alone too; a worker finishes both.
+    celery_worker(beat=True, include=PROBE, env=FAST)
+    wait_for(
+        lambda: Enrollment.objects.filter(workflow=workflow, status="completed").count() == 2,
+        timeout=90,
+        message="both runs to complete",
+    )
+    steps = list(ActionExecution.objects.filter(workflow=workflow, step_id=1))
+    assert {s.status for s in steps} == {"succeeded"}
+    # Two deaths alone at most between them (the batch's was charged to neither).
+    assert sum(s.deaths for s in steps) == 2 and max(s.deaths for s in steps) <= 2
+    assert Task.objects.filter(title__in=["After Ann", "After Bob"]).count() == 2
+    assert Task.objects.filter(title="probe 1").count() == 2
+
+
 def test_a_worker_stopped_with_sigterm_finishes_its_step_claims_nothing_more_and_exits(
     acme, celery_worker, probe_log
 ):

@@ -19,8 +19,13 @@ Invariants (docs/engine.md):
    WORKFLOWS_RETRY_DEADLINE_SECONDS); unexpected errors after WORKFLOWS_MAX_ATTEMPTS.
 5. A live worker renews its leases (heartbeat.py, `leases_renew`: this attempt's rows
    only). A `running` row whose lease expired (its worker died, was paused or cut off)
-   goes back to `pending`, its `deaths` counted; after WORKFLOWS_MAX_WORKER_DEATHS it
-   fails (poison-step guard, `leases_recover`).
+   goes back to `pending` (`leases_recover`). Poison-step guard: a worker's death is
+   charged only to a step it held ALONE (`alone`: claimed as a batch of one), in
+   `deaths`; after WORKFLOWS_MAX_WORKER_DEATHS it fails. A row whose worker died
+   holding a batch is charged nothing but marked `alone`: it is claimed alone next
+   time (a batch claim skips it), so a later death is its own. An attempt that ends
+   any other way (retry, postponement, hand-back, wait) clears the mark: the step ran
+   and its worker lived.
 6. A step may wait (`Wait(until)`: a person's decision): `running` → `waiting`, its
    attempt given back, no lease, `due_at` = its time-out; no worker and no message
    are about it while it waits. It comes back to `pending` (due now) once only:
@@ -62,10 +67,14 @@ class LeaseLost(Exception):
 # --- Claims ----------------------------------------------------------------------
 
 
-def _claim_sql(where: str) -> str:
+def _claim_sql(where: str, *, alone: bool = False) -> str:
+    """A batch claim takes only rows not marked `alone` (`alone = FALSE` in `where`);
+    a claim of one row takes it whatever its mark and marks it `alone` (its worker's
+    death will be its own)."""
     return (
         f"UPDATE {TABLE} SET status = %s, attempt = attempt + 1, lease_expires_at = %s, "
-        f"started_at = %s, finished_at = NULL WHERE {where} RETURNING id, attempt"
+        f"started_at = %s, finished_at = NULL, alone = {'TRUE' if alone else 'FALSE'} "
+        f"WHERE {where} RETURNING id, attempt"
     )
 
 
@@ -76,18 +85,25 @@ def _claimed(cursor: Any) -> list[int]:
     return [pk for pk, _attempt in rows]
 
 
-def executions_claim_many(*, execution_ids: list[int]) -> list[int]:
+def executions_claim_many(*, execution_ids: list[int], alone: bool | None = None) -> list[int]:
     """Claim every due `pending` row among `execution_ids` with ONE conditional UPDATE
-    (pending and due); returns the ids claimed."""
+    (pending and due); returns the ids claimed. `alone` (default: one id given) claims
+    one row as a batch of one; otherwise rows marked `alone` (their last worker died
+    holding a batch) are left for a claim of their own (`executions_isolated`)."""
     if not execution_ids:
         return []
+    if alone is None:
+        alone = len(execution_ids) == 1
+    if alone and len(execution_ids) != 1:
+        raise ValueError("a claim alone takes one execution")
+    isolated = "" if alone else " AND alone = FALSE"
     now = timezone.now()
     adapt = connection.ops.adapt_datetimefield_value
     lease = now + dt.timedelta(seconds=setting("WORKFLOWS_LEASE_SECONDS"))
     marks = ", ".join(["%s"] * len(execution_ids))
     with connection.cursor() as cursor:
         cursor.execute(
-            _claim_sql(f"id IN ({marks}) AND status = %s AND due_at <= %s"),
+            _claim_sql(f"id IN ({marks}) AND status = %s AND due_at <= %s{isolated}", alone=alone),
             [
                 Status.RUNNING.value,
                 adapt(lease),
@@ -100,13 +116,33 @@ def executions_claim_many(*, execution_ids: list[int]) -> list[int]:
         return _claimed(cursor)
 
 
+def executions_isolated(execution_ids: list[int]) -> list[int]:
+    """Those of `execution_ids` that are due, `pending` and marked `alone`: a batch
+    claim left them, each is claimed on its own."""
+    if not execution_ids:
+        return []
+    return list(
+        ActionExecution.objects.due()
+        .filter(pk__in=execution_ids, alone=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def execution_mark_alone(execution_id: int) -> None:
+    """A row claimed for a batch that turned out to hold only it: its worker's death
+    is its own."""
+    ActionExecution.objects.filter(pk=execution_id, status=Status.RUNNING).update(alone=True)
+
+
 def executions_claim_due(*, queue: str, limit: int, published_too: bool = False) -> list[int]:
     """Claim up to `limit` due `pending` rows of batchable action types on `queue` that
     no message is about to bring (never sent, or sent longer than
     WORKFLOWS_STEAL_AFTER_SECONDS ago: lost, or waiting behind a backlog of messages),
     or any due row with `published_too`. PostgreSQL: `FOR UPDATE SKIP LOCKED`, so
     concurrent workers take different rows; the outer condition re-checks `pending`
-    either way. A message that finds its rows taken does nothing."""
+    either way. A message that finds its rows taken does nothing. Rows marked `alone`
+    are never taken here: their messages bring them, each claimed on its own."""
     keys = registry.batchable_keys()
     if not keys or limit <= 0:
         return []
@@ -121,7 +157,7 @@ def executions_claim_due(*, queue: str, limit: int, published_too: bool = False)
     unsent = "" if published_too else " AND (last_sent_at IS NULL OR last_sent_at < %s)"
     inner = (
         f"SELECT id FROM {TABLE} WHERE status = %s AND due_at <= %s AND queue = %s "
-        f"AND action_type IN ({marks}){unsent} ORDER BY due_at LIMIT %s{lock}"
+        f"AND action_type IN ({marks}) AND alone = FALSE{unsent} ORDER BY due_at LIMIT %s{lock}"
     )
     with connection.cursor() as cursor:
         cursor.execute(
@@ -301,6 +337,7 @@ def execution_retry(
         )
     mine(execution).update(
         status=Status.PENDING,
+        alone=False,
         error=message,
         lease_expires_at=None,
         last_sent_at=None,
@@ -328,6 +365,7 @@ def execution_hand_back(*, execution: ActionExecution) -> str:
     (its call, if one left, may still be answered and paid: at least once)."""
     mine(execution).update(
         status=Status.PENDING,
+        alone=False,
         attempt=F("attempt") - 1,
         lease_expires_at=None,
         last_sent_at=None,
@@ -341,6 +379,7 @@ def execution_postpone(*, execution: ActionExecution, at: dt.datetime) -> str:
     """No permit yet: pending again at `at`, and this attempt does not count."""
     mine(execution).update(
         status=Status.PENDING,
+        alone=False,
         attempt=F("attempt") - 1,
         lease_expires_at=None,
         last_sent_at=None,
@@ -359,6 +398,7 @@ def execution_wait(*, execution: ActionExecution, until: dt.datetime) -> str:
     mine(execution).update(
         status=Case(When(resumed, then=Value(Status.PENDING)), default=Value(Status.WAITING)),
         due_at=Case(When(resumed, then=F("due_at")), default=Value(until)),
+        alone=False,
         attempt=F("attempt") - 1,
         lease_expires_at=None,
         last_sent_at=None,
@@ -485,15 +525,21 @@ def _admins_notify_failure(workflow: Workflow, message: str) -> None:
 def leases_recover(now: dt.datetime) -> tuple[int, int]:
     """`running` rows whose lease expired (worker killed, paused or cut off: no beat
     for a lease) → `pending`, due now and never published (so the sweeper or a worker
-    claiming due work picks them up), their `deaths` counted; a row whose worker
-    stopped WORKFLOWS_MAX_WORKER_DEATHS times fails (poison-step guard: a step that
-    kills its worker every time must not take down every worker in turn). Returns
-    (requeued, given up). The sweeper calls it, and so do busy batch workers
-    (runner.py): beat's sweep can wait behind a busy queue."""
+    claiming due work picks them up). Returns (requeued, given up). The sweeper calls
+    it, and so do busy batch workers (runner.py): beat's sweep can wait behind a busy
+    queue.
+
+    Poison-step guard (a step that kills its worker every time must not take down every
+    worker in turn): a death is charged to a step only when its worker held it alone
+    (`alone`); at WORKFLOWS_MAX_WORKER_DEATHS charged deaths the step fails. The rows of
+    a batch whose worker died are charged nothing (any of them, or something else,
+    may have been the cause) and marked `alone`: each is claimed on its own next time,
+    so a step that kills its worker is found out within a batch death and
+    WORKFLOWS_MAX_WORKER_DEATHS deaths of its own, and its batch-mates are not blamed."""
     max_deaths = max(int(setting("WORKFLOWS_MAX_WORKER_DEATHS")), 1)
     expired = ActionExecution.objects.lease_expired(now)
     given_up = 0
-    for execution in expired.filter(deaths__gte=max_deaths - 1):
+    for execution in expired.filter(alone=True, deaths__gte=max_deaths - 1):
         execution.deaths += 1
         given_up += (
             execution_fail(
@@ -507,12 +553,15 @@ def leases_recover(now: dt.datetime) -> tuple[int, int]:
             )
             == "failed"
         )
-    requeued = expired.filter(deaths__lt=max_deaths - 1).update(
-        status=Status.PENDING,
-        lease_expires_at=None,
-        last_sent_at=None,
-        due_at=now,
-        deaths=F("deaths") + 1,
-        error=_("The worker running this action stopped; retrying."),
+    back = {
+        "status": Status.PENDING,
+        "lease_expires_at": None,
+        "last_sent_at": None,
+        "due_at": now,
+        "error": _("The worker running this action stopped; retrying."),
+    }
+    requeued = expired.filter(alone=True, deaths__lt=max_deaths - 1).update(
+        **back, deaths=F("deaths") + 1
     )
+    requeued += expired.filter(alone=False).update(**back, alone=True)
     return requeued, given_up

@@ -139,31 +139,42 @@ def _executions_run(ids: list[int], queue: str | None, inline: bool, steal: bool
             return size
         return max(1, min(size, int(target / per_item)))
 
+    solo: list[int] = []  # rows a batch claim left: their last worker died holding a batch
     while True:
-        while todo:
+        while todo or solo:
             if heartbeat.stopping():
                 # Claim nothing more: the next steps this task would have run go to
                 # other workers now instead of waiting to be re-sent.
-                _hand_over(todo)
+                _hand_over(todo + solo)
                 return results
+            if solo:
+                # Alone: if its worker dies now, the death is its own (poison-step guard).
+                claimed = ledger.executions_claim_many(execution_ids=solo[:1], alone=True)
+                solo = solo[1:]
+                if claimed:
+                    todo += run(claimed)
+                continue
             n = chunk_size()
             chunk, todo = todo[:n], todo[n:]
-            claimed = ledger.executions_claim_many(execution_ids=chunk)
+            fill = bool(fixed is not None and steal and queue and time.monotonic() < deadline)
+            # A chunk of one is claimed alone unless a concurrent batch may be filled up.
+            alone = len(chunk) == 1 and not fill
+            claimed = ledger.executions_claim_many(execution_ids=chunk, alone=alone)
             mine = set(claimed)
-            results.update({pk: "not claimed" for pk in chunk if pk in asked and pk not in mine})
-            if (
-                fixed is not None
-                and steal
-                and queue
-                and len(claimed) < n
-                and time.monotonic() < deadline
-            ):
+            left = [pk for pk in chunk if pk not in mine]
+            if left and not alone:
+                solo += ledger.executions_isolated(left)
+            results.update({pk: "not claimed" for pk in left if pk in asked and pk not in solo})
+            if fill and queue and len(claimed) < n:
                 # A concurrent batch costs about the same whatever its size: fill it up
                 # with the queue's other due work, published or not (their messages then
                 # find nothing to do), so single-record enrollments share calls too.
-                claimed += ledger.executions_claim_due(
+                more = ledger.executions_claim_due(
                     queue=queue, limit=n - len(claimed), published_too=True
                 )
+                if len(claimed) == 1 and not more:
+                    ledger.execution_mark_alone(claimed[0])
+                claimed += more
             if claimed:
                 todo += run(claimed)  # next steps due now: claimed like any other, run next
         if not (steal and queue) or time.monotonic() >= deadline or heartbeat.stopping():
