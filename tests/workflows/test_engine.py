@@ -11,7 +11,7 @@ from django.utils import timezone
 from crm.models import Notification, Task, TimelineEvent
 from tests.workflows.conftest import chain, contact, drain, make_workflow
 from workflows import services
-from workflows.engine import ledger, runner, sweeper
+from workflows.engine import heartbeat, ledger, runner, sweeper
 from workflows.models import ActionExecution, Enrollment
 
 pytestmark = pytest.mark.django_db
@@ -220,12 +220,14 @@ def test_a_death_in_a_batch_is_charged_to_no_step_and_its_rows_run_alone_next(ac
     each is claimed alone next time (a batch claim skips them), and only a death while
     alone counts."""
     settings.WORKFLOWS_MAX_WORKER_DEATHS = 2
+    heartbeat.release(heartbeat.held())  # this test process stands for a fresh worker
     make_workflow(acme, chain({"type": "create_task", "config": {"title": "T"}}))
     for name in ("Ann", "Bob", "Cy"):
         contact(acme, first_name=name)
     ids = sorted(ActionExecution.objects.values_list("pk", flat=True))
 
     def worker_dies():
+        heartbeat.release(heartbeat.held())  # the process is gone, and what it held
         ActionExecution.objects.filter(status="running").update(
             lease_expires_at=timezone.now() - dt.timedelta(seconds=1)
         )
@@ -240,6 +242,13 @@ def test_a_death_in_a_batch_is_charged_to_no_step_and_its_rows_run_alone_next(ac
         assert ledger.executions_claim_many(execution_ids=ids, alone=False) == []
         assert ledger.executions_isolated(ids) == ids
         ActionExecution.objects.filter(pk__in=ids).update(alone=False)  # the next batch
+    # A process holding two claims at once (a threads pool) holds neither alone.
+    assert ledger.executions_claim_many(execution_ids=[ids[1]]) == [ids[1]]
+    assert ledger.executions_claim_many(execution_ids=[ids[2]]) == [ids[2]]
+    assert not ActionExecution.objects.filter(pk__in=ids, alone=True).exists()
+    worker_dies()
+    rows = ActionExecution.objects.filter(pk__in=ids[1:])
+    assert {(r.status, r.deaths, r.alone) for r in rows} == {("pending", 0, True)}
     # Alone, a death is the step's own: counted, and at the limit the step fails.
     ActionExecution.objects.filter(pk__in=ids).update(alone=True)
     first = ids[0]

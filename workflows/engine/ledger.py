@@ -69,8 +69,8 @@ class LeaseLost(Exception):
 
 def _claim_sql(where: str, *, alone: bool = False) -> str:
     """A batch claim takes only rows not marked `alone` (`alone = FALSE` in `where`);
-    a claim of one row takes it whatever its mark and marks it `alone` (its worker's
-    death will be its own)."""
+    a claim of one row takes it whatever its mark, and marks it `alone` when this
+    process holds nothing else (its worker's death will be its own)."""
     return (
         f"UPDATE {TABLE} SET status = %s, attempt = attempt + 1, lease_expires_at = %s, "
         f"started_at = %s, finished_at = NULL, alone = {'TRUE' if alone else 'FALSE'} "
@@ -78,11 +78,26 @@ def _claim_sql(where: str, *, alone: bool = False) -> str:
     )
 
 
-def _claimed(cursor: Any) -> list[int]:
-    """The ids a claim returned; their leases are this process's to renew from now."""
+_held_alone: set[int] = set()  # rows this process claimed alone (and may still hold)
+
+
+def _claimed(cursor: Any, *, alone: bool = False) -> list[int]:
+    """The ids a claim returned; their leases are this process's to renew from now.
+    A process running several claims at once (a threads pool) holds nothing alone: if
+    it holds other rows now, any row it marked `alone` loses the mark (a death now
+    would be nobody's in particular)."""
     rows = [(row[0], row[1]) for row in cursor.fetchall()]
     heartbeat.hold(rows)
-    return [pk for pk, _attempt in rows]
+    ids = [pk for pk, _attempt in rows]
+    if alone:
+        _held_alone.update(ids)
+    held = set(heartbeat.held())
+    _held_alone.intersection_update(held)
+    if _held_alone and len(held) > 1:
+        shared = sorted(_held_alone)
+        _held_alone.clear()
+        ActionExecution.objects.filter(pk__in=shared, status=Status.RUNNING).update(alone=False)
+    return ids
 
 
 def executions_claim_many(*, execution_ids: list[int], alone: bool | None = None) -> list[int]:
@@ -97,13 +112,14 @@ def executions_claim_many(*, execution_ids: list[int], alone: bool | None = None
     if alone and len(execution_ids) != 1:
         raise ValueError("a claim alone takes one execution")
     isolated = "" if alone else " AND alone = FALSE"
+    mark = alone and not heartbeat.held()
     now = timezone.now()
     adapt = connection.ops.adapt_datetimefield_value
     lease = now + dt.timedelta(seconds=setting("WORKFLOWS_LEASE_SECONDS"))
     marks = ", ".join(["%s"] * len(execution_ids))
     with connection.cursor() as cursor:
         cursor.execute(
-            _claim_sql(f"id IN ({marks}) AND status = %s AND due_at <= %s{isolated}", alone=alone),
+            _claim_sql(f"id IN ({marks}) AND status = %s AND due_at <= %s{isolated}", alone=mark),
             [
                 Status.RUNNING.value,
                 adapt(lease),
@@ -113,7 +129,7 @@ def executions_claim_many(*, execution_ids: list[int], alone: bool | None = None
                 adapt(now),
             ],
         )
-        return _claimed(cursor)
+        return _claimed(cursor, alone=mark)
 
 
 def executions_isolated(execution_ids: list[int]) -> list[int]:
@@ -130,9 +146,11 @@ def executions_isolated(execution_ids: list[int]) -> list[int]:
 
 
 def execution_mark_alone(execution_id: int) -> None:
-    """A row claimed for a batch that turned out to hold only it: its worker's death
-    is its own."""
-    ActionExecution.objects.filter(pk=execution_id, status=Status.RUNNING).update(alone=True)
+    """A row claimed for a batch that turned out to hold only it: if this process holds
+    nothing else, its worker's death is its own."""
+    if set(heartbeat.held()) == {execution_id}:
+        ActionExecution.objects.filter(pk=execution_id, status=Status.RUNNING).update(alone=True)
+        _held_alone.add(execution_id)
 
 
 def executions_claim_due(*, queue: str, limit: int, published_too: bool = False) -> list[int]:
