@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import threading
 from typing import Any
 
 from django.db import connection, transaction
@@ -81,6 +82,15 @@ def _claim_sql(where: str, *, alone: bool = False) -> str:
 _held_alone: set[int] = set()  # rows this process claimed alone (and may still hold)
 
 
+def isolating() -> bool:
+    """Whether this process can hold a step alone: a prefork pool process or a solo
+    worker runs one task at a time, in its main thread. A threads pool (the assistant
+    worker) runs many at once in one process, whose death is then nobody's in
+    particular: there a row marked `alone` is claimed with the others, as a solo run
+    would cost a whole thread per call and tell nothing."""
+    return threading.current_thread() is threading.main_thread()
+
+
 def _claimed(cursor: Any, *, alone: bool = False) -> list[int]:
     """The ids a claim returned; their leases are this process's to renew from now.
     A process running several claims at once (a threads pool) holds nothing alone: if
@@ -111,7 +121,7 @@ def executions_claim_many(*, execution_ids: list[int], alone: bool | None = None
         alone = len(execution_ids) == 1
     if alone and len(execution_ids) != 1:
         raise ValueError("a claim alone takes one execution")
-    isolated = "" if alone else " AND alone = FALSE"
+    isolated = "" if alone or not isolating() else " AND alone = FALSE"
     mark = alone and not heartbeat.held()
     now = timezone.now()
     adapt = connection.ops.adapt_datetimefield_value
@@ -159,8 +169,9 @@ def executions_claim_due(*, queue: str, limit: int, published_too: bool = False)
     WORKFLOWS_STEAL_AFTER_SECONDS ago: lost, or waiting behind a backlog of messages),
     or any due row with `published_too`. PostgreSQL: `FOR UPDATE SKIP LOCKED`, so
     concurrent workers take different rows; the outer condition re-checks `pending`
-    either way. A message that finds its rows taken does nothing. Rows marked `alone`
-    are never taken here: their messages bring them, each claimed on its own."""
+    either way. A message that finds its rows taken does nothing. Where this process
+    can hold a step alone (`isolating`), rows marked `alone` are not taken here: their
+    messages bring them, each claimed on its own."""
     keys = registry.batchable_keys()
     if not keys or limit <= 0:
         return []
@@ -173,9 +184,10 @@ def executions_claim_due(*, queue: str, limit: int, published_too: bool = False)
     )
     marks = ", ".join(["%s"] * len(keys))
     unsent = "" if published_too else " AND (last_sent_at IS NULL OR last_sent_at < %s)"
+    isolated = " AND alone = FALSE" if isolating() else ""
     inner = (
         f"SELECT id FROM {TABLE} WHERE status = %s AND due_at <= %s AND queue = %s "
-        f"AND action_type IN ({marks}) AND alone = FALSE{unsent} ORDER BY due_at LIMIT %s{lock}"
+        f"AND action_type IN ({marks}){isolated}{unsent} ORDER BY due_at LIMIT %s{lock}"
     )
     with connection.cursor() as cursor:
         cursor.execute(

@@ -162,7 +162,7 @@ def _executions_run(ids: list[int], queue: str | None, inline: bool, steal: bool
             claimed = ledger.executions_claim_many(execution_ids=chunk, alone=alone)
             mine = set(claimed)
             left = [pk for pk in chunk if pk not in mine]
-            if left and not alone:
+            if left and not alone and ledger.isolating():
                 solo += ledger.executions_isolated(left)
             results.update({pk: "not claimed" for pk in left if pk in asked and pk not in solo})
             if fill and queue and len(claimed) < n:
