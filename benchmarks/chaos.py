@@ -230,6 +230,12 @@ def main() -> None:
     parser.add_argument("--latency", default="fixed:1000", help="simulator latency")
     parser.add_argument("--rate-429", type=float, default=0.20)
     parser.add_argument("--rate-500", type=float, default=0.05)
+    parser.add_argument(
+        "--group-seconds",
+        type=float,
+        default=None,
+        help="OPENAI_GROUP_SECONDS for the workers (how long answers wait to commit together)",
+    )
     parser.add_argument("--timeout", type=float, default=1800)
     args = parser.parse_args()
 
@@ -257,6 +263,8 @@ def main() -> None:
     if args.workload == "ask":
         simulator, base_url = simulator_start(workdir, args)
         env.update({"OPENAI_BASE_URL": base_url, "OPENAI_ASSISTANT_DEADLINE_SECONDS": "20"})
+        if args.group_seconds is not None:
+            env["OPENAI_GROUP_SECONDS"] = str(args.group_seconds)
         os.environ["OPENAI_BASE_URL"] = base_url
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "-v", "0"], cwd=bench.BASE_DIR, env=env, check=True
@@ -374,6 +382,7 @@ def main() -> None:
         "workload": args.workload,
         "enrollments": enrolled,
         "workers": len(kinds),
+        "group_seconds": args.group_seconds,
         "worker_kills": kills,
         "redis_restarted": redis_restarted,
         "completed": completed,

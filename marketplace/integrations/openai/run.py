@@ -10,9 +10,13 @@ The engine hands over up to `batch_size()` claimed executions, outside any trans
    touch the database). Each takes its rate-limit permit right before it leaves and
    runs through its engine within our own deadline (limiter/policy.py decides when it
    waits and where).
-4. What finished is yielded in groups — the first call to finish and whatever finishes
-   within GROUP_SECONDS after it — and the engine completes each group in one
-   transaction. A call still unfinished long past our deadline is given up (retried).
+4. What finished is yielded in groups — the first call to finish and whatever has
+   finished by then (`group_seconds()`, 0 by default: no waiting for more) — and the
+   engine completes each group in one transaction at once. An answer OpenAI has billed
+   is at risk until that commit (a worker dying in between makes the step call again:
+   paid twice), so nothing waits in between; answers arriving while a group commits
+   make the next group, so a busy worker still commits many per transaction. A call
+   still unfinished long past our deadline is given up (retried).
 
 The tool loop: an answer that asks for CRM tools (a workspace assistant given some) is
 not finished. Its calls run here, in the batch's thread (database reads, tools/), and
@@ -82,11 +86,11 @@ from workflows.outcomes import Wait as WaitOutcome
 DEFAULT_DEADLINE_SECONDS = 120.0
 # Executions one batch runs at once (OPENAI_BATCH_SIZE), threads for calls per process,
 # how long after a batch's first answer the others are awaited before what finished is
-# completed, and how long past our deadline (and the longest permit wait) a call is
-# awaited.
+# completed (OPENAI_GROUP_SECONDS), and how long past our deadline (and the longest
+# permit wait) a call is awaited.
 DEFAULT_BATCH_SIZE = 64
 MAX_CONCURRENT_CALLS = 1024
-GROUP_SECONDS = 0.2
+DEFAULT_GROUP_SECONDS = 0.0
 STUCK_GRACE_SECONDS = 15.0
 # How often a batch waiting on its calls checks whether the worker is stopping.
 STOP_CHECK_SECONDS = 1.0
@@ -94,6 +98,14 @@ STOP_CHECK_SECONDS = 1.0
 
 def deadline_seconds() -> float:
     return float(tunable("OPENAI_ASSISTANT_DEADLINE_SECONDS", DEFAULT_DEADLINE_SECONDS))
+
+
+def group_seconds() -> float:
+    """How long a batch waits, after an answer, for others to commit with it (setting or
+    environment OPENAI_GROUP_SECONDS; default 0: what has finished by then, no wait).
+    Each second waited is a second in which a worker's death makes a billed answer
+    be paid again."""
+    return max(float(tunable("OPENAI_GROUP_SECONDS", DEFAULT_GROUP_SECONDS)), 0.0)
 
 
 def batch_size() -> int:
@@ -192,8 +204,8 @@ def batch_run(
     """A batch: the checks for every execution first (what they share is read once),
     then every call at once in the process's call threads, each taking its rate-limit
     permit right before it leaves; no database connection is held while they run.
-    Yields what finished in groups: the first finished call and whatever finishes
-    within GROUP_SECONDS after it (the engine completes each group in one
+    Yields what finished in groups: the first finished call and whatever has finished
+    by then, or within `group_seconds()` (the engine completes each group in one
     transaction)."""
     lookups = Lookups()
     calls: list[Call] = []
@@ -255,7 +267,7 @@ def batch_run(
         if not done:
             continue
         if pending:
-            more, pending = wait(pending, timeout=GROUP_SECONDS)
+            more, pending = wait(pending, timeout=group_seconds())
             done |= more
         finished: list[tuple[int, Outcome | WaitOutcome]] = []
         for future in done:
