@@ -13,6 +13,7 @@ from tests.workflows.conftest import chain, contact, drain, make_workflow
 from workflows import services
 from workflows.engine import heartbeat, ledger, runner, sweeper
 from workflows.models import ActionExecution, Enrollment
+from workflows.outcomes import Retry
 
 pytestmark = pytest.mark.django_db
 
@@ -262,6 +263,33 @@ def test_a_death_in_a_batch_is_charged_to_no_step_and_its_rows_run_alone_next(ac
     assert sorted(drain()) == ["completed", "completed"]
     assert Task.objects.count() == 2
     assert ActionExecution.objects.filter(pk__in=ids[1:], deaths=0, status="succeeded").count() == 2
+
+
+def test_rate_limit_waits_and_worker_deaths_do_not_lengthen_the_backoff(acme, settings):
+    """The backoff doubles with each backed-off retry of the step, not with its attempt
+    number: a step rate-limited six times, then answered with a 500, waits the base."""
+    settings.WORKFLOWS_BACKOFF_SECONDS = 10
+    make_workflow(acme, chain({"type": "create_task", "config": {"title": "T"}}))
+    contact(acme, first_name="Ann")
+    execution = ActionExecution.objects.get()
+    for _limited in range(6):
+        [pk] = ledger.executions_claim_many(execution_ids=[execution.pk])
+        execution = ActionExecution.objects.get(pk=pk)
+        ledger.execution_retry(
+            execution=execution, message="429", retry_after=0, kind=Retry.RATE_LIMIT
+        )
+    ActionExecution.objects.filter(pk=execution.pk).update(deaths=2)
+
+    def backoff_after_500() -> float:
+        [pk] = ledger.executions_claim_many(execution_ids=[execution.pk])
+        claimed = ActionExecution.objects.get(pk=pk)
+        before = timezone.now()
+        assert ledger.execution_retry(execution=claimed, message="500") == "retry"
+        return (ActionExecution.objects.get(pk=pk).due_at - before).total_seconds()
+
+    assert 4 <= backoff_after_500() <= 10.5  # the base, jittered (attempt 7)
+    ActionExecution.objects.filter(pk=execution.pk).update(due_at=timezone.now())
+    assert 9 <= backoff_after_500() <= 20.5  # doubled: the second backed-off retry
 
 
 def test_a_worker_that_lost_its_lease_cannot_overwrite_the_new_owner(acme):

@@ -353,7 +353,7 @@ def execution_retry(
     until = execution.retry_until or (execution.started_at or now) + dt.timedelta(
         seconds=setting("WORKFLOWS_RETRY_DEADLINE_SECONDS")
     )
-    delay = retry_delay(execution.attempt, retry_after)
+    delay = retry_delay(_backoffs(execution) + 1, retry_after)
     due = now + dt.timedelta(seconds=delay)
     if due > until:
         return execution_fail(
@@ -379,6 +379,18 @@ def execution_retry(
         ),
     )
     return "retry"
+
+
+def _backoffs(execution: ActionExecution) -> int:
+    """Retries of this step (this replay) that backed off: the exponent of the next
+    backoff. Not the attempt number, which also counts rate-limit waits (each with its
+    own Retry-After) and worker deaths: a step rate-limited six times, then answered
+    with a 500, waits 10 s, not 10 min."""
+    return sum(
+        1
+        for entry in execution.attempts or []
+        if entry.get("kind") == "retry" and entry.get("replay", 0) == execution.replays
+    )
 
 
 def _duration(delta: dt.timedelta) -> str:
