@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('workflows', '0009_fan_out'),
+        ('workflows', '0010_fan_out_economy'),
     ]
 
     operations = [
