@@ -98,6 +98,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # request.user.is_verified(): signed in with a second factor (crm/two_factor.py).
     "django_otp.middleware.OTPMiddleware",
+    # Audit rows written deep in a service know the request's user and address (crm/audit.py).
+    "crm.audit.AuditRequestMiddleware",
     # Signs out sessions idle for SESSION_IDLE_TIMEOUT_MINUTES (crm/idle.py).
     "crm.idle.IdleTimeoutMiddleware",
     # Dates in the signed-in user's time zone (crm/timezones.py).

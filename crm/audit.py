@@ -7,13 +7,31 @@ account, like its users and roles.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
 from crm.models import Account, AuditAction, AuditEvent, User
 
-__all__ = ["AuditAction", "audit_record", "csv_cell"]
+__all__ = ["AuditAction", "AuditRequestMiddleware", "audit_record", "csv_cell"]
+
+# The request being served, so that services called deep inside it (connecting an app,
+# saving a budget) record who did it and from which address without being handed it.
+_current_request: ContextVar[HttpRequest | None] = ContextVar("audit_request", default=None)
+
+
+class AuditRequestMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        token = _current_request.set(request)
+        try:
+            return self.get_response(request)
+        finally:
+            _current_request.reset(token)
 
 
 def _ip(request: HttpRequest | None) -> str | None:
@@ -33,10 +51,12 @@ def audit_record(
     target: str = "",
     detail: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Write one audit row. `actor` defaults to the request's signed-in user, `account`
-    to the actor's. Call it inside the transaction of the change it records
+    """Write one audit row. `request` defaults to the one being served, `actor` to its
+    signed-in user, `account` to the actor's. Call it inside the transaction of the change it records
     (`transaction.atomic()` around both), so neither is ever kept without the other;
     sign-in events record an attempt, not a change, and have no transaction to join."""
+    if request is None:
+        request = _current_request.get()
     if actor is None and request is not None:
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:

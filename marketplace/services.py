@@ -12,6 +12,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from crm.audit import AuditAction, audit_record
 from crm.models import Account, User
 from crm.notifications import super_admins_notify
 from marketplace.models import AppLogEntry, AppLogEvent, Connection, ConnectionStatus
@@ -23,9 +24,28 @@ logger = logging.getLogger(__name__)
 REASON_MAX_LENGTH = 1000
 
 
+# App log events that also go to the account's audit log (crm/audit.py).
+_AUDITED = {
+    AppLogEvent.INSTALLED: AuditAction.CONNECTION_INSTALLED,
+    AppLogEvent.RECONNECTED: AuditAction.CONNECTION_RECONNECTED,
+    AppLogEvent.UNINSTALLED: AuditAction.CONNECTION_UNINSTALLED,
+    AppLogEvent.MODELS_CHANGED: AuditAction.MODEL_ACCESS_CHANGED,
+}
+
+
 def app_log_add(
     *, connection: Connection, event: AppLogEvent, actor: User | None = None, reason: str = ""
 ) -> AppLogEntry:
+    """One line of the app log; called in the transaction of the change it records, and
+    for the audited events also one audit row in that transaction."""
+    if event in _AUDITED:
+        audit_record(
+            action=_AUDITED[event],
+            actor=actor,
+            account=connection.account,
+            target=connection.app,
+            detail={"change": reason[:REASON_MAX_LENGTH]} if reason else None,
+        )
     return AppLogEntry.objects.create(
         account_id=connection.account_id,
         connection=connection,

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm import filters
+from crm.audit import AuditAction, audit_record
 from crm.models import Account, Record, User
 from crm.services import definitions_for
 from workflows import registry
@@ -78,6 +79,12 @@ def workflow_publish(*, workflow: Workflow) -> WorkflowVersion:
     Workflow.objects.filter(pk=workflow.pk).update(
         version=number, live_version=version, graph=graph
     )
+    audit_record(
+        action=AuditAction.WORKFLOW_PUBLISHED,
+        account=workflow.account,
+        target=workflow.name,
+        detail={"version": number},
+    )
     return version
 
 
@@ -118,14 +125,21 @@ def workflow_turn_on(
         workflow_publish(workflow=workflow)
     Workflow.objects.filter(pk=workflow.pk).update(is_enabled=True)
     workflow.refresh_from_db()
+    audit_record(
+        action=AuditAction.WORKFLOW_TURNED_ON, account=workflow.account, target=workflow.name
+    )
     if enroll_existing and not workflow.enrolls_on_events:
         fan_out_send(fan_out_start(workflow=workflow, economy=economy).pk, on_commit=True)
 
 
+@transaction.atomic
 def workflow_turn_off(*, workflow: Workflow) -> None:
     """Stop new enrollments. Runs in flight continue to the end on their version
     (unenroll them to stop them)."""
     Workflow.objects.filter(pk=workflow.pk).update(is_enabled=False)
+    audit_record(
+        action=AuditAction.WORKFLOW_TURNED_OFF, account=workflow.account, target=workflow.name
+    )
     workflow.is_enabled = False
 
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from crm.access import account_for, super_admin_required
+from crm.audit import AuditAction, audit_record
 from crm.models import Account, ObjectType, PropertyDefinition
 from crm.templatetags.crm_tags import property_label
 
@@ -36,12 +38,28 @@ def ai_data(request: HttpRequest) -> HttpResponse:
     )
     form = AIDataForm(request.POST or None, instance=account)
     if request.method == "POST" and form.is_valid():
-        form.save()
         sent = set(request.POST.getlist("sent"))
-        to_block = [d.pk for d in definitions if str(d.pk) not in sent and not d.sensitive]
-        to_allow = [d.pk for d in definitions if str(d.pk) in sent and d.sensitive]
-        PropertyDefinition.objects.filter(account=account, pk__in=to_block).update(sensitive=True)
-        PropertyDefinition.objects.filter(account=account, pk__in=to_allow).update(sensitive=False)
+        to_block = [d for d in definitions if str(d.pk) not in sent and not d.sensitive]
+        to_allow = [d for d in definitions if str(d.pk) in sent and d.sensitive]
+        with transaction.atomic():
+            form.save()
+            PropertyDefinition.objects.filter(
+                account=account, pk__in=[d.pk for d in to_block]
+            ).update(sensitive=True)
+            PropertyDefinition.objects.filter(
+                account=account, pk__in=[d.pk for d in to_allow]
+            ).update(sensitive=False)
+            audit_record(
+                action=AuditAction.DATA_CONTROLS_CHANGED,
+                request=request,
+                target=_("AI data"),
+                detail={
+                    "mask_text": account.ai_mask_text,
+                    "retention_days": account.ai_retention_days,
+                    "withheld": [d.name for d in to_block],
+                    "allowed": [d.name for d in to_allow],
+                },
+            )
         messages.success(request, _("AI data settings saved."))
         return redirect("crm:ai_data")
     groups = [

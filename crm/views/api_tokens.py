@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.contrib import messages
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -14,6 +15,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from crm.access import account_for, api_token_for, require_roles
+from crm.audit import AuditAction, audit_record
 from crm.models import ApiToken, Role
 from crm.views.common import parse_id
 
@@ -38,7 +40,9 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
     error = ""
     if request.method == "POST" and "revoke" in request.POST:
         token = api_token_for(request, parse_id(request.POST.get("token")) or 0)
-        token.revoke()
+        with transaction.atomic():
+            token.revoke()
+            audit_record(action=AuditAction.API_TOKEN_REVOKED, request=request, target=token.name)
         messages.success(
             request,
             _("Token “%(name)s” revoked: requests using it now get 401.") % {"name": token.name},
@@ -53,17 +57,24 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
         elif scope not in ApiToken.Scope.values or expires_in not in EXPIRY_CHOICES:
             error = _("Choose a scope and an expiry from the lists.")
         else:
-            _token_row, new_token = ApiToken.issue(
-                account=account,
-                name=name,
-                created_by=request.user,
-                scope=scope,
-                expires_at=(
-                    timezone.now() + dt.timedelta(days=int(expires_in))
-                    if expires_in != "never"
-                    else None
-                ),
-            )
+            with transaction.atomic():
+                _token_row, new_token = ApiToken.issue(
+                    account=account,
+                    name=name,
+                    created_by=request.user,
+                    scope=scope,
+                    expires_at=(
+                        timezone.now() + dt.timedelta(days=int(expires_in))
+                        if expires_in != "never"
+                        else None
+                    ),
+                )
+                audit_record(
+                    action=AuditAction.API_TOKEN_CREATED,
+                    request=request,
+                    target=name,
+                    detail={"scope": scope, "expires_in_days": expires_in},
+                )
     tokens = ApiToken.objects.filter(account=account).select_related("created_by")
     return render(
         request,

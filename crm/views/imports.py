@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -15,6 +16,7 @@ from django.views.decorators.http import require_http_methods
 
 from crm import import_files, imports, services
 from crm.access import account_for, import_job_for, require_roles
+from crm.audit import AuditAction, audit_record
 from crm.forms import UploadForm
 from crm.models import ImportJob, ObjectType, Role
 from crm.tasks import import_enqueue
@@ -69,7 +71,14 @@ def import_mapping(request: HttpRequest, pk: int) -> HttpResponse:
         chosen = {str(i): request.POST.get(f"column_{i}", "") for i in range(len(job.headers))}
         mapping = {index: name for index, name in chosen.items() if name in definitions}
         try:
-            imports.import_mapping_save(job=job, mapping=mapping)
+            with transaction.atomic():
+                imports.import_mapping_save(job=job, mapping=mapping)
+                audit_record(
+                    action=AuditAction.IMPORT_STARTED,
+                    request=request,
+                    target=job.file_name,
+                    detail={"object_type": job.object_type, "rows": job.total_rows},
+                )
         except ValidationError as refused:
             error = " ".join(refused.messages)
         else:

@@ -19,6 +19,7 @@ from django_htmx.http import HttpResponseClientRedirect, push_url
 from crm import filters as crm_filters
 from crm import listing, services
 from crm.access import account_for, require_account
+from crm.audit import AuditAction, audit_record
 from crm.models import OBJECT_CREATE_LABELS, PropertyType, Record
 from crm.templatetags.crm_tags import property_label
 from crm.views.common import (
@@ -318,6 +319,12 @@ def record_bulk(request: HttpRequest, object_type: str) -> HttpResponse:
     if action == "delete":
         with transaction.atomic():
             Record.objects.filter(pk__in=[r.pk for r in records]).delete()
+            audit_record(
+                action=AuditAction.RECORDS_BULK_DELETED,
+                request=request,
+                target=str(kind.plural_label),
+                detail={"count": len(records), "ids": [r.pk for r in records][:500]},
+            )
         messages.success(
             request,
             ngettext(

@@ -10,9 +10,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from crm.audit import AuditAction, audit_record
 from marketplace.integrations.openai.assistants_list import (
     AccountAssistant,
     cached_account_assistants,
@@ -261,9 +263,23 @@ def output_fields_clean(raw: list) -> list[dict]:
     return fields
 
 
+@transaction.atomic
 def workspace_assistant_archive(*, assistant: WorkspaceAssistant) -> None:
     WorkspaceAssistant.objects.filter(pk=assistant.pk).update(archived_at=timezone.now())
+    audit_record(
+        action=AuditAction.ASSISTANT_CHANGED,
+        account=assistant.account,
+        target=assistant.name,
+        detail={"archived": True},
+    )
 
 
+@transaction.atomic
 def workspace_assistant_restore(*, assistant: WorkspaceAssistant) -> None:
     WorkspaceAssistant.objects.filter(pk=assistant.pk).update(archived_at=None)
+    audit_record(
+        action=AuditAction.ASSISTANT_CHANGED,
+        account=assistant.account,
+        target=assistant.name,
+        detail={"archived": False},
+    )

@@ -16,12 +16,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.db import transaction
 from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import TruncMonth
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from crm.audit import AuditAction, audit_record
 from crm.models import Account
 from marketplace.integrations.openai import pricing
 from marketplace.integrations.openai.assistants import WORKSPACE, selection_parse
@@ -254,23 +256,40 @@ def price_save(
 ) -> ModelPrice:
     """Add or change a model's price; dated today, it applies to calls from now on
     (stored costs are not recomputed)."""
-    price, _created = ModelPrice.objects.update_or_create(
-        account=account,
-        model=model.strip(),
-        defaults={
-            "input": input,
-            "cached_input": cached_input,
-            "output": output,
-            "as_of": timezone.now().date(),
-        },
-    )
+    with transaction.atomic():
+        price, _created = ModelPrice.objects.update_or_create(
+            account=account,
+            model=model.strip(),
+            defaults={
+                "input": input,
+                "cached_input": cached_input,
+                "output": output,
+                "as_of": timezone.now().date(),
+            },
+        )
+        audit_record(
+            action=AuditAction.PRICE_CHANGED,
+            account=account,
+            target=price.model,
+            detail={"input": str(input), "cached_input": str(cached_input), "output": str(output)},
+        )
     return price
 
 
 def price_remove(*, account: Account, price_id: int) -> bool:
     """Remove the account's price `price_id`; False when there is none."""
-    deleted, _rows = ModelPrice.objects.filter(account=account, pk=price_id).delete()
-    return deleted > 0
+    with transaction.atomic():
+        price = ModelPrice.objects.filter(account=account, pk=price_id).first()
+        if price is None:
+            return False
+        price.delete()
+        audit_record(
+            action=AuditAction.PRICE_CHANGED,
+            account=account,
+            target=price.model,
+            detail={"removed": True},
+        )
+    return True
 
 
 def budget_set(
@@ -281,14 +300,24 @@ def budget_set(
     monthly_limit: Decimal | None,
 ) -> AssistantBudget | None:
     """The connection's budget (`workflow` None) or a workflow's; no limit removes it."""
-    if monthly_limit is None:
-        AssistantBudget.objects.filter(connection=connection, workflow=workflow).delete()
-        return None
-    budget, _created = AssistantBudget.objects.update_or_create(
-        connection=connection,
-        workflow=workflow,
-        defaults={"account": connection.account, "unit": unit, "monthly_limit": monthly_limit},
-    )
+    with transaction.atomic():
+        audit_record(
+            action=AuditAction.BUDGET_CHANGED,
+            account=connection.account,
+            target=workflow.name if workflow is not None else connection.app,
+            detail={
+                "unit": unit,
+                "monthly_limit": str(monthly_limit) if monthly_limit is not None else None,
+            },
+        )
+        if monthly_limit is None:
+            AssistantBudget.objects.filter(connection=connection, workflow=workflow).delete()
+            return None
+        budget, _created = AssistantBudget.objects.update_or_create(
+            connection=connection,
+            workflow=workflow,
+            defaults={"account": connection.account, "unit": unit, "monthly_limit": monthly_limit},
+        )
     return budget
 
 

@@ -24,6 +24,7 @@ from django.db.models import Max
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from crm.audit import AuditAction, audit_record
 from crm.models import Account
 from marketplace.integrations.openai import assistants as assistants_mod
 from marketplace.integrations.openai.models import (
@@ -109,7 +110,17 @@ def snapshot_spec(snapshot: dict[str, Any], *, name: str) -> AssistantSpec:
 def _version_add(
     assistant: WorkspaceAssistant, snapshot: dict[str, Any], *, user: Any, note: str
 ) -> AssistantVersion:
+    """Called inside the saving transaction; each new version is an edit the audit log
+    records (the first version, recorded when an assistant is first read, is not)."""
     number = (assistant.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+    if getattr(user, "pk", None):
+        audit_record(
+            action=AuditAction.ASSISTANT_CHANGED,
+            actor=user,
+            account=assistant.account,
+            target=assistant.name,
+            detail={"version": number, **({"note": note[:200]} if note else {})},
+        )
     return AssistantVersion.objects.create(
         assistant=assistant,
         number=number,
