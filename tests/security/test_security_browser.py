@@ -56,9 +56,6 @@ def test_an_admin_sets_up_two_factor_and_signs_in_with_a_code(page, admin_user):
     page.get_by_role("button", name="Filter").click()
     page.get_by_role("cell", name="Sign-in failed").first.wait_for()
     assert page.get_by_role("cell", name="Signed in", exact=True).count() == 0
-    assert (
-        page.get_by_role("link", name="Export CSV")
-        .get_attribute("href")
-        .endswith("what=sign_in_failed")
-    )
+    export = page.get_by_role("link", name="Export CSV").get_attribute("href") or ""
+    assert "what=sign_in_failed" in export
     screenshot(page, "audit-log")
