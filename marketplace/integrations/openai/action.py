@@ -47,7 +47,14 @@ class AskOpenAIAssistant(ActionType):
     outputs = builder.BASE_OUTPUTS
     # Not templates: only the prompt takes data tokens.
     raw_config_keys = frozenset(
-        {"assistant", "model", "temperature", "reasoning_effort", versions.CONFIG_KEY}
+        {
+            "assistant",
+            "model",
+            "fallback_model",
+            "temperature",
+            "reasoning_effort",
+            versions.CONFIG_KEY,
+        }
     )
 
     # --- The builder ----------------------------------------------------------------
@@ -136,6 +143,7 @@ class AskOpenAIAssistant(ActionType):
         numbers = versions.version_numbers(configs)
         labels = {output.name: str(output.label) for output in builder.BASE_OUTPUTS}
         labels["input_note"] = str(builder.INPUT_NOTE_LABEL)
+        labels["fallback_note"] = str(builder.FALLBACK_NOTE_LABEL)
         return [
             StepDescription(
                 self.describe_inputs(c, account=account, names=names, numbers=numbers), labels

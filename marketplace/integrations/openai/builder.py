@@ -59,6 +59,8 @@ BASE_OUTPUTS = (
 
 # The run detail's label of the note a cut prompt leaves (run.py; not a step output).
 INPUT_NOTE_LABEL = gettext_lazy("Prompt cut")
+# ... and of the note a step run on its fallback model leaves (run.py `_fallback_round`).
+FALLBACK_NOTE_LABEL = gettext_lazy("Fallback model")
 
 _FIELD_OUTPUT_TYPE = {
     FieldType.TEXT: OutputType.TEXT,
@@ -115,6 +117,15 @@ class AskAssistantForm(forms.Form):
             "detail says so. Empty: no cap."
         ),
     )
+    fallback_model = forms.CharField(
+        label=gettext_lazy("Fallback model"),
+        required=False,
+        max_length=100,
+        help_text=gettext_lazy(
+            "Runs the step when the chosen model is gone or deprecated, keeps failing with "
+            "server errors, or is rate limited for long. Empty: none."
+        ),
+    )
     # The workspace assistant version the step runs (versions.py): kept across saves of
     # the panel, set at publish or by "Use the latest version".
     assistant_version = forms.IntegerField(
@@ -149,8 +160,20 @@ def config_form(config: dict[str, Any], *, account: Account) -> AskAssistantForm
         choices=[("", _("The assistant's own model")), *[(m, m) for m in allowed]],
         help_text=gettext_lazy("Empty: the assistant's own model."),
     )
+    fallback = (config or {}).get("fallback_model") or ""
+    form.fields["fallback_model"] = forms.ChoiceField(
+        label=gettext_lazy("Fallback model"),
+        required=False,
+        choices=[
+            ("", _("None")),
+            *[(m, m) for m in ([fallback] if fallback and fallback not in allowed else [])],
+            *[(m, m) for m in allowed],
+        ],
+        help_text=AskAssistantForm.base_fields["fallback_model"].help_text,
+    )
     form.advanced_fields = (
         "model",
+        "fallback_model",
         "temperature",
         "reasoning_effort",
         "max_output_tokens",
@@ -173,19 +196,20 @@ def config_check(clean: dict[str, Any], *, account: Account) -> dict[str, Any]:
     ):
         raise ValidationError(_("Choose an assistant."))
     clean = versions.config_pin_check(clean, account=account)
-    model = (clean.get("model") or "").strip()
-    clean["model"] = model
-    if model:
-        connection = assistants_mod.connection_for_account(account)
-        if (
-            connection is not None
-            and connection.is_installed
-            and model not in models_for_builders(connection)
-        ):
-            raise ValidationError(
-                _("The model “%(model)s” is not allowed for workflows. Choose another one.")
-                % {"model": model}
-            )
+    for name in ("model", "fallback_model"):
+        model = (clean.get(name) or "").strip()
+        clean[name] = model
+        if model:
+            connection = assistants_mod.connection_for_account(account)
+            if (
+                connection is not None
+                and connection.is_installed
+                and model not in models_for_builders(connection)
+            ):
+                raise ValidationError(
+                    _("The model “%(model)s” is not allowed for workflows. Choose another one.")
+                    % {"model": model}
+                )
     return clean
 
 

@@ -167,6 +167,10 @@ class Call:
     assistant_version_id: int | None = None
     # Answered through the Batch API (economy.py): priced at the batch rate.
     economy: bool = False
+    # The step's fallback model (allowed, not the chosen one; None: none) and, once the
+    # call went to it, why (run.py `_fallback_round`).
+    fallback: str | None = None
+    fell_back: str = ""
 
 
 def _request(
@@ -299,7 +303,11 @@ def call_prepare(index: int, context: ExecutionContext, lookups: Lookups) -> Cal
             allowed_tools=frozenset(request.assistant.tools),
             mask=masking_on(context.account),
         )
+    fallback = (context.config.get("fallback_model") or "").strip()
+    if not fallback or fallback == model or fallback not in lookups.models(connection):
+        fallback = ""
     return Call(
+        fallback=fallback or None,
         index=index,
         context=context,
         connection=connection,

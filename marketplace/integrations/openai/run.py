@@ -273,7 +273,9 @@ def batch_run(
         for future in done:
             call = futures[future]
             try:
-                goes_on = _tool_round(call, future.result())
+                goes_on = _tool_round(call, future.result()) or _fallback_round(
+                    call, future.result()
+                )
             except Exception as error:  # noqa: BLE001 - a bug or the database down: retried
                 finished.append((call.index, outcome_of(error)))
                 continue
@@ -352,6 +354,55 @@ def _tool_round(call: Call, outcome: CallOutcome) -> bool:
             tool_choice="none" if rounds_left <= 1 else request.tool_choice,
         )
     )
+    return True
+
+
+# The fallback model (a step's optional "Fallback model") takes over when the chosen
+# model answers 404 (gone, deprecated), after this many attempts ending in server errors
+# (setting or environment OPENAI_FALLBACK_AFTER_ATTEMPTS), or on a rate limit asking to
+# wait longer than OPENAI_FALLBACK_RATE_LIMIT_SECONDS.
+DEFAULT_FALLBACK_AFTER_ATTEMPTS = 3
+DEFAULT_FALLBACK_RATE_LIMIT_SECONDS = 30.0
+
+
+def _fallback_reason(call: Call, outcome: CallOutcome) -> str:
+    """Why this answer sends the call to its fallback model ("": it does not)."""
+    if not call.fallback or call.fell_back or not isinstance(outcome, AssistantError):
+        return ""
+    if outcome.kind == ErrorKind.NOT_FOUND:
+        return _("the model was not found or is deprecated")
+    attempts = int(tunable("OPENAI_FALLBACK_AFTER_ATTEMPTS", DEFAULT_FALLBACK_AFTER_ATTEMPTS))
+    if outcome.kind == ErrorKind.SERVER and call.context.attempt >= attempts:
+        return _("it kept failing with server errors (%(n)s attempts)") % {
+            "n": call.context.attempt
+        }
+    wait = float(tunable("OPENAI_FALLBACK_RATE_LIMIT_SECONDS", DEFAULT_FALLBACK_RATE_LIMIT_SECONDS))
+    if outcome.kind == ErrorKind.RATE_LIMITED and (outcome.retry_after or 0) > wait:
+        return _("its rate limit asked to wait %(s).0f s") % {"s": outcome.retry_after}
+    return ""
+
+
+def _fallback_round(call: Call, outcome: CallOutcome) -> bool:
+    """True when the call goes on with its fallback model (in the batch's thread): the
+    same request on the other model, with a deadline of its own; the run detail says
+    so (`fallback_note`)."""
+    reason = _fallback_reason(call, outcome)
+    if not reason or call.fallback is None:
+        return False
+    chosen = call.request.model or call.model
+    call.fell_back = _("Ran on %(fallback)s instead of %(model)s: %(reason)s.") % {
+        "fallback": call.fallback,
+        "model": chosen,
+        "reason": reason,
+    }
+    call.request = replace(
+        call.request, overrides=replace(call.request.overrides, model=call.fallback)
+    )
+    call.model = call.fallback
+    call.estimate_usd = pricing.quote(
+        call.fallback, Usage(output_tokens=call.estimate), call.prices
+    ).usd
+    call.ends_at = None
     return True
 
 
@@ -434,6 +485,8 @@ def _finish(call: Call, future: Future[CallOutcome]) -> Outcome:
             outputs.update({k: v for k, v in result.structured.items() if k not in outputs})
         if call.request.input_cut:
             outputs["input_note"] = input_note(call.context.config, call.request.input_cut)
+        if call.fell_back:
+            outputs["fallback_note"] = call.fell_back
         if call.rounds:
             rounds = [
                 *call.rounds,
