@@ -2,15 +2,20 @@
 
     .venv/bin/python benchmarks/approvals.py
     .venv/bin/python benchmarks/approvals.py --waiting 10000 --approve 1000 --workers 2
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/approvals_bench \
+      .venv/bin/python benchmarks/approvals.py
 
-SQLite in a temporary directory, an embedded Redis, a local SMTP server (aiosmtpd on
-127.0.0.1 in this process). A workflow "Wait for approval (the owner) → Send email to
+SQLite in a temporary directory, or the PostgreSQL database DATABASE_URL names (its
+name must end in `_bench`: it is dropped and created again); an embedded Redis, a local
+SMTP server (aiosmtpd on 127.0.0.1 in this process). A workflow "Wait for approval (the owner) → Send email to
 the contact" enrolls --waiting contacts; each wait step runs once (creates its request,
 then `waiting`). Then, while they wait: due pending rows, running rows, and the
 sweeper's time and messages (what a waiting enrollment costs: no worker, no lease, no
 polling). Then a super admin approves --approve of them in one bulk action, and
---workers processes (each one Celery-less loop claiming due rows, as a worker does)
-run the resumed steps; the figure is emails received by the SMTP server per second,
+--workers processes run the resumed steps, each a Celery-less loop doing what a worker
+does with the wake-up messages: due rows of batchable types (Wait for approval, Send
+email) in batches of up to WORKFLOWS_BATCH_SIZE ids with their next steps inline
+(`runner.executions_run`), any other one by one; the figure is emails received by the SMTP server per second,
 from the bulk approval to the last email (target ≥ 200/s). Prints ONE JSON summary,
 with the machine's load (it is shared: report it beside the figure).
 """
@@ -35,33 +40,54 @@ os.environ.setdefault("SECRET_KEY", "benchmark-only-secret-key-0123456789-abcdef
 os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "bm90LWEtcmVhbC1rZXktYmVuY2htYXJrLW9ubHkhISE=")
 os.environ["DEBUG"] = "false"
 os.environ["HTTPS"] = "false"
-os.environ["DATABASE_URL"] = f"sqlite:///{_TMP}/bench.sqlite3"
+if os.environ.get("DATABASE_URL", "").startswith("postgres"):
+    from benchmarks.engine import database_recreate
+
+    database_recreate(os.environ["DATABASE_URL"])
+else:
+    os.environ["DATABASE_URL"] = f"sqlite:///{_TMP}/bench.sqlite3"
 os.environ["CACHE_URL"] = "locmem://"
 os.environ["LOG_LEVEL"] = "ERROR"
 
 
-def drain_worker(deadline: float) -> int:
-    """One worker process: claim and run due rows (what `run_execution` messages make a
-    worker do) until none is left for a second."""
+def drain_worker(task: tuple[int, int, float]) -> int:
+    """Worker `index` of `count`: run the due rows whose id falls to it, as wake-up
+    messages make a worker run them, until none is left for a second."""
+    index, count, deadline = task
     import django
 
     django.setup()
+    from django.db.models.functions import Mod
+
+    from workflows import registry
+    from workflows.conf import setting
     from workflows.engine import runner
     from workflows.models import ActionExecution
 
+    batchable = set(registry.batchable_keys())
+    size = int(setting("WORKFLOWS_BATCH_SIZE"))
     ran = 0
     idle_since = time.monotonic()
     while time.monotonic() < deadline:
-        ids = list(ActionExecution.objects.due().order_by("?").values_list("pk", flat=True)[:50])
-        if not ids:
+        rows = list(
+            ActionExecution.objects.due()
+            .annotate(part=Mod("id", count))
+            .filter(part=index)
+            .order_by("pk")
+            .values_list("pk", "action_type")[:size]
+        )
+        if not rows:
             if time.monotonic() - idle_since > 1.0:
                 return ran
             time.sleep(0.05)
             continue
         idle_since = time.monotonic()
-        for pk in ids:
-            if runner.execution_run(execution_id=pk, inline=True) not in ("not claimed",):
-                ran += 1
+        batch = [pk for pk, action_type in rows if action_type in batchable]
+        results = runner.executions_run(execution_ids=batch, queue="default") if batch else {}
+        for pk, action_type in rows:
+            if action_type not in batchable:
+                results[pk] = runner.execution_run(execution_id=pk, inline=True)
+        ran += sum(1 for outcome in results.values() if outcome != "not claimed")
     return ran
 
 
@@ -69,7 +95,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--waiting", type=int, default=10_000)
     parser.add_argument("--approve", type=int, default=1_000)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="0: run them in this process")
     args = parser.parse_args()
 
     from config.embedded_redis import free_port, start_redis
@@ -168,15 +194,21 @@ def main() -> None:
         "wait_steps_asked_per_s": round(len(ids) / asked_s, 1),
     }
 
-    chosen = list(ApprovalRequest.objects.order_by("pk")[: args.approve])
+    chosen = list(
+        ApprovalRequest.objects.order_by("pk").values_list("pk", flat=True)[: args.approve]
+    )
     load_before = os.getloadavg()
     started = time.monotonic()
-    approved = approvals_bulk_approve(user=admin, requests=chosen)
+    approved = approvals_bulk_approve(user=admin, request_ids=chosen)
     bulk_s = time.monotonic() - started
     connection.close()
     deadline = time.monotonic() + 600
-    with multiprocessing.get_context("fork").Pool(args.workers) as pool:
-        ran = sum(pool.map(drain_worker, [deadline] * args.workers))
+    if args.workers == 0:  # in this process (to profile it)
+        ran = drain_worker((0, 1, deadline))
+    else:
+        with multiprocessing.get_context("fork").Pool(args.workers) as pool:
+            tasks = [(i, args.workers, deadline) for i in range(args.workers)]
+            ran = sum(pool.map(drain_worker, tasks))
     smtp.wait(approved, timeout=30)
     elapsed = time.monotonic() - started
     load_after = os.getloadavg()
@@ -193,6 +225,7 @@ def main() -> None:
         "emails_per_s": round(received / elapsed, 1),
         "target_emails_per_s": 200,
         "workers": args.workers,
+        "database": connection.vendor,
         "load_1m_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
         "cpus": os.cpu_count(),
     }

@@ -213,6 +213,15 @@ class ActionType:
         checked by the builder, not here."""
         return []
 
+    def branches_after(self, step_id: int) -> list[dict[str, Any]]:
+        """The paths of an If/then step the builder adds right after a new step of this
+        type, for a step whose outputs say which way to go (e.g. Wait for approval:
+        Approved / Rejected / No decision): each {"name": …, "groups": …} (branch
+        conditions on `step_id`'s outputs). The first path continues to whatever
+        followed the new step; the others start empty, for the builder to fill.
+        Empty (the default): none."""
+        return []
+
     def builder_panel_extra(
         self, config: dict[str, Any], *, workflow: Workflow, user: User, step_id: int
     ) -> str:

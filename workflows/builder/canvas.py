@@ -238,6 +238,21 @@ def step_add(
     return graph, new_id
 
 
+def branch_add_after(
+    graph: dict[str, Any], *, step_id: int, paths: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """A copy of `graph` with an If/then of `paths` right after `step_id`: its first
+    path goes on to what followed the step, the others and "none met" end there."""
+    graph, branch_id = step_add(
+        graph,
+        slot=f"after:{step_id}",
+        step={"type": BRANCH, "config": {"paths": [{**p, "next": None} for p in paths]}},
+    )
+    config = graph["steps"][str(branch_id)]["config"]
+    config["paths"][0]["next"], config["none_next"] = config["none_next"], None
+    return graph
+
+
 def _detach(graph: dict[str, Any], step_id: int) -> str:
     """Unlink a non-branch step (its successor takes its place); return its old slot."""
     slot = parents(graph).get(step_id)

@@ -130,6 +130,9 @@ def action_panel(request: BuilderRequest, pk: int) -> HttpResponse:
         def add(graph: dict[str, Any]) -> dict[str, Any]:
             nonlocal new_id
             graph, new_id = canvas.step_add(graph, slot=slot, step=step)
+            paths = action_type.branches_after(new_id)
+            if paths:
+                graph = canvas.branch_add_after(graph, step_id=new_id, paths=paths)
             return graph
 
         graph_edit(workflow, add)

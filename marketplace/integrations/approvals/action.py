@@ -6,8 +6,9 @@ a signed link) and raises `WaitUntil(expires_at)`: the ledger row becomes `waiti
 A decision resumes it (`approval_decide` → `executions_resume`); at the time-out the
 sweeper does. Either way the step runs again here and returns the decision as its
 outputs: `decision` (approved / rejected / timeout), `text` (the approved text, edited
-or not), `original`, `edited`, `reason`, `decided_by`. Follow it with an If/then
-branch on `decision` to give Reject and "no decision" their own paths.
+or not), `original`, `edited`, `reason`, `decided_by`. Its outcomes take their own
+paths through the If/then the builder adds right below it when it is added
+(`branches_after`: Approved, Rejected, No decision), the engine's one way to branch.
 """
 
 from __future__ import annotations
@@ -32,6 +33,19 @@ from marketplace.integrations.approvals.services import (
 from workflows.context import ExecutionContext
 from workflows.outcomes import WaitUntil
 from workflows.registry import ActionType, CanvasText, Output, OutputType
+
+
+def decision_paths(step_id: int) -> list[dict[str, Any]]:
+    """If/then paths on step `step_id`'s decision: Approved, Rejected, No decision."""
+
+    def decision(word: str) -> list[list[dict[str, Any]]]:
+        return [[{"output": f"{step_id}.decision", "operator": "eq_any", "values": [word]}]]
+
+    return [
+        {"name": _("Approved"), "groups": decision("approved")},
+        {"name": _("Rejected"), "groups": decision("rejected")},
+        {"name": _("No decision"), "groups": decision("timeout")},
+    ]
 
 
 class WaitForApprovalForm(forms.Form):
@@ -61,6 +75,10 @@ class WaitForApproval(ActionType):
     label = gettext_lazy("Wait for approval")
     description = gettext_lazy("Pause until a person approves, edits or rejects a draft.")
     section = "communication"
+    # Quick: reads or writes the step's request (the approvers' email goes after that
+    # write commits). Batched, a bulk approval's steps run together and the Send email
+    # steps after them follow in the same batch, over one SMTP connection.
+    batchable = True
     config_form = WaitForApprovalForm
     raw_config_keys = frozenset({"approver", "timeout_days"})
     outputs = (
@@ -88,6 +106,11 @@ class WaitForApproval(ActionType):
         clean["approver"] = approver
         clean["timeout_days"] = int(clean.get("timeout_days") or 3)
         return clean
+
+    def branches_after(self, step_id: int) -> list[dict[str, Any]]:
+        """Its three outcomes as the paths of an If/then right below it, so that a
+        builder connects each one directly (Approved goes on to what followed)."""
+        return decision_paths(step_id)
 
     def summary(self, config: dict[str, Any], *, canvas: CanvasText) -> str:
         approver = str(config.get("approver") or OWNER)

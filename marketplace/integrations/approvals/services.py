@@ -62,7 +62,11 @@ def approval_request_create(
 ) -> ApprovalRequest:
     """The step's request (created once per execution) and its notifications: in-app
     and an email with the request's signed link, each once per approver."""
-    existing = ApprovalRequest.objects.filter(execution_id=execution_id).first()
+    existing = (
+        ApprovalRequest.objects.filter(execution_id=execution_id)
+        .select_related("decided_by")
+        .first()
+    )
     if existing is not None:
         return existing
     user_id, role = None, ""
@@ -131,21 +135,28 @@ def approval_decide(
     return bool(decided)
 
 
-def approvals_bulk_approve(*, user: User, requests: Iterable[ApprovalRequest]) -> int:
-    """Approve pending requests as they are (super admins): one conditional UPDATE,
-    then their steps resumed together. Returns how many this call decided."""
+def approvals_bulk_approve(*, user: User, request_ids: Iterable[int]) -> int:
+    """Approve the chosen pending requests of `user`'s account as they are (super
+    admins), set-based whatever their number: one conditional UPDATE decides them all
+    (a request decided or timed out meanwhile is left as it is), one SELECT reads back
+    the steps this call decided (stamped with this call's `decided_at`), and one resume
+    wakes them. Returns how many this call decided."""
     now = timezone.now()
-    ids = [r.pk for r in requests if r.account_id == user.account_id]
-    decided = 0
     with transaction.atomic():
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            pending = ApprovalRequest.objects.filter(
-                pk__in=chunk, status=Status.PENDING, expires_at__gt=now
-            )
-            execution_ids = list(pending.values_list("execution_id", flat=True))
-            decided += pending.update(
-                status=Status.APPROVED, decided_by=user, decided_at=now, reason=""
+        decided = ApprovalRequest.objects.filter(
+            account_id=user.account_id,
+            pk__in=list(request_ids),
+            status=Status.PENDING,
+            expires_at__gt=now,
+        ).update(status=Status.APPROVED, decided_by=user, decided_at=now, reason="")
+        if decided:
+            execution_ids = list(
+                ApprovalRequest.objects.filter(
+                    account_id=user.account_id,
+                    status=Status.APPROVED,
+                    decided_by=user,
+                    decided_at=now,
+                ).values_list("execution_id", flat=True)
             )
             executions_resume(execution_ids=execution_ids)
     return decided

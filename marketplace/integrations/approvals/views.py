@@ -79,9 +79,8 @@ def inbox(request: UserRequest) -> HttpResponse:
 def bulk_approve(request: UserRequest) -> HttpResponse:
     if not request.user.is_super_admin:
         raise PermissionDenied(_("Only super admins can approve several requests at once."))
-    ids = [int(pk) for pk in request.POST.getlist("request") if pk.isdigit()]
-    chosen = ApprovalRequest.objects.filter(account=account_for(request), pk__in=ids)
-    decided = approvals_bulk_approve(user=request.user, requests=chosen)
+    ids = [int(pk) for pk in request.POST.getlist("request") if pk.isdigit() and len(pk) < 19]
+    decided = approvals_bulk_approve(user=request.user, request_ids=ids)
     messages.success(
         request,
         ngettext("%(n)d request approved.", "%(n)d requests approved.", decided) % {"n": decided},

@@ -12,26 +12,26 @@ execution) is committed *before* the message goes to the mail server, and stampe
   gets the same sales email twice is worse than a rep who checks and replays.
 A refusal by the server (5xx: unknown mailbox, policy) fails the step with the server's
 reply, and the marker is removed so a replay may try again; a temporary one (4xx, no
-connection) is retried by the ledger.
+connection) is retried by the ledger. The emails of a batch go over one connection,
+each with its own marker and stamp (delivery.py).
 """
 
 from __future__ import annotations
 
-import smtplib
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
-from django.utils import timezone
 from django.utils.html import escape
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from crm.models import Account, ObjectType, Record, User
 from crm.services import associated_records
+from marketplace.integrations.email.delivery import Delivery, deliveries_send
 from marketplace.integrations.email.message import (
     Outgoing,
     html_sanitize,
@@ -39,9 +39,9 @@ from marketplace.integrations.email.message import (
     sender_address,
 )
 from marketplace.integrations.email.unsubscribe import is_unsubscribed, unsubscribe_url
+from ops.logs import log_context
 from workflows.context import ExecutionContext
-from workflows.models import EmailDelivery
-from workflows.outcomes import PermanentError, TransientError
+from workflows.outcomes import Outcome, PermanentError, Success, Wait, outcome_of
 from workflows.registry import ActionType, CanvasText, Output
 from workflows.tokens import TOKEN, TokenResolver
 
@@ -57,7 +57,8 @@ class SendEmailForm(forms.Form):
         ],
         initial=RECORD,
     )
-    # "shared" (DEFAULT_FROM_EMAIL) or a user id.
+    # "shared" (DEFAULT_FROM_EMAIL) or a user id; the builder shows it as a select of
+    # the account's users (`sender_choices`).
     sender = forms.CharField(label=gettext_lazy("From"), initial=SHARED, max_length=20)
     subject = forms.CharField(label=gettext_lazy("Subject"), max_length=255)
     body = forms.CharField(
@@ -75,11 +76,37 @@ class SendEmailForm(forms.Form):
     )
 
 
+def sender_choices(account: Account, current: str) -> list[tuple[str, str]]:
+    """The shared sender, then the account's active users with an email address by
+    name. A stored choice that is no longer one of them stays listed as such, so that
+    opening the step never changes its sender silently (saving it says what to fix)."""
+    choices = [
+        (
+            SHARED,
+            _("Shared sender (%(address)s)") % {"address": settings.DEFAULT_FROM_EMAIL},
+        )
+    ]
+    users = User.objects.filter(account=account, is_active=True).exclude(email="")
+    choices += [
+        (str(user.pk), sender_address(user.get_full_name() or user.username, user.email))
+        for user in users.order_by("first_name", "last_name", "username")
+    ]
+    if current not in {value for value, _label in choices}:
+        choices.append((current, _("A user who can no longer send (#%(id)s)") % {"id": current}))
+    return choices
+
+
 class SendEmail(ActionType):
     key = "email_contact"  # stored in graphs: never change it
     label = gettext_lazy("Send email")
     description = gettext_lazy("Email the contact, with an unsubscribe link.")
     section = "communication"
+    # A batch's emails share one SMTP connection (execute_many), so bulk-approved
+    # drafts go out at hundreds a second instead of one connection and one message
+    # each. Sent one after another: the engine sizes such batches by their time per
+    # email (a quarter of the lease), and a mute server is cut off after
+    # delivery.SMTP_TIMEOUT_SECONDS.
+    batchable = True
     config_form = SendEmailForm
     raw_config_keys = frozenset({"to", "sender", "html_body"})
     outputs = (
@@ -87,6 +114,22 @@ class SendEmail(ActionType):
         Output("to", gettext_lazy("Sent to")),
         Output("message_id", gettext_lazy("Message-ID")),
     )
+
+    def builder_form(
+        self, config: dict[str, Any], *, account: Account, object_type: str
+    ) -> forms.Form:
+        form = SendEmailForm(initial=config)
+        current = str(config.get("sender") or SHARED)
+        form.fields["sender"] = forms.ChoiceField(
+            label=gettext_lazy("From"),
+            choices=sender_choices(account, current),
+            initial=SHARED,
+            help_text=gettext_lazy(
+                "A user of this account (replies still go to the record’s owner) or the "
+                "shared sender."
+            ),
+        )
+        return form
 
     def validate_config(
         self, config: dict[str, Any], *, account: Account, object_type: str
@@ -99,9 +142,15 @@ class SendEmail(ActionType):
         sender = str(clean.get("sender") or SHARED)
         if sender != SHARED and not (
             sender.isdigit()
-            and User.objects.filter(account=account, pk=int(sender), is_active=True).exists()
+            and User.objects.filter(account=account, pk=int(sender), is_active=True)
+            .exclude(email="")
+            .exists()
         ):
-            raise ValidationError(_("Pick a user of this account or the shared sender."))
+            raise ValidationError(
+                _(
+                    "From: pick a user of this account who has an email address, or the shared sender."
+                )
+            )
         clean["sender"] = sender
         return clean
 
@@ -109,6 +158,9 @@ class SendEmail(ActionType):
         lines = [canvas.chips(config["subject"])] if config.get("subject") else []
         if config.get("to") == ASSOCIATED:
             lines.append(escape(_("To the associated contact")))
+        sender = str(config.get("sender") or SHARED)
+        if sender != SHARED:
+            lines.append(escape(_("From %(user)s") % {"user": canvas.user(sender)}))
         return "<br>".join(lines)
 
     def resolve_config(self, config: dict[str, Any], resolver: TokenResolver) -> dict[str, Any]:
@@ -148,7 +200,9 @@ class SendEmail(ActionType):
             )
         return sender_address(user.get_full_name(), user.email)
 
-    def execute(self, context: ExecutionContext) -> dict[str, Any]:
+    def _prepare(self, context: ExecutionContext) -> dict[str, Any] | Outgoing:
+        """The email to send, or the step's outputs when there is none to send
+        (unsubscribed, a test run); raises PermanentError for what the step lacks."""
         contact = self._contact(context)
         if contact is None:
             raise PermanentError(_("There is no contact to email: the record has none associated."))
@@ -185,63 +239,43 @@ class SendEmail(ActionType):
         )
         if context.is_test or context.execution_id is None:
             return {"result": "test: not sent", "to": address, "message_id": ""}
-        return self._send_once(context.execution_id, outgoing)
+        return outgoing
 
-    def _send_once(self, execution_id: int, outgoing: Outgoing) -> dict[str, Any]:
-        sent = {"result": "sent", "to": outgoing.to, "message_id": outgoing.message_id}
-        earlier = EmailDelivery.objects.filter(execution_id=execution_id).first()
-        if earlier is None:
-            try:
-                with transaction.atomic():  # committed before the mail server hears of it
-                    earlier = EmailDelivery.objects.create(
-                        execution_id=execution_id, recipient=outgoing.to
-                    )
-            except IntegrityError:
-                earlier = EmailDelivery.objects.get(execution_id=execution_id)
-            else:
-                return self._send(earlier, outgoing, sent)
-        if earlier.sent_at is not None:
-            return {**sent, "to": earlier.recipient}
-        raise PermanentError(
-            _(
-                "A worker stopped while handing this email to the mail server (%(time)s): it "
-                "may or may not have been sent, so it is not sent again. Check with the "
-                "contact before sending it by hand."
-            )
-            % {"time": earlier.created_at.isoformat(timespec="seconds")}
+    def execute(self, context: ExecutionContext) -> dict[str, Any]:
+        """One email (the builder's Test comes here, and sends nothing)."""
+        prepared = self._prepare(context)
+        if not isinstance(prepared, Outgoing):
+            return prepared
+        [result] = deliveries_send(
+            [Delivery(int(context.execution_id or 0), context.account.pk, prepared)]
         )
+        if isinstance(result, Exception):
+            raise result
+        return result
 
-    def _send(
-        self, marker: EmailDelivery, outgoing: Outgoing, sent: dict[str, Any]
-    ) -> dict[str, Any]:
-        try:
-            outgoing.build().send(fail_silently=False)
-        except smtplib.SMTPRecipientsRefused as error:
-            marker.delete()
-            replies = "; ".join(
-                f"{code} {_text(reply)}" for code, reply in error.recipients.values()
+    def execute_many(
+        self, contexts: list[ExecutionContext]
+    ) -> Iterator[Sequence[tuple[int, Outcome | Wait]]]:
+        """The batch's emails go over one connection to the mail server, each at most
+        once per execution (delivery.py says how a crash leaves each of them)."""
+        finished: list[tuple[int, Outcome | Wait]] = []
+        to_send: list[tuple[int, Delivery]] = []
+        for index, context in enumerate(contexts):
+            with log_context(execution_id=context.execution_id, account_id=context.account.pk):
+                try:
+                    prepared = self._prepare(context)
+                except Exception as error:  # noqa: BLE001 - outcome_of classifies it
+                    finished.append((index, outcome_of(error)))
+                    continue
+            if isinstance(prepared, Outgoing):
+                to_send.append(
+                    (index, Delivery(int(context.execution_id or 0), context.account.pk, prepared))
+                )
+            else:
+                finished.append((index, Success(prepared)))
+        results = deliveries_send([delivery for _index, delivery in to_send])
+        for (index, _delivery), result in zip(to_send, results, strict=True):
+            finished.append(
+                (index, Success(result) if isinstance(result, dict) else outcome_of(result))
             )
-            raise PermanentError(
-                _("The mail server refused the email: %(reply)s") % {"reply": replies}
-            ) from None
-        except smtplib.SMTPResponseException as error:
-            marker.delete()
-            reply = f"{error.smtp_code} {_text(error.smtp_error)}"
-            if error.smtp_code >= 500:
-                raise PermanentError(
-                    _("The mail server refused the email: %(reply)s") % {"reply": reply}
-                ) from None
-            raise TransientError(
-                _("The mail server said to try later: %(reply)s") % {"reply": reply}
-            ) from None
-        except (OSError, smtplib.SMTPException) as error:
-            marker.delete()
-            raise TransientError(
-                _("The mail server could not be reached: %(error)s") % {"error": error}
-            ) from None
-        EmailDelivery.objects.filter(pk=marker.pk).update(sent_at=timezone.now())
-        return sent
-
-
-def _text(reply: bytes | str) -> str:
-    return reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
+        yield sorted(finished, key=lambda pair: pair[0])

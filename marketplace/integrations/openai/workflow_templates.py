@@ -278,7 +278,9 @@ QUALIFIED_TO_BUY = [[{"property": "stage", "operator": "eq_any", "values": ["qua
 def _draft_approve_send(account) -> dict:
     """A deal enters "Qualified to buy" → the Sales email drafter writes the email → the
     deal owner approves it (editing it if need be) → it is sent to the deal's contact.
-    Rejected: nothing is sent. No decision in 3 days: a task for the owner with the draft."""
+    Rejected: nothing is sent. No decision in 3 days: a task for the owner with the draft.
+    The three outcomes are the paths of the If/then right below the approval, as the
+    builder lays them out when a "Wait for approval" is added."""
 
     def decision(word: str) -> list:
         return [[{"output": "2.decision", "operator": "eq_any", "values": [word]}]]
@@ -313,6 +315,8 @@ def _draft_approve_send(account) -> dict:
                     "config": {
                         "paths": [
                             {"name": _("Approved"), "groups": decision("approved"), "next": 4},
+                            # Its own path, empty: nothing is sent (add steps to it).
+                            {"name": _("Rejected"), "groups": decision("rejected"), "next": None},
                             {"name": _("No decision"), "groups": decision("timeout"), "next": 5},
                         ],
                         "none_next": None,

@@ -1,0 +1,107 @@
+"""Building with "Wait for approval" and "Send email": adding the approval lays its three
+outcomes out as the paths of an If/then right below it (Approved goes on to what
+followed); the sender is picked from the account's users by name."""
+
+from __future__ import annotations
+
+import pytest
+
+from crm.models import Role
+from tests.builder.conftest import draft, task
+from tests.conftest import make_user
+
+pytestmark = pytest.mark.django_db
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def test_adding_a_wait_for_approval_lays_out_its_three_outcomes_below_it(builder_client, acme):
+    workflow = draft(
+        acme,
+        {"start": 1, "steps": {"1": {**task("Draft"), "next": 2}, "2": {**task("Then")}}},
+    )
+    url = f"/workflows/{workflow.pk}/"
+    builder_client.post(url + "add/", {"slot": "after:1", "type": "approval_wait"}, **HTMX)
+
+    workflow.refresh_from_db()
+    steps = workflow.graph["steps"]
+    approval, branch = steps["3"], steps["4"]
+    assert steps["1"]["next"] == 3 and approval["type"] == "approval_wait"
+    assert approval["next"] == 4 and branch["type"] == "branch"
+    paths = branch["config"]["paths"]
+    assert [p["name"] for p in paths] == ["Approved", "Rejected", "No decision"]
+    assert [p["groups"][0][0]["values"] for p in paths] == [["approved"], ["rejected"], ["timeout"]]
+    assert {c["output"] for p in paths for c in p["groups"][0]} == {"3.decision"}
+    # What followed the approval goes on from "Approved"; the other outcomes end there
+    # until something is added to them.
+    assert [p["next"] for p in paths] == [2, None, None]
+    assert branch["config"]["none_next"] is None
+
+    canvas = builder_client.get(url).content.decode()
+    assert canvas.count('class="branch-path"') == 4  # and "None met"
+    for name in ("Approved", "Rejected", "No decision"):
+        assert f">{name}<" in canvas
+    for slot in ("path:4:0", "path:4:1", "path:4:2"):
+        assert f'data-slot="{slot}"' in canvas
+
+
+def test_the_outcome_paths_are_named_in_the_builders_language(builder_client, acme):
+    workflow = draft(acme, {"start": None, "steps": {}})
+    builder_client.post(
+        f"/workflows/{workflow.pk}/add/",
+        {"slot": "start", "type": "approval_wait"},
+        HTTP_ACCEPT_LANGUAGE="fr",
+        **HTMX,
+    )
+    workflow.refresh_from_db()
+    [branch] = [s for s in workflow.graph["steps"].values() if s["type"] == "branch"]
+    assert [p["name"] for p in branch["config"]["paths"]] == [
+        "Approuvé",
+        "Refusé",
+        "Pas de décision",
+    ]
+
+
+def test_the_sender_is_picked_from_the_accounts_users_by_name(builder_client, acme, rep_user):
+    make_user(acme, "ghost", Role.SALES_REP, first_name="Gone", is_active=False)
+    no_mail = make_user(acme, "nomail", Role.SALES_REP, first_name="Nomail")
+    no_mail.email = ""
+    no_mail.save()
+    workflow = draft(
+        acme,
+        {
+            "start": 1,
+            "steps": {
+                "1": {
+                    "type": "email_contact",
+                    "config": {"to": "record", "sender": "shared", "subject": "Hi", "body": "Hi"},
+                }
+            },
+        },
+    )
+    url = f"/workflows/{workflow.pk}/steps/1/"
+    panel = builder_client.get(url, **HTMX).content.decode()
+    assert '<select name="sender"' in panel
+    assert f'<option value="{rep_user.pk}">Riley Rep &lt;rep@example.com&gt;</option>' in panel
+    assert '<option value="shared" selected>Shared sender (' in panel
+    assert "Gone" not in panel and "Nomail" not in panel  # cannot send
+
+    saved = builder_client.post(
+        url,
+        {"to": "record", "sender": str(rep_user.pk), "subject": "Hi", "body": "Hi", "_save": "1"},
+        **HTMX,
+    )
+    assert saved.status_code == 200
+    workflow.refresh_from_db()
+    assert workflow.graph["steps"]["1"]["config"]["sender"] == str(rep_user.pk)
+    assert "From Riley Rep" in builder_client.get(f"/workflows/{workflow.pk}/").content.decode()
+
+    # A user who cannot send (no email address) is refused, saying what to pick.
+    refused = builder_client.post(
+        url,
+        {"to": "record", "sender": str(no_mail.pk), "subject": "Hi", "body": "Hi", "_save": "1"},
+        **HTMX,
+    )
+    assert "pick a user of this account who has an email address" in refused.content.decode()
+    workflow.refresh_from_db()
+    assert workflow.graph["steps"]["1"]["incomplete"] is True
