@@ -1,6 +1,7 @@
 """A real SMTP server on 127.0.0.1 (aiosmtpd, in a thread) for tests of emails sent to
-contacts: it keeps what it received, refuses recipients whose address starts with
-"refuse" with a 550, and can hold its answer to DATA (to kill a worker around the send).
+contacts: it keeps what it received (and the client connection each came over),
+refuses recipients whose address starts with "refuse" with a 550, and can hold its
+answer to DATA (every one, or only the Nth: to kill a worker around a send).
 
     def test_it_emails(smtp_server, settings):
         smtp_server.use(settings)          # Django's email backend → this server
@@ -34,6 +35,8 @@ class Handler:
         self.messages: list[EmailMessage] = []
         self.received = threading.Event()
         self.hold_seconds = 0.0
+        self.hold_only: int | None = None  # hold only the answer to the Nth message (1-based)
+        self.peers: list[tuple[str, int]] = []  # the client address of each message
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address.lower().startswith("refuse"):
@@ -43,8 +46,9 @@ class Handler:
 
     async def handle_DATA(self, server, session, envelope):
         self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        self.peers.append(tuple(session.peer[:2]))
         self.received.set()
-        if self.hold_seconds:
+        if self.hold_seconds and self.hold_only in (None, len(self.messages)):
             import asyncio
 
             await asyncio.sleep(self.hold_seconds)

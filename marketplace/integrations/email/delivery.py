@@ -1,17 +1,19 @@
 """Handing a batch of emails to the mail server over ONE connection, each at most once
 per execution (docs/email.md, "At most once").
 
-For every email of the batch, in this order:
+Each email of the batch goes exactly as an email sent alone, one after the other:
 1. its "sending" marker (`EmailDelivery`, keyed by the execution) is committed before
-   the mail server hears of it — the batch's new markers in one INSERT;
+   the mail server hears of it;
 2. the message goes over the batch's shared SMTP connection;
-3. the server's "250" is stamped on that message's marker (`sent_at`) right away, one
-   short UPDATE per message, before the next message is sent.
-So a worker dying at any moment leaves every email of the batch in one of three states
-that a re-run reads exactly as for an email sent alone: no marker (never sent: it is
-sent), stamped (sent: not sent again), unstamped (it may or may not have left: not sent
-again, the step fails saying so). A refusal (5xx) or a connection error removes that
-email's marker (the server accepted nothing), and the other emails go on.
+3. the server's "250" is stamped on its marker (`sent_at`).
+Step 3 of one email and step 1 of the next commit together (one transaction per email,
+not two), so at any moment at most one marker of the batch is unstamped: the email in
+the server's hands. A worker dying at any moment leaves each email of the batch in one
+of the three states a re-run reads as for an email sent alone: no marker (never handed
+over: sent), stamped (sent: not sent again, its step succeeds), unstamped (the one in
+flight, or answered but not yet stamped: it may or may not have left, so it is not sent
+again and its step fails saying so). A refusal (5xx) or a connection error removes that
+email's marker (the server accepted nothing), and the others go on.
 """
 
 from __future__ import annotations
@@ -51,60 +53,36 @@ def deliveries_send(deliveries: list[Delivery]) -> list[Result]:
     """Send each delivery at most once; returns, in order, its outputs or the error
     that settles its step."""
     results: dict[int, Result] = {}
-    markers = _markers_take(deliveries)
-    todo: list[Delivery] = []
+    earlier = {
+        marker.execution_id: marker
+        for marker in EmailDelivery.objects.filter(
+            execution_id__in=[d.execution_id for d in deliveries]
+        ).order_by("-pk")
+    }
+    todo = []
     for delivery in deliveries:
-        marker = markers[delivery.execution_id]
+        marker = earlier.get(delivery.execution_id)
         if marker is None:
             todo.append(delivery)
-        elif marker.sent_at is not None:  # an earlier attempt sent it, then died
-            results[delivery.execution_id] = _sent(delivery, recipient=marker.recipient)
         else:
-            results[delivery.execution_id] = PermanentError(
-                _(
-                    "A worker stopped while handing this email to the mail server (%(time)s): "
-                    "it may or may not have been sent, so it is not sent again. Check with the "
-                    "contact before sending it by hand."
-                )
-                % {"time": marker.created_at.isoformat(timespec="seconds")}
-            )
+            results[delivery.execution_id] = _already(delivery, marker)
     if todo:
         results.update(_send_over_one_connection(todo))
     return [results[d.execution_id] for d in deliveries]
 
 
-def _markers_take(deliveries: list[Delivery]) -> dict[int, EmailDelivery | None]:
-    """{execution id: an earlier attempt's marker, or None when this call has just
-    committed a fresh one (this call sends it)}."""
-    ids = [d.execution_id for d in deliveries]
-    taken: dict[int, EmailDelivery | None] = {
-        marker.execution_id: marker
-        for marker in EmailDelivery.objects.filter(execution_id__in=ids).order_by("pk")
-    }
-    fresh = [d for d in deliveries if d.execution_id not in taken]
-    try:
-        with transaction.atomic():  # committed before the mail server hears of them
-            EmailDelivery.objects.bulk_create(
-                [EmailDelivery(execution_id=d.execution_id, recipient=d.outgoing.to) for d in fresh]
-            )
-    except IntegrityError:
-        # Another worker (one that lost its lease) took one meanwhile: one by one, so
-        # that only the marker someone else holds is read as theirs.
-        for delivery in fresh:
-            try:
-                with transaction.atomic():
-                    EmailDelivery.objects.create(
-                        execution_id=delivery.execution_id, recipient=delivery.outgoing.to
-                    )
-            except IntegrityError:
-                taken[delivery.execution_id] = EmailDelivery.objects.filter(
-                    execution_id=delivery.execution_id
-                ).first()
-            else:
-                taken[delivery.execution_id] = None
-    else:
-        taken.update({d.execution_id: None for d in fresh})
-    return taken
+def _already(delivery: Delivery, marker: EmailDelivery) -> Result:
+    """What an earlier attempt's marker says of this email."""
+    if marker.sent_at is not None:  # it sent it, then died before completing the step
+        return _sent(delivery, recipient=marker.recipient)
+    return PermanentError(
+        _(
+            "A worker stopped while handing this email to the mail server (%(time)s): "
+            "it may or may not have been sent, so it is not sent again. Check with the "
+            "contact before sending it by hand."
+        )
+        % {"time": marker.created_at.isoformat(timespec="seconds")}
+    )
 
 
 def _send_over_one_connection(todo: list[Delivery]) -> dict[int, Result]:
@@ -115,18 +93,48 @@ def _send_over_one_connection(todo: list[Delivery]) -> dict[int, Result]:
     try:
         connection.open()
     except (OSError, smtplib.SMTPException) as error:
-        for delivery in todo:
-            _marker_drop(delivery)
-            results[delivery.execution_id] = _unreachable(error)
-        return results
+        return {delivery.execution_id: _unreachable(error) for delivery in todo}
+    answered: Delivery | None = None  # sent, its stamp commits with the next marker
     try:
         for delivery in todo:
             with log_context(execution_id=delivery.execution_id, account_id=delivery.account_id):
-                results[delivery.execution_id] = _send_one(connection, delivery)
+                theirs = _marker_take(delivery, stamp=answered)
+                answered = None
+                if theirs is not None:  # a worker that lost its lease took it meanwhile
+                    results[delivery.execution_id] = _already(delivery, theirs)
+                    continue
+                result = _send_one(connection, delivery)
+                results[delivery.execution_id] = result
+                if isinstance(result, dict):
+                    answered = delivery
     finally:
+        if answered is not None:
+            _stamp(answered)
         with contextlib.suppress(OSError, smtplib.SMTPException):
             connection.close()  # every message already has its answer
     return results
+
+
+def _marker_take(delivery: Delivery, *, stamp: Delivery | None) -> EmailDelivery | None:
+    """Commit `delivery`'s marker, with the stamp of the email sent before it (one
+    transaction). Returns someone else's marker if there already is one."""
+    with transaction.atomic():
+        if stamp is not None:
+            _stamp(stamp)
+        try:
+            with transaction.atomic():
+                EmailDelivery.objects.create(
+                    execution_id=delivery.execution_id, recipient=delivery.outgoing.to
+                )
+        except IntegrityError:
+            return EmailDelivery.objects.filter(execution_id=delivery.execution_id).first()
+    return None
+
+
+def _stamp(delivery: Delivery) -> None:
+    EmailDelivery.objects.filter(execution_id=delivery.execution_id, sent_at=None).update(
+        sent_at=timezone.now()
+    )
 
 
 def _send_one(connection: BaseEmailBackend, delivery: Delivery) -> Result:
@@ -156,9 +164,6 @@ def _send_one(connection: BaseEmailBackend, delivery: Delivery) -> Result:
     if not sent:  # the backend dropped it without an error
         _marker_drop(delivery)
         return _unreachable(_("no answer"))
-    EmailDelivery.objects.filter(execution_id=delivery.execution_id, sent_at=None).update(
-        sent_at=timezone.now()
-    )
     return _sent(delivery)
 
 

@@ -9,6 +9,7 @@ import pytest
 from crm.models import Role
 from tests.builder.conftest import draft, task
 from tests.conftest import make_user
+from workflows.models import Workflow
 
 pytestmark = pytest.mark.django_db
 
@@ -105,3 +106,23 @@ def test_the_sender_is_picked_from_the_accounts_users_by_name(builder_client, ac
     assert "pick a user of this account who has an email address" in refused.content.decode()
     workflow.refresh_from_db()
     assert workflow.graph["steps"]["1"]["incomplete"] is True
+
+
+def test_the_use_case_template_made_on_the_french_site_speaks_french(builder_client, acme):
+    builder_client.post("/workflows/new/draft_approve_send/", HTTP_ACCEPT_LANGUAGE="fr")
+
+    workflow = Workflow.objects.get(account=acme)
+    assert workflow.name == "Rédiger, approuver et envoyer des e-mails commerciaux"
+    steps = workflow.graph["steps"]
+    assert steps["2"]["config"]["instructions"].startswith(
+        "Lisez le brouillon, corrigez ce qui ne va pas"
+    )
+    assert [p["name"] for p in steps["3"]["config"]["paths"]] == [
+        "Approuvé",
+        "Refusé",
+        "Pas de décision",
+    ]
+    assert steps["4"]["config"]["subject"].startswith("{{ object.name }}\u00a0: un mot de")
+    assert steps["5"]["config"]["title"].startswith("Relire et envoyer l’e-mail rédigé")
+    # Rejected has a path of its own, which sends nothing.
+    assert [p["next"] for p in steps["3"]["config"]["paths"]] == [4, None, 5]

@@ -12,9 +12,10 @@ from django.utils import timezone
 
 from crm import services as crm
 from crm.models import ObjectType
+from tests.smtp_server import free_port
 from tests.workflows.conftest import chain, contact, drain, make_workflow
 from workflows import services
-from workflows.engine import ledger
+from workflows.engine import ledger, runner
 from workflows.models import ActionExecution, EmailDelivery, Enrollment
 
 pytestmark = pytest.mark.django_db
@@ -179,3 +180,44 @@ def test_the_html_version_is_sanitized_and_tokens_in_it_are_escaped(acme, smtp):
     html = smtp.messages[0].get_body(("html",)).get_content().replace("\r\n", "\n")
     assert "<p>Hi <b>&lt;i&gt;Eve&lt;/i&gt;</b></p>" in html
     assert "script" not in html and "onclick" not in html and "<img" not in html
+
+
+def test_a_batch_goes_over_one_connection_and_a_refusal_fails_only_its_own_step(acme, smtp):
+    workflow = make_workflow(acme, chain(email_step(body="Dear {{ object.first_name }}")))
+    for name in ("Ann", "refuse-bob", "Cleo"):
+        contact(acme, first_name=name, email=f"{name.lower()}@example.com")
+    ids = list(ActionExecution.objects.filter(workflow=workflow).values_list("pk", flat=True))
+
+    results = runner.executions_run(execution_ids=ids, queue="default")
+
+    assert sorted(results.values()) == ["completed", "completed", "failed"]
+    smtp.wait(2)
+    assert [m["To"] for m in smtp.messages] == ["ann@example.com", "cleo@example.com"]
+    assert len(set(smtp.handler.peers)) == 1  # one SMTP connection for the batch
+    refused = ActionExecution.objects.get(status="failed")
+    assert "550" in refused.error and "User unknown" in refused.error
+    # Each sent email is stamped on its own marker; the refused one has none (a replay
+    # may send it once the address is fixed).
+    assert set(EmailDelivery.objects.values_list("recipient", flat=True)) == {
+        "ann@example.com",
+        "cleo@example.com",
+    }
+    assert not EmailDelivery.objects.filter(sent_at=None).exists()
+
+
+def test_an_unreachable_server_retries_the_whole_batch_and_sends_nothing(acme, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", free_port()  # nobody listens
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    workflow = make_workflow(acme, chain(email_step(body="Hello")))
+    for name in ("Ann", "Bob"):
+        contact(acme, first_name=name)
+    ids = list(ActionExecution.objects.filter(workflow=workflow).values_list("pk", flat=True))
+
+    results = runner.executions_run(execution_ids=ids, queue="default")
+
+    assert list(results.values()) == ["retry", "retry"]
+    retried = ActionExecution.objects.filter(pk__in=ids)
+    assert {e.status for e in retried} == {"pending"}
+    assert all("could not be reached" in e.error for e in retried)
+    assert not EmailDelivery.objects.exists()  # nothing accepted: a retry sends them
