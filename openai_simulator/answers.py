@@ -36,6 +36,7 @@ NAME_FIELDS = (
     "name",
     "full name",
     "recipient",
+    "prénom",
 )
 COMPANY_FIELDS = (
     "company",
@@ -44,6 +45,7 @@ COMPANY_FIELDS = (
     "organization",
     "organisation",
     "account",
+    "entreprise",
 )
 SENDER_FIELDS = (
     "sender",
@@ -55,6 +57,7 @@ SENDER_FIELDS = (
     "signed",
     "my name",
     "contact owner",
+    "expéditeur",
 )
 RATINGS = ("HOT", "WARM", "COLD")
 
@@ -67,7 +70,8 @@ def parse_fields(prompt: str) -> dict[str, str]:
     """`key: value` / `key = value` pairs found on lines or between commas/semicolons."""
     pairs: dict[str, str] = {}
     for part in re.split(r"[\n;,]", prompt):
-        match = re.match(r"\s*([A-Za-z][A-Za-z _\-]{0,40}?)\s*[:=]\s*(.+?)\s*$", part)
+        # Keys in any language ("Prénom : Jane", a non-breaking space before the colon).
+        match = re.match(r"\s*([^\W\d_][^\W\d]*(?:[ \-][^\W\d]+){0,4}?)\s*[:=]\s*(.+?)\s*$", part)
         if match:
             key = match.group(1).strip().lower().replace("-", " ")
             pairs.setdefault(key, match.group(2).strip())

@@ -62,6 +62,17 @@ def test_it_drafts_an_email_with_the_names_given():
     assert email.endswith("Best regards,\nSam Lee")
 
 
+def test_it_reads_the_names_of_a_french_prompt():
+    email = AnswerRules.answer(
+        "Draft a prospecting email.",
+        "Rédige un court e-mail de prospection pour la transaction « Globex ».\n"
+        "Prénom\u00a0: Jane\nNom\u00a0: Doe\nEntreprise\u00a0: Globex\n"
+        "Expéditeur\u00a0: Riley Rep",
+    )
+    assert "Hi Jane," in email and "Globex" in email
+    assert email.endswith("Best regards,\nRiley Rep")
+
+
 def test_it_summarises_a_record():
     summary = AnswerRules.answer(
         "Summarise this contact.", "Name: Jane Doe\nCompany: Acme\nStage: Lead"

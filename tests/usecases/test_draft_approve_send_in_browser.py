@@ -1,5 +1,7 @@
-"""Draft, approve and send, end to end in Chromium (English and French): the rep moves
-their deal to "Qualified to buy" → a real Celery worker drafts with the simulator and
+"""Draft, approve and send, end to end in Chromium (English and French): the admin
+creates the workflow from its template on the site, in the page's language (its name,
+instructions and outcome paths come out in it); the rep moves their deal to "Qualified
+to buy" → a real Celery worker drafts with the simulator and
 waits for approval → the rep (the deal's owner) opens the request from the bell, edits
 the draft and approves → the worker sends it, and the local SMTP server receives the
 edited email, addressed to the deal's contact."""
@@ -22,14 +24,27 @@ from tests.conftest import screenshot
 from tests.integrations.openai.conftest import connect
 from tests.smtp_server import smtp_server  # noqa: F401  (the fixture)
 from tests.usecases.conftest import FAST
+from tests.usecases.steps import create_from_template
 from workflows import services as workflow_services
-from workflows.builder.templates import template_create
+from workflows.models import Workflow
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 DEAL = "Globex — 200 seats"
 APPROVE = {"en": "Approve", "fr": "Approuver"}
 DECIDED = {"en": "Approved by", "fr": "Approuvé par"}
+TEMPLATE = {
+    "en": "Draft, approve and send sales emails",
+    "fr": "Rédiger, approuver et envoyer des e-mails commerciaux",
+}
+INSTRUCTIONS = {
+    "en": "Read the draft, fix anything wrong",
+    "fr": "Lisez le brouillon, corrigez ce qui ne va pas",
+}
+OUTCOMES = {
+    "en": ["Approved", "Rejected", "No decision"],
+    "fr": ["Approuvé", "Refusé", "Pas de décision"],
+}
 
 
 @pytest.fixture(params=["en", "fr"])
@@ -62,7 +77,15 @@ def test_the_owner_edits_and_approves_and_the_contact_gets_the_edited_email(
         values={"first_name": "Jane", "email": "jane.doe@globex.example"},
     )
     services.association_create(record=deal, other=jane)
-    workflow = template_create(account=acme, key="draft_approve_send", actor=admin_user)
+    # The admin creates the workflow from its template, on the site in their language:
+    # the approval's three outcomes are the paths right below it.
+    log_in_as(page, "admin")
+    workflow = Workflow.objects.get(pk=create_from_template(page, TEMPLATE[language]))
+    assert workflow.name == TEMPLATE[language]
+    for outcome in OUTCOMES[language]:
+        expect(page.locator(".branch-path", has_text=outcome).first).to_be_visible()
+    page.locator('[data-step="3"]').evaluate("e => e.scrollIntoView({block: 'center'})")
+    screenshot(page, f"guide-approve-{language}-0-workflow")
     workflow_services.workflow_publish(workflow=workflow)
     workflow_services.workflow_turn_on(workflow=workflow, enroll_existing=False)
     celery_worker(
@@ -76,6 +99,7 @@ def test_the_owner_edits_and_approves_and_the_contact_gets_the_edited_email(
     )
 
     # The rep moves their deal to "Qualified to buy" on its page.
+    page.context.clear_cookies()
     log_in_as(page, "rep")
     page.goto(f"/objects/deals/{deal.pk}/")
     page.locator("#property-stage a.property-value").click()
@@ -95,8 +119,14 @@ def test_the_owner_edits_and_approves_and_the_contact_gets_the_edited_email(
     page.locator(".notification-open").first.click()
     text = page.locator("#approval-text")
     expect(text).to_contain_text("Hi Jane,")
+    expect(page.get_by_text(INSTRUCTIONS[language])).to_be_visible()
+    # The reason is an input like the product's others (the text field's look).
+    reason = page.locator("#approval-reason")
+    for css in ("background-color", "border-top-color", "padding-left", "width"):
+        expect(reason).to_have_css(css, text.evaluate(f"e => getComputedStyle(e)['{css}']"))
     screenshot(page, f"guide-approve-{language}-1-request")
     text.fill(text.input_value() + "\n\nP.S. Edited by Riley.")
+    reason.fill("Added a P.S.")
     page.get_by_role("button", name=APPROVE[language], exact=True).click()
     expect(page.locator("#approval-decided")).to_contain_text(DECIDED[language])
     screenshot(page, f"guide-approve-{language}-2-approved")
