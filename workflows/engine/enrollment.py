@@ -251,9 +251,10 @@ def enrollments_for_event(*, workflow: Workflow, records: Sequence[Record]) -> s
     return {record_id for _enrollment_id, record_id in enrolled}
 
 
-def _candidates(workflow: Workflow) -> QuerySet[Record] | None:
+def _candidates(workflow: Workflow, ids: tuple[int, int] | None = None) -> QuerySet[Record] | None:
     """The records a bulk enrollment of `workflow` considers (None: it enrolls nobody in
-    bulk: off, not published, enrolled on events, or criteria that no longer parse)."""
+    bulk: off, not published, enrolled on events, or criteria that no longer parse);
+    with `ids` (low, high), those of that window of record ids (crm.filters.groups_q)."""
     if not workflow.is_enabled or workflow.live_version is None or workflow.enrolls_on_events:
         return None
     definitions = definitions_for(workflow.account, workflow.object_type)
@@ -262,7 +263,7 @@ def _candidates(workflow: Workflow) -> QuerySet[Record] | None:
         return None
     return Record.objects.filter(
         account_id=workflow.account_id, object_type=workflow.object_type
-    ).filter(filters.groups_q(groups))
+    ).filter(filters.groups_q(groups, ids=ids))
 
 
 def enrollments_bulk_create(*, workflow: Workflow, record_ids: Iterable[int]) -> int:
@@ -338,7 +339,10 @@ def fan_out_run(*, fan_out_id: int) -> int:
                     if relaxed:
                         with connection.cursor() as cursor:
                             cursor.execute("SET LOCAL synchronous_commit TO OFF")
-                    selection = rest.filter(pk__gte=low, pk__lt=low + window)
+                    selection = _candidates(workflow, (low, low + window))
+                    if selection is None:
+                        break
+                    selection = selection.filter(pk__gt=fan_out.cursor)
                     enrolled = _insert_window(
                         workflow,
                         version,
