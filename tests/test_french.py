@@ -57,3 +57,38 @@ def test_french_typography():
             if re.search(r"[a-zé]\((e|s|es)\)", text):
                 problems.append((str(path), entry.msgid, "(e)/(s) placeholder"))
     assert problems == []
+
+
+def test_a_source_string_means_one_thing_across_catalogues():
+    """Django looks a string up in the apps' catalogues in INSTALLED_APPS order: the same
+    msgid translated differently by two apps shows the first app's everywhere ("On" of
+    the audit log's column, "Sur", on every workflow's status). A string that means two
+    things carries a context (pgettext, {% translate … context … %})."""
+    known = {  # clashes found when this test was written, to give contexts next
+        "To",
+        "From",
+        "Low",
+        "Medium",
+        "High",
+        "Completed",
+        "Change",
+        "When",
+        "Connected",
+        "created at",
+        "updated at",
+        "when",
+        "Failed",
+        "Cancelled",
+        "Active",
+        "Started",
+    }
+    seen: dict[tuple[str | None, str], tuple[str, str]] = {}
+    clashes = []
+    for path, entry, texts in translations():
+        if entry.msgid_plural:
+            continue
+        key = (entry.msgctxt, entry.msgid)
+        if key in seen and seen[key][1] != texts[0] and entry.msgid not in known:
+            clashes.append((entry.msgid, seen[key], (str(path), texts[0])))
+        seen.setdefault(key, (str(path), texts[0]))
+    assert clashes == []

@@ -15,7 +15,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext
 from django.views.decorators.http import require_GET
 
 from crm.access import account_for, super_admin_required
@@ -120,7 +120,14 @@ def audit_log_csv(request: HttpRequest) -> HttpResponse:
     events = form.events(account)
     writer = csv.writer(_Echo())
     # Translated now: the rows are written after this view returns.
-    header = [_("When"), _("Who"), _("What"), _("On"), _("Detail"), _("Address")]
+    header = [
+        _("When"),
+        _("Who"),
+        _("What"),
+        pgettext("audit log: acted on", "On"),
+        _("Detail"),
+        _("Address"),
+    ]
     labels = {value: str(label) for value, label in AuditAction.choices}
 
     def rows() -> Iterator[str]:
