@@ -53,11 +53,7 @@ class TaskForm(forms.ModelForm):
         self.fields["assignee"].queryset = account.users.filter(is_active=True).order_by(
             "first_name", "username"
         )
-        # "None" reads as a missing value next to Low / Medium / High.
-        self.fields["priority"].choices = [
-            (value, gettext_lazy("No priority") if value == Task.Priority.NONE else label)
-            for value, label in self.fields["priority"].choices
-        ]
+        self.fields["priority"].choices = Task.priority_choices()
 
     def clean_notes(self) -> str:
         notes = self.cleaned_data.get("notes", "")

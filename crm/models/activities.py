@@ -64,6 +64,15 @@ class Task(models.Model):
     def __str__(self) -> str:
         return self.title
 
+    @classmethod
+    def priority_choices(cls) -> list[tuple[str, str]]:
+        """The priorities as every form offers them: "None" reads as a missing value next
+        to Low / Medium / High (and Django's French for it is "Aucun(e)")."""
+        return [
+            (value, _("No priority") if value == cls.Priority.NONE else label)
+            for value, label in cls.Priority.choices
+        ]
+
     def complete(self) -> None:
         # Conditional update: completing twice keeps the first completion time.
         Task.objects.filter(pk=self.pk, status=Task.Status.OPEN).update(

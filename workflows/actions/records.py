@@ -36,7 +36,7 @@ class CreateTaskForm(forms.Form):
         label=gettext_lazy("Type"), choices=Task.Type.choices, required=False
     )
     priority = forms.ChoiceField(
-        label=gettext_lazy("Priority"), choices=Task.Priority.choices, required=False
+        label=gettext_lazy("Priority"), choices=Task.priority_choices, required=False
     )
     due_in = forms.IntegerField(
         label=gettext_lazy("Due in"), min_value=0, max_value=3650, required=False
