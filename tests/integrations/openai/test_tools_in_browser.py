@@ -97,3 +97,10 @@ def test_the_lead_qualifier_rates_from_the_company_it_looked_up(
     expect(page.locator("section.history-step").first).to_contain_text("500 employees")
     rounds.scroll_into_view_if_needed()
     screenshot(page, "guide-tools-1-run-rounds")
+    # The same run in French (the language the user picked: Django's language cookie).
+    page.context.add_cookies([{"name": "django_language", "value": "fr", "url": live_server.url}])
+    page.reload()
+    expect(page.locator("html")).to_have_attribute("lang", "fr")
+    expect(page.locator("section.tool-rounds")).to_contain_text("list_associated_records")
+    page.locator("section.tool-rounds").scroll_into_view_if_needed()
+    screenshot(page, "guide-tools-fr-1-run-rounds")
