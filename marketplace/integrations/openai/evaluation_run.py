@@ -67,7 +67,7 @@ def evaluation_send(evaluation_id: int, *, countdown: float = 0, on_commit: bool
             app.send_task(
                 EVALUATION_TASK, args=[evaluation_id], queue=QUEUE, countdown=countdown or None
             )
-        except Exception:  # broker trouble: the page's poll publishes it again
+        except Exception:  # broker trouble: logged; nothing re-sends it (known gap)
             logger.warning("could not publish evaluation %s", evaluation_id, exc_info=True)
 
     if on_commit:
