@@ -49,6 +49,20 @@ def env_str(name: str, *, default: str | None = None, required_hint: str = "") -
     raise ImproperlyConfigured(f"{name} is not set. {required_hint}".strip())
 
 
+def env_int(name: str, *, default: int, minimum: int = 0, maximum: int | None = None) -> int:
+    value = _raw(name)
+    if not value:
+        return default
+    wanted = f"between {minimum} and {maximum}" if maximum is not None else f"{minimum} or more"
+    try:
+        number = int(value)
+    except ValueError:
+        number = None
+    if number is None or number < minimum or (maximum is not None and number > maximum):
+        raise ImproperlyConfigured(f"{name}={value!r} is not a whole number {wanted}.")
+    return number
+
+
 def env_choice(name: str, *, choices: tuple[str, ...], default: str) -> str:
     value = (_raw(name) or default).lower()
     if value not in choices:

@@ -17,6 +17,7 @@ from config.env import (
     env_database,
     env_email,
     env_fernet_keys,
+    env_int,
     env_list,
     env_networks,
     env_str,
@@ -70,6 +71,9 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "django_htmx",
+    # Content-Security-Policy header (CONTENT_SECURITY_POLICY below); its checks flag
+    # settings of the old 3.x form.
+    "csp",
     "ninja",
     "template_partials",
     "heroicons",
@@ -90,6 +94,7 @@ MIDDLEWARE = [
     # /healthz and /readyz, before the HTTPS redirect and the host check (ops/views.py).
     "ops.views.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -278,6 +283,27 @@ if HTTPS:
         *([] if SECURE_HSTS_PRELOAD else ["security.W021"]),
     ]
 SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# Content-Security-Policy (django-csp): scripts, styles, images and requests only from
+# this site. No inline script, no inline event handler (static/js/ listens instead, on
+# data- attributes), no inline style attribute (a width is set from JavaScript through
+# the CSSOM, which style-src does not govern), and no eval (htmx's allowEval is off in
+# base.html). img-src allows data: for the API docs' icons (Swagger UI draws them as data:
+# URIs). The browser tests fail on any violation (tests/accessibility.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 
@@ -316,6 +342,21 @@ OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", default="crmflow")
 # JSON API requests per token (and unauthenticated requests per client address) per
 # minute; over it a 429 with Retry-After. 0: no limit.
 API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=600)
+
+# Public forms' anti-spam puzzle (a form's "anti-spam puzzle" setting, crm/proof_of_work.py):
+# the zero bits a visitor's browser must find, about 2**bits SHA-256 hashes (16: well under
+# a second on a phone). Each bit doubles the work.
+PUBLIC_FORM_PROOF_OF_WORK_BITS = env_int(
+    "PUBLIC_FORM_PROOF_OF_WORK_BITS", default=16, minimum=1, maximum=26
+)
+
+# Characters of one record property (a visitor's form answer, for instance) that reach an
+# AI prompt through a data token; the rest is cut, with a note saying so. 0: no cap.
+PROMPT_PROPERTY_MAX_CHARS = env_int("PROMPT_PROPERTY_MAX_CHARS", default=4000)
+
+# The monthly budget (US dollars) the OpenAI connect dialog proposes for a new connection;
+# the super admin can change or clear it there, and later under Usage. 0: none proposed.
+OPENAI_DEFAULT_MONTHLY_BUDGET_USD = env_int("OPENAI_DEFAULT_MONTHLY_BUDGET_USD", default=50)
 
 # Password for the demo users `seed_demo` creates (development only; see scripts/dev_env.py).
 DEMO_PASSWORD = env_str("CRMFLOW_DEMO_PASSWORD", default="")

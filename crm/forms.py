@@ -247,7 +247,16 @@ class PropertyDefinitionForm(forms.Form):
 class FormSettingsForm(forms.ModelForm):
     class Meta:
         model = Form
-        fields = ["name", "title", "introduction", "submit_label", "thank_you_message", "is_active"]
+        fields = [
+            "name",
+            "title",
+            "introduction",
+            "submit_label",
+            "thank_you_message",
+            "is_active",
+            "submissions_per_hour",
+            "proof_of_work",
+        ]
         widgets = {
             "introduction": forms.Textarea(attrs={"rows": 3}),
             "thank_you_message": forms.Textarea(attrs={"rows": 3}),

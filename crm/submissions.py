@@ -9,6 +9,7 @@ same values with the same messages. The public page's abuse limits live here too
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from django import forms as django_forms
@@ -31,9 +32,11 @@ from crm.models import (
 )
 from crm.signals import form_submitted
 
-# Public page abuse limits: submissions per IP address and form in a sliding window.
+# Public page abuse limits: submissions per IP address and form in a fixed window; and
+# per form from all addresses together, per clock hour (Form.submissions_per_hour).
 RATE_LIMIT = 10
 RATE_WINDOW_SECONDS = 10 * 60
+HOUR_SECONDS = 60 * 60
 # Bots fill every input; people never see this one (hidden by CSS, skipped by Tab).
 HONEYPOT = "website_url"
 FREE_TEXT_MAX_LENGTH = 5_000
@@ -214,10 +217,23 @@ def rate_limited(*, form: Form, ip: str | None) -> bool:
     process counts on its own.
     """
     key = f"intake:form-rate:{form.pk}:{ip or 'unknown'}"
-    cache.add(key, 0, timeout=RATE_WINDOW_SECONDS)
+    return _count(key, timeout=RATE_WINDOW_SECONDS) > RATE_LIMIT
+
+
+def hourly_cap_reached(*, form: Form) -> bool:
+    """Count one submission about to be accepted; True once the form went over its
+    `submissions_per_hour`, from all addresses together (a spammer with many addresses
+    cannot start more paid workflow runs than that)."""
+    hour = int(time.time() // HOUR_SECONDS)
+    key = f"intake:form-hour:{form.pk}:{hour}"
+    return _count(key, timeout=HOUR_SECONDS + 60) > form.submissions_per_hour
+
+
+def _count(key: str, *, timeout: int) -> int:
+    """Add one to the counter `key` (created for `timeout` seconds); its new value."""
+    cache.add(key, 0, timeout=timeout)
     try:
-        count = cache.incr(key)
+        return int(cache.incr(key))
     except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=RATE_WINDOW_SECONDS)
-        count = 1
-    return count > RATE_LIMIT
+        cache.set(key, 1, timeout=timeout)
+        return 1

@@ -7,7 +7,10 @@ step keeps every token pointing at it. A fallback for a missing value:
 `{{ object.first_name | default:"there" }}`. A missing property, step or output
 renders empty (or the fallback); resolution never raises. Values are plain text:
 whoever renders them as HTML escapes them. A resolver `withholding_sensitive()` (what
-an action sending data to an AI app uses) gives WITHHELD for a sensitive property.
+an action sending data to an AI app uses) gives WITHHELD for a sensitive property, and
+one `capping_properties(n)` cuts a property's value to n characters (a visitor's form
+answer can be 65,535 characters long; the AI action caps them at
+PROMPT_PROPERTY_MAX_CHARS).
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ TOKEN = re.compile(
     r"(?:\|\s*default\s*:\s*\"(?P<default>[^\"]*)\"\s*)?\}\}"
 )
 
+# What the model reads where a property's value was cut (`capping_properties`).
+PROPERTY_CUT_NOTE = " [… {cut} more characters cut]"
+
 
 class TokenResolver:
     def __init__(
@@ -39,6 +45,14 @@ class TokenResolver:
         self.earlier_outputs = earlier_outputs
         self._associated: dict[str, tuple[Record | None, dict[str, PropertyDefinition]]] = {}
         self.withhold_sensitive = False
+        self.property_max_chars = 0
+
+    def capping_properties(self, max_chars: int) -> TokenResolver:
+        """A copy that cuts each property's value to `max_chars` characters, with a note
+        saying how many were left out (0: no cap). Step outputs are not cut."""
+        capping = copy.copy(self)
+        capping.property_max_chars = max_chars
+        return capping
 
     def withholding_sensitive(self) -> TokenResolver:
         """A copy that resolves a sensitive property (Settings › AI data) to WITHHELD."""
@@ -73,9 +87,13 @@ class TokenResolver:
         if self.withhold_sensitive and definition.sensitive:
             return WITHHELD
         try:
-            return props.token_text(definition, record.properties.get(name))
+            text = props.token_text(definition, record.properties.get(name))
         except (ValueError, TypeError):  # a malformed stored value must not crash a run
             return ""
+        cap = self.property_max_chars
+        if cap and len(text) > cap:
+            return text[:cap] + PROPERTY_CUT_NOTE.format(cut=len(text) - cap)
+        return text
 
     def value(self, root: str, path: str) -> str:
         if root == "object":

@@ -11,6 +11,7 @@ import builtins
 import uuid
 
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext
@@ -36,6 +37,25 @@ class Form(models.Model):
         default="Thanks for submitting the form. We will be in touch soon.",
     )
     is_active = models.BooleanField(_("accepting submissions"), default=True)
+    # The public page's abuse limits (crm/submissions.py), besides the one per address.
+    submissions_per_hour = models.PositiveIntegerField(
+        _("submissions accepted per hour"),
+        default=100,
+        validators=[MinValueValidator(1)],
+        help_text=_(
+            "From all visitors together. Past it, visitors are asked to come back later: "
+            "each submission can start workflows that call OpenAI."
+        ),
+    )
+    proof_of_work = models.BooleanField(
+        _("anti-spam puzzle"),
+        default=False,
+        help_text=_(
+            "The visitor’s browser solves a small puzzle (about a second) before the form "
+            "is sent, which slows down bots sending many submissions. Needs JavaScript; "
+            "no outside service is used."
+        ),
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,

@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
-from crm import submissions, webforms
+from crm import proof_of_work, submissions, webforms
 from crm.access import account_for, form_for, require_roles
 from crm.forms import AddFieldForm, FormSettingsForm
 from crm.models import Form, FormField, Role
@@ -44,6 +44,8 @@ def form_public(request: HttpRequest, key: UUID) -> HttpResponse:
     if not form.is_active:
         return render(request, "crm/intake/form_public_closed.html", context, status=410)
     SubmissionForm = submissions.submission_form_class(form.fields_in_order())
+    if form.proof_of_work:
+        context["proof_of_work"] = proof_of_work.challenge_issue(form_id=form.pk)
     if request.method == "GET":
         context["submission_form"] = SubmissionForm()
         return render(request, "crm/intake/form_public.html", context)
@@ -55,7 +57,18 @@ def form_public(request: HttpRequest, key: UUID) -> HttpResponse:
     if request.POST.get(submissions.HONEYPOT):
         # A bot: answer like a success so it learns nothing, and keep nothing.
         return render(request, "crm/intake/form_public_thanks.html", context)
+    if submission_form.is_valid() and form.proof_of_work:
+        refused = proof_of_work.solution_check(
+            form_id=form.pk,
+            challenge=request.POST.get(proof_of_work.CHALLENGE_FIELD, ""),
+            counter=request.POST.get(proof_of_work.COUNTER_FIELD, ""),
+        )
+        if refused:
+            submission_form.add_error(None, refused)
     if submission_form.is_valid():
+        if submissions.hourly_cap_reached(form=form):
+            context["form_busy"] = True
+            return render(request, "crm/intake/form_public_limited.html", context, status=429)
         try:
             submissions.form_submission_create(
                 form=form,

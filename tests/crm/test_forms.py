@@ -315,6 +315,7 @@ def test_the_thank_you_message_is_configurable(admin_client, client, contact_for
             "submit_label": "Send",
             "thank_you_message": "Merci ! We call you within a day.",
             "is_active": "on",
+            "submissions_per_hour": "100",
         },
     )
     response = client.post(public_url(contact_form), {"email": "dee@example.com"})

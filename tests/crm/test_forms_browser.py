@@ -3,6 +3,7 @@
 import pytest
 
 from crm.models import FormSubmission, Record
+from tests.accessibility import close_checked, csp_watched_context
 from tests.conftest import log_in, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -31,7 +32,7 @@ def test_an_admin_builds_a_form_and_an_anonymous_visitor_submits_it(
     public_url = page.get_by_label("Public URL").input_value()
 
     # A visitor: a new browser context, never logged in.
-    visitor_context = browser.new_context(locale="en-US")
+    visitor_context = csp_watched_context(browser, locale="en-US")
     visitor = visitor_context.new_page()
     visitor.set_default_timeout(15_000)
     try:
@@ -50,7 +51,7 @@ def test_an_admin_builds_a_form_and_an_anonymous_visitor_submits_it(
         visitor.get_by_text("Thanks for submitting the form").wait_for()
         screenshot(visitor, "intake-form-public-thanks")
     finally:
-        visitor_context.close()
+        close_checked(visitor_context)
 
     contact = Record.objects.get(email="bob@example.com")
     assert contact.properties["what_are_you_looking_for"] == (

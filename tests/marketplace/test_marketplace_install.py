@@ -254,3 +254,37 @@ def test_two_racing_installs_end_with_one_connection_and_both_on_its_page(sim, a
     assert {r["Location"] for r in responses} == {APP_PAGE}
     assert Connection.objects.filter(account=acme).count() == 1
     assert AppLogEntry.objects.filter(event=AppLogEvent.INSTALLED).count() == 1
+
+
+def test_the_connect_dialog_proposes_a_monthly_budget(sim, admin_client, settings):
+    settings.OPENAI_DEFAULT_MONTHLY_BUDGET_USD = 50
+    page = admin_client.get(CONNECT).content.decode()
+    assert "Monthly budget (US dollars)" in page
+    assert 'name="monthly_budget_usd" value="50"' in page
+
+
+def test_a_new_connection_gets_the_budget_entered_in_the_dialog(sim, admin_client, acme):
+    from marketplace.integrations.openai.models import AssistantBudget, BudgetUnit
+
+    response = connect(admin_client, VALID_KEY, monthly_budget_usd="25")
+
+    assert response.status_code == 302
+    budget = AssistantBudget.objects.get(account=acme)
+    assert (budget.workflow, budget.unit, budget.monthly_limit) == (None, BudgetUnit.USD, 25)
+    usage = admin_client.get(reverse("marketplace:openai_usage")).content.decode()
+    assert "The whole OpenAI connection" in usage and "25 US dollars" in usage
+
+
+def test_a_cleared_budget_field_connects_without_a_budget(sim, admin_client, acme):
+    from marketplace.integrations.openai.models import AssistantBudget
+
+    assert connect(admin_client, VALID_KEY, monthly_budget_usd="").status_code == 302
+    assert Connection.objects.filter(account=acme).exists()
+    assert not AssistantBudget.objects.exists()
+
+
+def test_a_negative_budget_is_refused_with_a_message(sim, admin_client):
+    response = connect(admin_client, VALID_KEY, monthly_budget_usd="-5")
+    assert response.status_code == 200
+    assert "Ensure this value is greater than or equal to 0." in response.content.decode()
+    assert not Connection.objects.exists()

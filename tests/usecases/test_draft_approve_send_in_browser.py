@@ -18,6 +18,7 @@ from marketplace.integrations.openai.demo import (
     SALES_EMAIL_INSTRUCTIONS,
     workspace_assistant_ensure,
 )
+from tests.accessibility import close_checked, csp_watched_context
 from tests.builder.steps import log_in_as
 from tests.celery_worker import wait_for
 from tests.conftest import screenshot
@@ -49,7 +50,8 @@ OUTCOMES = {
 
 @pytest.fixture(params=["en", "fr"])
 def language_page(request, browser, live_server):
-    context = browser.new_context(
+    context = csp_watched_context(
+        browser,
         base_url=live_server.url,
         viewport={"width": 1440, "height": 900},
         locale="fr-FR" if request.param == "fr" else "en-US",
@@ -57,7 +59,7 @@ def language_page(request, browser, live_server):
     page = context.new_page()
     page.set_default_timeout(30_000)  # a shared, loaded machine
     yield request.param, page
-    context.close()
+    close_checked(context)  # fails on Content-Security-Policy violations
 
 
 def test_the_owner_edits_and_approves_and_the_contact_gets_the_edited_email(

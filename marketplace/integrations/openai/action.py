@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy
@@ -77,9 +78,14 @@ class AskOpenAIAssistant(ActionType):
 
     def resolve_config(self, config: dict[str, Any], resolver: TokenResolver) -> dict[str, Any]:
         """The prompt as it is sent: a sensitive property's token gives "[withheld]",
-        and with masking on, emails, phone and card numbers are masked
-        (datacontrols.py). The run history shows this, what OpenAI got."""
-        resolved = super().resolve_config(config, resolver.withholding_sensitive())
+        a property's value is cut to PROMPT_PROPERTY_MAX_CHARS characters (what a visitor
+        typed into a public form reaches a paid call), and with masking on, emails, phone
+        and card numbers are masked (datacontrols.py). The run history shows this, what
+        OpenAI got."""
+        resolver = resolver.withholding_sensitive().capping_properties(
+            settings.PROMPT_PROPERTY_MAX_CHARS
+        )
+        resolved = super().resolve_config(config, resolver)
         prompt = resolved.get("prompt")
         if isinstance(prompt, str) and prompt and masking_on(resolver.record.account):
             resolved["prompt"] = mask_text(prompt)

@@ -9,6 +9,7 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 
 from django import forms
+from django.conf import settings
 from django.http import QueryDict
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -130,6 +131,30 @@ class ApiKeyForm(forms.Form):
                 )
             )
         return key
+
+
+class ConnectForm(ApiKeyForm):
+    """The install dialog: the key and endpoint, and a monthly budget for the whole
+    connection, proposed at OPENAI_DEFAULT_MONTHLY_BUDGET_USD (a fresh connection is
+    never open-ended by accident; clearing the field is a choice)."""
+
+    monthly_budget_usd = forms.DecimalField(
+        label=gettext_lazy("Monthly budget (US dollars)"),
+        min_value=Decimal(0),
+        max_digits=12,
+        decimal_places=2,
+        required=False,
+        help_text=gettext_lazy(
+            "Workflows stop calling OpenAI for the rest of the month once this much is "
+            "spent. Change it later under Usage; leave it empty for no limit."
+        ),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        default = settings.OPENAI_DEFAULT_MONTHLY_BUDGET_USD
+        kwargs.setdefault("initial", {})
+        kwargs["initial"].setdefault("monthly_budget_usd", default or None)
+        super().__init__(*args, **kwargs)
 
 
 class ModelAccessForm(forms.Form):

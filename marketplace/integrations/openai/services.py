@@ -8,6 +8,7 @@ encrypted and the endpoint, and logs the event.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -29,6 +30,8 @@ from marketplace.integrations.openai.endpoints import (
     endpoint_url_problem,
 )
 from marketplace.integrations.openai.listing import SLUG
+from marketplace.integrations.openai.models import BudgetUnit
+from marketplace.integrations.openai.usage import budget_set
 from marketplace.models import AppLogEvent, Connection, ConnectionStatus
 from marketplace.services import app_log_add
 
@@ -81,9 +84,15 @@ def endpoint_key_check(api_key: str, endpoint: Endpoint) -> KeyCheck:
 
 @sensitive_variables("api_key")
 def connection_install(
-    *, account: Account, user: User, api_key: str, endpoint: Endpoint = OPENAI
+    *,
+    account: Account,
+    user: User,
+    api_key: str,
+    endpoint: Endpoint = OPENAI,
+    monthly_budget_usd: Decimal | None = None,
 ) -> KeyResult:
-    """Check `endpoint` and `api_key`, and connect OpenAI for `account`.
+    """Check `endpoint` and `api_key`, and connect OpenAI for `account`, with a monthly
+    budget in US dollars for the whole connection when one is given.
 
     Raises ConnectionExists when the account is already connected — also when another
     request installs between our check and our insert (the unique constraint decides).
@@ -108,6 +117,13 @@ def connection_install(
                 connection.available_models = []
             connection.save()
             endpoint_store(connection=connection, endpoint=endpoint)
+            if monthly_budget_usd is not None:
+                budget_set(
+                    connection=connection,
+                    workflow=None,
+                    unit=BudgetUnit.USD,
+                    monthly_limit=monthly_budget_usd,
+                )
             app_log_add(connection=connection, event=AppLogEvent.INSTALLED, actor=user)
     except IntegrityError:
         raise ConnectionExists(Connection.objects.get(account=account, app=SLUG)) from None

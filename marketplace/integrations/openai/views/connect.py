@@ -16,7 +16,7 @@ from crm.access import account_for
 from marketplace.access import connection_for_manager, require_app_manager, safe_next
 from marketplace.integrations.openai.client import KeyOutcome
 from marketplace.integrations.openai.endpoints import endpoint_for
-from marketplace.integrations.openai.forms import ApiKeyForm, ModelAccessForm
+from marketplace.integrations.openai.forms import ApiKeyForm, ConnectForm, ModelAccessForm
 from marketplace.integrations.openai.listing import LISTING, SLUG
 from marketplace.integrations.openai.models import EndpointKind
 from marketplace.integrations.openai.services import (
@@ -79,9 +79,9 @@ def connect(request: AppRequest) -> HttpResponse:
         messages.info(request, _("OpenAI is already connected to this account."))
         return htmx_redirect(request, _app_url())
     if request.method == "GET":
-        form = ApiKeyForm(initial={"next": safe_next(request, request.GET.get("next")) or ""})
+        form = ConnectForm(initial={"next": safe_next(request, request.GET.get("next")) or ""})
         return _render_dialog(request, form, mode="install")
-    form = ApiKeyForm(request.POST)
+    form = ConnectForm(request.POST)
     if not form.is_valid():
         return _render_dialog(request, form, mode="install")
     try:
@@ -90,6 +90,7 @@ def connect(request: AppRequest) -> HttpResponse:
             user=request.user,
             api_key=form.cleaned_data["api_key"],
             endpoint=form.endpoint,
+            monthly_budget_usd=form.cleaned_data["monthly_budget_usd"],
         )
     except ConnectionExists:
         messages.info(request, _("OpenAI is already connected to this account."))
