@@ -69,6 +69,23 @@ def require_roles(*roles: Role, message: str | Promise | None = None) -> Callabl
     return decorator
 
 
+def require_permission(name: str, *, message: str | Promise) -> Callable[[View], View]:
+    """Allow the view only to users of the account whose `User.<name>` is true (a
+    permission the account's super admins set per role)."""
+
+    def decorator(view: View) -> View:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            account_for(request)
+            if not getattr(request.user, name, False):
+                raise PermissionDenied(message)
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
 def require_account(view: View) -> View:
     """Any member of an account, whatever the role."""
 

@@ -53,9 +53,7 @@ def solution_check(*, form_id: int, challenge: str, counter: str) -> str | None:
     if not (counter.isdigit() and len(counter) <= 20) or leading_zero_bits(
         f"{challenge}:{counter}"
     ) < int(data.get("b", 0)):
-        return _(
-            "The anti-spam check did not finish. Submit the form again and wait a moment."
-        )
+        return _("The anti-spam check did not finish. Submit the form again and wait a moment.")
     if not cache.add(f"intake:pow:{data['n']}", 1, timeout=MAX_AGE_SECONDS):
         return _("This form was already sent. Reload the page to send it again.")
     return None

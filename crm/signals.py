@@ -20,6 +20,12 @@ record_changed = Signal()
 #   account, object_type, created_ids: list[int], updated_ids: list[int], source
 records_bulk_changed = Signal()
 
+# Records were deleted (soft: restorable for 30 days, crm/deletion.py), or restored.
+# Receivers stop what runs for them (workflows unenroll them); an audit log records who.
+#   account, object_type, record_ids: list[int], actor: the User, or None
+records_deleted = Signal()
+records_restored = Signal()
+
 # A form was submitted (sent after record_changed for the contact it created or updated).
 #   record: the contact, form: crm Form, submission: crm FormSubmission
 form_submitted = Signal()

@@ -7,7 +7,8 @@ import logging
 from celery import shared_task
 from django.db import transaction
 
-from crm import imports
+from config.celery import app
+from crm import deletion, imports
 
 logger = logging.getLogger(__name__)
 
@@ -35,3 +36,20 @@ def import_enqueue(job_id: int) -> None:
             logger.exception("Could not queue import %s", job_id)
 
     transaction.on_commit(send)
+
+
+PURGE_TASK = "crm.deleted_records_purge"
+PURGE_EVERY_SECONDS = 3600.0
+
+
+@shared_task(name=PURGE_TASK)
+def deleted_records_purge() -> int:
+    """Delete for good the records deleted more than 30 days ago (crm/deletion.py)."""
+    return deletion.deleted_records_purge()
+
+
+app.conf.beat_schedule["crm-deleted-records-purge"] = {
+    "task": PURGE_TASK,
+    "schedule": PURGE_EVERY_SECONDS,
+    "options": {"expires": PURGE_EVERY_SECONDS},
+}

@@ -47,6 +47,11 @@ urlpatterns = [
     path("objects/<slug:object_type>/new/", records.record_create, name="record_create"),
     path("objects/<slug:object_type>/bulk/", records.record_bulk, name="record_bulk"),
     path(
+        "objects/<slug:object_type>/deleted/",
+        records.record_deleted_list,
+        name="record_deleted",
+    ),
+    path(
         "objects/<slug:object_type>/filter-fields/",
         records.record_filter_fields,
         name="record_filter_fields",

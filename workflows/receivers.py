@@ -5,7 +5,8 @@ from typing import Any
 from django.dispatch import receiver
 
 from crm.models import Account, Form, Record
-from crm.signals import form_submitted, record_changed, records_bulk_changed
+from crm.signals import form_submitted, record_changed, records_bulk_changed, records_deleted
+from workflows import services
 from workflows.engine import enrollment
 
 
@@ -40,3 +41,9 @@ def on_records_bulk_changed(
 @receiver(form_submitted, dispatch_uid="workflows.form_submitted")
 def on_form_submitted(sender: Any, record: Record, form: Form, **kwargs: Any) -> None:
     enrollment.enrollments_for_form(record=record, form_id=form.pk)
+
+
+@receiver(records_deleted, dispatch_uid="workflows.records_deleted")
+def on_records_deleted(sender: Any, record_ids: list[int], **kwargs: Any) -> None:
+    """A deleted record's runs stop (pending steps cancelled), as a manual unenroll."""
+    services.enrollments_unenroll_records(record_ids=record_ids)

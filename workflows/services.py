@@ -178,6 +178,24 @@ def enrollment_unenroll(*, enrollment: Enrollment) -> None:
 
 
 @transaction.atomic
+def enrollments_unenroll_records(*, record_ids: list[int]) -> int:
+    """Stop the active runs of these records (they were deleted), set-based, as
+    `enrollment_unenroll` does one; how many."""
+    now = timezone.now()
+    active = Enrollment.objects.filter(record_id__in=record_ids, status=Enrollment.Status.ACTIVE)
+    enrollment_ids = list(active.values_list("pk", flat=True))
+    if not enrollment_ids:
+        return 0
+    Enrollment.objects.filter(pk__in=enrollment_ids, status=Enrollment.Status.ACTIVE).update(
+        status=Enrollment.Status.UNENROLLED, finished_at=now
+    )
+    ActionExecution.objects.filter(
+        enrollment_id__in=enrollment_ids, status__in=(Status.PENDING, Status.WAITING)
+    ).update(status=Status.CANCELLED, finished_at=now)
+    return len(enrollment_ids)
+
+
+@transaction.atomic
 def executions_resume(*, execution_ids: list[int]) -> list[int]:
     """End the wait of waiting executions (an app's step got what it waited for, e.g. a
     person's decision): each runs again now, once, and reads it. Returns the ids that

@@ -28,6 +28,11 @@ class Account(models.Model):
     # settings.TIME_ZONE). crm/timezones.py activates it per request.
     time_zone = models.CharField(_("time zone"), max_length=64, blank=True)
 
+    # Who may delete records in bulk and import CSV files, besides super admins
+    # (Settings › Permissions): role values.
+    bulk_delete_roles = models.JSONField(default=list, blank=True)
+    import_roles = models.JSONField(default=list, blank=True)
+
     class Meta:
         verbose_name = _("account")
         verbose_name_plural = _("accounts")
@@ -74,6 +79,20 @@ class User(AbstractUser):
     def can_manage_apps(self) -> bool:
         """Install, reconnect and uninstall apps; model access; budgets."""
         return self.role == Role.SUPER_ADMIN
+
+    @property
+    def can_bulk_delete(self) -> bool:
+        """Delete records in bulk: super admins, and the roles the account allows."""
+        return self.is_super_admin or (
+            self.account is not None and self.role in self.account.bulk_delete_roles
+        )
+
+    @property
+    def can_import(self) -> bool:
+        """Import CSV files: super admins, and the roles the account allows."""
+        return self.is_super_admin or (
+            self.account is not None and self.role in self.account.import_roles
+        )
 
     @property
     def can_edit_workflows(self) -> bool:

@@ -120,6 +120,15 @@ class PropertyDefinition(models.Model):
         return gettext(label) if self.is_standard else label
 
 
+class LiveRecordManager(models.Manager["Record"]):
+    """Records not deleted: every list, search, API answer and enrollment reads these.
+    A deleted record stays reachable through a foreign key (Django's base manager),
+    and through `Record.all_objects` (restore, purge)."""
+
+    def get_queryset(self) -> models.QuerySet[Record]:
+        return super().get_queryset().filter(deleted_at__isnull=True)
+
+
 class Record(models.Model):
     account = models.ForeignKey("crm.Account", on_delete=models.CASCADE, related_name="+")
     object_type = models.CharField(_("object"), max_length=10, choices=ObjectType)
@@ -139,9 +148,26 @@ class Record(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Deletes are soft (crm/deletion.py): hidden everywhere at once, restorable for
+    # DELETED_KEPT_DAYS, then purged by a periodic job.
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    all_objects = models.Manager()
+    objects = LiveRecordManager()
 
     class Meta:
+        # Not the first manager declared: said here, so that the admin, forms and
+        # get_object_or_404 see live records only.
+        default_manager_name = "objects"
         indexes = [
+            models.Index(fields=["deleted_at"], name="record_deleted"),
             models.Index(fields=["account", "object_type", "id"], name="record_list"),
             models.Index(fields=["account", "object_type", "email"], name="record_email"),
             models.Index(fields=["account", "object_type", "name"], name="record_name"),

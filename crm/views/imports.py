@@ -15,14 +15,17 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from crm import import_files, imports, services
-from crm.access import account_for, import_job_for, require_roles
+from crm.access import account_for, import_job_for, require_permission
 from crm.audit import AuditAction, audit_record
 from crm.forms import UploadForm
-from crm.models import ImportJob, ObjectType, Role
+from crm.models import ImportJob, ObjectType
 from crm.tasks import import_enqueue
 
-import_admin_required = require_roles(
-    Role.SUPER_ADMIN, message=gettext_lazy("Only super admins can import records.")
+import_admin_required = require_permission(
+    "can_import",
+    message=gettext_lazy(
+        "Your role cannot import records. A super admin can allow it in Settings › Users & roles."
+    ),
 )
 
 

@@ -12,13 +12,14 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, push_url
 
+from crm import deletion, listing, services
 from crm import filters as crm_filters
-from crm import listing, services
-from crm.access import account_for, require_account
+from crm import deletion, listing, services
+from crm.access import account_for, require_account, require_permission
 from crm.audit import AuditAction, audit_record
 from crm.models import OBJECT_CREATE_LABELS, PropertyType, Record
 from crm.templatetags.crm_tags import property_label
@@ -32,6 +33,7 @@ from crm.views.common import (
 )
 
 MAX_BULK = 500
+UNDO_SESSION_KEY = "crm_undo_delete"
 
 
 def _list_url(slug: str, **params) -> str:
@@ -203,7 +205,60 @@ def record_list(request: HttpRequest, object_type: str) -> HttpResponse:
         if added is not None:
             response = push_url(response, context["canonical_url"])
         return response
+    undo = request.session.get(UNDO_SESSION_KEY)
+    if undo and undo.get("slug") == object_type:
+        context["undo"] = request.session.pop(UNDO_SESSION_KEY)
     return render(request, "crm/record_list.html", context)
+
+
+bulk_delete_allowed = require_permission(
+    "can_bulk_delete",
+    message=gettext_lazy(
+        "Your role cannot delete or restore records. A super admin can allow it in "
+        "Settings › Users & roles."
+    ),
+)
+
+
+@require_http_methods(["GET", "POST"])
+@bulk_delete_allowed
+def record_deleted_list(request: HttpRequest, object_type: str) -> HttpResponse:
+    """Deleted records of this object, restorable for 30 days; POST `ids` restores
+    them (the Undo button after a bulk delete posts here too)."""
+    account = account_for(request)
+    kind = object_type_for(object_type)
+    if request.method == "POST":
+        ids = [pk for pk in (parse_id(v) for v in request.POST.getlist("ids")[:MAX_BULK]) if pk]
+        restored = deletion.records_restore(
+            account=account, object_type=kind, record_ids=ids, actor=request.user
+        )
+        if restored:
+            messages.success(
+                request,
+                ngettext(
+                    "%(count)d record was restored.",
+                    "%(count)d records were restored.",
+                    len(restored),
+                )
+                % {"count": len(restored)},
+            )
+        else:
+            messages.error(request, _("Select at least one deleted record first."))
+        return redirect("crm:record_list" if restored else "crm:record_deleted", object_type)
+    records = deletion.deleted_records(account=account, object_type=kind).select_related(
+        "deleted_by"
+    )[:MAX_BULK]
+    return render(
+        request,
+        "crm/record_deleted_list.html",
+        {
+            "section": "crm",
+            "slug": object_type,
+            "object_label": kind.plural_label,
+            "records": records,
+            "kept_days": deletion.DELETED_KEPT_DAYS,
+        },
+    )
 
 
 @require_GET
@@ -301,6 +356,15 @@ def record_bulk(request: HttpRequest, object_type: str) -> HttpResponse:
     elif action != "delete":
         messages.error(request, _("Choose an action."))
         return redirect(back)
+    elif not request.user.can_bulk_delete:
+        messages.error(
+            request,
+            _(
+                "Your role cannot delete records in bulk. A super admin can allow it in "
+                "Settings › Users & roles."
+            ),
+        )
+        return redirect(back)
     if request.POST.get("confirm") != "yes":
         return render(
             request,
@@ -318,19 +382,28 @@ def record_bulk(request: HttpRequest, object_type: str) -> HttpResponse:
         )
     if action == "delete":
         with transaction.atomic():
-            Record.objects.filter(pk__in=[r.pk for r in records]).delete()
+            deleted = deletion.records_delete(
+                account=account,
+                object_type=kind,
+                record_ids=[r.pk for r in records],
+                actor=request.user,
+            )
             audit_record(
                 action=AuditAction.RECORDS_BULK_DELETED,
                 request=request,
                 target=str(kind.plural_label),
-                detail={"count": len(records), "ids": [r.pk for r in records][:500]},
+                detail={"count": len(deleted), "ids": deleted[:500]},
             )
+        # The list shows an Undo button for this deletion, once (record_list).
+        request.session[UNDO_SESSION_KEY] = {"slug": object_type, "ids": deleted}
         messages.success(
             request,
             ngettext(
-                "%(count)d record was deleted.", "%(count)d records were deleted.", len(records)
+                "%(count)d record was deleted. It can be restored for 30 days.",
+                "%(count)d records were deleted. They can be restored for 30 days.",
+                len(deleted),
             )
-            % {"count": len(records)},
+            % {"count": len(deleted)},
         )
     else:
         with transaction.atomic():

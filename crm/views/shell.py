@@ -1,14 +1,17 @@
 """The shell pages: home redirect and the general settings."""
 
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
 from crm.access import account_for, require_account, super_admin_required
 from crm.forms import TimeZoneForm
+from crm.models import Account, Role
 
 
 @require_GET
@@ -40,9 +43,43 @@ def settings_home(request: HttpRequest) -> HttpResponse:
     )
 
 
-@require_GET
+# Roles a super admin may allow to do more; super admins may always.
+OTHER_ROLES = [(role.value, role.label) for role in Role if role != Role.SUPER_ADMIN]
+
+
+class RolePermissionsForm(forms.ModelForm):
+    """What roles other than super admin may do (super admins always may)."""
+
+    bulk_delete_roles = forms.MultipleChoiceField(
+        label=gettext_lazy("Delete records in bulk"),
+        choices=OTHER_ROLES,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    import_roles = forms.MultipleChoiceField(
+        label=gettext_lazy("Import CSV files"),
+        choices=OTHER_ROLES,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    class Meta:
+        model = Account
+        fields = ["bulk_delete_roles", "import_roles"]
+
+
+@require_http_methods(["GET", "POST"])
 @super_admin_required
 def settings_users(request: HttpRequest) -> HttpResponse:
     account = account_for(request)
+    form = RolePermissionsForm(request.POST or None, instance=account)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, _("Permissions saved."))
+        return redirect("crm:settings_users")
     users = account.users.order_by("username")
-    return render(request, "crm/settings_users.html", {"users": users, "settings_section": "users"})
+    return render(
+        request,
+        "crm/settings_users.html",
+        {"users": users, "form": form, "settings_section": "users"},
+    )
