@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 # The suite runs in two processes (pytest-xdist), a test file per process at a time.
 TEST_PROCESSES ?= 2
 
-.PHONY: run test lint messages screenshots clean
+.PHONY: run test lint messages screenshots clean lock audit
 
 run: $(INSTALLED) .env
 	$(BIN)/python scripts/run_dev.py
@@ -27,11 +27,28 @@ lint: $(INSTALLED)
 TYPECHECK_ENV := CRMFLOW_ENV_FILE= SECRET_KEY=typecheck-only-not-a-secret-0123456789abcdefghijklmnop \
 	FIELD_ENCRYPTION_KEYS=dHlwZWNoZWNrLW9ubHktbm90LWEtc2VjcmV0LWtleSE=
 
-# The virtualenv is (re)built whenever pyproject.toml changes.
-$(INSTALLED): pyproject.toml
+# The virtualenv is (re)built whenever the lock changes: every package at the version and
+# with the hashes of requirements-dev.lock (the production lock, requirements.lock, plus
+# the test and lint tools at the same versions), then crmflow itself without resolving.
+$(INSTALLED): pyproject.toml requirements.lock requirements-dev.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes \
+		-r requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
+
+# Re-resolve the lock files from pyproject.toml's ranges (after changing a dependency, or
+# to take upgrades): the production lock first, then the dev lock constrained to it.
+LOCK_ARGS := --universal --python-version 3.11 --generate-hashes --no-header --quiet
+lock: $(INSTALLED)
+	$(BIN)/uv pip compile pyproject.toml $(LOCK_ARGS) --upgrade -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev $(LOCK_ARGS) --upgrade \
+		-c requirements.lock -o requirements-dev.lock
+
+# Known vulnerabilities in the locked production packages (needs the vulnerability
+# database online: not run by CI).
+audit: $(INSTALLED)
+	$(BIN)/pip-audit --require-hashes --disable-pip -r requirements.lock
 
 .env: | $(INSTALLED)
 	$(BIN)/python scripts/dev_env.py
