@@ -18,7 +18,6 @@ from django_htmx.http import HttpResponseClientRedirect, push_url
 
 from crm import deletion, listing, services
 from crm import filters as crm_filters
-from crm import deletion, listing, services
 from crm.access import account_for, require_account, require_permission
 from crm.audit import AuditAction, audit_record
 from crm.models import OBJECT_CREATE_LABELS, PropertyType, Record
