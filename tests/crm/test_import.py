@@ -294,7 +294,7 @@ def test_the_celery_task_imports_in_process(admin_client, acme):
 def test_sales_reps_cannot_import(rep_client):
     response = rep_client.get(reverse("intake:import_list"))
     assert response.status_code == 403
-    assert b"Only super admins can import records." in response.content
+    assert b"Your role cannot import records." in response.content
 
 
 def test_another_accounts_import_is_404(admin_client, globex_client):
