@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class Task(models.Model):
@@ -18,7 +19,7 @@ class Task(models.Model):
         EMAIL = "email", _("Email")
 
     class Priority(models.TextChoices):
-        NONE = "none", _("None")
+        NONE = "none", pgettext_lazy("task priority", "None")
         LOW = "low", _("Low")
         MEDIUM = "medium", _("Medium")
         HIGH = "high", _("High")
