@@ -12,8 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from crm import services
-from crm.models import ObjectType
-from marketplace.integrations.approvals.models import ApprovalRequest
+from crm.models import Notification, ObjectType
 from marketplace.integrations.openai.demo import (
     SALES_EMAIL_INSTRUCTIONS,
     workspace_assistant_ensure,
@@ -108,7 +107,7 @@ def test_the_owner_edits_and_approves_and_the_contact_gets_the_edited_email(
     page.locator("#edit-stage").select_option(value="qualifiedtobuy")
     page.locator("#property-stage button[type=submit]").first.click()
     wait_for(
-        lambda: ApprovalRequest.objects.exists(),
+        lambda: Notification.objects.filter(url__startswith="/approvals/").exists(),
         timeout=120,
         message="the draft and its approval request",
     )

@@ -50,6 +50,7 @@ def approvers_of(request: ApprovalRequest) -> list[User]:
     return list(users.filter(role=request.approver_role).order_by("pk")[:50])
 
 
+@transaction.atomic  # the request and its in-app notification appear together
 def approval_request_create(
     *,
     execution_id: int,
