@@ -190,7 +190,8 @@ def test_the_list_query_count_does_not_grow_with_the_page_size(
         with CaptureQueriesContext(connection) as queries:
             response = admin_client.get(f"/objects/contacts/?size={size}&sort=score")
         assert len(response.context["rows"]) == size
-        counts[size] = len(queries)
+        # The idle timeout refreshes the session now and then: not the list's queries.
+        counts[size] = len([q for q in queries if "django_session" not in q["sql"]])
     assert counts[25] == counts[100]
     with django_assert_max_num_queries(10):
         admin_client.get("/objects/contacts/?size=100&sort=-score&last=1")
