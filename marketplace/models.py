@@ -9,12 +9,13 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from marketplace.encryption import secret_decrypt
 
 
 class ConnectionStatus(models.TextChoices):
-    CONNECTED = "connected", _("Connected")
+    CONNECTED = "connected", pgettext_lazy("app connection", "Connected")
     NEEDS_ATTENTION = "needs_attention", _("Needs attention")
     DISCONNECTED = "disconnected", _("Disconnected")
 
@@ -60,8 +61,10 @@ class Connection(models.Model):
     available_models = models.JSONField(_("available models"), default=list, blank=True)
     allowed_models = models.JSONField(_("allowed models"), null=True, blank=True)
     models_refreshed_at = models.DateTimeField(_("models refreshed at"), null=True, blank=True)
-    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
-    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    created_at = models.DateTimeField(
+        pgettext_lazy("app connection", "created at"), auto_now_add=True
+    )
+    updated_at = models.DateTimeField(pgettext_lazy("app connection", "updated at"), auto_now=True)
 
     objects = ConnectionQuerySet.as_manager()
 
@@ -122,7 +125,7 @@ class AppLogEntry(models.Model):
         related_name="+",
     )
     reason = models.TextField(_("reason"), blank=True)
-    created_at = models.DateTimeField(_("when"), auto_now_add=True)
+    created_at = models.DateTimeField(pgettext_lazy("app log", "when"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("app log entry")

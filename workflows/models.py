@@ -26,6 +26,7 @@ from django.db.models import Q, Value
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from crm.models import ObjectType
 
@@ -147,7 +148,7 @@ class WorkflowVersion(models.Model):
 
 class Enrollment(models.Model):
     class Status(models.TextChoices):
-        ACTIVE = "active", _("Active")
+        ACTIVE = "active", pgettext_lazy("enrollment status", "Active")
         COMPLETED = "completed", _("Completed")
         FAILED = "failed", _("Failed")
         UNENROLLED = "unenrolled", _("Unenrolled")

@@ -23,15 +23,16 @@ from decimal import Decimal
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from marketplace.integrations.openai.specs import FieldType, OutputField
 
 
 class ReasoningEffort(models.TextChoices):
     MINIMAL = "minimal", _("Minimal")
-    LOW = "low", _("Low")
-    MEDIUM = "medium", _("Medium")
-    HIGH = "high", _("High")
+    LOW = "low", pgettext_lazy("reasoning effort", "Low")
+    MEDIUM = "medium", pgettext_lazy("reasoning effort", "Medium")
+    HIGH = "high", pgettext_lazy("reasoning effort", "High")
 
 
 class OutputFormat(models.TextChoices):
@@ -300,11 +301,11 @@ class EconomyBatch(models.Model):
         VALIDATING = "validating", _("Validating")
         IN_PROGRESS = "in_progress", _("In progress")
         FINALIZING = "finalizing", _("Finalizing")
-        COMPLETED = "completed", _("Completed")
+        COMPLETED = "completed", pgettext_lazy("batch status", "Completed")
         FAILED = "failed", _("Failed")
         EXPIRED = "expired", _("Expired")
         CANCELLING = "cancelling", _("Cancelling")
-        CANCELLED = "cancelled", _("Cancelled")
+        CANCELLED = "cancelled", pgettext_lazy("batch status", "Cancelled")
 
     connection = models.ForeignKey(
         "marketplace.Connection", on_delete=models.CASCADE, related_name="+"
