@@ -27,11 +27,9 @@ from __future__ import annotations
 
 import argparse
 import bisect
-import contextlib
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,118 +38,21 @@ import time
 import urllib.request
 from pathlib import Path
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+from _common import (  # noqa: E402  (benchmarks/_common.py: processes, CPU and memory)
+    BASE_DIR,
+    CpuMeter,
+    base_env,
+    free_port,
+    rss_mb,
+    say,
+    start,
+    stop,
+)
+
 sys.path.insert(0, str(BASE_DIR))
 
 FAST_KEY = "sk-bench-assistant-unlimited-00000000000000fast"
 LIMITED_KEY = "sk-bench-assistant-3000rpm-0000000000000000lim"
-
-
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def base_env() -> dict[str, str]:
-    from cryptography.fernet import Fernet
-
-    env = dict(os.environ)
-    env.setdefault("SECRET_KEY", "benchmark-secret-key-not-for-production-0123456789")
-    env.setdefault("FIELD_ENCRYPTION_KEYS", Fernet.generate_key().decode())
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "CRMFLOW_ENV_FILE": "",
-            "DEBUG": "false",
-            "HTTPS": "false",
-            "LOG_LEVEL": "WARNING",
-            "PYTHONPATH": str(BASE_DIR),
-        }
-    )
-    return env
-
-
-def start(command: list[str], env: dict, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        command,
-        cwd=BASE_DIR,
-        env=env,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(15)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-
-
-def group_processes(group_ids: list[int]):
-    """(/proc entry, stat fields after the name) of every live process in these groups."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            if int(fields[2]) in group_ids:
-                yield entry, fields
-        except (OSError, IndexError, ValueError):
-            continue
-
-
-def rss_mb(group_ids: list[int]) -> float:
-    """Resident memory of every live process in these process groups (Linux /proc)."""
-    total = 0
-    for entry, _fields in group_processes(group_ids):
-        try:
-            total += int((entry / "statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-        except (OSError, IndexError):
-            continue
-    return total / 2**20
-
-
-def cpu_seconds(group_ids: list[int]) -> float:
-    """User + system CPU used so far by the live processes of these process groups."""
-    ticks = sum(int(f[11]) + int(f[12]) for _entry, f in group_processes(group_ids))
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds the whole machine spent busy (all cores, everyone's processes)."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
-    idle = values[3] + values[4]
-    return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
-class CpuMeter:
-    """CPU used over a stretch of time by our process groups and by the whole machine."""
-
-    def __init__(self, groups: dict[str, list[int]]):
-        self.groups = groups
-        self.start = {name: cpu_seconds(ids) for name, ids in groups.items()}
-        self.machine = machine_busy_seconds()
-        self.t0 = time.monotonic()
-
-    def report(self) -> dict:
-        elapsed = time.monotonic() - self.t0
-        used = {name: cpu_seconds(ids) - self.start[name] for name, ids in self.groups.items()}
-        return {
-            "seconds": round(elapsed, 1),
-            "cpu_seconds": {name: round(v, 1) for name, v in used.items()},
-            "machine_busy_cpu_seconds": round(machine_busy_seconds() - self.machine, 1),
-            "machine_cpu_capacity_seconds": round(elapsed * (os.cpu_count() or 1), 1),
-        }
 
 
 class Simulator:

@@ -28,14 +28,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlparse
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import database_recreate, say  # noqa: E402  (benchmarks/_common.py)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
-
-
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def environment() -> None:
@@ -58,19 +56,6 @@ def environment() -> None:
             "LOG_LEVEL": "WARNING",
         }
     )
-
-
-def database_recreate(url: str) -> None:
-    import psycopg
-
-    parsed = urlparse(url)
-    name = parsed.path.lstrip("/")
-    if not name.endswith("_bench"):
-        raise SystemExit(f"refusing to drop {name!r}: benchmark databases end in _bench")
-    admin = parsed._replace(path="/postgres").geturl().replace("postgres://", "postgresql://", 1)
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{name}"')
 
 
 def big_graph(actions: int, branches: int) -> tuple[dict, int]:

@@ -24,99 +24,28 @@ progress goes to stderr.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlparse
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+# chaos.py and approvals.py reach these through this module too.
+from _common import (  # noqa: E402, F401  (benchmarks/_common.py: processes, CPU and memory)
+    BASE_DIR,
+    base_env,
+    cpu_seconds,
+    database_recreate,
+    django_setup,
+    process_cpu_seconds,
+    say,
+    start,
+    stop,
+)
+
 sys.path.insert(0, str(BASE_DIR))
-
-
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def base_env() -> dict[str, str]:
-    from cryptography.fernet import Fernet
-
-    env = dict(os.environ)
-    env.setdefault("SECRET_KEY", "benchmark-secret-key-not-for-production-0123456789")
-    env.setdefault("FIELD_ENCRYPTION_KEYS", Fernet.generate_key().decode())
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "CRMFLOW_ENV_FILE": "",
-            "DEBUG": "false",
-            "HTTPS": "false",
-            "LOG_LEVEL": "WARNING",
-            "PYTHONPATH": str(BASE_DIR),
-        }
-    )
-    return env
-
-
-def database_recreate(url: str) -> None:
-    import psycopg
-
-    parsed = urlparse(url)
-    name = parsed.path.lstrip("/")
-    if not name.endswith("_bench"):
-        raise SystemExit(f"refusing to drop {name!r}: benchmark databases end in _bench")
-    admin = parsed._replace(path="/postgres").geturl().replace("postgres://", "postgresql://", 1)
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{name}"')
-
-
-def django_setup() -> None:
-    os.environ.update(base_env())
-    import django
-
-    django.setup()
-
-
-def cpu_seconds(group_ids: list[int]) -> float:
-    """User+system CPU of every live process in these process groups (Linux /proc)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        # After "pid (comm)": state ppid pgrp … utime(12) stime(13) cutime(14) cstime(15)
-        if int(fields[2]) in group_ids:
-            total += sum(int(v) for v in fields[11:15])
-    return total / ticks
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """User+system CPU of one process (0 once it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def start(command: list[str], env: dict, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        command,
-        cwd=BASE_DIR,
-        env=env,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
 
 
 def worker_command(name: str, concurrency: int, pool: str, level: str = "WARNING") -> list[str]:
@@ -156,16 +85,6 @@ def beat_command(workdir: Path) -> list[str]:
         "-s",
         str(workdir / "beat-schedule"),
     ]
-
-
-def stop(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
-    if process.poll() is None:
-        try:
-            os.killpg(process.pid, sig)
-            process.wait(15)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
 
 
 def account_with_contacts(contacts: int, *, reuse: bool = False):

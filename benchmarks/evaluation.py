@@ -32,17 +32,16 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from assistant import (  # noqa: E402  (a sibling benchmark: its process and CPU helpers)
+from _common import (  # noqa: E402  (benchmarks/_common.py: processes, CPU and memory)
     BASE_DIR,
-    FAST_KEY,
     CpuMeter,
-    Simulator,
     base_env,
     rss_mb,
     say,
     start,
     stop,
 )
+from assistant import FAST_KEY, Simulator  # noqa: E402  (its simulator set-up)
 
 TARGET_SECONDS = 10.0
 

@@ -27,6 +27,9 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import say  # noqa: E402  (benchmarks/_common.py)
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
@@ -45,10 +48,6 @@ STEPS = {
     },
     "4": {"type": "create_task", "config": {"title": "Follow up"}, "next": None},
 }
-
-
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def django_setup() -> None:

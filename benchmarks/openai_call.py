@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,10 @@ from pathlib import Path
 import httpx2
 import openai
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import free_port  # noqa: E402  (benchmarks/_common.py)
+from _common import process_cpu_seconds as cpu_seconds  # noqa: E402
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 KEY = "sk-bench-openai-call-000000000000000000000000001"
 BODY = {
@@ -35,17 +38,6 @@ BODY = {
     "store": False,
     "metadata": {"crmflow_workflow": "1"},
 }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def typed_call(client: openai.OpenAI, text: str) -> int:

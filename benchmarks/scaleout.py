@@ -35,13 +35,15 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import free_port, say  # noqa: E402  (benchmarks/_common.py)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
@@ -57,18 +59,8 @@ TEXTS = [
 ]
 
 
-def say(message: str) -> None:
-    print(f"[scaleout {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
 def sh(*args: str, check: bool = True) -> None:
     subprocess.run(list(args), check=check, capture_output=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # --- The network ------------------------------------------------------------------------

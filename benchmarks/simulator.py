@@ -21,13 +21,16 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import free_port  # noqa: E402  (benchmarks/_common.py)
+from _common import process_cpu_seconds as cpu_seconds  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BENCH_KEY = "sk-bench-throughput-00000000000000000000000001"
@@ -69,12 +72,6 @@ STRUCTURED_BODY = json.dumps(
 ).encode()
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def start_server(port: int, config_path: str) -> tuple[subprocess.Popen, str]:
     command = [
         sys.executable,
@@ -102,11 +99,6 @@ def start_server(port: int, config_path: str) -> tuple[subprocess.Popen, str]:
             time.sleep(0.05)
     process.kill()
     raise RuntimeError("simulator did not start")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def build_request(method: str, path: str, key: str, body: bytes = b"") -> bytes:

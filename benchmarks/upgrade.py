@@ -32,13 +32,15 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import textwrap
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import free_port, say  # noqa: E402  (benchmarks/_common.py)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 REDIS_DB = 8
@@ -92,16 +94,6 @@ STATE = textwrap.dedent(
     }))
     """
 )
-
-
-def say(message: str) -> None:
-    print(f"[upgrade {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def main() -> int:

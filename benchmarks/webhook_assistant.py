@@ -33,11 +33,9 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from assistant import (  # noqa: E402  (a sibling benchmark: its process and CPU helpers)
+from _common import (  # noqa: E402  (benchmarks/_common.py: processes, CPU and memory)
     BASE_DIR,
-    FAST_KEY,
     CpuMeter,
-    Simulator,
     base_env,
     free_port,
     rss_mb,
@@ -45,6 +43,7 @@ from assistant import (  # noqa: E402  (a sibling benchmark: its process and CPU
     start,
     stop,
 )
+from assistant import FAST_KEY, Simulator  # noqa: E402  (its simulator set-up)
 
 
 def celery(queue: str, name: str, *extra: str) -> list[str]:
