@@ -135,6 +135,44 @@ def cpu_seconds(group_ids: list[int]) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def named_processes(prefix: str) -> Iterator[tuple[Path, list[str]]]:
+    """(/proc entry, stat fields after the name) of every live process whose name starts
+    with `prefix` (e.g. "postgres", "redis-server": services that are not ours to start)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = (entry / "stat").read_text()
+            name = text[text.index("(") + 1 : text.rindex(")")]
+            if name.startswith(prefix):
+                yield entry, text.rsplit(")", 1)[1].split()
+        except (OSError, ValueError):
+            continue
+
+
+def named_cpu_seconds(prefix: str) -> float:
+    """CPU of the processes named `prefix…`, with their reaped children (PostgreSQL's
+    postmaster holds the time of the backends that have exited)."""
+    ticks = sum(sum(int(v) for v in f[11:15]) for _entry, f in named_processes(prefix))
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def pss_mb(group_ids: list[int]) -> float:
+    """Proportional memory of these groups' processes: a page shared by n processes
+    (a prefork pool's children and their parent) counts 1/n in each, so the sum is what
+    the processes take from the machine; RSS counts a shared page once per process."""
+    total_kb = 0
+    for entry, _fields in group_processes(group_ids):
+        try:
+            for line in (entry / "smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total_kb += int(line.split()[1])
+                    break
+        except (OSError, IndexError, ValueError):
+            continue
+    return total_kb / 1024
+
+
 def process_cpu_seconds(pid: int) -> float:
     """User + system CPU of one process (0 once it is gone)."""
     try:
@@ -152,12 +190,17 @@ def machine_busy_seconds() -> float:
 
 
 class CpuMeter:
-    """CPU used over a stretch of time by our process groups and by the whole machine:
-    the machine's figure tells a reader whether others' work shared the cores."""
+    """CPU used over a stretch of time by our process groups, by the machine's shared
+    services (PostgreSQL, Redis: by process name) and by the whole machine: what is left
+    over ("other") is everyone else's work, so a reader can tell a saturated machine from
+    a slow program."""
+
+    SERVICES = {"postgresql": "postgres", "redis": "redis-server"}
 
     def __init__(self, groups: dict[str, list[int]]):
         self.groups = groups
         self.start = {name: cpu_seconds(ids) for name, ids in groups.items()}
+        self.start.update({name: named_cpu_seconds(p) for name, p in self.SERVICES.items()})
         self.machine = machine_busy_seconds()
         self.t0 = time.monotonic()
         self.load_start = os.getloadavg()[0]
@@ -165,10 +208,15 @@ class CpuMeter:
     def report(self) -> dict:
         elapsed = time.monotonic() - self.t0
         used = {name: cpu_seconds(ids) - self.start[name] for name, ids in self.groups.items()}
+        used.update(
+            {name: named_cpu_seconds(p) - self.start[name] for name, p in self.SERVICES.items()}
+        )
+        machine = machine_busy_seconds() - self.machine
         return {
             "seconds": round(elapsed, 1),
             "cpu_seconds": {name: round(v, 1) for name, v in used.items()},
-            "machine_busy_cpu_seconds": round(machine_busy_seconds() - self.machine, 1),
+            "other_cpu_seconds": round(max(0.0, machine - sum(used.values())), 1),
+            "machine_busy_cpu_seconds": round(machine, 1),
             "machine_cpu_capacity_seconds": round(elapsed * (os.cpu_count() or 1), 1),
             "load_average": [round(self.load_start, 2), round(os.getloadavg()[0], 2)],
         }
