@@ -11,10 +11,10 @@ import datetime as dt
 
 from django.db import transaction
 from django.urls import reverse
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from crm.models import Account, Record, Task, TimelineEvent, User
-from crm.notifications import notify
+from crm.notifications import Message, notify
 
 
 @transaction.atomic
@@ -54,7 +54,10 @@ def task_create(
         notify(
             account=account,
             recipients=[assignee],
-            title=_("%(user)s assigned you a task: %(title)s") % {"user": actor, "title": title},
+            title=Message(
+                gettext_noop("%(user)s assigned you a task: %(title)s"),
+                {"user": actor, "title": title},
+            ),
             body=notes,
             url=reverse("crm:task_detail", args=[task.pk]),
             idempotency_key=f"task-assigned:{task.pk}",

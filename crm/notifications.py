@@ -4,17 +4,25 @@
 same `idempotency_key` (a workflow execution id, say) never creates a second
 notification nor sends a second email to a recipient, even when called again after a
 crash or a redelivered message.
+
+A title crmflow writes is a `Message`: its English source (marked with `gettext_noop`,
+so the catalogues have it) and its parameters are stored, and each reader sees it in
+their own language (`Notification.title_text()`), whoever's request created it. A plain
+string title (a workflow's notification: its builder's words) is shown as written.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from crm.models import Account, Notification, Role, User
 
@@ -23,6 +31,34 @@ logger = logging.getLogger(__name__)
 MAX_TITLE = 255
 MAX_BODY = 10_000
 MAX_KEY = 100
+
+
+@dataclass(frozen=True)
+class Message:
+    """A text to render in each reader's language: the English source, marked with
+    `gettext_noop` where it is written, and its %-parameters (shown as given: names,
+    titles, what the reader's language does not change)."""
+
+    source: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def stored_params(self) -> dict[str, str]:
+        return {str(k): str(v) for k, v in self.params.items()}
+
+    def render(self) -> str:
+        """In the active language; "" when the source no longer takes these
+        parameters (the stored title stands in)."""
+        text = gettext(self.source)
+        if not self.params:
+            return text
+        try:
+            return text % self.stored_params()
+        except (KeyError, ValueError, TypeError):
+            return ""
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())[:MAX_TITLE]
 
 
 def _safe_path(url: str) -> str:
@@ -37,7 +73,7 @@ def notify(
     *,
     account: Account,
     recipients: Iterable[User],
-    title: str,
+    title: str | Message,
     body: str = "",
     url: str = "",
     idempotency_key: str | None = None,
@@ -51,7 +87,12 @@ def notify(
     notifications created by this call; a failing mail server is logged, never raised.
     Returns the notifications (created or already existing), one per recipient.
     """
-    title = " ".join(str(title).split())[:MAX_TITLE]
+    title_key, title_params = "", {}
+    if isinstance(title, Message):
+        title_key, title_params = title.source, title.stored_params()
+        with translation.override(settings.LANGUAGE_CODE):
+            title = title.render() or title.source
+    title = _one_line(title)
     body = str(body)[:MAX_BODY]
     path = _safe_path(url)
     key = idempotency_key[:MAX_KEY] if idempotency_key else None
@@ -76,6 +117,8 @@ def notify(
                     account=account,
                     recipient=user,
                     title=title,
+                    title_key=title_key,
+                    title_params=title_params,
                     body=body,
                     url=path,
                     idempotency_key=key,
@@ -103,10 +146,11 @@ def _send_emails(notification_ids: list[int]) -> None:
         lines = [notification.body] if notification.body else []
         if notification.url:
             lines.append(f"{base}{notification.url}")
+        subject = _one_line(notification.title_text())
         try:
             send_mail(
-                subject=notification.title,
-                message="\n\n".join(lines) or notification.title,
+                subject=subject,
+                message="\n\n".join(lines) or subject,
                 from_email=None,
                 recipient_list=[address],
             )
@@ -129,7 +173,7 @@ def mark_read(user: User, notification_ids: Iterable[int] | None = None) -> int:
 def super_admins_notify(
     *,
     account: Account,
-    title: str,
+    title: str | Message,
     body: str = "",
     url: str = "",
     idempotency_key: str,

@@ -10,11 +10,11 @@ import logging
 
 from django.db import transaction
 from django.urls import reverse
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from crm.audit import AuditAction, audit_record
 from crm.models import Account, User
-from crm.notifications import super_admins_notify
+from crm.notifications import Message, super_admins_notify
 from marketplace.models import AppLogEntry, AppLogEvent, Connection, ConnectionStatus
 from marketplace.registry import app_listing
 from marketplace.signals import connection_needs_attention, connection_uninstalled
@@ -111,8 +111,10 @@ def super_admins_notify_needs_attention(*, connection: Connection) -> None:
     listing = app_listing(connection.app)
     super_admins_notify(
         account=connection.account,
-        title=_("%(app)s needs attention: reconnect the app")
-        % {"app": listing.name if listing else connection.app},
+        title=Message(
+            gettext_noop("%(app)s needs attention: reconnect the app"),
+            {"app": listing.name if listing else connection.app},
+        ),
         body=connection.status_reason,
         url=reverse("marketplace:app_detail", args=[connection.app]),
         idempotency_key=f"needs-attention:{connection.pk}:{connection.updated_at.isoformat()}",

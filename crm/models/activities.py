@@ -91,7 +91,15 @@ class Notification(models.Model):
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
     )
+    # What the title says, rendered once (in English for the notifications crmflow
+    # writes): the fallback when there is no `title_key`, and the one title of a
+    # workflow's notification (its builder's own words).
     title = models.CharField(_("title"), max_length=255)
+    # A title crmflow writes is rendered in each reader's language when shown: the
+    # English source (a msgid of the catalogues) and its parameters (crm/notifications.py
+    # Message). Empty: `title` as written.
+    title_key = models.CharField(max_length=255, blank=True)
+    title_params = models.JSONField(default=dict, blank=True)
     body = models.TextField(_("body"), blank=True)
     # A path inside crmflow to open (never an external URL).
     url = models.CharField(max_length=500, blank=True)
@@ -113,4 +121,14 @@ class Notification(models.Model):
         ]
 
     def __str__(self) -> str:
+        return self.title_text()
+
+    def title_text(self) -> str:
+        """The title in the active language (the reader's, in a request)."""
+        if self.title_key:
+            from crm.notifications import Message
+
+            text = Message(self.title_key, self.title_params).render()
+            if text:
+                return text
         return self.title

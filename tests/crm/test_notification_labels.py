@@ -5,6 +5,7 @@ where it leads — the record, the task, the workflow, the app — in the reader
 from __future__ import annotations
 
 import pytest
+from django.utils import translation
 
 from crm import activities
 from crm.models import Notification
@@ -72,3 +73,67 @@ def test_a_link_to_something_removed_names_nothing_and_breaks_nothing(acme, rep_
     Notification.objects.create(account=acme, recipient=rep_user, title="Elsewhere", url="/nope/")
     text = inbox(rep_client)
     assert "Old news" in text and "Elsewhere" in text and "Contact:" not in text
+
+
+def test_each_reader_sees_a_notification_in_their_own_language(acme, admin_user, admin_client):
+    """The title is rendered when read, in the reader's language, not in the language of
+    the request (or worker) that wrote it."""
+    from crm.models import Role
+    from tests.conftest import client_for, make_user
+
+    camille = make_user(acme, "camille", Role.SUPER_ADMIN, first_name="Camille")
+    workflow = make_workflow(
+        acme, chain({"type": "delay", "config": {"amount": 1, "unit": "days"}})
+    )
+    workflow.name = "Qualify visitors"
+    workflow.save()
+    with translation.override("fr"):  # written while French was active
+        ledger._admins_notify_failure(workflow, "The assistant was deleted.")
+    assert Notification.objects.filter(account=acme).count() == 2
+    english = inbox(admin_client)
+    french = inbox(client_for(camille), "fr")
+    assert "Workflow “Qualify visitors” has failed actions" in english
+    assert "Le workflow" not in english
+    assert "Le workflow « Qualify visitors » a des actions en échec" in french
+    assert "has failed actions" not in french
+
+
+def test_a_task_assigned_from_a_french_page_reads_in_english_for_its_assignee(
+    acme, admin_user, rep_user, rep_client
+):
+    with translation.override("fr"):
+        activities.task_create(
+            account=acme, actor=admin_user, title="Send the quote", assignee=rep_user
+        )
+    assert f"{admin_user} assigned you a task: Send the quote" in inbox(rep_client)
+    assert f"{admin_user} vous a assigné une tâche : Send the quote" in inbox(rep_client, "fr")
+
+
+def test_existing_titles_keep_their_text_and_known_ones_get_their_message(
+    acme, admin_user, rep_user, rep_client
+):
+    """The migration that added title keys: a title of a known kind, in English or
+    French, becomes its message; anything else keeps its text as written."""
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("crm.migrations.0011_notification_title_key")
+    rows = [
+        ("Ada vous a assigné une tâche\u00a0: Call back", "task-assigned:1"),
+        ("Monthly AI budget reached", "openai-budget:1:100:2026-12"),
+        ("Lead is hot", "exec:7"),
+        ("Something a key names but the text does not match", "approval:3"),
+    ]
+    for title, key in rows:
+        Notification.objects.create(
+            account=acme, recipient=rep_user, title=title, idempotency_key=key
+        )
+    migration.titles_keyed(apps, None)
+    english, french = inbox(rep_client), inbox(rep_client, "fr")
+    assert "Ada assigned you a task: Call back" in english
+    assert "Ada vous a assigné une tâche : Call back" in french
+    assert "Monthly AI budget reached" in english and "Budget IA mensuel atteint" in french
+    for text in (english, french):
+        assert "Lead is hot" in text
+        assert "Something a key names but the text does not match" in text

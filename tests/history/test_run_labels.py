@@ -204,7 +204,7 @@ def test_the_labels_are_in_french(acme, sim, builder_user):
     ask = pairs(step_html(html, 1))
     assert ask["Sélection de l’assistant"] == "Lead qualifier"
     assert ask["Sélection du modèle"] == "Le modèle de l’assistant"
-    assert ask["Effort de raisonnement"] == "Moyenne"
+    assert ask["Effort de raisonnement"] == "Moyen"  # the effort (masculine), not a priority
     assert "Réponse" in ask and "Modèle utilisé" in ask
     assert "Titre" in pairs(step_html(html, 2))
     WorkspaceAssistant.objects.update(archived_at=timezone.now())

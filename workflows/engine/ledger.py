@@ -48,8 +48,9 @@ from django.db.models import Case, F, JSONField, Q, QuerySet, Value, When
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
-from crm.notifications import super_admins_notify
+from crm.notifications import Message, super_admins_notify
 from workflows import registry
 from workflows.conf import setting
 from workflows.engine import heartbeat
@@ -554,7 +555,9 @@ def _admins_notify_failure(workflow: Workflow, message: str) -> None:
     """One notification per super admin, per workflow, per day — not one per failure."""
     super_admins_notify(
         account=workflow.account,
-        title=_("Workflow “%(name)s” has failed actions") % {"name": workflow.name},
+        title=Message(
+            gettext_noop("Workflow “%(name)s” has failed actions"), {"name": workflow.name}
+        ),
         body=message[:2000],
         url=reverse("history:logs", args=[workflow.pk]) + "?event=failed",
         idempotency_key=f"workflow-failed:{workflow.pk}:{timezone.now().date().isoformat()}",

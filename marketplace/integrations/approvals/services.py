@@ -13,10 +13,10 @@ from django.core import signing
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from crm.models import Record, Role, User
-from crm.notifications import notify
+from crm.notifications import Message, notify
 from marketplace.integrations.approvals.models import ApprovalRequest
 from workflows.models import Workflow
 from workflows.services import executions_resume
@@ -98,8 +98,10 @@ def approval_request_create(
     notify(
         account=workflow.account,
         recipients=approvers_of(request),
-        title=_("Approval requested: %(record)s (%(workflow)s)")
-        % {"record": record, "workflow": workflow.name},
+        title=Message(
+            gettext_noop("Approval requested: %(record)s (%(workflow)s)"),
+            {"record": record, "workflow": workflow.name},
+        ),
         body=instructions or text[:500],
         url=approval_link_path(request),
         idempotency_key=f"approval:{request.pk}",

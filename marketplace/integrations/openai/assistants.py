@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from crm.audit import AuditAction, audit_record
+from crm.notifications import Message
 from marketplace.integrations.openai.assistants_list import (
     AccountAssistant,
     cached_account_assistants,
@@ -218,7 +220,7 @@ def account_assistants_unavailable_notify(*, connection: Connection, reason: str
     admins_notify(
         connection=connection,
         key=f"openai-assistants-gone:{connection.pk}",
-        title=_("OpenAI account assistants are no longer available"),
+        title=Message(gettext_noop("OpenAI account assistants are no longer available")),
         body=reason,
     )
 

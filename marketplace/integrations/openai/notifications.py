@@ -7,14 +7,15 @@ from __future__ import annotations
 from django.urls import reverse
 
 from crm.models import Role, User
-from crm.notifications import notify
+from crm.notifications import Message, notify
 from marketplace.integrations.openai.listing import SLUG
 from marketplace.models import Connection
 
 
-def admins_notify(*, connection: Connection, key: str, title: str, body: str) -> None:
+def admins_notify(*, connection: Connection, key: str, title: Message, body: str) -> None:
     """One in-app notification per active super admin of the connection's account per
-    `key` (crm.notifications deduplicates by it), linking to the OpenAI app's page."""
+    `key` (crm.notifications deduplicates by it), linking to the OpenAI app's page; the
+    title a `Message`, shown in each admin's language."""
     notify(
         account=connection.account,
         recipients=User.objects.filter(

@@ -43,7 +43,9 @@ from typing import Any
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
+from crm.notifications import Message
 from marketplace.integrations.openai import assistants as assistants_mod
 from marketplace.integrations.openai import economy, pricing, tools
 from marketplace.integrations.openai.errors import QUOTA_MESSAGE, AssistantError, ErrorKind
@@ -510,7 +512,7 @@ def _failure(context: ExecutionContext, connection: Connection, error: Assistant
         admins_notify(
             connection=connection,
             key=f"openai-quota:{connection.pk}:{timezone.now():%Y-%m-%d}",
-            title=_("Your OpenAI account is out of quota"),
+            title=Message(gettext_noop("Your OpenAI account is out of quota")),
             body=str(QUOTA_MESSAGE),
         )
         return Failure(str(QUOTA_MESSAGE))

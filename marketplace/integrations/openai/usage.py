@@ -22,9 +22,11 @@ from django.db.models.functions import TruncMonth
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from crm.audit import AuditAction, audit_record
 from crm.models import Account
+from crm.notifications import Message
 from marketplace.integrations.openai import pricing
 from marketplace.integrations.openai.assistants import WORKSPACE, selection_parse
 from marketplace.integrations.openai.limiter.budget import BudgetLine, counter_key, usd_units
@@ -219,7 +221,7 @@ def budget_refusal_notify(*, connection: Connection, notify_key: str, message: s
     admins_notify(
         connection=connection,
         key=notify_key,
-        title=_("Monthly AI budget reached"),
+        title=Message(gettext_noop("Monthly AI budget reached")),
         body=message,
     )
 
