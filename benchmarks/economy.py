@@ -13,9 +13,11 @@ crmflow runs in this process, one phase after the other (what workers and beat d
    rows per file; the process's peak RSS while writing and uploading them (sampled every
    10 ms; target < 300 MB) against its RSS before;
 3. the simulator runs the batches (not timed as ours: OpenAI takes up to 24 h);
-4. apply: `economy.economy_poll` reads the output files and resumes the steps, then the
-   steps complete from their answers through the ledger (usage rows at the batch rate):
-   time to apply every result (target < 60 s for 100,000).
+4. apply: `economy.economy_poll` reads the output files, stores the answers and
+   completes the answered steps in the ledger's batches (usage rows at the batch rate,
+   next steps); anything left pending is then drained as the `assistant` worker would:
+   time to apply every result (target < 60 s for 100,000). `--profile FILE` writes a
+   cProfile of this phase.
 
 Prints ONE JSON summary on stdout (with the load average and busy CPU of the run);
 progress goes to stderr.
@@ -24,6 +26,7 @@ progress goes to stderr.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import os
 import subprocess
@@ -77,6 +80,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--batch-rows", type=int, default=50_000)
+    parser.add_argument(
+        "--profile", metavar="FILE", help="write a cProfile of the apply phase to FILE"
+    )
     args = parser.parse_args()
     env = base_env()
     os.environ.update({k: v for k, v in env.items() if k not in os.environ or k == "LOG_LEVEL"})
@@ -201,6 +207,7 @@ def run(args: argparse.Namespace) -> dict:
     )
 
     say("the simulator runs the batches…")
+    profiler = cProfile.Profile() if args.profile else None
     started = time.monotonic()
     applied = 0
     poll_s = 0.0
@@ -208,7 +215,11 @@ def run(args: argparse.Namespace) -> dict:
         connection__account=account, finished_at__isnull=True
     ).exists():
         tick = time.monotonic()
+        if profiler:
+            profiler.enable()
         _polled, stored = economy.economy_poll()
+        if profiler:
+            profiler.disable()
         if stored:
             poll_s += time.monotonic() - tick
         applied += stored
@@ -217,8 +228,13 @@ def run(args: argparse.Namespace) -> dict:
             raise SystemExit("the batches did not end within an hour")
     say(f"apply: {applied} answers stored; the steps complete…")
     started = time.monotonic()
+    if profiler:
+        profiler.enable()
     drain(runner, mine)
     complete_s = time.monotonic() - started
+    if profiler:
+        profiler.disable()
+        profiler.dump_stats(args.profile)
     busy1, total1 = cpu_busy()
     usage = AssistantUsage.objects.filter(workflow=workflow)
     return {

@@ -7,10 +7,13 @@ What must stay true:
   `waiting` status, no worker held) until its batch ends. A step that comes back
   earlier (a worker died before the wait was recorded) finds its item and waits again.
 - Results flow into the ledger as if each step had run: the batch's end resumes every
-  waiting step (`executions_resume`), which runs again, finds its answer (`DONE`) and
-  completes through the action's normal path (outputs, usage row, next step) with no
-  call; the usage is priced at the batch rate (`BATCH_DISCOUNT` of the table's price,
-  engine `batch`).
+  waiting step, which runs again, finds its answer (`DONE`) and completes through the
+  action's normal path (outputs, usage row, next step) with no call; the usage is
+  priced at the batch rate (`BATCH_DISCOUNT` of the table's price, engine `batch`).
+  The answered steps are not sent to the `assistant` workers one message each: the
+  beat job completes them itself right after the batch's commit, in the ledger's
+  batches (`answers_complete`: a claim and a completion transaction per
+  WORKFLOWS_BATCH_SIZE steps), and publishes what it has no time left for.
 - A request that failed in the batch (its line in the error file), a batch that failed,
   expired or was cancelled, and a step whose wait outlived the batch window all
   `RETURN` the item: the step runs as an ordinary call, with the ordinary retries.
@@ -32,14 +35,15 @@ import datetime as dt
 import json
 import logging
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import IO, Any, Literal
 
 import openai
+from django.db import connection as db
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from marketplace.integrations.openai.client import connection_client
@@ -51,6 +55,9 @@ from marketplace.integrations.openai.prepare import Call
 from marketplace.integrations.openai.specs import AssistantResult
 from marketplace.models import Connection
 from workflows.conf import tunable
+from workflows.engine import heartbeat, ledger, runner
+from workflows.engine.publish import executions_publish
+from workflows.models import ActionExecution
 from workflows.outcomes import Wait
 from workflows.services import executions_resume
 
@@ -71,6 +78,11 @@ UPLOAD_GIVE_UP_SECONDS = 1800
 POLL_SECONDS = 60.0
 # Items written or updated per statement.
 CHUNK = 2000
+# Answered steps completed per round of the ledger's batches, and for how long the beat
+# job completes them itself (setting or environment OPENAI_ECONOMY_APPLY_SECONDS; below
+# the task's soft time limit, 150 s) before handing what is left to the workers.
+APPLY_CHUNK = 5000
+DEFAULT_APPLY_SECONDS = 100.0
 
 Status = EconomyBatch.Status
 State = EconomyItem.State
@@ -336,8 +348,9 @@ def batch_results_apply(
     batch: EconomyBatch, *, output: Iterator[str], errors: Iterator[str]
 ) -> int:
     """Store each answer on its item (DONE), return every other item of the batch
-    (its request failed, or the batch ended without it), and resume their steps.
-    Once per batch (a row lock and `finished_at`). Returns the answers stored."""
+    (its request failed, or the batch ended without it) and resume their steps, once
+    per batch (a row lock and `finished_at`); then complete the answered steps here,
+    in the ledger's batches (`answers_complete`). Returns the answers stored."""
     stored = 0
     with transaction.atomic():
         locked = EconomyBatch.objects.select_for_update().filter(
@@ -345,7 +358,7 @@ def batch_results_apply(
         )
         if not locked.exists():
             return 0
-        answers: list[EconomyItem] = []
+        answers: list[tuple[int, str]] = []
         for line in output:
             answer = _answer_line(line)
             if answer is None:
@@ -358,19 +371,61 @@ def batch_results_apply(
         failed = sum(1 for line in errors if line.strip())
         EconomyItem.objects.filter(batch=batch, state=State.SUBMITTED).update(state=State.RETURNED)
         EconomyBatch.objects.filter(pk=batch.pk).update(finished_at=timezone.now())
-        ids = list(
-            EconomyItem.objects.filter(batch=batch)
-            .filter(Q(state=State.DONE) | Q(state=State.RETURNED))
-            .values_list("execution_id", flat=True)
+        items = EconomyItem.objects.filter(batch=batch).order_by("execution_id")
+        # Returned items run as ordinary calls: their wake-ups are published on commit.
+        executions_resume(
+            execution_ids=list(
+                items.filter(state=State.RETURNED).values_list("execution_id", flat=True)
+            )
         )
-        executions_resume(execution_ids=ids)
+        # Answered ones are due now but not published: this process completes them
+        # right after the commit (should it die first, the sweeper re-sends them after
+        # WORKFLOWS_RESEND_AFTER_SECONDS and workers complete them the same way).
+        answered = ledger.executions_resume(
+            execution_ids=list(
+                items.filter(state=State.DONE).values_list("execution_id", flat=True)
+            )
+        )
     logger.info(
         "economy batch %s applied: %s answers, %s failed requests", batch.pk, stored, failed
     )
+    answers_complete(answered)
     return stored
 
 
-def _answer_line(line: str) -> EconomyItem | None:
+def answers_complete(execution_ids: list[int]) -> dict[str, int]:
+    """Complete answered steps in the ledger's batches (runner.executions_run: one claim,
+    one completion transaction — outputs, usage rows at the batch rate, next steps — per
+    WORKFLOWS_BATCH_SIZE steps), instead of a wake-up message each for the `assistant`
+    workers' smaller batches. Past OPENAI_ECONOMY_APPLY_SECONDS what is left is
+    published to the workers. Returns {what happened: how many}."""
+    done: dict[str, int] = {}
+    deadline = time.monotonic() + float(
+        tunable("OPENAI_ECONOMY_APPLY_SECONDS", DEFAULT_APPLY_SECONDS)
+    )
+    for start in range(0, len(execution_ids), APPLY_CHUNK):
+        if time.monotonic() >= deadline or heartbeat.stopping():
+            _hand_over(execution_ids[start:])
+            break
+        chunk = execution_ids[start : start + APPLY_CHUNK]
+        for result in runner.executions_run(execution_ids=chunk, inline=False).values():
+            done[result] = done.get(result, 0) + 1
+    return done
+
+
+def _hand_over(execution_ids: list[int]) -> None:
+    for start in range(0, len(execution_ids), CHUNK):
+        rows = list(
+            ActionExecution.objects.filter(
+                pk__in=execution_ids[start : start + CHUNK],
+                status=ActionExecution.Status.PENDING,
+            ).values_list("pk", "queue", "action_type")
+        )
+        if rows:
+            executions_publish(rows)
+
+
+def _answer_line(line: str) -> tuple[int, str] | None:
     """An output line's answer (status 200 only; anything else is returned)."""
     try:
         data: Any = json.loads(line)
@@ -385,20 +440,23 @@ def _answer_line(line: str) -> EconomyItem | None:
     if response.get("status_code") != 200 or not isinstance(response.get("body"), dict):
         return None
     body = json.dumps(response["body"], separators=(",", ":"), ensure_ascii=False)
-    return EconomyItem(execution_id=execution_id, result=body)
+    return execution_id, body
 
 
-def _answers_store(batch: EconomyBatch, answers: list[EconomyItem]) -> int:
+def _answers_store(batch: EconomyBatch, answers: list[tuple[int, str]]) -> int:
+    """The answers on their items (still SUBMITTED in this batch), one UPDATE each sent
+    together (executemany); returns the items updated."""
     if not answers:
         return 0
-    by_execution = {answer.execution_id: answer.result for answer in answers}
-    items = list(
-        EconomyItem.objects.filter(
-            batch=batch, state=State.SUBMITTED, execution_id__in=list(by_execution)
-        ).only("pk", "execution_id")
+    table = db.ops.quote_name(EconomyItem._meta.db_table)
+    sql = (
+        f"UPDATE {table} SET result = %s, state = %s "
+        "WHERE execution_id = %s AND batch_id = %s AND state = %s"
     )
-    for item in items:
-        item.result = by_execution[item.execution_id]
-        item.state = State.DONE
-    EconomyItem.objects.bulk_update(items, ["result", "state"], batch_size=500)
-    return len(items)
+    params = [
+        (result, State.DONE.value, execution_id, batch.pk, State.SUBMITTED.value)
+        for execution_id, result in answers
+    ]
+    with db.cursor() as cursor:
+        cursor.executemany(sql, params)
+        return max(cursor.rowcount, 0)

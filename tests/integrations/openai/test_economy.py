@@ -76,6 +76,10 @@ def test_economy_steps_wait_then_complete_from_the_batch_at_half_price(acme, sim
     until_batches_end()
     assert EconomyBatch.objects.count() == 3  # 4 + 4 + 2 rows
     assert sorted(EconomyBatch.objects.values_list("rows", flat=True)) == [2, 4, 4]
+    # The beat job completed the answered steps itself; their next steps are pending.
+    steps = ActionExecution.objects.filter(workflow=workflow)
+    assert steps.filter(step_id=1, status="succeeded").count() == 10
+    assert steps.filter(step_id=2, status="pending").count() == 10
     drain()
     assert Task.objects.count() == 10
     assert set(Task.objects.values_list("title", flat=True)) >= {"Code: TX", "Code: OH"}
@@ -122,6 +126,24 @@ def test_a_failed_request_and_an_expired_batch_run_as_ordinary_steps(acme, sim, 
     assert set(AssistantUsage.objects.filter(workflow=second).values_list("engine", flat=True)) == {
         "responses"
     }
+
+
+def test_answers_left_when_the_beat_job_runs_out_of_time_go_to_the_workers(acme, sim, settings):
+    sim.configure(**FAST_BATCHES)
+    settings.OPENAI_ECONOMY_APPLY_SECONDS = 0
+    connect(acme)
+    contacts(acme, 4)
+    workflow = economy_workflow(acme)
+    drain()
+    until_batches_end()
+    # Stored and resumed, not completed by the beat job: due now for the workers.
+    assert set(EconomyItem.objects.values_list("state", flat=True)) == {"done"}
+    steps = ActionExecution.objects.filter(workflow=workflow)
+    assert steps.filter(step_id=1, status="pending").count() == 4
+    drain()
+    assert Task.objects.count() == 4
+    assert set(AssistantUsage.objects.values_list("engine", flat=True)) == {"batch"}
+    assert not sim.requests(path_prefix="/v1/responses")
 
 
 def test_only_economy_enrollments_wait_for_a_batch(acme, sim):
