@@ -8,10 +8,14 @@ error for the user — the group is hidden and admins are told once (by the call
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-
-import openai
+from typing import TYPE_CHECKING
 
 from .errors import NotFound, classify
+
+if TYPE_CHECKING:
+    # Imported where it is used: the SDK costs a process ~30 MB and ~1 s to load, and
+    # the web, beat and default workers never call OpenAI.
+    import openai
 
 CACHE_SECONDS = 60
 _LIST_TIMEOUT_S = 20.0
@@ -43,6 +47,8 @@ UNAVAILABLE_REASON = (
 def list_account_assistants(client: openai.OpenAI) -> AccountAssistants:
     """Every assistant of the account, all pages. Raises AssistantError for anything
     other than the API being gone (e.g. AuthFailed for a revoked key)."""
+    import openai
+
     try:
         page = client.with_options(timeout=_LIST_TIMEOUT_S, max_retries=0).beta.assistants.list(
             limit=100

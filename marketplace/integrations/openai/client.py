@@ -16,10 +16,9 @@ import logging
 import ssl
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx2
-import openai
 from django.conf import settings
 from django.utils.functional import Promise
 from django.utils.text import capfirst
@@ -35,6 +34,11 @@ from marketplace.integrations.openai.endpoints import (
 )
 from marketplace.integrations.openai.limiter.policy import request_leaving
 from marketplace.integrations.openai.models import EndpointKind
+
+if TYPE_CHECKING:
+    # Imported where it is used: the SDK costs a process ~30 MB and ~1 s to load, and
+    # the web, beat and default workers never call OpenAI.
+    import openai
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +91,8 @@ def openai_client(
     request leaves (limiter/policy.py `request_leaving`; a no-op outside a `sending`
     block). `ssl_context`: one already loaded (loading the CA bundle takes ~30 ms a
     client)."""
+    import openai
+
     hooks: list = [request_leaving]
     if endpoint.kind == EndpointKind.AZURE:
         hooks.append(_azure_auth)
@@ -249,6 +255,8 @@ class KeyCheck:
 def _model_ids(client: openai.OpenAI, endpoint: Endpoint) -> tuple[Any, list[str]]:
     """The raw answer and the model ids: an Azure resource's deployment names (what a
     request names as its model there), else the `/models` list."""
+    import openai
+
     if endpoint.kind == EndpointKind.AZURE:
         path, version = AZURE_DEPLOYMENTS
         answer = client.get(
@@ -278,6 +286,8 @@ def key_check(api_key: str, endpoint: Endpoint = OPENAI) -> KeyCheck:
 
 @sensitive_variables("api_key")
 def _key_check(api_key: str, endpoint: Endpoint, fingerprint: str) -> KeyCheck:
+    import openai
+
     client = openai_client(api_key, endpoint=endpoint)
     try:
         raw, model_ids = _model_ids(client, endpoint)

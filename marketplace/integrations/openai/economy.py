@@ -39,9 +39,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import IO, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
-import openai
 from django.db import connection as db
 from django.db import transaction
 from django.utils import timezone
@@ -60,6 +59,11 @@ from workflows.engine.publish import executions_publish
 from workflows.models import ActionExecution
 from workflows.outcomes import Wait
 from workflows.services import executions_resume
+
+if TYPE_CHECKING:
+    # Imported where it is used: the SDK costs a process ~30 MB and ~1 s to load, and
+    # the web, beat and default workers never call OpenAI.
+    import openai
 
 logger = logging.getLogger(__name__)
 
@@ -219,6 +223,8 @@ def uploads_give_up() -> int:
 def economy_submit() -> int:
     """Every connection's queued items, in batch files of at most `batch_rows()`.
     Returns the number of batches created."""
+    import openai
+
     created = 0
     connections = (
         EconomyItem.objects.filter(state=State.QUEUED)
@@ -308,6 +314,8 @@ def _submit(connection: Connection, batch: EconomyBatch) -> None:
 def economy_poll() -> tuple[int, int]:
     """Ask OpenAI about every open batch; apply those that ended. Returns (batches
     polled, results applied)."""
+    import openai
+
     polled = applied = 0
     open_batches = EconomyBatch.objects.filter(
         finished_at__isnull=True, status__in=OPEN

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx2
-import openai
 
 from .errors import AssistantTimeout, RunFailed, classify
 from .specs import (
@@ -25,6 +24,11 @@ from .specs import (
     parse_structured,
     schema_name,
 )
+
+if TYPE_CHECKING:
+    # Imported where it is used: the SDK costs a process ~30 MB and ~1 s to load, and
+    # the web, beat and default workers never call OpenAI.
+    import openai
 
 # Failures OpenAI reports inside a run/response that may well pass on a later try.
 _TRANSIENT_RUN_CODES = {"server_error", "rate_limit_exceeded"}
@@ -127,6 +131,8 @@ class ResponsesEngine:
     def run(
         self, client: openai.OpenAI, request: AssistantRequest, *, deadline: float
     ) -> AssistantResult:
+        import openai
+
         clock = _Deadline(deadline)
         try:
             raw = clock.client(client).post(
@@ -281,6 +287,8 @@ class AssistantsEngine:
     def run(
         self, client: openai.OpenAI, request: AssistantRequest, *, deadline: float
     ) -> AssistantResult:
+        import openai
+
         clock = _Deadline(deadline)
         params = self.build_params(request)
         requests_made = 0
@@ -355,6 +363,8 @@ class AssistantsEngine:
     @staticmethod
     def _cancel(client: openai.OpenAI, run) -> None:
         # Best effort: OpenAI expires abandoned runs on its own.
+        import openai
+
         with contextlib.suppress(openai.OpenAIError, ValueError):
             client.with_options(timeout=_CANCEL_TIMEOUT_S, max_retries=0).beta.threads.runs.cancel(
                 run.id, thread_id=run.thread_id

@@ -12,11 +12,15 @@ from __future__ import annotations
 import json
 import re
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import openai
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+
+if TYPE_CHECKING:
+    # Imported where it is used: the SDK costs a process ~30 MB and ~1 s to load, and
+    # the web, beat and default workers never call OpenAI.
+    import openai
 
 
 class ErrorKind(StrEnum):
@@ -159,6 +163,8 @@ def classify(exc: BaseException) -> AssistantError:
     Programming errors (anything that is neither an OpenAI error nor a ValueError from
     a body cut short) are re-raised unchanged: retrying them would only hide a bug.
     """
+    import openai
+
     if isinstance(exc, AssistantError):
         return exc
     if isinstance(exc, openai.APITimeoutError):

@@ -9,9 +9,8 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-import openai
 from django.utils.translation import gettext as _
 
 from crm.models import Account
@@ -36,6 +35,11 @@ from marketplace.models import Connection
 from workflows.context import ExecutionContext
 from workflows.models import Workflow
 from workflows.outcomes import Failure
+
+if TYPE_CHECKING:
+    # Imported where it is used: the SDK costs a process ~30 MB and ~1 s to load, and
+    # the web, beat and default workers never call OpenAI.
+    import openai
 
 NOT_CONNECTED = (
     "OpenAI app is not connected. A super admin can install it from the App Marketplace "
