@@ -155,6 +155,12 @@ class ActionType:
         """The config form the builder renders (choices may come from the account)."""
         return self.config_form(initial=config) if self.config_form is not None else None
 
+    def config_from_builder(self, values: dict[str, Any]) -> dict[str, Any]:
+        """The config to check and store from the values of `builder_form`'s fields
+        (posted by the builder): the same unless the builder shows a stored value as
+        several widgets, e.g. a kind of choice then a select of that kind."""
+        return values
+
     def validate_config(
         self, config: dict[str, Any], *, account: Account, object_type: str
     ) -> dict[str, Any]:

@@ -1,12 +1,15 @@
 """Draft, approve and send, end to end in Chromium (English and French): the admin
 creates the workflow from its template on the site, in the page's language (its name,
-instructions and outcome paths come out in it); the rep moves their deal to "Qualified
+instructions and outcome paths come out in it) and picks who approves: the rep, from a
+select of the account's users; the rep moves their deal to "Qualified
 to buy" → a real Celery worker drafts with the simulator and
 waits for approval → the rep (the deal's owner) opens the request from the bell, edits
 the draft and approves → the worker sends it, and the local SMTP server receives the
 edited email, addressed to the deal's contact."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 from playwright.sync_api import expect
@@ -18,13 +21,13 @@ from marketplace.integrations.openai.demo import (
     workspace_assistant_ensure,
 )
 from tests.accessibility import close_checked, csp_watched_context
-from tests.builder.steps import log_in_as
+from tests.builder.steps import log_in_as, panel
 from tests.celery_worker import wait_for
 from tests.conftest import screenshot
 from tests.integrations.openai.conftest import connect
 from tests.smtp_server import smtp_server  # noqa: F401  (the fixture)
 from tests.usecases.conftest import FAST
-from tests.usecases.steps import create_from_template
+from tests.usecases.steps import create_from_template, open_step
 from workflows import services as workflow_services
 from workflows.models import Workflow
 
@@ -85,6 +88,17 @@ def test_the_owner_edits_and_approves_and_the_contact_gets_the_edited_email(
     assert workflow.name == TEMPLATE[language]
     for outcome in OUTCOMES[language]:
         expect(page.locator(".branch-path", has_text=outcome).first).to_be_visible()
+    # Who approves: "A specific user" shows the account's users, by name and email.
+    open_step(page, 2)
+    panel(page).locator("#step-field-approver_kind").select_option(value="user")
+    users = panel(page).locator("select#step-field-approver_user")
+    expect(users).to_be_visible()
+    users.select_option(label="Riley Rep (rep@example.com)")
+    panel(page).locator(".panel-footer button[name=_save]").click()
+    expect(panel(page)).to_have_class(re.compile("is-empty"))
+    expect(page.locator('[data-step="2"]')).to_contain_text("Riley Rep")
+    workflow.refresh_from_db()
+    assert workflow.graph["steps"]["2"]["config"]["approver"] == str(rep_user.pk)
     page.locator('[data-step="3"]').evaluate("e => e.scrollIntoView({block: 'center'})")
     screenshot(page, f"guide-approve-{language}-0-workflow")
     workflow_services.workflow_publish(workflow=workflow)

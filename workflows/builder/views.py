@@ -215,6 +215,17 @@ def _step_panel(
     labels = picker.chip_labels(
         graph=canvas.normalised(workflow.graph), definitions=definitions, account=workflow.account
     )
+    # A form may name choices that change its other widgets, e.g. "Who approves" then
+    # a select of users or of roles: `refresh_fields = ("approver_kind",)`. Changing
+    # one renders the panel again with what was entered (not saved).
+    refresh_fields = set(getattr(form, "refresh_fields", ()) or ())
+    refresh_attrs = {
+        "hx-post": reverse("workflows:step", args=[workflow.pk, step_id]),
+        "hx-trigger": "change",
+        "hx-target": "#panel",
+        "hx-swap": "outerHTML",
+        "hx-vals": '{"_refresh": "1"}',
+    }
     fields = []
     for name, bound in (form and [(n, form[n]) for n in form.fields]) or []:
         value = config.get(name, "")
@@ -245,7 +256,10 @@ def _step_panel(
             ]
         else:
             row["widget"] = "field"
-            row["html"] = bound.as_widget(attrs={"id": row["id"]})
+            attrs = {"id": row["id"]}
+            if name in refresh_fields:  # the panel shows what this choice asks for next
+                attrs.update(refresh_attrs)
+            row["html"] = bound.as_widget(attrs=attrs)
             row["hidden"] = bound.is_hidden  # kept across saves, not shown
         fields.append(row)
     # A form may group fields under a collapsible heading, e.g. an AI action's
@@ -327,7 +341,9 @@ def step_panel(request: BuilderRequest, pk: int, step_id: int) -> HttpResponse:
             )
             return _step_response(request, workflow, step_id, config=config, errors=[])
     else:
-        config = _config_from_post(_config_form(action_type, {}, workflow), request.POST)
+        config = action_type.config_from_builder(
+            _config_from_post(_config_form(action_type, {}, workflow), request.POST)
+        )
         if "_refresh" in request.POST:  # a choice that changes other widgets; not saved
             return _step_response(request, workflow, step_id, config=config, errors=[])
     try:

@@ -70,6 +70,41 @@ class WaitForApprovalForm(forms.Form):
     )
 
 
+# The builder shows the stored choice ("owner", a user id, "role:<role>") as a kind of
+# approver, then a select of that kind; a kind chosen with nothing picked yet is kept as
+# USER_PENDING or a bare ROLE_PREFIX (saved as incomplete, saying what to choose).
+OWNER_KIND, USER_KIND, ROLE_KIND = "owner", "user", "role"
+USER_PENDING = "user:"
+
+
+def approver_kind(approver: str) -> str:
+    if approver.startswith(ROLE_PREFIX):
+        return ROLE_KIND
+    return USER_KIND if approver.isdigit() or approver == USER_PENDING else OWNER_KIND
+
+
+def approver_user_choices(account: Account, current: str) -> list[tuple[str, str]]:
+    """The account's active users by name (and email address). A stored user who is no
+    longer one of them stays listed as such: opening the step never changes who
+    approves silently (saving it says what to fix)."""
+    choices = [("", _("Choose a user"))]
+    for user in User.objects.filter(account=account, is_active=True).order_by(
+        "first_name", "last_name", "username"
+    ):
+        name = user.get_full_name() or user.username
+        choices.append((str(user.pk), f"{name} ({user.email})" if user.email else name))
+    if current and current not in {value for value, _label in choices}:
+        choices.append((current, _("A user who can no longer approve (#%(id)s)") % {"id": current}))
+    return choices
+
+
+def approver_role_choices(current: str) -> list[tuple[str, str]]:
+    choices = [("", _("Choose a role")), *((value, str(label)) for value, label in Role.choices)]
+    if current and current not in Role.values:
+        choices.append((current, _("A role that no longer exists (%(role)s)") % {"role": current}))
+    return choices
+
+
 class WaitForApproval(ActionType):
     key = "approval_wait"  # stored in graphs: never change it
     label = gettext_lazy("Wait for approval")
@@ -90,18 +125,105 @@ class WaitForApproval(ActionType):
         Output("decided_by", gettext_lazy("Decided by")),
     )
 
+    # --- The builder ----------------------------------------------------------------
+
+    def builder_form(
+        self, config: dict[str, Any], *, account: Account, object_type: str
+    ) -> forms.Form:
+        """ "Who approves" as the record owner, a user picked from the account's active
+        users, or a role picked from the roles; the select that does not apply stays
+        in the form hidden, and changing the kind shows the other one."""
+        approver = str(config.get("approver") or OWNER)
+        kind = approver_kind(approver)
+        user = approver if kind == USER_KIND and approver != USER_PENDING else ""
+        role = approver.removeprefix(ROLE_PREFIX) if kind == ROLE_KIND else ""
+        form = WaitForApprovalForm(
+            initial={**config, "approver_kind": kind, "approver_user": user, "approver_role": role}
+        )
+        del form.fields["approver"]
+        kinds = forms.ChoiceField(
+            label=gettext_lazy("Who approves"),
+            choices=[
+                (OWNER_KIND, gettext_lazy("The record owner")),
+                (USER_KIND, gettext_lazy("A specific user")),
+                (ROLE_KIND, gettext_lazy("Anyone with a role")),
+            ],
+        )
+        users = forms.ChoiceField(
+            label=gettext_lazy("User"),
+            choices=approver_user_choices(account, user),
+            required=False,
+            widget=forms.Select if kind == USER_KIND else forms.HiddenInput,
+        )
+        roles = forms.ChoiceField(
+            label=gettext_lazy("Role"),
+            choices=approver_role_choices(role),
+            required=False,
+            help_text=gettext_lazy(
+                "Any active user with this role can decide; the first decision counts."
+            ),
+            widget=forms.Select if kind == ROLE_KIND else forms.HiddenInput,
+        )
+        rest = dict(form.fields)
+        form.fields = {
+            "approver_kind": kinds,
+            "approver_user": users,
+            "approver_role": roles,
+            **rest,
+        }
+        form.refresh_fields = ("approver_kind",)  # type: ignore[attr-defined]
+        return form
+
+    def config_from_builder(self, values: dict[str, Any]) -> dict[str, Any]:
+        config = {
+            name: value
+            for name, value in values.items()
+            if name not in ("approver_kind", "approver_user", "approver_role")
+        }
+        kind = values.get("approver_kind")
+        if kind == USER_KIND:
+            config["approver"] = str(values.get("approver_user") or "") or USER_PENDING
+        elif kind == ROLE_KIND:
+            config["approver"] = ROLE_PREFIX + str(values.get("approver_role") or "")
+        elif kind == OWNER_KIND:
+            config["approver"] = OWNER
+        return config
+
     def validate_config(
         self, config: dict[str, Any], *, account: Account, object_type: str
     ) -> dict[str, Any]:
         clean = super().validate_config(config, account=account, object_type=object_type)
         approver = str(clean.get("approver") or OWNER)
         if approver.startswith(ROLE_PREFIX):
-            if approver.removeprefix(ROLE_PREFIX) not in Role.values:
-                raise ValidationError(_("Pick a role that exists."))
-        elif approver != OWNER and not (
-            approver.isdigit()
-            and User.objects.filter(account=account, pk=int(approver), is_active=True).exists()
-        ):
+            role = approver.removeprefix(ROLE_PREFIX)
+            if not role:
+                raise ValidationError(_("Who approves: choose a role."))
+            if role not in Role.values:
+                raise ValidationError(
+                    _("Who approves: the role “%(role)s” no longer exists. Choose another.")
+                    % {"role": role}
+                )
+        elif approver == USER_PENDING:
+            raise ValidationError(_("Who approves: choose a user."))
+        elif approver.isdigit():
+            user = User.objects.filter(account=account, pk=int(approver)).first()
+            if user is None:
+                raise ValidationError(
+                    _(
+                        "Who approves: the user chosen (#%(id)s) was deleted. Choose another "
+                        "user, the record owner or a role."
+                    )
+                    % {"id": approver}
+                )
+            if not user.is_active:
+                raise ValidationError(
+                    _(
+                        "Who approves: %(name)s was deactivated. Choose another user, the "
+                        "record owner or a role."
+                    )
+                    % {"name": user.get_full_name() or user.username}
+                )
+        elif approver != OWNER:
             raise ValidationError(_("Pick the record owner, a user of this account, or a role."))
         clean["approver"] = approver
         clean["timeout_days"] = int(clean.get("timeout_days") or 3)
@@ -114,6 +236,8 @@ class WaitForApproval(ActionType):
 
     def summary(self, config: dict[str, Any], *, canvas: CanvasText) -> str:
         approver = str(config.get("approver") or OWNER)
+        if approver in (USER_PENDING, ROLE_PREFIX):
+            return escape(_("Who approves is not chosen yet"))
         if approver.startswith(ROLE_PREFIX):
             role = approver.removeprefix(ROLE_PREFIX)
             who = str(Role(role).label) if role in Role.values else role

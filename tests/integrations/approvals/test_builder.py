@@ -126,3 +126,142 @@ def test_the_use_case_template_made_on_the_french_site_speaks_french(builder_cli
     assert steps["5"]["config"]["title"].startswith("Relire et envoyer l’e-mail rédigé")
     # Rejected has a path of its own, which sends nothing.
     assert [p["next"] for p in steps["3"]["config"]["paths"]] == [4, None, 5]
+
+
+def approval_draft(acme, approver="owner"):
+    return draft(
+        acme,
+        {
+            "start": 1,
+            "steps": {
+                "1": {
+                    "type": "approval_wait",
+                    "config": {"approver": approver, "draft": "Hi", "timeout_days": 3},
+                }
+            },
+        },
+    )
+
+
+def approval_post(**values):
+    return {"draft": "Hi", "instructions": "", "timeout_days": "3", "_save": "1", **values}
+
+
+def test_who_approves_is_picked_as_the_owner_a_user_or_a_role(builder_client, acme, rep_user):
+    make_user(acme, "ghost", Role.SALES_REP, first_name="Gone", is_active=False)
+    workflow = approval_draft(acme)
+    url = f"/workflows/{workflow.pk}/steps/1/"
+
+    panel = builder_client.get(url, **HTMX).content.decode()
+    assert '<select name="approver_kind"' in panel
+    assert '<option value="owner" selected>The record owner</option>' in panel
+    assert '<input type="hidden" name="approver_user"' in panel  # no user select yet
+    assert f'hx-post="{url}"' in panel and "_refresh" in panel
+
+    # Choosing "A specific user" shows the account's active users by name and email.
+    refreshed = builder_client.post(
+        url, {**approval_post(approver_kind="user"), "_refresh": "1"}, **HTMX
+    ).content.decode()
+    assert '<select name="approver_user"' in refreshed
+    assert '<option value="" selected>Choose a user</option>' in refreshed
+    assert f'<option value="{rep_user.pk}">Riley Rep (rep@example.com)</option>' in refreshed
+    assert "Gone" not in refreshed  # deactivated
+    workflow.refresh_from_db()
+    assert workflow.graph["steps"]["1"]["config"]["approver"] == "owner"  # not saved
+
+    builder_client.post(url, approval_post(approver_kind="user", approver_user=rep_user.pk), **HTMX)
+    workflow.refresh_from_db()
+    step = workflow.graph["steps"]["1"]
+    assert step["config"]["approver"] == str(rep_user.pk) and "incomplete" not in step
+    assert "Asks Riley Rep" in builder_client.get(f"/workflows/{workflow.pk}/").content.decode()
+    panel = builder_client.get(url, **HTMX).content.decode()
+    assert '<option value="user" selected>A specific user</option>' in panel
+    assert f'<option value="{rep_user.pk}" selected>Riley Rep' in panel
+
+    # "Anyone with a role" stores the role the way existing workflows have it.
+    builder_client.post(url, approval_post(approver_kind="role", approver_role="sales_rep"), **HTMX)
+    workflow.refresh_from_db()
+    assert workflow.graph["steps"]["1"]["config"]["approver"] == "role:sales_rep"
+    assert "Asks Sales rep" in builder_client.get(f"/workflows/{workflow.pk}/").content.decode()
+    panel = builder_client.get(url, **HTMX).content.decode()
+    assert '<select name="approver_role"' in panel
+    assert '<option value="sales_rep" selected>Sales rep</option>' in panel
+
+    builder_client.post(
+        url, approval_post(approver_kind="owner", approver_role="sales_rep"), **HTMX
+    )
+    workflow.refresh_from_db()
+    assert workflow.graph["steps"]["1"]["config"]["approver"] == "owner"
+
+
+def test_a_kind_with_nothing_picked_is_saved_as_incomplete_saying_what_to_choose(
+    builder_client, acme
+):
+    workflow = approval_draft(acme)
+    url = f"/workflows/{workflow.pk}/steps/1/"
+    for kind, message in (("user", "Who approves: choose a user."), ("role", "choose a role")):
+        saved = builder_client.post(url, approval_post(approver_kind=kind), **HTMX)
+        assert message in saved.content.decode()
+        workflow.refresh_from_db()
+        assert workflow.graph["steps"]["1"]["incomplete"] is True
+    assert (
+        "Who approves is not chosen yet"
+        in builder_client.get(f"/workflows/{workflow.pk}/").content.decode()
+    )
+
+
+@pytest.mark.parametrize(
+    ("gone", "message"),
+    [
+        ("deactivated", "Who approves: Gone Rep was deactivated. Choose another user"),
+        ("deleted", "was deleted. Choose another user"),
+        ("role", "Who approves: the role “sales_manager” no longer exists. Choose another."),
+    ],
+)
+def test_an_approver_who_is_gone_is_named_in_the_panel_and_the_review(
+    builder_client, acme, gone, message
+):
+    ghost = make_user(acme, "ghost", Role.SALES_REP, first_name="Gone", last_name="Rep")
+    ghost_id = ghost.pk
+    approver = "role:sales_manager" if gone == "role" else str(ghost_id)
+    workflow = approval_draft(acme, approver)
+    if gone == "deactivated":
+        ghost.is_active = False
+        ghost.save()
+    elif gone == "deleted":
+        ghost.delete()
+
+    # Opening the step keeps the stored choice, listed as gone: nothing changes silently.
+    panel = builder_client.get(f"/workflows/{workflow.pk}/steps/1/", **HTMX).content.decode()
+    if gone == "role":
+        assert (
+            '<option value="sales_manager" selected>A role that no longer exists (sales_manager)'
+            in panel
+        )
+    else:
+        assert (
+            f'<option value="{ghost_id}" selected>A user who can no longer approve (#{ghost_id})'
+            in panel
+        )
+    review = builder_client.get(f"/workflows/{workflow.pk}/review/").content.decode()
+    assert "1. Wait for approval is incomplete: " in review and message in review
+
+    saved = builder_client.post(
+        f"/workflows/{workflow.pk}/steps/1/",
+        approval_post(
+            approver_kind="role" if gone == "role" else "user",
+            approver_role="sales_manager",
+            approver_user=ghost_id,
+        ),
+        **HTMX,
+    )
+    assert message in saved.content.decode()
+
+
+def test_who_approves_speaks_french(builder_client, acme):
+    workflow = approval_draft(acme, "role:sales_rep")
+    panel = builder_client.get(
+        f"/workflows/{workflow.pk}/steps/1/", HTTP_ACCEPT_LANGUAGE="fr", **HTMX
+    ).content.decode()
+    assert "Qui approuve" in panel and "Toute personne ayant un rôle" in panel
+    assert "Le propriétaire de la fiche" in panel and "Un utilisateur précis" in panel
