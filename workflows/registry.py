@@ -161,6 +161,12 @@ class ActionType:
         several widgets, e.g. a kind of choice then a select of that kind."""
         return values
 
+    def economy_note(self, workflow: Workflow, step: dict[str, Any], count: int) -> str:
+        """What the review page says under the economy-mode choice about running this
+        step for `count` existing records ("" for nothing), e.g. a budget that cannot
+        take them all."""
+        return ""
+
     def validate_config(
         self, config: dict[str, Any], *, account: Account, object_type: str
     ) -> dict[str, Any]:

@@ -160,6 +160,23 @@ def economy_offered(workflow: Workflow) -> bool:
     return False
 
 
+def economy_notes(workflow: Workflow, count: int) -> list[str]:
+    """What the draft's steps say about running `count` existing records in economy
+    mode (a budget that cannot take them all), for the review page."""
+    notes: list[str] = []
+    steps = (workflow.graph or {}).get("steps") or {}
+    for step in steps.values():
+        try:
+            action_type = registry.get(step.get("type", ""))
+        except ValidationError:
+            continue
+        if action_type.economy and count:
+            note = action_type.economy_note(workflow, step, count)
+            if note and note not in notes:
+                notes.append(note)
+    return notes
+
+
 def enroll_now_count(workflow: Workflow, *, definitions: dict[str, PropertyDefinition]) -> int:
     """How many records turning on enrolls now: matching records never enrolled before
     (a form- or app-triggered workflow enrolls on its events only)."""

@@ -19,6 +19,7 @@ from workflows.builder import canvas
 from workflows.builder.canvas_context import canvas_context
 from workflows.builder.review import (
     Problem,
+    economy_notes,
     economy_offered,
     enroll_now_count,
     review_problems,
@@ -37,6 +38,8 @@ def _context(request: BuilderRequest, workflow: Workflow) -> dict[str, Any]:
         economy_offered=economy_offered(workflow),
         title=_("Review %(name)s") % {"name": workflow.name},
     )
+    if context["economy_offered"] and context["enroll_now"] and not workflow.is_enabled:
+        context["economy_notes"] = economy_notes(workflow, context["enroll_now"])
     return context
 
 

@@ -19,6 +19,7 @@ from marketplace.integrations.openai import (
     assistants,
     builder,
     datacontrols,
+    economy,
     run,
     test_panel,
     usage,
@@ -64,6 +65,9 @@ class AskOpenAIAssistant(ActionType):
         self, config: dict[str, Any], *, account: Account, object_type: str
     ) -> forms.Form:
         return builder.config_form(config, account=account)
+
+    def economy_note(self, workflow: Workflow, step: dict[str, Any], count: int) -> str:
+        return economy.budget_note(workflow, step.get("config") or {}, count)
 
     def validate_config(
         self, config: dict[str, Any], *, account: Account, object_type: str

@@ -14,6 +14,11 @@ What must stay true:
   beat job completes them itself right after the batch's commit, in the ledger's
   batches (`answers_complete`: a claim and a completion transaction per
   WORKFLOWS_BATCH_SIZE steps), and publishes what it has no time left for.
+- Budgets are never passed by batches in flight: a new item reserves its request's
+  estimate at the batch price against the call's monthly budgets (limiter/budget.py,
+  held for the whole wait) or is not created (the step fails saying so); the answer's
+  real cost settles it once (`answers_settle`), a return to an ordinary call releases
+  it.
 - A request that failed in the batch (its line in the error file), a batch that failed,
   expired or was cancelled, and a step whose wait outlived the batch window all
   `RETURN` the item: the step runs as an ordinary call, with the ordinary retries.
@@ -37,26 +42,39 @@ import logging
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import IO, TYPE_CHECKING, Any, Literal
 
 from django.db import connection as db
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
+from marketplace.integrations.openai import assistants as assistants_mod
+from marketplace.integrations.openai import pricing, versions
 from marketplace.integrations.openai.client import connection_client
 from marketplace.integrations.openai.endpoints import endpoint_for
 from marketplace.integrations.openai.engines import ResponsesEngine
 from marketplace.integrations.openai.errors import AssistantError, classify
+from marketplace.integrations.openai.limiter import budget
+from marketplace.integrations.openai.limiter.budget import BudgetLine
+from marketplace.integrations.openai.limiter.window import estimate_tokens
 from marketplace.integrations.openai.models import EconomyBatch, EconomyItem, EndpointKind
-from marketplace.integrations.openai.prepare import Call
-from marketplace.integrations.openai.specs import AssistantResult
+from marketplace.integrations.openai.prepare import (
+    OUTPUT_ALLOWANCE,
+    BudgetRefused,
+    Call,
+    Lookups,
+    positive,
+)
+from marketplace.integrations.openai.specs import AssistantResult, Usage
 from marketplace.models import Connection
 from workflows.conf import tunable
 from workflows.engine import heartbeat, ledger, runner
 from workflows.engine.publish import executions_publish
-from workflows.models import ActionExecution
+from workflows.models import ActionExecution, Workflow
 from workflows.outcomes import Wait
 from workflows.services import executions_resume
 
@@ -126,16 +144,26 @@ def eligible(call: Call) -> bool:
 @dataclass
 class Diverted:
     """What economy mode makes of a batch's calls: those that run now, those that wait
-    for their batch, and those whose batch answered (a result, or the error it stands
-    for)."""
+    for their batch, those whose batch answered (a result, or the error it stands
+    for), and those the monthly budget keeps out of a batch (the failure they end
+    with)."""
 
     run_now: list[Call]
     waits: list[tuple[int, Wait]]
     answered: list[tuple[Call, AssistantResult | AssistantError]]
+    refused: list[tuple[Call, BudgetLine | BudgetRefused]] = field(default_factory=list)
+
+
+def batch_usd(call: Call) -> Decimal | None:
+    """The call's estimated cost at the batch price (what its item reserves)."""
+    if call.estimate_usd is None:
+        return None
+    return call.estimate_usd * BATCH_DISCOUNT
 
 
 def calls_divert(calls: list[Call]) -> Diverted:
-    """Sort a batch's calls (in the batch's thread: database reads and writes)."""
+    """Sort a batch's calls (in the batch's thread: database reads and writes, and the
+    budget reservations of the new items in one Redis round trip)."""
     diverted = Diverted(run_now=[], waits=[], answered=[])
     economy = [call for call in calls if eligible(call)]
     if not economy:
@@ -147,25 +175,21 @@ def calls_divert(calls: list[Call]) -> Diverted:
         [call.context.execution_id for call in economy], field_name="execution_id"
     )
     now = timezone.now()
-    new: list[EconomyItem] = []
+    fresh: list[Call] = []
     late: list[int] = []
+    released: list[budget.Reservation] = []
     for call in economy:
         execution_id = call.context.execution_id or 0  # eligible: never None
         item = items.get(execution_id)
         if item is None:
-            body = ResponsesEngine().build_params(call.request)
-            new.append(
-                EconomyItem(
-                    execution_id=execution_id,
-                    connection=call.connection,
-                    body=json.dumps(body, separators=(",", ":"), ensure_ascii=False),
-                )
-            )
-            diverted.waits.append((call.index, Wait(now + dt.timedelta(seconds=WAIT_SECONDS))))
+            fresh.append(call)
         elif item.state == State.DONE:
             call.economy = True
             diverted.answered.append((call, _answer(call, item)))
+            # Settled with the real cost by answers_settle (run.py, with the outcome).
+            call.reservation = budget.reservation_load(item.reservation)
         elif item.state == State.RETURNED:
+            released.append(budget.reservation_load(item.reservation))
             diverted.run_now.append(call)
         elif now < item.created_at + dt.timedelta(seconds=WAIT_SECONDS):
             # Back before its batch ended (its worker died before the wait was written).
@@ -173,12 +197,80 @@ def calls_divert(calls: list[Call]) -> Diverted:
             diverted.waits.append((call.index, Wait(until)))
         else:
             late.append(item.pk)
+            released.append(budget.reservation_load(item.reservation))
             diverted.run_now.append(call)
-    if new:
-        EconomyItem.objects.bulk_create(new, ignore_conflicts=True)
     if late:
         EconomyItem.objects.filter(pk__in=late).update(state=State.RETURNED)
+    if released:
+        # Back to an ordinary call, which reserves its own estimate: nothing spent here.
+        budget.counters().settle_many_once([(r, 0, None) for r in released])
+    if fresh:
+        _items_create(fresh, diverted, now)
     return diverted
+
+
+def _items_create(calls: list[Call], diverted: Diverted, now: dt.datetime) -> None:
+    """Each new request's estimate at the batch price reserved against its budgets for
+    the batch's whole window, then its item written; a request the budget cannot take
+    is not added to a batch (the step fails saying why)."""
+    reservations = budget.counters().reserve_many(
+        [(call.budgets, call.estimate, batch_usd(call)) for call in calls],
+        hold_seconds=WAIT_SECONDS + 3600,
+    )
+    new: list[EconomyItem] = []
+    for call, reservation in zip(calls, reservations, strict=True):
+        if isinstance(reservation, BudgetLine):
+            message = _(
+                "Not added to an economy batch: its estimated cost at the batch price "
+                "would pass the monthly AI budget."
+            )
+            diverted.refused.append(
+                (call, replace(reservation, message=f"{message} {reservation.message}"))
+            )
+            continue
+        if isinstance(reservation, budget.BudgetBusy):
+            diverted.refused.append(
+                (
+                    call,
+                    BudgetRefused(
+                        _(
+                            "Not added to an economy batch: the batches in flight hold the "
+                            "rest of the monthly AI budget. Replay the failed runs once their "
+                            "answers are in, or raise the budget on the OpenAI app's Usage tab."
+                        )
+                    ),
+                )
+            )
+            continue
+        body = ResponsesEngine().build_params(call.request)
+        new.append(
+            EconomyItem(
+                execution_id=call.context.execution_id or 0,
+                connection=call.connection,
+                body=json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+                reservation=budget.reservation_dump(reservation),
+            )
+        )
+        diverted.waits.append((call.index, Wait(now + dt.timedelta(seconds=WAIT_SECONDS))))
+    if new:
+        EconomyItem.objects.bulk_create(new, ignore_conflicts=True)
+
+
+def answers_settle(answered: list[tuple[Call, AssistantResult | AssistantError]]) -> None:
+    """Settle the answered calls' reservations with their real cost at the batch price
+    (an answer that is an error: nothing spent), once each, in one round trip."""
+    settles: list[tuple[budget.Reservation, int, Decimal | None]] = []
+    for call, answer in answered:
+        if call.reservation is None:
+            continue
+        if isinstance(answer, AssistantResult):
+            usd = pricing.quote(answer.model, answer.usage, call.prices).usd
+            usd = None if usd is None else usd * BATCH_DISCOUNT
+            settles.append((call.reservation, answer.usage.total_tokens, usd))
+        else:
+            settles.append((call.reservation, 0, None))
+    if settles:
+        budget.counters().settle_many_once(settles)
 
 
 def _answer(call: Call, item: EconomyItem) -> AssistantResult | AssistantError:
@@ -191,6 +283,56 @@ def _answer(call: Call, item: EconomyItem) -> AssistantResult | AssistantError:
         return error
     except ValueError as error:
         return classify(error)
+
+
+# --- The review page ------------------------------------------------------------------
+
+
+def budget_note(workflow: Workflow, config: dict[str, Any], count: int) -> str:
+    """What the review page says when a monthly budget cannot take this Ask step's
+    batch requests for `count` records (each reserves its estimate at the batch price
+    when it joins a batch; those that do not fit fail saying so), "" otherwise. An
+    estimate: the prompt is counted as written, its tokens unresolved."""
+    lookups = Lookups()
+    account = workflow.account
+    connection = lookups.connection(account)
+    if connection is None or endpoint_for(connection).kind != EndpointKind.OPENAI:
+        return ""
+    selection = assistants_mod.selection_parse(config.get("assistant"))
+    found = (
+        lookups.spec(account, connection, selection, config.get(versions.CONFIG_KEY))
+        if selection is not None
+        else None
+    )
+    if found is None or found[0].openai_assistant_id or found[0].tools:
+        return ""  # not an economy-mode step: it runs as ordinary calls
+    spec = found[0]
+    estimate = estimate_tokens(
+        spec.instructions,
+        str(config.get("prompt") or ""),
+        output_allowance=positive(config.get("max_output_tokens")) or OUTPUT_ALLOWANCE,
+    )
+    model = str(config.get("model") or "").strip() or spec.model
+    usd = pricing.quote(model, Usage(output_tokens=estimate), lookups.prices(account)).usd
+    for line in lookups.budget_lines(connection, workflow):
+        each = (
+            estimate
+            if line.tokens
+            else budget.usd_units(None if usd is None else usd * BATCH_DISCOUNT)
+        )
+        left = max(line.limit - line.seed, 0)
+        if each <= 0 or each * count <= left:
+            continue
+        return ngettext(
+            "At the batch price, a monthly AI budget has room for about %(fit)s of these "
+            "%(count)s record (estimated). The others are not added to a batch: their "
+            "runs fail saying so, and can be replayed once the budget allows.",
+            "At the batch price, a monthly AI budget has room for about %(fit)s of these "
+            "%(count)s records (estimated). The others are not added to a batch: their "
+            "runs fail saying so, and can be replayed once the budget allows.",
+            count,
+        ) % {"fit": left // each, "count": count}
+    return ""
 
 
 # --- The beat job: submit the queued items, poll the batches ------------------------

@@ -354,6 +354,9 @@ class EconomyItem(models.Model):
     state = models.CharField(max_length=10, choices=State, default=State.QUEUED)
     body = models.TextField()
     result = models.TextField(blank=True)
+    # The budget reservation of its estimate at the batch price (limiter/budget.py
+    # `reservation_dump`), settled once when the answer is applied or the item returned.
+    reservation = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

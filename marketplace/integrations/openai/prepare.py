@@ -20,7 +20,7 @@ from marketplace.integrations.openai.client import connection_client
 from marketplace.integrations.openai.datacontrols import masking_on
 from marketplace.integrations.openai.engines import AssistantEngine, engine_for
 from marketplace.integrations.openai.limiter import policy
-from marketplace.integrations.openai.limiter.budget import BudgetLine
+from marketplace.integrations.openai.limiter.budget import BudgetLine, Reservation
 from marketplace.integrations.openai.limiter.window import estimate_tokens
 from marketplace.integrations.openai.services import models_for_builders
 from marketplace.integrations.openai.specs import (
@@ -169,8 +169,10 @@ class Call:
         )
 
     assistant_version_id: int | None = None
-    # Answered through the Batch API (economy.py): priced at the batch rate.
+    # Answered through the Batch API (economy.py): priced at the batch rate; the budget
+    # reservation its batch request took, settled with the real cost (economy.py).
     economy: bool = False
+    reservation: Reservation | None = None
     # The step's fallback model (allowed, not the chosen one; None: none) and, once the
     # call went to it, why (run.py `_fallback_round`).
     fallback: str | None = None
@@ -202,9 +204,9 @@ def _request(
         model=(config.get("model") or "").strip() or None,
         temperature=float(temperature) if temperature not in (None, "") else None,
         reasoning_effort=config.get("reasoning_effort") or None,
-        max_output_tokens=_positive(config.get("max_output_tokens")),
+        max_output_tokens=positive(config.get("max_output_tokens")),
     )
-    prompt, cut = prompt_cut(config.get("prompt") or "", _positive(config.get("max_input_chars")))
+    prompt, cut = prompt_cut(config.get("prompt") or "", positive(config.get("max_input_chars")))
     metadata = {"crmflow_workflow": str(context.workflow.pk)} if context.workflow else {}
     if context.execution_id:
         metadata["crmflow_execution"] = str(context.execution_id)
@@ -228,7 +230,7 @@ OUTPUT_ALLOWANCE = 256
 CUT_NOTE = "\n\n[The rest of this input was cut: {cut} characters left out.]"
 
 
-def _positive(value: object) -> int | None:
+def positive(value: object) -> int | None:
     try:
         number = int(str(value))
     except (TypeError, ValueError):
@@ -248,7 +250,7 @@ def prompt_cut(prompt: str, max_chars: int | None) -> tuple[str, int]:
 def input_note(config: dict, cut: int) -> str:
     """What the run detail says about a cut prompt."""
     return _("The prompt was cut to the step's %(kept)s characters: %(cut)s left out.") % {
-        "kept": _positive(config.get("max_input_chars")),
+        "kept": positive(config.get("max_input_chars")),
         "cut": cut,
     }
 

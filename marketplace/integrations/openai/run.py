@@ -34,6 +34,7 @@ worker dies mid-loop is run again from its first round with nothing to undo.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -82,6 +83,8 @@ from workflows.outcomes import (
     outcome_of,
 )
 from workflows.outcomes import Wait as WaitOutcome
+
+logger = logging.getLogger(__name__)
 
 # Our own deadline on one call (a run polls within it). Below the Celery soft time
 # limit (150 s). Setting or environment OPENAI_ASSISTANT_DEADLINE_SECONDS.
@@ -233,6 +236,14 @@ def batch_run(
             refused += diverted.waits
             for call, answer in diverted.answered:
                 refused.append((call.index, _finish(call, _done(answer))))
+            for call, line in diverted.refused:
+                refused.append(
+                    (call.index, line if isinstance(line, Failure) else _finish(call, _done(line)))
+                )
+            try:
+                economy.answers_settle(diverted.answered)
+            except Exception:  # noqa: BLE001 - Redis down: the reservations lapse
+                logger.warning("economy reservations not settled", exc_info=True)
     if calls and worker_stopping():  # asked to stop while preparing: no call leaves
         yield [*refused, *((call.index, HandBack()) for call in calls)]
         return

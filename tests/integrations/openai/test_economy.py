@@ -12,12 +12,18 @@ import time
 from decimal import Decimal
 
 import pytest
+from django.urls import reverse
 
 from crm.models import Task
 from crm.models.objects import ObjectType
 from crm.services import records_bulk_create
 from marketplace.integrations.openai import economy
-from marketplace.integrations.openai.models import AssistantUsage, EconomyBatch, EconomyItem
+from marketplace.integrations.openai.models import (
+    AssistantBudget,
+    AssistantUsage,
+    EconomyBatch,
+    EconomyItem,
+)
 from tests.integrations.openai.conftest import (
     ask_then_task,
     connect,
@@ -144,6 +150,77 @@ def test_answers_left_when_the_beat_job_runs_out_of_time_go_to_the_workers(acme,
     assert Task.objects.count() == 4
     assert set(AssistantUsage.objects.values_list("engine", flat=True)) == {"batch"}
     assert not sim.requests(path_prefix="/v1/responses")
+
+
+def test_batch_requests_reserve_the_budget_and_settle_their_real_cost(
+    acme, sim, settings, builder_client
+):
+    """Each batch request reserves its estimate at the batch price (~33 tokens with 16
+    output tokens) for the batch's window: 100 tokens take 3 of 10 records; the others
+    fail at once saying why. Applying the answers settles their real cost (~18 tokens
+    each), which leaves room for an ordinary call."""
+    sim.configure(**FAST_BATCHES)
+    connection = connect(acme)
+    AssistantBudget.objects.create(
+        account=acme, connection=connection, unit="tokens", monthly_limit=100
+    )
+    contacts(acme, 10)
+    assistant = workspace_assistant(acme)
+    workflow = make_workflow(
+        acme, ask_then_task(assistant.choice_value, max_output_tokens=16), on=False
+    )
+    services.workflow_turn_on(workflow=workflow, enroll_existing=False)
+    services.workflow_enroll_existing_now(workflow=workflow, economy=True)
+    drain()
+    steps = ActionExecution.objects.filter(workflow=workflow, step_id=1)
+    assert steps.filter(status="waiting").count() == 3
+    assert EconomyItem.objects.count() == 3
+    refused = steps.filter(status="failed")
+    assert refused.count() == 7
+    message = (
+        "Not added to an economy batch: the batches in flight hold the rest of the "
+        "monthly AI budget."
+    )
+    assert all(message in e.error for e in refused)
+    url = reverse("history:run", args=[workflow.pk, refused.first().enrollment_id])
+    run = builder_client.get(url).content.decode()
+    assert message in run
+    # While the batch is out, its reservations leave no room for an ordinary call: its
+    # step waits (no call made).
+    ordinary = make_workflow(acme, ask_then_task(assistant.choice_value, max_output_tokens=16))
+    services.workflow_enroll_existing_now(workflow=ordinary)
+    drain()
+    assert not ActionExecution.objects.filter(workflow=ordinary, status="succeeded").exists()
+    assert not sim.requests(path_prefix="/v1/responses")
+
+    until_batches_end()
+    drain()
+    usage = AssistantUsage.objects.all()
+    assert usage.filter(workflow=workflow, engine="batch").count() == 3
+    # Settled at their real cost (~18 tokens each), they leave room for ordinary calls.
+    assert usage.filter(workflow=ordinary, engine="responses").exists()
+    assert sum(usage.values_list("total_tokens", flat=True)) <= 100
+
+
+def test_the_review_says_when_a_budget_cannot_take_every_record(acme, sim, builder_client):
+    connection = connect(acme)
+    contacts(acme, 10)
+    assistant = workspace_assistant(acme)
+    workflow = make_workflow(
+        acme, ask_then_task(assistant.choice_value, max_output_tokens=16), on=False
+    )
+    url = f"/workflows/{workflow.pk}/review/"
+    assert "has room for about" not in builder_client.get(url).content.decode()
+    AssistantBudget.objects.create(
+        account=acme, connection=connection, unit="tokens", monthly_limit=100
+    )
+    page = builder_client.get(url).content.decode()
+    assert (
+        "At the batch price, a monthly AI budget has room for about 2 of these 10 records "
+        "(estimated). The others are not added to a batch" in page
+    )
+    page = builder_client.get(url, HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert "environ 2 de ces 10 fiches (estimation)" in page
 
 
 def test_only_economy_enrollments_wait_for_a_batch(acme, sim):

@@ -19,6 +19,12 @@ of the calls in flight when it is reached; an estimate is an upper bound when th
 caps its output (max output tokens): characters / 4 of what is sent, priced at the
 output rate. The Test button reserves and settles too: it counts against the budgets,
 although it stores no usage row.
+
+Economy mode (economy.py) reserves each batch request's estimate at the batch price
+when the step joins a batch, held for the batch's whole window (`reserve_many`, one
+round trip for many), and settles it once (lua/unreserve_once.lua) with the real cost
+when the answer is applied, or with nothing when the request goes back to an ordinary
+call (which then reserves its own).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import threading
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from marketplace.integrations.openai.limiter import policy
 from marketplace.integrations.openai.limiter.window import lua
@@ -87,12 +94,25 @@ def _amounts(lines: tuple[BudgetLine, ...], tokens: int, usd: Decimal | None) ->
     return tuple(tokens if line.tokens else usd_units(usd) for line in lines)
 
 
+def _answer(
+    lines: tuple[BudgetLine, ...], amounts: tuple[int, ...], reservation_id: str, answer: int
+) -> Reservation | BudgetLine | BudgetBusy:
+    """What reserve.lua's answer means."""
+    if answer > 0:
+        return lines[answer - 1]
+    if answer < 0:
+        return BudgetBusy(lines[-answer - 1])
+    return Reservation(lines, amounts, reservation_id)
+
+
 class BudgetCounters:
     """The scripts, registered once on the process's Redis client."""
 
     def __init__(self, client) -> None:
         self._reserve = client.register_script(lua("reserve"))
         self._unreserve = client.register_script(lua("unreserve"))
+        self._unreserve_once = client.register_script(lua("unreserve_once"))
+        self._client = client
 
     def reserve(
         self, lines: tuple[BudgetLine, ...], *, tokens: int, usd: Decimal | None
@@ -107,11 +127,51 @@ class BudgetCounters:
         for line, amount in zip(lines, amounts, strict=True):
             args += [line.seed, line.limit, amount]
         answer = int(self._reserve(keys=_keys(lines), args=args))
-        if answer > 0:
-            return lines[answer - 1]
-        if answer < 0:
-            return BudgetBusy(lines[-answer - 1])
-        return Reservation(lines, amounts, reservation_id)
+        return _answer(lines, amounts, reservation_id, answer)
+
+    def reserve_many(
+        self,
+        asks: list[tuple[tuple[BudgetLine, ...], int, Decimal | None]],
+        *,
+        hold_seconds: float = HOLD_SECONDS,
+    ) -> list[Reservation | BudgetLine | BudgetBusy]:
+        """`reserve` for each (lines, tokens, usd), in order, in one round trip (each
+        sees the ones before it), held `hold_seconds` unless settled."""
+        pipe = self._client.pipeline(transaction=False)
+        pending: list[tuple[tuple[BudgetLine, ...], tuple[int, ...], str]] = []
+        for lines, tokens, usd in asks:
+            amounts = _amounts(lines, tokens, usd)
+            reservation_id = uuid.uuid4().hex
+            pending.append((lines, amounts, reservation_id))
+            if not lines:
+                continue
+            args: list[int | str] = [TTL_SECONDS, int(hold_seconds * 1000), reservation_id]
+            for line, amount in zip(lines, amounts, strict=True):
+                args += [line.seed, line.limit, amount]
+            self._reserve(keys=_keys(lines), args=args, client=pipe)
+        answers = iter(pipe.execute() if len(pipe) else [])
+        results: list[Reservation | BudgetLine | BudgetBusy] = []
+        for lines, amounts, reservation_id in pending:
+            if not lines:
+                results.append(Reservation((), ()))
+                continue
+            results.append(_answer(lines, amounts, reservation_id, int(next(answers))))
+        return results
+
+    def settle_many_once(self, settles: list[tuple[Reservation, int, Decimal | None]]) -> None:
+        """Settle each (reservation, real tokens, real USD) at most once (a reservation
+        no longer held adds nothing), in one round trip."""
+        pipe = self._client.pipeline(transaction=False)
+        for reservation, tokens, usd in settles:
+            if not reservation.lines:
+                continue
+            real = _amounts(reservation.lines, tokens, usd)
+            args: list[int | str] = [reservation.id]
+            for amount, cost in zip(reservation.amounts, real, strict=True):
+                args += [amount, cost]
+            self._unreserve_once(keys=_keys(reservation.lines), args=args, client=pipe)
+        if len(pipe):
+            pipe.execute()
 
     def settle(self, reservation: Reservation, *, tokens: int, usd: Decimal | None) -> None:
         """Replace the reserved amounts by the real ones (0 and None: nothing was spent)."""
@@ -122,6 +182,27 @@ class BudgetCounters:
         for amount, cost in zip(reservation.amounts, real, strict=True):
             args += [amount, cost]
         self._unreserve(keys=_keys(reservation.lines), args=args)
+
+
+def reservation_dump(reservation: Reservation) -> dict[str, Any]:
+    """What settling `reservation` later needs, as JSON (an economy item keeps it)."""
+    return {
+        "id": reservation.id,
+        "keys": [line.key for line in reservation.lines],
+        "tokens": [line.tokens for line in reservation.lines],
+        "amounts": list(reservation.amounts),
+    }
+
+
+def reservation_load(data: Any) -> Reservation:
+    """The reservation `reservation_dump` kept (an empty one from anything else)."""
+    if not isinstance(data, dict) or not data.get("id"):
+        return Reservation((), ())
+    lines = tuple(
+        BudgetLine(key=key, tokens=bool(tokens), limit=0, seed=0, message="", notify_key="")
+        for key, tokens in zip(data["keys"], data["tokens"], strict=True)
+    )
+    return Reservation(lines, tuple(int(a) for a in data["amounts"]), str(data["id"]))
 
 
 _counters: BudgetCounters | None = None
