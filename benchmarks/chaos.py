@@ -21,9 +21,16 @@ database whose name ends in `_bench` (dropped and created again). Bounded by --t
 Prints ONE JSON summary: lost (enrollments not completed at the end; target 0),
 duplicated side effects (extra tasks, property writes, notifications or OpenAI usage rows
 for one enrollment; target 0), failed executions (target 0), drain time after the last
-kill (target ≤ 60 s) and, for `ask`, the share of calls paid twice: answers the
-simulator gave (HTTP 200, each one billed by OpenAI whether or not its worker lived to
-commit it) beyond one per succeeded step, over the succeeded steps (target ≤ 1 %).
+kill (target ≤ 60 s) and, for `ask`, the share of calls paid twice: responses the
+simulator created (`POST /v1/responses` answered 200, each one billed by OpenAI whether
+or not its worker lived to commit it) beyond one per succeeded step, over the succeeded
+steps (target ≤ 1 %). `--openai-store off` (default): the calls are sent with
+`store: false`, and a killed worker's calls in flight are paid again; `on`: the
+account lets OpenAI keep responses (Settings › AI data), each call is a background
+response whose id the step commits before awaiting it (docs/engine.md, "Paid twice");
+the fault mix then also hits the polls (`GET /v1/responses/{id}`, free; reported as
+`simulator_polls`). Every --snapshot-every seconds (stderr) and right after the last
+kill (`ledger_at_last_kill`), where the unfinished steps are: what a tail is made of.
 """
 
 from __future__ import annotations
@@ -94,20 +101,60 @@ def simulator_start(workdir: Path, args: argparse.Namespace) -> tuple[subprocess
     return process, f"http://127.0.0.1:{port}/v1"
 
 
-def simulator_answers(base_url: str) -> dict[int, int]:
-    """{HTTP status: requests} the simulator logged for the benchmark's key."""
+def simulator_answers(base_url: str, method: str = "POST") -> dict[int, int]:
+    """{HTTP status: requests} the simulator logged for the benchmark's key on
+    /v1/responses with `method`: POST creates a response (each 200 billed, read or
+    not), GET polls a background one (free)."""
     admin = base_url.removesuffix("/v1") + "/_sim"
-    with urllib.request.urlopen(f"{admin}/requests?key=chaos&limit=1000000", timeout=120) as r:
+    query = f"key=chaos&path_prefix=/v1/responses&method={method}&limit=1000000"
+    with urllib.request.urlopen(f"{admin}/requests?{query}", timeout=120) as r:
         rows = json.loads(r.read())["data"]
     counts: dict[int, int] = {}
     for row in rows:
-        if row["path"].startswith("/v1/responses"):
-            counts[row["status"]] = counts.get(row["status"], 0) + 1
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
     return counts
 
 
-def ask_workflow(account):
-    """The qualify-style workflow: the Lead qualifier rates the contact, then a task."""
+def ledger_snapshot(workflow_id: int) -> dict:
+    """Where the unfinished steps are (what the tail after the last kill is made of):
+    per action type and status, pending rows by how far their due time is, running rows
+    whose lease expired, rows marked `alone`, and attempts so far."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT action_type, status, count(*), "
+            "count(*) FILTER (WHERE status = 'pending' AND due_at <= now()), "
+            "count(*) FILTER (WHERE status = 'pending' AND due_at > now() "
+            "AND due_at <= now() + interval '10 seconds'), "
+            "count(*) FILTER (WHERE status = 'pending' AND due_at > now() + interval '10 seconds'), "
+            "max(extract(epoch FROM due_at - now())) FILTER (WHERE status = 'pending'), "
+            "count(*) FILTER (WHERE status = 'running' AND lease_expires_at < now()), "
+            "count(*) FILTER (WHERE alone), max(attempt), "
+            "count(*) FILTER (WHERE status = 'pending' AND last_sent_at IS NULL) "
+            "FROM workflows_actionexecution WHERE workflow_id = %s "
+            "AND status NOT IN ('succeeded', 'skipped', 'cancelled') GROUP BY 1, 2 ORDER BY 1, 2",
+            [workflow_id],
+        )
+        rows = cursor.fetchall()
+    return {
+        f"{action.split('_')[0]}:{status}": {
+            "n": n,
+            **({"due_now": now_, "due_10s": soon, "later": later} if status == "pending" else {}),
+            **({"furthest_s": round(float(far or 0), 1)} if status == "pending" else {}),
+            **({"unsent": unsent} if status == "pending" else {}),
+            **({"lease_expired": expired} if status == "running" else {}),
+            "alone": alone,
+            "max_attempt": attempt,
+        }
+        for action, status, n, now_, soon, later, far, expired, alone, attempt, unsent in rows
+    }
+
+
+def ask_workflow(account, *, openai_store: bool = False):
+    """The qualify-style workflow: the Lead qualifier rates the contact, then a task.
+    `openai_store`: the account lets OpenAI keep responses (Settings › AI data), so
+    each call is a background response whose id the step records before waiting."""
     from django.db import connection
     from django.utils import timezone
 
@@ -120,6 +167,8 @@ def ask_workflow(account):
     from marketplace.models import Connection
     from workflows import services
 
+    account.ai_openai_store = openai_store
+    account.save(update_fields=["ai_openai_store"])
     Connection.objects.create(
         account=account,
         app="openai",
@@ -236,7 +285,21 @@ def main() -> None:
         default=None,
         help="OPENAI_GROUP_SECONDS for the workers (how long answers wait to commit together)",
     )
+    parser.add_argument(
+        "--openai-store",
+        choices=("off", "on"),
+        default="off",
+        help="ask: off, calls sent with store: false (a killed worker's calls in flight "
+        "are paid again); on, the account lets OpenAI keep responses: background "
+        "responses whose ids are committed before their answers are awaited",
+    )
     parser.add_argument("--timeout", type=float, default=1800)
+    parser.add_argument(
+        "--snapshot-every",
+        type=float,
+        default=15.0,
+        help="print where the unfinished steps are every this many seconds (0: never)",
+    )
     args = parser.parse_args()
 
     url = os.environ.get("DATABASE_URL", "")
@@ -278,8 +341,10 @@ def main() -> None:
     from workflows.models import ActionExecution, Enrollment
 
     account = bench.account_with_contacts(args.enrollments)
-    make = ask_workflow if args.workload == "ask" else actions_workflow
-    workflow = make(account)
+    if args.workload == "ask":
+        workflow = ask_workflow(account, openai_store=args.openai_store == "on")
+    else:
+        workflow = actions_workflow(account)
     services.workflow_turn_on(workflow=workflow, enroll_existing=False)
     enrolled = services.workflow_enroll_existing_now(workflow=workflow)
     bench.say(f"enrolled {enrolled}")
@@ -316,6 +381,9 @@ def main() -> None:
     next_kill = started + args.kill_every
     remaining = Enrollment.objects.filter(workflow=workflow, status=Enrollment.Status.ACTIVE)
     drained_at = None
+    next_snapshot = started + args.snapshot_every
+    snapshots: list[dict] = []
+    at_last_kill: dict = {}
     try:
         while time.monotonic() - started < args.timeout:
             time.sleep(0.5)
@@ -338,6 +406,12 @@ def main() -> None:
                 last_kill = time.monotonic()
                 next_kill = now + args.kill_every
                 bench.say(f"kill {kills} ({kinds[victim]}), {left} enrollments left")
+                at_last_kill = {"left": left, **ledger_snapshot(workflow.pk)}
+            if args.snapshot_every and now >= next_snapshot:
+                next_snapshot = now + args.snapshot_every
+                snapshot = {"t": round(now - started), "left": left, **ledger_snapshot(workflow.pk)}
+                snapshots.append(snapshot)
+                bench.say(json.dumps(snapshot))
             if not redis_restarted and left < enrolled * 2 / 3:
                 bench.say(f"restarting Redis with {left} enrollments left")
                 redis_server.kill()
@@ -383,6 +457,7 @@ def main() -> None:
         "enrollments": enrolled,
         "workers": len(kinds),
         "group_seconds": args.group_seconds,
+        "openai_store": args.openai_store if args.workload == "ask" else None,
         "worker_kills": kills,
         "redis_restarted": redis_restarted,
         "completed": completed,
@@ -406,6 +481,8 @@ def main() -> None:
         if drained_at and last_kill
         else None,
         "timed_out": drained_at is None,
+        # Where the unfinished steps were right after the last kill (the tail's make-up).
+        "ledger_at_last_kill": at_last_kill,
         "load_average_1m": {
             "min": round(min(loads), 1),
             "max": round(max(loads), 1),
@@ -414,11 +491,13 @@ def main() -> None:
     }
     if args.workload == "ask" and simulator is not None:
         answers = simulator_answers(env["OPENAI_BASE_URL"])
+        polls = simulator_answers(env["OPENAI_BASE_URL"], "GET")
         simulator.kill()
         paid = answers.get(200, 0)
         summary.update(
             {
                 "simulator_answers": {str(k): v for k, v in sorted(answers.items())},
+                "simulator_polls": {str(k): v for k, v in sorted(polls.items())},
                 "ask_steps_succeeded": asks,
                 "calls_paid_twice": max(paid - asks, 0),
                 "paid_twice_share": round(max(paid - asks, 0) / asks, 4) if asks else None,

@@ -33,6 +33,9 @@ class ExecutionContext:
     # True when the enrollment was turned on in economy mode: the action may send its
     # outside call through the service's cheaper, slower tier (registry `economy`).
     economy: bool = False
+    # The outside call an earlier attempt started and recorded (services.call_refs_record;
+    # e.g. an OpenAI response id): resume it rather than paying for a new one. "": none.
+    call_ref: str = ""
     _test_key: str = field(default_factory=lambda: f"test:{uuid.uuid4().hex}")
 
     def release_db_connection(self) -> None:

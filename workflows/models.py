@@ -284,6 +284,11 @@ class ActionExecution(models.Model):
     # death is the step's own and counts in `deaths`); while `pending`, its last worker
     # died holding it in a batch, so it is claimed alone next time (engine/ledger.py).
     alone = models.BooleanField(default=False, db_default=False)
+    # The outside call's identity, committed before its answer is awaited (an OpenAI
+    # background response id, an Assistants "thread/run" id): an attempt taking over
+    # after its worker died reads that answer instead of paying for a new one. Empty:
+    # none recorded (an action that cannot resume, or no call yet).
+    call_ref = models.CharField(max_length=200, blank=True, default="", db_default="")
     # Transient errors are retried until then (set at the first retry: the first
     # attempt's start + WORKFLOWS_RETRY_DEADLINE_SECONDS); a replay clears it.
     retry_until = models.DateTimeField(null=True, blank=True)

@@ -229,6 +229,7 @@ def executions_replay(*, workflow: Workflow, enrollment: Enrollment | None = Non
                     attempt=0,
                     deaths=0,
                     alone=False,
+                    call_ref="",
                     retry_until=None,
                     error="",
                     due_at=now,
@@ -241,6 +242,14 @@ def executions_replay(*, workflow: Workflow, enrollment: Enrollment | None = Non
         except IntegrityError:
             continue  # the record re-enrolled since: replaying would run it twice at once
     return replayed
+
+
+def call_refs_record(*, refs: list[tuple[int, int, str]]) -> set[int]:
+    """For an action making outside calls that can be resumed (an OpenAI background
+    response): commit [(execution id, attempt, call id)] before awaiting the answers;
+    a later attempt of the step sees it as `ExecutionContext.call_ref`. Returns the ids
+    recorded (an attempt that lost its lease records nothing)."""
+    return ledger.call_refs_record(refs)
 
 
 def action_test_run(

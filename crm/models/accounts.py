@@ -24,6 +24,13 @@ class Account(models.Model):
         default=90,
         validators=[MinValueValidator(1), MaxValueValidator(3650)],
     )
+    # Let OpenAI keep a workflow step's response (its default 30 days) so that a step
+    # whose worker died mid-call reads the answer back instead of paying for it again
+    # (docs/engine.md, "Paid twice"). Off: every call is sent with `store: false`.
+    ai_openai_store = models.BooleanField(
+        _("let OpenAI keep workflow responses so a crash does not pay for a call twice"),
+        default=False,
+    )
     # The time zone dates are shown in for users who chose none (an IANA name; empty:
     # settings.TIME_ZONE). crm/timezones.py activates it per request.
     time_zone = models.CharField(_("time zone"), max_length=64, blank=True)

@@ -21,7 +21,7 @@ from crm.templatetags.crm_tags import property_label
 class AIDataForm(forms.ModelForm):
     class Meta:
         model = Account
-        fields = ["ai_mask_text", "ai_retention_days"]
+        fields = ["ai_mask_text", "ai_retention_days", "ai_openai_store"]
 
 
 @require_http_methods(["GET", "POST"])
@@ -56,6 +56,7 @@ def ai_data(request: HttpRequest) -> HttpResponse:
                 detail={
                     "mask_text": account.ai_mask_text,
                     "retention_days": account.ai_retention_days,
+                    "openai_store": account.ai_openai_store,
                     "withheld": [d.name for d in to_block],
                     "allowed": [d.name for d in to_allow],
                 },

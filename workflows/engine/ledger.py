@@ -233,6 +233,30 @@ def leases_renew(claims: dict[int, int]) -> set[int]:
     return kept
 
 
+def call_refs_record(refs: list[tuple[int, int, str]]) -> set[int]:
+    """Commit the identity of outside calls their steps have started, before their
+    answers are awaited: [(execution id, attempt, ref)] → `call_ref`, only while that
+    attempt still holds the row (`running`, same attempt). One statement, autocommitted
+    (no transaction of the caller's may hold it back). Returns the ids recorded: an
+    attempt taking over after a worker death reads `ExecutionContext.call_ref` and
+    resumes that call instead of paying for a new one."""
+    if not refs:
+        return set()
+    cases = " ".join(["WHEN %s THEN %s"] * len(refs))
+    matches = " OR ".join(["(id = %s AND attempt = %s)"] * len(refs))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {TABLE} SET call_ref = CASE id {cases} ELSE call_ref END "
+            f"WHERE status = %s AND ({matches}) RETURNING id",
+            [
+                *(value for pk, _attempt, ref in refs for value in (pk, ref[:200])),
+                Status.RUNNING.value,
+                *(value for pk, attempt, _ref in refs for value in (pk, attempt)),
+            ],
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
 def mine(execution: ActionExecution) -> QuerySet[ActionExecution]:
     """The row, only while it is still this attempt's claim."""
     return ActionExecution.objects.filter(

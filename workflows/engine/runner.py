@@ -80,6 +80,7 @@ def context_build(
         attempt=execution.attempt,
         definitions=definitions,
         economy=execution.enrollment.source == Enrollment.Source.ECONOMY,
+        call_ref=execution.call_ref,
     )
 
 

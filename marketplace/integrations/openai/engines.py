@@ -5,15 +5,24 @@ the client factory, retries off), an `AssistantRequest` and a deadline in second
 our own, and either return an `AssistantResult` or raise an `AssistantError`
 (errors.py). They never sleep longer than the deadline and never retry: retries,
 rate limiting and accounting belong to the caller.
+
+A call can also be made in two halves, so that its identity is known (and recorded by
+the caller) before its answer is awaited: `start` has OpenAI take the call on (a
+background response, stored; an Assistants run) and returns its `Started.ref`;
+`resume(ref)` polls it until it ends and reads the answer, in this attempt or in a
+later one that took the step over after its worker died (paid once). `can_resume`
+says whether a request may go that way.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx2
+from django.utils.translation import gettext as _
 
 from .errors import AssistantTimeout, RunFailed, classify
 from .specs import (
@@ -36,6 +45,44 @@ _TRANSIENT_RUN_CODES = {"server_error", "rate_limit_exceeded"}
 RUN_TERMINAL = {"completed", "failed", "cancelled", "expired", "incomplete", "requires_action"}
 _DEFAULT_POLL_S = 0.5
 _CANCEL_TIMEOUT_S = 2.0
+# Polling a background response: the first look after this, then each wait 1.5 times
+# the last, up to the maximum (a one-second answer is read within a quarter second of
+# being ready; a long one costs a request every 2 s).
+_FIRST_POLL_S = 0.25
+_MAX_POLL_S = 2.0
+# Statuses of a response or run that is still being answered.
+_UNDERWAY = {"queued", "in_progress", "cancelling"}
+
+
+@dataclass(frozen=True)
+class Started:
+    """A call OpenAI has taken on and will answer (and bill) whether or not anyone
+    reads it: `ref` (a response id, or "thread id/run id") is what `resume` reads."""
+
+    ref: str
+    rate_limit_headers: dict[str, str] = field(default_factory=dict)
+    http_requests: int = 1
+
+
+def _poll_waits() -> Any:
+    wait = _FIRST_POLL_S
+    while True:
+        yield wait
+        wait = min(wait * 1.5, _MAX_POLL_S)
+
+
+def _poll_failed(exc: Exception) -> bool | None:
+    """While polling a call already taken on: True when the request failed but the
+    answer is not lost (poll again), None when OpenAI no longer knows it (404: start
+    anew); anything else is raised as the call's error."""
+    import openai
+
+    if isinstance(exc, openai.NotFoundError):
+        return None
+    error = classify(exc)
+    if error.transient:
+        return True
+    raise error from None
 
 
 class AssistantEngine(Protocol):
@@ -44,6 +91,22 @@ class AssistantEngine(Protocol):
     def run(
         self, client: openai.OpenAI, request: AssistantRequest, *, deadline: float
     ) -> AssistantResult: ...
+
+    def can_resume(self, request: AssistantRequest, *, store_allowed: bool) -> bool: ...
+
+    def start(
+        self, client: openai.OpenAI, request: AssistantRequest, *, deadline: float
+    ) -> Started: ...
+
+    def resume(
+        self,
+        client: openai.OpenAI,
+        request: AssistantRequest,
+        ref: str,
+        *,
+        deadline: float,
+        earlier: bool = False,
+    ) -> AssistantResult | None: ...
 
 
 def engine_for(request: AssistantRequest) -> AssistantEngine:
@@ -147,6 +210,69 @@ class ResponsesEngine:
             headers=_rate_limit_headers(raw.headers),
             duration_ms=clock.elapsed_ms(),
         )
+
+    def can_resume(self, request: AssistantRequest, *, store_allowed: bool) -> bool:
+        """Only when the account lets OpenAI keep responses (Settings › AI data: a
+        background response must be stored), and not in a tool loop (its rounds are
+        rebuilt from the first one: nothing to resume there)."""
+        return store_allowed and not request.functions and not request.conversation
+
+    def start(
+        self, client: openai.OpenAI, request: AssistantRequest, *, deadline: float
+    ) -> Started:
+        """`POST /v1/responses` with `background: true, store: true`: OpenAI answers at
+        once with the response's id (status `queued`) and works on it."""
+        import openai
+
+        clock = _Deadline(deadline)
+        body = {**self.build_params(request), "store": True, "background": True}
+        try:
+            raw = clock.client(client).post("/responses", body=body, cast_to=httpx2.Response)
+            response = _json_object(raw)
+            ref = response.get("id")
+            if not isinstance(ref, str) or not ref:
+                raise ValueError("the answer has no response id")
+        except (openai.OpenAIError, ValueError) as exc:
+            raise classify(exc) from None
+        return Started(ref=ref, rate_limit_headers=_rate_limit_headers(raw.headers))
+
+    def resume(
+        self,
+        client: openai.OpenAI,
+        request: AssistantRequest,
+        ref: str,
+        *,
+        deadline: float,
+        earlier: bool = False,
+    ) -> AssistantResult | None:
+        """Poll the background response `ref` (`GET /v1/responses/{id}`) until it ends;
+        its result, or its `RunFailed`. A failed poll (429, 5xx, cut connection) loses
+        nothing: it polls again until the deadline (then `AssistantTimeout`: the next
+        attempt resumes). None when there is nothing to read: OpenAI does not know the
+        id (404), or — `earlier`, recorded by an earlier attempt — it ended without an
+        answer (that attempt was retried for it): the caller starts a new one."""
+        import openai
+
+        clock = _Deadline(deadline)
+        requests_made = 0
+        for wait in _poll_waits():
+            response = None
+            try:
+                requests_made += 1
+                raw = clock.client(client).get(f"/responses/{ref}", cast_to=httpx2.Response)
+                response = _json_object(raw)
+            except (openai.OpenAIError, ValueError) as exc:
+                if _poll_failed(exc) is None:
+                    return None
+            if response is not None and response.get("status") not in _UNDERWAY:
+                if earlier and response.get("status") != "completed":
+                    return None
+                result = self.result_from(request, response, duration_ms=clock.elapsed_ms())
+                return replace(result, http_requests=requests_made)
+            if clock.remaining() <= 0.01:
+                break
+            time.sleep(min(wait, clock.remaining()))
+        raise AssistantTimeout(_("OpenAI did not answer in time. The call will be retried."))
 
     def result_from(
         self,
@@ -328,13 +454,7 @@ class AssistantsEngine:
                 run.thread_id, run_id=run.id, order="asc"
             )
             requests_made += 1
-            text = "\n\n".join(
-                part.text.value
-                for message in messages
-                if message.role == "assistant"
-                for part in message.content
-                if part.type == "text"
-            )
+            text = _messages_text(messages)
         except (openai.OpenAIError, ValueError, AssistantTimeout) as exc:
             error = classify(exc)
             if (
@@ -360,6 +480,102 @@ class AssistantsEngine:
             duration_ms=clock.elapsed_ms(),
         )
 
+    def can_resume(self, request: AssistantRequest, *, store_allowed: bool) -> bool:
+        """Always: a thread and its run live at OpenAI whatever `store` says (the
+        Assistants API keeps them), so recording the run's id stores nothing more."""
+        return True
+
+    def start(
+        self, client: openai.OpenAI, request: AssistantRequest, *, deadline: float
+    ) -> Started:
+        """Create the thread and its run (OpenAI answers as soon as the run is queued):
+        the ref is "thread id/run id"."""
+        import openai
+
+        clock = _Deadline(deadline)
+        params = self.build_params(request)
+        requests_made = 0
+        try:
+            if "reasoning_effort" in params:
+                thread = clock.client(client).beta.threads.create(**params.pop("thread"))
+                requests_made += 1
+                raw = clock.client(client).beta.threads.runs.with_raw_response.create(
+                    thread.id, **params
+                )
+            else:
+                raw = clock.client(client).beta.threads.with_raw_response.create_and_run(**params)
+            requests_made += 1
+            run = raw.parse()
+        except (openai.OpenAIError, ValueError) as exc:
+            raise classify(exc) from None
+        return Started(
+            ref=f"{run.thread_id}/{run.id}",
+            rate_limit_headers=_rate_limit_headers(raw.headers),
+            http_requests=requests_made,
+        )
+
+    def resume(
+        self,
+        client: openai.OpenAI,
+        request: AssistantRequest,
+        ref: str,
+        *,
+        deadline: float,
+        earlier: bool = False,
+    ) -> AssistantResult | None:
+        """Poll the run `ref` until it ends, then read its messages (as `run` does).
+        Failed polls are polled again until the deadline, which is not a cancellation
+        here: the next attempt resumes the run. None when OpenAI does not know the run,
+        or (`earlier`) it ended without an answer: the caller starts a new one."""
+        import openai
+
+        clock = _Deadline(deadline)
+        thread_id, _sep, run_id = ref.partition("/")
+        requests_made = 0
+        run = None
+        for wait in _poll_waits():
+            try:
+                requests_made += 1
+                run = clock.client(client).beta.threads.runs.retrieve(run_id, thread_id=thread_id)
+            except (openai.OpenAIError, ValueError) as exc:
+                if _poll_failed(exc) is None:
+                    return None
+            if run is not None and run.status in RUN_TERMINAL:
+                break
+            if clock.remaining() <= 0.01:
+                raise AssistantTimeout(
+                    _("OpenAI did not answer in time. The call will be retried.")
+                )
+            time.sleep(min(wait, clock.remaining()))
+        assert run is not None  # the loop ends only on a terminal run
+        if run.status != "completed":
+            if earlier:
+                return None
+            if run.status == "requires_action":
+                self._cancel(client, run)
+            raise _run_failure(run)
+        try:
+            messages = clock.client(client).beta.threads.messages.list(
+                run.thread_id, run_id=run.id, order="asc"
+            )
+        except (openai.OpenAIError, ValueError) as exc:
+            raise classify(exc) from None
+        text = _messages_text(messages)
+        usage = run.usage
+        return AssistantResult(
+            text=text,
+            structured=_structured(request, text),
+            model=run.model,
+            usage=Usage(input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens)
+            if usage
+            else Usage(),
+            engine=self.name,
+            run_id=run.id,
+            thread_id=run.thread_id,
+            http_requests=requests_made + 1,
+            duration_ms=clock.elapsed_ms(),
+        )
+
     @staticmethod
     def _cancel(client: openai.OpenAI, run) -> None:
         # Best effort: OpenAI expires abandoned runs on its own.
@@ -369,6 +585,17 @@ class AssistantsEngine:
             client.with_options(timeout=_CANCEL_TIMEOUT_S, max_retries=0).beta.threads.runs.cancel(
                 run.id, thread_id=run.thread_id
             )
+
+
+def _messages_text(messages: Any) -> str:
+    """The assistant's text parts of a run's messages."""
+    return "\n\n".join(
+        part.text.value
+        for message in messages
+        if message.role == "assistant"
+        for part in message.content
+        if part.type == "text"
+    )
 
 
 def _run_failure(run) -> RunFailed:

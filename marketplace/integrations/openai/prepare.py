@@ -177,6 +177,12 @@ class Call:
     # call went to it, why (run.py `_fallback_round`).
     fallback: str | None = None
     fell_back: str = ""
+    # Resumable calls (run.py, engines.py `start`/`resume`): whether this one goes that
+    # way, the id of the call OpenAI took on ("" none yet) and whether an earlier
+    # attempt recorded it.
+    resumable: bool = False
+    ref: str = ""
+    ref_earlier: bool = False
 
 
 def _request(

@@ -35,6 +35,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import queue
 import threading
 import time
 from collections.abc import Iterator
@@ -42,6 +44,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 from typing import Any
 
+from django.db import DatabaseError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -68,6 +71,7 @@ from marketplace.integrations.openai.usage import budget_refusal_notify, executi
 from marketplace.models import Connection
 from marketplace.services import connection_mark_needs_attention
 from ops.logs import log_context
+from workflows import services
 from workflows.conf import tunable
 from workflows.context import ExecutionContext
 from workflows.engine.heartbeat import grace_seconds as shutdown_grace_seconds
@@ -150,15 +154,21 @@ def _call_run(call: Call) -> CallOutcome:
     the execution's id."""
     with log_context(execution_id=call.context.execution_id, account_id=call.context.account.pk):
         counters = budget.counters()
-        reservation = counters.reserve(call.budgets, tokens=call.estimate, usd=call.estimate_usd)
-        if not isinstance(reservation, budget.Reservation):
-            return reservation
+        reserved = counters.reserve(call.budgets, tokens=call.estimate, usd=call.estimate_usd)
+        reservation: budget.Reservation | None = None
+        if isinstance(reserved, budget.Reservation):
+            reservation = reserved
+        elif not call.ref_earlier:
+            return reserved
+        # (refused for an earlier attempt's call: it is paid for, read it all the same)
         outcome: AssistantResult | AssistantError | Wait | None = None
         try:
             outcome = _call_run_logged(call)
             return outcome
         finally:
-            if isinstance(outcome, AssistantResult):
+            if reservation is None:
+                pass
+            elif isinstance(outcome, AssistantResult):
                 price = pricing.quote(outcome.model, outcome.usage, call.prices)
                 counters.settle(reservation, tokens=outcome.usage.total_tokens, usd=price.usd)
             else:
@@ -167,6 +177,27 @@ def _call_run(call: Call) -> CallOutcome:
 
 def _call_run_logged(call: Call) -> AssistantResult | AssistantError | Wait:
     context = call.context
+    if call.ref:  # OpenAI took the call on (this attempt or an earlier one): read it
+        if call.ends_at is None:
+            call.ends_at = time.monotonic() + deadline_seconds()
+        started = time.monotonic()
+        try:
+            resumed = call.engine.resume(
+                call.client,
+                call.request,
+                call.ref,
+                deadline=max(call.ends_at - started, 0.05),
+                earlier=call.ref_earlier,
+            )
+        except AssistantError as error:
+            call_record(error.kind.value, time.monotonic() - started)
+            return error
+        if resumed is not None:
+            call_record("ok", time.monotonic() - started)
+            return resumed
+        # Nothing to read (unknown to OpenAI, or an earlier attempt's call that ended
+        # without an answer): a new call.
+        call.ref, call.ref_earlier = "", False
     permit = policy.permit_take(
         key=call.key,
         model=call.model,
@@ -182,13 +213,32 @@ def _call_run_logged(call: Call) -> AssistantResult | AssistantError | Wait:
     started = time.monotonic()
     try:
         with policy.sending(policy.limiter(), permit, deadline=time.monotonic() + seconds):
-            result = call.engine.run(call.client, call.request, deadline=seconds)
+            if call.resumable:
+                taken = call.engine.start(call.client, call.request, deadline=seconds)
+            else:
+                result = call.engine.run(call.client, call.request, deadline=seconds)
     except AssistantError as error:
         call_record(error.kind.value, time.monotonic() - started)
         policy.answer_record(
             permit, key=call.key, model=call.model, headers=error.rate_limit_headers, tokens=0
         )
         return error
+    if call.resumable:
+        # OpenAI took the call on: its id goes to the database at once (the recorder
+        # thread), and this thread reads the answer. Its tokens are not known yet: the
+        # estimate stands for them in the limiter.
+        if context.execution_id is not None:
+            refs_recorder().record(context.execution_id, context.attempt, taken.ref)
+        policy.answer_record(
+            permit,
+            key=call.key,
+            model=call.model,
+            headers=taken.rate_limit_headers,
+            tokens=call.estimate,
+        )
+        call.requests_made += taken.http_requests
+        call.ref, call.ref_earlier = taken.ref, False
+        return _call_run_logged(call)
     call_record("ok", time.monotonic() - started)
     policy.answer_record(
         permit,
@@ -198,6 +248,62 @@ def _call_run_logged(call: Call) -> AssistantResult | AssistantError | Wait:
         tokens=result.usage.total_tokens,
     )
     return result
+
+
+class RefsRecorder:
+    """One thread per process commits the ids of the calls OpenAI has taken on, as soon
+    as they are known and before their answers are awaited (services.call_refs_record):
+    what came in meanwhile goes in one statement. The call threads never touch the
+    database, and a batch busy completing a group does not hold the ids back; from the
+    commit on, a worker's death costs no second call (the step's next attempt resumes
+    it). The database down: the ids are dropped, the calls go on unrecorded (at least
+    once, as with `store: false`)."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.queue: queue.SimpleQueue[tuple[int, int, str]] = queue.SimpleQueue()
+        self.idle = threading.Event()
+        self.idle.set()
+        threading.Thread(target=self._run, name="openai-call-ids", daemon=True).start()
+
+    def record(self, execution_id: int, attempt: int, ref: str) -> None:
+        self.idle.clear()
+        self.queue.put((execution_id, attempt, ref))
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until what was recorded so far is committed (tests)."""
+        return self.idle.wait(timeout)
+
+    def _run(self) -> None:
+        from django.db import connection
+
+        while True:
+            refs = [self.queue.get()]
+            while True:
+                try:
+                    refs.append(self.queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                services.call_refs_record(refs=refs)
+            except DatabaseError:
+                logger.warning("could not record %d OpenAI call ids", len(refs), exc_info=True)
+                connection.close()
+            if self.queue.empty():
+                self.idle.set()
+
+
+_recorder: RefsRecorder | None = None
+_recorder_lock = threading.Lock()
+
+
+def refs_recorder() -> RefsRecorder:
+    """This process's recorder (a forked pool process starts its own)."""
+    global _recorder
+    with _recorder_lock:
+        if _recorder is None or _recorder.pid != os.getpid():
+            _recorder = RefsRecorder()
+        return _recorder
 
 
 # --- The batch (steps 1-4) ----------------------------------------------------------
@@ -233,6 +339,8 @@ def batch_run(
             calls = []
         else:
             calls = diverted.run_now
+            for call in calls:
+                _resumable_set(call)
             refused += diverted.waits
             for call, answer in diverted.answered:
                 refused.append((call.index, _finish(call, _done(answer))))
@@ -305,6 +413,24 @@ def batch_run(
                 finished.append((call.index, _finish(call, future)))
         if finished:
             yield finished
+
+
+def _resumable_set(call: Call) -> None:
+    """Whether the call is made in two halves, its id committed in between (engines.py
+    `start`/`resume`): for a workflow step (not the Test button, not economy mode)
+    whose engine can (a Responses call only when the account lets OpenAI keep
+    responses: Settings › AI data). A call an earlier attempt recorded is resumed."""
+    context = call.context
+    call.resumable = (
+        context.execution_id is not None
+        and not context.is_test
+        and not call.economy
+        and call.engine.can_resume(
+            call.request, store_allowed=bool(getattr(context.account, "ai_openai_store", False))
+        )
+    )
+    if context.call_ref and context.execution_id is not None and not context.is_test:
+        call.ref, call.ref_earlier = context.call_ref, True
 
 
 def _done(outcome: CallOutcome) -> Future[CallOutcome]:
@@ -412,6 +538,7 @@ def _fallback_round(call: Call, outcome: CallOutcome) -> bool:
         call.request, overrides=replace(call.request.overrides, model=call.fallback)
     )
     call.model = call.fallback
+    call.ref, call.ref_earlier = "", False  # a new call, on the other model
     call.estimate_usd = pricing.quote(
         call.fallback, Usage(output_tokens=call.estimate), call.prices
     ).usd

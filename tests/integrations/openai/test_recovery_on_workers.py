@@ -1,7 +1,9 @@
 """Ask OpenAI assistant steps through worker trouble (issue 27), the simulator behind
 the real SDK: a step OpenAI rate-limits 20 times in a row still succeeds (retries are
-bounded by time, not a count), and a worker stopped with SIGTERM while its calls are
-in flight hands them back at once instead of holding them for a lease."""
+bounded by time, not a count), a worker stopped with SIGTERM while its calls are
+in flight hands them back at once instead of holding them for a lease, and a worker
+SIGKILLed once OpenAI took its call on (a background response, recorded on the step)
+costs no second call: the step's next attempt reads that response."""
 
 from __future__ import annotations
 
@@ -116,3 +118,68 @@ def test_a_worker_stopped_mid_call_hands_its_steps_back_and_nothing_is_done_twic
         "Code: UT",
     ]
     assert AssistantUsage.objects.count() == 4  # one usage row per success
+
+
+def _responses_created(sim, state: str) -> list[dict]:
+    """Responses created for `state` (an earlier test's slow calls may still finish)."""
+    return [
+        r
+        for r in sim.requests(key="demo", path_prefix="/v1/responses", method="POST")
+        if r["status"] == 200 and r["body"]["input"] == state
+    ]
+
+
+def test_a_worker_killed_after_openai_took_the_call_on_is_paid_once(acme, sim, celery_worker):
+    connect(acme)
+    acme.ai_openai_store = True  # Settings › AI data: OpenAI may keep responses
+    acme.save(update_fields=["ai_openai_store"])
+    make_workflow(acme, ask_then_task(workspace_assistant(acme).choice_value))
+    sim.configure(latency="fixed:8000", log_bodies=True)  # the answer is 8 s away
+    doomed = celery_worker(env=worker_env(sim, OPENAI_ASSISTANT_DEADLINE_SECONDS="30"))
+    contact(acme, first_name="Ann", state="vermont")
+    wait_for(
+        lambda: ActionExecution.objects.filter(step_id=1).exclude(call_ref="").exists(),
+        timeout=60,
+        message="the response's id recorded on the step",
+    )
+    step = ActionExecution.objects.get(step_id=1)
+    created = _responses_created(sim, "vermont")
+    assert len(created) == 1
+    assert created[0]["body"]["background"] is True and created[0]["body"]["store"] is True
+    assert step.status == "running" and step.call_ref.startswith("resp_")
+    doomed.kill()  # before the answer is ready: nothing read, nothing committed
+
+    celery_worker(beat=True, env=worker_env(sim, OPENAI_ASSISTANT_DEADLINE_SECONDS="30"))
+    wait_for(
+        lambda: Enrollment.objects.filter(status="completed").exists(),
+        timeout=90,
+        message="the step taken over and finished",
+    )
+    step.refresh_from_db()
+    assert step.status == "succeeded", step.error
+    assert step.attempt == 2  # the killed attempt, then the one that read the answer
+    assert len(_responses_created(sim, "vermont")) == 1  # exactly one response created: paid once
+    polled = sim.requests(key="demo", path_prefix=f"/v1/responses/{step.call_ref}", method="GET")
+    assert polled and polled[-1]["status"] == 200
+    assert Task.objects.get().title == "Code: VT"
+    assert AssistantUsage.objects.count() == 1
+
+
+def test_without_the_accounts_consent_nothing_is_stored_at_openai(acme, sim, celery_worker):
+    connect(acme)  # Settings › AI data: "let OpenAI keep workflow responses" is off
+    make_workflow(acme, ask_then_task(workspace_assistant(acme).choice_value))
+    sim.configure(log_bodies=True)
+    celery_worker(beat=True, env=worker_env(sim))
+    contact(acme, first_name="Ann", state="vermont")
+    wait_for(
+        lambda: Enrollment.objects.filter(status="completed").exists(),
+        timeout=60,
+        message="the run to finish",
+    )
+    (sent,) = [
+        r
+        for r in sim.requests(key="demo", path_prefix="/v1/responses")
+        if r["body"]["input"] == "vermont"
+    ]
+    assert sent["body"]["store"] is False and "background" not in sent["body"]
+    assert ActionExecution.objects.get(step_id=1).call_ref == ""

@@ -303,17 +303,24 @@ def test_admins_choose_what_may_be_sent_and_the_review_warns(acme, admin_client,
     state = PropertyDefinition.objects.get(account=acme, object_type="contact", name="state")
     page = admin_client.get(reverse("crm:ai_data"))
     assert page.status_code == 200 and b"Properties that may be sent" in page.content
+    assert b"Responses kept by OpenAI" in page.content and not acme.ai_openai_store
     sent = [str(d.pk) for d in PropertyDefinition.objects.filter(account=acme) if d != email]
     response = admin_client.post(
         reverse("crm:ai_data"),
-        {"save": "1", "sent": sent, "ai_retention_days": "30", "ai_mask_text": "on"},
+        {
+            "save": "1",
+            "sent": sent,
+            "ai_retention_days": "30",
+            "ai_mask_text": "on",
+            "ai_openai_store": "on",
+        },
     )
     assert response.status_code == 302
     email.refresh_from_db()
     state.refresh_from_db()
     acme.refresh_from_db()
     assert email.sensitive and not state.sensitive
-    assert acme.ai_retention_days == 30 and acme.ai_mask_text
+    assert acme.ai_retention_days == 30 and acme.ai_mask_text and acme.ai_openai_store
     bad = admin_client.post(reverse("crm:ai_data"), {"save": "1", "ai_retention_days": "0"})
     assert bad.status_code == 200 and "ai_retention_days" in bad.context["form"].errors
     problems = AskOpenAIAssistant().review_problems(
