@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('crm', '0010_soft_delete_and_role_permissions'),
+        ('crm', '0011_notification_title_key'),
     ]
 
     operations = [
