@@ -34,6 +34,9 @@ class ModelSpec:
     created: int = _DEMO_CREATED
     kind: str = "chat"
     reasoning: bool = False
+    # Served on the Flex processing tier when a request asks (`service_tier: "flex"`);
+    # a request asking it of another model is refused (400).
+    flex: bool = False
 
 
 @dataclass
@@ -161,7 +164,7 @@ def demo_models() -> list[ModelSpec]:
     reasoning = ["o3", "o4-mini", "gpt-5", "gpt-5-mini"]
     return (
         [ModelSpec(id=m) for m in chat]
-        + [ModelSpec(id=m, reasoning=True) for m in reasoning]
+        + [ModelSpec(id=m, reasoning=True, flex=True) for m in reasoning]
         + [
             ModelSpec(id="text-embedding-3-small", kind="embedding"),
             ModelSpec(id="whisper-1", kind="audio", owned_by="openai-internal"),

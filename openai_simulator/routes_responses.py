@@ -138,6 +138,13 @@ def response_record(ctx, *, latency: bool = True) -> ResponseRecord:
         )
     model = require_chat_model(sim, key, body.get("model"))
     check_model_parameters(model, body)
+    flex = body.get("service_tier") == "flex"
+    if flex and not model.flex:
+        raise ApiError(
+            400,
+            f"Invalid service_tier argument: flex is not available for model '{model.id}'.",
+            param="service_tier",
+        )
     check_metadata(body.get("metadata"))
     tools = body.get("tools") or []
     tool_choice = body.get("tool_choice") or "auto"
@@ -216,6 +223,8 @@ def response_record(ctx, *, latency: bool = True) -> ResponseRecord:
             "tools": _echo_tools(tools),
             "tool_choice": tool_choice,
             "parallel_tool_calls": parallel,
+            # The tier that served it (the spec: it may differ from the one asked for).
+            "service_tier": "flex" if flex else "default",
         },
         previous=previous,
         outcome=outcome,

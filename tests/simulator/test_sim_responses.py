@@ -191,3 +191,19 @@ def test_a_broken_json_schema_is_a_bad_request(openai_client):
     with pytest.raises(openai.BadRequestError) as caught:
         openai_client.responses.create(model="gpt-4o", input="hello", text={"format": broken})
     assert caught.value.code == "invalid_json_schema"
+
+
+def test_the_flex_tier_serves_the_models_that_offer_it_and_says_so(openai_client):
+    instructions = "Convert the US state to its two-letter code."
+    response = openai_client.responses.create(
+        model="o4-mini", instructions=instructions, input="ohio", service_tier="flex"
+    )
+    assert response.output_text == "OH" and response.service_tier == "flex"
+    plain = openai_client.responses.create(model="o4-mini", instructions=instructions, input="ohio")
+    assert plain.service_tier == "default"
+    with pytest.raises(openai.BadRequestError) as refused:
+        openai_client.responses.create(
+            model="gpt-4o-mini", instructions=instructions, input="ohio", service_tier="flex"
+        )
+    assert refused.value.body["param"] == "service_tier"
+    assert "flex is not available for model 'gpt-4o-mini'" in refused.value.message

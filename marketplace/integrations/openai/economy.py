@@ -25,7 +25,10 @@ What must stay true:
 
 Which steps: economy-mode enrollments (`ExecutionContext.economy`) of workspace
 assistants without CRM tools (one request each, Responses API) on a connection to
-OpenAI itself; everything else runs normally. The jobs (`economy_submit`,
+OpenAI itself; everything else runs normally. A model OpenAI serves on its Flex
+processing tier (`flex_offered`: o3, o4-mini, the gpt-5 family) is not batched: its
+economy-mode steps are sent at once with `service_tier: "flex"` as ordinary calls
+(retries, tools, reservations as usual), priced at the batch rate, engine `flex`. The jobs (`economy_submit`,
 `economy_poll`, beat every POLL_SECONDS) are safe to run twice: items
 are claimed for a batch with one conditional UPDATE, and a batch's results are applied
 under a row lock once.
@@ -39,6 +42,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 import tempfile
 import time
 from collections.abc import Iterator
@@ -128,16 +132,42 @@ def _execution_of(custom: object) -> int | None:
 # --- In a batch of Ask steps (run.py) ------------------------------------------------
 
 
-def eligible(call: Call) -> bool:
-    """True when this call goes through the Batch API (see the module's docstring)."""
+# The models OpenAI serves on its Flex processing tier (`service_tier: "flex"`, priced
+# as the Batch API), with their dated snapshots; the gpt-5 family by prefix.
+FLEX_MODELS = ("o3", "o4-mini")
+FLEX_PREFIXES = ("gpt-5",)
+
+
+def flex_offered(model: str) -> bool:
+    """True when OpenAI serves `model` on the Flex processing tier."""
+    if model.startswith(FLEX_PREFIXES):
+        return True
+    return any(
+        re.fullmatch(rf"{re.escape(m)}(-\d{{4}}-\d{{2}}-\d{{2}})?", model) for m in FLEX_MODELS
+    )
+
+
+def _economy_call(call: Call) -> bool:
     context = call.context
     return (
         context.economy
         and not context.is_test
         and context.execution_id is not None
         and isinstance(call.engine, ResponsesEngine)
-        and not call.request.functions
         and endpoint_for(call.connection).kind == EndpointKind.OPENAI
+    )
+
+
+def flex_eligible(call: Call) -> bool:
+    """True when this economy-mode call is sent now on the Flex tier (its model has
+    one; CRM tools allowed: it is an ordinary call)."""
+    return _economy_call(call) and flex_offered(call.request.model)
+
+
+def eligible(call: Call) -> bool:
+    """True when this call goes through the Batch API (see the module's docstring)."""
+    return (
+        _economy_call(call) and not call.request.functions and not flex_offered(call.request.model)
     )
 
 
@@ -165,6 +195,11 @@ def calls_divert(calls: list[Call]) -> Diverted:
     """Sort a batch's calls (in the batch's thread: database reads and writes, and the
     budget reservations of the new items in one Redis round trip)."""
     diverted = Diverted(run_now=[], waits=[], answered=[])
+    for call in calls:
+        if flex_eligible(call) and not call.economy:
+            call.economy = "flex"
+            call.request = replace(call.request, service_tier="flex")
+            call.estimate_usd = batch_usd(call)
     economy = [call for call in calls if eligible(call)]
     if not economy:
         diverted.run_now = calls
@@ -184,7 +219,7 @@ def calls_divert(calls: list[Call]) -> Diverted:
         if item is None:
             fresh.append(call)
         elif item.state == State.DONE:
-            call.economy = True
+            call.economy = "batch"
             diverted.answered.append((call, _answer(call, item)))
             # Settled with the real cost by answers_settle (run.py, with the outcome).
             call.reservation = budget.reservation_load(item.reservation)

@@ -189,6 +189,8 @@ class ResponsesEngine:
             }
         if request.metadata:
             params["metadata"] = dict(request.metadata)
+        if request.service_tier:
+            params["service_tier"] = request.service_tier
         return params
 
     def run(

@@ -169,9 +169,10 @@ class Call:
         )
 
     assistant_version_id: int | None = None
-    # Answered through the Batch API (economy.py): priced at the batch rate; the budget
-    # reservation its batch request took, settled with the real cost (economy.py).
-    economy: bool = False
+    # Economy mode's tier (economy.py): "batch" (answered through the Batch API) or
+    # "flex" (sent on the Flex processing tier), both priced at the batch rate; "": none.
+    # The budget reservation its batch request took, settled with the real cost.
+    economy: str = ""
     reservation: Reservation | None = None
     # The step's fallback model (allowed, not the chosen one; None: none) and, once the
     # call went to it, why (run.py `_fallback_round`).

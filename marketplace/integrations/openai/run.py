@@ -169,8 +169,10 @@ def _call_run(call: Call) -> CallOutcome:
             if reservation is None:
                 pass
             elif isinstance(outcome, AssistantResult):
-                price = pricing.quote(outcome.model, outcome.usage, call.prices)
-                counters.settle(reservation, tokens=outcome.usage.total_tokens, usd=price.usd)
+                usd = pricing.quote(outcome.model, outcome.usage, call.prices).usd
+                if call.economy and usd is not None:  # the Flex tier: the batch rate
+                    usd = usd * economy.BATCH_DISCOUNT
+                counters.settle(reservation, tokens=outcome.usage.total_tokens, usd=usd)
             else:
                 counters.settle(reservation, tokens=0, usd=None)
 
@@ -537,6 +539,9 @@ def _fallback_round(call: Call, outcome: CallOutcome) -> bool:
     call.request = replace(
         call.request, overrides=replace(call.request.overrides, model=call.fallback)
     )
+    if call.economy == "flex" and not economy.flex_offered(call.fallback):
+        call.economy = ""  # the fallback has no Flex tier: the default one, full price
+        call.request = replace(call.request, service_tier=None)
     call.model = call.fallback
     call.ref, call.ref_earlier = "", False  # a new call, on the other model
     call.estimate_usd = pricing.quote(
@@ -607,7 +612,7 @@ def _finish(call: Call, future: Future[CallOutcome]) -> Outcome:
             execution_usage(
                 spent,
                 model=result.model,
-                engine="batch" if call.economy else result.engine,
+                engine=call.economy or result.engine,
                 connection_id=call.connection.pk,
                 cost=cost,
                 cost_note=price.reason,

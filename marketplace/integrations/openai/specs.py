@@ -76,6 +76,9 @@ class AssistantRequest:
     functions: tuple[Mapping[str, Any], ...] = ()
     conversation: tuple[Mapping[str, Any], ...] = ()
     tool_choice: str | None = None
+    # The processing tier asked for ("flex": economy mode's Flex processing), None: the
+    # project's default.
+    service_tier: str | None = None
 
     @property
     def model(self) -> str:

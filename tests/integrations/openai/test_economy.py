@@ -223,6 +223,37 @@ def test_the_review_says_when_a_budget_cannot_take_every_record(acme, sim, build
     assert "environ 2 de ces 10 fiches (estimation)" in page
 
 
+def test_a_model_with_a_flex_tier_is_sent_at_once_on_it_at_the_batch_rate(acme, sim):
+    """o4-mini has OpenAI's Flex processing tier: economy mode sends its steps now with
+    `service_tier: "flex"` (no batch), priced like the Batch API."""
+    sim.configure(log_bodies=True)
+    connect(acme)
+    contacts(acme, 2)
+    assistant = workspace_assistant(acme, model="o4-mini")
+    workflow = make_workflow(acme, ask_then_task(assistant.choice_value), on=False)
+    services.workflow_turn_on(workflow=workflow, enroll_existing=False)
+    services.workflow_enroll_existing_now(workflow=workflow, economy=True)
+    drain()
+    assert Task.objects.count() == 2
+    assert not EconomyItem.objects.exists() and not EconomyBatch.objects.exists()
+    sent = sim.requests(path_prefix="/v1/responses")
+    assert [r["body"]["service_tier"] for r in sent] == ["flex", "flex"]
+    usage = list(AssistantUsage.objects.filter(workflow=workflow))
+    assert {row.engine for row in usage} == {"flex"}
+    row = usage[0]
+    full = (
+        Decimal(row.input_tokens) * Decimal("1.10") + Decimal(row.output_tokens) * Decimal("4.40")
+    ) / Decimal(1_000_000)
+    assert abs(row.cost_usd - full / 2) <= Decimal("0.000001")  # rounded to the micro-USD
+    # Enrolled normally, the same steps use the default tier.
+    services.workflow_enroll_existing_now(
+        workflow=make_workflow(acme, ask_then_task(assistant.choice_value))
+    )
+    drain()
+    later = sim.requests(path_prefix="/v1/responses")[len(sent) :]
+    assert len(later) == 2 and all("service_tier" not in r["body"] for r in later)
+
+
 def test_only_economy_enrollments_wait_for_a_batch(acme, sim):
     connect(acme)
     contacts(acme, 2)
