@@ -178,3 +178,16 @@ def test_french_pages_hold_no_english_sentence_of_the_catalogues(seed, admin_cli
         if left:
             found[url] = left
     assert found == {}
+
+
+def test_no_template_comment_spans_lines():
+    """Django's {# … #} comment ends at its line: one spread over two lines is printed
+    on the page (base.html's once showed above every page's header)."""
+    unclosed = []
+    for path in ROOT.glob("**/templates/**/*.html"):
+        if ".venv" in path.parts or "node_modules" in path.parts:
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if re.search(r"\{#(?!.*#\})", line):
+                unclosed.append(f"{path.relative_to(ROOT)}:{number}")
+    assert unclosed == []

@@ -228,6 +228,9 @@ def account_assistants_unavailable_notify(*, connection: Connection, reason: str
 # --- Workspace assistants: verbs ----------------------------------------------------
 
 
+MAX_FIELD_LABEL = 80
+
+
 def output_fields_clean(raw: list) -> list[dict]:
     """Validate the structured output fields an admin entered."""
     from django.core.exceptions import ValidationError
@@ -255,13 +258,17 @@ def output_fields_clean(raw: list) -> list[dict]:
         options = [o.strip() for o in item.get("options") or [] if o.strip()]
         if kind == FieldType.ENUMERATION and not options:
             raise ValidationError(_("Give the field “%(name)s” its options.") % {"name": name})
-        fields.append(
-            {
-                "name": name,
-                "type": str(kind),
-                "options": options if kind == FieldType.ENUMERATION else [],
-            }
-        )
+        field = {
+            "name": name,
+            "type": str(kind),
+            "options": options if kind == FieldType.ENUMERATION else [],
+        }
+        # What people read for it (the evaluation page, the workflow's variables);
+        # stored only when given, so an assistant saved again without one is unchanged.
+        label = " ".join(str(item.get("label") or "").split())[:MAX_FIELD_LABEL]
+        if label:
+            field["label"] = label
+        fields.append(field)
     return fields
 
 

@@ -221,7 +221,9 @@ def step_outputs(config: dict[str, Any], account: Account) -> tuple[Output, ...]
         return BASE_OUTPUTS
     assistant, version = found
     fields = versions.snapshot_fields(version.snapshot) if version else assistant.fields()
-    return BASE_OUTPUTS + tuple(Output(f.name, f.name, _FIELD_OUTPUT_TYPE[f.type]) for f in fields)
+    return BASE_OUTPUTS + tuple(
+        Output(f.name, f.shown_label, _FIELD_OUTPUT_TYPE[f.type]) for f in fields
+    )
 
 
 def step_problems(config: dict[str, Any], account: Account) -> list[str]:

@@ -35,6 +35,7 @@ from marketplace.integrations.openai.models import (
     EvaluationAnswer,
     EvaluationSet,
 )
+from marketplace.integrations.openai.specs import FieldType, OutputField
 
 MAX_RECORDS = 500
 MAX_PATTERN = 200
@@ -148,12 +149,32 @@ def _same(got: Any, expected: str) -> bool:
     return str("" if got is None else got).strip().casefold() == expected.casefold()
 
 
-def answer_checks(expectation: dict[str, Any], answer: EvaluationAnswer) -> list[Check]:
-    """Each expected value of the record, passed or not by `answer`."""
+def field_label(labels: dict[str, str], name: str) -> str:
+    """A structured field as people read it: its label in the version that answered,
+    else its name in words."""
+    return labels.get(name) or OutputField(name, FieldType.TEXT).shown_label
+
+
+def value_shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(_("Yes") if value else _("No"))
+    if value is None:
+        return "—"
+    return str(value)
+
+
+def answer_checks(
+    expectation: dict[str, Any], answer: EvaluationAnswer, labels: dict[str, str] | None = None
+) -> list[Check]:
+    """Each expected value of the record, passed or not by `answer`; a field named by
+    its label in `labels` (name → label)."""
     ok = answer.status == EvaluationAnswer.Status.OK
     structured = answer.structured or {}
     checks = [
-        Check(f"{name} = {value}", ok and _same(structured.get(name), value))
+        Check(
+            f"{field_label(labels or {}, name)} = {value}",
+            ok and _same(structured.get(name), value),
+        )
         for name, value in (expectation.get("fields") or {}).items()
     ]
     text = expectation.get("text")
@@ -186,6 +207,7 @@ class SideSummary:
     passed: int = 0  # … that passed all of them
     tokens: int = 0
     cost: Decimal | None = None
+    labels: dict[str, str] = field(default_factory=dict)  # field name → label
     latencies: list[int] = field(default_factory=list)
     failures: list[tuple[Record, str]] = field(default_factory=list)
 
@@ -215,9 +237,19 @@ def _percentile(values: list[int], percent: int) -> int | None:
 
 
 @dataclass
+class Cell:
+    """One side's answer to a record: the answer, its structured fields as (label,
+    value) in the version's order, and its checks."""
+
+    answer: EvaluationAnswer | None
+    checks: list[Check]
+    fields: list[tuple[str, str]]
+
+
+@dataclass
 class ResultRow:
     record: Record
-    cells: list[tuple[EvaluationAnswer | None, list[Check]]]  # per side
+    cells: list[Cell]  # per side
 
 
 @dataclass
@@ -245,7 +277,12 @@ def evaluation_results(evaluation: Evaluation, *, rows: bool = True) -> Results:
     expected = evaluation.evaluation_set.expected or {}
     answers = list(evaluation.answers.select_related("record").order_by("record_id", "side"))
     summaries = {
-        key: SideSummary(key, version, model or version.snapshot.get("model", ""))
+        key: SideSummary(
+            key,
+            version,
+            model or version.snapshot.get("model", ""),
+            labels={f.name: f.shown_label for f in versions.snapshot_fields(version.snapshot)},
+        )
         for key, version, model in evaluation_sides(evaluation)
     }
     by_record: dict[int, dict[str, EvaluationAnswer]] = {}
@@ -271,7 +308,7 @@ def evaluation_results(evaluation: Evaluation, *, rows: bool = True) -> Results:
                 side.cost = (side.cost or Decimal(0)) + answer.cost_usd
             if answer.latency_ms is not None:
                 side.latencies.append(answer.latency_ms)
-        checks = answer_checks(expected.get(str(answer.record_id)) or {}, answer)
+        checks = answer_checks(expected.get(str(answer.record_id)) or {}, answer, side.labels)
         if checks:
             side.checked += 1
             side.passed += 1 if all(c.passed for c in checks) else 0
@@ -279,25 +316,38 @@ def evaluation_results(evaluation: Evaluation, *, rows: bool = True) -> Results:
     if rows:
         order = {pk: i for i, pk in enumerate(evaluation.evaluation_set.records)}
         for record_id in sorted(by_record, key=lambda pk: order.get(pk, len(order))):
-            cells: list[tuple[EvaluationAnswer | None, list[Check]]] = []
-            for key in summaries:
+            cells: list[Cell] = []
+            for key, side in summaries.items():
                 cell = by_record[record_id].get(key)
                 expectation = expected.get(str(record_id)) or {}
                 asked = cell is not None and cell.status != EvaluationAnswer.Status.PENDING
-                checks = answer_checks(expectation, cell) if cell is not None and asked else []
-                cells.append((cell, checks))
+                checks = (
+                    answer_checks(expectation, cell, side.labels)
+                    if cell is not None and asked
+                    else []
+                )
+                cells.append(Cell(cell, checks, answer_fields(cell, side.labels)))
             first = next(iter(by_record[record_id].values()))
             result_rows.append(ResultRow(first.record, cells))
     finished = sum(1 for a in answers if a.status != EvaluationAnswer.Status.PENDING)
     return Results(list(summaries.values()), result_rows, len(answers), finished)
 
 
-def answer_shown(answer: EvaluationAnswer | None) -> str:
+def answer_fields(answer: EvaluationAnswer | None, labels: dict[str, str]) -> list[tuple[str, str]]:
+    """A structured answer's fields as (label, value): the version's fields in its
+    order, then any other the answer holds."""
+    structured = (answer.structured if answer is not None else None) or {}
+    names = [n for n in labels if n in structured]
+    names += [n for n in structured if n not in labels]
+    return [(field_label(labels, n), value_shown(structured[n])) for n in names]
+
+
+def answer_shown(answer: EvaluationAnswer | None, labels: dict[str, str] | None = None) -> str:
     """An answer in one line: its structured fields, or its text."""
     if answer is None:
         return ""
     if answer.structured:
-        return "; ".join(f"{k}: {v}" for k, v in answer.structured.items())
+        return "; ".join(f"{k}: {v}" for k, v in answer_fields(answer, labels or {}))
     return answer.text
 
 

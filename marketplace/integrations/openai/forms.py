@@ -255,12 +255,13 @@ class WorkspaceAssistantForm(forms.ModelForm):
         return data
 
     def set_output_fields(self, post: QueryDict) -> None:
-        """Read the structured output fields' rows (`field-<i>-name|type|options`)."""
+        """Read the structured output fields' rows (`field-<i>-name|label|type|options`)."""
         raw = []
         for i in range(FIELD_ROWS):
             raw.append(
                 {
                     "name": post.get(f"field-{i}-name", ""),
+                    "label": post.get(f"field-{i}-label", ""),
                     "type": post.get(f"field-{i}-type", FieldType.TEXT),
                     "options": post.get(f"field-{i}-options", "").split(","),
                 }
@@ -290,6 +291,7 @@ def field_rows(
                 {
                     "i": i,
                     "name": post.get(f"field-{i}-name", ""),
+                    "label": post.get(f"field-{i}-label", ""),
                     "type": post.get(f"field-{i}-type", "text"),
                     "options": post.get(f"field-{i}-options", ""),
                 }
@@ -300,12 +302,13 @@ def field_rows(
                 {
                     "i": i,
                     "name": f["name"],
+                    "label": f.get("label") or "",
                     "type": f["type"],
                     "options": ", ".join(f.get("options") or []),
                 }
             )
         else:
-            rows.append({"i": i, "name": "", "type": "text", "options": ""})
+            rows.append({"i": i, "name": "", "label": "", "type": "text", "options": ""})
     return rows
 
 

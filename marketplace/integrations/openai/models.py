@@ -102,7 +102,12 @@ class WorkspaceAssistant(models.Model):
         if self.output_format != OutputFormat.STRUCTURED:
             return ()
         return tuple(
-            OutputField(f["name"], FieldType(f["type"]), tuple(f.get("options") or ()))
+            OutputField(
+                f["name"],
+                FieldType(f["type"]),
+                tuple(f.get("options") or ()),
+                label=f.get("label") or "",
+            )
             for f in self.output_fields
         )
 

@@ -26,12 +26,22 @@ class FieldType(StrEnum):
 
 @dataclass(frozen=True)
 class OutputField:
-    """One named field of a structured answer."""
+    """One named field of a structured answer: `name` is what the model and the
+    workflow's variables use, `label` what people read (the admin's words; empty: the
+    name in words, "lead_score" → "Lead score")."""
 
     name: str
     type: FieldType
     choices: tuple[str, ...] = ()  # for ENUMERATION
     description: str = ""
+    label: str = ""
+
+    @property
+    def shown_label(self) -> str:
+        if self.label:
+            return self.label
+        words = self.name.replace("_", " ").strip()
+        return words[:1].upper() + words[1:]
 
 
 @dataclass(frozen=True)

@@ -84,7 +84,12 @@ def snapshot_fields(snapshot: dict[str, Any]) -> tuple[OutputField, ...]:
     if snapshot.get("output_format") != OutputFormat.STRUCTURED:
         return ()
     return tuple(
-        OutputField(f["name"], FieldType(f["type"]), tuple(f.get("options") or ()))
+        OutputField(
+            f["name"],
+            FieldType(f["type"]),
+            tuple(f.get("options") or ()),
+            label=f.get("label") or "",
+        )
         for f in snapshot.get("output_fields") or []
     )
 
@@ -328,6 +333,8 @@ def versions_diff(old: dict[str, Any], new: dict[str, Any]) -> VersionDiff:
             status = "retyped"
         elif before.choices != after.choices:
             status = "options"
+        elif before.label != after.label:
+            status = "relabelled"
         else:
             status = "same"
         diff.fields.append(

@@ -22,6 +22,7 @@ from marketplace.integrations.openai.models import (
     EvaluationSet,
 )
 from tests.integrations.openai.conftest import connect, contact, lead_rater
+from tests.test_pages_read_as_product import raw_codes, visible_text
 
 pytestmark = pytest.mark.django_db
 
@@ -92,11 +93,12 @@ def test_an_evaluation_computes_pass_rates_from_expected_values(acme, sim):
     assert side.tokens > 0 and side.cost > 0
     assert side.p50 is not None and side.p95 >= side.p50
     warm_row = results.rows[3]
-    ((answer, checks),) = warm_row.cells
-    assert answer.structured["rating"] == "WARM"
-    assert [c.passed for c in checks] == [False]
+    (cell,) = warm_row.cells
+    assert cell.answer.structured["rating"] == "WARM"
+    assert cell.fields[0] == ("Rating", "WARM")
+    assert [c.passed for c in cell.checks] == [False]
     # The text check reads the whole response (the JSON answer's text).
-    assert [c.passed for c in results.rows[1].cells[0][1]] == [True, True]
+    assert [c.passed for c in results.rows[1].cells[0].checks] == [True, True]
 
 
 def test_two_versions_run_side_by_side_and_the_same_version_with_two_models(acme, sim):
@@ -243,10 +245,50 @@ def test_a_super_admin_saves_a_set_with_expected_answers_evaluates_and_reads_the
     page = admin_client.get(started["Location"]).content.decode()
     assert "v1 · gpt-4o-mini" in page and "v1 · gpt-4o" in page
     assert "67 % (2/3)" in page
-    assert "rating: WARM" in page and "Fail: rating = HOT" in page
+    # A field without a label of its own reads as its name in words.
+    assert "Rating: WARM" in page and "Fail: Rating = HOT" in page
     assert 'hx-trigger="every 1s"' not in page
     # The version it tested links to it; a builder may not open it.
     assistant_page = admin_client.get(reverse("marketplace:openai_assistant_edit", args=[rater.pk]))
     assert started["Location"] in assistant_page.content.decode()
     client.force_login(builder_user)
     assert client.get(started["Location"]).status_code == 403
+
+
+def test_the_results_name_each_field_by_its_label_in_english_and_french(acme, admin_client, sim):
+    """A structured field reads as the label its version gives it, on the set's expected
+    answers and on the results, in English and French; never its name."""
+    connect(acme)
+    rater = lead_rater(acme)
+    rater.output_fields = [
+        {
+            "name": "rating",
+            "label": "Lead temperature",
+            "type": "enumeration",
+            "options": ["HOT", "WARM", "COLD"],
+        },
+        {"name": "reason", "type": "text", "options": []},
+    ]
+    versions.workspace_assistant_save(assistant=rater)
+    records = leads(acme, [WARM])
+    evaluation_set = make_set(
+        acme, rater, records, expected={str(records[0].pk): {"fields": {"rating": "HOT"}}}
+    )
+    set_url = reverse("marketplace:openai_evaluation_set", args=[evaluation_set.pk])
+    set_page = visible_text(admin_client.get(set_url).content.decode())
+    assert "Lead temperature" in set_page and "Reason" in set_page
+    evaluation = evaluation_run.evaluation_start(
+        evaluation_set=evaluation_set,
+        version_a=versions.version_current(rater),
+        user=None,
+    )
+    run_to_the_end(evaluation)
+    url = reverse("marketplace:openai_evaluation", args=[evaluation.pk])
+    english = visible_text(admin_client.get(url).content.decode())
+    french = visible_text(admin_client.get(url, HTTP_ACCEPT_LANGUAGE="fr").content.decode())
+    assert "Lead temperature: WARM" in english
+    assert "Fail: Lead temperature = HOT" in english
+    assert "Lead temperature : WARM" in french  # a non-breaking space before the colon
+    assert "Échoué : Lead temperature = HOT" in french
+    for text in (english, french):
+        assert "rating" not in text and raw_codes(text) == []

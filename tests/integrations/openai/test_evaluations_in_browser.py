@@ -45,7 +45,12 @@ def test_a_super_admin_evaluates_v1_against_v2_then_the_workflow_adopts_v2(
         instructions="Rate the lead: HOT, WARM or COLD.",
         output_format="structured",
         output_fields=[
-            {"name": "rating", "type": "enumeration", "options": ["HOT", "WARM", "COLD"]},
+            {
+                "name": "rating",
+                "label": "Lead rating",
+                "type": "enumeration",
+                "options": ["HOT", "WARM", "COLD"],
+            },
             {"name": "reason", "type": "text", "options": []},
         ],
     )
@@ -72,9 +77,13 @@ def test_a_super_admin_evaluates_v1_against_v2_then_the_workflow_adopts_v2(
     page.get_by_label("Records", exact=True).select_option([str(r.pk) for r in leads])
     page.get_by_role("button", name="Save the set").click()
     expect(page.get_by_text("The set is saved with 20 records")).to_be_visible()
-    page.get_by_label("rating · Lead00").select_option("HOT")
-    page.get_by_label("rating · Lead01").select_option("COLD")
-    page.get_by_label("rating · Lead02").select_option("HOT")  # the qualifier says WARM
+    # Each output field under the label its assistant gives it (or its name in words).
+    expected = page.locator("table.evaluation-expected")
+    expect(expected.get_by_role("columnheader", name="Lead rating")).to_be_visible()
+    expect(expected.get_by_role("columnheader", name="Reason")).to_be_visible()
+    page.get_by_label("Lead rating · Lead00").select_option("HOT")
+    page.get_by_label("Lead rating · Lead01").select_option("COLD")
+    page.get_by_label("Lead rating · Lead02").select_option("HOT")  # the qualifier says WARM
     page.get_by_role("button", name="Save expected answers").click()
     expect(page.get_by_text("Expected answers saved for 3 records.")).to_be_visible()
     v1 = qualifier.versions.get(number=1)
@@ -92,8 +101,11 @@ def test_a_super_admin_evaluates_v1_against_v2_then_the_workflow_adopts_v2(
     expect(summary.get_by_role("row", name="v1 · gpt-4o-mini")).to_contain_text("67 % (2/3)")
     expect(summary.get_by_role("row", name="v2 · gpt-4.1-mini")).to_contain_text("67 % (2/3)")
     lead02 = page.locator("table.evaluation-answers").get_by_role("row", name="Lead02")
-    expect(lead02).to_contain_text("rating: WARM")
-    expect(lead02).to_contain_text("Fail: rating = HOT")
+    expect(lead02).to_contain_text("Lead rating: WARM")
+    expect(lead02).to_contain_text("Fail: Lead rating = HOT")
+    # Headers as written (versions, models, records), not upper-cased.
+    for header in (summary.locator("th").first, lead02.locator("th")):
+        assert header.evaluate("th => getComputedStyle(th).textTransform") == "none"
     screenshot(page, "evaluation-results-en")
 
     # The version it tested links to the evaluation.
@@ -126,4 +138,7 @@ def test_a_super_admin_evaluates_v1_against_v2_then_the_workflow_adopts_v2(
     page.goto(f"/settings/integrations/connected-apps/openai/evaluations/{evaluation.pk}/")
     expect(page.locator("#evaluation-results")).to_contain_text("Terminée · 40 réponses sur 40")
     expect(page.locator("#evaluation-results")).to_contain_text("Réponses côte à côte")
+    french_lead02 = page.locator("table.evaluation-answers").get_by_role("row", name="Lead02")
+    expect(french_lead02).to_contain_text("Lead rating\u00a0: WARM")
+    expect(french_lead02).to_contain_text("Échoué\u00a0: Lead rating = HOT")
     screenshot(page, "evaluation-results-fr")

@@ -245,3 +245,42 @@ def test_the_versions_list_shows_diffs_and_usage_per_version_and_restores_an_old
     assert newest.snapshot == rows[1].version.snapshot
     assert [f["name"] for f in rater.output_fields] == ["rating", "reason"]
     assert admin_client.post(url, {"restore_version": "99999999999999999999"}).status_code == 404
+
+
+def test_a_field_label_is_saved_with_the_version_and_names_the_field_for_people(
+    acme, admin_client, sim
+):
+    """A field's label (what people read for it) is part of what a version defines: a
+    label given in the editor makes a version whose diff says so, and the evaluation
+    pages and the workflow's variables read it; the name the model and the workflow's
+    variables use stays."""
+    from marketplace.integrations.openai import versions
+    from marketplace.integrations.openai.builder import step_outputs
+    from marketplace.integrations.openai.models import EvaluationSet
+
+    connect(acme)
+    rater = lead_rater(acme)
+    versions.version_current(rater)  # v1, without labels
+    edit(admin_client, rater, {**RATER_POST, "field-0-label": "  Lead   temperature ", "note": "x"})
+    rater.refresh_from_db()
+    assert rater.output_fields[0] == {
+        "name": "rating",
+        "label": "Lead temperature",
+        "type": "enumeration",
+        "options": ["HOT", "WARM", "COLD"],
+    }
+    assert "label" not in rater.output_fields[1]  # none given: stored as before
+    url = reverse("marketplace:openai_assistant_edit", args=[rater.pk])
+    html = admin_client.get(url).content.decode()
+    assert rater.versions.count() == 2
+    assert 'value="Lead temperature"' in html and "Label changed" in html
+    french = admin_client.get(url, HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert "Libellé modifié" in french
+    config = {"assistant": rater.choice_value}
+    labels = {o.name: str(o.label) for o in step_outputs(config, acme)}
+    assert labels["rating"] == "Lead temperature" and labels["reason"] == "Reason"
+    the_set = EvaluationSet.objects.create(
+        account=acme, assistant=rater, name="Leads", object_type="contact", prompt="x"
+    )
+    page = admin_client.get(reverse("marketplace:openai_evaluation_set", args=[the_set.pk]))
+    assert "<th>Lead temperature</th><th>Reason</th>" in page.content.decode()
