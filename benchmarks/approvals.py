@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/approvals.py
     .venv/bin/python benchmarks/approvals.py --waiting 10000 --approve 1000 --workers 2
+    .venv/bin/python benchmarks/approvals.py --workers 0 --profile /tmp/approvals.prof
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/approvals_bench \
       .venv/bin/python benchmarks/approvals.py
 
@@ -98,6 +99,11 @@ def main() -> None:
     parser.add_argument("--waiting", type=int, default=10_000)
     parser.add_argument("--approve", type=int, default=1_000)
     parser.add_argument("--workers", type=int, default=2, help="0: run them in this process")
+    parser.add_argument(
+        "--profile",
+        metavar="PATH",
+        help="with --workers 0: write the worker's cProfile stats there (pstats format)",
+    )
     args = parser.parse_args()
 
     from config.embedded_redis import free_port, start_redis
@@ -206,7 +212,14 @@ def main() -> None:
     connection.close()
     deadline = time.monotonic() + 600
     if args.workers == 0:  # in this process (to profile it)
-        runs = [drain_worker((0, 1, deadline))]
+        if args.profile:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            runs = [profiler.runcall(drain_worker, (0, 1, deadline))]
+            profiler.dump_stats(args.profile)
+        else:
+            runs = [drain_worker((0, 1, deadline))]
     else:
         with multiprocessing.get_context("fork").Pool(args.workers) as pool:
             tasks = [(i, args.workers, deadline) for i in range(args.workers)]

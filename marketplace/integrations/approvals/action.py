@@ -13,6 +13,7 @@ paths through the If/then the builder adds right below it when it is added
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from django import forms
@@ -30,8 +31,9 @@ from marketplace.integrations.approvals.services import (
     approval_expire,
     approval_request_create,
 )
+from ops.logs import log_context
 from workflows.context import ExecutionContext
-from workflows.outcomes import WaitUntil
+from workflows.outcomes import Outcome, Success, Wait, WaitUntil, outcome_of
 from workflows.registry import ActionType, CanvasText, Output, OutputType
 
 
@@ -246,6 +248,38 @@ class WaitForApproval(ActionType):
         return escape(_("Asks %(who)s") % {"who": who})
 
     def execute(self, context: ExecutionContext) -> dict[str, Any]:
+        return self._decision(context, None)
+
+    def execute_many(
+        self, contexts: list[ExecutionContext]
+    ) -> Iterator[Sequence[tuple[int, Outcome | Wait]]]:
+        """A bulk approval resumes hundreds of these at once: their requests are read
+        in one query (not one each); a step running for the first time creates its
+        request as `execute` does."""
+        ids = [c.execution_id for c in contexts if c.execution_id is not None and not c.is_test]
+        known = {
+            request.execution_id: request
+            for request in ApprovalRequest.objects.filter(execution_id__in=ids).select_related(
+                "decided_by"
+            )
+        }
+        finished: list[tuple[int, Outcome | Wait]] = []
+        for index, context in enumerate(contexts):
+            with log_context(execution_id=context.execution_id, account_id=context.account.pk):
+                try:
+                    outputs = self._decision(context, known.get(context.execution_id or 0))
+                    finished.append((index, Success(outputs)))
+                except WaitUntil as wait:
+                    finished.append((index, Wait(wait.at)))
+                except Exception as error:  # noqa: BLE001 - outcome_of classifies it
+                    finished.append((index, outcome_of(error)))
+        yield finished
+
+    def _decision(
+        self, context: ExecutionContext, request: ApprovalRequest | None
+    ) -> dict[str, Any]:
+        """The decision as outputs; raises WaitUntil while there is none. `request`: the
+        step's request if it was read already (None: read it, or create it)."""
         draft = str(context.config.get("draft") or "")
         if context.is_test or context.execution_id is None:
             return {
@@ -256,7 +290,7 @@ class WaitForApproval(ActionType):
                 "reason": "",
                 "decided_by": "",
             }
-        request = approval_request_create(
+        request = request or approval_request_create(
             execution_id=context.execution_id,
             workflow=context.workflow,
             record=context.record,

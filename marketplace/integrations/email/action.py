@@ -96,6 +96,23 @@ def sender_choices(account: Account, current: str) -> list[tuple[str, str]]:
     return choices
 
 
+def _people_read(contexts: list[ExecutionContext]) -> None:
+    """The owners of the batch's records (each email's Reply-To), in one query rather
+    than one per email."""
+    wanted = {
+        c.record.owner_id
+        for c in contexts
+        if c.record.owner_id is not None and not Record.owner.is_cached(c.record)
+    }
+    if not wanted:
+        return
+    owners = User.objects.in_bulk(wanted)
+    for context in contexts:
+        record = context.record
+        if record.owner_id in owners and not Record.owner.is_cached(record):
+            record.owner = owners[record.owner_id]
+
+
 class SendEmail(ActionType):
     key = "email_contact"  # stored in graphs: never change it
     label = gettext_lazy("Send email")
@@ -187,20 +204,40 @@ class SendEmail(ActionType):
             return record if record.object_type == ObjectType.CONTACT else None
         return associated_records(record, ObjectType.CONTACT).order_by("pk").first()
 
-    def _sender(self, context: ExecutionContext) -> str:
+    def _sender(
+        self,
+        context: ExecutionContext,
+        senders: dict[tuple[int, str], str | PermanentError] | None = None,
+    ) -> str:
+        """The From address; `senders` keeps the batch's (account, choice) → address,
+        read once per batch, not once per email."""
         sender = str(context.config.get("sender") or SHARED)
         if sender == SHARED:
             return settings.DEFAULT_FROM_EMAIL
-        user = User.objects.filter(
-            account=context.account, pk=int(sender) if sender.isdigit() else 0, is_active=True
-        ).first()
-        if user is None or not user.email:
-            raise PermanentError(
-                _("The sender chosen in this step has no email address or was deactivated.")
+        key = (context.account.pk, sender)
+        senders = {} if senders is None else senders
+        if key not in senders:
+            user = User.objects.filter(
+                account=context.account, pk=int(sender) if sender.isdigit() else 0, is_active=True
+            ).first()
+            senders[key] = (
+                sender_address(user.get_full_name(), user.email)
+                if user is not None and user.email
+                else PermanentError(
+                    _("The sender chosen in this step has no email address or was deactivated.")
+                )
             )
-        return sender_address(user.get_full_name(), user.email)
+        address = senders[key]
+        if isinstance(address, PermanentError):
+            raise PermanentError(address.message)
+        return address
 
-    def _prepare(self, context: ExecutionContext) -> dict[str, Any] | Outgoing:
+    def _prepare(
+        self,
+        context: ExecutionContext,
+        *,
+        senders: dict[tuple[int, str], str | PermanentError] | None = None,
+    ) -> dict[str, Any] | Outgoing:
         """The email to send, or the step's outputs when there is none to send
         (unsubscribed, a test run); raises PermanentError for what the step lacks."""
         contact = self._contact(context)
@@ -229,7 +266,7 @@ class SendEmail(ActionType):
         owner = context.record.owner
         outgoing = Outgoing(
             to=address,
-            from_email=self._sender(context),
+            from_email=self._sender(context, senders),
             reply_to=owner.email if owner is not None and owner.email else "",
             subject=subject,
             text=text,
@@ -260,10 +297,12 @@ class SendEmail(ActionType):
         once per execution (delivery.py says how a crash leaves each of them)."""
         finished: list[tuple[int, Outcome | Wait]] = []
         to_send: list[tuple[int, Delivery]] = []
+        _people_read(contexts)
+        senders: dict[tuple[int, str], str | PermanentError] = {}
         for index, context in enumerate(contexts):
             with log_context(execution_id=context.execution_id, account_id=context.account.pk):
                 try:
-                    prepared = self._prepare(context)
+                    prepared = self._prepare(context, senders=senders)
                 except Exception as error:  # noqa: BLE001 - outcome_of classifies it
                     finished.append((index, outcome_of(error)))
                     continue

@@ -5,6 +5,7 @@ body and as List-Unsubscribe, one-click per RFC 8058)."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from email.utils import formataddr, parseaddr
 
@@ -52,8 +53,12 @@ def html_sanitize(html: str) -> str:
 def message_id(execution_id: int) -> str:
     """The same for every attempt of one execution: a receiving server or a mail log
     can tell a second copy of it (which the ledger never sends) from a new email."""
-    domain = parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2] or "localhost"
-    return f"<crmflow.exec.{execution_id}@{domain}>"
+    return f"<crmflow.exec.{execution_id}@{_domain_of(settings.DEFAULT_FROM_EMAIL)}>"
+
+
+@functools.lru_cache(maxsize=8)
+def _domain_of(address: str) -> str:
+    return parseaddr(address)[1].rpartition("@")[2] or "localhost"
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import threading
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from crm.models import Notification, Task
@@ -19,10 +20,12 @@ from marketplace.integrations.approvals.services import (
     approval_decide,
     approval_from_link,
     approval_link_path,
+    approvals_bulk_approve,
 )
+from tests.celery_worker import wait_for
 from tests.conftest import client_for
 from tests.workflows.conftest import contact, drain, make_workflow
-from workflows.engine import sweeper
+from workflows.engine import runner, sweeper
 from workflows.models import ActionExecution
 
 pytestmark = pytest.mark.django_db
@@ -280,3 +283,36 @@ def test_the_run_detail_shows_the_wait_then_the_original_and_the_edit(
 def test_the_inbox_is_in_the_automation_menu(rep_user):
     page = client_for(rep_user).get("/workflows/").content.decode()
     assert '<a href="/approvals/">Approvals</a>' in page
+
+
+def test_a_bulk_approved_batch_reads_alike_whatever_its_size(
+    acme, admin_user, rep_user, smtp, django_capture_on_commit_callbacks
+):
+    """Set-based: the resumed approvals' requests and the emails' owners (Reply-To)
+    are read once per batch, so a batch of 6 reads what a batch of 2 reads; each email
+    only adds its own at-most-once marker (written, not read)."""
+    make_workflow(acme, approval_graph())
+
+    def reads_of_a_bulk_approval(count: int) -> int:
+        for index in range(count):
+            contact(
+                acme,
+                first_name=f"C{index}",
+                email=f"c{count}-{index}@example.com",
+                owner=rep_user.pk,
+            )
+        with django_capture_on_commit_callbacks(execute=True):
+            drain()
+        pending = ApprovalRequest.objects.filter(status="pending").values_list("pk", flat=True)
+        assert approvals_bulk_approve(user=admin_user, request_ids=list(pending)) == count
+        due = list(ActionExecution.objects.due().values_list("pk", flat=True))
+        with CaptureQueriesContext(connection) as queries:
+            runner.executions_run(execution_ids=due, queue="default")
+        wait_for(
+            lambda: len([m for m in smtp.messages if m["To"].startswith(f"c{count}-")]) == count,
+            timeout=30,
+            message=f"the {count} approved emails",
+        )
+        return sum(1 for q in queries if q["sql"].lstrip().upper().startswith("SELECT"))
+
+    assert reads_of_a_bulk_approval(6) == reads_of_a_bulk_approval(2)
