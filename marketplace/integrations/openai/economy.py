@@ -206,7 +206,7 @@ def calls_divert(calls: list[Call]) -> Diverted:
         return diverted
     chosen = {id(call) for call in economy}
     diverted.run_now = [call for call in calls if id(call) not in chosen]
-    items = EconomyItem.objects.in_bulk(
+    items = EconomyItem.objects.defer("body").in_bulk(  # the request is not read again
         [call.context.execution_id for call in economy], field_name="execution_id"
     )
     now = timezone.now()
