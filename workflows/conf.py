@@ -19,6 +19,11 @@ DEFAULTS: dict[str, float] = {
     "WORKFLOWS_LEASE_SECONDS": 30.0,
     # How often a worker process renews its leases (at most a third of the lease).
     "WORKFLOWS_HEARTBEAT_SECONDS": 5.0,
+    # PostgreSQL: a running step whose worker's heartbeat connection is gone (the
+    # process was killed: PostgreSQL sees its socket close) and that missed two beats is
+    # taken back without waiting for its lease (ledger.leases_recover). 0: leases only
+    # (a pooler in transaction mode, where backend pids say nothing about a worker).
+    "WORKFLOWS_DEAD_WORKER_CHECK": 1,
     # A stopping worker (SIGTERM) waits this long for calls in flight, then hands the
     # rest back (pending again at once, the attempt not counted). At most half the lease.
     "WORKFLOWS_SHUTDOWN_GRACE_SECONDS": 10.0,

@@ -289,6 +289,10 @@ class ActionExecution(models.Model):
     # after its worker died reads that answer instead of paying for a new one. Empty:
     # none recorded (an action that cannot resume, or no call yet).
     call_ref = models.CharField(max_length=200, blank=True, default="", db_default="")
+    # PostgreSQL: the backend pid of the heartbeat connection of the worker process
+    # holding this `running` row (set by each beat; NULL until the first): when that
+    # backend is gone, the worker died and the row is taken back before its lease ends.
+    owner = models.IntegerField(null=True, blank=True)
     # Transient errors are retried until then (set at the first retry: the first
     # attempt's start + WORKFLOWS_RETRY_DEADLINE_SECONDS); a replay clears it.
     retry_until = models.DateTimeField(null=True, blank=True)

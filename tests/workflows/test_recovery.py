@@ -72,6 +72,32 @@ def test_a_killed_workers_step_runs_again_within_two_leases(acme, celery_worker,
     assert execution.attempt == 2 and execution.deaths == 1
 
 
+@pytest.mark.skipif(
+    "postgres" not in os.environ.get("DATABASE_URL", ""),
+    reason="a dead worker is told by its PostgreSQL backend being gone",
+)
+def test_a_killed_workers_step_comes_back_long_before_its_lease(acme, celery_worker, probe_log):
+    """PostgreSQL sees a killed worker's heartbeat connection close: its step is taken
+    back after two missed beats, not after its 30 s lease."""
+    env = {**FAST, "WORKFLOWS_LEASE_SECONDS": "30", "WORKFLOWS_HEARTBEAT_SECONDS": "1"}
+    make_workflow(acme, chain(slow_probe(probe_log, 60)))
+    victim = celery_worker(include=PROBE, env=env)
+    contact(acme, first_name="Bob")
+    wait_for(started(probe_log), timeout=30, message="the long step to start")
+    wait_for(
+        lambda: ActionExecution.objects.filter(owner__isnull=False).exists(),
+        timeout=10,
+        message="the heartbeat to set the step's owner",
+    )
+    celery_worker(beat=True, include=PROBE, env=env)  # with the sweeper
+    victim.kill()
+    killed_at = time.monotonic()
+    wait_for(started(probe_log, 2), timeout=30, message="the killed worker's step to run again")
+    assert time.monotonic() - killed_at < 12  # well within the 30 s lease; not a speed target
+    execution = ActionExecution.objects.get()
+    assert execution.attempt == 2 and execution.deaths == 1
+
+
 def test_a_paused_worker_cannot_commit_over_the_new_owner(acme, celery_worker, probe_log):
     make_workflow(
         acme,

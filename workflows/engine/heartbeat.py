@@ -45,6 +45,9 @@ _thread_pid: int | None = None
 _enabled = False  # in worker processes only (see `enable`)
 _pool_process = False  # a prefork pool process: SIGTERM is ours to handle (`hold`)
 _stopping = threading.Event()
+_wake = threading.Event()  # a new claim: beat now (its rows get their owner at once)
+# Beats at most this often when claims wake the thread.
+MIN_BEAT_SECONDS = 0.2
 
 
 def hold(rows: Iterable[tuple[int, int]]) -> None:
@@ -52,6 +55,8 @@ def hold(rows: Iterable[tuple[int, int]]) -> None:
     worker process starts its heartbeat thread."""
     with _lock:
         _held.update(rows)
+        if _thread_pid == os.getpid():
+            _wake.set()
         if not _enabled or _thread_pid == os.getpid():
             return
     if _pool_process and threading.current_thread() is threading.main_thread():
@@ -98,12 +103,14 @@ def _run() -> None:
     from django.db import connection
 
     while True:
-        time.sleep(interval_seconds())
+        _wake.wait(interval_seconds())
+        _wake.clear()
         try:
             beat()
         except Exception:  # the database away for a moment: the next beat tries again
             logger.warning("lease heartbeat failed", exc_info=True)
             connection.close()
+        time.sleep(MIN_BEAT_SECONDS)
 
 
 def enable() -> None:
@@ -119,6 +126,7 @@ def _start() -> None:
         if _thread_pid == os.getpid():
             return
         _thread_pid = os.getpid()
+    _wake.set()  # the first claim's rows get their owner at once
     threading.Thread(target=_run, name="lease-heartbeat", daemon=True).start()
 
 
@@ -129,6 +137,7 @@ def _after_fork() -> None:
     _thread_pid = None
     _held.clear()
     _stopping.clear()
+    _wake.clear()
 
 
 os.register_at_fork(after_in_child=_after_fork)

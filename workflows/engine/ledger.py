@@ -75,7 +75,8 @@ def _claim_sql(where: str, *, alone: bool = False) -> str:
     process holds nothing else (its worker's death will be its own)."""
     return (
         f"UPDATE {TABLE} SET status = %s, attempt = attempt + 1, lease_expires_at = %s, "
-        f"started_at = %s, finished_at = NULL, alone = {'TRUE' if alone else 'FALSE'} "
+        f"started_at = %s, finished_at = NULL, owner = NULL, "
+        f"alone = {'TRUE' if alone else 'FALSE'} "
         f"WHERE {where} RETURNING id, attempt"
     )
 
@@ -221,11 +222,13 @@ def leases_renew(claims: dict[int, int]) -> set[int]:
     for pk, attempt in claims.items():
         by_attempt.setdefault(attempt, []).append(pk)
     kept: set[int] = set()
+    # The beating connection's backend is the worker's sign of life (leases_recover).
+    owner = ", owner = pg_backend_pid()" if connection.vendor == "postgresql" else ""
     with connection.cursor() as cursor:
         for attempt, ids in by_attempt.items():
             marks = ", ".join(["%s"] * len(ids))
             cursor.execute(
-                f"UPDATE {TABLE} SET lease_expires_at = %s WHERE id IN ({marks}) "
+                f"UPDATE {TABLE} SET lease_expires_at = %s{owner} WHERE id IN ({marks}) "
                 f"AND status = %s AND attempt = %s RETURNING id",
                 [adapt(lease), *ids, Status.RUNNING.value, attempt],
             )
@@ -591,6 +594,37 @@ def _admins_notify_failure(workflow: Workflow, message: str) -> None:
 # --- Lost workers ------------------------------------------------------------------
 
 
+def dead_owners_expire(now: dt.datetime) -> int:
+    """PostgreSQL: end now the leases of `running` rows whose worker process died — the
+    backend of its heartbeat connection (`owner`) is gone, which PostgreSQL sees as soon
+    as a killed process's socket closes — and that missed two beats (a live worker whose
+    connection dropped, e.g. a database restart, beats again on a new one within a
+    beat and sets its new pid). A step held by a SIGKILLed worker is back in about two
+    heartbeats instead of a lease. A paused (SIGSTOP) or cut-off worker keeps its
+    backend: its rows wait for their lease as before. A reused pid only delays the
+    recovery to the lease. Returns the rows whose lease it ended."""
+    if connection.vendor != "postgresql" or not setting("WORKFLOWS_DEAD_WORKER_CHECK"):
+        return 0
+    lease = setting("WORKFLOWS_LEASE_SECONDS")
+    silent = lease - 2 * heartbeat.interval_seconds()
+    if silent <= 0:
+        return 0
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {TABLE} SET lease_expires_at = %s WHERE status = %s "
+            f"AND lease_expires_at >= %s AND lease_expires_at < %s AND owner IS NOT NULL "
+            f"AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = {TABLE}.owner)",
+            [
+                adapt(now - dt.timedelta(microseconds=1)),
+                Status.RUNNING.value,
+                adapt(now),
+                adapt(now + dt.timedelta(seconds=silent)),
+            ],
+        )
+        return cursor.rowcount
+
+
 def leases_recover(now: dt.datetime) -> tuple[int, int]:
     """`running` rows whose lease expired (worker killed, paused or cut off: no beat
     for a lease) → `pending`, due now and never published (so the sweeper or a worker
@@ -606,6 +640,7 @@ def leases_recover(now: dt.datetime) -> tuple[int, int]:
     so a step that kills its worker is found out within a batch death and
     WORKFLOWS_MAX_WORKER_DEATHS deaths of its own, and its batch-mates are not blamed."""
     max_deaths = max(int(setting("WORKFLOWS_MAX_WORKER_DEATHS")), 1)
+    dead_owners_expire(now)
     expired = ActionExecution.objects.lease_expired(now)
     given_up = 0
     for execution in expired.filter(alone=True, deaths__gte=max_deaths - 1):
