@@ -622,7 +622,7 @@ def dead_owners_expire(now: dt.datetime) -> int:
                 adapt(now + dt.timedelta(seconds=silent)),
             ],
         )
-        return cursor.rowcount
+        return int(cursor.rowcount)
 
 
 def leases_recover(now: dt.datetime) -> tuple[int, int]:
