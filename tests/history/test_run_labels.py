@@ -100,7 +100,7 @@ def test_a_choice_shows_its_label_not_its_stored_value(acme, builder_client):
     assert task["Also associate with"] == "Company"
 
 
-def test_structured_fields_are_listed_by_their_names(acme, sim, builder_client):
+def test_structured_fields_are_listed_by_their_names_in_words(acme, sim, builder_client):
     connect(acme)
     workflow = ask_workflow(acme, lead_rater(acme).choice_value, reasoning_effort="")
     html = step_html(builder_client.get(run_url(workflow)).content.decode(), 1)
@@ -109,7 +109,8 @@ def test_structured_fields_are_listed_by_their_names(acme, sim, builder_client):
     # No effort chosen: shown as every empty input is, not as a value "—".
     assert ask["Reasoning effort"] == "—"
     assert re.search(r"Reasoning effort</dt><dd><span class=\"help\">—</span>", html)
-    assert ask["rating"] in {"HOT", "WARM", "COLD"} and "reason" in ask
+    # Fields without a label of their own: their names in words.
+    assert ask["Rating"] in {"HOT", "WARM", "COLD"} and "Reason" in ask
 
 
 def test_an_archived_or_deleted_assistant_is_named_so(acme, sim, builder_client):
@@ -241,3 +242,28 @@ def test_users_branch_paths_and_tasks_read_as_words_and_links(acme, builder_clie
     notify = step_html(html, 3)
     assert f"<dt>Recipients</dt><dd><code>Record owner, {rep_user}</code>" in notify
     assert "[&quot;owner&quot;" not in notify
+
+
+def test_structured_outputs_read_as_their_labels(acme, sim, builder_client):
+    """A structured field of the answer is shown under the label its version gives it
+    (or its name in words), not its name."""
+    connect(acme)
+    rater = workspace_assistant(
+        acme,
+        name="Lead rater",
+        instructions="Rate the lead: HOT, WARM or COLD.",
+        output_format="structured",
+        output_fields=[
+            {
+                "name": "rating",
+                "label": "Lead temperature",
+                "type": "enumeration",
+                "options": ["HOT", "WARM", "COLD"],
+            },
+            {"name": "reason", "type": "text", "options": []},
+        ],
+    )
+    workflow = ask_workflow(acme, rater.choice_value, prompt="{{ object.first_name }}")
+    ask = pairs(step_html(builder_client.get(run_url(workflow)).content.decode(), 1))
+    assert "Lead temperature" in ask and "Reason" in ask
+    assert "rating" not in ask and "reason" not in ask

@@ -21,6 +21,7 @@ from openai_simulator.config import DEMO_KEY
 from tests.builder.steps import insert_data, labels, log_in_as, save, type_into
 from tests.celery_worker import wait_for
 from tests.conftest import screenshot
+from tests.marketplace.test_marketplace_browser import switch_to_french
 from tests.usecases.steps import (
     SALES_EMAIL_INSTRUCTIONS,
     complete_step,
@@ -143,3 +144,14 @@ def test_a_deal_entering_the_stage_gives_its_owner_an_email_task_with_the_draft(
     assert responses[-1]["status"] == 200
     if openai_mode == "faults":
         assert {r["status"] for r in responses[:2]} == {429, 500}
+
+    if openai_mode == "clean":
+        # The user guide's French screenshots: the deal at its stage, the owner's task.
+        switch_to_french(page)
+        page.goto(f"/objects/deals/{deal.pk}/")
+        expect(page.locator("#property-stage")).to_contain_text("Qualifié pour l’achat")
+        screenshot(page, "guide-draft-fr-3-stage")
+        page.goto("/tasks/?view=all")
+        row = page.locator("tbody tr", has_text=f"Review and send the drafted email: {DEAL}")
+        expect(row).to_contain_text("E-mail")
+        screenshot(page, "guide-draft-fr-4-task")

@@ -26,6 +26,7 @@ from tests.celery_worker import celery_worker, wait_for  # noqa: F401  (a fixtur
 from tests.conftest import BASE_DIR, log_in, screenshot
 from tests.crm.test_import_browser import import_csv
 from tests.integrations.openai.conftest import sim, simulator_session  # noqa: F401  (fixtures)
+from tests.marketplace.test_marketplace_browser import switch_to_french
 from tests.usecases.steps import (
     complete_step,
     connect_openai,
@@ -152,3 +153,25 @@ def test_imported_states_become_two_letter_codes(
         open_run(page, workflow_id, str(record))
         assert step_attempts(page, "Ask OpenAI assistant") > 1
         screenshot(page, "guide-format-9-run-retried")
+    else:
+        french_screenshots(page, acme, workflow_id)
+
+
+def french_screenshots(page, acme, workflow_id: int) -> None:
+    """The user guide's French screenshots: the same pages, the site in French."""
+    switch_to_french(page)
+    page.goto(f"/workflows/{workflow_id}/")
+    expect(page.locator(".branch-label")).to_have_text(["Valid state code", "Aucune remplie"])
+    screenshot(page, "guide-format-fr-2-template")
+    ann = Record.objects.get(account=acme, object_type="contact", properties__first_name="Ann")
+    page.goto(f"/objects/contacts/{ann.pk}/")
+    expect(page.locator("#property-state")).to_contain_text("CA")
+    screenshot(page, "guide-format-fr-6-record")
+    page.goto("/tasks/?view=all")
+    expect(page.get_by_text("Check the state of Hana Kim")).to_have_count(1)
+    screenshot(page, "guide-format-fr-7-task")
+    run = Enrollment.objects.get(workflow_id=workflow_id, record=ann)
+    page.goto(f"/workflows/{workflow_id}/history/runs/{run.pk}/")
+    page.locator('[data-run-status="completed"]').wait_for()
+    expect(page.locator("#run")).to_contain_text("CA")
+    screenshot(page, "guide-format-fr-8-run")

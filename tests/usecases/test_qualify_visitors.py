@@ -13,14 +13,18 @@ with 429s and 500s: same end state, the retries counted in the run, nothing twic
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
 from crm.models import Form, Notification, Record, Task
+from marketplace.integrations.openai.models import WorkspaceAssistant
 from openai_simulator.config import DEMO_KEY
 from tests.builder.steps import log_in_as
 from tests.celery_worker import wait_for
 from tests.conftest import screenshot
+from tests.marketplace.test_marketplace_browser import switch_to_french
 from tests.usecases.steps import (
     FREE_TEXT_NEW_PROPERTY,
     LEAD_QUALIFIER_INSTRUCTIONS,
@@ -36,7 +40,7 @@ from tests.usecases.steps import (
     submit_public_form,
     turn_on,
 )
-from workflows.models import Workflow
+from workflows.models import Enrollment, Workflow
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -128,7 +132,40 @@ def test_a_hot_visitor_reaches_a_rep_as_a_notification_and_a_call_task(
     assert Notification.objects.filter(recipient=rep_user).count() == 1
     ann.refresh_from_db()
     assert ann.properties.get("lead_status") != "unqualified"
+
     responses = sim.requests(path_prefix="/v1/responses")
     assert responses[-1]["status"] == 200
     if openai_mode == "faults":
         assert {r["status"] for r in responses[:2]} == {429, 500}
+
+    if openai_mode == "clean":
+        french_screenshots(page, acme, workflow_id, ann)
+
+
+def french_screenshots(page, acme, workflow_id: int, ann: Record) -> None:
+    """The user guide's French screenshots: the same pages, the site in French (the
+    rep's notification and task, then the admin's assistant, workflow and run)."""
+    switch_to_french(page)
+    page.goto("/notifications/")
+    expect(page.get_by_role("heading", name="Notifications")).to_be_visible()
+    expect(page.locator(".notification-title")).to_have_text(["Hot lead: Ann Lee"])
+    screenshot(page, "guide-qualify-fr-5-notification")
+    page.goto("/tasks/")
+    row = page.locator("tbody tr", has_text="Call Ann Lee (hot lead)")
+    expect(row).to_contain_text("Haute")
+    screenshot(page, "guide-qualify-fr-6-task")
+    page.context.clear_cookies()
+    log_in_as(page, "admin")
+    switch_to_french(page)
+    assistant = WorkspaceAssistant.objects.get(account=acme, name="Lead qualifier")
+    page.goto(f"/settings/integrations/connected-apps/openai/assistants/{assistant.pk}/")
+    expect(page.get_by_text("Champs de sortie structurée")).to_be_visible()
+    screenshot(page, "guide-qualify-fr-1-assistant")
+    page.goto(f"/workflows/{workflow_id}/")
+    expect(page.locator(".branch-label")).to_have_text(["HOT", "WARM", "Aucune remplie"])
+    screenshot(page, "guide-qualify-fr-2-template")
+    run = Enrollment.objects.get(workflow_id=workflow_id, record=ann)
+    page.goto(f"/workflows/{workflow_id}/history/runs/{run.pk}/")
+    page.locator('[data-run-status="completed"]').wait_for()
+    expect(page.get_by_role("heading", name=re.compile("^Exécution pour "))).to_be_visible()
+    screenshot(page, "guide-qualify-fr-4-run")

@@ -145,18 +145,20 @@ class AskOpenAIAssistant(ActionType):
     def describe_steps(
         self, configs: list[dict[str, Any]], *, account: Account
     ) -> list[StepDescription]:
-        """All the page's Ask steps with one query for their assistants. The outputs are
-        labelled as in `outputs_for`, whose structured fields are labelled by their names:
-        the history shows an output it is not given a label for by its name, so the base
-        outputs' labels suffice (and need no query per step)."""
+        """All the page's Ask steps with one query for their assistants and one for
+        their versions. The outputs are labelled as in `outputs_for`: the base outputs,
+        then each structured field by the label of the version the step pins (the
+        history shows an output it has no label for by its name)."""
         names = assistants.selection_names(account, [c.get("assistant") for c in configs])
         numbers = versions.version_numbers(configs)
+        field_labels = versions.version_field_labels(configs)
         labels = {output.name: str(output.label) for output in builder.BASE_OUTPUTS}
         labels["input_note"] = str(builder.INPUT_NOTE_LABEL)
         labels["fallback_note"] = str(builder.FALLBACK_NOTE_LABEL)
         return [
             StepDescription(
-                self.describe_inputs(c, account=account, names=names, numbers=numbers), labels
+                self.describe_inputs(c, account=account, names=names, numbers=numbers),
+                {**field_labels.get(_pin(c), {}), **labels},
             )
             for c in configs
         ]
@@ -195,3 +197,8 @@ class AskOpenAIAssistant(ActionType):
 
     def usage_of(self, execution_ids: list[int]) -> dict[int, StepUsage]:
         return usage.step_usages(execution_ids)
+
+
+def _pin(config: dict[str, Any]) -> int | None:
+    pin = config.get(versions.CONFIG_KEY)
+    return pin if isinstance(pin, int) else None

@@ -260,6 +260,20 @@ def version_numbers(configs: list[dict[str, Any]]) -> dict[int, int]:
     return dict(AssistantVersion.objects.filter(pk__in=ids).values_list("pk", "number"))
 
 
+def version_field_labels(configs: list[dict[str, Any]]) -> dict[int, dict[str, str]]:
+    """Version id → its structured fields' labels (name → label) for the versions
+    these step configs pin, in one query."""
+    ids = {pin for c in configs if isinstance(pin := c.get(CONFIG_KEY), int)}
+    if not ids:
+        return {}
+    return {
+        pk: {f.name: f.shown_label for f in snapshot_fields(snapshot)}
+        for pk, snapshot in AssistantVersion.objects.filter(pk__in=ids).values_list(
+            "pk", "snapshot"
+        )
+    }
+
+
 # --- Diffs -------------------------------------------------------------------------
 
 
