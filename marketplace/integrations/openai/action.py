@@ -158,7 +158,7 @@ class AskOpenAIAssistant(ActionType):
         return [
             StepDescription(
                 self.describe_inputs(c, account=account, names=names, numbers=numbers),
-                {**field_labels.get(_pin(c), {}), **labels},
+                {**field_labels.get(_pin(c) or 0, {}), **labels},
             )
             for c in configs
         ]
