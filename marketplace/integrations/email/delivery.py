@@ -117,17 +117,20 @@ def _send_over_one_connection(todo: list[Delivery]) -> dict[int, Result]:
 
 def _marker_take(delivery: Delivery, *, stamp: Delivery | None) -> EmailDelivery | None:
     """Commit `delivery`'s marker, with the stamp of the email sent before it (one
-    transaction). Returns someone else's marker if there already is one."""
-    with transaction.atomic():
+    transaction, and no savepoint: this runs once per email). Returns someone else's
+    marker if there already is one; the stamp, rolled back with the refused INSERT, is
+    then committed on its own before anything else is sent."""
+    try:
+        with transaction.atomic():
+            if stamp is not None:
+                _stamp(stamp)
+            EmailDelivery.objects.create(
+                execution_id=delivery.execution_id, recipient=delivery.outgoing.to
+            )
+    except IntegrityError:
         if stamp is not None:
             _stamp(stamp)
-        try:
-            with transaction.atomic():
-                EmailDelivery.objects.create(
-                    execution_id=delivery.execution_id, recipient=delivery.outgoing.to
-                )
-        except IntegrityError:
-            return EmailDelivery.objects.filter(execution_id=delivery.execution_id).first()
+        return EmailDelivery.objects.filter(execution_id=delivery.execution_id).first()
     return None
 
 

@@ -12,6 +12,8 @@ from django.utils import timezone
 
 from crm import services as crm
 from crm.models import ObjectType
+from marketplace.integrations.email.delivery import Delivery, deliveries_send
+from marketplace.integrations.email.message import Outgoing, message_id
 from tests.smtp_server import free_port
 from tests.workflows.conftest import chain, contact, drain, make_workflow
 from workflows import services
@@ -221,3 +223,33 @@ def test_an_unreachable_server_retries_the_whole_batch_and_sends_nothing(acme, s
     assert {e.status for e in retried} == {"pending"}
     assert all("could not be reached" in e.error for e in retried)
     assert not EmailDelivery.objects.exists()  # nothing accepted: a retry sends them
+
+
+def test_a_marker_found_when_taking_it_is_not_sent_again_and_the_email_before_stays_stamped(
+    acme, smtp
+):
+    """A batch finding an email's marker as it takes it (a worker that lost its lease
+    took it meanwhile; here: the same execution twice in one batch) does not send it
+    again, and the email sent just before keeps its stamp (it was to commit with that
+    marker)."""
+    make_workflow(acme, chain(email_step(body="Hello")))
+    contact(acme, first_name="Ann", email="ann@example.com")
+    execution = ActionExecution.objects.get(action_type="email_contact")
+    outgoing = Outgoing(
+        to="ann@example.com",
+        from_email="sales@acme.example",
+        reply_to="",
+        subject="Hello",
+        text="Hello",
+        html="",
+        unsubscribe_url="http://crm.example.com/unsubscribe/",
+        message_id=message_id(execution.pk),
+    )
+    delivery = Delivery(execution.pk, acme.pk, outgoing)
+
+    results = deliveries_send([delivery, delivery])
+
+    assert [r["result"] for r in results] == ["sent", "sent"]
+    smtp.wait(1)
+    assert [m["To"] for m in smtp.messages] == ["ann@example.com"]
+    assert EmailDelivery.objects.get().sent_at is not None
