@@ -30,6 +30,7 @@ from marketplace.integrations.openai import assistants as assistants_mod
 from marketplace.integrations.openai.models import (
     AssistantVersion,
     OutputFormat,
+    ReasoningEffort,
     WorkspaceAssistant,
 )
 from marketplace.integrations.openai.specs import AssistantSpec, FieldType, OutputField
@@ -305,17 +306,33 @@ class VersionDiff:
         return not (self.instructions_changed or self.settings or self.fields_changed)
 
 
+# A field's type in words (the diff, the steps a change breaks); an enumeration is
+# shown as its options.
+FIELD_TYPE_WORDS: dict[str, Any] = {
+    FieldType.TEXT.value: gettext_lazy("text"),
+    FieldType.NUMBER.value: gettext_lazy("number"),
+    FieldType.BOOLEAN.value: gettext_lazy("yes/no"),
+}
+
+
 def _field_text(spec: dict[str, Any]) -> str:
-    text = str(spec.get("type", ""))
     if spec.get("options"):
-        text += f" ({', '.join(spec['options'])})"
-    return text
+        return ", ".join(str(o) for o in spec["options"])
+    kind = str(spec.get("type", ""))
+    return str(FIELD_TYPE_WORDS.get(kind, kind))
 
 
-def _shown(value: Any) -> str:
+def _shown(value: Any, name: str = "") -> str:
+    """A setting's value as people read it: choices by their labels, CRM tools by
+    theirs."""
     if isinstance(value, list):  # CRM tools
-        return ", ".join(str(v) for v in value) or "—"
-    return "—" if value in (None, "") else str(value)
+        return ", ".join(str(TOOLS[v].label) if v in TOOLS else str(v) for v in value) or "—"
+    if value in (None, ""):
+        return "—"
+    choices = {"reasoning_effort": ReasoningEffort, "output_format": OutputFormat}.get(name)
+    if choices is not None and value in choices.values:
+        return str(choices(value).label)
+    return str(value)
 
 
 def versions_diff(old: dict[str, Any], new: dict[str, Any]) -> VersionDiff:
@@ -332,7 +349,7 @@ def versions_diff(old: dict[str, Any], new: dict[str, Any]) -> VersionDiff:
             continue
         if old.get(name) != new.get(name):
             label = str(SETTING_LABELS.get(name, name))
-            diff.settings.append((label, _shown(old.get(name)), _shown(new.get(name))))
+            diff.settings.append((label, _shown(old.get(name), name), _shown(new.get(name), name)))
     old_fields = {f.name: f for f in snapshot_fields(old)}
     new_fields = {f.name: f for f in snapshot_fields(new)}
     raw_old = {f["name"]: f for f in old.get("output_fields") or []}

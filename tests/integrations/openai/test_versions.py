@@ -176,7 +176,7 @@ def test_changing_a_fields_options_breaks_the_steps_that_read_it(
     builder_client.post(reverse("marketplace:openai_step_adopt", args=[workflow.pk, 1]))
     workflow.refresh_from_db()
     assert workflow.graph["steps"]["2"]["incomplete"] is True
-    assert "“rating” now has the options enumeration (HOT, COLD)" in " ".join(
+    assert "“rating” now has the options HOT, COLD, was HOT, WARM, COLD" in " ".join(
         workflow.graph["steps"]["2"]["problems"]
     )
 
@@ -284,3 +284,53 @@ def test_a_field_label_is_saved_with_the_version_and_names_the_field_for_people(
     )
     page = admin_client.get(reverse("marketplace:openai_evaluation_set", args=[the_set.pk]))
     assert "<th>Lead temperature</th><th>Reason</th>" in page.content.decode()
+
+
+def test_the_diff_reads_settings_and_field_types_in_words():
+    """What a version changed, as people read it: an output format, a reasoning effort
+    and CRM tools by their labels, a field's type in words, an enumeration by its
+    options; never the stored codes."""
+    from django.utils import translation
+
+    from marketplace.integrations.openai import versions
+
+    old = {
+        "output_format": "text",
+        "reasoning_effort": "low",
+        "tools": [],
+        "output_fields": [],
+    }
+    new = {
+        "output_format": "structured",
+        "reasoning_effort": "high",
+        "tools": ["search_records"],
+        "output_fields": [
+            {"name": "score", "type": "number", "options": []},
+            {"name": "rating", "type": "enumeration", "options": ["HOT", "COLD"]},
+        ],
+    }
+    for language, expected in (
+        (
+            "en",
+            [
+                ("Reasoning effort", "Low", "High"),
+                ("Output format", "Text", "Structured (named fields)"),
+                ("CRM tools", "—", "Search records"),
+            ],
+        ),
+        (
+            "fr",
+            [
+                ("Effort de raisonnement", "Faible", "Élevé"),
+                ("Format de sortie", "Texte", "Structuré (champs nommés)"),
+                ("Outils CRM", "—", "Rechercher des fiches"),
+            ],
+        ),
+    ):
+        with translation.override(language):
+            diff = versions.versions_diff(old, new)
+            assert sorted(diff.settings) == sorted(expected)
+            assert [(c.name, c.new) for c in diff.fields] == [
+                ("score", "number" if language == "en" else "nombre"),
+                ("rating", "HOT, COLD"),
+            ]
