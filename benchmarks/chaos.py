@@ -36,6 +36,7 @@ kill (`ledger_at_last_kill`), where the unfinished steps are: what a tail is mad
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import random
@@ -325,6 +326,7 @@ def main() -> None:
     simulator = None
     if args.workload == "ask":
         simulator, base_url = simulator_start(workdir, args)
+        atexit.register(simulator.kill)  # also when the run fails half-way
         env.update({"OPENAI_BASE_URL": base_url, "OPENAI_ASSISTANT_DEADLINE_SECONDS": "20"})
         if args.group_seconds is not None:
             env["OPENAI_GROUP_SECONDS"] = str(args.group_seconds)
