@@ -146,7 +146,9 @@ def _send_emails(notification_ids: list[int]) -> None:
         lines = [notification.body] if notification.body else []
         if notification.url:
             lines.append(f"{base}{notification.url}")
-        subject = _one_line(notification.title_text())
+        # In the recipient's language (the one they last picked), else the sender's.
+        with translation.override(notification.recipient.language or translation.get_language()):
+            subject = _one_line(notification.title_text())
         try:
             send_mail(
                 subject=subject,

@@ -68,6 +68,10 @@ class User(AbstractUser):
     role = models.CharField(_("role"), max_length=20, choices=Role, default=Role.SALES_REP)
     # Empty: the account's time zone (crm/timezones.py).
     time_zone = models.CharField(_("time zone"), max_length=64, blank=True)
+    # The language they last picked in the user menu (crm/views/shell.py language_set):
+    # what crmflow writes to them in when no page of theirs is open (notification
+    # emails). Empty: none picked yet.
+    language = models.CharField(_("language"), max_length=10, blank=True)
 
     objects = UserManager()
 

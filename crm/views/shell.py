@@ -1,17 +1,34 @@
-"""The shell pages: home redirect and the general settings."""
+"""The shell pages: home redirect, the general settings, the language picked in the menu."""
 
 from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import check_for_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.i18n import set_language
 
 from crm.access import account_for, require_account, super_admin_required
 from crm.forms import TimeZoneForm
-from crm.models import Account, Role
+from crm.models import Account, Role, User
+
+
+@require_POST
+def language_set(request: HttpRequest) -> HttpResponse:
+    """The user menu's Language: Django's set_language (the cookie for the pages), and
+    the signed-in user's choice kept on them, for what crmflow writes to them when no
+    page is open (notification emails)."""
+    response = set_language(request)
+    language = request.POST.get("language", "")
+    if (
+        request.user.is_authenticated
+        and language in dict(settings.LANGUAGES)
+        and check_for_language(language)
+    ):
+        User.objects.filter(pk=request.user.pk).update(language=language)
+    return response
 
 
 @require_GET

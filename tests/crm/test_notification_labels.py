@@ -137,3 +137,35 @@ def test_existing_titles_keep_their_text_and_known_ones_get_their_message(
     for text in (english, french):
         assert "Lead is hot" in text
         assert "Something a key names but the text does not match" in text
+
+
+def test_a_notification_email_is_written_in_each_recipients_language(
+    acme, admin_user, settings, django_capture_on_commit_callbacks
+):
+    """The language a user picks in the menu is kept on them: their notification emails
+    are written in it, whoever's request sent them."""
+    from django.core import mail
+    from django.utils.translation import gettext_noop
+
+    from crm.models import Role
+    from crm.notifications import Message, super_admins_notify
+    from tests.conftest import client_for, make_user
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    camille = make_user(acme, "camille", Role.SUPER_ADMIN)
+    response = client_for(camille).post("/i18n/setlang/", {"language": "fr", "next": "/"})
+    assert response.status_code == 302
+    camille.refresh_from_db()
+    assert camille.language == "fr"
+    with django_capture_on_commit_callbacks(execute=True):
+        super_admins_notify(
+            account=acme,
+            title=Message(gettext_noop("Monthly AI budget reached")),
+            idempotency_key="budget-1",
+            email=True,
+        )
+    subjects = {m.to[0]: m.subject for m in mail.outbox}
+    assert subjects == {
+        "admin@example.com": "Monthly AI budget reached",
+        "camille@example.com": "Budget IA mensuel atteint",
+    }
