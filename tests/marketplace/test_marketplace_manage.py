@@ -320,3 +320,11 @@ def test_an_apps_usage_providers_speak_only_of_its_own_connections(connection, u
     assert [u.label for u in workflows_using_connection(connection)] == ["Qualify leads"]
     other_app = Connection(account=connection.account, app="webhooks")
     assert workflows_using_connection(other_app) == []
+
+
+def test_the_app_page_names_the_stored_secret_as_it_is_called(connection, admin_client):
+    """The stored secret by its name, as written ("API key", not "api key")."""
+    english = admin_client.get(APP_PAGE).content.decode()
+    french = admin_client.get(APP_PAGE, HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert "API key stored encrypted. crmflow never shows it again" in english
+    assert "Clé d’API\u00a0: stockage chiffré." in french
