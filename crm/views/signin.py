@@ -49,7 +49,7 @@ class SignInView(auth_views.LoginView):
     def form_valid(self, form: AuthenticationForm) -> HttpResponse:
         user = form.get_user()
         if not has_second_factor(user):
-            return super().form_valid(form)
+            return with_language(super().form_valid(form), user)
         self.request.session[PENDING] = {
             "user": user.pk,
             "backend": getattr(user, "backend", settings.AUTHENTICATION_BACKENDS[-1]),
@@ -57,6 +57,23 @@ class SignInView(auth_views.LoginView):
             "next": self.get_redirect_url(),
         }
         return redirect("crm:login_code")
+
+
+def with_language(response: HttpResponse, user: User) -> HttpResponse:
+    """Signed in: the pages speak the language the user last picked in the menu (saved
+    on the user), on this browser too, whatever language the sign-in page was in."""
+    if user.language and user.language in dict(settings.LANGUAGES):
+        response.set_cookie(
+            settings.LANGUAGE_COOKIE_NAME,
+            user.language,
+            max_age=settings.LANGUAGE_COOKIE_AGE,
+            path=settings.LANGUAGE_COOKIE_PATH,
+            domain=settings.LANGUAGE_COOKIE_DOMAIN,
+            secure=settings.LANGUAGE_COOKIE_SECURE,
+            httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+            samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+        )
+    return response
 
 
 def _pending_user(request: HttpRequest) -> tuple[User, dict] | None:
@@ -90,7 +107,7 @@ def login_code(request: HttpRequest) -> HttpResponse:
                 target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
             ):
                 target = reverse(settings.LOGIN_REDIRECT_URL)
-            return redirect(target)
+            return with_language(redirect(target), user)
         audit_record(
             action=AuditAction.SIGN_IN_FAILED,
             request=request,

@@ -169,3 +169,21 @@ def test_a_notification_email_is_written_in_each_recipients_language(
         "admin@example.com": "Monthly AI budget reached",
         "camille@example.com": "Budget IA mensuel atteint",
     }
+
+
+def test_signing_in_brings_back_the_language_the_user_picked(acme, admin_user):
+    """A user who picked French in the menu finds the pages in French after signing in on
+    another browser, whatever language the sign-in page was shown in."""
+    from django.conf import settings
+    from django.test import Client
+
+    from tests.conftest import PASSWORD
+
+    admin_user.language = "fr"
+    admin_user.save(update_fields=["language"])
+    browser = Client(HTTP_ACCEPT_LANGUAGE="en")
+    response = browser.post("/login/", {"username": admin_user.username, "password": PASSWORD})
+    assert response.status_code == 302
+    assert response.cookies[settings.LANGUAGE_COOKIE_NAME].value == "fr"
+    page = browser.get("/notifications/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'lang="fr"' in page

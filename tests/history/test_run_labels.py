@@ -267,3 +267,8 @@ def test_structured_outputs_read_as_their_labels(acme, sim, builder_client):
     ask = pairs(step_html(builder_client.get(run_url(workflow)).content.decode(), 1))
     assert "Lead temperature" in ask and "Reason" in ask
     assert "rating" not in ask and "reason" not in ask
+    # The Response itself reads as those labelled fields, not as the model's JSON.
+    response = ask["Response"]
+    assert not response.lstrip().startswith("{") and '"rating"' not in response
+    assert re.search(r"^Lead temperature: (HOT|WARM|COLD)$", response, re.M), response
+    assert re.search(r"^Reason: \S", response, re.M), response

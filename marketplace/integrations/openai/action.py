@@ -5,6 +5,8 @@ usage.py."""
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,6 +22,7 @@ from marketplace.integrations.openai import (
     builder,
     datacontrols,
     economy,
+    evaluations,
     run,
     test_panel,
     usage,
@@ -159,6 +162,9 @@ class AskOpenAIAssistant(ActionType):
             StepDescription(
                 self.describe_inputs(c, account=account, names=names, numbers=numbers),
                 {**field_labels.get(_pin(c) or 0, {}), **labels},
+                output_texts={
+                    "response": functools.partial(response_text, field_labels.get(_pin(c) or 0, {}))
+                },
             )
             for c in configs
         ]
@@ -202,3 +208,28 @@ class AskOpenAIAssistant(ActionType):
 def _pin(config: dict[str, Any]) -> int | None:
     pin = config.get(versions.CONFIG_KEY)
     return pin if isinstance(pin, int) else None
+
+
+def response_text(labels: dict[str, str], value: Any) -> str:
+    """The Response as the run history shows it: a structured answer (the JSON object the
+    model returned) as one "Label: value" line per field, labelled as its version labels
+    them; any other answer as it is."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    if not text.lstrip().startswith("{"):
+        return text
+    try:
+        answer = json.loads(text)
+    except ValueError:
+        return text
+    if not isinstance(answer, dict):
+        return text
+    return "\n".join(
+        f"{evaluations.field_label(labels, str(name))}: {_field_value(item)}"
+        for name, item in answer.items()
+    )
+
+
+def _field_value(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(evaluations.value_shown(item) for item in value)
+    return evaluations.value_shown(value)
