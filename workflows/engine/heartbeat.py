@@ -29,7 +29,6 @@ import logging
 import os
 import signal
 import threading
-import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -45,9 +44,12 @@ _thread_pid: int | None = None
 _enabled = False  # in worker processes only (see `enable`)
 _pool_process = False  # a prefork pool process: SIGTERM is ours to handle (`hold`)
 _stopping = threading.Event()
-_wake = threading.Event()  # a new claim: beat now (its rows get their owner at once)
-# Beats at most this often when claims wake the thread.
-MIN_BEAT_SECONDS = 0.2
+_wake = threading.Event()  # the thread's start: beat at once (it learns its owner pid)
+# PostgreSQL: the backend pid of the heartbeat thread's connection, once it has one. A
+# claim writes it on the rows it takes (`owner`), so a killed worker's rows are known
+# as dead without an extra write per claim; each beat writes it again (a reconnection
+# gives a new pid).
+_owner_pid: int | None = None
 
 
 def hold(rows: Iterable[tuple[int, int]]) -> None:
@@ -55,8 +57,6 @@ def hold(rows: Iterable[tuple[int, int]]) -> None:
     worker process starts its heartbeat thread."""
     with _lock:
         _held.update(rows)
-        if _thread_pid == os.getpid():
-            _wake.set()
         if not _enabled or _thread_pid == os.getpid():
             return
     if _pool_process and threading.current_thread() is threading.main_thread():
@@ -75,6 +75,12 @@ def release(execution_ids: Iterable[int]) -> None:
 def held() -> dict[int, int]:
     with _lock:
         return dict(_held)
+
+
+def owner_pid() -> int | None:
+    """What a claim in this process writes as its rows' `owner`: the heartbeat
+    connection's backend pid (None before this process's first beat, or elsewhere)."""
+    return _owner_pid if _thread_pid == os.getpid() else None
 
 
 def interval_seconds() -> float:
@@ -107,10 +113,18 @@ def _run() -> None:
         _wake.clear()
         try:
             beat()
+            _owner_learn(connection)
         except Exception:  # the database away for a moment: the next beat tries again
             logger.warning("lease heartbeat failed", exc_info=True)
             connection.close()
-        time.sleep(MIN_BEAT_SECONDS)
+
+
+def _owner_learn(connection: Any) -> None:
+    global _owner_pid
+    if connection.vendor != "postgresql":
+        return
+    connection.ensure_connection()
+    _owner_pid = connection.connection.info.backend_pid
 
 
 def enable() -> None:
@@ -126,15 +140,16 @@ def _start() -> None:
         if _thread_pid == os.getpid():
             return
         _thread_pid = os.getpid()
-    _wake.set()  # the first claim's rows get their owner at once
+    _wake.set()  # beat at once: the first claim's rows get their owner, claims learn it
     threading.Thread(target=_run, name="lease-heartbeat", daemon=True).start()
 
 
 def _after_fork() -> None:
     """A forked pool process starts with no claims, no thread and no stop request."""
-    global _lock, _thread_pid
+    global _lock, _thread_pid, _owner_pid
     _lock = threading.Lock()
     _thread_pid = None
+    _owner_pid = None
     _held.clear()
     _stopping.clear()
     _wake.clear()

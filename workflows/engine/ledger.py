@@ -72,10 +72,12 @@ class LeaseLost(Exception):
 def _claim_sql(where: str, *, alone: bool = False) -> str:
     """A batch claim takes only rows not marked `alone` (`alone = FALSE` in `where`);
     a claim of one row takes it whatever its mark, and marks it `alone` when this
-    process holds nothing else (its worker's death will be its own)."""
+    process holds nothing else (its worker's death will be its own). The rows' `owner`
+    is this process's heartbeat connection (NULL until its first beat sets it)."""
+    owner = heartbeat.owner_pid()
     return (
         f"UPDATE {TABLE} SET status = %s, attempt = attempt + 1, lease_expires_at = %s, "
-        f"started_at = %s, finished_at = NULL, owner = NULL, "
+        f"started_at = %s, finished_at = NULL, owner = {int(owner) if owner else 'NULL'}, "
         f"alone = {'TRUE' if alone else 'FALSE'} "
         f"WHERE {where} RETURNING id, attempt"
     )
