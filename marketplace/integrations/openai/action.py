@@ -14,7 +14,7 @@ from django import forms
 from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils.html import format_html
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 
 from crm.models import Account
 from marketplace.integrations.openai import (
@@ -176,7 +176,7 @@ class AskOpenAIAssistant(ActionType):
             return ""
         return render_to_string(
             "marketplace_openai/tool_rounds.html",
-            {"rounds": rounds, "deleted": bool(outputs.get("_text_deleted"))},
+            {"rounds": tool_rounds_shown(rounds), "deleted": bool(outputs.get("_text_deleted"))},
         )
 
     # --- The run ----------------------------------------------------------------------
@@ -224,12 +224,60 @@ def response_text(labels: dict[str, str], value: Any) -> str:
     if not isinstance(answer, dict):
         return text
     return "\n".join(
-        f"{evaluations.field_label(labels, str(name))}: {_field_value(item)}"
+        _labelled(evaluations.field_label(labels, str(name)), _field_value(item))
         for name, item in answer.items()
     )
+
+
+def _labelled(label: str, value: str) -> str:
+    """ "Label: value", with the language's typography (French: a space before the colon)."""
+    return gettext("%(label)s: %(value)s") % {"label": label, "value": value}
 
 
 def _field_value(value: Any) -> str:
     if isinstance(value, list):
         return ", ".join(evaluations.value_shown(item) for item in value)
     return evaluations.value_shown(value)
+
+
+def tool_rounds_shown(rounds: list[Any]) -> list[Any]:
+    """Tool rounds as the run history shows them: each tool by its label (as on the
+    assistant's checkboxes), its arguments as "Name: value" lines; the result stays the
+    data the model was given."""
+    from marketplace.integrations.openai.tools import TOOLS
+
+    shown = []
+    for round_ in rounds:
+        if not isinstance(round_, dict):
+            continue
+        calls = []
+        for call in round_.get("calls") or []:
+            if not isinstance(call, dict):
+                continue
+            tool = TOOLS.get(str(call.get("tool")))
+            calls.append(
+                {
+                    **call,
+                    "tool_label": str(tool.label) if tool else str(call.get("tool") or ""),
+                    "argument_lines": _argument_lines(call.get("arguments")),
+                }
+            )
+        shown.append({**round_, "calls": calls})
+    return shown
+
+
+def _argument_lines(arguments: Any) -> list[str]:
+    """A call's arguments (the model's JSON) as "Name: value" lines, leaving out the empty
+    ones; [] when they are not a JSON object (the template shows them as kept)."""
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments)
+        except ValueError:
+            return []
+    if not isinstance(arguments, dict):
+        return []
+    return [
+        _labelled(evaluations.field_label({}, str(name)), _field_value(value))
+        for name, value in arguments.items()
+        if value not in (None, "", [])
+    ]

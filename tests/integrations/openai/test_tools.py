@@ -362,7 +362,12 @@ def test_the_test_button_shows_the_tool_rounds(acme, sim, builder_user):
         HTTP_HX_REQUEST="true",
     )
     html = response.content.decode()
-    assert "Tool rounds" in html and "list_associated_records" in html and "Initech" in html
+    assert (
+        "Tool rounds" in html
+        and "Associated records (e.g. a contact&#x27;s company)" in html
+        and "list_associated_records" not in html
+        and "Initech" in html
+    )
 
 
 def test_a_result_over_its_size_cap_is_cut_with_a_note_the_model_reads(acme):

@@ -89,7 +89,10 @@ def test_the_lead_qualifier_rates_from_the_company_it_looked_up(
 
     open_run(page, workflow.pk, "Ann")
     rounds = page.locator("section.tool-rounds")
-    expect(rounds).to_contain_text("list_associated_records")
+    # The tool by its label and its arguments in words, not the function name and its JSON.
+    expect(rounds).to_contain_text("Associated records (e.g. a contact's company)")
+    expect(rounds).not_to_contain_text("list_associated_records")
+    expect(rounds).to_contain_text("Object: contact")
     expect(rounds.locator("[data-round='1'] .tool-result")).to_contain_text(
         '"number_of_employees":"500"'
     )
@@ -101,6 +104,6 @@ def test_the_lead_qualifier_rates_from_the_company_it_looked_up(
     page.context.add_cookies([{"name": "django_language", "value": "fr", "url": live_server.url}])
     page.reload()
     expect(page.locator("html")).to_have_attribute("lang", "fr")
-    expect(page.locator("section.tool-rounds")).to_contain_text("list_associated_records")
+    expect(page.locator("section.tool-rounds")).not_to_contain_text("list_associated_records")
     page.locator("section.tool-rounds").scroll_into_view_if_needed()
     screenshot(page, "guide-tools-fr-1-run-rounds")

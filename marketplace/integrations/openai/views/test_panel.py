@@ -16,6 +16,7 @@ from crm.access import account_for
 from crm.models import Account, ObjectType, Record
 from crm.services import definitions_for
 from crm.views.common import parse_id
+from marketplace.integrations.openai.action import tool_rounds_shown
 from marketplace.integrations.openai.listing import ACTION_KEY
 from marketplace.integrations.openai.test_panel import records_for
 from marketplace.integrations.openai.views.app_page import AppRequest
@@ -110,7 +111,7 @@ def action_test(request: AppRequest) -> HttpResponse:
         result["error"] = error.message
     else:
         usage = outputs.pop("_usage", {})
-        result["tool_rounds"] = outputs.pop("_tool_rounds", [])
+        result["tool_rounds"] = tool_rounds_shown(outputs.pop("_tool_rounds", []))
         result.update(
             {
                 "response": outputs.get("response", ""),
