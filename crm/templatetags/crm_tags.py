@@ -6,13 +6,24 @@ import datetime as dt
 from typing import Any
 
 from django import template
-from django.utils import timezone
+from django.utils import formats, timezone
+from django.utils.translation import pgettext
 
 from crm import display
 from crm import properties as props
 from crm.models import PropertyDefinition, PropertyType
 
 register = template.Library()
+
+
+@register.filter
+def usd(amount: Any) -> str:
+    """A US-dollar amount as the page's language writes it: "$0.000027" in English,
+    "0,000027 $" in French. `amount`: a number, or one already formatted (floatformat)."""
+    if amount is None or amount == "":
+        return ""
+    text = amount if isinstance(amount, str) else formats.localize(amount)
+    return pgettext("money", "$%(amount)s") % {"amount": text}
 
 
 @register.filter

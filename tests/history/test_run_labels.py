@@ -208,6 +208,8 @@ def test_the_labels_are_in_french(acme, sim, builder_user):
     assert ask["Effort de raisonnement"] == "Moyen"  # the effort (masculine), not a priority
     assert "Réponse" in ask and "Modèle utilisé" in ask
     assert "Titre" in pairs(step_html(html, 2))
+    # Money as French writes it: the amount, then the currency ("0,000027 $").
+    assert re.fullmatch(r"0,\d+\u00a0\$", ask["Coût"]), ask["Coût"]
     WorkspaceAssistant.objects.update(archived_at=timezone.now())
     ask = pairs(step_html(client.get(run_url(workflow)).content.decode(), 1))
     assert ask["Sélection de l’assistant"] == "Lead qualifier (archivé)"
