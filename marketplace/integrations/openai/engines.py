@@ -422,15 +422,7 @@ class AssistantsEngine:
         requests_made = 0
         run = None
         try:
-            if "reasoning_effort" in params:
-                thread = clock.client(client).beta.threads.create(**params.pop("thread"))
-                requests_made += 1
-                raw = clock.client(client).beta.threads.runs.with_raw_response.create(
-                    thread.id, **params
-                )
-            else:
-                raw = clock.client(client).beta.threads.with_raw_response.create_and_run(**params)
-            requests_made += 1
+            raw, requests_made = _run_create(clock, client, params)
             run = raw.parse()
             headers = _rate_limit_headers(raw.headers)
             poll_after = raw.headers.get("openai-poll-after-ms")
@@ -466,21 +458,7 @@ class AssistantsEngine:
             ):
                 self._cancel(client, run)  # do not leave it running (and billing) at OpenAI
             raise error from None
-        usage = run.usage
-        return AssistantResult(
-            text=text,
-            structured=_structured(request, text),
-            model=run.model,
-            usage=Usage(input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens)
-            if usage
-            else Usage(),
-            engine=self.name,
-            run_id=run.id,
-            thread_id=run.thread_id,
-            rate_limit_headers=headers,
-            http_requests=requests_made,
-            duration_ms=clock.elapsed_ms(),
-        )
+        return self._result(request, run, text, clock, requests_made, headers)
 
     def can_resume(self, request: AssistantRequest, *, store_allowed: bool) -> bool:
         """Always: a thread and its run live at OpenAI whatever `store` says (the
@@ -498,15 +476,7 @@ class AssistantsEngine:
         params = self.build_params(request)
         requests_made = 0
         try:
-            if "reasoning_effort" in params:
-                thread = clock.client(client).beta.threads.create(**params.pop("thread"))
-                requests_made += 1
-                raw = clock.client(client).beta.threads.runs.with_raw_response.create(
-                    thread.id, **params
-                )
-            else:
-                raw = clock.client(client).beta.threads.with_raw_response.create_and_run(**params)
-            requests_made += 1
+            raw, requests_made = _run_create(clock, client, params)
             run = raw.parse()
         except (openai.OpenAIError, ValueError) as exc:
             raise classify(exc) from None
@@ -563,6 +533,18 @@ class AssistantsEngine:
         except (openai.OpenAIError, ValueError) as exc:
             raise classify(exc) from None
         text = _messages_text(messages)
+        return self._result(request, run, text, clock, requests_made + 1)
+
+    def _result(
+        self,
+        request: AssistantRequest,
+        run: Any,
+        text: str,
+        clock: _Deadline,
+        requests_made: int,
+        headers: dict[str, str] | None = None,
+    ) -> AssistantResult:
+        """An ended run and its messages' text as the engine's answer."""
         usage = run.usage
         return AssistantResult(
             text=text,
@@ -574,7 +556,8 @@ class AssistantsEngine:
             engine=self.name,
             run_id=run.id,
             thread_id=run.thread_id,
-            http_requests=requests_made + 1,
+            rate_limit_headers=headers or {},
+            http_requests=requests_made,
             duration_ms=clock.elapsed_ms(),
         )
 
@@ -587,6 +570,16 @@ class AssistantsEngine:
             client.with_options(timeout=_CANCEL_TIMEOUT_S, max_retries=0).beta.threads.runs.cancel(
                 run.id, thread_id=run.thread_id
             )
+
+
+def _run_create(clock: _Deadline, client: openai.OpenAI, params: dict[str, Any]) -> tuple[Any, int]:
+    """Create the run (and its thread first when a reasoning effort is set: create-and-run
+    does not take one). Returns the raw answer and the requests made."""
+    if "reasoning_effort" in params:
+        thread = clock.client(client).beta.threads.create(**params.pop("thread"))
+        raw = clock.client(client).beta.threads.runs.with_raw_response.create(thread.id, **params)
+        return raw, 2
+    return clock.client(client).beta.threads.with_raw_response.create_and_run(**params), 1
 
 
 def _messages_text(messages: Any) -> str:
