@@ -18,6 +18,7 @@ from tests.integrations.openai.conftest import (  # noqa: F401  (fixtures)
     sim,
     simulator_session,
 )
+from tests.usecases.steps import open_step
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -45,7 +46,7 @@ def test_an_admin_sees_what_an_edit_breaks_and_a_builder_adopts_it_knowingly(
     page.context.clear_cookies()
     log_in_as(page, "builder")
     page.goto(f"/workflows/{workflow.pk}/")
-    page.locator('[data-step="1"] .card-open').click()
+    open_step(page, 1)
     notice = page.locator(".assistant-update")
     expect(notice).to_contain_text("Assistant updated: v1 → v2", timeout=30_000)
     screenshot(page, "assistant-versions-builder-en")
