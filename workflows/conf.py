@@ -53,6 +53,9 @@ DEFAULTS: dict[str, float] = {
     # Exponential backoff for transient errors without Retry-After: base * 2^(attempt-1).
     "WORKFLOWS_BACKOFF_SECONDS": 10.0,
     "WORKFLOWS_BACKOFF_MAX_SECONDS": 3600.0,
+    # The longest wait of a step postponed because something shared is busy
+    # (Retry.BUSY: e.g. a monthly budget held by economy batches for hours).
+    "WORKFLOWS_BUSY_MAX_SECONDS": 300.0,
     # Executions of batchable action types per Celery message, per claim and per
     # completion transaction (workflows/engine/runner.py, "Batches").
     "WORKFLOWS_BATCH_SIZE": 300,

@@ -56,6 +56,11 @@ class Retry:
     TRANSIENT: ClassVar[str] = "transient"
     RATE_LIMIT: ClassVar[str] = "rate_limit"
     UNEXPECTED: ClassVar[str] = "unexpected"
+    # With counts_attempt=False: something shared (a monthly budget) is held by work in
+    # flight that may give it back. The ledger postpones the step with a growing,
+    # jittered wait (`after` seconds first, doubling per consecutive wait, capped at
+    # WORKFLOWS_BUSY_MAX_SECONDS) instead of `at`, and its history says so.
+    BUSY: ClassVar[str] = "busy"
 
 
 @dataclass(frozen=True)

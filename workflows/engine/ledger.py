@@ -342,6 +342,10 @@ def execution_settle(execution: ActionExecution, outcome: Retry | Failure | Wait
         return execution_fail(execution=execution, message=outcome.message)
     if isinstance(outcome, HandBack):
         return execution_hand_back(execution=execution)
+    if not outcome.counts_attempt and outcome.kind == Retry.BUSY:
+        delay = busy_delay(_busy_waits(execution), outcome.after)
+        at = timezone.now() + dt.timedelta(seconds=delay)
+        return execution_postpone(execution=execution, at=at, kind="busy")
     if not outcome.counts_attempt and outcome.at is not None:
         return execution_postpone(execution=execution, at=outcome.at)
     return execution_retry(
@@ -353,6 +357,29 @@ def backoff_seconds(attempt: int) -> float:
     base = setting("WORKFLOWS_BACKOFF_SECONDS") * 2.0 ** max(attempt - 1, 0)
     # Full jitter on half the delay spreads retries of a burst of failures.
     return min(base, setting("WORKFLOWS_BACKOFF_MAX_SECONDS")) * random.uniform(0.5, 1.0)
+
+
+def busy_delay(waits: int, first: float | None) -> float:
+    """The wait of a step postponed for the `waits`+1-th time in a row because
+    something shared is busy (Retry.BUSY): `first` seconds doubling each time, capped
+    at WORKFLOWS_BUSY_MAX_SECONDS, with full jitter on half of it so thousands of
+    waiting steps spread out instead of asking together."""
+    base = max(first or 1.0, 0.1) * 2.0 ** min(waits, 30)
+    return min(base, setting("WORKFLOWS_BUSY_MAX_SECONDS")) * random.uniform(0.5, 1.0)
+
+
+def _busy_waits(execution: ActionExecution) -> int:
+    """Consecutive busy waits of the step's current attempt (this replay): the folded
+    `times` of its last history entry when that entry is one."""
+    attempts = execution.attempts or []
+    last = attempts[-1] if attempts and isinstance(attempts[-1], dict) else {}
+    if (
+        last.get("kind") == "busy"
+        and last.get("n") == execution.attempt
+        and last.get("replay") == (execution.replays or None)
+    ):
+        return int(last.get("times", 1))
+    return 0
 
 
 def retry_delay(attempt: int, retry_after: float | None) -> float:
@@ -447,8 +474,11 @@ def execution_hand_back(*, execution: ActionExecution) -> str:
     return "handed back"
 
 
-def execution_postpone(*, execution: ActionExecution, at: dt.datetime) -> str:
-    """No permit yet: pending again at `at`, and this attempt does not count."""
+def execution_postpone(
+    *, execution: ActionExecution, at: dt.datetime, kind: str = "rate_limited"
+) -> str:
+    """No permit yet (`rate_limited`), or something shared is busy (`busy`): pending
+    again at `at`, and this attempt does not count."""
     mine(execution).update(
         status=Status.PENDING,
         alone=False,
@@ -456,9 +486,7 @@ def execution_postpone(*, execution: ActionExecution, at: dt.datetime) -> str:
         lease_expires_at=None,
         last_sent_at=None,
         due_at=at,
-        attempts=attempt_record(
-            execution, "rate_limited", "", max((at - timezone.now()).total_seconds(), 0)
-        ),
+        attempts=attempt_record(execution, kind, "", max((at - timezone.now()).total_seconds(), 0)),
     )
     return "postponed"
 
@@ -549,7 +577,7 @@ def attempt_record(
 ) -> list[dict[str, Any]]:
     """`execution.attempts` plus this attempt, for the UPDATE that hands the row back.
     Only the claim holder writes the row, so read-modify-write is safe. Consecutive
-    rate-limit waits of one attempt fold into one entry (`times`)."""
+    rate-limit waits (or busy waits) of one attempt fold into one entry (`times`)."""
     attempts: list[dict[str, Any]] = list(execution.attempts or [])
     entry: dict[str, Any] = {
         "n": execution.attempt,
@@ -563,7 +591,7 @@ def attempt_record(
         entry["replay"] = execution.replays
     last = attempts[-1] if attempts else None
     if (
-        kind == "rate_limited"
+        kind in ("rate_limited", "busy")
         and last
         and last.get("kind") == kind
         and last.get("n") == entry["n"]

@@ -43,7 +43,7 @@ class Event:
         (SUCCEEDED, gettext_lazy("Succeeded")),
         (FAILED, gettext_lazy("Failed")),
         (RETRIED, gettext_lazy("Retried")),
-        (RATE_LIMITED, gettext_lazy("Waiting for rate limit")),
+        (RATE_LIMITED, gettext_lazy("Waiting for rate limit or budget")),
         (SKIPPED, gettext_lazy("Skipped")),
     ]
 
@@ -65,7 +65,7 @@ def _last_attempt(execution: ActionExecution) -> dict[str, Any]:
     last = attempts[-1] if attempts and isinstance(attempts[-1], dict) else {}
     kind, number = last.get("kind"), last.get("n")
     if (
-        (kind in ("rate_limited", "handed_back") and execution.attempt == (number or 0) - 1)
+        (kind in ("rate_limited", "busy", "handed_back") and execution.attempt == (number or 0) - 1)
         or (kind in ("retry", "rate_limit") and execution.attempt == number)
         or (kind == "failed" and execution.attempt == 0)
     ):
@@ -84,6 +84,8 @@ def event_of(execution: ActionExecution) -> tuple[str, str]:
             for a in execution.attempts or []
         ):
             return "ok", _("Succeeded after waiting for rate limit")
+        if any(isinstance(a, dict) and a.get("kind") == "busy" for a in execution.attempts or []):
+            return "ok", _("Succeeded after waiting for budget")
         return "ok", _("Succeeded")
     if status == Status.FAILED:
         return "failed", _("Failed")
@@ -91,6 +93,8 @@ def event_of(execution: ActionExecution) -> tuple[str, str]:
         kind = _last_attempt(execution).get("kind")
         if kind in ("rate_limited", "rate_limit"):
             return "warning", _("Waiting for rate limit")
+        if kind == "busy":
+            return "warning", _("Waiting for budget")
         if kind == "failed":  # replayed, not yet picked up
             return "off", _("Waiting")
         if execution.error and execution.attempt >= 1:

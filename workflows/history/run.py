@@ -114,6 +114,7 @@ class Attempt:
         "retry": gettext_lazy("Failed, retried"),
         "rate_limit": gettext_lazy("Rate limited by the service, retried"),
         "rate_limited": gettext_lazy("Waited for the rate limit"),
+        "busy": gettext_lazy("Waited for the budget (held by calls in flight)"),
         "handed_back": gettext_lazy("Handed back by a stopping worker"),
         "worker_stopped": gettext_lazy("The worker stopped while running it, retried"),
         "failed": gettext_lazy("Failed"),

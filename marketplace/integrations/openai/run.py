@@ -591,8 +591,10 @@ def _finish(call: Call, future: Future[CallOutcome]) -> Outcome:
                 _("Calls in flight hold the rest of the monthly AI budget; try again in a moment.")
                 if context.is_test
                 else "",
+                after=outcome.seconds,  # the first wait; the ledger backs off from it
                 at=timezone.now() + dt.timedelta(seconds=outcome.seconds),
                 counts_attempt=False,
+                kind=Retry.BUSY,
             )
         result = outcome
         if result.tool_calls:

@@ -14,6 +14,7 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from crm.models import Task
 from crm.models.objects import ObjectType
@@ -56,6 +57,23 @@ def economy_workflow(account):
     services.workflow_turn_on(workflow=workflow, enroll_existing=False)
     services.workflow_enroll_existing_now(workflow=workflow, economy=True)
     return workflow
+
+
+def capped_economy_workflow(account, *, records: int):
+    """`records` contacts enrolled in economy mode in a workflow whose Ask step caps its
+    output at 16 tokens (each request reserves ~33), under a 100-token monthly budget."""
+    connection = connect(account)
+    AssistantBudget.objects.create(
+        account=account, connection=connection, unit="tokens", monthly_limit=100
+    )
+    contacts(account, records)
+    assistant = workspace_assistant(account)
+    workflow = make_workflow(
+        account, ask_then_task(assistant.choice_value, max_output_tokens=16), on=False
+    )
+    services.workflow_turn_on(workflow=workflow, enroll_existing=False)
+    services.workflow_enroll_existing_now(workflow=workflow, economy=True)
+    return assistant, workflow
 
 
 def until_batches_end(timeout: float = 20.0) -> dict[str, int]:
@@ -161,17 +179,7 @@ def test_batch_requests_reserve_the_budget_and_settle_their_real_cost(
     fail at once saying why. Applying the answers settles their real cost (~18 tokens
     each), which leaves room for an ordinary call."""
     sim.configure(**FAST_BATCHES)
-    connection = connect(acme)
-    AssistantBudget.objects.create(
-        account=acme, connection=connection, unit="tokens", monthly_limit=100
-    )
-    contacts(acme, 10)
-    assistant = workspace_assistant(acme)
-    workflow = make_workflow(
-        acme, ask_then_task(assistant.choice_value, max_output_tokens=16), on=False
-    )
-    services.workflow_turn_on(workflow=workflow, enroll_existing=False)
-    services.workflow_enroll_existing_now(workflow=workflow, economy=True)
+    assistant, workflow = capped_economy_workflow(acme, records=10)
     drain()
     steps = ActionExecution.objects.filter(workflow=workflow, step_id=1)
     assert steps.filter(status="waiting").count() == 3
@@ -300,3 +308,51 @@ def test_no_economy_offer_without_a_step_that_has_a_cheaper_tier(acme, builder_c
     )
     page = builder_client.get(f"/workflows/{workflow.pk}/review/").content.decode()
     assert "3 records meet the criteria now" in page and "economy mode" not in page
+
+
+def test_a_step_the_batches_keep_out_of_the_budget_waits_longer_each_time(
+    acme, sim, settings, builder_client
+):
+    """Economy batches hold the monthly budget for hours: an ordinary step that only
+    their reservations stand in the way of is postponed 1 s, then twice as long each
+    time (jittered, capped), and its history says it waits for the budget."""
+    sim.configure(batch_validating_seconds=3600)  # the batch stays out
+    settings.WORKFLOWS_BUSY_MAX_SECONDS = 8
+    assistant, _held = capped_economy_workflow(acme, records=3)
+    drain()
+    economy.economy_run()
+    assert EconomyItem.objects.filter(state="submitted").count() == 3  # ~99 tokens held
+
+    ordinary = make_workflow(acme, ask_then_task(assistant.choice_value, max_output_tokens=16))
+    services.workflow_enroll_existing_now(workflow=ordinary)
+    steps = ActionExecution.objects.filter(workflow=ordinary, step_id=1)
+    assert steps.count() == 3
+    step = steps.first()
+    waits = []
+    for _ in range(6):
+        ActionExecution.objects.filter(pk=step.pk).update(due_at=timezone.now())
+        drain()  # the step runs once: due again only later
+        step.refresh_from_db()
+        assert step.status == "pending"
+        waits.append((step.due_at - timezone.now()).total_seconds())
+    # 1 s doubling, jittered down by at most half, capped at 8 s (times allow slack for a
+    # slow machine's drain, not a speed target).
+    for n, wait in enumerate(waits):
+        ceiling = min(2.0**n, 8)
+        assert ceiling * 0.5 - 1.0 <= wait <= ceiling, (n, waits)
+    assert waits[3] > waits[0] + 1.5
+    assert not sim.requests(path_prefix="/v1/responses")
+    entry = step.attempts[-1]
+    assert (entry["kind"], entry["times"]) == ("busy", 6)
+
+    logs = builder_client.get(reverse("history:logs", args=[ordinary.pk])).content.decode()
+    assert "Waiting for budget" in logs
+    assert "Retrying" not in logs and "Waiting for rate limit<" not in logs
+    filtered = builder_client.get(
+        reverse("history:logs", args=[ordinary.pk]), {"event": "rate_limited"}
+    ).content.decode()
+    assert "Waiting for budget" in filtered
+    run = builder_client.get(
+        reverse("history:run", args=[ordinary.pk, step.enrollment_id])
+    ).content.decode()
+    assert "Waited for the budget (held by calls in flight)" in run

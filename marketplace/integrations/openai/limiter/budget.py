@@ -10,8 +10,11 @@ lapsing after HOLD_SECONDS should its call never settle). lua/reserve.lua:
 - spent + estimate would pass the limit → refused for good (`BudgetLine`: the step
   fails "Monthly AI budget reached");
 - only the reservations in flight stand in the way → `BudgetBusy`: the step goes back
-  to pending for a moment (no attempt counted), since those calls may cost less than
-  they reserved;
+  to pending (no attempt counted; "Waiting for budget" in its history), since those
+  calls may cost less than they reserved. It asks again after BUSY_RETRY_SECONDS, then
+  twice as long each time in a row, capped at WORKFLOWS_BUSY_MAX_SECONDS and jittered
+  (the ledger's `busy_delay`): big economy batches hold a budget for hours, and the
+  steps they keep out must not poll it every second meanwhile;
 - else reserved.
 
 So however many workers call at once, spend passes a cap by at most the estimate errors
@@ -45,7 +48,8 @@ TTL_SECONDS = 35 * 24 * 3600
 # A reservation lapses after this long if its call never settles (a killed worker):
 # longer than a call can take (the task time limit is 150 s).
 HOLD_SECONDS = 300
-# How long a call the reservations in flight stand in the way of waits before asking again.
+# How long a call the reservations in flight stand in the way of first waits before asking
+# again (then longer each time: workflows' Retry.BUSY).
 BUSY_RETRY_SECONDS = 1.0
 MICRO = Decimal(1_000_000)
 
