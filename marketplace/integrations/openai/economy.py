@@ -33,6 +33,10 @@ economy-mode steps are sent at once with `service_tier: "flex"` as ordinary call
 are claimed for a batch with one conditional UPDATE, and a batch's results are applied
 under a row lock once.
 
+An evaluation run in economy mode uses the same items (tied to its answers), budget
+reservations (`items_divert`), submit and poll; its batches hold only its answers and
+their end resumes the evaluation, not ledger steps (evaluation_economy.py).
+
 The batch file is written to a temporary file row by row and uploaded from it, so the
 worker's memory does not grow with the number of rows (benchmarks/economy.py).
 """
@@ -123,6 +127,11 @@ def custom_id(execution_id: int) -> str:
     return f"exec-{execution_id}"
 
 
+def answer_custom_id(answer_id: int) -> str:
+    """An evaluation answer's line (evaluation_economy.py)."""
+    return f"answer-{answer_id}"
+
+
 def _execution_of(custom: object) -> int | None:
     if isinstance(custom, str) and custom.startswith("exec-") and custom[5:].isdigit():
         return int(custom[5:])
@@ -147,15 +156,20 @@ def flex_offered(model: str) -> bool:
     )
 
 
-def _economy_call(call: Call) -> bool:
+def tier_capable(call: Call) -> bool:
+    """True when this economy-mode call may take a cheaper tier: the Responses API on a
+    connection to OpenAI itself, not the Test button."""
     context = call.context
     return (
         context.economy
         and not context.is_test
-        and context.execution_id is not None
         and isinstance(call.engine, ResponsesEngine)
         and endpoint_for(call.connection).kind == EndpointKind.OPENAI
     )
+
+
+def _economy_call(call: Call) -> bool:
+    return tier_capable(call) and call.context.execution_id is not None
 
 
 def flex_eligible(call: Call) -> bool:
@@ -191,15 +205,20 @@ def batch_usd(call: Call) -> Decimal | None:
     return call.estimate_usd * BATCH_DISCOUNT
 
 
+def flex_set(call: Call) -> None:
+    """Send this economy-mode call now on the Flex tier, at the batch price."""
+    call.economy = "flex"
+    call.request = replace(call.request, service_tier="flex")
+    call.estimate_usd = batch_usd(call)
+
+
 def calls_divert(calls: list[Call]) -> Diverted:
     """Sort a batch's calls (in the batch's thread: database reads and writes, and the
     budget reservations of the new items in one Redis round trip)."""
     diverted = Diverted(run_now=[], waits=[], answered=[])
     for call in calls:
         if flex_eligible(call) and not call.economy:
-            call.economy = "flex"
-            call.request = replace(call.request, service_tier="flex")
-            call.estimate_usd = batch_usd(call)
+            flex_set(call)
     economy = [call for call in calls if eligible(call)]
     if not economy:
         diverted.run_now = calls
@@ -209,15 +228,27 @@ def calls_divert(calls: list[Call]) -> Diverted:
     items = EconomyItem.objects.defer("body").in_bulk(  # the request is not read again
         [call.context.execution_id for call in economy], field_name="execution_id"
     )
-    now = timezone.now()
-    fresh: list[Call] = []
-    late: list[int] = []
-    released: list[budget.Reservation] = []
+    pairs: list[tuple[Call, dict[str, int], EconomyItem | None]] = []
     for call in economy:
         execution_id = call.context.execution_id or 0  # eligible: never None
-        item = items.get(execution_id)
+        pairs.append((call, {"execution_id": execution_id}, items.get(execution_id)))
+    items_divert(pairs, diverted)
+    return diverted
+
+
+def items_divert(
+    calls: list[tuple[Call, dict[str, int], EconomyItem | None]], diverted: Diverted
+) -> None:
+    """Sort batchable calls by their item (None: none yet; the dict names the item's
+    owner — its execution, or its evaluation answer — for a new one): answered, back to
+    an ordinary call, still waiting for its batch, or new (reserved, then queued)."""
+    now = timezone.now()
+    fresh: list[tuple[Call, dict[str, int]]] = []
+    late: list[int] = []
+    released: list[budget.Reservation] = []
+    for call, owner, item in calls:
         if item is None:
-            fresh.append(call)
+            fresh.append((call, owner))
         elif item.state == State.DONE:
             call.economy = "batch"
             diverted.answered.append((call, _answer(call, item)))
@@ -241,19 +272,20 @@ def calls_divert(calls: list[Call]) -> Diverted:
         budget.counters().settle_many_once([(r, 0, None) for r in released])
     if fresh:
         _items_create(fresh, diverted, now)
-    return diverted
 
 
-def _items_create(calls: list[Call], diverted: Diverted, now: dt.datetime) -> None:
+def _items_create(
+    calls: list[tuple[Call, dict[str, int]]], diverted: Diverted, now: dt.datetime
+) -> None:
     """Each new request's estimate at the batch price reserved against its budgets for
     the batch's whole window, then its item written; a request the budget cannot take
     is not added to a batch (the step fails saying why)."""
     reservations = budget.counters().reserve_many(
-        [(call.budgets, call.estimate, batch_usd(call)) for call in calls],
+        [(call.budgets, call.estimate, batch_usd(call)) for call, _owner in calls],
         hold_seconds=WAIT_SECONDS + 3600,
     )
     new: list[EconomyItem] = []
-    for call, reservation in zip(calls, reservations, strict=True):
+    for (call, owner), reservation in zip(calls, reservations, strict=True):
         if isinstance(reservation, BudgetLine):
             message = _(
                 "Not added to an economy batch: its estimated cost at the batch price "
@@ -280,7 +312,7 @@ def _items_create(calls: list[Call], diverted: Diverted, now: dt.datetime) -> No
         body = ResponsesEngine().build_params(call.request)
         new.append(
             EconomyItem(
-                execution_id=call.context.execution_id or 0,
+                **owner,
                 connection=call.connection,
                 body=json.dumps(body, separators=(",", ":"), ensure_ascii=False),
                 reservation=budget.reservation_dump(reservation),
@@ -376,9 +408,11 @@ def budget_note(workflow: Workflow, config: dict[str, Any], count: int) -> str:
 def economy_run() -> dict[str, int]:
     """One run of the beat job: give up dead uploads, poll the open batches, submit
     what is queued. Returns counts (for logs and tests)."""
+    from marketplace.integrations.openai import evaluation_economy
+
     given_up = uploads_give_up()
     polled, applied = economy_poll()
-    submitted = economy_submit()
+    submitted = economy_submit() + evaluation_economy.evaluations_submit()
     return {"given_up": given_up, "polled": polled, "applied": applied, "submitted": submitted}
 
 
@@ -398,36 +432,49 @@ def uploads_give_up() -> int:
 
 
 def economy_submit() -> int:
-    """Every connection's queued items, in batch files of at most `batch_rows()`.
-    Returns the number of batches created."""
-    import openai
-
+    """Every connection's queued items of workflow steps, in batch files of at most
+    `batch_rows()`. Returns the number of batches created."""
     created = 0
     connections = (
-        EconomyItem.objects.filter(state=State.QUEUED)
+        EconomyItem.objects.filter(state=State.QUEUED, answer__isnull=True)
         .values_list("connection_id", flat=True)
         .distinct()
     )
     for connection in Connection.objects.filter(pk__in=list(connections)):
-        while True:
-            batch = _claim(connection)
-            if batch is None:
-                break
-            try:
-                _submit(connection, batch)
-            except openai.OpenAIError as error:
-                logger.warning("economy batch %s not submitted: %s", batch.pk, classify(error))
-                _unclaim(batch)
-                break
-            created += 1
+        created += batches_submit(connection)
     return created
 
 
-def _claim(connection: Connection) -> EconomyBatch | None:
-    """A new batch row holding up to `batch_rows()` queued items (one UPDATE)."""
+def batches_submit(connection: Connection, *, evaluation_id: int | None = None) -> int:
+    """The connection's queued items — of workflow steps, or of one evaluation's answers
+    — in batch files of at most `batch_rows()`. Returns the number of batches created."""
+    import openai
+
+    created = 0
+    while True:
+        batch = _claim(connection, evaluation_id)
+        if batch is None:
+            break
+        try:
+            _submit(connection, batch)
+        except openai.OpenAIError as error:
+            logger.warning("economy batch %s not submitted: %s", batch.pk, classify(error))
+            _unclaim(batch)
+            break
+        created += 1
+    return created
+
+
+def _claim(connection: Connection, evaluation_id: int | None) -> EconomyBatch | None:
+    """A new batch row holding up to `batch_rows()` queued items (one UPDATE): of
+    workflow steps, or of one evaluation's answers (a batch never mixes them)."""
     with transaction.atomic():
-        batch = EconomyBatch.objects.create(connection=connection)
+        batch = EconomyBatch.objects.create(connection=connection, evaluation_id=evaluation_id)
         queued = EconomyItem.objects.filter(connection=connection, state=State.QUEUED)
+        if evaluation_id is None:
+            queued = queued.filter(answer__isnull=True)
+        else:
+            queued = queued.filter(answer__evaluation_id=evaluation_id)
         ids = queued.order_by("pk").values("pk")[: batch_rows()]
         rows = EconomyItem.objects.filter(pk__in=ids, state=State.QUEUED).update(
             state=State.SUBMITTED, batch=batch
@@ -458,10 +505,11 @@ def batch_file_write(batch: EconomyBatch, out: IO[bytes]) -> int:
     items = (
         EconomyItem.objects.filter(batch=batch, state=State.SUBMITTED)
         .order_by("pk")
-        .values_list("execution_id", "body")
+        .values_list("execution_id", "answer_id", "body")
     )
-    for execution_id, body in items.iterator(chunk_size=CHUNK):
-        out.write(prefix + custom_id(execution_id).encode() + b'","body":' + body.encode() + b"}\n")
+    for execution_id, answer_id, body in items.iterator(chunk_size=CHUNK):
+        line_id = custom_id(execution_id) if answer_id is None else answer_custom_id(answer_id)
+        out.write(prefix + line_id.encode() + b'","body":' + body.encode() + b"}\n")
         rows += 1
     return rows
 
@@ -489,9 +537,11 @@ def _submit(connection: Connection, batch: EconomyBatch) -> None:
 
 
 def economy_poll() -> tuple[int, int]:
-    """Ask OpenAI about every open batch; apply those that ended. Returns (batches
-    polled, results applied)."""
+    """Ask OpenAI about every open batch; apply those that ended (an evaluation's:
+    evaluation_economy.py). Returns (batches polled, results applied)."""
     import openai
+
+    from marketplace.integrations.openai import evaluation_economy
 
     polled = applied = 0
     open_batches = EconomyBatch.objects.filter(
@@ -510,8 +560,13 @@ def economy_poll() -> tuple[int, int]:
         )
         if remote.status in OPEN:
             continue
+        apply = (
+            batch_results_apply
+            if batch.evaluation_id is None
+            else evaluation_economy.evaluation_batch_apply
+        )
         try:
-            applied += batch_results_apply(
+            applied += apply(
                 batch,
                 output=_lines(client, remote.output_file_id),
                 errors=_lines(client, remote.error_file_id),

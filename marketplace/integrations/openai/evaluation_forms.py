@@ -80,6 +80,15 @@ class EvaluateForm(forms.Form):
         label=gettext_lazy("Compare with version"), coerce=int, required=False, empty_value=None
     )
     model_b = forms.ChoiceField(label=gettext_lazy("Model"), required=False)
+    economy = forms.BooleanField(
+        label=gettext_lazy("Economy mode (about half the price, results within 24 hours)"),
+        required=False,
+        help_text=gettext_lazy(
+            "Sent through OpenAI's Batch API (or its Flex tier for the models that have "
+            "one) and priced at the batch rate. Requests a batch does not answer are asked "
+            "again as ordinary calls."
+        ),
+    )
 
     def __init__(
         self, *args: Any, assistant: WorkspaceAssistant, models: list[str], **kwargs: Any

@@ -28,7 +28,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.services import definitions_for
-from marketplace.integrations.openai import run, versions
+from marketplace.integrations.openai import evaluation_economy, run, versions
 from marketplace.integrations.openai.limiter import policy
 from marketplace.integrations.openai.listing import ACTION_KEY
 from marketplace.integrations.openai.models import (
@@ -84,8 +84,11 @@ def evaluation_start(
     version_b: AssistantVersion | None = None,
     model_b: str = "",
     user: Any = None,
+    economy: bool = False,
 ) -> Evaluation:
-    """An evaluation of the set's records, queued for a worker (published on commit)."""
+    """An evaluation of the set's records, queued for a worker (published on commit);
+    with `economy`, its calls go through the Batch API or the Flex tier at the batch
+    price (evaluation_economy.py)."""
     with transaction.atomic():
         evaluation = Evaluation.objects.create(
             account_id=evaluation_set.account_id,
@@ -94,6 +97,7 @@ def evaluation_start(
             model_a=model_a,
             version_b=version_b,
             model_b=model_b,
+            economy=economy,
             created_by=user if getattr(user, "pk", None) else None,
         )
         sides = ["a", "b"] if (version_b is not None or model_b) else ["a"]
@@ -162,8 +166,14 @@ def evaluation_run(*, evaluation_id: int) -> str:
 
 def _wrap_up(evaluation: Evaluation, stopped: bool) -> str:
     pending = evaluation.answers.filter(status=EvaluationAnswer.Status.PENDING)
+    # Answers in an economy batch are not asked again until it ends: its end (the beat
+    # job's poll) publishes this task.
+    asked = pending.exclude(evaluation_economy.WAITING)
+    if not stopped and pending.exists() and not asked.exists():
+        Evaluation.objects.filter(pk=evaluation.pk).update(leased_until=None)
+        return "waiting for its batch"
     if not stopped and pending.exists():
-        next_at = pending.aggregate(at=Min("due_at"))["at"]
+        next_at = asked.aggregate(at=Min("due_at"))["at"]
         countdown = max((next_at - timezone.now()).total_seconds(), 0.2) if next_at else 0.2
         Evaluation.objects.filter(pk=evaluation.pk).update(leased_until=None)
         evaluation_send(evaluation.pk, countdown=countdown)
@@ -204,6 +214,7 @@ def _contexts(evaluation: Evaluation, due: list[EvaluationAnswer]) -> list[Execu
                 config=action.resolve_config(config, resolver),
                 raw_config=config,
                 definitions=definitions,
+                economy=evaluation.economy,
             )
         )
     return contexts
@@ -218,7 +229,8 @@ def _batch(evaluation: Evaluation, due: list[EvaluationAnswer]) -> bool:
         if version is not None
     }
     stop_message = ""
-    for group in run.batch_run(contexts):
+    divert = evaluation_economy.divert_for(due) if evaluation.economy else None
+    for group in run.batch_run(contexts, divert=divert):
         changed: list[EvaluationAnswer] = []
         usage: list[AssistantUsage] = []
         for index, outcome in group:
@@ -271,7 +283,9 @@ def _outcome_apply(
         answer.tokens = int(usage.get("total_tokens") or 0)
         cost = usage.get("cost_usd")
         answer.cost_usd = Decimal(cost) if cost is not None else None
-        answer.latency_ms = usage.get("duration_ms")
+        # A batch's answer has no latency of its own (it waited hours for its batch).
+        batched = usage.get("engine") == "batch"
+        answer.latency_ms = None if batched else usage.get("duration_ms")
         answer.error = ""
     elif isinstance(outcome, Failure):
         answer.status = EvaluationAnswer.Status.FAILED

@@ -298,8 +298,9 @@ class ConnectionEndpoint(models.Model):
 
 
 class EconomyBatch(models.Model):
-    """One OpenAI batch of economy-mode Ask steps (economy.py): the uploaded JSONL file
-    and the batch made from it, polled by the beat job until it ends."""
+    """One OpenAI batch of economy-mode Ask steps (economy.py), or of one economy-mode
+    evaluation's answers (evaluation_economy.py, `evaluation` set): the uploaded JSONL
+    file and the batch made from it, polled by the beat job until it ends."""
 
     class Status(models.TextChoices):
         UPLOADING = "uploading", _("Uploading")  # ours: the file is being written and sent
@@ -319,6 +320,11 @@ class EconomyBatch(models.Model):
     openai_batch_id = models.CharField(max_length=100, blank=True)
     input_file_id = models.CharField(max_length=100, blank=True)
     rows = models.PositiveIntegerField(default=0)
+    # The evaluation whose answers it holds (a batch holds one evaluation's or only
+    # workflow steps'); None: workflow steps.
+    evaluation = models.ForeignKey(
+        "Evaluation", on_delete=models.CASCADE, null=True, blank=True, related_name="batches"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     checked_at = models.DateTimeField(null=True, blank=True)
     # Set once its results are applied (a finished batch is never read again).
@@ -341,7 +347,8 @@ class EconomyItem(models.Model):
     """One economy-mode Ask step waiting for its batch: the request it sends (JSON
     text), then the answer (the output line's response body) or its return to a normal
     call. `execution_id` is the ledger row (no foreign key: the ledger's rows are the
-    engine's)."""
+    engine's), or `answer` the evaluation answer it asks: then no execution, and
+    `execution_id` is minus the answer's id (unique, never a ledger row's)."""
 
     class State(models.TextChoices):
         QUEUED = "queued"  # waits for the next batch file
@@ -350,6 +357,13 @@ class EconomyItem(models.Model):
         RETURNED = "returned"  # failed in the batch, or the batch ended without it: a normal call
 
     execution_id = models.BigIntegerField(unique=True)
+    answer = models.OneToOneField(
+        "EvaluationAnswer",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="economy_item",
+    )
     connection = models.ForeignKey(
         "marketplace.Connection", on_delete=models.CASCADE, related_name="+"
     )
@@ -429,6 +443,9 @@ class Evaluation(models.Model):
     model_b = models.CharField(max_length=100, blank=True)
     status = models.CharField(max_length=10, choices=Status, default=Status.QUEUED)
     message = models.TextField(blank=True)  # why it stopped
+    # Asked in economy mode: through the Batch API (or the Flex tier), at the batch price
+    # (evaluation_economy.py).
+    economy = models.BooleanField(default=False)
     # A worker runs it until then (a redelivered task waits for the lease to end).
     leased_until = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(

@@ -39,7 +39,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 from typing import Any
@@ -313,13 +313,16 @@ def refs_recorder() -> RefsRecorder:
 
 def batch_run(
     contexts: list[ExecutionContext],
+    *,
+    divert: Callable[[list[Call]], economy.Diverted] | None = None,
 ) -> Iterator[list[tuple[int, Outcome | WaitOutcome]]]:
     """A batch: the checks for every execution first (what they share is read once),
     then every call at once in the process's call threads, each taking its rate-limit
     permit right before it leaves; no database connection is held while they run.
     Yields what finished in groups: the first finished call and whatever has finished
     by then, or within `group_seconds()` (the engine completes each group in one
-    transaction)."""
+    transaction). `divert` sorts the economy-mode calls (default: workflow steps',
+    economy.calls_divert; an evaluation's: evaluation_economy.divert_for)."""
     lookups = Lookups()
     calls: list[Call] = []
     refused: list[tuple[int, Outcome | WaitOutcome]] = []
@@ -335,7 +338,7 @@ def batch_run(
             calls.append(prepared)
     if calls:
         try:
-            diverted = economy.calls_divert(calls)
+            diverted = (divert or economy.calls_divert)(calls)
         except Exception as error:  # noqa: BLE001 - the database down: retried
             refused += [(call.index, outcome_of(error)) for call in calls]
             calls = []

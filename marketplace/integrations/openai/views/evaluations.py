@@ -13,7 +13,12 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from crm.models import ObjectType
 from marketplace.access import connection_for_manager
-from marketplace.integrations.openai import evaluation_run, evaluations, versions
+from marketplace.integrations.openai import (
+    evaluation_economy,
+    evaluation_run,
+    evaluations,
+    versions,
+)
 from marketplace.integrations.openai.evaluation_forms import (
     OBJECT_CHOICES,
     EvaluateForm,
@@ -110,6 +115,7 @@ def evaluation_set(request: AppRequest, pk: int) -> HttpResponse:
             version_b=version_b,
             model_b=model_b,
             user=request.user,
+            economy=evaluate_form.cleaned_data.get("economy") or False,
         )
         return htmx_redirect(
             request, reverse("marketplace:openai_evaluation", args=[evaluation.pk])
@@ -154,8 +160,18 @@ def evaluation(request: AppRequest, pk: int) -> HttpResponse:
         pk=pk,
     )
     results = evaluations.evaluation_results(found, rows=found.is_finished)
+    batch_wait = (
+        evaluation_economy.batch_wait(found) if found.economy and not found.is_finished else None
+    )
     context = app_page_context(connection, listing, "assistants")
-    context.update({"evaluation": found, "results": results, "set": found.evaluation_set})
+    context.update(
+        {
+            "evaluation": found,
+            "results": results,
+            "set": found.evaluation_set,
+            "batch_wait": batch_wait,
+        }
+    )
     template = "marketplace_openai/evaluation.html"
     if request.htmx:
         return render(request, template + "#evaluation-results", context)
