@@ -10,10 +10,14 @@ What must stay true:
   waiting step, which runs again, finds its answer (`DONE`) and completes through the
   action's normal path (outputs, usage row, next step) with no call; the usage is
   priced at the batch rate (`BATCH_DISCOUNT` of the table's price, engine `batch`).
-  The answered steps are not sent to the `assistant` workers one message each: the
-  beat job completes them itself right after the batch's commit, in the ledger's
-  batches (`answers_complete`: a claim and a completion transaction per
-  WORKFLOWS_BATCH_SIZE steps), and publishes what it has no time left for.
+  The answered steps are not sent to the `assistant` workers one message each: right
+  after the batch's commit they are cut into chunks (`answers_complete`), each
+  published as one message for the `default` workers (prefork: one process per core)
+  while the beat job completes the chunks itself from the other end; each chunk runs
+  in the ledger's batches (a claim and a completion transaction per
+  WORKFLOWS_BATCH_SIZE steps). The claim makes a chunk taken by both, or delivered
+  twice, complete each step once; a process that dies leaves leased rows the sweeper
+  gives back.
 - Budgets are never passed by batches in flight: a new item reserves its request's
   estimate at the batch price against the call's monthly budgets (limiter/budget.py,
   held for the whole wait) or is not created (the step fails saying so); the answer's
@@ -81,8 +85,7 @@ from marketplace.integrations.openai.specs import AssistantResult, Usage
 from marketplace.models import Connection
 from workflows.conf import tunable
 from workflows.engine import heartbeat, ledger, runner
-from workflows.engine.publish import executions_publish
-from workflows.models import ActionExecution, Workflow
+from workflows.models import Workflow
 from workflows.outcomes import Wait
 from workflows.services import executions_resume
 
@@ -108,11 +111,19 @@ UPLOAD_GIVE_UP_SECONDS = 1800
 POLL_SECONDS = 60.0
 # Items written or updated per statement.
 CHUNK = 2000
-# Answered steps completed per round of the ledger's batches, and for how long the beat
-# job completes them itself (setting or environment OPENAI_ECONOMY_APPLY_SECONDS; below
-# the task's soft time limit, 150 s) before handing what is left to the workers.
-APPLY_CHUNK = 5000
+# Answered steps per chunk (`answers_complete`): one message for the `default`
+# workers, one round of the ledger's batches. Small enough that the beat job and the
+# workers share the last chunks evenly (100,000 answers: 50 messages).
+APPLY_CHUNK = 2000
+# For how long the beat job completes chunks itself (setting or environment
+# OPENAI_ECONOMY_APPLY_SECONDS; below the task's soft time limit, 150 s) before leaving
+# the rest to the workers' messages.
 DEFAULT_APPLY_SECONDS = 100.0
+# The task that completes a chunk of answered steps on a worker (tasks.py), and its
+# queue: the prefork `default` workers, whose processes use every core (the threaded
+# `assistant` workers share one interpreter).
+ANSWERS_TASK = "marketplace_openai.economy_answers"
+ANSWERS_QUEUE = "default"
 
 Status = EconomyBatch.Status
 State = EconomyItem.State
@@ -589,8 +600,8 @@ def batch_results_apply(
 ) -> int:
     """Store each answer on its item (DONE), return every other item of the batch
     (its request failed, or the batch ended without it) and resume their steps, once
-    per batch (a row lock and `finished_at`); then complete the answered steps here,
-    in the ledger's batches (`answers_complete`). Returns the answers stored."""
+    per batch (a row lock and `finished_at`); then complete the answered steps here
+    and on the workers, in chunks (`answers_complete`). Returns the answers stored."""
     stored = 0
     with transaction.atomic():
         locked = EconomyBatch.objects.select_for_update().filter(
@@ -618,9 +629,10 @@ def batch_results_apply(
                 items.filter(state=State.RETURNED).values_list("execution_id", flat=True)
             )
         )
-        # Answered ones are due now but not published: this process completes them
-        # right after the commit (should it die first, the sweeper re-sends them after
-        # WORKFLOWS_RESEND_AFTER_SECONDS and workers complete them the same way).
+        # Answered ones are due now, marked sent: right after the commit they are
+        # handed out in chunks to the workers and this process (answers_complete);
+        # should it die first, the sweeper re-sends them after
+        # WORKFLOWS_RESEND_AFTER_SECONDS and workers complete them the same way.
         answered = ledger.executions_resume(
             execution_ids=list(
                 items.filter(state=State.DONE).values_list("execution_id", flat=True)
@@ -634,35 +646,50 @@ def batch_results_apply(
 
 
 def answers_complete(execution_ids: list[int]) -> dict[str, int]:
-    """Complete answered steps in the ledger's batches (runner.executions_run: one claim,
-    one completion transaction — outputs, usage rows at the batch rate, next steps — per
-    WORKFLOWS_BATCH_SIZE steps), instead of a wake-up message each for the `assistant`
-    workers' smaller batches. Past OPENAI_ECONOMY_APPLY_SECONDS what is left is
-    published to the workers. Returns {what happened: how many}."""
+    """Complete answered steps on both sides of the machine: the ids are cut into chunks
+    of APPLY_CHUNK, every chunk is published (last first) as an `ANSWERS_TASK` message
+    for the `default` workers, and this process completes the chunks in order from the
+    first, so the two meet in the middle. Each chunk runs in the ledger's batches
+    (runner.executions_run: a claim and a completion transaction — outputs, usage rows
+    at the batch rate, next steps — per WORKFLOWS_BATCH_SIZE steps); the claim makes a
+    chunk run by both sides, or delivered twice, complete each step once. Past
+    OPENAI_ECONOMY_APPLY_SECONDS (or when its worker stops) this process stops and
+    leaves the rest to the messages. Returns {what happened here: how many}."""
     done: dict[str, int] = {}
+    chunks = [
+        execution_ids[start : start + APPLY_CHUNK]
+        for start in range(0, len(execution_ids), APPLY_CHUNK)
+    ]
+    _chunks_publish(chunks[::-1])
     deadline = time.monotonic() + float(
         tunable("OPENAI_ECONOMY_APPLY_SECONDS", DEFAULT_APPLY_SECONDS)
     )
-    for start in range(0, len(execution_ids), APPLY_CHUNK):
+    for chunk in chunks:
         if time.monotonic() >= deadline or heartbeat.stopping():
-            _hand_over(execution_ids[start:])
             break
-        chunk = execution_ids[start : start + APPLY_CHUNK]
-        for result in runner.executions_run(execution_ids=chunk, inline=False).values():
+        for result in answers_chunk_complete(chunk).values():
             done[result] = done.get(result, 0) + 1
     return done
 
 
-def _hand_over(execution_ids: list[int]) -> None:
-    for start in range(0, len(execution_ids), CHUNK):
-        rows = list(
-            ActionExecution.objects.filter(
-                pk__in=execution_ids[start : start + CHUNK],
-                status=ActionExecution.Status.PENDING,
-            ).values_list("pk", "queue", "action_type")
-        )
-        if rows:
-            executions_publish(rows)
+def answers_chunk_complete(execution_ids: list[int]) -> dict[int, str]:
+    """One chunk of answered steps completed (what `ANSWERS_TASK` runs): those another
+    process claimed or completed already are "not claimed"."""
+    return runner.executions_run(execution_ids=execution_ids, inline=False)
+
+
+def _chunks_publish(chunks: list[list[int]]) -> None:
+    """One `ANSWERS_TASK` message per chunk, over one broker connection. A message that
+    cannot be published is only logged: this process completes its chunk, or the
+    sweeper re-sends its rows after WORKFLOWS_RESEND_AFTER_SECONDS."""
+    from config.celery import app
+
+    try:
+        with app.producer_or_acquire() as producer:
+            for chunk in chunks:
+                app.send_task(ANSWERS_TASK, args=[chunk], queue=ANSWERS_QUEUE, producer=producer)
+    except Exception:  # noqa: BLE001 - any broker trouble: the ledger still has the rows
+        logger.warning("economy answers not handed to the workers", exc_info=True)
 
 
 def _answer_line(line: str) -> tuple[int, str] | None:

@@ -1,8 +1,11 @@
 """The OpenAI integration's tasks: the periodic jobs, run-history retention (retention.py)
-and economy mode's batches (economy.py), and running an evaluation (evaluation_run.py, on
+and economy mode's batches (economy.py), completing a chunk of a batch's answered steps
+(economy.py, on the `default` queue), and running an evaluation (evaluation_run.py, on
 the `assistant` queue)."""
 
 from __future__ import annotations
+
+from collections import Counter
 
 from celery import shared_task
 
@@ -38,6 +41,13 @@ def economy_run() -> dict[str, int]:
     """Economy mode's job (economy.py): poll the open batches, apply those that
     ended, submit the queued steps."""
     return economy.economy_run()
+
+
+@shared_task(name=economy.ANSWERS_TASK)
+def economy_answers(execution_ids: list[int]) -> dict[str, int]:
+    """A chunk of a batch's answered steps, completed (economy.answers_complete hands
+    them out; a chunk delivered twice completes each step once)."""
+    return dict(Counter(economy.answers_chunk_complete(execution_ids).values()))
 
 
 app.conf.beat_schedule["openai-economy"] = {

@@ -19,7 +19,7 @@ from django.utils import timezone
 from crm.models import Task
 from crm.models.objects import ObjectType
 from crm.services import records_bulk_create
-from marketplace.integrations.openai import economy
+from marketplace.integrations.openai import economy, tasks
 from marketplace.integrations.openai.models import (
     AssistantBudget,
     AssistantUsage,
@@ -169,6 +169,27 @@ def test_answers_left_when_the_beat_job_runs_out_of_time_go_to_the_workers(acme,
     assert Task.objects.count() == 4
     assert set(AssistantUsage.objects.values_list("engine", flat=True)) == {"batch"}
     assert not sim.requests(path_prefix="/v1/responses")
+
+
+def test_a_chunk_of_answers_delivered_twice_completes_each_step_once(acme, sim, settings):
+    sim.configure(**FAST_BATCHES)
+    settings.OPENAI_ECONOMY_APPLY_SECONDS = 0  # the beat job leaves every chunk to workers
+    connect(acme)
+    contacts(acme, 6)
+    workflow = economy_workflow(acme)
+    drain()
+    until_batches_end()
+    asks = ActionExecution.objects.filter(workflow=workflow, step_id=1)
+    ids = list(asks.values_list("pk", flat=True))
+    # The chunk's message, delivered twice (a worker died after completing it, or the
+    # beat job got there first): the second delivery finds nothing left to claim.
+    assert tasks.economy_answers(ids) == {"succeeded": 6}
+    assert tasks.economy_answers(ids) == {"not claimed": 6}
+    assert asks.filter(status="succeeded").count() == 6
+    usage = AssistantUsage.objects.filter(workflow=workflow)
+    assert usage.count() == 6 and set(usage.values_list("engine", flat=True)) == {"batch"}
+    drain()
+    assert Task.objects.count() == 6
 
 
 def test_batch_requests_reserve_the_budget_and_settle_their_real_cost(

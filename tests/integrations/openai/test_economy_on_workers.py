@@ -15,10 +15,16 @@ from tests.celery_worker import celery_worker, wait_for  # noqa: F401  (fixture)
 from tests.integrations.openai.conftest import (
     ask_then_task,
     connect,
+    drain,
     make_workflow,
     workspace_assistant,
 )
-from tests.integrations.openai.test_economy import FAST_BATCHES, contacts
+from tests.integrations.openai.test_economy import (
+    FAST_BATCHES,
+    contacts,
+    economy_workflow,
+    until_batches_end,
+)
 from tests.integrations.openai.test_on_celery_workers import worker_env
 from workflows import services
 from workflows.models import ActionExecution, Enrollment
@@ -82,3 +88,28 @@ def test_an_expired_batch_s_items_run_again_as_ordinary_steps(acme, sim, celery_
     assert set(
         AssistantUsage.objects.filter(workflow=workflow).values_list("engine", flat=True)
     ) == {"responses"}
+
+
+def test_a_worker_completes_the_answered_steps_the_beat_job_hands_out(
+    acme, sim, settings, celery_worker
+):
+    sim.configure(**FAST_BATCHES)
+    settings.OPENAI_ECONOMY_BATCH_ROWS = 40
+    settings.OPENAI_ECONOMY_APPLY_SECONDS = 0  # this process (beat's job) completes none
+    connect(acme)
+    contacts(acme, 100)
+    workflow = economy_workflow(acme)
+    drain()  # every Ask step waits for its batch
+    # Only `default`, no beat (so no sweeper): the chunks' messages are the only way.
+    celery_worker(queues=("default",), env=worker_env(sim))
+    until_batches_end()
+    wait_for(
+        lambda: Task.objects.count() == 100,
+        timeout=120,
+        message="the worker to complete the answered steps and run their next steps",
+    )
+    asks = ActionExecution.objects.filter(workflow=workflow, step_id=1)
+    assert asks.filter(status="succeeded").count() == 100
+    usage = AssistantUsage.objects.filter(workflow=workflow)
+    assert usage.count() == 100 and set(usage.values_list("engine", flat=True)) == {"batch"}
+    assert not sim.requests(path_prefix="/v1/responses")
