@@ -35,6 +35,7 @@ from pathlib import Path
 # chaos.py and approvals.py reach these through this module too.
 from _common import (  # noqa: E402, F401  (benchmarks/_common.py: processes, CPU and memory)
     BASE_DIR,
+    CpuMeter,
     base_env,
     cpu_seconds,
     database_recreate,
@@ -312,6 +313,7 @@ def main() -> None:
             servers[pid] = process_cpu_seconds(pid)
         count0, cpu0, t0 = done.count(), cpu_seconds(groups), time.perf_counter()
         load0 = os.getloadavg()[0]
+        meter = CpuMeter({"workers": groups})
         while time.perf_counter() - t0 < args.seconds:
             time.sleep(1)
             max_connections = max(max_connections, connections())
@@ -320,6 +322,7 @@ def main() -> None:
         count1, cpu1, t1 = done.count(), cpu_seconds(groups), time.perf_counter()
         db_cpu = sum(max(process_cpu_seconds(pid) - start, 0) for pid, start in servers.items())
         load1 = os.getloadavg()[0]
+        cpu = meter.report()
     finally:
         for process in [*processes, beat]:
             stop(process)
@@ -345,6 +348,10 @@ def main() -> None:
         "batch_size": int(env.get("WORKFLOWS_BATCH_SIZE") or 0) or "engine default",
         "db_connections_max": max_connections,
         "load_average_1m": [round(load0, 2), round(load1, 2)],
+        "machine_busy_cpu_seconds": cpu["machine_busy_cpu_seconds"],
+        "machine_cpu_capacity_seconds": cpu["machine_cpu_capacity_seconds"],
+        "other_cpu_seconds": cpu["other_cpu_seconds"],
+        "cpu_seconds": cpu["cpu_seconds"],
         "targets": {
             "fanout_seconds": 10 if args.contacts <= 100_000 else 20,
             "actions_per_second": 3000,  # issue 26 (was 500)

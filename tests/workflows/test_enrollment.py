@@ -133,6 +133,28 @@ def test_turning_on_enrolls_in_bulk_with_a_constant_number_of_queries(acme):
     assert services.workflow_enroll_existing_now(workflow=workflow) == 0
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL planner statistics")
+def test_turning_on_a_big_workflow_refreshes_the_ledger_statistics_for_claims(acme, settings):
+    # Claims read the due rows in order only if the planner knows they are there.
+    settings.WORKFLOWS_FANOUT_WINDOW = 100
+    crm.records_bulk_create(
+        account=acme,
+        object_type=ObjectType.CONTACT,
+        rows=[{"email": f"p{i}@example.com", "first_name": "P"} for i in range(150)],
+    )
+    workflow = make_workflow(
+        acme, chain(TASK), on=False, criteria=[[{"property": "email", "operator": "is_known"}]]
+    )
+    services.workflow_turn_on(workflow=workflow, enroll_existing=False)
+    assert services.workflow_enroll_existing_now(workflow=workflow) == 150
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT reltuples FROM pg_class WHERE relname = %s",
+            [ActionExecution._meta.db_table],
+        )
+        assert cursor.fetchone()[0] >= 150
+
+
 def test_a_bulk_import_enrolls_matching_new_records(acme):
     workflow = make_workflow(
         acme,

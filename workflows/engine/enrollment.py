@@ -30,6 +30,7 @@ from crm.models import PropertyDefinition, Record
 from crm.services import definitions_for
 from workflows import registry
 from workflows.conf import setting
+from workflows.engine import ledger
 from workflows.engine.publish import (
     execution_send,
     executions_kick,
@@ -281,6 +282,7 @@ def enrollments_bulk_create(*, workflow: Workflow, record_ids: Iterable[int]) ->
         with transaction.atomic():
             selection = candidates.filter(pk__in=ids[start : start + 2_000])
             total += _insert_window(workflow, workflow.live_version, selection)
+    ledger.statistics_refresh(total)
     if total:
         executions_kick()
     return total
@@ -359,6 +361,7 @@ def fan_out_run(*, fan_out_id: int) -> int:
     FanOut.objects.filter(pk=fan_out.pk).update(
         finished_at=timezone.now(), lease_expires_at=None
     )  # a synchronous commit (see `relaxed`)
+    ledger.statistics_refresh(total)
     if total:
         executions_kick()
     return total
