@@ -8,7 +8,8 @@ PostgreSQL + Redis (the database is migrated and used as is: each run makes its 
 account). The OpenAI simulator runs as its own process with a fixed 1 s latency.
 Processes: --assistant-workers Celery workers on the `assistant` queue with a thread
 pool (-P threads -c --threads: each call waits on OpenAI holding no DB connection),
-one prefork worker on `default` (Create task), one beat (the sweeper publishes the
+one worker on `default`
+(Create task; `-P solo`, as `crmflow worker` starts it), one beat (the sweeper publishes the
 bulk-enrolled rows and the postponed ones).
 
 Phases (each engine separately):
@@ -51,6 +52,7 @@ from _common import (  # noqa: E402  (benchmarks/_common.py: processes, CPU and 
 )
 
 sys.path.insert(0, str(BASE_DIR))
+from ops.cli import assistant_worker_command, worker_command  # noqa: E402
 
 FAST_KEY = "sk-bench-assistant-unlimited-00000000000000fast"
 LIMITED_KEY = "sk-bench-assistant-3000rpm-0000000000000000lim"
@@ -181,29 +183,11 @@ def main() -> None:
     for key in broker.scan_iter(match="crmflow:openai:rl:*"):
         broker.delete(key)
 
+    # Started as `crmflow assistant-worker` and `crmflow worker` start them (ops/cli.py).
+    quiet = ["-l", "WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"]
     processes = [
         start(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "-Q",
-                "assistant,sweep",
-                "-P",
-                "threads",
-                "-c",
-                str(args.threads),
-                "-n",
-                f"assistant{i}@%h",
-                "-l",
-                "WARNING",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-            ],
+            assistant_worker_command("-n", f"assistant{i}@%h", *quiet, threads=str(args.threads)),
             {
                 **env,
                 "DATABASE_POOL_MAX_SIZE": str(args.pool_size),
@@ -219,25 +203,7 @@ def main() -> None:
     ]
     processes.append(
         start(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "-Q",
-                "default,sweep",
-                "-c",
-                "2",
-                "-n",
-                "default@%h",
-                "-l",
-                "WARNING",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-            ],
+            worker_command("-n", "default@%h", *quiet),
             env,
             workdir / "default.log",
         )
@@ -265,7 +231,7 @@ def main() -> None:
         "assistant_conn_max_age": args.assistant_conn_max_age,
         "assistant_db_pool_max_size": args.pool_size,
         "processes": f"{args.assistant_workers} x celery -Q assistant -P threads -c {args.threads}"
-        " + 1 x -Q default prefork -c 2 + beat",
+        " + 1 x -Q default -P solo + beat",
         "workflow": "Ask OpenAI assistant -> Create task",
         "tool_rounds_per_ask": 2 if args.tools else 1,
     }
@@ -516,7 +482,7 @@ def run_phase(
         "workers_rss_mb_max": round(max_rss, 1),
         "workers_pss_mb_max": round(max_pss, 1),
         "workers_memory_note": "assistant + default workers (not beat, not the simulator); "
-        "PSS counts a page shared by a prefork pool once in all",
+        "PSS counts a page shared by several processes once in all",
         "setup_seconds_before_first": round(t0 - enrolled_at, 1),
         "ask_steps_per_second": round(asks / (t1 - t0), 1),
         "cpu_in_window": cpu,

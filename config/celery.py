@@ -11,6 +11,10 @@ from celery import Celery
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+# Celery's Django fixup runs the system checks when a worker starts, and the URL checks
+# import every view, form and template tag of the web (~5 MB in each worker process,
+# docs/operations.md "Processes and memory"). `crmflow check` and the web run them.
+os.environ.setdefault("CELERY_SKIP_CHECKS", "1")
 
 app = Celery("crmflow")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -6,13 +6,14 @@ the working directory (CRMFLOW_ENV_FILE names another one).
                                processes of a new version; stop beat first)
     crmflow check              Django's deployment checks (`check --deploy`)
     crmflow web                gunicorn with ops/gunicorn.py (CRMFLOW_BIND, WEB_CONCURRENCY)
-    crmflow worker             a worker for the default queue (+ sweeper ticks)
+    crmflow worker             a worker for the default queue (+ sweeper ticks): one
+                               process running one task at a time (-P solo)
     crmflow assistant-worker   a threaded worker for OpenAI calls (+ sweeper ticks)
     crmflow beat               the scheduler: start one (a second one stands by)
     crmflow manage ARGS…       any management command (createsuperuser, seed_demo, …)
 
 Arguments after the process name go to gunicorn or celery unchanged, e.g.
-`crmflow worker --concurrency 8` or `crmflow web --bind 0.0.0.0:8000`.
+`crmflow assistant-worker --concurrency 16` or `crmflow web --bind 0.0.0.0:8000`.
 """
 
 from __future__ import annotations
@@ -54,6 +55,23 @@ def _celery(*args: str) -> list[str]:
     return [sys.executable, "-m", "celery", "-A", "config", *args]
 
 
+def worker_command(*args: str) -> list[str]:
+    """The default queue's worker, as every way of starting one runs it (this command,
+    `make run`, the benchmarks): ONE process that runs one task at a time in its main
+    thread. A prefork pool (a parent and N children, each a full copy of Django, ~100 MB
+    of RSS apiece) tripled the memory for no throughput: its tasks are short database
+    work (docs/operations.md, "Processes and memory"). One task at a time in the main
+    thread keeps the poison-step guard (`ledger.isolating`); for more throughput, run
+    more such processes."""
+    return _celery("worker", "-Q", "default,sweep", "-P", "solo", *args)
+
+
+def assistant_worker_command(*args: str, threads: str = ASSISTANT_THREADS) -> list[str]:
+    """The assistant queue's worker: one process, `threads` Celery threads (each runs
+    one batch of OpenAI calls at a time; docs/assistant-action.md)."""
+    return _celery("worker", "-Q", "assistant,sweep", "-P", "threads", "-c", threads, *args)
+
+
 def _var_dir() -> str:
     import django
     from django.conf import settings
@@ -86,13 +104,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             + ["config.wsgi:application"]
         )
     elif command == "worker":
-        _exec(_celery("worker", "-Q", "default,sweep", "-n", "default@%h", "-l", "INFO", *rest))
+        _exec(worker_command("-n", "default@%h", "-l", "INFO", *rest))
     elif command == "assistant-worker":
         os.environ.setdefault("DATABASE_POOL_MAX_SIZE", ASSISTANT_DB_POOL)
-        _exec(
-            _celery("worker", "-Q", "assistant,sweep", "-n", "assistant@%h", "-l", "INFO")
-            + ["-P", "threads", "--concurrency", ASSISTANT_THREADS, *rest]
-        )
+        _exec(assistant_worker_command("-n", "assistant@%h", "-l", "INFO", *rest))
     elif command == "beat":
         if not {"-s", "--schedule"} & set(rest):
             rest = ["-s", os.path.join(_var_dir(), "celerybeat-schedule"), *rest]

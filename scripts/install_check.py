@@ -207,7 +207,7 @@ def main() -> int:
             stdout=subprocess.DEVNULL,
         )
         start("web", crmflow, "web")
-        start("worker", crmflow, "worker", "--concurrency", "2")
+        start("worker", crmflow, "worker")
         start("assistant", crmflow, "assistant-worker")
         start("beat", crmflow, "beat")
         start("beat2", crmflow, "beat", "-s", str(work / "beat2-schedule"))

@@ -25,6 +25,8 @@ SIMULATOR_DEMO_KEY_HINT = "sk-demo-crmflow-0000000000000000000000000000"
 
 sys.path.insert(0, str(BASE_DIR))
 
+from ops.cli import assistant_worker_command, worker_command  # noqa: E402
+
 
 def port_is_free(host: str, port: int) -> bool:
     with socket.socket() as sock:
@@ -97,17 +99,14 @@ def main() -> int:
     manage("seed_demo")
 
     procfile["web"] = f"{python} manage.py runserver {WEB_ADDRESS[0]}:{WEB_ADDRESS[1]}"
-    procfile["worker"] = (
-        f"{python} -m celery -A config worker -Q default,sweep --concurrency 2 -l INFO -n default@%h"
-    )
+    # Started as `crmflow worker` and `crmflow assistant-worker` start them (ops/cli.py).
+    procfile["worker"] = shlex.join(worker_command("-l", "INFO", "-n", "default@%h"))
     # OpenAI calls wait ~seconds each holding no DB connection: each of the 8 threads
     # runs one batch at a time, whose calls (up to OPENAI_BATCH_SIZE, 64) run at once in
     # the process's call threads, and on PostgreSQL a connection pool of 8 serves the
     # batches' short database phases (docs/assistant-action.md).
-    procfile["assistant"] = (
-        f"env DATABASE_POOL_MAX_SIZE={ASSISTANT_DB_POOL} "
-        f"{python} -m celery -A config worker -Q assistant,sweep -P threads --concurrency 8 "
-        "-l INFO -n assistant@%h"
+    procfile["assistant"] = f"env DATABASE_POOL_MAX_SIZE={ASSISTANT_DB_POOL} " + shlex.join(
+        assistant_worker_command("-l", "INFO", "-n", "assistant@%h")
     )
     procfile["beat"] = (
         f"{python} -m celery -A config beat -l INFO "
