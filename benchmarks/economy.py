@@ -6,8 +6,8 @@ economy mode, through the Batch API of the OpenAI simulator (its own process).
 
 The database is migrated and used as is (each run makes its own account). This process
 plays the web process, the `assistant` workers and beat, one phase after the other;
-for the apply phase it starts --workers real Celery workers on the `default` queue
-(prefork, --concurrency processes each), as production runs them:
+for the apply phase it starts --workers `crmflow worker` processes (`default` and
+`sweep`, one process each; default: one per core), as production runs them:
 
 1. enqueue: the fan-out enrolls every record, then the Ask steps run (in batches, as
    the `assistant` worker runs them) and each writes its request and waits;
@@ -48,7 +48,8 @@ KEY = "sk-bench-economy-unlimited-000000000000000000econ"
 sys.path.insert(0, str(BASE_DIR / "benchmarks"))
 import _common  # noqa: E402
 from assistant import base_env, free_port, say  # noqa: E402
-from engine import worker_command  # noqa: E402
+
+from ops.cli import worker_command  # noqa: E402
 
 
 def rss_mb() -> float:
@@ -91,9 +92,11 @@ def main() -> None:
         "--profile", metavar="FILE", help="write a cProfile of the apply phase to FILE"
     )
     parser.add_argument(
-        "--workers", type=int, default=1, help="Celery workers on `default` for the apply"
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="`crmflow worker` processes (default, sweep; one process each) for the apply",
     )
-    parser.add_argument("--concurrency", type=int, default=2, help="prefork processes per worker")
     args = parser.parse_args()
     env = base_env()
     os.environ.update({k: v for k, v in env.items() if k not in os.environ or k == "LOG_LEVEL"})
@@ -292,7 +295,7 @@ def run(args: argparse.Namespace) -> dict:
             "seconds_in_beat_job": round(poll_s, 1),
             "seconds": round(apply_s, 1),
             "target_seconds": 60,
-            "workers": f"{args.workers} x celery -Q default,sweep prefork -c {args.concurrency}"
+            "workers": f"{args.workers} x crmflow worker (-Q default,sweep -P solo)"
             if args.workers
             else "none: this process completes every step",
             "succeeded": mine.filter(status="succeeded").count(),
@@ -323,7 +326,9 @@ def workers_start(args: argparse.Namespace) -> list[subprocess.Popen]:
     say(f"starting {args.workers} worker(s) on `default` (logs in {logs})…")
     return [
         _common.start(
-            worker_command(f"economy{i}", args.concurrency, "prefork"),
+            worker_command(
+                "-n", f"economy{i}@%h", "-l", "WARNING", "--without-gossip", "--without-mingle"
+            ),
             dict(os.environ),
             logs / f"worker{i}.log",
         )

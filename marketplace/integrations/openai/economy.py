@@ -12,7 +12,7 @@ What must stay true:
   priced at the batch rate (`BATCH_DISCOUNT` of the table's price, engine `batch`).
   The answered steps are not sent to the `assistant` workers one message each: right
   after the batch's commit they are cut into chunks (`answers_complete`), each
-  published as one message for the `default` workers (prefork: one process per core)
+  published as one message for the `default` workers (one process each, one per core)
   while the beat job completes the chunks itself from the other end; each chunk runs
   in the ledger's batches (a claim and a completion transaction per
   WORKFLOWS_BATCH_SIZE steps). The claim makes a chunk taken by both, or delivered
@@ -120,8 +120,8 @@ APPLY_CHUNK = 2000
 # the rest to the workers' messages.
 DEFAULT_APPLY_SECONDS = 100.0
 # The task that completes a chunk of answered steps on a worker (tasks.py), and its
-# queue: the prefork `default` workers, whose processes use every core (the threaded
-# `assistant` workers share one interpreter).
+# queue: the `default` workers, one process each (run one per core), so the chunks use
+# every core (an `assistant` worker's threads share one interpreter).
 ANSWERS_TASK = "marketplace_openai.economy_answers"
 ANSWERS_QUEUE = "default"
 
