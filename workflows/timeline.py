@@ -10,11 +10,12 @@ while a replay that succeeds adds its own "succeeded" entry after the earlier "f
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.dispatch import receiver
 from django.utils.html import format_html
 from django.utils.translation import gettext
@@ -22,7 +23,7 @@ from django.utils.translation import gettext as _
 
 from crm.display import TimelineEntry, link_describer_register, timeline_describer_register
 from crm.models import Account, TimelineEvent
-from workflows.history.events import action_label, run_urls
+from workflows.history.events import action_label, run_url_parts, run_urls
 from workflows.models import ActionExecution, Enrollment, Workflow
 from workflows.signals import executions_finished
 
@@ -34,22 +35,82 @@ def on_executions_finished(
     sender: Any, executions: list[tuple[ActionExecution, Any]], **kwargs: Any
 ) -> None:
     """One savepoint and one INSERT for every execution the transaction finished (the
-    engine completes executions in batches)."""
-    urls: dict[int, Callable[[int], str]] = {}
+    engine completes executions in batches). On PostgreSQL the INSERT reads the rows from
+    the ledger itself (`_entries_insert_sql`): building 600 model instances and sending
+    their values cost the worker a quarter of a batch of Create task."""
     try:
-        events = []
-        for execution, _finished in executions:
-            if execution.workflow_id not in urls:
-                urls[execution.workflow_id] = run_urls(execution.workflow_id)
-            url = urls[execution.workflow_id](execution.enrollment_id)
-            events += timeline_events(execution, url=url)
         with transaction.atomic():  # a savepoint: a failure here never breaks the engine's
-            TimelineEvent.objects.bulk_create(events, ignore_conflicts=True)
+            if connection.vendor == "postgresql":
+                _entries_insert_sql([execution for execution, _finished in executions])
+            else:
+                _entries_insert([execution for execution, _finished in executions])
     except Exception:
         logger.warning(
             "could not write the timeline entries of executions %s",
             [execution.pk for execution, _finished in executions],
             exc_info=True,
+        )
+
+
+def _entries_insert(executions: list[ActionExecution]) -> None:
+    urls: dict[int, Callable[[int], str]] = {}
+    events = []
+    for execution in executions:
+        if execution.workflow_id not in urls:
+            urls[execution.workflow_id] = run_urls(execution.workflow_id)
+        url = urls[execution.workflow_id](execution.enrollment_id)
+        events += timeline_events(execution, url=url)
+    TimelineEvent.objects.bulk_create(events, ignore_conflicts=True)
+
+
+def _entries_insert_sql(executions: list[ActionExecution]) -> None:
+    """What `timeline_events` builds, for every execution, in one INSERT … SELECT from
+    the ledger rows the transaction has just finished (their status, error and replay
+    number are read there). The "enrolled" entry of a run gets the lower id, as when
+    it is written first."""
+    head, middle, tail = run_url_parts()
+    labels = {e.action_type: str(action_label(e.action_type)) for e in executions}
+    ids = "{" + ",".join(str(e.pk) for e in executions) + "}"
+    common = (
+        "'workflow_id', e.workflow_id, 'workflow', w.name, 'enrollment_id', e.enrollment_id, "
+        "'url', %(head)s || e.workflow_id || %(middle)s || e.enrollment_id || %(tail)s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {TimelineEvent._meta.db_table}
+                (account_id, record_id, kind, source, data, idempotency_key, created_at)
+            SELECT w.account_id, n.record_id, %(kind)s, 'workflow',
+                CASE WHEN entry.step THEN jsonb_build_object(
+                    {common},
+                    'event', CASE WHEN e.status = %(succeeded)s
+                        THEN 'action_succeeded' ELSE 'action_failed' END,
+                    'execution_id', e.id, 'step_id', e.step_id, 'action_type', e.action_type,
+                    'action', %(labels)s::jsonb ->> e.action_type
+                ) || CASE WHEN e.status = %(succeeded)s THEN '{{}}'::jsonb
+                    ELSE jsonb_build_object('error', left(e.error, 500)) END
+                ELSE jsonb_build_object({common}, 'event', 'enrolled') END,
+                CASE WHEN entry.step
+                    THEN 'history:exec:' || e.id || ':' || e.status || ':' || e.replays
+                    ELSE 'history:enrolled:' || e.enrollment_id END,
+                now()
+            FROM {ActionExecution._meta.db_table} e
+            JOIN {Enrollment._meta.db_table} n ON n.id = e.enrollment_id
+            JOIN {Workflow._meta.db_table} w ON w.id = e.workflow_id
+            CROSS JOIN (VALUES (false), (true)) AS entry (step)
+            WHERE e.id = ANY(%(ids)s::bigint[])
+            ORDER BY e.id, entry.step
+            ON CONFLICT DO NOTHING
+            """,
+            {
+                "kind": TimelineEvent.Kind.WORKFLOW.value,
+                "succeeded": ActionExecution.Status.SUCCEEDED.value,
+                "labels": json.dumps(labels),
+                "ids": ids,
+                "head": head,
+                "middle": middle,
+                "tail": tail,
+            },
         )
 
 

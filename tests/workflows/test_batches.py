@@ -10,13 +10,16 @@ import os
 
 import pytest
 import redis
+from django.db import connection
 from django.utils import timezone
 
 from crm.models import Notification, Task, TimelineEvent
 from tests.celery_worker import queues_purge
 from tests.workflows.conftest import chain, contact, make_workflow
 from workflows.engine import publish, runner, sweeper
+from workflows.history.events import run_urls
 from workflows.models import ActionExecution, Enrollment
+from workflows.timeline import timeline_events
 
 pytestmark = pytest.mark.django_db
 
@@ -164,3 +167,36 @@ def test_the_sweeper_sends_batchable_ids_together(acme, settings):
     probe = ActionExecution.objects.get(action_type="test_probe")
     assert single == [[probe.pk]]  # not batchable: a message of its own
     queues_purge()
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the timeline's SQL writer is PostgreSQL's"
+)
+def test_the_timeline_entries_a_batch_writes_in_sql_read_as_described(acme):
+    """PostgreSQL writes a batch's timeline entries with one INSERT … SELECT from the
+    ledger; they must be the entries `timeline_events` describes, failures included."""
+    make_workflow(
+        acme,
+        chain(
+            {"type": "create_task", "config": {"title": "Call {{ object.first_name }}"}},
+            {"type": "test_probe_batchable", "config": {"apply_fail_if": "Cy"}},
+        ),
+    )
+    for name in NAMES:
+        contact(acme, first_name=name)
+    runner.executions_run(execution_ids=list(ActionExecution.objects.values_list("pk", flat=True)))
+    finished = ActionExecution.objects.exclude(status__in=["pending", "running"])
+    assert set(finished.values_list("status", flat=True)) == {"succeeded", "failed"}
+    written = TimelineEvent.objects.filter(kind="workflow").order_by("pk")
+    described = {}
+    for execution in finished.select_related("workflow", "enrollment"):
+        url = run_urls(execution.workflow_id)(execution.enrollment_id)
+        for event in timeline_events(execution, url=url):
+            described[event.idempotency_key] = (event.record_id, event.account_id, event.data)
+    assert {
+        event.idempotency_key: (event.record_id, event.account_id, event.data) for event in written
+    } == described
+    for record_id in {event.record_id for event in written}:
+        # The record page lists the newest first: the run's "enrolled" entry comes last.
+        newest_first = TimelineEvent.objects.filter(record_id=record_id, kind="workflow")
+        assert [e.data["event"] for e in newest_first][-1] == "enrolled"

@@ -140,6 +140,15 @@ def _day_text(day: dt.date, language: str | None) -> str:
 _PLACEHOLDER = 987654321987
 
 
+def run_url_parts() -> tuple[str, str, str]:
+    """The run detail URL cut around its workflow and enrollment ids: (head, middle,
+    tail), for SQL that writes URLs (the engine's timeline entries)."""
+    url = reverse("history:run", args=[_PLACEHOLDER, _PLACEHOLDER + 1])
+    head, _sep, rest = url.partition(str(_PLACEHOLDER))
+    middle, _sep, tail = rest.partition(str(_PLACEHOLDER + 1))
+    return head, middle, tail
+
+
 def run_urls(workflow_id: int) -> Callable[[int], str]:
     """The run detail URL of each enrollment of one workflow, reversed once (a page lists
     25 runs, an engine batch writes hundreds of timeline entries)."""
