@@ -7,6 +7,7 @@ a second task or notification.
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
@@ -28,7 +29,10 @@ class Task(models.Model):
         OPEN = "open", _("Not started")
         COMPLETED = "completed", _("Completed")
 
-    account = models.ForeignKey("crm.Account", on_delete=models.CASCADE, related_name="+")
+    # Indexes: only the ones something reads (Meta): a workflow writes tasks by the thousand.
+    account = models.ForeignKey(
+        "crm.Account", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     title = models.CharField(_("title"), max_length=255)
     type = models.CharField(_("type"), max_length=10, choices=Type, default=Type.TODO)
     priority = models.CharField(
@@ -42,6 +46,7 @@ class Task(models.Model):
         null=True,
         blank=True,
         related_name="tasks",
+        db_index=False,
     )
     # Plain text as typed (line breaks kept); rendered escaped, with links made safe.
     notes = models.TextField(_("notes"), blank=True)
@@ -49,9 +54,15 @@ class Task(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
     records = models.ManyToManyField("crm.Record", related_name="tasks", blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
-    idempotency_key = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    # NULL, not "": rows without a key must not collide under the unique constraint.
+    idempotency_key = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -60,6 +71,14 @@ class Task(models.Model):
         indexes = [
             models.Index(fields=["account", "status", "due_at"], name="task_queue"),
             models.Index(fields=["assignee", "status", "due_at"], name="task_my_queue"),
+            # For a user's deletion (SET_NULL); most tasks have none.
+            models.Index(
+                fields=["created_by"], condition=Q(created_by__isnull=False), name="task_by_creator"
+            ),
+        ]
+        constraints = [
+            # A constraint rather than unique=True: no second (pattern) index on PostgreSQL.
+            models.UniqueConstraint(fields=["idempotency_key"], name="task_idempotency_key"),
         ]
 
     def __str__(self) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -237,22 +238,41 @@ class TimelineEvent(models.Model):
         FORM_SUBMITTED = "form_submitted", _("Form submitted")
         WORKFLOW = "workflow", _("Workflow")
 
+    # Indexes: only the ones something reads (Meta): workflows write two entries per step.
     account = models.ForeignKey("crm.Account", on_delete=models.CASCADE, related_name="+")
-    record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="timeline")
+    record = models.ForeignKey(
+        Record, on_delete=models.CASCADE, related_name="timeline", db_index=False
+    )
     kind = models.CharField(max_length=20, choices=Kind)
     # What happened, for display: e.g. {"property": "email", "old": ..., "new": ...}.
     data = models.JSONField(default=dict)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
     # Where the change came from: ui, api, form, import, workflow.
     source = models.CharField(max_length=20, blank=True)
     # Makes a side effect written by a workflow action idempotent (the execution id).
-    idempotency_key = models.CharField(max_length=100, null=True, blank=True, unique=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # NULL, not "": rows without a key must not collide under the unique constraint.
+    idempotency_key = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
+    created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        indexes = [models.Index(fields=["record", "-created_at"], name="timeline_by_record")]
+        indexes = [
+            models.Index(fields=["record", "-created_at"], name="timeline_by_record"),
+            # For a user's deletion (SET_NULL); workflow entries have no actor.
+            models.Index(
+                fields=["actor"], condition=Q(actor__isnull=False), name="timeline_by_actor"
+            ),
+        ]
+        constraints = [
+            # A constraint rather than unique=True: no second (pattern) index on PostgreSQL.
+            models.UniqueConstraint(fields=["idempotency_key"], name="timeline_idempotency_key"),
+        ]
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
