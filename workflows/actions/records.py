@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from crm import display
+from crm.activities import task_links_insert, tasks_insert
 from crm.models import Account, ObjectType, PropertyDefinition, PropertyType, Task, User
 from crm.services import associated_records, definitions_for, record_update, values_validate
 from workflows.actions.common import OWNER, users_check
@@ -92,8 +93,8 @@ class CreateTask(ActionType):
     def apply_many(
         self, items: list[tuple[ExecutionContext, dict[str, Any]]]
     ) -> list[dict[str, Any]]:
-        """Every task of a batch in two INSERTs (tasks, then their record links) after
-        one query for the assignees. Runs in the completion transaction, which commits
+        """Every task of a batch in two INSERTs (tasks, then their record links:
+        crm.activities) after one query for the assignees. Runs in the completion transaction, which commits
         only if this attempt still owns each execution; the unique key stops a second
         task in any other case (the engine then completes the batch one by one)."""
         now = timezone.now()
@@ -107,7 +108,7 @@ class CreateTask(ActionType):
         users = User.objects.filter(
             pk__in={pk for pk in wanted.values() if pk is not None}, is_active=True
         ).in_bulk()
-        tasks = []
+        rows = []
         for context, _outputs in items:
             config = context.config
             due_at = None
@@ -117,24 +118,24 @@ class CreateTask(ActionType):
             assignee = users.get(wanted.get(id(context)))
             if assignee is not None and assignee.account_id != context.account.pk:
                 assignee = None
-            tasks.append(
-                Task(
-                    idempotency_key=context.idempotency_key,
-                    account=context.account,
-                    title=(config.get("title") or "")[:255] or _("Follow up"),
-                    type=config.get("task_type") or Task.Type.TODO,
-                    priority=config.get("priority") or Task.Priority.NONE,
-                    due_at=due_at,
-                    assignee=assignee,
-                    notes=config.get("notes") or "",
-                )
+            rows.append(
+                {
+                    "idempotency_key": context.idempotency_key,
+                    "account_id": context.account.pk,
+                    "title": (config.get("title") or "")[:255] or _("Follow up"),
+                    "type": config.get("task_type") or Task.Type.TODO,
+                    "priority": config.get("priority") or Task.Priority.NONE,
+                    "due_at": due_at,
+                    "assignee_id": assignee.pk if assignee is not None else None,
+                    "notes": config.get("notes") or "",
+                }
             )
-        Task.objects.bulk_create(tasks)
+        task_ids = tasks_insert(rows, now=now)
         links = [
-            Task.records.through(task_id=task.pk, record_id=context.record.pk)
-            for task, (context, _outputs) in zip(tasks, items, strict=True)
+            (task_id, context.record.pk)
+            for task_id, (context, _outputs) in zip(task_ids, items, strict=True)
         ]
-        for task, (context, _outputs) in zip(tasks, items, strict=True):
+        for task_id, (context, _outputs) in zip(task_ids, items, strict=True):
             # "Also associate with": the record's associated contacts, companies…
             types = [
                 t
@@ -143,15 +144,15 @@ class CreateTask(ActionType):
             ]
             if types:
                 links += [
-                    Task.records.through(task_id=task.pk, record_id=pk)
+                    (task_id, pk)
                     for pk in associated_records(context.record)
                     .filter(object_type__in=types)
                     .values_list("pk", flat=True)
                 ]
-        Task.records.through.objects.bulk_create(links)
+        task_links_insert(links)
         return [
-            {**outputs, "task_id": task.pk}
-            for task, (_context, outputs) in zip(tasks, items, strict=True)
+            {**outputs, "task_id": task_id}
+            for task_id, (_context, outputs) in zip(task_ids, items, strict=True)
         ]
 
 
