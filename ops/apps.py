@@ -6,6 +6,6 @@ class OpsConfig(AppConfig):
     verbose_name = "Operations"
 
     def ready(self) -> None:
-        from ops import logs
+        from ops import db, logs  # noqa: F401  (db: its connection_created receiver)
 
         logs.celery_signals_connect()
