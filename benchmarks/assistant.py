@@ -435,11 +435,16 @@ def run_phase(
     meter = CpuMeter(groups)
     max_conn, max_rss, max_pss = 0, 0.0, 0.0
     workers = groups["assistant_workers"] + groups["default_worker"]
+    # Each worker's own peak: where the memory is (an assistant worker's grows with its
+    # calls in flight; the default worker's barely moves).
+    each_rss = {pid: 0.0 for pid in workers}
     while time.perf_counter() - t0 < seconds and completed.count() < contacts:
         time.sleep(1)
         max_conn = max(max_conn, db_connections())
         max_rss = max(max_rss, rss_mb(workers))
         max_pss = max(max_pss, pss_mb(workers))
+        for pid in workers:
+            each_rss[pid] = max(each_rss[pid], rss_mb([pid]))
         if int(time.perf_counter() - t0) % 5 == 0:
             trace(engine, workflow, broker)
     count1, t1, wall1 = completed.count(), time.perf_counter(), time.time()
@@ -481,6 +486,10 @@ def run_phase(
         "db_connections_max": max_conn,
         "workers_rss_mb_max": round(max_rss, 1),
         "workers_pss_mb_max": round(max_pss, 1),
+        "assistant_workers_rss_mb_max_each": [
+            round(each_rss[pid], 1) for pid in groups["assistant_workers"]
+        ],
+        "default_worker_rss_mb_max": round(each_rss[groups["default_worker"][0]], 1),
         "workers_memory_note": "assistant + default workers (not beat, not the simulator); "
         "PSS counts a page shared by several processes once in all",
         "setup_seconds_before_first": round(t0 - enrolled_at, 1),
