@@ -174,6 +174,19 @@ def _condition_q(condition: Condition, ids: tuple[int, int] | None = None) -> Q:
     return Q(pk__in=values.values("record_id"))
 
 
+def condition_record_ids(condition: Condition) -> list[int]:
+    """The ids of the records whose index row meets `condition` (a positive operator),
+    read from the typed index alone (property, then value): the plan a lookup by a few
+    values needs whatever the planner's statistics say. `groups_q` as a subquery lets a
+    planner with stale statistics (a table that grew since its last ANALYZE) walk every
+    record of the account instead, once per lookup (measured: a webhook inbox batch
+    read 56,000 index rows per request after 6,000 requests)."""
+    values = PropertyValue.objects.filter(property=condition.definition)
+    if condition.operator != "is_known":
+        values = values.filter(**_lookup(condition, timezone.now()))
+    return list(values.values_list("record_id", flat=True))
+
+
 def _lookup(condition: Condition, now: dt.datetime) -> dict[str, Any]:
     column, operator, operands = condition.column, condition.operator, condition.operands
     if operator == "eq_any":

@@ -55,14 +55,14 @@ def records_upsert_many(
         groups = filters.parse_groups(
             definitions, [[{"property": match, "operator": "eq_any", "values": list(firsts)}]]
         )
-        found = (
-            Record.objects.select_for_update()
-            .filter(account=account, object_type=object_type)
-            .filter(filters.groups_q(groups))
-            .order_by("-pk")  # the oldest wins
-        )
-        for record in found:
-            existing[_key(record.properties.get(match))] = record
+        # Two steps, each with the one plan that does not depend on fresh statistics:
+        # the index rows of these values, then those records by primary key (the
+        # value's property is this account's and object's; deleted ones are skipped).
+        ids = filters.condition_record_ids(groups[0][0])
+        found = Record.all_objects.select_for_update().filter(pk__in=ids).order_by("-pk")
+        for record in found:  # the oldest wins
+            if record.deleted_at is None:
+                existing[_key(record.properties.get(match))] = record
     to_create: dict[str, dict[str, Any]] = {}
     to_update: dict[str, dict[str, Any]] = {}
     for _index, clean, key in valid:
@@ -76,7 +76,7 @@ def records_upsert_many(
             validated=True,
             timeline=True,
         )
-        created = Record.objects.in_bulk(ids)
+        created = Record.all_objects.in_bulk(ids)  # by primary key alone: just made
         existing.update((key, created[pk]) for key, pk in zip(to_create, ids, strict=True))
     if to_update:
         records_merge(

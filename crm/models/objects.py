@@ -191,8 +191,15 @@ class PropertyValue(models.Model):
     number/owner → `number_value`; date/datetime → `datetime_value` (dates at 00:00 UTC).
     """
 
-    record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="values")
-    property = models.ForeignKey(PropertyDefinition, on_delete=models.CASCADE, related_name="+")
+    # No index of their own: `one_value_per_property` leads with the record and the value
+    # indexes with the property, so they serve those lookups; two fewer index rows
+    # written per value.
+    record = models.ForeignKey(
+        Record, on_delete=models.CASCADE, related_name="values", db_index=False
+    )
+    property = models.ForeignKey(
+        PropertyDefinition, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     # NULL (not "") when the value is of another type: the indexes skip it then.
     text_value = models.CharField(max_length=255, null=True)  # noqa: DJ001
     number_value = models.FloatField(null=True)
