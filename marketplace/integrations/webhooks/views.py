@@ -24,7 +24,7 @@ from marketplace.access import connection_for_manager, require_app_manager, safe
 from marketplace.integrations.webhooks import trigger
 from marketplace.integrations.webhooks.access import workflow_for_editor
 from marketplace.integrations.webhooks.forms import mapping_clean, mapping_rows_from_post
-from marketplace.integrations.webhooks.inbound import Refused, webhook_receive
+from marketplace.integrations.webhooks.inbound import Refused, endpoint_for, webhook_receive
 from marketplace.integrations.webhooks.listing import LISTING, SLUG
 from marketplace.integrations.webhooks.models import WebhookEndpoint
 from marketplace.integrations.webhooks.services import (
@@ -176,11 +176,7 @@ def receive(request: HttpRequest, public_id: str, token: str) -> JsonResponse:
     the request is in the inbox (a worker makes the record and enrolls it); 404 unknown
     URL, 401 wrong secret, 413 over 1 MB, 400 unreadable body, 409 workflow not ready."""
     # No account here: knowing the URL (its public id and its token) is the access.
-    endpoint = (
-        WebhookEndpoint.objects.select_related("workflow__account")
-        .filter(public_id=public_id)
-        .first()
-    )
+    endpoint = endpoint_for(public_id)
     if endpoint is None:
         return _answer(404, _("No webhook has this URL."))
     if not endpoint.token_matches(token):
