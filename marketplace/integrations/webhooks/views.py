@@ -176,9 +176,10 @@ def receive(request: HttpRequest, public_id: str, token: str) -> JsonResponse:
     the request is in the inbox (a worker makes the record and enrolls it); 404 unknown
     URL, 401 wrong secret, 413 over 1 MB, 400 unreadable body, 409 workflow not ready."""
     # No account here: knowing the URL (its public id and its token) is the access.
-    endpoint = endpoint_for(public_id)
-    if endpoint is None:
+    found = endpoint_for(public_id)
+    if found is None:
         return _answer(404, _("No webhook has this URL."))
+    endpoint, installed = found
     if not endpoint.token_matches(token):
         return _answer(401, _("This URL's secret is wrong."))
     try:
@@ -193,7 +194,7 @@ def receive(request: HttpRequest, public_id: str, token: str) -> JsonResponse:
     except (ValueError, UnicodeDecodeError) as error:
         return _noted(endpoint, 400, _("The body is not valid JSON: %(error)s") % {"error": error})
     try:
-        accepted = webhook_receive(endpoint=endpoint, payload=payload)
+        accepted = webhook_receive(endpoint=endpoint, payload=payload, installed=installed)
     except Refused as refused:
         return _noted(endpoint, refused.status, refused.message)
     # The trigger panel's "last request" is noted when the inbox is ingested (once per
