@@ -30,7 +30,11 @@ def test_the_default_worker_is_one_process():
     log = Path(tempfile.mkdtemp(prefix="crmflow-worker-")) / "worker.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            worker_command("-n", "one-process@%h", "-l", "INFO", "--without-mingle"),
+            # A queue of its own: a task another test process publishes would hold its
+            # shutdown (one process: SIGTERM waits for the task at hand).
+            worker_command(
+                "-n", "one-process@%h", "-l", "INFO", "--without-mingle", "-Q", "one-process-test"
+            ),
             cwd=BASE_DIR,
             env=worker_env(),
             stdout=out,
@@ -42,6 +46,7 @@ def test_the_default_worker_is_one_process():
             assert process.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.1)
         assert children_of(process.pid) == []
+        assert "one-process-test" in log.read_text(errors="replace")
     finally:
         process.terminate()
         process.wait(30)
