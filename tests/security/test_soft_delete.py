@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from crm import deletion
-from crm.models import Record
+from crm.models import Record, TimelineEvent
 from crm.tasks import deleted_records_purge
 from tests.crm.factories import contact
 from tests.crm.test_api import ApiClient, token  # noqa: F401  (fixture)
@@ -134,9 +134,14 @@ def test_records_deleted_over_30_days_ago_are_purged(acme):
     Record.all_objects.filter(pk=old.pk).update(deleted_at=now - dt.timedelta(days=31))
     Record.all_objects.filter(pk=recent.pk).update(deleted_at=now - dt.timedelta(days=29))
 
+    for record in (old, alive):
+        TimelineEvent.objects.create(account=acme, record=record, kind="note", data={})
     assert deleted_records_purge() == 1
 
     assert set(Record.all_objects.values_list("pk", flat=True)) == {recent.pk, alive.pk}
+    # Its timeline goes with it (no foreign key constraint: Django's on_delete does it).
+    assert not TimelineEvent.objects.filter(record_id=old.pk).exists()
+    assert TimelineEvent.objects.filter(record_id=alive.pk, kind="note").exists()
     # Past 30 days a record cannot be restored either.
     Record.all_objects.filter(pk=recent.pk).update(deleted_at=now - dt.timedelta(days=30, hours=1))
     assert (
