@@ -21,7 +21,7 @@ def _loader_class(timezone: Any) -> type | None:
         from psycopg import _cmodule
     except ImportError:  # psycopg 2, or psycopg without its C module
         return None
-    fast = getattr(_cmodule._psycopg, "TimestamptzLoader", None) if _cmodule._psycopg else None
+    fast: Any = getattr(_cmodule._psycopg, "TimestamptzLoader", None)
     if fast is None:
         return None
 
