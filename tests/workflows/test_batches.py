@@ -16,7 +16,7 @@ from django.utils import timezone
 from crm.models import Notification, Task, TimelineEvent
 from tests.celery_worker import queues_purge
 from tests.workflows.conftest import chain, contact, make_workflow
-from workflows.engine import publish, runner, sweeper
+from workflows.engine import ledger, publish, runner, sweeper
 from workflows.history.events import run_urls
 from workflows.models import ActionExecution, Enrollment
 from workflows.timeline import timeline_events
@@ -200,3 +200,23 @@ def test_the_timeline_entries_a_batch_writes_in_sql_read_as_described(acme):
         # The record page lists the newest first: the run's "enrolled" entry comes last.
         newest_first = TimelineEvent.objects.filter(record_id=record_id, kind="workflow")
         assert [e.data["event"] for e in newest_first][-1] == "enrolled"
+
+
+def test_a_due_work_claim_looks_only_at_the_front_of_a_busy_queue(acme, settings):
+    """Rows published a moment ago fill the front of a busy queue; a claim of due work
+    reads STEAL_SCAN rows per row it may take, not the whole backlog, and takes them
+    once their message is late."""
+    settings.WORKFLOWS_STEAL_AFTER_SECONDS = 30
+    make_workflow(acme, chain({"type": "create_task", "config": {"title": "T"}}))
+    for name in (*NAMES, "Flo"):
+        contact(acme, first_name=name)
+    rows = ActionExecution.objects.order_by("due_at", "pk")
+    now = timezone.now()
+    *front, last = list(rows.values_list("pk", flat=True))
+    for offset, pk in enumerate(front):  # published just now, in due order
+        rows.filter(pk=pk).update(due_at=now - dt.timedelta(seconds=10 - offset), last_sent_at=now)
+    rows.filter(pk=last).update(due_at=now, last_sent_at=None)  # never sent, behind them
+    assert len(front) > ledger.STEAL_SCAN
+    assert ledger.executions_claim_due(queue="default", limit=1) == []
+    rows.filter(pk__in=front).update(last_sent_at=now - dt.timedelta(minutes=5))
+    assert ledger.executions_claim_due(queue="default", limit=1) == [front[0]]

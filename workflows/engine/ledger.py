@@ -170,6 +170,9 @@ def execution_mark_alone(execution_id: int) -> None:
         _held_alone.add(execution_id)
 
 
+STEAL_SCAN = 4  # executions_claim_due: due rows looked at per row to claim
+
+
 def executions_claim_due(*, queue: str, limit: int, published_too: bool = False) -> list[int]:
     """Claim up to `limit` due `pending` rows of batchable action types on `queue` that
     no message is about to bring (never sent, or sent longer than
@@ -190,28 +193,37 @@ def executions_claim_due(*, queue: str, limit: int, published_too: bool = False)
         " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
     )
     marks = ", ".join(["%s"] * len(keys))
-    unsent = "" if published_too else " AND (last_sent_at IS NULL OR last_sent_at < %s)"
     isolated = " AND alone = FALSE" if isolating() else ""
-    inner = (
-        f"SELECT id FROM {TABLE} WHERE status = %s AND due_at <= %s AND queue = %s "
-        f"AND action_type IN ({marks}){isolated}{unsent} ORDER BY due_at LIMIT %s{lock}"
+    due = (
+        f"SELECT id{'' if published_too else ', last_sent_at'} FROM {TABLE} "
+        f"WHERE status = %s AND due_at <= %s AND queue = %s AND action_type IN ({marks})"
+        f"{isolated} ORDER BY due_at LIMIT %s{lock}"
     )
+    params: list[Any] = [Status.PENDING.value, adapt(now), queue, *keys]
+    claim = [Status.RUNNING.value, adapt(lease), adapt(now)]
+    if published_too:
+        sql = _claim_sql(f"id IN ({due}) AND status = %s")
+        params = [*claim, *params, int(limit), Status.PENDING.value]
+    else:
+        # Only the first rows due are looked at (STEAL_SCAN times the limit): rows a
+        # message brings in a moment fill the front of a busy queue, and filtering them
+        # out over the whole backlog read every pending row on each claim (webhooks).
+        # They are stolen once stale, after which what follows is reached. The rows are
+        # picked once (a materialized CTE), whatever plan runs the UPDATE.
+        sql = (
+            f"WITH picked AS MATERIALIZED (SELECT id FROM ({due}) AS ahead "
+            f"WHERE last_sent_at IS NULL OR last_sent_at < %s LIMIT %s) "
+        ) + _claim_sql("id IN (SELECT id FROM picked) AND status = %s")
+        params = [
+            *params,
+            int(limit) * STEAL_SCAN,
+            adapt(stale),
+            int(limit),
+            *claim,
+            Status.PENDING.value,
+        ]
     with connection.cursor() as cursor:
-        cursor.execute(
-            _claim_sql(f"id IN ({inner}) AND status = %s"),
-            [
-                Status.RUNNING.value,
-                adapt(lease),
-                adapt(now),
-                Status.PENDING.value,
-                adapt(now),
-                queue,
-                *keys,
-                *([] if published_too else [adapt(stale)]),
-                int(limit),
-                Status.PENDING.value,
-            ],
-        )
+        cursor.execute(sql, params)
         return _claimed(cursor)
 
 
