@@ -18,6 +18,10 @@ os.environ.setdefault("CELERY_SKIP_CHECKS", "1")
 
 app = Celery("crmflow")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+# Celery's Django fix-up closes every database connection before and after each task
+# unless this is set; ops/db.py closes only the old or broken ones instead, as Django
+# does around a request (CONN_MAX_AGE).
+app.conf["CELERY_DB_REUSE_MAX"] = 1_000_000_000
 
 # Longest task we run: an OpenAI call with its own 120 s deadline plus bookkeeping.
 TASK_SOFT_TIME_LIMIT = 150

@@ -6,6 +6,7 @@ class OpsConfig(AppConfig):
     verbose_name = "Operations"
 
     def ready(self) -> None:
-        from ops import db, logs  # noqa: F401  (db: its connection_created receiver)
+        from ops import db, logs
 
         logs.celery_signals_connect()
+        db.celery_connections_keep()

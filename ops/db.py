@@ -1,5 +1,11 @@
 """Database connection set-up.
 
+Workers keep their connection between tasks as the web does between requests
+(`celery_connections_keep`): Celery's Django fix-up closes every connection before and
+after each task, so each small task (a webhook's inbox batch, a step's wake-up) paid a
+new PostgreSQL backend. Django's own rule then applies at each task's start and end:
+a connection older than CONN_MAX_AGE, or broken, is closed (a pooled one goes back).
+
 Django's psycopg backend reads every `timestamptz` through a loader written in Python
 (`BaseTzLoader`, a subclass of psycopg's pure-Python loader), though psycopg ships a C
 one: reading 300 ledger rows spent a quarter of its time parsing their eight dates. On
@@ -50,3 +56,17 @@ def fast_tz_loader(sender: Any, connection: Any, **kwargs: Any) -> None:
     loader = _loaders[timezone]
     if loader is not None:
         connection.connection.adapters.register_loader("timestamptz", loader)
+
+
+def celery_connections_keep() -> None:
+    """Before and after each task, Django's `close_old_connections` (CONN_MAX_AGE and
+    health checks) instead of Celery's close-everything; config/celery.py sets
+    CELERY_DB_REUSE_MAX so the fix-up leaves them open."""
+    from celery.signals import task_postrun, task_prerun
+    from django.db import close_old_connections
+
+    def close_old(**kwargs: Any) -> None:
+        close_old_connections()
+
+    task_prerun.connect(close_old, dispatch_uid="ops.db.task_prerun", weak=False)
+    task_postrun.connect(close_old, dispatch_uid="ops.db.task_postrun", weak=False)

@@ -40,6 +40,14 @@ class Probe(ActionType):
         if config.get("log"):
             with Path(config["log"]).open("a") as log:
                 log.write(f"{context.execution_id}:{context.attempt}\n")
+        if config.get("log_backend"):  # the PostgreSQL backend serving this task
+            from django.db import connection
+
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                pid = cursor.fetchone()[0]
+            with Path(config["log_backend"]).open("a") as log:
+                log.write(f"{pid}\n")
         if config.get("kill_worker"):
             os.kill(os.getpid(), signal.SIGKILL)
         if config.get("take_over_if") and _first_name(context) == config["take_over_if"]:

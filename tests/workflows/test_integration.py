@@ -10,6 +10,7 @@ import os
 
 import pytest
 import redis
+from django.db import connection
 
 from crm.models import Task
 from tests.celery_worker import wait_for
@@ -218,3 +219,18 @@ def test_a_bulk_enrollment_drains_in_batches_and_a_killed_batch_is_finished_once
     # Each execution's side effects once, whatever ran twice.
     keys = list(Task.objects.values_list("idempotency_key", flat=True))
     assert len(keys) == len(set(keys)) == 120
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL backends")
+def test_a_worker_keeps_its_database_connection_from_task_to_task(acme, celery_worker, tmp_path):
+    """As the web between requests (CONN_MAX_AGE): Celery's Django fix-up would open a
+    new PostgreSQL backend for every task (ops/db.py)."""
+    backends = tmp_path / "backends.log"
+    make_workflow(acme, chain({"type": "test_probe", "config": {"log_backend": str(backends)}}))
+    for name in ("Ann", "Bob", "Cy", "Di"):
+        contact(acme, first_name=name)  # one wake-up message each (not batchable)
+    celery_worker(include=PROBE, env=FAST, concurrency=1)
+    wait_for(all_done(4), timeout=60, message="every enrollment to complete")
+    pids = backends.read_text().split()
+    assert len(pids) == 4
+    assert len(set(pids)) == 1
