@@ -195,33 +195,32 @@ def executions_claim_due(*, queue: str, limit: int, published_too: bool = False)
     marks = ", ".join(["%s"] * len(keys))
     isolated = " AND alone = FALSE" if isolating() else ""
     due = (
-        f"SELECT id{'' if published_too else ', last_sent_at'} FROM {TABLE} "
-        f"WHERE status = %s AND due_at <= %s AND queue = %s AND action_type IN ({marks})"
-        f"{isolated} ORDER BY due_at LIMIT %s{lock}"
+        f"SELECT id, last_sent_at FROM {TABLE} WHERE status = %s AND due_at <= %s "
+        f"AND queue = %s AND action_type IN ({marks}){isolated} ORDER BY due_at LIMIT %s{lock}"
     )
-    params: list[Any] = [Status.PENDING.value, adapt(now), queue, *keys]
-    claim = [Status.RUNNING.value, adapt(lease), adapt(now)]
-    if published_too:
-        sql = _claim_sql(f"id IN ({due}) AND status = %s")
-        params = [*claim, *params, int(limit), Status.PENDING.value]
-    else:
-        # Only the first rows due are looked at (STEAL_SCAN times the limit): rows a
-        # message brings in a moment fill the front of a busy queue, and filtering them
-        # out over the whole backlog read every pending row on each claim (webhooks).
-        # They are stolen once stale, after which what follows is reached. The rows are
-        # picked once (a materialized CTE), whatever plan runs the UPDATE.
-        sql = (
-            f"WITH picked AS MATERIALIZED (SELECT id FROM ({due}) AS ahead "
-            f"WHERE last_sent_at IS NULL OR last_sent_at < %s LIMIT %s) "
-        ) + _claim_sql("id IN (SELECT id FROM picked) AND status = %s")
-        params = [
-            *params,
-            int(limit) * STEAL_SCAN,
-            adapt(stale),
-            int(limit),
-            *claim,
-            Status.PENDING.value,
-        ]
+    # Without `published_too`, only the first rows due are looked at (STEAL_SCAN times
+    # the limit): rows a message brings in a moment fill the front of a busy queue, and
+    # filtering them out over the whole backlog read every pending row on each claim
+    # (webhooks). They are stolen once stale, after which what follows is reached. The
+    # rows are picked once (a materialized CTE), whatever plan runs the UPDATE: an
+    # `id IN (… LIMIT …)` subquery may run again per row and claim more than `limit`.
+    unsent = "" if published_too else "WHERE last_sent_at IS NULL OR last_sent_at < %s "
+    sql = (
+        f"WITH picked AS MATERIALIZED (SELECT id FROM ({due}) AS ahead {unsent}LIMIT %s) "
+    ) + _claim_sql("id IN (SELECT id FROM picked) AND status = %s")
+    params = [
+        Status.PENDING.value,
+        adapt(now),
+        queue,
+        *keys,
+        int(limit) * (1 if published_too else STEAL_SCAN),
+        *([] if published_too else [adapt(stale)]),
+        int(limit),
+        Status.RUNNING.value,
+        adapt(lease),
+        adapt(now),
+        Status.PENDING.value,
+    ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return _claimed(cursor)
