@@ -1,7 +1,10 @@
 """The OpenAI package's Prometheus families (registered in apps.py; see ops/metrics.py).
 
-- Calls, by outcome ("ok" or the error class, errors.ErrorKind) and their latency: every
-  call thread adds to Redis counters when its call ends (`call_record`, one round trip).
+- Calls, by outcome ("ok" or the error class, errors.ErrorKind) and their latency: a call
+  thread adds its call to the process's counts when it ends (`call_record`), and they go
+  to the Redis counters at most once a second and when a batch ends (`calls_flush`, one
+  round trip): a round trip per call cost a busy worker a tenth of its CPU. A worker
+  killed in between loses under a second of counts, never work.
 - Tokens and cost: sums over AssistantUsage, the rows the ledger keeps per succeeded
   execution (the truth the usage pages read too).
 - The rate limiter's share used per connection key ("<connection id>-<key fingerprint>",
@@ -11,6 +14,9 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,18 +36,34 @@ logger = logging.getLogger(__name__)
 # Upper bounds (seconds) of the latency histogram's buckets.
 LATENCY_BUCKETS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0)
 _PREFIX = "openai_"
+# Counts of this process not yet in Redis, and when they last went there.
+FLUSH_SECONDS = 1.0
+_pending: Counter[str] = Counter()
+_pending_lock = threading.Lock()
+_flushed_at = 0.0
 
 
 def call_record(outcome: str, seconds: float) -> None:
     """One OpenAI call ended: `outcome` is "ok" or an ErrorKind value."""
     bucket = next((str(b) for b in LATENCY_BUCKETS if seconds <= b), "+Inf")
-    metrics_add(
-        {
-            f"{_PREFIX}requests:{outcome}": 1,
-            f"{_PREFIX}latency_bucket:{bucket}": 1,
-            f"{_PREFIX}latency_sum": float(seconds),
-        }
-    )
+    with _pending_lock:
+        _pending[f"{_PREFIX}requests:{outcome}"] += 1
+        _pending[f"{_PREFIX}latency_bucket:{bucket}"] += 1
+        _pending[f"{_PREFIX}latency_sum"] += float(seconds)
+        due = time.monotonic() - _flushed_at >= FLUSH_SECONDS
+    if due:
+        calls_flush()
+
+
+def calls_flush() -> None:
+    """Send the process's counts of calls to Redis (one round trip; never raises)."""
+    global _flushed_at
+    with _pending_lock:
+        amounts = dict(_pending)
+        _pending.clear()
+        _flushed_at = time.monotonic()
+    if amounts:
+        metrics_add(amounts)
 
 
 def openai_metrics() -> Iterator[Any]:

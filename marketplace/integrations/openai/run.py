@@ -56,7 +56,7 @@ from marketplace.integrations.openai.errors import QUOTA_MESSAGE, AssistantError
 from marketplace.integrations.openai.limiter import budget, policy
 from marketplace.integrations.openai.limiter.budget import BudgetBusy, BudgetLine
 from marketplace.integrations.openai.limiter.window import Wait
-from marketplace.integrations.openai.metrics import call_record
+from marketplace.integrations.openai.metrics import call_record, calls_flush
 from marketplace.integrations.openai.notifications import admins_notify
 from marketplace.integrations.openai.prepare import (
     BudgetRefused,
@@ -323,6 +323,17 @@ def batch_run(
     by then, or within `group_seconds()` (the engine completes each group in one
     transaction). `divert` sorts the economy-mode calls (default: workflow steps',
     economy.calls_divert; an evaluation's: evaluation_economy.divert_for)."""
+    try:
+        yield from _batch_calls(contexts, divert=divert)
+    finally:
+        calls_flush()  # its calls are counted in the metrics by the time it ends
+
+
+def _batch_calls(
+    contexts: list[ExecutionContext],
+    *,
+    divert: Callable[[list[Call]], economy.Diverted] | None,
+) -> Iterator[list[tuple[int, Outcome | WaitOutcome]]]:
     lookups = Lookups()
     calls: list[Call] = []
     refused: list[tuple[int, Outcome | WaitOutcome]] = []
