@@ -178,8 +178,8 @@ def executions_claim_due(*, queue: str, limit: int, published_too: bool = False)
     no message is about to bring (never sent, or sent longer than
     WORKFLOWS_STEAL_AFTER_SECONDS ago: lost, or waiting behind a backlog of messages),
     or any due row with `published_too`. PostgreSQL: `FOR UPDATE SKIP LOCKED`, so
-    concurrent workers take different rows; the outer condition re-checks `pending`
-    either way. A message that finds its rows taken does nothing. Where this process
+    concurrent workers take different rows, each still `pending` once locked; elsewhere
+    the outer condition re-checks `pending`. A message that finds its rows taken does nothing. Where this process
     can hold a step alone (`isolating`), rows marked `alone` are not taken here: their
     messages bring them, each claimed on its own."""
     keys = registry.batchable_keys()
@@ -204,10 +204,21 @@ def executions_claim_due(*, queue: str, limit: int, published_too: bool = False)
     # (webhooks). They are stolen once stale, after which what follows is reached. The
     # rows are picked once (a materialized CTE), whatever plan runs the UPDATE: an
     # `id IN (… LIMIT …)` subquery may run again per row and claim more than `limit`.
+    # PostgreSQL updates them by primary key (`= ANY(ARRAY(…))`, an InitPlan run once),
+    # with no second `status = 'pending'`: the rows are locked by this statement's FOR
+    # UPDATE, which skipped any no longer pending. That condition matches the partial
+    # index `execution_pending_due`, and with statistics taken before a burst of due
+    # rows the planner walked every pending row to find the picked ones (an approval's
+    # 2,000 steps ran a third slower: benchmarks/approvals.py). Elsewhere (no row locks)
+    # the UPDATE re-checks `pending`.
+    if connection.vendor == "postgresql":
+        by_id, recheck = "id = ANY(ARRAY(SELECT id FROM picked))", []
+    else:
+        by_id, recheck = "id IN (SELECT id FROM picked) AND status = %s", [Status.PENDING.value]
     unsent = "" if published_too else "WHERE last_sent_at IS NULL OR last_sent_at < %s "
     sql = (
         f"WITH picked AS MATERIALIZED (SELECT id FROM ({due}) AS ahead {unsent}LIMIT %s) "
-    ) + _claim_sql("id IN (SELECT id FROM picked) AND status = %s")
+    ) + _claim_sql(by_id)
     params = [
         Status.PENDING.value,
         adapt(now),
@@ -219,7 +230,7 @@ def executions_claim_due(*, queue: str, limit: int, published_too: bool = False)
         Status.RUNNING.value,
         adapt(lease),
         adapt(now),
-        Status.PENDING.value,
+        *recheck,
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
