@@ -179,9 +179,9 @@ def executions_claim_due(*, queue: str, limit: int, published_too: bool = False)
     WORKFLOWS_STEAL_AFTER_SECONDS ago: lost, or waiting behind a backlog of messages),
     or any due row with `published_too`. PostgreSQL: `FOR UPDATE SKIP LOCKED`, so
     concurrent workers take different rows, each still `pending` once locked; elsewhere
-    the outer condition re-checks `pending`. A message that finds its rows taken does nothing. Where this process
-    can hold a step alone (`isolating`), rows marked `alone` are not taken here: their
-    messages bring them, each claimed on its own."""
+    the outer condition re-checks `pending`. A message that finds its rows taken does
+    nothing. Where this process can hold a step alone (`isolating`), rows marked `alone`
+    are not taken here: their messages bring them, each claimed on its own."""
     keys = registry.batchable_keys()
     if not keys or limit <= 0:
         return []

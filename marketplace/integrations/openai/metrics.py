@@ -3,8 +3,8 @@
 - Calls, by outcome ("ok" or the error class, errors.ErrorKind) and their latency: a call
   thread adds its call to the process's counts when it ends (`call_record`), and they go
   to the Redis counters at most once a second and when a batch ends (`calls_flush`, one
-  round trip): a round trip per call cost a busy worker a tenth of its CPU. A worker
-  killed in between loses under a second of counts, never work.
+  round trip): one Redis round trip less per call in a busy worker's hundreds of call
+  threads. A worker killed in between loses under a second of counts, never work.
 - Tokens and cost: sums over AssistantUsage, the rows the ledger keeps per succeeded
   execution (the truth the usage pages read too).
 - The rate limiter's share used per connection key ("<connection id>-<key fingerprint>",
