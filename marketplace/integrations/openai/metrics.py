@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -38,7 +37,7 @@ LATENCY_BUCKETS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0)
 _PREFIX = "openai_"
 # Counts of this process not yet in Redis, and when they last went there.
 FLUSH_SECONDS = 1.0
-_pending: Counter[str] = Counter()
+_pending: dict[str, float] = {}  # counts stay ints (Redis HINCRBY), the sum a float
 _pending_lock = threading.Lock()
 _flushed_at = 0.0
 
@@ -47,9 +46,9 @@ def call_record(outcome: str, seconds: float) -> None:
     """One OpenAI call ended: `outcome` is "ok" or an ErrorKind value."""
     bucket = next((str(b) for b in LATENCY_BUCKETS if seconds <= b), "+Inf")
     with _pending_lock:
-        _pending[f"{_PREFIX}requests:{outcome}"] += 1
-        _pending[f"{_PREFIX}latency_bucket:{bucket}"] += 1
-        _pending[f"{_PREFIX}latency_sum"] += float(seconds)
+        for name in (f"{_PREFIX}requests:{outcome}", f"{_PREFIX}latency_bucket:{bucket}"):
+            _pending[name] = _pending.get(name, 0) + 1
+        _pending[f"{_PREFIX}latency_sum"] = _pending.get(f"{_PREFIX}latency_sum", 0.0) + seconds
         due = time.monotonic() - _flushed_at >= FLUSH_SECONDS
     if due:
         calls_flush()
