@@ -43,6 +43,7 @@ from _common import (  # noqa: E402  (benchmarks/_common.py: processes, CPU and 
     BASE_DIR,
     CpuMeter,
     base_env,
+    database_vacuum,
     free_port,
     pss_mb,
     rss_mb,
@@ -180,13 +181,7 @@ def main() -> None:
     from workflows.models import ActionExecution
 
     ActionExecution.objects.filter(status__in=["pending", "running"]).update(status="cancelled")
-    # This database is kept between runs: vacuum the dead rows earlier runs left, as
-    # autovacuum does on a production database (it is off on our benchmark machine, where
-    # ten runs tripled the ledger's dead rows and the PostgreSQL CPU per enrollment).
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE")
+    database_vacuum()  # kept between runs: what earlier runs left
     for key in broker.scan_iter(match="crmflow:openai:rl:*"):
         broker.delete(key)
 

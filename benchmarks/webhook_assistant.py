@@ -37,6 +37,7 @@ from _common import (  # noqa: E402  (benchmarks/_common.py: processes, CPU and 
     BASE_DIR,
     CpuMeter,
     base_env,
+    database_vacuum,
     free_port,
     rss_mb,
     say,
@@ -217,12 +218,7 @@ def main() -> None:
     broker = redis.Redis.from_url(os.environ["REDIS_URL"])
     broker.delete("default", "assistant")
     ActionExecution.objects.filter(status__in=["pending", "running"]).update(status="cancelled")
-    # Kept between runs: vacuum what earlier runs left, as autovacuum would (it is off
-    # on our benchmark machine).
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE")
+    database_vacuum()  # kept between runs: what earlier runs left
     account, workflow, path = setup(FAST_KEY)
 
     web = start(
